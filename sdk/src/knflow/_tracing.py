@@ -1,0 +1,166 @@
+"""Tracing a ``@workflow`` function: action calls become steps, values become bindings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ._errors import SpecError
+from ._file import File
+
+if TYPE_CHECKING:
+    from ._action import ActionDefinition
+
+_current: ContextVar[Trace | None] = ContextVar("knflow_trace", default=None)
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def current_trace() -> Trace | None:
+    """The trace being recorded in this context, if a ``@workflow`` function is being traced."""
+    return _current.get()
+
+
+class _Ref:
+    """A placeholder for a value that exists only when the workflow runs."""
+
+    __slots__ = ()
+
+    def _misuse(self, *_: Any, **__: Any) -> NoReturn:
+        raise SpecError(
+            f"{self!r} is a reference to a value known only at run time: pass it to an action, "
+            "and compute with it inside the action"
+        )
+
+    __bool__ = __iter__ = __len__ = __add__ = __radd__ = __sub__ = __mul__ = __truediv__ = _misuse
+    __lt__ = __le__ = __gt__ = __ge__ = __contains__ = __int__ = __float__ = __index__ = _misuse
+
+
+class InputRef(_Ref):
+    """A workflow input, while tracing."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<workflow input {self.name}>"
+
+
+class OutputRef(_Ref):
+    """One output of a step, while tracing."""
+
+    __slots__ = ("output", "step")
+
+    def __init__(self, step: str, output: str | None):
+        self.step, self.output = step, output
+
+    def __repr__(self) -> str:
+        return f"<output {self.output} of step {self.step}>"
+
+
+class StepRef(OutputRef):
+    """The outputs of a step, while tracing; ``ref["name"]`` is one output."""
+
+    __slots__ = ("declared",)
+
+    def __init__(self, step: str, output: str | None, declared: list[str] | None):
+        super().__init__(step, output)
+        self.declared = declared
+
+    def __getitem__(self, output: str) -> OutputRef:
+        if not isinstance(output, str):
+            raise SpecError(f"step outputs are named by strings, got {output!r}", path=f"steps.{self.step}")
+        if self.declared is not None and output not in self.declared:
+            raise SpecError(
+                f"unknown output {output!r}; the action declares {self.declared}", path=f"steps.{self.step}"
+            )
+        return OutputRef(self.step, output)
+
+    def __repr__(self) -> str:
+        return f"<outputs of step {self.step}>"
+
+
+class Trace:
+    """The steps recorded while a workflow function runs once."""
+
+    def __init__(self, workflow: str):
+        self.workflow = workflow
+        self.steps: list[dict[str, Any]] = []
+        self.actions: dict[str, ActionDefinition[Any, Any]] = {}
+
+    def add_step(
+        self, action: ActionDefinition[Any, Any], name: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> StepRef:
+        """Record one call of ``action`` and return a reference to its outputs."""
+        known = self.actions.setdefault(action.name, action)
+        if known is not action:
+            raise SpecError(f"two different actions are called {action.name!r}", path=f"workflow {self.workflow}")
+        step = name or self._next_name(action.name)
+        arguments = self._arguments(action, step, args, kwargs)
+        inputs = {key: to_binding(value, f"steps.{step}.inputs.{key}") for key, value in arguments.items()}
+        self.steps.append({"name": step, "action": action.name, "inputs": inputs})
+        return StepRef(step, None, action.spec.declared_outputs)
+
+    def _next_name(self, base: str) -> str:
+        taken = {s["name"] for s in self.steps}
+        if base not in taken:
+            return base
+        index = 2
+        while f"{base}_{index}" in taken:
+            index += 1
+        return f"{base}_{index}"
+
+    @staticmethod
+    def _arguments(
+        action: ActionDefinition[Any, Any], step: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        names = list(action.params)
+        if len(args) > len(names):
+            raise SpecError(f"{action.name} takes {len(names)} inputs, {len(args)} given", path=f"steps.{step}")
+        arguments = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            if key in arguments:
+                raise SpecError("input given twice", path=f"steps.{step}.inputs.{key}")
+            arguments[key] = value
+        return arguments
+
+
+def to_binding(value: Any, path: str) -> dict[str, Any]:
+    """The binding (spec form) for a value passed to a step or returned by a workflow."""
+    if isinstance(value, InputRef):
+        return {"input": value.name}
+    if isinstance(value, OutputRef):
+        return {"step": value.step} if value.output is None else {"step": value.step, "output": value.output}
+    if isinstance(value, File):
+        raise SpecError("a File constant cannot be bound at definition time; pass it as a workflow input", path=path)
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise SpecError("dict keys must be strings", path=path)
+        items = {key: to_binding(item, f"{path}.{key}") for key, item in value.items()}
+        if all("value" in b for b in items.values()):
+            return {"value": {key: b["value"] for key, b in items.items()}}
+        return {"object": items}
+    if isinstance(value, list | tuple):
+        entries = [to_binding(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        if all("value" in b for b in entries):
+            return {"value": [b["value"] for b in entries]}
+        return {"array": entries}
+    if isinstance(value, _JSON_SCALARS):
+        return {"value": value}
+    raise SpecError(f"{type(value).__name__} is not a JSON value, a File or a reference", path=path)
+
+
+@contextmanager
+def tracing(workflow: str) -> Iterator[Trace]:
+    """Record action calls made in this context as steps of ``workflow``."""
+    if _current.get() is not None:
+        raise SpecError("a @workflow function cannot be traced inside another one", path=f"workflow {workflow}")
+    trace = Trace(workflow)
+    token = _current.set(trace)
+    try:
+        yield trace
+    finally:
+        _current.reset(token)

@@ -1,0 +1,137 @@
+"""``@workflow``: a function traced once into a DAG spec of steps."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, overload
+
+from pydantic import ValidationError
+
+from . import _types
+from ._action import ActionDefinition
+from ._errors import SpecError
+from ._tracing import InputRef, to_binding, tracing
+from .bindings import resolve
+from .spec import ParamSpec, Trigger, WorkflowSpec, load_spec
+from .validation import topological_order, validate_workflow
+
+
+class WorkflowDefinition:
+    """What ``@workflow`` turns a function into: its spec and the actions it calls.
+
+    Calling it runs the whole DAG in this process, step by step: handy in unit tests.
+
+    Attributes:
+        fn: the decorated function.
+        spec: the traced, validated workflow spec.
+        actions: the actions its steps call, by name.
+    """
+
+    def __init__(self, fn: Callable[..., Any], spec: WorkflowSpec, actions: dict[str, ActionDefinition[Any, Any]]):
+        self.fn = fn
+        self.spec = spec
+        self.actions = actions
+        self.name = spec.name
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __call__(self, **inputs: Any) -> Any:
+        values = {name: inputs.get(name, param.default) for name, param in self.spec.inputs.items()}
+        missing = [n for n, p in self.spec.inputs.items() if p.required and n not in inputs]
+        if missing:
+            raise TypeError(f"workflow {self.name} is missing inputs {missing}")
+        outputs: dict[str, dict[str, Any]] = {}
+        for name in topological_order(self.spec):
+            step = self.spec.step(name)
+            action = self.actions[step.action]
+            args = {
+                k: resolve(b.model_dump(mode="json"), values, outputs, f"steps.{name}.inputs.{k}")
+                for k, b in step.inputs.items()
+            }
+            result = action.fn(**action.validate_inputs(args))
+            outputs[name] = result if isinstance(result, dict) else {"result": result}
+        if self.spec.result is None:
+            return None
+        return resolve(self.spec.result.model_dump(mode="json"), values, outputs, "result")
+
+    def __repr__(self) -> str:
+        return f"<workflow {self.name} ({len(self.spec.steps)} steps)>"
+
+
+def _workflow_inputs(fn: Callable[..., Any], name: str) -> dict[str, ParamSpec]:
+    inputs: dict[str, ParamSpec] = {}
+    for param in inspect.signature(fn, eval_str=True).parameters.values():
+        if param.kind not in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+            raise SpecError(f"parameter {param.name!r} must be a plain named parameter", path=f"workflow {name}")
+        annotation = _types.empty() if param.annotation is param.empty else param.annotation
+        required = param.default is param.empty
+        inputs[param.name] = ParamSpec(
+            type=_types.schema_of(annotation), required=required, default=None if required else param.default
+        )
+    return inputs
+
+
+def trace(
+    fn: Callable[..., Any], *, name: str | None = None, description: str | None = None, triggers: Sequence[Trigger] = ()
+) -> WorkflowDefinition:
+    """Trace ``fn`` once into a validated workflow.
+
+    Raises:
+        SpecError: listing every problem found.
+    """
+    workflow_name = name or fn.__name__
+    inputs = _workflow_inputs(fn, workflow_name)
+    with tracing(workflow_name) as recorded:
+        returned = fn(**{key: InputRef(key) for key in inputs})
+    result = None if returned is None else to_binding(returned, "result")
+    try:
+        spec = load_spec(
+            {
+                "name": workflow_name,
+                "description": (description or inspect.getdoc(fn) or "").strip(),
+                "inputs": {k: v.model_dump() for k, v in inputs.items()},
+                "steps": recorded.steps,
+                "result": result,
+                "triggers": [t.model_dump() for t in triggers],
+                "actions": {n: a.spec.model_dump() for n, a in recorded.actions.items()},
+            }
+        )
+    except ValidationError as exc:  # pragma: no cover - load_spec translates these
+        raise SpecError(str(exc)) from exc
+    validate_workflow(spec)
+    return WorkflowDefinition(fn, spec, dict(recorded.actions))
+
+
+@overload
+def workflow(fn: Callable[..., Any], /) -> WorkflowDefinition: ...
+
+
+@overload
+def workflow(
+    *, name: str | None = None, description: str | None = None, triggers: Sequence[Trigger] = ()
+) -> Callable[[Callable[..., Any]], WorkflowDefinition]: ...
+
+
+def workflow(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    triggers: Sequence[Trigger] = (),
+) -> Any:
+    """Make a function a workflow; bare (``@workflow``) or with options (``@workflow(triggers=[...])``).
+
+    The function runs once, at decoration time, with references for its inputs: each action it
+    calls becomes a step. Its return value (references, constants, dicts and lists of them) is the
+    workflow's result.
+
+    Raises:
+        SpecError: when the traced DAG is invalid (cycles, unknown outputs, wrong types...).
+    """
+
+    def decorate(function: Callable[..., Any]) -> WorkflowDefinition:
+        return trace(function, name=name, description=description, triggers=triggers)
+
+    return decorate(fn) if fn is not None else decorate

@@ -1,0 +1,77 @@
+"""Resolving bindings to values when a step is about to run (shared by local runs and the control plane)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ._errors import KnflowError
+
+
+class BindingError(KnflowError, LookupError):
+    """A binding points at something that did not come to exist (e.g. an output the step did not return).
+
+    Attributes:
+        path: where the binding is, e.g. ``steps.resize.inputs.image``.
+    """
+
+    def __init__(self, message: str, *, path: str):
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
+def resolve(
+    binding: Mapping[str, Any], inputs: Mapping[str, Any], outputs: Mapping[str, Mapping[str, Any]], path: str
+) -> Any:
+    """The value of a binding (spec form) given the workflow inputs and the outputs of finished steps.
+
+    Raises:
+        BindingError: when it refers to a missing input, step or output.
+    """
+    if "value" in binding:
+        return binding["value"]
+    if "input" in binding:
+        name = binding["input"]
+        if name not in inputs:
+            raise BindingError(f"workflow input {name!r} was not given", path=path)
+        return inputs[name]
+    if "step" in binding:
+        step, output = binding["step"], binding.get("output")
+        if step not in outputs:
+            raise BindingError(f"step {step!r} has no outputs", path=path)
+        if output is None:
+            return dict(outputs[step])
+        if output not in outputs[step]:
+            raise BindingError(
+                f"step {step!r} returned no output {output!r} (it returned {sorted(outputs[step])})", path=path
+            )
+        return outputs[step][output]
+    if "object" in binding:
+        return {key: resolve(item, inputs, outputs, f"{path}.{key}") for key, item in binding["object"].items()}
+    if "array" in binding:
+        return [resolve(item, inputs, outputs, f"{path}[{i}]") for i, item in enumerate(binding["array"])]
+    raise BindingError(f"not a binding: {dict(binding)!r}", path=path)
+
+
+def upstream(binding: Mapping[str, Any]) -> Iterator[str]:
+    """Names of the steps a binding reads from."""
+    if "step" in binding:
+        yield binding["step"]
+    elif "object" in binding:
+        for item in binding["object"].values():
+            yield from upstream(item)
+    elif "array" in binding:
+        for item in binding["array"]:
+            yield from upstream(item)
+
+
+def workflow_inputs_used(binding: Mapping[str, Any]) -> Iterator[str]:
+    """Names of the workflow inputs a binding reads."""
+    if "input" in binding:
+        yield binding["input"]
+    elif "object" in binding:
+        for item in binding["object"].values():
+            yield from workflow_inputs_used(item)
+    elif "array" in binding:
+        for item in binding["array"]:
+            yield from workflow_inputs_used(item)

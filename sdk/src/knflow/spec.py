@@ -1,0 +1,267 @@
+"""The workflow spec: the public contract between the SDK, the CLI, the API and the control plane.
+
+A spec is what ``@workflow`` traces a function into, and what a YAML file says directly; both round
+trip through JSON and YAML unchanged. Bindings say where each step input comes from:
+
+- ``{"input": "url"}``: a workflow input;
+- ``{"value": 128}`` (or a bare scalar in YAML): a constant;
+- ``{"step": "fetch", "output": "image"}``: an output of an upstream step (no ``output``: all of them);
+- ``{"object": {...}}`` / ``{"array": [...]}``: a dict or list made of other bindings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ._errors import SpecError
+
+API_VERSION = "knflow.dev/v1"
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputBinding(_Model):
+    """A workflow input."""
+
+    input: Name
+
+
+class ValueBinding(_Model):
+    """A constant."""
+
+    value: Any
+
+
+class StepBinding(_Model):
+    """An output of an upstream step; ``output=None`` binds all of its outputs."""
+
+    step: Name
+    output: str | None = None
+
+
+class ObjectBinding(_Model):
+    """A dict whose values are bindings."""
+
+    object: dict[str, Binding]
+
+
+class ArrayBinding(_Model):
+    """A list whose items are bindings."""
+
+    array: list[Binding]
+
+
+Binding = Union[InputBinding, StepBinding, ObjectBinding, ArrayBinding, ValueBinding]  # noqa: UP007
+
+
+def _shorthand(value: Any) -> Any:
+    # A bare scalar in YAML is a constant: `width: 128` reads as `width: {value: 128}`.
+    return value if isinstance(value, dict | list | BaseModel) else {"value": value}
+
+
+class ParamSpec(_Model):
+    """One input of an action or a workflow: its JSON Schema, and its default when optional."""
+
+    type: dict[str, Any] = Field(default_factory=dict)
+    required: bool = True
+    default: Any = None
+
+
+class ActionSpec(_Model):
+    """One action version: where its code is, its signature and its options."""
+
+    name: Name
+    version: str = Field(pattern=r"^[a-z0-9]{1,40}$")
+    entrypoint: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+    inputs: dict[str, ParamSpec] = Field(default_factory=dict)
+    output: dict[str, Any] = Field(default_factory=dict)
+    var_keyword: bool = False
+    is_async: bool = False
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _check_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from ._options import make_options
+
+        return make_options(where="options", **value).as_dict()
+
+    @property
+    def declared_outputs(self) -> list[str] | None:
+        """Output names the action declares, or None when any name may come back."""
+        outputs = self.options.get("outputs")
+        return list(outputs) if outputs is not None else None
+
+
+class StepSpec(_Model):
+    """One node of the DAG: a call of an action with bound inputs."""
+
+    name: Name
+    action: Name
+    inputs: dict[str, Binding] = Field(default_factory=dict)
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _scalars_are_constants(cls, value: Any) -> Any:
+        return {k: _shorthand(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+
+class HttpTrigger(_Model):
+    """Runs start from ``/hooks/{path}``; the reply waits up to ``timeout`` seconds for the result."""
+
+    kind: Literal["http"] = "http"
+    path: str = Field(pattern=r"^/?[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*/?$", max_length=200)
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    timeout: float = Field(default=30.0, ge=0, le=3600)
+    success_code: Literal[200, 201] = 200
+
+    @field_validator("path")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return "/" + value.strip("/")
+
+
+class EventTrigger(_Model):
+    """Runs start from CloudEvents matching type, source and subject (exact, or prefix ending in ``*``)
+    and equality ``filters`` on data fields (dotted paths)."""
+
+    kind: Literal["event"] = "event"
+    type: str = Field(min_length=1)
+    source: str | None = None
+    subject: str | None = None
+    filters: dict[str, Any] = Field(default_factory=dict)
+    topic: str = "knflow.triggers"
+
+
+class ScheduleTrigger(_Model):
+    """Runs start on a cron schedule in a time zone; ``missed`` says what happens to ticks missed
+    while no control plane ran."""
+
+    kind: Literal["schedule"] = "schedule"
+    cron: str
+    timezone: str = "UTC"
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    missed: Literal["skip", "catch_up"] = "skip"
+
+    @model_validator(mode="after")
+    def _check_cron(self) -> ScheduleTrigger:
+        from ._cron import CronExpression, zone
+
+        CronExpression.parse(self.cron)
+        zone(self.timezone)
+        return self
+
+
+class ManualTrigger(_Model):
+    """Runs start from the API or the CLI only."""
+
+    kind: Literal["manual"] = "manual"
+
+
+Trigger = Annotated[Union[HttpTrigger, EventTrigger, ScheduleTrigger, ManualTrigger], Field(discriminator="kind")]  # noqa: UP007
+
+
+class WorkflowSpec(_Model):
+    """A named DAG of steps with its inputs, result, triggers and the actions it calls."""
+
+    api_version: Literal["knflow.dev/v1"] = "knflow.dev/v1"
+    name: Name
+    description: str = ""
+    inputs: dict[str, ParamSpec] = Field(default_factory=dict)
+    steps: list[StepSpec] = Field(default_factory=list)
+    result: Binding | None = None
+    triggers: list[Trigger] = Field(default_factory=list)
+    actions: dict[str, ActionSpec] = Field(default_factory=dict)
+
+    @field_validator("result", mode="before")
+    @classmethod
+    def _scalar_result(cls, value: Any) -> Any:
+        return None if value is None else _shorthand(value)
+
+    @property
+    def version(self) -> str:
+        """A stable hash of everything the spec says."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def step(self, name: str) -> StepSpec:
+        """The step called ``name``.
+
+        Raises:
+            KeyError: when there is none.
+        """
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+
+ObjectBinding.model_rebuild()
+ArrayBinding.model_rebuild()
+
+
+def problems_of(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    """(path, message) pairs of a pydantic error, unwrapping the ``SpecError``s our validators raise."""
+    problems: list[tuple[str, str]] = []
+    for error in exc.errors():
+        parts = [prefix, *(str(part) for part in error["loc"])]
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, SpecError):
+            problems.extend((".".join(p for p in [*parts, path] if p), message) for path, message in cause.problems)
+        else:
+            problems.append((".".join(p for p in parts if p), error["msg"]))
+    return problems
+
+
+def _spec_error(exc: ValidationError) -> SpecError:
+    return SpecError.collect(problems_of(exc))
+
+
+def load_spec(data: dict[str, Any] | str | bytes) -> WorkflowSpec:
+    """A spec from a dict, or from JSON or YAML text.
+
+    Raises:
+        SpecError: for any malformed input, naming each field that is wrong.
+    """
+    if isinstance(data, str | bytes):
+        data = _parse_text(data)
+    if not isinstance(data, dict):
+        raise SpecError(f"a workflow spec must be a mapping, got {type(data).__name__}")
+    try:
+        return WorkflowSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _spec_error(exc) from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SpecError(str(exc) or type(exc).__name__) from exc
+
+
+def _parse_text(text: str | bytes) -> Any:
+    import yaml
+
+    try:
+        # YAML is a superset of JSON: one parser reads both.
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"not valid YAML or JSON: {exc}") from exc
+    except (ValueError, RecursionError, TypeError) as exc:
+        raise SpecError(f"not valid YAML or JSON: {exc}") from exc
+
+
+def dump_yaml(spec: WorkflowSpec) -> str:
+    """The spec as YAML text."""
+    import yaml
+
+    return str(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+
+
+def dump_json(spec: WorkflowSpec) -> str:
+    """The spec as JSON text."""
+    return spec.model_dump_json()

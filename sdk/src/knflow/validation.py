@@ -1,0 +1,165 @@
+"""Checks of a workflow spec against the actions it calls: every problem, each with its path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import _types
+from ._errors import SpecError
+from .bindings import upstream, workflow_inputs_used
+from .spec import ActionSpec, HttpTrigger, StepSpec, WorkflowSpec
+
+Problems = list[tuple[str, str]]
+
+
+def dependencies(spec: WorkflowSpec) -> dict[str, set[str]]:
+    """For each step, the steps it reads from."""
+    return {
+        step.name: {name for binding in step.inputs.values() for name in upstream(_dump(binding))}
+        for step in spec.steps
+    }
+
+
+def _dump(binding: Any) -> dict[str, Any]:
+    return binding.model_dump(mode="json", exclude_none=False)  # type: ignore[no-any-return]
+
+
+def topological_order(spec: WorkflowSpec) -> list[str]:
+    """Step names, each after all the steps it reads from.
+
+    Raises:
+        SpecError: naming the steps of a cycle.
+    """
+    deps = dependencies(spec)
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = [*path[path.index(name) :], name]
+            raise SpecError(f"cycle: {' -> '.join(cycle)}", path=f"steps.{name}")
+        state[name] = 1
+        for dep in sorted(deps.get(name, ())):
+            if dep in deps:
+                visit(dep, [*path, name])
+        state[name] = 2
+        order.append(name)
+
+    for step in spec.steps:
+        visit(step.name, [])
+    return order
+
+
+def validate_workflow(spec: WorkflowSpec, actions: Mapping[str, ActionSpec] | None = None) -> None:
+    """Check ``spec``: step names, actions, bindings, types, cycles and triggers.
+
+    Args:
+        spec: the workflow.
+        actions: the actions it may call; defaults to those the spec carries.
+
+    Raises:
+        SpecError: listing every problem, each with its path (``steps.resize.inputs.width``).
+    """
+    catalogue = dict(spec.actions) if actions is None else {**spec.actions, **actions}
+    problems: Problems = []
+    names = [step.name for step in spec.steps]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append((f"steps.{name}", "duplicate step name"))
+    if not spec.steps:
+        problems.append(("steps", "a workflow needs at least one step"))
+    steps = {step.name: step for step in spec.steps}
+    for step in spec.steps:
+        problems.extend(_check_step(step, spec, steps, catalogue))
+    if spec.result is not None:
+        problems.extend(_check_binding(_dump(spec.result), "result", _Context(spec, steps, catalogue), None))
+    problems.extend(_check_triggers(spec))
+    if not problems:
+        try:
+            topological_order(spec)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise SpecError.collect(problems)
+
+
+def _check_step(
+    step: StepSpec, spec: WorkflowSpec, steps: Mapping[str, StepSpec], catalogue: Mapping[str, ActionSpec]
+) -> Problems:
+    where = f"steps.{step.name}"
+    action = catalogue.get(step.action)
+    if action is None:
+        return [(f"{where}.action", f"unknown action {step.action!r}")]
+    problems: Problems = []
+    for name, param in action.inputs.items():
+        if param.required and name not in step.inputs:
+            problems.append((f"{where}.inputs.{name}", f"missing required input of action {action.name}"))
+    for name, binding in step.inputs.items():
+        declared = action.inputs.get(name)
+        if declared is None and not action.var_keyword:
+            problems.append((f"{where}.inputs.{name}", f"action {action.name} has no input {name!r}"))
+        context = _Context(spec, steps, catalogue)
+        problems.extend(
+            _check_binding(_dump(binding), f"{where}.inputs.{name}", context, declared.type if declared else None)
+        )
+    return problems
+
+
+@dataclass(frozen=True)
+class _Context:
+    spec: WorkflowSpec
+    steps: Mapping[str, StepSpec]
+    catalogue: Mapping[str, ActionSpec]
+
+
+def _check_binding(binding: dict[str, Any], where: str, context: _Context, expected: dict[str, Any] | None) -> Problems:
+    spec, steps, catalogue = context.spec, context.steps, context.catalogue
+    problems: Problems = []
+    for name in workflow_inputs_used(binding):
+        if name not in spec.inputs:
+            problems.append((where, f"unknown workflow input {name!r}"))
+        elif expected is not None and "input" in binding and not _types.compatible(spec.inputs[name].type, expected):
+            problems.append(
+                (
+                    where,
+                    f"workflow input {name!r} is {spec.inputs[name].type.get('type')}, "
+                    f"the action expects {expected.get('type')}",
+                )
+            )
+    for name in upstream(binding):
+        if name not in steps:
+            problems.append((where, f"unknown step {name!r}"))
+    problems.extend(_check_output(binding, where, steps, catalogue))
+    if expected is not None and "value" in binding:
+        reason = _types.mismatch(expected, binding["value"])
+        if reason:
+            problems.append((where, f"wrong type: {reason}"))
+    return problems
+
+
+def _check_output(
+    binding: dict[str, Any], where: str, steps: Mapping[str, StepSpec], catalogue: Mapping[str, ActionSpec]
+) -> Problems:
+    if "object" in binding:
+        return [p for k, b in binding["object"].items() for p in _check_output(b, f"{where}.{k}", steps, catalogue)]
+    if "array" in binding:
+        return [p for i, b in enumerate(binding["array"]) for p in _check_output(b, f"{where}[{i}]", steps, catalogue)]
+    if "step" not in binding or binding.get("output") is None or binding["step"] not in steps:
+        return []
+    action = catalogue.get(steps[binding["step"]].action)
+    declared = action.declared_outputs if action else None
+    if declared is not None and binding["output"] not in declared:
+        return [(where, f"unknown output {binding['output']!r} of step {binding['step']!r} (declared: {declared})")]
+    return []
+
+
+def _check_triggers(spec: WorkflowSpec) -> Problems:
+    paths = [(t.method, t.path) for t in spec.triggers if isinstance(t, HttpTrigger)]
+    return [
+        (f"triggers.http {m} {p}", "the same HTTP trigger is declared twice")
+        for m, p in sorted(set(paths))
+        if paths.count((m, p)) > 1
+    ]
