@@ -37,9 +37,9 @@ def http_trigger(
 
 
 def event(
-    type: str,
+    type: str,  # noqa: A002 (the CloudEvents attribute name)
     source: str | None = None,
-    subject: str | None = None,  # noqa: A002 (CloudEvents' name)
+    subject: str | None = None,
     filters: dict[str, Any] | None = None,
     topic: str = "knflow.triggers",
 ) -> EventTrigger:
