@@ -1,0 +1,133 @@
+"""One way to run a transaction, whatever the database.
+
+Transactions are plain functions over a synchronous SQLAlchemy ``Connection``:
+
+- on SQLite (``sqlite:///...``, the embedded default) they run in one dedicated thread with one
+  connection: SQLite has one writer anyway, and a whole transaction costs one thread hop instead of
+  one per statement (aiosqlite's model). ``sqlite+aiosqlite://`` is accepted too.
+- on Postgres (``postgresql://`` is read as ``postgresql+asyncpg://``) they run through
+  ``AsyncConnection.run_sync`` on a pooled asyncpg connection.
+
+So the SQL is written once, and the two stores cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from ..errors import StoreUnavailable
+
+T = TypeVar("T")
+
+
+def normalise_url(url: str) -> str:
+    """The driver-qualified URL knflow uses for ``url``."""
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    """Runs transaction functions on SQLite or Postgres.
+
+    Args:
+        url: ``sqlite:///path``, ``sqlite+aiosqlite:///path``, ``sqlite://`` (memory) or a Postgres URL.
+        pool_size: connections to Postgres.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10):
+        self.url = normalise_url(url)
+        self.dialect = sa.engine.make_url(self.url).get_backend_name()
+        self._sync: Engine | None = None
+        self._async: AsyncEngine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if self.url.startswith("sqlite://") or self.url.startswith("sqlite+pysqlite://"):
+            _ensure_parent(self.url)
+            self._sync = sa.create_engine(self.url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+            _tune_sqlite(self._sync)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="knflow-sqlite")
+        else:
+            if self.dialect == "sqlite":
+                _ensure_parent(self.url)
+            kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size} if self.dialect != "sqlite" else {}
+            self._async = create_async_engine(self.url, **kwargs)
+            if self.dialect == "sqlite":
+                _tune_sqlite(self._async.sync_engine)
+
+    @property
+    def sync_engine(self) -> Engine:
+        """The synchronous engine (for migrations)."""
+        return self._sync if self._sync is not None else self._async.sync_engine  # type: ignore[union-attr]
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(connection, *args)`` in one transaction; commit if it returns, roll back if it raises.
+
+        Raises:
+            StoreUnavailable: when the database cannot be reached.
+        """
+        try:
+            if self._sync is not None:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._thread, self._run_sync, fn, args)
+            assert self._async is not None
+            async with self._async.begin() as conn:
+                return await conn.run_sync(fn, *args)
+        except (OperationalError, OSError, ConnectionError) as exc:
+            raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailable(f"the run store connection was lost: {exc}") from exc
+            raise
+
+    def _run_sync(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        assert self._sync is not None
+        with self._sync.begin() as conn:
+            return fn(conn, *args)
+
+    async def dispose(self) -> None:
+        """Close every connection."""
+        if self._async is not None:
+            await self._async.dispose()
+        if self._sync is not None:
+            assert self._thread is not None
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._sync.dispose)
+            self._thread.shutdown(wait=True)
+
+
+def _ensure_parent(url: str) -> None:
+    database = sa.engine.make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    memory = sa.engine.make_url(str(engine.url)).database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event open the transaction, as BEGIN IMMEDIATE (below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a commit survives a process crash; only an OS crash may lose the last ones.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Take the write lock at the start: two processes on one file never deadlock on upgrade.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

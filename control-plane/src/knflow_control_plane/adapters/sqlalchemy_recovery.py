@@ -1,0 +1,160 @@
+"""Run transitions that do not come from an attempt's reply: polling claims, lease expiry, run
+timeouts, cancel, retry and lease renewal. Each public function is one transaction."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..domain import events as ev
+from ..domain.model import Outcome, RunStatus, StepStatus, check_run_transition
+from ..domain.records import Transition
+from .sqlalchemy_runs import Tx, Worker, claim, end_run, flush, lock_run, record
+from .sqlalchemy_tables import runs, steps
+
+
+def claim_ready(conn: Connection, now: float, worker: Worker, rng: random.Random, use_outbox: bool) -> list[Transition]:
+    """Claim ready steps whose time has come, across runs, up to the worker's capacity.
+
+    Runs locked by another worker are skipped (``SKIP LOCKED``), so replicas share the work.
+    """
+    candidates = conn.execute(
+        sa.select(steps.c.run_id).where(steps.c.status == StepStatus.READY.value, steps.c.ready_at <= now)
+        .order_by(steps.c.ready_at).limit(worker.capacity)
+    ).scalars().all()
+    transitions = []
+    room = worker.capacity
+    for run_id in sorted(set(candidates)):
+        if room <= 0:
+            break
+        tx = Tx(conn, now, Worker(worker.name, worker.lease, room), rng, use_outbox, [], [])
+        run = lock_run(tx, run_id, skip_locked=True)
+        if run is None or run.status != RunStatus.RUNNING.value:
+            continue
+        names = conn.execute(sa.select(steps.c.name).where(
+            steps.c.run_id == run_id, steps.c.status == StepStatus.READY.value, steps.c.ready_at <= now)
+        ).scalars().all()
+        claim(tx, run, names)
+        room -= len(tx.claims)
+        transitions.append(flush(tx, run_id, RunStatus.RUNNING))
+    return transitions
+
+
+def expire_leases(conn: Connection, now: float, worker: Worker, rng: random.Random, use_outbox: bool,
+                  limit: int = 100) -> list[Transition]:
+    """Attempts whose lease ran out (their worker died) are recorded as lost; their steps become ready."""
+    expired = conn.execute(
+        sa.select(steps.c.run_id, steps.c.name, steps.c.attempts)
+        .where(steps.c.status == StepStatus.RUNNING.value, steps.c.lease_expires_at < now).limit(limit)
+    ).all()
+    transitions = []
+    for row in sorted(expired):
+        tx = Tx(conn, now, None, rng, use_outbox, [], [])
+        run = lock_run(tx, row.run_id, skip_locked=True)
+        if run is None:
+            continue
+        attempt_id = f"{row.run_id}/{row.name}/{row.attempts}"
+        status = record(tx, run, row.name, attempt_id, Outcome.lost("lease expired: the worker stopped"),
+                        claim_next=False)
+        if status is not None:
+            transitions.append(flush(tx, row.run_id, status))
+    return transitions
+
+
+def expire_runs(conn: Connection, now: float, rng: random.Random, use_outbox: bool, limit: int = 100) -> list[Transition]:
+    """Runs past their timeout fail; their running attempts are abandoned."""
+    overdue = conn.execute(sa.select(runs.c.id).where(runs.c.status == RunStatus.RUNNING.value,
+                                                      runs.c.deadline < now).limit(limit)).scalars().all()
+    transitions = []
+    for run_id in overdue:
+        tx = Tx(conn, now, None, rng, use_outbox, [], [])
+        run = lock_run(tx, run_id, skip_locked=True)
+        if run is None or run.status != RunStatus.RUNNING.value:
+            continue
+        error = {"type": "RunTimeout", "message": "the run exceeded its timeout", "step": None}
+        _abandon_running(tx, run_id)
+        end_run(tx, run_id, RunStatus.FAILED, error=error)
+        transitions.append(flush(tx, run_id, RunStatus.FAILED))
+    return transitions
+
+
+def _abandon_running(tx: Tx, run_id: str) -> None:
+    from .sqlalchemy_tables import attempts  # noqa: PLC0415 (kept next to its one use)
+
+    tx.conn.execute(attempts.update().where(attempts.c.run_id == run_id, attempts.c.status == "running")
+                    .values(status="cancelled", finished_at=tx.now))
+    tx.conn.execute(steps.update().where(steps.c.run_id == run_id, steps.c.status == StepStatus.RUNNING.value)
+                    .values(status=StepStatus.CANCELLED.value, finished_at=tx.now, lease_owner=None,
+                            lease_expires_at=None))
+
+
+def cancel_run(conn: Connection, run_id: str, now: float, use_outbox: bool) -> Transition | None:
+    """Cancel a running run: nothing new starts; running attempts are abandoned (late replies ignored).
+
+    Returns None when the run does not exist.
+    """
+    tx = Tx(conn, now, None, random.Random(), use_outbox, [], [])
+    run = lock_run(tx, run_id)
+    if run is None:
+        return None
+    if run.status != RunStatus.RUNNING.value:
+        return Transition(run_id, RunStatus(run.status), created=False)
+    end_run(tx, run_id, RunStatus.CANCELLED, error={"type": "Cancelled", "message": "cancelled", "step": None})
+    return flush(tx, run_id, RunStatus.CANCELLED)
+
+
+def retry_run(conn: Connection, run_id: str, now: float, use_outbox: bool) -> Transition | None:
+    """Run a failed or cancelled run again from the steps that did not succeed, reusing the outputs of
+    those that did; each retried step gets its full retry budget again.
+
+    Returns None when the run does not exist.
+
+    Raises:
+        TransitionError: when the run is not failed or cancelled.
+    """
+    tx = Tx(conn, now, None, random.Random(), use_outbox, [], [])
+    run = lock_run(tx, run_id)
+    if run is None:
+        return None
+    check_run_transition(RunStatus(run.status), RunStatus.RUNNING)
+    rows = conn.execute(sa.select(steps.c.name, steps.c.status, steps.c.upstream).where(steps.c.run_id == run_id)).all()
+    done = {r.name for r in rows if r.status == StepStatus.SUCCEEDED.value}
+    redo = [r for r in rows if r.name not in done]
+    updates: list[dict[str, Any]] = []
+    for r in redo:
+        waiting = sum(1 for up in r.upstream if up not in done)
+        updates.append({"n": r.name, "w": waiting, "s": StepStatus.READY.value if waiting == 0 else StepStatus.PENDING.value,
+                        "at": now if waiting == 0 else None})
+    if updates:
+        conn.execute(
+            steps.update().where(steps.c.run_id == run_id, steps.c.name == sa.bindparam("n")).values(
+                status=sa.bindparam("s"), waiting_on=sa.bindparam("w"), ready_at=sa.bindparam("at"),
+                budget_start=steps.c.attempts, infra_failures=0, error=None, finished_at=None, lease_owner=None,
+                lease_expires_at=None), updates)
+    conn.execute(runs.update().where(runs.c.id == run_id).values(
+        status=RunStatus.RUNNING.value, remaining=len(redo), error=None, result=None, finished_at=None))
+    tx.emit(ev.RUN_STARTED, run_id, retry=True, steps=[r.name for r in redo])
+    return flush(tx, run_id, RunStatus.RUNNING)
+
+
+def renew_leases(conn: Connection, worker: str, keys: list[tuple[str, str]], until: float) -> int:
+    """Extend the leases ``worker`` holds on the steps ``keys`` (run id, step); returns how many it still holds."""
+    if not keys:
+        return 0
+    result = conn.execute(
+        steps.update().where(steps.c.run_id == sa.bindparam("r"), steps.c.name == sa.bindparam("n"),
+                             steps.c.lease_owner == worker, steps.c.status == StepStatus.RUNNING.value)
+        .values(lease_expires_at=until), [{"r": r, "n": n} for r, n in keys])
+    return int(result.rowcount)
+
+
+def next_due(conn: Connection) -> float | None:
+    """The earliest time a ready step becomes claimable or a lease expires (for the worker's sleep)."""
+    ready = conn.execute(sa.select(sa.func.min(steps.c.ready_at)).where(steps.c.status == StepStatus.READY.value)).scalar()
+    lease = conn.execute(sa.select(sa.func.min(steps.c.lease_expires_at)).where(
+        steps.c.status == StepStatus.RUNNING.value)).scalar()
+    times = [t for t in (ready, lease) if t is not None]
+    return min(times) if times else None

@@ -1,0 +1,174 @@
+"""``SqlAlchemyStore``: the run store on SQLite or Postgres, one SQL code path for both."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ..domain.model import Outcome
+from ..domain.records import NewRun, Page, RunFilter, RunView, Transition
+from . import sqlalchemy_catalog as catalog
+from . import sqlalchemy_reads as reads
+from . import sqlalchemy_recovery as recovery
+from . import sqlalchemy_runs as transitions
+from .sqlalchemy_database import Database
+from .sqlalchemy_runs import Worker
+
+
+class SqlAlchemyStore:
+    """Runs, steps, attempts and the catalogue, in one database.
+
+    Args:
+        database: where the tables live (see :class:`Database`).
+        outbox: write lifecycle events to the outbox table in each transition's transaction.
+        rng: randomness for retry jitter (seed it in tests).
+    """
+
+    def __init__(self, database: Database, *, outbox: bool = False, rng: random.Random | None = None):
+        self.db = database
+        self.outbox = outbox
+        self.rng = rng or random.Random()
+
+    # -- runs ---------------------------------------------------------------------------------
+    async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
+        """Create a run (idempotent on its trigger event); claim its first steps for ``worker``."""
+        return await self.db.run(transitions.create_run, new, now, worker, self.rng, self.outbox)
+
+    async def complete(self, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float,
+                       worker: Worker | None = None) -> Transition:
+        """Record an attempt's outcome at most once; claim what it made ready for ``worker``."""
+        return await self.db.run(transitions.complete, run_id, step, attempt_id, outcome, now, worker, self.rng,
+                                 self.outbox)
+
+    async def claim_ready(self, now: float, worker: Worker) -> list[Transition]:
+        """Claim ready steps across runs."""
+        return await self.db.run(recovery.claim_ready, now, worker, self.rng, self.outbox)
+
+    async def expire_leases(self, now: float, worker: Worker) -> list[Transition]:
+        """Record attempts whose lease expired as lost."""
+        return await self.db.run(recovery.expire_leases, now, worker, self.rng, self.outbox)
+
+    async def expire_runs(self, now: float) -> list[Transition]:
+        """Fail runs past their timeout."""
+        return await self.db.run(recovery.expire_runs, now, self.rng, self.outbox)
+
+    async def cancel_run(self, run_id: str, now: float) -> Transition | None:
+        """Cancel a run; None if there is no such run."""
+        return await self.db.run(recovery.cancel_run, run_id, now, self.outbox)
+
+    async def retry_run(self, run_id: str, now: float) -> Transition | None:
+        """Retry a failed or cancelled run from its unfinished steps; None if there is no such run."""
+        return await self.db.run(recovery.retry_run, run_id, now, self.outbox)
+
+    async def renew_leases(self, worker: str, keys: list[tuple[str, str]], until: float) -> int:
+        """Extend leases a worker holds."""
+        return await self.db.run(recovery.renew_leases, worker, keys, until)
+
+    async def next_due(self) -> float | None:
+        """When the next ready step or lease expiry is due."""
+        return await self.db.run(recovery.next_due)
+
+    async def get_run(self, run_id: str, project: str | None = None) -> RunView | None:
+        """A run with its steps and attempts."""
+        return await self.db.run(reads.get_run, run_id, project)
+
+    async def run_status(self, run_id: str) -> tuple[str, Any, Any] | None:
+        """(status, result, error) of a run."""
+        return await self.db.run(reads.run_status, run_id)
+
+    async def list_runs(self, where: RunFilter) -> Page:
+        """A page of runs."""
+        return await self.db.run(reads.list_runs, where)
+
+    # -- catalogue ----------------------------------------------------------------------------
+    async def ensure_project(self, project: str, now: float) -> None:
+        """Create the project unless it exists."""
+        await self.db.run(catalog.ensure_project, project, now)
+
+    async def put_action_version(self, project: str, spec: dict[str, Any], code: bytes | None,
+                                 code_digest: str | None, now: float) -> bool:
+        """Store an action version; True if new."""
+        return await self.db.run(catalog.put_action_version, project, spec, code, code_digest, now)
+
+    async def get_action_version(self, project: str, name: str, version: str | None = None) -> dict[str, Any] | None:
+        """An action version with its code and build."""
+        return await self.db.run(catalog.get_action_version, project, name, version)
+
+    async def set_build(self, project: str, name: str, version: str, status: str, logs: str,
+                        artifact: dict[str, Any] | None, now: float) -> None:
+        """Record a build outcome."""
+        await self.db.run(catalog.set_build, project, name, version, status, logs, artifact, now)
+
+    async def list_actions(self, project: str) -> list[dict[str, Any]]:
+        """Action versions of a project."""
+        return await self.db.run(catalog.list_actions, project)
+
+    async def delete_action(self, project: str, name: str) -> int:
+        """Delete an action's versions."""
+        return await self.db.run(catalog.delete_action, project, name)
+
+    async def put_workflow(self, project: str, spec: dict[str, Any], version: str, now: float) -> bool:
+        """Store a workflow version as the latest; True if new."""
+        return await self.db.run(catalog.put_workflow, project, spec, version, now)
+
+    async def get_workflow(self, project: str, name: str, version: str | None = None) -> dict[str, Any] | None:
+        """A workflow version."""
+        return await self.db.run(catalog.get_workflow, project, name, version)
+
+    async def list_workflows(self, project: str) -> list[dict[str, Any]]:
+        """Workflows with their deployments."""
+        return await self.db.run(catalog.list_workflows, project)
+
+    async def workflow_history(self, project: str, name: str) -> list[dict[str, Any]]:
+        """Versions of a workflow."""
+        return await self.db.run(catalog.workflow_history, project, name)
+
+    async def delete_workflow(self, project: str, name: str) -> bool:
+        """Delete a workflow's definition."""
+        return await self.db.run(catalog.delete_workflow, project, name)
+
+    async def set_deployment(self, project: str, workflow: str, version: str, status: str, error: str | None,
+                             now: float) -> None:
+        """Record a deployment's state."""
+        await self.db.run(catalog.set_deployment, project, workflow, version, status, error, now)
+
+    async def get_deployment(self, project: str, workflow: str) -> dict[str, Any] | None:
+        """A workflow's deployment."""
+        return await self.db.run(catalog.get_deployment, project, workflow)
+
+    async def replace_routes(self, project: str, workflow: str, version: str,
+                             triggers: list[dict[str, Any]]) -> list[str]:
+        """Set a workflow's HTTP routes; returns clashes."""
+        return await self.db.run(catalog.replace_routes, project, workflow, version, triggers)
+
+    async def delete_routes(self, project: str, workflow: str) -> None:
+        """Remove a workflow's routes."""
+        await self.db.run(catalog.delete_routes, project, workflow)
+
+    async def find_route(self, project: str, method: str, path: str) -> dict[str, Any] | None:
+        """The route for an HTTP trigger request."""
+        return await self.db.run(catalog.find_route, project, method, path)
+
+    async def routes_for_path(self, project: str, path: str) -> list[str]:
+        """Methods served at a path."""
+        return await self.db.run(catalog.routes_for_path, project, path)
+
+    async def put_api_key(self, key_id: str, project: str, name: str, key_hash: str, now: float) -> None:
+        """Store an API key hash."""
+        await self.db.run(catalog.put_api_key, key_id, project, name, key_hash, now)
+
+    async def find_api_key(self, key_hash: str) -> dict[str, Any] | None:
+        """A live API key by hash."""
+        return await self.db.run(catalog.find_api_key, key_hash)
+
+    async def list_api_keys(self, project: str) -> list[dict[str, Any]]:
+        """API keys of a project."""
+        return await self.db.run(catalog.list_api_keys, project)
+
+    async def revoke_api_key(self, project: str, key_id: str, now: float) -> bool:
+        """Revoke an API key."""
+        return await self.db.run(catalog.revoke_api_key, project, key_id, now)
+
+    async def close(self) -> None:
+        """Close the database connections."""
+        await self.db.dispose()

@@ -1,0 +1,199 @@
+"""The run store's tables (SQLAlchemy Core). Alembic migrations are generated from this metadata.
+
+Times are epoch seconds (floats): cheap to compare on the hot path and the same on SQLite and Postgres.
+Every record belongs to a project.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+Project = sa.String(63)
+Name = sa.String(63)
+Time = sa.Float(precision=53)  # epoch seconds; precision 53 makes it a double on Postgres
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", Project, primary_key=True),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+action_versions = sa.Table(
+    "action_versions",
+    metadata,
+    sa.Column("project", Project, primary_key=True),
+    sa.Column("name", Name, primary_key=True),
+    sa.Column("version", sa.String(40), primary_key=True),
+    sa.Column("spec", Json, nullable=False),
+    sa.Column("code", sa.LargeBinary, nullable=True),
+    sa.Column("code_digest", sa.String(64), nullable=True),
+    sa.Column("build_status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("build_logs", sa.Text, nullable=False, server_default=""),
+    sa.Column("artifact", Json, nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+workflow_versions = sa.Table(
+    "workflow_versions",
+    metadata,
+    sa.Column("project", Project, primary_key=True),
+    sa.Column("name", Name, primary_key=True),
+    sa.Column("version", sa.String(40), primary_key=True),
+    sa.Column("spec", Json, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+workflows = sa.Table(
+    "workflows",
+    metadata,
+    sa.Column("project", Project, primary_key=True),
+    sa.Column("name", Name, primary_key=True),
+    sa.Column("latest_version", sa.String(40), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("project", Project, primary_key=True),
+    sa.Column("workflow", Name, primary_key=True),
+    sa.Column("version", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# HTTP trigger routes of deployed workflows, looked up on every /hooks request.
+routes = sa.Table(
+    "routes",
+    metadata,
+    sa.Column("project", Project, primary_key=True),
+    sa.Column("method", sa.String(8), primary_key=True),
+    sa.Column("path", sa.String(200), primary_key=True),
+    sa.Column("workflow", Name, nullable=False),
+    sa.Column("version", sa.String(40), nullable=False),
+    sa.Column("trigger", Json, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("project", Project, nullable=False),
+    sa.Column("workflow", Name, nullable=False),
+    sa.Column("workflow_version", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("inputs", Json, nullable=False),
+    sa.Column("result_binding", Json, nullable=True),
+    sa.Column("result", Json, nullable=True),
+    sa.Column("error", Json, nullable=True),
+    sa.Column("trigger", Json, nullable=False),
+    sa.Column("remaining", sa.Integer, nullable=False),
+    sa.Column("trace_id", sa.String(32), nullable=True),
+    sa.Column("deadline", Time, nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("finished_at", Time, nullable=True),
+    sa.Index(None, "project", "id"),
+    sa.Index(None, "project", "workflow", "id"),
+    sa.Index(None, "project", "status", "id"),
+    sa.Index("ix_runs_running_deadline", "deadline", postgresql_where=sa.text("status = 'running'"),
+             sqlite_where=sa.text("status = 'running'")),
+)
+
+steps = sa.Table(
+    "steps",
+    metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", Name, primary_key=True),
+    sa.Column("action", Name, nullable=False),
+    sa.Column("version", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("inputs", Json, nullable=False),  # bindings (spec form)
+    sa.Column("upstream", Json, nullable=False),
+    sa.Column("dependents", Json, nullable=False),
+    sa.Column("waiting_on", sa.Integer, nullable=False),
+    sa.Column("policy", Json, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("budget_start", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("infra_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("ready_at", Time, nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", Time, nullable=True),
+    sa.Column("outputs", Json, nullable=True),
+    sa.Column("error", Json, nullable=True),
+    sa.Column("started_at", Time, nullable=True),
+    sa.Column("finished_at", Time, nullable=True),
+    # Only the rows a worker looks for are indexed: ready ones by time, running ones by lease.
+    sa.Index("ix_steps_ready", "ready_at", postgresql_where=sa.text("status = 'ready'"),
+             sqlite_where=sa.text("status = 'ready'")),
+    sa.Index("ix_steps_leases", "lease_expires_at", postgresql_where=sa.text("status = 'running'"),
+             sqlite_where=sa.text("status = 'running'")),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),  # {run_id}/{step}/{number}: the invoke's ce-id
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("step", Name, nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("inputs", Json, nullable=True),
+    sa.Column("outputs", Json, nullable=True),
+    sa.Column("error", Json, nullable=True),
+    sa.Column("logs", sa.Text, nullable=False, server_default=""),
+    sa.Column("worker", sa.String(64), nullable=True),
+    sa.Column("started_at", Time, nullable=True),
+    sa.Column("finished_at", Time, nullable=True),
+    sa.Index(None, "run_id", "step", "number"),
+)
+
+trigger_events = sa.Table(
+    "trigger_events",
+    metadata,
+    sa.Column("project", Project, primary_key=True),
+    sa.Column("source", sa.String(500), primary_key=True),
+    sa.Column("event_id", sa.String(500), primary_key=True),
+    sa.Column("workflow", Name, primary_key=True),
+    sa.Column("run_id", sa.String(40), nullable=False),
+    sa.Column("received_at", Time, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("project", Project, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("revoked_at", Time, nullable=True),
+)
+
+# Lifecycle events written in the same transaction as the state change they describe, relayed later.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+    sa.Column("step", Name, nullable=True),
+    sa.Column("data", Json, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("published_at", Time, nullable=True),
+    sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL"),
+             sqlite_where=sa.text("published_at IS NULL")),
+)

@@ -1,0 +1,32 @@
+"""Lifecycle events that transitions cause; the outbox relays them as CloudEvents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+RUN_STARTED: Final = "dev.knflow.run.started"
+RUN_SUCCEEDED: Final = "dev.knflow.run.succeeded"
+RUN_FAILED: Final = "dev.knflow.run.failed"
+RUN_CANCELLED: Final = "dev.knflow.run.cancelled"
+STEP_STARTED: Final = "dev.knflow.step.started"
+STEP_SUCCEEDED: Final = "dev.knflow.step.succeeded"
+STEP_FAILED: Final = "dev.knflow.step.failed"
+STEP_RETRYING: Final = "dev.knflow.step.retrying"
+
+
+@dataclass(frozen=True)
+class LifecycleEvent:
+    """Something that happened to a run or one of its steps.
+
+    Attributes:
+        type: one of the ``dev.knflow.run.*`` / ``dev.knflow.step.*`` types above.
+        run_id: the run it belongs to.
+        step: the step, for step events.
+        data: the event's JSON data.
+    """
+
+    type: str
+    run_id: str
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,222 @@
+"""The run domain: states, their allowed transitions, run planning and retry decisions. No I/O.
+
+The store applies these decisions in one transaction per transition; keeping them here, pure, is what
+lets the SQL stay small and the rules stay testable without a database.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from knflow.bindings import upstream
+from knflow.spec import ActionSpec, WorkflowSpec
+from knflow.validation import dependencies
+
+#: Attempts lost to the platform (a crashed worker or function) are retried without using the
+#: action's own retries, up to this many times per step.
+MAX_INFRA_RETRIES = 5
+
+
+class RunStatus(str, Enum):
+    """Where a run is."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """Whether nothing more happens to the run unless it is retried."""
+        return self is not RunStatus.RUNNING
+
+
+class StepStatus(str, Enum):
+    """Where a step of a run is."""
+
+    PENDING = "pending"  # waiting for upstream steps
+    READY = "ready"  # claimable once its ready_at has come (now, or after a retry backoff)
+    RUNNING = "running"  # an attempt holds a lease
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # never ran because the run failed first
+
+
+class AttemptStatus(str, Enum):
+    """How one attempt of a step ended (or that it still runs)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    LOST = "lost"  # the worker or the function went away; retried without using the action's retries
+    CANCELLED = "cancelled"
+
+
+RUN_TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}),
+    RunStatus.FAILED: frozenset({RunStatus.RUNNING}),  # retry from the failed steps
+    RunStatus.CANCELLED: frozenset({RunStatus.RUNNING}),
+    RunStatus.SUCCEEDED: frozenset(),
+}
+S = StepStatus
+STEP_TRANSITIONS: Mapping[StepStatus, frozenset[StepStatus]] = {
+    S.PENDING: frozenset({S.READY, S.SKIPPED, S.CANCELLED}),
+    S.READY: frozenset({S.RUNNING, S.SKIPPED, S.CANCELLED}),
+    S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.READY, S.CANCELLED}),
+    S.FAILED: frozenset({S.PENDING, S.READY}),
+    S.CANCELLED: frozenset({S.PENDING, S.READY}),
+    S.SKIPPED: frozenset({S.PENDING, S.READY}),
+    S.SUCCEEDED: frozenset(),
+}
+
+
+class TransitionError(ValueError):
+    """A state change the rules do not allow."""
+
+
+def check_step_transition(old: StepStatus, new: StepStatus) -> None:
+    """Raise :class:`TransitionError` unless a step may go from ``old`` to ``new``."""
+    if new not in STEP_TRANSITIONS[old]:
+        raise TransitionError(f"a step cannot go from {old.value} to {new.value}")
+
+
+def check_run_transition(old: RunStatus, new: RunStatus) -> None:
+    """Raise :class:`TransitionError` unless a run may go from ``old`` to ``new``."""
+    if new not in RUN_TRANSITIONS[old]:
+        raise TransitionError(f"a run cannot go from {old.value} to {new.value}")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a step is retried: ``retries`` after the first attempt, full-jitter exponential backoff."""
+
+    retries: int = 0
+    backoff: float = 1.0
+    backoff_max: float = 60.0
+    timeout: float = 300.0
+
+    @classmethod
+    def of(cls, action: ActionSpec) -> RetryPolicy:
+        """The policy an action's options ask for."""
+        options = action.options
+        return cls(options["retries"], options["backoff"], options["backoff_max"], options["timeout"])
+
+    def delay(self, retry_index: int, rng: random.Random) -> float:
+        """Seconds before retry number ``retry_index`` (0-based): uniform in [0, min(cap, base * 2^i)]."""
+        ceiling = min(self.backoff_max, self.backoff * (2 ** min(retry_index, 30)))
+        return rng.uniform(0, ceiling)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step as a new run holds it: what it calls, what it waits for, who waits for it."""
+
+    name: str
+    action: str
+    version: str
+    inputs: dict[str, Any]
+    upstream: tuple[str, ...]
+    dependents: tuple[str, ...]
+    policy: RetryPolicy
+
+    @property
+    def waiting_on(self) -> int:
+        """Upstream steps that must succeed before this one is ready."""
+        return len(self.upstream)
+
+
+def plan_run(spec: WorkflowSpec, actions: Mapping[str, ActionSpec]) -> list[PlannedStep]:
+    """The steps of a new run of ``spec``, with the action versions in ``actions`` (by name)."""
+    deps = dependencies(spec)
+    dependents: dict[str, list[str]] = {step.name: [] for step in spec.steps}
+    for name, ups in deps.items():
+        for up in ups:
+            dependents[up].append(name)
+    planned = []
+    for step in spec.steps:
+        action = actions[step.action]
+        planned.append(
+            PlannedStep(
+                name=step.name,
+                action=action.name,
+                version=action.version,
+                inputs={k: b.model_dump(mode="json") for k, b in step.inputs.items()},
+                upstream=tuple(sorted(deps[step.name])),
+                dependents=tuple(sorted(dependents[step.name])),
+                policy=RetryPolicy.of(action),
+            )
+        )
+    return planned
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an attempt reported.
+
+    Attributes:
+        status: SUCCEEDED, FAILED or LOST.
+        outputs: the step's outputs when it succeeded.
+        error: ``{"type", "message", "code", "retryable", "traceback"}`` when it did not.
+        logs: what the action printed or logged.
+    """
+
+    status: AttemptStatus
+    outputs: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    logs: str = ""
+
+    @classmethod
+    def succeeded(cls, outputs: dict[str, Any], logs: str = "") -> Outcome:
+        """A success with ``outputs``."""
+        return cls(AttemptStatus.SUCCEEDED, outputs=outputs, logs=logs)
+
+    @classmethod
+    def failed(cls, error: dict[str, Any], logs: str = "") -> Outcome:
+        """A failure; ``error["retryable"]`` says whether the action's retries apply."""
+        return cls(AttemptStatus.FAILED, error=error, logs=logs)
+
+    @classmethod
+    def lost(cls, message: str) -> Outcome:
+        """The platform lost the attempt (worker or function gone)."""
+        error = {"type": "AttemptLost", "message": message, "code": None, "retryable": True, "traceback": None}
+        return cls(AttemptStatus.LOST, error=error)
+
+
+@dataclass(frozen=True)
+class StepCounters:
+    """How many attempts a step has used since it was (re)started."""
+
+    attempts_in_budget: int
+    infra_failures: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What happens to a step after an attempt that did not succeed."""
+
+    status: StepStatus  # READY (retry) or FAILED
+    retry_in: float = 0.0
+    infra: bool = False
+
+
+def decide_after_failure(outcome: Outcome, counters: StepCounters, policy: RetryPolicy, rng: random.Random) -> Decision:
+    """Retry (after how long) or fail, given the outcome of the latest attempt."""
+    if outcome.status is AttemptStatus.LOST:
+        if counters.infra_failures < MAX_INFRA_RETRIES:
+            return Decision(StepStatus.READY, retry_in=min(0.05 * 2**counters.infra_failures, 2.0), infra=True)
+        return Decision(StepStatus.FAILED)
+    retryable = bool((outcome.error or {}).get("retryable", True))
+    used_retries = counters.attempts_in_budget - 1
+    if retryable and used_retries < policy.retries:
+        return Decision(StepStatus.READY, retry_in=policy.delay(used_retries, rng))
+    return Decision(StepStatus.FAILED)
+
+
+def result_steps(result_binding: Mapping[str, Any] | None) -> set[str]:
+    """Steps whose outputs the workflow's result reads."""
+    return set(upstream(result_binding)) if result_binding else set()

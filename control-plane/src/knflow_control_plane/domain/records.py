@@ -1,0 +1,138 @@
+"""What the run store takes and gives back: plain frozen records, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import LifecycleEvent
+from .model import PlannedStep, RunStatus
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run about to be created.
+
+    Attributes:
+        run_id: a new, time-ordered id.
+        project: the owning project.
+        workflow: the workflow's name.
+        workflow_version: the spec version it runs.
+        inputs: validated workflow inputs.
+        steps: the planned steps.
+        result: the result binding (spec form), if any.
+        trigger: what started it (``{"kind": "http", ...}``).
+        idempotency: ``(source, event_id)`` of the trigger event, when there is one.
+        timeout: seconds the whole run may take, if limited.
+        trace_id: the trace the run belongs to.
+    """
+
+    run_id: str
+    project: str
+    workflow: str
+    workflow_version: str
+    inputs: dict[str, Any]
+    steps: list[PlannedStep]
+    result: dict[str, Any] | None = None
+    trigger: dict[str, Any] = field(default_factory=dict)
+    idempotency: tuple[str, str] | None = None
+    timeout: float | None = None
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An attempt a worker holds a lease on and must now invoke."""
+
+    attempt_id: str
+    run_id: str
+    step: str
+    number: int
+    action: str
+    version: str
+    inputs: dict[str, Any]
+    deadline: float
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What one transaction did: the run's status after it, new claims and the events it caused."""
+
+    run_id: str
+    run_status: RunStatus
+    claims: list[Claim] = field(default_factory=list)
+    events: list[LifecycleEvent] = field(default_factory=list)
+    duplicate: bool = False
+    created: bool = True
+
+
+@dataclass(frozen=True)
+class AttemptView:
+    """One attempt, as the API shows it."""
+
+    attempt_id: str
+    number: int
+    status: str
+    inputs: dict[str, Any] | None
+    outputs: dict[str, Any] | None
+    error: dict[str, Any] | None
+    logs: str
+    worker: str | None
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One step of a run, as the API shows it."""
+
+    name: str
+    action: str
+    version: str
+    status: str
+    attempts: list[AttemptView]
+    outputs: dict[str, Any] | None
+    error: dict[str, Any] | None
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run, as the API shows it."""
+
+    run_id: str
+    project: str
+    workflow: str
+    workflow_version: str
+    status: str
+    inputs: dict[str, Any]
+    result: Any
+    error: dict[str, Any] | None
+    trigger: dict[str, Any]
+    trace_id: str | None
+    created_at: float
+    finished_at: float | None
+    steps: list[StepView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs to list; ``cursor`` continues an earlier page."""
+
+    project: str = "default"
+    workflow: str | None = None
+    status: str | None = None
+    since: float | None = None
+    until: float | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of runs and the cursor of the next page, if any."""
+
+    runs: list[RunView]
+    next_cursor: str | None

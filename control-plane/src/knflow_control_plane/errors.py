@@ -1,0 +1,61 @@
+"""The control plane's exception tree; the API turns each into an RFC 9457 problem."""
+
+from __future__ import annotations
+
+
+class ControlPlaneError(Exception):
+    """Root of the control plane's own errors."""
+
+    status = 500
+
+    def __init__(self, message: str | None = None, **fields: object):
+        self.fields = fields
+        super().__init__(message or (self.__doc__ or type(self).__name__).strip().splitlines()[0])
+
+
+class NotFound(ControlPlaneError, LookupError):
+    """The thing asked for does not exist."""
+
+    status = 404
+
+
+class Conflict(ControlPlaneError):
+    """The request clashes with the current state."""
+
+    status = 409
+
+
+class InvalidRequest(ControlPlaneError, ValueError):
+    """The request is malformed or names something invalid."""
+
+    status = 422
+
+
+class PayloadTooLarge(ControlPlaneError):
+    """The request body is over the size limit."""
+
+    status = 413
+
+
+class BuildFailed(ControlPlaneError):
+    """An action version could not be built."""
+
+    status = 502
+
+
+class DeployFailed(ControlPlaneError):
+    """A function could not be deployed."""
+
+    status = 502
+
+
+class FunctionUnavailable(ControlPlaneError):
+    """A function could not be reached: the attempt is retried without using the action's retries."""
+
+    status = 503
+
+
+class StoreUnavailable(ControlPlaneError):
+    """The run store could not be reached or refused the transaction."""
+
+    status = 503
