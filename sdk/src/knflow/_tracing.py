@@ -64,11 +64,13 @@ class OutputRef(_Ref):
 class StepRef(OutputRef):
     """The outputs of a step, while tracing; ``ref["name"]`` is one output."""
 
-    __slots__ = ("declared",)
+    __slots__ = ("declared", "scalar")
 
-    def __init__(self, step: str, output: str | None, declared: list[str] | None):
+    def __init__(self, step: str, output: str | None, declared: list[str] | None, *, scalar: bool = False):
         super().__init__(step, output)
         self.declared = declared
+        # An action annotated to return a non-dict value: its one output is "result".
+        self.scalar = scalar
 
     def __getitem__(self, output: str) -> OutputRef:
         if not isinstance(output, str):
@@ -102,7 +104,8 @@ class Trace:
         arguments = self._arguments(action, step, args, kwargs)
         inputs = {key: to_binding(value, f"steps.{step}.inputs.{key}") for key, value in arguments.items()}
         self.steps.append({"name": step, "action": action.name, "inputs": inputs})
-        return StepRef(step, None, action.spec.declared_outputs)
+        returns = action.spec.output.get("type")
+        return StepRef(step, None, action.spec.declared_outputs, scalar=returns not in (None, "object"))
 
     def _next_name(self, base: str) -> str:
         taken = {s["name"] for s in self.steps}
@@ -132,6 +135,8 @@ def to_binding(value: Any, path: str) -> dict[str, Any]:
     """The binding (spec form) for a value passed to a step or returned by a workflow."""
     if isinstance(value, InputRef):
         return {"input": value.name}
+    if isinstance(value, StepRef) and value.scalar:
+        return {"step": value.step, "output": "result"}
     if isinstance(value, OutputRef):
         return {"step": value.step} if value.output is None else {"step": value.step, "output": value.output}
     if isinstance(value, File):

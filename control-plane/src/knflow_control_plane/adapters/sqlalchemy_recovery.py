@@ -12,7 +12,8 @@ from sqlalchemy.engine import Connection
 from ..domain import events as ev
 from ..domain.model import Outcome, RunStatus, StepStatus, check_run_transition
 from ..domain.records import Transition
-from .sqlalchemy_runs import Tx, Worker, claim, end_run, flush, lock_run, record
+from ..domain.records import Worker
+from .sqlalchemy_runs import Tx, claim, end_run, flush, lock_run, record
 from .sqlalchemy_tables import runs, steps
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from knflow.bindings import BindingError, resolve
 
@@ -29,19 +29,10 @@ from ..domain.model import (
     decide_after_failure,
     result_steps,
 )
-from ..domain.records import Claim, NewRun, Transition
+from ..domain.records import Claim, NewRun, Transition, Worker
 from .sqlalchemy_tables import attempts, outbox, runs, steps, trigger_events
 
 ACTIVE = (StepStatus.PENDING.value, StepStatus.READY.value)
-
-
-@dataclass(frozen=True)
-class Worker:
-    """Who claims, for how long, and how many attempts it may take at once (``capacity``)."""
-
-    name: str
-    lease: float
-    capacity: int
 
 
 @dataclass
@@ -123,14 +114,15 @@ def create_run(conn: Connection, new: NewRun, now: float, worker: Worker | None,
     return flush(tx, new.run_id, RunStatus.RUNNING)
 
 
-def _existing_run(conn: Connection, new: NewRun) -> Row[Any] | None:
+def _existing_run(conn: Connection, new: NewRun) -> tuple[str, str] | None:
     assert new.idempotency is not None
     source, event_id = new.idempotency
-    return conn.execute(
+    row = conn.execute(
         sa.select(runs.c.id, runs.c.status).join(trigger_events, trigger_events.c.run_id == runs.c.id).where(
             trigger_events.c.project == new.project, trigger_events.c.source == source,
             trigger_events.c.event_id == event_id, trigger_events.c.workflow == new.workflow)
     ).first()
+    return (row.id, row.status) if row else None
 
 
 def claim(tx: Tx, run: RunState, names: Sequence[str]) -> None:

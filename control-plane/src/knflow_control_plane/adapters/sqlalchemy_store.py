@@ -6,13 +6,12 @@ import random
 from typing import Any
 
 from ..domain.model import Outcome
-from ..domain.records import NewRun, Page, RunFilter, RunView, Transition
+from ..domain.records import NewRun, Page, RunFilter, RunView, Transition, Worker
 from . import sqlalchemy_catalog as catalog
 from . import sqlalchemy_reads as reads
 from . import sqlalchemy_recovery as recovery
 from . import sqlalchemy_runs as transitions
 from .sqlalchemy_database import Database
-from .sqlalchemy_runs import Worker
 
 
 class SqlAlchemyStore:

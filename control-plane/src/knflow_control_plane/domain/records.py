@@ -10,6 +10,15 @@ from .model import PlannedStep, RunStatus
 
 
 @dataclass(frozen=True)
+class Worker:
+    """Who claims attempts, for how long (lease, seconds), and how many more it may hold (capacity)."""
+
+    name: str
+    lease: float
+    capacity: int
+
+
+@dataclass(frozen=True)
 class NewRun:
     """A run about to be created.
 

@@ -1,0 +1,40 @@
+# knflow: `make demo` and `make test` work on a fresh machine (uv comes from PyPI when missing).
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+PORT ?= 8080
+QUICK ?=
+
+.PHONY: install demo test test-unit test-integration test-e2e lint bench services-up services-down clean
+
+$(UV):
+	$(PYTHON) -m pip install --user --quiet uv
+
+install: $(UV)
+	$(UV) sync --python $(PYTHON) --quiet
+
+demo: install
+	$(VENV)/bin/python examples/demo.py --port $(PORT)
+
+services-up:
+	bash scripts/services/up.sh
+
+services-down:
+	bash scripts/services/down.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy sdk/src function-runtime/src control-plane/src
+
+test: install services-up
+	set -a; eval "$$(bash scripts/services/up.sh | grep "^export ")"; set +a; \
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench: install
+	$(VENV)/bin/python bench/run.py $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf .knflow $(VENV)

@@ -1,0 +1,70 @@
+"""HTTP triggers: ``/hooks/{path}`` starts a run and replies with its result if it comes in time."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from ..errors import InvalidRequest, NotFound
+from .problems import problem
+from .routes_workflows import plane
+
+router = APIRouter()
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+async def _inputs(request: Request) -> dict[str, Any]:
+    inputs: dict[str, Any] = dict(request.query_params)
+    raw = await request.body()
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise InvalidRequest(f"the body is not valid JSON: {exc}", field="body") from exc
+        if not isinstance(body, dict):
+            raise InvalidRequest("the body must be a JSON object of workflow inputs", field="body")
+        inputs.update(body)
+    return inputs
+
+
+@router.api_route("/hooks/{path:path}", methods=METHODS)
+async def hook(request: Request, path: str) -> Response:
+    """Start the workflow routed at ``path``; reply with its result, its ``ActionError``, or 202."""
+    cp = plane(request)
+    route_path = "/" + path.strip("/")
+    route = await cp.store.find_route(cp.settings.project, request.method, route_path)
+    if route is None:
+        methods = await cp.store.routes_for_path(cp.settings.project, route_path)
+        if methods:
+            return problem(405, "Method not allowed", f"{route_path} accepts {', '.join(sorted(methods))}",
+                           field="method")
+        raise NotFound(f"no HTTP trigger at /hooks{route_path}", field="path")
+    trigger = route["trigger"]
+    transition = await cp.workflows.start(
+        route["workflow"], await _inputs(request), version=route["version"],
+        trigger={"kind": "http", "method": request.method, "path": route_path, "at": time.time()})
+    run_id = transition.run_id
+    link = f"{cp.settings.resolved_public_url}/v1/runs/{run_id}"
+    accepted = JSONResponse({"workflow_run_id": run_id, "result_link": link}, status_code=202,
+                            headers={"Location": link})
+    if float(trigger.get("timeout", 0)) <= 0:
+        return accepted
+    state = await cp.orchestrator.wait(run_id, float(trigger["timeout"]))
+    if state is None or state[0] == "running":
+        return accepted
+    status, result, error = state
+    headers = {"X-Knflow-Run-Id": run_id}
+    if status == "succeeded":
+        return JSONResponse(result, status_code=int(trigger.get("success_code", 200)), headers=headers)
+    error = error or {}
+    code = error.get("code")
+    if isinstance(code, int) and 400 <= code <= 599 and error.get("type") == "ActionError":
+        body = {"error": error.get("message"), "code": code, "step": error.get("step"), "workflow_run_id": run_id}
+        return JSONResponse(body, status_code=code, headers=headers)
+    return problem(500 if status == "failed" else 409, f"Run {status}",
+                   f"step {error.get('step')!r} failed: {error.get('type')}: {error.get('message')}",
+                   workflow_run_id=run_id, step=error.get("step"), result_link=link)

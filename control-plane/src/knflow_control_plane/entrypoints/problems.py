@@ -1,0 +1,55 @@
+"""Every error the API returns is an RFC 9457 problem (``application/problem+json``) naming what is wrong."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from knflow import SpecError
+
+from ..errors import ControlPlaneError
+
+log = logging.getLogger("knflow.api")
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """A problem+json response."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers that turn errors into problems."""
+
+    @app.exception_handler(ControlPlaneError)
+    async def _known(_: Request, exc: ControlPlaneError) -> JSONResponse:
+        title = (type(exc).__doc__ or type(exc).__name__).strip().splitlines()[0]
+        return problem(exc.status, title, str(exc), **{k: v for k, v in exc.fields.items() if k != "logs"})
+
+    @app.exception_handler(SpecError)
+    async def _spec(_: Request, exc: SpecError) -> JSONResponse:
+        errors = [{"field": path, "message": message} for path, message in exc.problems]
+        return problem(422, "Invalid workflow spec", str(exc), field=exc.path, errors=errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"field": "", "message": "invalid request"}
+        return problem(422, "Invalid request", f"{first['field']}: {first['message']}", field=first["field"],
+                       errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return problem(500, "Internal error", f"{type(exc).__name__}: the control plane failed; see its logs")

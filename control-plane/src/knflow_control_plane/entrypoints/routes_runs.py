@@ -1,0 +1,99 @@
+"""``/v1/runs``: start, list, get, logs, cancel, retry."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from ..domain.model import TransitionError
+from ..domain.records import RunFilter
+from ..errors import Conflict, InvalidRequest, NotFound
+from .routes_workflows import plane
+from .schemas import RunIn, run_json
+
+router = APIRouter(prefix="/v1")
+STATUSES = {"running", "succeeded", "failed", "cancelled"}
+
+
+@router.post("/runs", status_code=201)
+async def start_run(request: Request, body: RunIn, wait: float = Query(0, ge=0, le=300)) -> dict[str, Any]:
+    """Start a run of a deployed workflow; ``?wait=S`` waits up to S seconds for it to finish."""
+    cp = plane(request)
+    transition = await cp.workflows.start(body.workflow, body.inputs, version=body.version,
+                                          trigger={"kind": "manual", "at": time.time()})
+    if wait:
+        await cp.orchestrator.wait(transition.run_id, wait)
+    return await _run(request, transition.run_id)
+
+
+async def _run(request: Request, run_id: str) -> dict[str, Any]:
+    cp = plane(request)
+    view = await cp.store.get_run(run_id, cp.settings.project)
+    if view is None:
+        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    return run_json(view)
+
+
+def _epoch(text: str | None, field: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError as exc:
+        raise InvalidRequest(f"expected an RFC 3339 time, got {text!r}", field=field) from exc
+
+
+@router.get("/runs")
+async def list_runs(request: Request, workflow: str | None = None, status: str | None = None,
+                    since: str | None = None, until: str | None = None, cursor: str | None = None,
+                    limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+    """Runs, newest first, filtered by workflow, status and creation time; paginated by cursor."""
+    if status is not None and status not in STATUSES:
+        raise InvalidRequest(f"unknown status {status!r}; expected one of {sorted(STATUSES)}", field="status")
+    cp = plane(request)
+    page = await cp.store.list_runs(RunFilter(cp.settings.project, workflow, status, _epoch(since, "since"),
+                                              _epoch(until, "until"), cursor, limit))
+    return {"runs": [run_json(r, with_steps=False) for r in page.runs], "next_cursor": page.next_cursor}
+
+
+@router.get("/runs/{run_id}")
+async def get_run(request: Request, run_id: str) -> dict[str, Any]:
+    """A run with its steps and attempts."""
+    return await _run(request, run_id)
+
+
+@router.get("/runs/{run_id}/logs")
+async def run_logs(request: Request, run_id: str) -> dict[str, Any]:
+    """What every attempt of the run printed or logged, step by step."""
+    run = await _run(request, run_id)
+    logs = [{"step": s["name"], "attempt": a["number"], "status": a["status"], "logs": a["logs"]}
+            for s in run["steps"] for a in s["attempts"]]
+    return {"run_id": run_id, "logs": logs}
+
+
+@router.post("/runs/{run_id}/cancel")
+async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
+    """Cancel a running run: nothing new starts, running attempts are abandoned."""
+    cp = plane(request)
+    transition = await cp.store.cancel_run(run_id, time.time())
+    if transition is None:
+        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    cp.orchestrator.apply(transition)
+    return await _run(request, run_id)
+
+
+@router.post("/runs/{run_id}/retry")
+async def retry_run(request: Request, run_id: str) -> dict[str, Any]:
+    """Run a failed or cancelled run again from the steps that did not succeed."""
+    cp = plane(request)
+    try:
+        transition = await cp.store.retry_run(run_id, time.time())
+    except TransitionError as exc:
+        raise Conflict(f"run {run_id!r} cannot be retried: {exc}", field="run_id") from exc
+    if transition is None:
+        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    cp.orchestrator.wake()
+    return await _run(request, run_id)

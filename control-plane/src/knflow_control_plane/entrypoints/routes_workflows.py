@@ -1,0 +1,156 @@
+"""``/v1/workflows`` and ``/v1/actions``: register, list, get, versions, delete, deploy, undeploy."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from knflow.spec import load_spec
+
+from ..bootstrap import ControlPlane
+from ..errors import Conflict, InvalidRequest, NotFound
+from .schemas import DeployIn, WorkflowIn, iso
+
+router = APIRouter(prefix="/v1")
+
+
+def plane(request: Request) -> ControlPlane:
+    """The control plane serving this request."""
+    cp: ControlPlane = request.app.state.control_plane
+    return cp
+
+
+def _decode_files(files: dict[str, str]) -> dict[str, bytes]:
+    decoded = {}
+    for path, text in files.items():
+        try:
+            decoded[path] = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidRequest(f"file {path!r} is not valid base64", field=f"code.files.{path}") from exc
+    return decoded
+
+
+@router.post("/workflows", status_code=201)
+async def register_workflow(request: Request, response: Response) -> dict[str, Any]:
+    """Register a workflow version: JSON ``{"spec", "code"}``, or a YAML/JSON spec as the whole body."""
+    content_type = request.headers.get("content-type", "")
+    raw = await request.body()
+    if "yaml" in content_type:
+        spec, code = load_spec(raw), None
+    else:
+        try:
+            body = WorkflowIn.model_validate_json(raw)
+        except ValueError as exc:
+            raise InvalidRequest(f"expected {{'spec': ..., 'code': ...}}: {exc}".splitlines()[0], field="body") from exc
+        spec = load_spec(body.spec)
+        code = _decode_files(body.code.files) if body.code else None
+    version, created = await plane(request).workflows.register(spec, code)
+    response.status_code = 201 if created else 200
+    return {"name": spec.name, "version": version, "created": created}
+
+
+@router.get("/workflows")
+async def list_workflows(request: Request) -> dict[str, Any]:
+    """Every workflow with its latest version and deployment."""
+    rows = await plane(request).store.list_workflows(plane(request).settings.project)
+    return {"workflows": [{"name": r["name"], "latest_version": r["latest_version"], "deployment": r["deployment"],
+                           "deployed_version": r["deployed_version"], "updated_at": iso(r["updated_at"])} for r in rows]}
+
+
+@router.get("/workflows/{name}")
+async def get_workflow(request: Request, name: str) -> dict[str, Any]:
+    """The latest version of a workflow, with its deployment."""
+    cp = plane(request)
+    spec = await cp.workflows.spec(name)
+    deployment = await cp.store.get_deployment(cp.settings.project, name)
+    return {"name": name, "version": spec.version, "spec": spec.model_dump(mode="json"),
+            "deployment": _deployment_json(deployment)}
+
+
+@router.get("/workflows/{name}/versions")
+async def workflow_versions(request: Request, name: str) -> dict[str, Any]:
+    """Every version of a workflow, newest first."""
+    cp = plane(request)
+    history = await cp.store.workflow_history(cp.settings.project, name)
+    if not history:
+        raise NotFound(f"workflow {name!r} does not exist", field="workflow")
+    return {"name": name, "versions": [{"version": h["version"], "created_at": iso(h["created_at"])} for h in history]}
+
+
+@router.get("/workflows/{name}/versions/{version}")
+async def workflow_version(request: Request, name: str, version: str) -> dict[str, Any]:
+    """One version of a workflow."""
+    spec = await plane(request).workflows.spec(name, version)
+    return {"name": name, "version": version, "spec": spec.model_dump(mode="json")}
+
+
+@router.delete("/workflows/{name}", status_code=204)
+async def delete_workflow(request: Request, name: str) -> Response:
+    """Delete a workflow's definition (its runs stay). Refused while it is deployed."""
+    cp = plane(request)
+    deployment = await cp.store.get_deployment(cp.settings.project, name)
+    if deployment is not None and deployment["status"] == "ready":
+        raise Conflict(f"workflow {name!r} is deployed: undeploy it first", field="workflow")
+    if not await cp.store.delete_workflow(cp.settings.project, name):
+        raise NotFound(f"workflow {name!r} does not exist", field="workflow")
+    return Response(status_code=204)
+
+
+@router.post("/workflows/{name}/deploy")
+async def deploy(request: Request, name: str, body: DeployIn | None = None) -> dict[str, Any]:
+    """Build and deploy the workflow's actions and enable its triggers."""
+    return await plane(request).workflows.deploy(name, body.version if body else None)
+
+
+@router.post("/workflows/{name}/undeploy")
+async def undeploy(request: Request, name: str) -> dict[str, Any]:
+    """Disable the workflow's triggers."""
+    return await plane(request).workflows.undeploy(name)
+
+
+@router.get("/workflows/{name}/deployment")
+async def deployment(request: Request, name: str) -> dict[str, Any]:
+    """The workflow's deployment status."""
+    cp = plane(request)
+    record = await cp.store.get_deployment(cp.settings.project, name)
+    if record is None:
+        raise NotFound(f"workflow {name!r} has never been deployed", field="workflow")
+    return _deployment_json(record) or {}
+
+
+def _deployment_json(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {"workflow": record["workflow"], "version": record["version"], "status": record["status"],
+            "error": record["error"], "updated_at": iso(record["updated_at"])}
+
+
+@router.get("/actions")
+async def list_actions(request: Request) -> dict[str, Any]:
+    """Every action version, newest first per action."""
+    rows = await plane(request).store.list_actions(plane(request).settings.project)
+    return {"actions": [{"name": r["name"], "version": r["version"], "build_status": r["build_status"],
+                         "entrypoint": r["spec"]["entrypoint"], "created_at": iso(r["created_at"])} for r in rows]}
+
+
+@router.get("/actions/{name}")
+async def get_action(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
+    """An action version (the newest by default) with its build logs."""
+    cp = plane(request)
+    record = await cp.store.get_action_version(cp.settings.project, name, version)
+    if record is None:
+        raise NotFound(f"action {name!r} does not exist", field="action")
+    return {"name": name, "version": record["version"], "spec": record["spec"], "build_status": record["build_status"],
+            "build_logs": record["build_logs"], "artifact": record["artifact"]}
+
+
+@router.delete("/actions/{name}", status_code=204)
+async def delete_action(request: Request, name: str) -> Response:
+    """Delete every version of an action."""
+    cp = plane(request)
+    if not await cp.store.delete_action(cp.settings.project, name):
+        raise NotFound(f"action {name!r} does not exist", field="action")
+    return Response(status_code=204)

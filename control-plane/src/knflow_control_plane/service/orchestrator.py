@@ -1,0 +1,224 @@
+"""The orchestrator: claims ready steps, invokes their functions, records outcomes, one transaction each.
+
+Durable by construction: the store is the source of truth, this object only holds leases. If the
+process dies, its leases expire and another replica (or this one, restarted) takes the steps over;
+attempt ids make a late reply of the old attempt change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from knflow import wire
+from knflow_runtime.contract import encode_invoke
+
+from ..domain.events import STEP_RETRYING
+from ..domain.model import Outcome, RunStatus
+from ..domain.records import Claim, NewRun, Transition, Worker
+from ..errors import BuildFailed, ControlPlaneError, DeployFailed, FunctionUnavailable, InvalidRequest
+from ..ports import Clock, FunctionBackend, HttpRequest, RunStore
+from .functions import Functions
+from .outcomes import outcome_of
+
+log = logging.getLogger("knflow.orchestrator")
+
+
+@dataclass(frozen=True)
+class OrchestratorSettings:
+    """How one orchestrator works.
+
+    Attributes:
+        worker: this replica's name, written on the leases it holds.
+        lease: seconds a claim lasts without renewal; a dead worker's steps wait this long at most.
+        capacity: attempts this replica runs at once.
+        poll_interval: seconds between looks for work other replicas made ready.
+        invoke_grace: seconds past an attempt's deadline before the HTTP call is given up.
+    """
+
+    worker: str = "knflow"
+    lease: float = 15.0
+    capacity: int = 1000
+    poll_interval: float = 1.0
+    invoke_grace: float = 5.0
+
+
+def rfc3339(epoch: float) -> str:
+    """An epoch time as RFC 3339 UTC text."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def new_trace_id() -> str:
+    """A W3C trace id."""
+    return secrets.token_hex(16)
+
+
+class Orchestrator:
+    """Runs the steps of every run this replica claims."""
+
+    def __init__(self, store: RunStore, functions: Functions, backend: FunctionBackend, clock: Clock,
+                 settings: OrchestratorSettings):
+        self.store = store
+        self.functions = functions
+        self.backend = backend
+        self.clock = clock
+        self.settings = settings
+        self._inflight: dict[str, Claim] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._listeners: list[Callable[[Transition], None]] = []
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+
+    # -- life cycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start polling for work and renewing leases."""
+        self._loops = [asyncio.create_task(self._poll(), name="knflow-poll"),
+                       asyncio.create_task(self._heartbeat(), name="knflow-heartbeat")]
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop taking work; let in-flight attempts finish for ``grace`` seconds, then abandon them
+        (their leases expire and another replica retries them)."""
+        for loop in self._loops:
+            loop.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+
+    def on_transition(self, listener: Callable[[Transition], None]) -> None:
+        """Call ``listener`` with every transition this replica makes (metrics, event relays)."""
+        self._listeners.append(listener)
+
+    # -- runs ---------------------------------------------------------------------------------
+    def worker(self) -> Worker:
+        """This replica as a claimant, with the room it has left."""
+        room = max(0, self.settings.capacity - len(self._inflight))
+        return Worker(self.settings.worker, self.settings.lease, room)
+
+    async def submit(self, new: NewRun) -> Transition:
+        """Create a run and start its first steps here."""
+        transition = await self.store.create_run(new, self.clock.now().timestamp(), self.worker())
+        self.apply(transition)
+        return transition
+
+    async def wait(self, run_id: str, timeout: float) -> tuple[str, Any, Any] | None:
+        """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while True:
+            state = await self.store.run_status(run_id)
+            if state is None or RunStatus(state[0]).finished:
+                return state
+            left = end - loop.time()
+            if left <= 0:
+                return state
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.setdefault(run_id, []).append(future)
+            # Another replica may finish the run: look again now and then even without a signal.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(future, min(left, 0.5))
+
+    def wake(self) -> None:
+        """Look for claimable work now (a run was retried, a trigger fired...)."""
+        self._wake.set()
+
+    def apply(self, transition: Transition) -> None:
+        """Act on a transition: start its claims, wake waiters, tell listeners."""
+        for claim in transition.claims:
+            self._inflight[claim.attempt_id] = claim
+            task = asyncio.create_task(self._execute(claim), name=f"attempt {claim.attempt_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if transition.run_status.finished:
+            for future in self._waiters.pop(transition.run_id, []):
+                if not future.done():
+                    future.set_result(None)
+        if any(e.type == STEP_RETRYING for e in transition.events):
+            self._wake.set()
+        for listener in self._listeners:
+            listener(transition)
+
+    # -- attempts -----------------------------------------------------------------------------
+    async def _execute(self, claim: Claim) -> None:
+        try:
+            outcome = await self._attempt(claim)
+        finally:
+            self._inflight.pop(claim.attempt_id, None)
+        try:
+            transition = await self.store.complete(claim.run_id, claim.step, claim.attempt_id, outcome,
+                                                   self.clock.now().timestamp(), self.worker())
+        except ControlPlaneError:
+            log.exception("could not record attempt %s; its lease will expire and it will be retried",
+                          claim.attempt_id)
+            return
+        self.apply(transition)
+
+    async def _attempt(self, claim: Claim) -> Outcome:
+        try:
+            await self.functions.ensure(claim.action, claim.version)
+            return await self._invoke(claim)
+        except FunctionUnavailable as exc:
+            return Outcome.lost(str(exc))
+        except (BuildFailed, DeployFailed, InvalidRequest) as exc:
+            error = {"type": type(exc).__name__, "message": str(exc), "code": None, "retryable": False,
+                     "traceback": None, "logs": str(exc.fields.get("logs", ""))[-4000:]}
+            return Outcome.failed(error)
+        except Exception as exc:  # an unexpected failure here must not lose the attempt  # noqa: BLE001
+            log.exception("attempt %s failed in the control plane", claim.attempt_id)
+            return Outcome.failed({"type": type(exc).__name__, "message": str(exc), "code": None,
+                                   "retryable": True, "traceback": None})
+
+    async def _invoke(self, claim: Claim) -> Outcome:
+        data: wire.InvokeData = {"inputs": claim.inputs, "deadline": rfc3339(claim.deadline)}
+        traceparent = f"00-{claim.trace_id}-{secrets.token_hex(8)}-01" if claim.trace_id else None
+        headers, body = encode_invoke(claim.run_id, claim.step, claim.number, data, traceparent)
+        timeout = max(0.1, claim.deadline - self.clock.now().timestamp()) + self.settings.invoke_grace
+        reply = await self.backend.invoke(claim.action, claim.version, HttpRequest(headers, body), timeout)
+        return outcome_of(reply)
+
+    # -- background ---------------------------------------------------------------------------
+    async def _poll(self) -> None:
+        while True:
+            try:
+                await self._poll_once()
+            except ControlPlaneError:
+                log.exception("polling the run store failed; trying again")
+            due = await self._safe_next_due()
+            now = self.clock.now().timestamp()
+            sleep = self.settings.poll_interval if due is None else min(self.settings.poll_interval, max(0.0, due - now))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), sleep)
+            self._wake.clear()
+
+    async def _safe_next_due(self) -> float | None:
+        try:
+            return await self.store.next_due()
+        except ControlPlaneError:
+            return None
+
+    async def _poll_once(self) -> None:
+        now = self.clock.now().timestamp()
+        for transition in await self.store.expire_leases(now, self.worker()):
+            self.apply(transition)
+        for transition in await self.store.expire_runs(now):
+            self.apply(transition)
+        if self.worker().capacity > 0:
+            for transition in await self.store.claim_ready(now, self.worker()):
+                self.apply(transition)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease / 3)
+            keys = [(c.run_id, c.step) for c in self._inflight.values()]
+            if keys:
+                until = self.clock.now().timestamp() + self.settings.lease
+                with contextlib.suppress(ControlPlaneError):
+                    await self.store.renew_leases(self.settings.worker, keys, until)

@@ -1,0 +1,163 @@
+"""Registering, deploying and starting workflows: the use cases behind the API and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from typing import Any
+
+from knflow import _types
+from knflow.spec import ActionSpec, HttpTrigger, WorkflowSpec
+from knflow.validation import validate_workflow
+
+from ..domain.model import plan_run
+from ..domain.records import NewRun, Transition
+from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
+from ..ports import FunctionBackend, RunStore
+from .functions import Functions, pack
+from .orchestrator import Orchestrator, new_trace_id
+
+
+def new_run_id(now: float) -> str:
+    """A time-ordered run id: 12 hex digits of milliseconds, then 16 random ones."""
+    return f"{int(now * 1000):012x}{secrets.token_hex(8)}"
+
+
+class Workflows:
+    """The workflow use cases of one project."""
+
+    def __init__(self, store: RunStore, functions: Functions, backend: FunctionBackend, orchestrator: Orchestrator,
+                 project: str = "default"):
+        self.store = store
+        self.functions = functions
+        self.backend = backend
+        self.orchestrator = orchestrator
+        self.project = project
+
+    async def register(self, spec: WorkflowSpec, code: dict[str, bytes] | None) -> tuple[str, bool]:
+        """Store a workflow version and the action versions it calls (with their code).
+
+        Raises:
+            InvalidRequest: when the spec does not validate (unknown action, cycle, types...).
+        """
+        catalogue = await self._catalogue(spec)
+        try:
+            validate_workflow(spec, catalogue)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), field="spec") from exc
+        now = time.time()
+        blob = pack(code) if code else None
+        digest = hashlib.sha256(blob).hexdigest() if blob else None
+        for action in spec.actions.values():
+            await self.store.put_action_version(self.project, action.model_dump(mode="json"), blob, digest, now)
+        full = spec.model_copy(update={"actions": catalogue})
+        created = await self.store.put_workflow(self.project, full.model_dump(mode="json"), full.version, now)
+        return full.version, created
+
+    async def _catalogue(self, spec: WorkflowSpec) -> dict[str, ActionSpec]:
+        catalogue = dict(spec.actions)
+        for step in spec.steps:
+            if step.action not in catalogue:
+                record = await self.store.get_action_version(self.project, step.action)
+                if record is not None:
+                    catalogue[step.action] = ActionSpec.model_validate(record["spec"])
+        return catalogue
+
+    async def spec(self, name: str, version: str | None = None) -> WorkflowSpec:
+        """A stored workflow version.
+
+        Raises:
+            NotFound: when there is no such workflow or version.
+        """
+        record = await self.store.get_workflow(self.project, name, version)
+        if record is None:
+            raise NotFound(f"workflow {name!r}" + (f" version {version!r}" if version else "") + " does not exist",
+                           field="workflow")
+        return WorkflowSpec.model_validate(record["spec"])
+
+    async def deploy(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """Build and deploy every action of the workflow, then enable its HTTP triggers.
+
+        A failed build or deploy leaves the deployment ``failed`` with the reason, and no routes.
+        """
+        spec = await self.spec(name, version)
+        now = time.time()
+        await self.store.set_deployment(self.project, name, spec.version, "deploying", None, now)
+        try:
+            for action in spec.actions.values():
+                await self.functions.ensure(action.name, action.version)
+        except ControlPlaneError as exc:
+            await self.store.delete_routes(self.project, name)
+            await self.store.set_deployment(self.project, name, spec.version, "failed", str(exc), time.time())
+            return {"workflow": name, "version": spec.version, "status": "failed", "error": str(exc)}
+        http = [t.model_dump(mode="json") for t in spec.triggers if isinstance(t, HttpTrigger)]
+        clashes = await self.store.replace_routes(self.project, name, spec.version, http)
+        if clashes:
+            error = "HTTP trigger paths already taken: " + ", ".join(clashes)
+            await self.store.set_deployment(self.project, name, spec.version, "failed", error, time.time())
+            raise Conflict(error, field="triggers")
+        await self.store.set_deployment(self.project, name, spec.version, "ready", None, time.time())
+        return {"workflow": name, "version": spec.version, "status": "ready", "error": None}
+
+    async def undeploy(self, name: str) -> dict[str, Any]:
+        """Disable the workflow's triggers and mark it undeployed (functions scale to zero on their own).
+
+        Raises:
+            NotFound: when the workflow was never deployed.
+        """
+        deployment = await self.store.get_deployment(self.project, name)
+        if deployment is None:
+            raise NotFound(f"workflow {name!r} is not deployed", field="workflow")
+        await self.store.delete_routes(self.project, name)
+        await self.store.set_deployment(self.project, name, deployment["version"], "undeployed", None, time.time())
+        return {"workflow": name, "version": deployment["version"], "status": "undeployed", "error": None}
+
+    async def start(self, name: str, inputs: dict[str, Any], *, trigger: dict[str, Any] | None = None,
+                    version: str | None = None, idempotency: tuple[str, str] | None = None) -> Transition:
+        """Start a run of a deployed workflow with validated inputs.
+
+        Raises:
+            NotFound: unknown workflow.
+            Conflict: the workflow is not deployed.
+            InvalidRequest: an input is unknown, missing or of the wrong type (named in ``field``).
+        """
+        deployment = await self.store.get_deployment(self.project, name)
+        if deployment is None or deployment["status"] != "ready":
+            await self.spec(name)  # NotFound first, when the workflow does not exist at all
+            raise Conflict(f"workflow {name!r} is not deployed: deploy it first", field="workflow")
+        spec = await self.spec(name, version or deployment["version"])
+        checked = check_inputs(spec, inputs)
+        now = time.time()
+        new = NewRun(run_id=new_run_id(now), project=self.project, workflow=name, workflow_version=spec.version,
+                     inputs=checked, steps=plan_run(spec, spec.actions),
+                     result=spec.result.model_dump(mode="json") if spec.result is not None else None,
+                     trigger=trigger or {"kind": "manual"}, idempotency=idempotency, timeout=None,
+                     trace_id=new_trace_id())
+        return await self.orchestrator.submit(new)
+
+
+def check_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Workflow inputs checked against the spec, defaults filled in.
+
+    Raises:
+        InvalidRequest: naming the first input that is unknown, missing or of the wrong type.
+    """
+    if not isinstance(inputs, dict):
+        raise InvalidRequest("inputs must be a JSON object", field="inputs")
+    for key in inputs:
+        if key not in spec.inputs:
+            raise InvalidRequest(f"unknown input {key!r}; {spec.name} takes {sorted(spec.inputs)}",
+                                 field=f"inputs.{key}")
+    checked: dict[str, Any] = {}
+    for name, param in spec.inputs.items():
+        if name not in inputs:
+            if param.required:
+                raise InvalidRequest(f"missing required input {name!r}", field=f"inputs.{name}")
+            checked[name] = param.default
+            continue
+        reason = _types.mismatch(param.type, inputs[name])
+        if reason:
+            raise InvalidRequest(f"input {name!r}: {reason}", field=f"inputs.{name}")
+        checked[name] = inputs[name]
+    return checked
