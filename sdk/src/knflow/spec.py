@@ -80,7 +80,7 @@ class ActionSpec(_Model):
 
     name: Name
     version: str = Field(pattern=r"^[a-z0-9]{1,40}$")
-    entrypoint: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+    entrypoint: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_<][\w.<>]*$")  # <locals>: in-process only
     inputs: dict[str, ParamSpec] = Field(default_factory=dict)
     output: dict[str, Any] = Field(default_factory=dict)
     var_keyword: bool = False

@@ -24,7 +24,7 @@ def claim_ready(conn: Connection, now: float, worker: Worker, rng: random.Random
     """
     candidates = conn.execute(
         sa.select(steps.c.run_id).where(steps.c.status == StepStatus.READY.value, steps.c.ready_at <= now)
-        .order_by(steps.c.ready_at).limit(worker.capacity)
+        .order_by(steps.c.ready_at).limit(worker.capacity * 4)  # room to skip runs other replicas hold
     ).scalars().all()
     transitions = []
     room = worker.capacity

@@ -1,0 +1,169 @@
+"""One contract for the run store, run against SQLite and a real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from knflow import action, workflow
+from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.domain.model import Outcome, plan_run
+from knflow_control_plane.domain.records import Claim, NewRun, RunFilter, Worker
+from knflow_control_plane.service.workflows import new_run_id
+
+
+@action(retries=1, backoff=0.0)
+def inc(x: int) -> int:
+    return x + 1
+
+
+@action
+def join(a: int, b: int) -> dict:
+    return {"sum": a + b}
+
+
+@workflow
+def diamond(x: int):
+    left = inc.named("left")(x=x)
+    right = inc.named("right")(x=x)
+    return join(a=left, b=right)["sum"]
+
+
+W = Worker("w1", lease=30.0, capacity=100)
+
+
+def new_run(**extra: object) -> NewRun:
+    spec = diamond.spec
+    now = time.time()
+    return NewRun(new_run_id(now), "default", spec.name, spec.version, {"x": 1}, plan_run(spec, spec.actions),
+                  spec.result.model_dump(mode="json") if spec.result else None, **extra)  # type: ignore[arg-type]
+
+
+def outputs_for(claim: Claim) -> dict:
+    if claim.action == "inc":
+        return {"result": claim.inputs["x"] + 1}
+    return {"sum": claim.inputs["a"] + claim.inputs["b"]}
+
+
+async def drive(store: SqlAlchemyStore, claims: list[Claim]) -> None:
+    while claims:
+        claim = claims.pop(0)
+        done = await store.complete(claim.run_id, claim.step, claim.attempt_id, Outcome.succeeded(outputs_for(claim)),
+                                    time.time(), W)
+        claims.extend(done.claims)
+
+
+async def test_a_run_goes_through_its_dag_and_stores_its_result(store: SqlAlchemyStore) -> None:
+    created = await store.create_run(new_run(), time.time(), W)
+    assert sorted(c.step for c in created.claims) == ["left", "right"]
+    await drive(store, list(created.claims))
+    run = await store.get_run(created.run_id)
+    assert run is not None and run.status == "succeeded" and run.result == 4
+    assert {s.name: (s.status, len(s.attempts)) for s in run.steps} == {
+        "left": ("succeeded", 1), "right": ("succeeded", 1), "join": ("succeeded", 1)}
+
+
+async def test_an_attempt_is_recorded_at_most_once(store: SqlAlchemyStore) -> None:
+    created = await store.create_run(new_run(), time.time(), W)
+    claim = created.claims[0]
+    first = await store.complete(claim.run_id, claim.step, claim.attempt_id, Outcome.succeeded({"result": 2}),
+                                 time.time(), W)
+    again = await store.complete(claim.run_id, claim.step, claim.attempt_id, Outcome.succeeded({"result": 99}),
+                                 time.time(), W)
+    assert not first.duplicate and again.duplicate and again.claims == []
+    run = await store.get_run(created.run_id)
+    assert run is not None
+    assert next(s for s in run.steps if s.name == claim.step).outputs == {"result": 2}
+
+
+async def test_run_creation_is_idempotent_on_the_trigger_event(store: SqlAlchemyStore) -> None:
+    first = await store.create_run(new_run(idempotency=("/sensors", "evt-1")), time.time(), W)
+    second = await store.create_run(new_run(idempotency=("/sensors", "evt-1")), time.time(), W)
+    assert second.duplicate and second.run_id == first.run_id and second.claims == []
+    assert len((await store.list_runs(RunFilter())).runs) == 1
+
+
+async def test_a_retryable_failure_is_retried_then_the_run_fails_naming_the_step(store: SqlAlchemyStore) -> None:
+    created = await store.create_run(new_run(), time.time(), W)
+    left = next(c for c in created.claims if c.step == "left")
+    error = {"type": "ConnectionError", "message": "down", "code": None, "retryable": True, "traceback": "tb"}
+    retried = await store.complete(left.run_id, "left", left.attempt_id, Outcome.failed(error), time.time(), W)
+    assert [c.number for c in retried.claims] == [2]  # backoff 0: claimed again at once
+    second = retried.claims[0]
+    failed = await store.complete(second.run_id, "left", second.attempt_id, Outcome.failed(error), time.time(), W)
+    assert failed.run_status.value == "failed"
+    run = await store.get_run(created.run_id)
+    assert run is not None and run.error is not None and run.error["step"] == "left"
+    assert {s.name: s.status for s in run.steps}["join"] == "skipped"
+
+
+async def test_retry_from_failure_reuses_succeeded_steps(store: SqlAlchemyStore) -> None:
+    created = await store.create_run(new_run(), time.time(), W)
+    left, right = sorted(created.claims, key=lambda c: c.step)
+    await store.complete(right.run_id, "right", right.attempt_id, Outcome.succeeded({"result": 2}), time.time(), W)
+    fatal = {"type": "ActionError", "message": "no", "code": 404, "retryable": False, "traceback": None}
+    await store.complete(left.run_id, "left", left.attempt_id, Outcome.failed(fatal), time.time(), W)
+    retried = await store.retry_run(created.run_id, time.time())
+    assert retried is not None and retried.run_status.value == "running"
+    claimed = [c for t in await store.claim_ready(time.time(), W) for c in t.claims]
+    assert [c.step for c in claimed] == ["left"]
+    await drive(store, claimed)
+    run = await store.get_run(created.run_id)
+    assert run is not None and run.status == "succeeded" and run.result == 4
+    right_step = next(s for s in run.steps if s.name == "right")
+    assert len(right_step.attempts) == 1  # not run again
+
+
+async def test_cancel_abandons_running_attempts_and_ignores_late_replies(store: SqlAlchemyStore) -> None:
+    created = await store.create_run(new_run(), time.time(), W)
+    cancelled = await store.cancel_run(created.run_id, time.time())
+    assert cancelled is not None and cancelled.run_status.value == "cancelled"
+    late = created.claims[0]
+    reply = await store.complete(late.run_id, late.step, late.attempt_id, Outcome.succeeded({"result": 2}),
+                                 time.time(), W)
+    assert reply.duplicate and reply.claims == []
+    assert await store.claim_ready(time.time(), W) == []
+
+
+async def test_an_expired_lease_makes_the_step_claimable_again(store: SqlAlchemyStore) -> None:
+    short = Worker("dead", lease=0.01, capacity=100)
+    created = await store.create_run(new_run(), time.time(), short)
+    await asyncio.sleep(0.05)
+    lost = await store.expire_leases(time.time(), W)
+    assert len(lost) == 2
+    # A lost attempt is retried after a short platform backoff (50 ms), without using the action's retries.
+    claimed = [c for t in await store.claim_ready(time.time() + 0.2, W) for c in t.claims]
+    assert sorted((c.step, c.number) for c in claimed) == [("left", 2), ("right", 2)]
+    # The dead worker's late reply changes nothing.
+    old = created.claims[0]
+    late = await store.complete(old.run_id, old.step, old.attempt_id, Outcome.succeeded({"result": 9}), time.time(), W)
+    assert late.duplicate
+    await drive(store, claimed)
+    run = await store.get_run(created.run_id)
+    assert run is not None and run.result == 4
+
+
+async def test_listing_filters_and_paginates(store: SqlAlchemyStore) -> None:
+    ids = []
+    for _ in range(5):
+        ids.append((await store.create_run(new_run(), time.time(), None)).run_id)
+        await asyncio.sleep(0.002)
+    first = await store.list_runs(RunFilter(limit=2))
+    second = await store.list_runs(RunFilter(limit=2, cursor=first.next_cursor))
+    third = await store.list_runs(RunFilter(limit=2, cursor=second.next_cursor))
+    seen = [r.run_id for page in (first, second, third) for r in page.runs]
+    assert seen == list(reversed(ids)) and third.next_cursor is None
+    assert (await store.list_runs(RunFilter(status="succeeded"))).runs == []
+    assert len((await store.list_runs(RunFilter(workflow="diamond"))).runs) == 5
+
+
+async def test_concurrent_workers_never_claim_the_same_step(store: SqlAlchemyStore) -> None:
+    for _ in range(20):
+        await store.create_run(new_run(), time.time(), None)
+    workers = [Worker(f"w{i}", 30.0, 7) for i in range(4)]
+    claimed: list[str] = []
+    for _ in range(10):  # rounds of concurrent claims until nothing is left
+        results = await asyncio.gather(*[store.claim_ready(time.time(), w) for w in workers])
+        claimed += [c.attempt_id for transitions in results for t in transitions for c in t.claims]
+    assert len(claimed) == len(set(claimed))
+    assert len(claimed) == 40  # every root step of every run, exactly once

@@ -1,0 +1,135 @@
+"""The workflow DSL: tracing a function into a DAG spec."""
+
+from __future__ import annotations
+
+import pytest
+
+from knflow import ActionError, SpecError, action, http_trigger, schedule, workflow
+from knflow.spec import dump_json, dump_yaml, load_spec
+
+
+@action
+def fetch(url: str) -> dict:
+    return {"image": url.upper(), "size": len(url)}
+
+
+@action(retries=3, timeout="60s", memory="512Mi", cpu="500m")
+def resize(image: str, width: int = 128) -> dict:
+    return {"thumbnail": f"{image}@{width}"}
+
+
+@action
+def total(values: list) -> int:
+    return sum(values)
+
+
+@action(outputs=["only"])
+def declared() -> dict:
+    return {"only": 1}
+
+
+def test_calls_become_steps_with_bindings_to_inputs_constants_and_upstream_outputs() -> None:
+    @workflow(triggers=[http_trigger(path="/thumbnails", timeout="30s")])
+    def thumbnails(url: str, width: int = 128):
+        img = fetch(url=url)
+        small = resize(image=img["image"], width=width)
+        tiny = resize(image=img["image"], width=16)
+        return {"small": small["thumbnail"], "tiny": tiny["thumbnail"]}
+
+    spec = thumbnails.spec
+    assert [s.name for s in spec.steps] == ["fetch", "resize", "resize_2"]
+    steps = {s.name: s.model_dump(mode="json") for s in spec.steps}
+    assert steps["fetch"]["inputs"] == {"url": {"input": "url"}}
+    assert steps["resize"]["inputs"]["image"] == {"step": "fetch", "output": "image"}
+    assert steps["resize"]["inputs"]["width"] == {"input": "width"}
+    assert steps["resize_2"]["inputs"]["width"] == {"value": 16}
+    assert spec.inputs["width"].required is False and spec.inputs["width"].default == 128
+    assert set(spec.actions) == {"fetch", "resize"}
+    assert spec.triggers[0].path == "/thumbnails"
+
+
+def test_lists_of_references_make_array_bindings_for_fan_in() -> None:
+    @action
+    def one(x: int) -> int:
+        return x
+
+    @workflow
+    def fan(x: int):
+        parts = [one.named(f"part_{i}")(x=x) for i in range(3)]
+        return total(values=parts)
+
+    spec = fan.spec
+    join = spec.step("total").model_dump(mode="json")
+    assert join["inputs"]["values"] == {"array": [{"step": f"part_{i}", "output": "result"} for i in range(3)]}
+    assert fan(x=2) == 6
+
+
+def test_a_workflow_called_directly_runs_the_dag_in_process() -> None:
+    @workflow
+    def pipeline(url: str):
+        return resize(image=fetch(url=url)["image"], width=2)["thumbnail"]
+
+    assert pipeline(url="ab") == "AB@2"
+
+
+def test_an_action_called_outside_a_workflow_runs_the_function() -> None:
+    assert resize("x", width=3) == {"thumbnail": "x@3"}
+    with pytest.raises(ActionError):
+        action(lambda: (_ for _ in ()).throw(ActionError(404, "nope")))()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (lambda url: resize(image=url, width="wide"), "steps.resize.inputs.width: wrong type: expected integer"),
+        (lambda url: resize(width=3), "steps.resize.inputs.image: missing required input"),
+        (lambda url: resize(image=url, height=3), "steps.resize.inputs.height: action resize has no input"),
+        (lambda url: resize(image=declared()["other"]), "unknown output 'other'"),
+    ],
+)
+def test_invalid_workflows_name_the_step_and_field(body, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SpecError) as caught:
+        workflow(name="bad")(body)
+    assert message in str(caught.value)
+
+
+def test_references_cannot_be_computed_with_at_trace_time() -> None:
+    with pytest.raises(SpecError, match="known only at run time"):
+
+        @workflow
+        def bad(width: int):
+            return resize(image="x", width=width * 2)
+
+
+def test_invalid_triggers_are_refused_with_their_field() -> None:
+    with pytest.raises(SpecError, match=r"triggers\.schedule\.cron: minute value '61'"):
+        schedule("61 * * * *")
+    with pytest.raises(SpecError, match="time zone"):
+        schedule("* * * * *", timezone="Mars/Olympus")
+    with pytest.raises(SpecError, match=r"triggers\.http\.path"):
+        http_trigger(path="/../etc")
+
+
+def test_unknown_action_options_are_refused_at_decoration_time() -> None:
+    with pytest.raises(SpecError, match="memroy"):
+        action(memroy="1Gi")(lambda: None)  # type: ignore[call-overload]
+    with pytest.raises(SpecError, match="memory"):
+        action(memory="lots")(lambda: None)
+
+
+def test_specs_round_trip_through_json_and_yaml() -> None:
+    @workflow(triggers=[schedule("0 9 * * mon-fri", timezone="Europe/Paris")])
+    def daily(url: str):
+        return fetch(url=url)
+
+    spec = daily.spec
+    assert load_spec(dump_yaml(spec)) == spec
+    assert load_spec(dump_json(spec)) == spec
+    assert load_spec(dump_yaml(spec)).version == spec.version
+
+
+def test_action_versions_are_stable_and_change_with_options() -> None:
+    again = action(retries=3, timeout="60s", memory="512Mi", cpu="500m")(resize.fn)
+    other = action(retries=4, timeout="60s", memory="512Mi", cpu="500m")(resize.fn)
+    assert again.version == resize.version
+    assert other.version != resize.version
