@@ -1,0 +1,92 @@
+"""Where the real test services are, starting them on demand.
+
+Plain Python (no pytest import), usable from fixtures, conftest files and scripts:
+
+    from tests.services import kafka_bootstrap, postgres_url
+
+Each function returns the value of its environment variable when it is set (e.g. by
+``eval "$(scripts/services/up.sh)"`` or CI); otherwise it runs
+``scripts/services/<name>.sh start`` (idempotent, serialised by the script) and reads
+the variable from the script's ``env`` output. A service that cannot start raises
+RuntimeError carrying the script's output: tests must fail, never skip, without it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts" / "services"
+
+POSTGRES_ENV = "KNFLOW_TEST_POSTGRES_URL"
+KAFKA_ENV = "KNFLOW_TEST_KAFKA_BOOTSTRAP"
+
+# A first Kafka start resolves its jars with Maven; later starts take seconds.
+_START_TIMEOUT_S = 600.0
+
+
+def postgres_url() -> str:
+    """``postgresql://postgres@127.0.0.1:PORT/postgres`` of the test cluster (trust auth)."""
+    return _service_env("postgres", POSTGRES_ENV)
+
+
+def kafka_bootstrap() -> str:
+    """``127.0.0.1:PORT`` of the single-node test Kafka broker."""
+    return _service_env("kafka", KAFKA_ENV)
+
+
+def restart_kafka() -> None:
+    """Stop and start the test broker, keeping its data (to test reconnection)."""
+    _run("kafka", "restart")
+
+
+def _service_env(name: str, var: str) -> str:
+    value = os.environ.get(var)
+    if value:
+        return value
+    _run(name, "start")
+    value = _parse_env(_run(name, "env")).get(var)
+    if not value:
+        raise RuntimeError(f"scripts/services/{name}.sh env did not print {var}")
+    # Later calls, and child processes, reuse it without re-running the script.
+    os.environ[var] = value
+    return value
+
+
+def _run(name: str, command: str) -> str:
+    script = SCRIPTS / f"{name}.sh"
+    try:
+        proc = subprocess.run(
+            ["bash", str(script), command],
+            capture_output=True,
+            text=True,
+            timeout=_START_TIMEOUT_S,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(
+            f"{script} {command} did not finish within {_START_TIMEOUT_S:.0f}s\n{_text(exc.stdout)}{_text(exc.stderr)}"
+        ) from exc
+    except OSError as exc:
+        raise RuntimeError(f"cannot run {script} {command}: {exc}") from exc
+    if proc.returncode != 0:
+        raise RuntimeError(f"{script} {command} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def _parse_env(output: str) -> dict[str, str]:
+    """``export NAME=VALUE`` lines (values are never quoted by our scripts)."""
+    env: dict[str, str] = {}
+    for line in output.splitlines():
+        name, sep, value = line.strip().removeprefix("export ").partition("=")
+        if sep and name.isidentifier():
+            env[name] = value
+    return env
+
+
+def _text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
