@@ -1,0 +1,381 @@
+"""How the local backend starts runtime processes: a plain spawn, or a fork server ("zygote").
+
+``python -m knflow_runtime`` spends most of its start importing: asyncio, the SDK (pydantic), the
+CloudEvents codec, the HTTP server. The zygote imports all of that once, then forks one child per
+instance on request; a child only loads the action and serves. It serves actions that run on the
+control plane's own interpreter (no requirements of their own); venv actions are spawned, and so is
+everything when the zygote is down. Either way the child dies with its parent (``PR_SET_PDEATHSIG``).
+
+This file is also the zygote's program: the control plane runs it by path with ``python -P`` (so its
+folder, which holds a ``venv.py``, does not shadow the standard library), hence stdlib imports only.
+The two ends talk over an inherited ``SOCK_SEQPACKET`` socket pair: one JSON message per request, and
+each reply carries the child's pidfd (``SCM_RIGHTS``), which tells the control plane when the child
+exits though it is not its parent, with no pid-reuse race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+_MAX_MESSAGE = 1 << 20
+_RETRY_AFTER_S = 30.0
+_SPAWN_TIMEOUT_S = 10.0
+#: What a zygote imports before it forks; one that fails is skipped (the child will say why).
+PRELOAD = (
+    "asyncio",
+    "json",
+    "knflow",
+    "knflow.wire",
+    "httptools",
+    "cloudevents.core.bindings.http",
+    "knflow_runtime",  # and then each of its modules (see _preload)
+)
+
+
+class ForkServerError(RuntimeError):
+    """The fork server is not running or could not start an instance; the caller spawns instead."""
+
+
+_prctl: Callable[..., int] | None = None
+
+
+def load_prctl() -> None:
+    """Load ``prctl`` from libc; call it in the parent, since a forked child must not load libraries."""
+    global _prctl  # noqa: PLW0603 - one libc handle per process, shared by every spawn
+    if _prctl is None and sys.platform == "linux":
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In a freshly forked child: be SIGKILLed when the parent dies, even by SIGKILL (Linux).
+
+    Args:
+        parent_pid: the pid the child expects as its parent; if it already died, the child exits.
+    """
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl: nobody would kill us later
+        os._exit(1)
+
+
+@dataclass
+class Child:
+    """A started runtime process.
+
+    Attributes:
+        pid: its process id.
+        pidfd: a pidfd for it (readable once it exits), owned by the instance.
+        popen: the ``Popen`` when the control plane is its parent (it must reap it), else None
+            (a fork-server child, reaped by the zygote).
+    """
+
+    pid: int
+    pidfd: int
+    popen: subprocess.Popen[bytes] | None = None
+
+
+def spawn(argv: list[str], env: dict[str, str], cwd: str | None, log_path: str) -> Child:
+    """Start ``argv`` as a child that dies with the control plane, its output appended to ``log_path``.
+
+    Raises:
+        OSError: the program could not be started.
+    """
+    load_prctl()
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd=cwd,
+            env=env,
+            start_new_session=False,  # Ctrl-C on the control plane's terminal reaches the functions too
+            preexec_fn=_child_of(os.getpid()),  # noqa: PLW1509 - it only calls prctl, which is fork-safe
+        )
+    # Safe from pid reuse: an unreaped child keeps its pid.
+    return Child(pid=popen.pid, pidfd=os.pidfd_open(popen.pid), popen=popen)
+
+
+class ForkServer:
+    """The control plane's end of a zygote.
+
+    Args:
+        python: the interpreter the zygote runs (instances it forks run on it too).
+        log_path: where the zygote's own output goes.
+        env: the environment of the zygote, which its children inherit (plus their own variables).
+        start_timeout: seconds the zygote may take to import everything.
+    """
+
+    def __init__(self, python: str, log_path: Path, *, env: dict[str, str] | None = None, start_timeout: float = 60.0):
+        self.python = python
+        self._env = env
+        self._log_path = log_path
+        self._start_timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._lock = asyncio.Lock()
+        self._starting: asyncio.Task[None] | None = None
+        self._failed_at = -_RETRY_AFTER_S
+
+    @property
+    def alive(self) -> bool:
+        """Whether the zygote has imported everything and answers requests."""
+        return self._sock is not None and self._proc is not None and self._proc.poll() is None
+
+    async def start(self) -> None:
+        """Start the zygote if it is not running, and wait until it has imported everything.
+
+        Raises:
+            ForkServerError: it could not start.
+        """
+        if self.alive:
+            return
+        if self._starting is None or self._starting.done():
+            # A zygote that failed is retried only after a pause, or every cold start would pay for it.
+            if time.monotonic() - self._failed_at < _RETRY_AFTER_S:
+                raise ForkServerError("the fork server failed recently")
+            self._starting = asyncio.create_task(self._start())
+        try:
+            await asyncio.shield(self._starting)
+        except ForkServerError:
+            self._failed_at = time.monotonic()
+            raise
+
+    async def _start(self) -> None:
+        await self._stop()
+        load_prctl()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        self._proc = _popen_zygote(self.python, self._log_path, theirs.fileno(), self._env)
+        theirs.close()
+        try:
+            async with asyncio.timeout(self._start_timeout):
+                hello, fds = await _receive(ours)
+            _close_all(fds)
+            if not json.loads(hello).get("ready"):
+                raise ForkServerError(f"unexpected hello {hello!r}")
+        except BaseException as exc:
+            ours.close()
+            await self._stop()
+            if isinstance(exc, TimeoutError | ForkServerError):
+                raise ForkServerError(f"the fork server did not start: {exc!r}") from exc
+            raise
+        self._sock = ours  # only now: `alive` means ready to fork
+
+    async def spawn(self, argv: list[str], env: dict[str, str], cwd: str | None, log: str) -> tuple[int, int]:
+        """Fork an instance running ``python -m knflow_runtime *argv``.
+
+        Args:
+            argv: the runtime's arguments.
+            env: variables added to the zygote's environment.
+            cwd: the child's working directory.
+            log: the file its stdout and stderr append to.
+
+        Returns:
+            The child's pid and a pidfd for it, which the caller owns.
+
+        Raises:
+            ForkServerError: the zygote is not running or failed to fork.
+        """
+        request = json.dumps({"argv": argv, "env": env, "cwd": cwd, "log": log}).encode()
+        async with self._lock:  # one request in flight: replies are matched by order
+            sock = self._sock
+            if sock is None or not self.alive:
+                raise ForkServerError("the fork server is not running")
+            try:
+                await asyncio.get_running_loop().sock_sendall(sock, request)
+                async with asyncio.timeout(_SPAWN_TIMEOUT_S):
+                    reply, fds = await _receive(sock)
+            except BaseException as exc:
+                # A request may have been read and a child forked that we will never know of: stop
+                # the zygote, which takes such a child down with it (PDEATHSIG).
+                await self._stop()
+                if isinstance(exc, OSError | ForkServerError):  # TimeoutError is an OSError
+                    raise ForkServerError(f"the fork server did not answer: {exc!r}") from exc
+                raise
+        answer = json.loads(reply)
+        if "pid" not in answer or len(fds) != 1:
+            _close_all(fds)
+            raise ForkServerError(f"the fork server could not fork: {answer.get('error', answer)}")
+        return int(answer["pid"]), fds[0]
+
+    async def close(self) -> None:
+        """Stop the zygote; any instance it forked and still runs dies with it (PDEATHSIG)."""
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._starting
+        await self._stop()
+
+    async def _stop(self) -> None:
+        sock, proc, self._sock, self._proc = self._sock, self._proc, None, None
+        if sock is not None:
+            sock.close()
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            await asyncio.to_thread(proc.wait)
+
+
+async def _receive(sock: socket.socket) -> tuple[bytes, list[int]]:
+    loop = asyncio.get_running_loop()
+    fd = sock.fileno()
+    while True:
+        try:
+            message, fds, _flags, _address = socket.recv_fds(sock, _MAX_MESSAGE, 1)
+        except BlockingIOError:
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(fd, _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(fd)
+            continue
+        if not message:
+            raise ForkServerError("the fork server exited")
+        return message, fds
+
+
+def _popen_zygote(python: str, log_path: Path, fd: int, env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+    # Called on the event loop's thread, on purpose: PDEATHSIG fires when the *thread* that forked
+    # the child exits, and a worker thread of an executor may exit at any time.
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [python, "-P", __file__, str(fd)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            pass_fds=(fd,),
+            preexec_fn=_child_of(os.getpid()),  # noqa: PLW1509 - it only calls prctl, which is fork-safe
+        )
+
+
+def _child_of(parent_pid: int) -> Callable[[], None]:
+    return lambda: die_with_parent(parent_pid)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+# ---- the zygote's side: runs as ``python -P forkserver.py FD`` --------------------------------------
+
+
+def _serve(fd: int) -> None:
+    load_prctl()  # the children need it; the zygote's own PDEATHSIG was set by the control plane
+    sock = socket.socket(fileno=fd)
+    missing = _preload()
+    signal.signal(signal.SIGCHLD, _reap)
+    # Ctrl-C reaches the whole process group; the control plane decides when the zygote stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock.send(json.dumps({"ready": True, "pid": os.getpid(), "missing": missing}).encode())
+    while message := sock.recv(_MAX_MESSAGE):
+        request: dict[str, Any] = json.loads(message)
+        sys.stdout.flush()
+        sys.stderr.flush()  # or buffered output would be written once by each child too
+        # SIGCHLD stays blocked until the pidfd is open: a child that dies at once must not be reaped
+        # (and its pid reused) before the pidfd pins it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            sock.send(json.dumps({"error": repr(exc)}).encode())
+            continue
+        if pid == 0:
+            _child(sock, request)
+        pidfd = os.pidfd_open(pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        try:
+            socket.send_fds(sock, [json.dumps({"pid": pid}).encode()], [pidfd])
+        finally:
+            os.close(pidfd)
+
+
+def _preload() -> list[str]:
+    import importlib
+    import pkgutil
+
+    missing = []
+    names = list(PRELOAD)
+    with contextlib.suppress(ImportError):
+        import knflow_runtime
+
+        # Every runtime module but __main__, which runpy must execute fresh in the child.
+        names += [f"knflow_runtime.{m.name}" for m in pkgutil.iter_modules(knflow_runtime.__path__)]
+    for name in names:
+        if name.endswith(".__main__"):
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a module that fails here is imported (and reported) by the child
+            missing.append(name)
+    return missing
+
+
+def _reap(_signum: int, _frame: object) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def _child(sock: socket.socket, request: dict[str, Any]) -> None:
+    code: int = 1
+    try:
+        zygote = os.getppid()
+        sock.close()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        die_with_parent(zygote)
+        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        if request.get("cwd"):
+            os.chdir(request["cwd"])
+        os.environ.update(request["env"])
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        sys.argv = ["knflow_runtime", *request["argv"]]
+        import runpy
+
+        runpy.run_module("knflow_runtime", run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - the child must never return into the zygote's loop
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))
