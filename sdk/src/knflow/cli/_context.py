@@ -1,0 +1,101 @@
+"""What every CLI command shares: the client factory, output modes, input parsing and error handling."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from knflow._errors import KnflowError
+from knflow.client import ApiError, Client
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 3
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", envvar="KNFLOW_URL", help="Control plane URL (default http://127.0.0.1:8080)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+
+
+def make_client(url: str | None) -> Client:
+    """The client commands use; tests replace this function to talk to a fake control plane."""
+    return Client(url=url)
+
+
+class Output:
+    """Where a command writes: JSON only on stdout with ``--json``, rich text otherwise."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+        self.console = Console(highlight=False)
+        self.err = Console(stderr=True, highlight=False)
+
+    def json(self, data: Any) -> None:
+        """Print ``data`` as JSON on stdout."""
+        typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print a one-line error on stderr and exit with ``code``."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn knflow's errors into one line on stderr and exit code 2, with no traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ApiError as exc:
+            fail(str(exc))
+        except KnflowError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return run
+
+
+def parse_value(text: str) -> Any:
+    """A ``-i`` value: JSON when it parses (``3``, ``true``, ``[1]``, ``"x"``), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_inputs(pairs: list[str], input_json: str | None) -> dict[str, Any]:
+    """A run's inputs from ``--input-json`` then each ``-i key=value`` (which wins).
+
+    Raises:
+        typer.BadParameter: for a pair without ``=`` or JSON that is not an object.
+    """
+    inputs: dict[str, Any] = {}
+    if input_json is not None:
+        try:
+            parsed = json.loads(input_json)
+        except ValueError as exc:
+            raise typer.BadParameter(f"not valid JSON: {exc}", param_hint="--input-json") from exc
+        if not isinstance(parsed, dict):
+            raise typer.BadParameter("must be a JSON object", param_hint="--input-json")
+        inputs.update(parsed)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="-i/--input")
+        inputs[key.strip()] = parse_value(value)
+    return inputs

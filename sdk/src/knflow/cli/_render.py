@@ -1,0 +1,204 @@
+"""How the CLI shows runs, steps, logs and deployments to a person (rich tables and lines)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+JSON = dict[str, Any]
+
+_MARKS = {"running": ("▶", "cyan"), "succeeded": ("✓", "green"), "failed": ("✗", "red"), "cancelled": ("⊘", "yellow")}
+_QUIET_STATUSES = frozenset({"pending"})
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def duration_ms(item: JSON) -> float | None:
+    """A run's, step's or attempt's duration: ``duration_ms`` when given, else from its timestamps."""
+    given = item.get("duration_ms")
+    if isinstance(given, int | float):
+        return float(given)
+    started, finished = (
+        _parse_time(item.get("started_at") or item.get("created_at")),
+        _parse_time(item.get("finished_at")),
+    )
+    if started is None or finished is None:
+        return None
+    try:
+        return (finished - started).total_seconds() * 1000
+    except TypeError:  # one naive, one aware
+        return None
+
+
+def format_duration(ms: float | None) -> str:
+    """``"85 ms"``, ``"1.25 s"`` or ``"2m 05s"``; ``"-"`` when unknown."""
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(int(ms / 1000), 60)
+    return f"{minutes}m {seconds:02d}s"
+
+
+def short_time(value: Any) -> str:
+    """An RFC 3339 time as ``YYYY-MM-DD HH:MM:SS`` (UTC offset dropped); ``"-"`` when absent."""
+    parsed = _parse_time(value)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S") if parsed is not None else str(value or "-")
+
+
+def format_error(error: Any) -> str:
+    """A step's or run's error on one line: ``Type: message`` from a dict, or the text as is."""
+    if error is None:
+        return ""
+    if isinstance(error, dict):
+        kind = error.get("type") or error.get("code") or ""
+        message = error.get("message") or error.get("detail") or json.dumps(error, default=str)
+        return f"{kind}: {message}" if kind else str(message)
+    return str(error)
+
+
+def status_text(status: str) -> Text:
+    """A status with its mark and colour."""
+    mark, style = _MARKS.get(status, ("·", "dim"))
+    return Text(f"{mark} {status}", style=style)
+
+
+def hook_paths(spec: JSON) -> list[str]:
+    """``METHOD /hooks/path`` for each HTTP trigger of a workflow spec (as JSON)."""
+    return [
+        f"{t.get('method', 'POST')} /hooks/{str(t.get('path', '')).strip('/')}"
+        for t in spec.get("triggers", [])
+        if t.get("kind") == "http"
+    ]
+
+
+def deployments_table(rows: list[JSON]) -> Table:
+    """The table ``knflow deploy`` prints: one row per workflow."""
+    table = Table("workflow", "version", "status", "HTTP triggers", title="deployed")
+    for row in rows:
+        ready = row["status"] == "ready"
+        status = Text(f"{'✓' if ready else '✗'} {row['status']}", style="green" if ready else "red")
+        table.add_row(row["workflow"], str(row["version"]), status, "\n".join(row["triggers"]) or "-")
+    return table
+
+
+def runs_table(runs: list[JSON]) -> Table:
+    """The table ``knflow runs`` prints."""
+    table = Table(title=None)
+    # Ids are what a reader copies into the next command: never elide them.
+    table.add_column("id", no_wrap=True, min_width=max((len(str(r.get("id"))) for r in runs), default=2))
+    for header in ("workflow", "version", "status", "created", "duration"):
+        table.add_column(header)
+    for run in runs:
+        table.add_row(
+            str(run.get("id")),
+            str(run.get("workflow")),
+            str(run.get("workflow_version") or "-"),
+            status_text(str(run.get("status"))),
+            short_time(run.get("created_at")),
+            format_duration(duration_ms(run)),
+        )
+    return table
+
+
+def steps_table(run: JSON) -> Table:
+    """A run's steps with their status, attempts, timings and error."""
+    table = Table("step", "action", "status", "attempts", "started", "duration", "error")
+    for step in run.get("steps", []):
+        table.add_row(
+            str(step.get("name")),
+            str(step.get("action")),
+            status_text(str(step.get("status"))),
+            str(len(step.get("attempts") or [])),
+            short_time(step.get("started_at")),
+            format_duration(duration_ms(step)),
+            format_error(step.get("error")),
+        )
+    return table
+
+
+def show_run(console: Console, run: JSON) -> None:
+    """What ``knflow get`` prints: the run, its steps, then its result or error."""
+    console.print(Text.assemble(("run ", "bold"), (str(run.get("id")), "bold"), "  ", status_text(str(run["status"]))))
+    fields = [
+        ("workflow", f"{run.get('workflow')} ({run.get('workflow_version') or '-'})"),
+        ("trigger", json.dumps(run.get("trigger"), default=str) if run.get("trigger") is not None else "-"),
+        ("created", str(run.get("created_at") or "-")),
+        ("finished", str(run.get("finished_at") or "-")),
+        ("duration", format_duration(duration_ms(run))),
+        ("trace id", str(run.get("trace_id") or "-")),
+    ]
+    for label, value in fields:
+        console.print(f"  {label:<9} {value}", markup=False, highlight=False)
+    if run.get("steps"):
+        console.print(steps_table(run))
+    show_outcome(console, run)
+
+
+def show_outcome(console: Console, run: JSON) -> None:
+    """A finished run's result, or which step failed and why."""
+    status = run.get("status")
+    if status == "succeeded":
+        console.print(f"result: {json.dumps(run.get('result'), indent=2, default=str)}", markup=False)
+        return
+    if status not in ("failed", "cancelled"):
+        return
+    failed = [s for s in run.get("steps", []) if s.get("status") == "failed"]
+    for step in failed:
+        console.print(f"step {step.get('name')} failed: {format_error(step.get('error'))}", markup=False)
+    if run.get("error") is not None:
+        console.print(f"run {status}: {format_error(run.get('error'))}", markup=False)
+    elif not failed:
+        console.print(f"run {status}", markup=False)
+
+
+def show_logs(console: Console, logs: JSON) -> None:
+    """Each step's attempts' logs under a header."""
+    entries = logs.get("logs") or []
+    if not entries:
+        console.print(f"no logs for run {logs.get('run_id')}", markup=False)
+    for entry in entries:
+        header = f"{entry.get('step')} · attempt {entry.get('attempt')} · {entry.get('status')}"
+        console.print(Rule(header, align="left"))
+        text = entry.get("logs")
+        if isinstance(text, list):
+            text = "\n".join(str(line) for line in text)
+        console.print(text.rstrip("\n") if text else "(no output)", markup=False, highlight=False)
+
+
+class Progress:
+    """Prints a line each time a step of a polled run changes status (``on_poll`` of ``Client.wait``)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, run: JSON) -> None:
+        """Print the steps whose status changed since the last poll."""
+        for step in run.get("steps", []):
+            name, status = str(step.get("name")), str(step.get("status"))
+            if self.seen.get(name) == status or status in _QUIET_STATUSES:
+                continue
+            self.seen[name] = status
+            line = Text.assemble("  ", status_text(status), "  ", (name, "bold"))
+            if status in ("succeeded", "failed", "cancelled"):
+                line.append(f"  {format_duration(duration_ms(step))}", style="dim")
+            attempts = len(step.get("attempts") or [])
+            if attempts > 1:
+                line.append(f"  (attempt {attempts})", style="dim")
+            self.console.print(line)

@@ -1,0 +1,255 @@
+"""The ``knflow`` commands: run a local control plane, deploy workflows, start and follow runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from knflow._loader import load_file
+from knflow.client import JSON, Client, WaitTimeoutError
+
+from . import _context, _render
+from ._context import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    JsonOption,
+    Output,
+    UrlOption,
+    fail,
+    handles_errors,
+    parse_inputs,
+)
+
+app = typer.Typer(
+    name="knflow",
+    help="knflow: serverless workflows of Python actions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+POLL_SECONDS = 0.15
+TimeoutOption = Annotated[
+    float | None, typer.Option("--timeout", min=0, help="Seconds to wait for the run (default: no limit).")
+]
+NoWaitOption = Annotated[bool, typer.Option("--no-wait", help="Print the run and return without waiting.")]
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    state_dir: Annotated[Path, typer.Option(help="Where the database and objects live.")] = Path(".knflow"),
+) -> None:
+    """Run an embedded control plane (SQLite, in-memory bus, local functions) in this process."""
+    try:
+        from knflow_control_plane.entrypoints.server import serve
+    except ImportError as exc:
+        if exc.name and exc.name.startswith("knflow_control_plane"):
+            fail("`knflow dev` needs the control plane: pip install knflow-control-plane", EXIT_USAGE)
+        raise
+    serve(host=host, port=port, state_dir=state_dir)
+
+
+@app.command()
+@handles_errors
+def deploy(
+    file: Annotated[Path, typer.Argument(help="A .py file with @workflow functions, or a .yaml/.json spec.")],
+    workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="Deploy only this workflow.")] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register and deploy every workflow FILE defines, with the .py files of its directory as code."""
+    out = Output(as_json)
+    project = load_file(file)
+    if workflow is not None and workflow not in project.workflows:
+        fail(f"{file} defines no workflow {workflow!r} (found: {', '.join(sorted(project.workflows))})")
+    names = [workflow] if workflow is not None else sorted(project.workflows)
+    rows: list[JSON] = []
+    with _context.make_client(url) as client:
+        for name in names:
+            spec = project.workflows[name]
+            registered = client.register_workflow(spec, project.files)
+            deployed = client.deploy(name)
+            rows.append(
+                {
+                    "workflow": name,
+                    "version": deployed.get("version") or registered.get("version"),
+                    "created": registered.get("created"),
+                    "status": deployed.get("status"),
+                    "error": deployed.get("error"),
+                    "triggers": _render.hook_paths(spec.model_dump(mode="json")),
+                }
+            )
+    failed = [row for row in rows if row["status"] != "ready"]
+    if out.as_json:
+        out.json({"deployments": rows})
+    else:
+        out.console.print(_render.deployments_table(rows))
+        for row in failed:
+            out.err.print(f"deploying {row['workflow']} failed: {_render.format_error(row['error'])}", markup=False)
+    raise typer.Exit(EXIT_RUN_FAILED if failed else EXIT_OK)
+
+
+@app.command()
+@handles_errors
+def run(
+    workflow: Annotated[str, typer.Argument(help="The workflow to run.")],
+    *,
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="An input as key=value (value parsed as JSON if it can).")
+    ] = None,
+    input_json: Annotated[str | None, typer.Option("--input-json", help="All inputs as one JSON object.")] = None,
+    no_wait: NoWaitOption = False,
+    timeout: TimeoutOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a run of WORKFLOW and follow it step by step until it finishes.
+
+    Exit code: 0 succeeded, 1 failed or cancelled, 2 usage or API error, 3 timeout.
+    """
+    values = parse_inputs(inputs or [], input_json)
+    out = Output(as_json)
+    with _context.make_client(url) as client:
+        started = client.start_run(workflow, values)
+        _follow(client, started, out, no_wait=no_wait, timeout=timeout)
+
+
+@app.command()
+@handles_errors
+def retry(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The failed run to retry from its failed steps.")],
+    no_wait: NoWaitOption = False,
+    timeout: TimeoutOption = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Retry a failed run from its failed steps and follow it (exit codes as for ``run``)."""
+    out = Output(as_json)
+    with _context.make_client(url) as client:
+        _follow(client, client.retry(run_id), out, no_wait=no_wait, timeout=timeout)
+
+
+def _follow(client: Client, run: JSON, out: Output, *, no_wait: bool, timeout: float | None) -> None:
+    """Wait for ``run`` with live progress, show how it ended and exit with its code."""
+    if no_wait:
+        if out.as_json:
+            out.json(run)
+        else:
+            out.console.print(f"run {run['id']} {run.get('status')}; follow it with: knflow get {run['id']}")
+        raise typer.Exit(EXIT_OK)
+    if not out.as_json:
+        out.console.print(f"run [bold]{run['id']}[/] of {run.get('workflow')} ({run.get('workflow_version') or '-'})")
+    progress = None if out.as_json else _render.Progress(out.console)
+    try:
+        final = client.wait(run["id"], timeout=timeout, poll=POLL_SECONDS, on_poll=progress)
+    except WaitTimeoutError as exc:
+        if out.as_json:
+            out.json(exc.run)
+        _context.fail(f"{exc}; follow it with: knflow get {run['id']}", EXIT_TIMEOUT)
+    if out.as_json:
+        out.json(final)
+    else:
+        status = final["status"]
+        took = _render.format_duration(_render.duration_ms(final))
+        out.console.print(Text.assemble(f"run {final['id']} ", _render.status_text(status), f" in {took}"))
+        _render.show_outcome(out.console if status == "succeeded" else out.err, final)
+    raise typer.Exit(EXIT_OK if final["status"] == "succeeded" else EXIT_RUN_FAILED)
+
+
+@app.command()
+@handles_errors
+def runs(
+    *,
+    workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="Only runs of this workflow.")] = None,
+    status: Annotated[str | None, typer.Option("--status", "-s", help="Only runs in this status.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+    cursor: Annotated[str | None, typer.Option("--cursor", help="Continue from a previous page.")] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List runs, newest first."""
+    out = Output(as_json)
+    with _context.make_client(url) as client:
+        page = client.list_runs(workflow=workflow, status=status, limit=limit, cursor=cursor)
+    if out.as_json:
+        out.json(page)
+        return
+    out.console.print(_render.runs_table(page.get("runs", [])))
+    if page.get("next_cursor"):
+        out.console.print(f"more: knflow runs --cursor {page['next_cursor']}", markup=False)
+
+
+@app.command()
+@handles_errors
+def get(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run.")],
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a run with its steps' timings, and its result or error."""
+    out = Output(as_json)
+    with _context.make_client(url) as client:
+        found = client.get_run(run_id)
+    if out.as_json:
+        out.json(found)
+    else:
+        _render.show_run(out.console, found)
+
+
+@app.command()
+@handles_errors
+def logs(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run.")],
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print what each attempt of each step of a run wrote."""
+    out = Output(as_json)
+    with _context.make_client(url) as client:
+        found = client.logs(run_id)
+    if out.as_json:
+        out.json(found)
+    else:
+        _render.show_logs(out.console, found)
+
+
+@app.command()
+@handles_errors
+def cancel(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run.")],
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a running run."""
+    out = Output(as_json)
+    with _context.make_client(url) as client:
+        found = client.cancel(run_id)
+    _report(out, found, f"run {found.get('id', run_id)}: {found.get('status')}")
+
+
+@app.command()
+@handles_errors
+def undeploy(
+    workflow: Annotated[str, typer.Argument(help="The workflow to stop serving.")],
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop serving a workflow (its versions and runs are kept)."""
+    out = Output(as_json)
+    with _context.make_client(url) as client:
+        found = client.undeploy(workflow)
+    _report(out, found, f"workflow {found.get('workflow', workflow)}: {found.get('status')}")
+
+
+def _report(out: Output, data: Any, line: str) -> None:
+    if out.as_json:
+        out.json(data)
+    else:
+        out.console.print(line, markup=False)

@@ -1,0 +1,284 @@
+"""A synchronous client of the knflow control plane's REST API (``/v1``).
+
+The CLI is sync code, so this client is too. It speaks JSON and turns RFC 9457 problem bodies into
+:class:`ApiError`; a control plane that does not answer becomes :class:`ConnectionFailed`.
+
+Example::
+
+    with Client() as client:
+        run = client.start_run("thumbnails", {"url": "https://example.com/cat.png"})
+        run = client.wait(run["id"], timeout=60)
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from ._errors import KnflowError
+from .spec import WorkflowSpec
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+JSON = dict[str, Any]
+
+
+class ApiError(KnflowError):
+    """The control plane refused a request or could not be asked.
+
+    Attributes:
+        status: the HTTP status (0 when no response came back).
+        title: the problem's short title.
+        detail: the problem's explanation for this occurrence.
+        body: the whole decoded body (a problem+json dict when the server sent one).
+    """
+
+    def __init__(self, message: str, *, status: int = 0, title: str = "", detail: str = "", body: Any = None):
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.body = body
+        super().__init__(message)
+
+
+class ConnectionFailed(ApiError):  # noqa: N818 - the name the API documents
+    """No control plane answers at the client's URL.
+
+    Attributes:
+        url: the URL that was tried.
+    """
+
+    def __init__(self, url: str, reason: str = ""):
+        self.url = url
+        hint = f"cannot reach the knflow control plane at {url}"
+        if reason:
+            hint += f" ({reason})"
+        super().__init__(f"{hint}; is it running? Start one locally with `knflow dev`")
+
+
+class WaitTimeoutError(KnflowError, TimeoutError):
+    """A run did not finish within the time :meth:`Client.wait` was given.
+
+    Attributes:
+        run: the run as last seen.
+    """
+
+    def __init__(self, run: JSON, timeout: float):
+        self.run = run
+        super().__init__(f"run {run.get('id')} still {run.get('status')} after {timeout:g}s")
+
+
+def _problem_message(response: httpx.Response) -> ApiError:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    title = detail = ""
+    if isinstance(body, dict):
+        title = str(body.get("title") or "")
+        detail = str(body.get("detail") or "")
+    title = (title or response.reason_phrase).rstrip(".")
+    if not detail and isinstance(body, str):
+        detail = body.strip()[:500]
+    message = f"{response.status_code} {title}" + (f": {detail}" if detail else "")
+    return ApiError(message, status=response.status_code, title=title, detail=detail, body=body)
+
+
+class Client:
+    """A client of one control plane.
+
+    Args:
+        url: the control plane's base URL; defaults to ``$KNFLOW_URL``, else ``http://127.0.0.1:8080``.
+        api_key: sent as ``Authorization: Bearer``; defaults to ``$KNFLOW_API_KEY``.
+        timeout: seconds for each HTTP request.
+        transport: an httpx transport to use instead of the network (tests use ``httpx.MockTransport``).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.url = (url or os.environ.get("KNFLOW_URL") or DEFAULT_URL).rstrip("/")
+        key = api_key if api_key is not None else os.environ.get("KNFLOW_API_KEY")
+        headers = {"Accept": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def _request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self._http.request(method, path, json=json, params=query)
+        except httpx.ConnectError as exc:
+            raise ConnectionFailed(self.url, str(exc)) from exc
+        except httpx.TimeoutException as exc:
+            raise ApiError(f"{method} {self.url}{path} timed out", detail=str(exc)) from exc
+        except httpx.HTTPError as exc:
+            raise ApiError(f"{method} {self.url}{path} failed: {exc}", detail=str(exc)) from exc
+        if response.status_code >= 400:
+            raise _problem_message(response)
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ApiError(
+                f"{method} {path}: the server did not answer JSON", status=response.status_code, body=response.text
+            ) from exc
+
+    # --- health ---------------------------------------------------------------------------------
+
+    def health(self) -> bool:
+        """Whether the control plane is up and ready (``GET /health/readiness`` answers 2xx)."""
+        try:
+            self._request("GET", "/health/readiness")
+        except ApiError:
+            return False
+        return True
+
+    # --- workflows ------------------------------------------------------------------------------
+
+    def register_workflow(
+        self, spec: WorkflowSpec | Mapping[str, Any], files: Mapping[str, bytes] | None = None
+    ) -> JSON:
+        """Register a workflow version with its code bundle.
+
+        Args:
+            spec: the workflow spec (a model or its JSON dict).
+            files: the code bundle, relative POSIX path -> content; ``None`` for none.
+
+        Returns:
+            ``{"name", "version", "created"}``.
+
+        Raises:
+            ApiError: when the control plane refuses the spec.
+        """
+        spec_json = spec.model_dump(mode="json") if isinstance(spec, WorkflowSpec) else dict(spec)
+        code = None
+        if files is not None:
+            code = {"files": {path: base64.b64encode(data).decode("ascii") for path, data in files.items()}}
+        result: JSON = self._request("POST", "/v1/workflows", json={"spec": spec_json, "code": code})
+        return result
+
+    def list_workflows(self) -> list[JSON]:
+        """Every workflow: ``{"name", "latest_version", "deployment", "deployed_version"}`` each."""
+        body = self._request("GET", "/v1/workflows")
+        return list(body.get("workflows", []))
+
+    def get_workflow(self, name: str) -> JSON:
+        """A workflow's latest version: ``{"name", "version", "spec", "deployment"}``."""
+        result: JSON = self._request("GET", f"/v1/workflows/{name}")
+        return result
+
+    def deploy(self, name: str, version: str | None = None) -> JSON:
+        """Deploy a workflow (its latest version unless ``version``); ``{"workflow", "version", "status", "error"}``."""
+        result: JSON = self._request("POST", f"/v1/workflows/{name}/deploy", json={"version": version})
+        return result
+
+    def undeploy(self, name: str) -> JSON:
+        """Stop serving a workflow: ``{"workflow", "status": "undeployed"}``."""
+        result: JSON = self._request("POST", f"/v1/workflows/{name}/undeploy")
+        return result
+
+    def get_deployment(self, name: str) -> JSON:
+        """A workflow's current deployment."""
+        result: JSON = self._request("GET", f"/v1/workflows/{name}/deployment")
+        return result
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    def start_run(self, workflow: str, inputs: Mapping[str, Any] | None = None, version: str | None = None) -> JSON:
+        """Start a run of ``workflow`` and return it (status ``running``)."""
+        body = {"workflow": workflow, "inputs": dict(inputs or {}), "version": version}
+        result: JSON = self._request("POST", "/v1/runs", json=body)
+        return result
+
+    def get_run(self, run_id: str) -> JSON:
+        """A run with its steps and their attempts."""
+        result: JSON = self._request("GET", f"/v1/runs/{run_id}")
+        return result
+
+    def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> JSON:
+        """One page of runs, newest first: ``{"runs": [...], "next_cursor"}``."""
+        params = {"workflow": workflow, "status": status, "limit": limit, "cursor": cursor}
+        result: JSON = self._request("GET", "/v1/runs", params=params)
+        return result
+
+    def logs(self, run_id: str) -> JSON:
+        """A run's logs: ``{"run_id", "logs": [{"step", "attempt", "status", "logs"}]}``."""
+        result: JSON = self._request("GET", f"/v1/runs/{run_id}/logs")
+        return result
+
+    def cancel(self, run_id: str) -> JSON:
+        """Cancel a running run; returns the run."""
+        result: JSON = self._request("POST", f"/v1/runs/{run_id}/cancel")
+        return result
+
+    def retry(self, run_id: str) -> JSON:
+        """Retry a failed run from its failed steps; returns the run."""
+        result: JSON = self._request("POST", f"/v1/runs/{run_id}/retry")
+        return result
+
+    def wait(
+        self,
+        run_id: str,
+        timeout: float | None = None,
+        poll: float = 0.15,
+        *,
+        on_poll: Callable[[JSON], None] | None = None,
+    ) -> JSON:
+        """Poll a run until it succeeds, fails or is cancelled.
+
+        Args:
+            run_id: the run.
+            timeout: seconds to wait at most; ``None`` waits for ever.
+            poll: seconds between two polls.
+            on_poll: called with the run after every poll (the CLI shows progress with it).
+
+        Returns:
+            the finished run.
+
+        Raises:
+            WaitTimeoutError: when ``timeout`` passes first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = self.get_run(run_id)
+            if on_poll is not None:
+                on_poll(run)
+            if run.get("status") in TERMINAL_STATUSES:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeoutError(run, timeout or 0.0)
+            remaining = poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
+            time.sleep(remaining)
