@@ -25,7 +25,7 @@ def wait_ready(client: Client, process: subprocess.Popen[bytes], seconds: float 
         try:
             if client.health():
                 return
-        except Exception:  # not listening yet
+        except Exception:  # noqa: BLE001 (not listening yet)
             pass
         time.sleep(0.1)
     sys.exit("the control plane did not become ready")
@@ -49,8 +49,9 @@ def main() -> None:
                 deployment = client.deploy(spec.name)
                 print(f"deployed {spec.name:10} version {deployment['version']}  status {deployment['status']}")
         started = time.perf_counter()
-        reply = httpx.post(f"{url}/hooks/pipeline", json={"text": "to be or not to be, that is the question"},
-                           timeout=60)
+        reply = httpx.post(
+            f"{url}/hooks/pipeline", json={"text": "to be or not to be, that is the question"}, timeout=60
+        )
         print(f"\nPOST /hooks/pipeline -> HTTP {reply.status_code} in {(time.perf_counter() - started) * 1000:.0f} ms")
         print(f"result: {reply.json()}")
         run_id = reply.headers.get("x-knflow-run-id") or client.list_runs(workflow="pipeline")[0]["id"]
@@ -59,8 +60,10 @@ def main() -> None:
         for step in run["steps"]:
             for attempt in step["attempts"]:
                 logs = attempt["logs"].strip().replace("\n", " | ")
-                print(f"  {step['name']:10} attempt {attempt['number']}  {attempt['status']:9} "
-                      f"{attempt['duration_ms']:8.1f} ms  {logs}")
+                print(
+                    f"  {step['name']:10} attempt {attempt['number']}  {attempt['status']:9} "
+                    f"{attempt['duration_ms']:8.1f} ms  {logs}"
+                )
     finally:
         server.terminate()
         server.wait(timeout=30)

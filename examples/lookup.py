@@ -1,6 +1,6 @@
 """An HTTP workflow whose action raises ActionError(404): the HTTP reply is that 404.
 
-    curl -i -X POST localhost:8080/hooks/users -d '{"user": "nobody"}'
+curl -i -X POST localhost:8080/hooks/users -d '{"user": "nobody"}'
 """
 
 from knflow import ActionError, action, http_trigger, workflow

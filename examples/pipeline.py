@@ -1,6 +1,6 @@
 """A 3-step data pipeline triggered over HTTP: extract -> transform -> load.
 
-    curl -X POST localhost:8080/hooks/pipeline -d '{"text": "to be or not to be"}'
+curl -X POST localhost:8080/hooks/pipeline -d '{"text": "to be or not to be"}'
 """
 
 from knflow import action, http_trigger, workflow

@@ -35,8 +35,16 @@ W = Worker("w1", lease=30.0, capacity=100)
 def new_run(**extra: object) -> NewRun:
     spec = diamond.spec
     now = time.time()
-    return NewRun(new_run_id(now), "default", spec.name, spec.version, {"x": 1}, plan_run(spec, spec.actions),
-                  spec.result.model_dump(mode="json") if spec.result else None, **extra)  # type: ignore[arg-type]
+    return NewRun(
+        new_run_id(now),
+        "default",
+        spec.name,
+        spec.version,
+        {"x": 1},
+        plan_run(spec, spec.actions),
+        spec.result.model_dump(mode="json") if spec.result else None,
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def outputs_for(claim: Claim) -> dict:
@@ -48,8 +56,9 @@ def outputs_for(claim: Claim) -> dict:
 async def drive(store: SqlAlchemyStore, claims: list[Claim]) -> None:
     while claims:
         claim = claims.pop(0)
-        done = await store.complete(claim.run_id, claim.step, claim.attempt_id, Outcome.succeeded(outputs_for(claim)),
-                                    time.time(), W)
+        done = await store.complete(
+            claim.run_id, claim.step, claim.attempt_id, Outcome.succeeded(outputs_for(claim)), time.time(), W
+        )
         claims.extend(done.claims)
 
 
@@ -60,16 +69,21 @@ async def test_a_run_goes_through_its_dag_and_stores_its_result(store: SqlAlchem
     run = await store.get_run(created.run_id)
     assert run is not None and run.status == "succeeded" and run.result == 4
     assert {s.name: (s.status, len(s.attempts)) for s in run.steps} == {
-        "left": ("succeeded", 1), "right": ("succeeded", 1), "join": ("succeeded", 1)}
+        "left": ("succeeded", 1),
+        "right": ("succeeded", 1),
+        "join": ("succeeded", 1),
+    }
 
 
 async def test_an_attempt_is_recorded_at_most_once(store: SqlAlchemyStore) -> None:
     created = await store.create_run(new_run(), time.time(), W)
     claim = created.claims[0]
-    first = await store.complete(claim.run_id, claim.step, claim.attempt_id, Outcome.succeeded({"result": 2}),
-                                 time.time(), W)
-    again = await store.complete(claim.run_id, claim.step, claim.attempt_id, Outcome.succeeded({"result": 99}),
-                                 time.time(), W)
+    first = await store.complete(
+        claim.run_id, claim.step, claim.attempt_id, Outcome.succeeded({"result": 2}), time.time(), W
+    )
+    again = await store.complete(
+        claim.run_id, claim.step, claim.attempt_id, Outcome.succeeded({"result": 99}), time.time(), W
+    )
     assert not first.duplicate and again.duplicate and again.claims == []
     run = await store.get_run(created.run_id)
     assert run is not None
@@ -119,8 +133,9 @@ async def test_cancel_abandons_running_attempts_and_ignores_late_replies(store: 
     cancelled = await store.cancel_run(created.run_id, time.time())
     assert cancelled is not None and cancelled.run_status.value == "cancelled"
     late = created.claims[0]
-    reply = await store.complete(late.run_id, late.step, late.attempt_id, Outcome.succeeded({"result": 2}),
-                                 time.time(), W)
+    reply = await store.complete(
+        late.run_id, late.step, late.attempt_id, Outcome.succeeded({"result": 2}), time.time(), W
+    )
     assert reply.duplicate and reply.claims == []
     assert await store.claim_ready(time.time(), W) == []
 

@@ -43,7 +43,7 @@ class ControlPlane:
 
 def _backend(settings: Settings) -> FunctionBackend:
     if settings.backend == "local":
-        from .adapters.local import LocalBackend  # noqa: PLC0415 (one backend per process)
+        from .adapters.local import LocalBackend
 
         return LocalBackend(settings.state_dir / "functions", idle_timeout=settings.idle_timeout)
     raise InvalidRequest(f"unknown backend {settings.backend!r} (expected 'local')", field="KNFLOW_BACKEND")
@@ -51,7 +51,7 @@ def _backend(settings: Settings) -> FunctionBackend:
 
 def _builder(settings: Settings) -> Builder:
     if settings.builder == "venv":
-        from .adapters.venv import VenvBuilder  # noqa: PLC0415
+        from .adapters.venv import VenvBuilder
 
         return VenvBuilder(settings.state_dir / "builds")
     raise InvalidRequest(f"unknown builder {settings.builder!r} (expected 'venv')", field="KNFLOW_BUILDER")
@@ -62,8 +62,17 @@ def build(settings: Settings) -> ControlPlane:
     store = SqlAlchemyStore(Database(settings.resolved_database_url))
     backend = _backend(settings)
     functions = Functions(store, _builder(settings), backend, settings.project)
-    orchestrator = Orchestrator(store, functions, backend, SystemClock(), OrchestratorSettings(
-        worker=settings.worker_name, lease=settings.lease_seconds, capacity=settings.worker_capacity,
-        poll_interval=settings.poll_interval))
+    orchestrator = Orchestrator(
+        store,
+        functions,
+        backend,
+        SystemClock(),
+        OrchestratorSettings(
+            worker=settings.worker_name,
+            lease=settings.lease_seconds,
+            capacity=settings.worker_capacity,
+            poll_interval=settings.poll_interval,
+        ),
+    )
     workflows = Workflows(store, functions, backend, orchestrator, settings.project)
     return ControlPlane(settings, store, backend, functions, orchestrator, workflows)

@@ -48,7 +48,7 @@ class ApiError(KnflowError):
         super().__init__(message)
 
 
-class ConnectionFailed(ApiError):  # noqa: N818 - the name the API documents
+class ConnectionFailed(ApiError):
     """No control plane answers at the client's URL.
 
     Attributes:

@@ -41,7 +41,11 @@ class ControlPlane:
         with (self.state_dir.parent / f"control-plane-{self.port}.log").open("ab") as log:
             self.process = subprocess.Popen(
                 [str(BIN / "knflow"), "dev", "--port", str(self.port), "--state-dir", str(self.state_dir)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.state_dir.parent)
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.state_dir.parent,
+            )
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.process.poll() is not None:
@@ -75,8 +79,14 @@ class ControlPlane:
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run ``knflow ARGS --url URL``."""
-        return subprocess.run([str(BIN / "knflow"), *args, "--url", self.url], capture_output=True, text=True,
-                              timeout=timeout, cwd=self.state_dir.parent, check=False)
+        return subprocess.run(
+            [str(BIN / "knflow"), *args, "--url", self.url],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.state_dir.parent,
+            check=False,
+        )
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):  # type: ignore[no-untyped-def]

@@ -31,8 +31,9 @@ def succeeded_attempts(run: dict) -> dict[str, int]:
 
 def test_control_plane_killed_mid_dag_finishes_after_restart(control_plane: ControlPlane, tmp_path: Path) -> None:
     deploy_chain(control_plane, tmp_path)
-    run_id = httpx.post(f"{control_plane.url}/v1/runs", json={"workflow": "chain", "inputs": {"delay": 0.4}},
-                        timeout=10).json()["id"]
+    run_id = httpx.post(
+        f"{control_plane.url}/v1/runs", json={"workflow": "chain", "inputs": {"delay": 0.4}}, timeout=10
+    ).json()["id"]
     wait_for(lambda: succeeded_attempts(run_of(control_plane, run_id)).get("s1") == 1, 30, "step s1")
     control_plane.kill()
 
@@ -48,9 +49,11 @@ def test_control_plane_killed_mid_dag_finishes_after_restart(control_plane: Cont
 def test_function_killed_mid_invocation_is_retried(control_plane: ControlPlane, tmp_path: Path) -> None:
     deploy_chain(control_plane, tmp_path)
     marker = tmp_path / "pid"
-    run_id = httpx.post(f"{control_plane.url}/v1/runs",
-                        json={"workflow": "chain", "inputs": {"delay": 1.0, "marker": str(marker)}},
-                        timeout=10).json()["id"]
+    run_id = httpx.post(
+        f"{control_plane.url}/v1/runs",
+        json={"workflow": "chain", "inputs": {"delay": 1.0, "marker": str(marker)}},
+        timeout=10,
+    ).json()["id"]
     pid = int(wait_for(lambda: marker.exists() and marker.read_text(), 30, "the pid of step s2"))
     os.kill(pid, signal.SIGKILL)
 

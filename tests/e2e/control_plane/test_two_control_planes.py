@@ -33,8 +33,9 @@ async def step_records(url: str) -> tuple[int, list[tuple[str, str]], Counter[st
     conn = await asyncpg.connect(url)
     try:
         runs = await conn.fetch("SELECT status, count(*) FROM runs GROUP BY status")
-        twice = await conn.fetch("SELECT run_id, step FROM attempts WHERE status = 'succeeded' "
-                                 "GROUP BY run_id, step HAVING count(*) > 1")
+        twice = await conn.fetch(
+            "SELECT run_id, step FROM attempts WHERE status = 'succeeded' GROUP BY run_id, step HAVING count(*) > 1"
+        )
         workers = await conn.fetch("SELECT worker, count(*) FROM attempts GROUP BY worker")
     finally:
         await conn.close()
@@ -45,9 +46,18 @@ async def step_records(url: str) -> tuple[int, list[tuple[str, str]], Counter[st
 def test_two_control_planes_share_the_work(tmp_path: Path) -> None:
     database = asyncio.run(fresh_database())
     shutil.copytree(FLOWS, tmp_path / "flows")
-    planes = [ControlPlane(tmp_path / f"cp{i}" / ".knflow", env={
-        "KNFLOW_DATABASE_URL": database, "KNFLOW_WORKER_NAME": f"replica-{i}", "KNFLOW_POLL_INTERVAL": "0.2",
-        "KNFLOW_LEASE_SECONDS": "5"}) for i in range(2)]
+    planes = [
+        ControlPlane(
+            tmp_path / f"cp{i}" / ".knflow",
+            env={
+                "KNFLOW_DATABASE_URL": database,
+                "KNFLOW_WORKER_NAME": f"replica-{i}",
+                "KNFLOW_POLL_INTERVAL": "0.2",
+                "KNFLOW_LEASE_SECONDS": "5",
+            },
+        )
+        for i in range(2)
+    ]
     for plane in planes:
         plane.state_dir.parent.mkdir(parents=True)
         plane.start()
@@ -55,8 +65,9 @@ def test_two_control_planes_share_the_work(tmp_path: Path) -> None:
         assert planes[0].cli("deploy", str(tmp_path / "flows" / "chain.py")).returncode == 0
         with httpx.Client(timeout=30) as client:
             for index in range(200):
-                reply = client.post(f"{planes[index % 2].url}/v1/runs", json={"workflow": "chain",
-                                                                               "inputs": {"start": index}})
+                reply = client.post(
+                    f"{planes[index % 2].url}/v1/runs", json={"workflow": "chain", "inputs": {"start": index}}
+                )
                 assert reply.status_code == 201, reply.text
 
         def all_finished() -> bool:

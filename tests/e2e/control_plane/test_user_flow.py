@@ -63,8 +63,9 @@ def test_deploy_trigger_and_inspect_like_a_user(control_plane: ControlPlane, tmp
     assert run["trace_id"] and run["duration_ms"] > 0
 
 
-def test_bad_input_gets_a_problem_naming_the_field_and_stores_nothing(control_plane: ControlPlane,
-                                                                      tmp_path: Path) -> None:
+def test_bad_input_gets_a_problem_naming_the_field_and_stores_nothing(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
     deploy_examples(control_plane, tmp_path)
     url = control_plane.url
     before = httpx.get(f"{url}/v1/runs", timeout=10).json()["runs"]

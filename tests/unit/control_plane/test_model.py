@@ -70,7 +70,8 @@ def test_lost_attempts_do_not_use_the_actions_retries_but_are_bounded() -> None:
     lost = Outcome.lost("worker died")
     assert decide_after_failure(lost, StepCounters(1, 0), policy, random.Random(0)).infra
     assert decide_after_failure(lost, StepCounters(1, MAX_INFRA_RETRIES), policy, random.Random(0)).status is (
-        StepStatus.FAILED)
+        StepStatus.FAILED
+    )
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:

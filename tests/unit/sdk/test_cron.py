@@ -21,7 +21,8 @@ def test_every_five_minutes() -> None:
 
 def test_seconds_field_and_weekday_names() -> None:
     assert CronExpression.parse("* * * * * *").next_after(at("2026-01-01T10:00:00+00:00"), zone("UTC")) == at(
-        "2026-01-01T10:00:01+00:00")
+        "2026-01-01T10:00:01+00:00"
+    )
     weekdays = CronExpression.parse("0 9 * * mon-fri")
     # 2026-01-03 is a Saturday: the next weekday 09:00 is Monday the 5th.
     assert weekdays.next_after(at("2026-01-02T10:00:00+00:00"), zone("UTC")) == at("2026-01-05T09:00:00+00:00")

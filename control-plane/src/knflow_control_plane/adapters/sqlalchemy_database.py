@@ -60,7 +60,9 @@ class Database:
         else:
             if self.dialect == "sqlite":
                 _ensure_parent(self.url)
-            kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size} if self.dialect != "sqlite" else {}
+            kwargs: dict[str, Any] = (
+                {"pool_size": pool_size, "max_overflow": pool_size} if self.dialect != "sqlite" else {}
+            )
             self._async = create_async_engine(self.url, **kwargs)
             if self.dialect == "sqlite":
                 _tune_sqlite(self._async.sync_engine)

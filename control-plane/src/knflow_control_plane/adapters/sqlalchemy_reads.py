@@ -13,10 +13,21 @@ from .sqlalchemy_tables import attempts, runs, steps
 
 
 def _run_view(row: Any, step_views: list[StepView] | None = None) -> RunView:
-    return RunView(run_id=row.id, project=row.project, workflow=row.workflow, workflow_version=row.workflow_version,
-                   status=row.status, inputs=row.inputs, result=row.result, error=row.error, trigger=row.trigger,
-                   trace_id=row.trace_id, created_at=row.created_at, finished_at=row.finished_at,
-                   steps=step_views or [])
+    return RunView(
+        run_id=row.id,
+        project=row.project,
+        workflow=row.workflow,
+        workflow_version=row.workflow_version,
+        status=row.status,
+        inputs=row.inputs,
+        result=row.result,
+        error=row.error,
+        trigger=row.trigger,
+        trace_id=row.trace_id,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        steps=step_views or [],
+    )
 
 
 def get_run(conn: Connection, run_id: str, project: str | None = None) -> RunView | None:
@@ -29,11 +40,26 @@ def get_run(conn: Connection, run_id: str, project: str | None = None) -> RunVie
         return None
     by_step: dict[str, list[AttemptView]] = defaultdict(list)
     for a in conn.execute(sa.select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.number)):
-        by_step[a.step].append(AttemptView(a.id, a.number, a.status, a.inputs, a.outputs, a.error, a.logs, a.worker,
-                                           a.started_at, a.finished_at))
+        by_step[a.step].append(
+            AttemptView(
+                a.id, a.number, a.status, a.inputs, a.outputs, a.error, a.logs, a.worker, a.started_at, a.finished_at
+            )
+        )
     step_rows = conn.execute(sa.select(steps).where(steps.c.run_id == run_id)).all()
-    views = [StepView(s.name, s.action, s.version, s.status, by_step.get(s.name, []), s.outputs, s.error,
-                      s.started_at, s.finished_at) for s in step_rows]
+    views = [
+        StepView(
+            s.name,
+            s.action,
+            s.version,
+            s.status,
+            by_step.get(s.name, []),
+            s.outputs,
+            s.error,
+            s.started_at,
+            s.finished_at,
+        )
+        for s in step_rows
+    ]
     views.sort(key=lambda v: (v.started_at is None, v.started_at or 0.0, v.name))
     return _run_view(row, views)
 

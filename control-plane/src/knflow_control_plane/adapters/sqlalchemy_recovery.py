@@ -11,8 +11,7 @@ from sqlalchemy.engine import Connection
 
 from ..domain import events as ev
 from ..domain.model import Outcome, RunStatus, StepStatus, check_run_transition
-from ..domain.records import Transition
-from ..domain.records import Worker
+from ..domain.records import Transition, Worker
 from .sqlalchemy_runs import Tx, claim, end_run, flush, lock_run, record
 from .sqlalchemy_tables import runs, steps
 
@@ -22,10 +21,16 @@ def claim_ready(conn: Connection, now: float, worker: Worker, rng: random.Random
 
     Runs locked by another worker are skipped (``SKIP LOCKED``), so replicas share the work.
     """
-    candidates = conn.execute(
-        sa.select(steps.c.run_id).where(steps.c.status == StepStatus.READY.value, steps.c.ready_at <= now)
-        .order_by(steps.c.ready_at).limit(worker.capacity * 4)  # room to skip runs other replicas hold
-    ).scalars().all()
+    candidates = (
+        conn.execute(
+            sa.select(steps.c.run_id)
+            .where(steps.c.status == StepStatus.READY.value, steps.c.ready_at <= now)
+            .order_by(steps.c.ready_at)
+            .limit(worker.capacity * 4)  # room to skip runs other replicas hold
+        )
+        .scalars()
+        .all()
+    )
     transitions = []
     room = worker.capacity
     for run_id in sorted(set(candidates)):
@@ -35,21 +40,29 @@ def claim_ready(conn: Connection, now: float, worker: Worker, rng: random.Random
         run = lock_run(tx, run_id, skip_locked=True)
         if run is None or run.status != RunStatus.RUNNING.value:
             continue
-        names = conn.execute(sa.select(steps.c.name).where(
-            steps.c.run_id == run_id, steps.c.status == StepStatus.READY.value, steps.c.ready_at <= now)
-        ).scalars().all()
+        names = (
+            conn.execute(
+                sa.select(steps.c.name).where(
+                    steps.c.run_id == run_id, steps.c.status == StepStatus.READY.value, steps.c.ready_at <= now
+                )
+            )
+            .scalars()
+            .all()
+        )
         claim(tx, run, names)
         room -= len(tx.claims)
         transitions.append(flush(tx, run_id, RunStatus.RUNNING))
     return transitions
 
 
-def expire_leases(conn: Connection, now: float, worker: Worker, rng: random.Random, use_outbox: bool,
-                  limit: int = 100) -> list[Transition]:
+def expire_leases(
+    conn: Connection, now: float, worker: Worker, rng: random.Random, use_outbox: bool, limit: int = 100
+) -> list[Transition]:
     """Attempts whose lease ran out (their worker died) are recorded as lost; their steps become ready."""
     expired = conn.execute(
         sa.select(steps.c.run_id, steps.c.name, steps.c.attempts)
-        .where(steps.c.status == StepStatus.RUNNING.value, steps.c.lease_expires_at < now).limit(limit)
+        .where(steps.c.status == StepStatus.RUNNING.value, steps.c.lease_expires_at < now)
+        .limit(limit)
     ).all()
     transitions = []
     for row in sorted(expired):
@@ -58,17 +71,25 @@ def expire_leases(conn: Connection, now: float, worker: Worker, rng: random.Rand
         if run is None:
             continue
         attempt_id = f"{row.run_id}/{row.name}/{row.attempts}"
-        status = record(tx, run, row.name, attempt_id, Outcome.lost("lease expired: the worker stopped"),
-                        claim_next=False)
+        status = record(
+            tx, run, row.name, attempt_id, Outcome.lost("lease expired: the worker stopped"), claim_next=False
+        )
         if status is not None:
             transitions.append(flush(tx, row.run_id, status))
     return transitions
 
 
-def expire_runs(conn: Connection, now: float, rng: random.Random, use_outbox: bool, limit: int = 100) -> list[Transition]:
+def expire_runs(
+    conn: Connection, now: float, rng: random.Random, use_outbox: bool, limit: int = 100
+) -> list[Transition]:
     """Runs past their timeout fail; their running attempts are abandoned."""
-    overdue = conn.execute(sa.select(runs.c.id).where(runs.c.status == RunStatus.RUNNING.value,
-                                                      runs.c.deadline < now).limit(limit)).scalars().all()
+    overdue = (
+        conn.execute(
+            sa.select(runs.c.id).where(runs.c.status == RunStatus.RUNNING.value, runs.c.deadline < now).limit(limit)
+        )
+        .scalars()
+        .all()
+    )
     transitions = []
     for run_id in overdue:
         tx = Tx(conn, now, None, rng, use_outbox, [], [])
@@ -83,13 +104,18 @@ def expire_runs(conn: Connection, now: float, rng: random.Random, use_outbox: bo
 
 
 def _abandon_running(tx: Tx, run_id: str) -> None:
-    from .sqlalchemy_tables import attempts  # noqa: PLC0415 (kept next to its one use)
+    from .sqlalchemy_tables import attempts
 
-    tx.conn.execute(attempts.update().where(attempts.c.run_id == run_id, attempts.c.status == "running")
-                    .values(status="cancelled", finished_at=tx.now))
-    tx.conn.execute(steps.update().where(steps.c.run_id == run_id, steps.c.status == StepStatus.RUNNING.value)
-                    .values(status=StepStatus.CANCELLED.value, finished_at=tx.now, lease_owner=None,
-                            lease_expires_at=None))
+    tx.conn.execute(
+        attempts.update()
+        .where(attempts.c.run_id == run_id, attempts.c.status == "running")
+        .values(status="cancelled", finished_at=tx.now)
+    )
+    tx.conn.execute(
+        steps.update()
+        .where(steps.c.run_id == run_id, steps.c.status == StepStatus.RUNNING.value)
+        .values(status=StepStatus.CANCELLED.value, finished_at=tx.now, lease_owner=None, lease_expires_at=None)
+    )
 
 
 def cancel_run(conn: Connection, run_id: str, now: float, use_outbox: bool) -> Transition | None:
@@ -127,16 +153,36 @@ def retry_run(conn: Connection, run_id: str, now: float, use_outbox: bool) -> Tr
     updates: list[dict[str, Any]] = []
     for r in redo:
         waiting = sum(1 for up in r.upstream if up not in done)
-        updates.append({"n": r.name, "w": waiting, "s": StepStatus.READY.value if waiting == 0 else StepStatus.PENDING.value,
-                        "at": now if waiting == 0 else None})
+        updates.append(
+            {
+                "n": r.name,
+                "w": waiting,
+                "s": StepStatus.READY.value if waiting == 0 else StepStatus.PENDING.value,
+                "at": now if waiting == 0 else None,
+            }
+        )
     if updates:
         conn.execute(
-            steps.update().where(steps.c.run_id == run_id, steps.c.name == sa.bindparam("n")).values(
-                status=sa.bindparam("s"), waiting_on=sa.bindparam("w"), ready_at=sa.bindparam("at"),
-                budget_start=steps.c.attempts, infra_failures=0, error=None, finished_at=None, lease_owner=None,
-                lease_expires_at=None), updates)
-    conn.execute(runs.update().where(runs.c.id == run_id).values(
-        status=RunStatus.RUNNING.value, remaining=len(redo), error=None, result=None, finished_at=None))
+            steps.update()
+            .where(steps.c.run_id == run_id, steps.c.name == sa.bindparam("n"))
+            .values(
+                status=sa.bindparam("s"),
+                waiting_on=sa.bindparam("w"),
+                ready_at=sa.bindparam("at"),
+                budget_start=steps.c.attempts,
+                infra_failures=0,
+                error=None,
+                finished_at=None,
+                lease_owner=None,
+                lease_expires_at=None,
+            ),
+            updates,
+        )
+    conn.execute(
+        runs.update()
+        .where(runs.c.id == run_id)
+        .values(status=RunStatus.RUNNING.value, remaining=len(redo), error=None, result=None, finished_at=None)
+    )
     tx.emit(ev.RUN_STARTED, run_id, retry=True, steps=[r.name for r in redo])
     return flush(tx, run_id, RunStatus.RUNNING)
 
@@ -146,16 +192,26 @@ def renew_leases(conn: Connection, worker: str, keys: list[tuple[str, str]], unt
     if not keys:
         return 0
     result = conn.execute(
-        steps.update().where(steps.c.run_id == sa.bindparam("r"), steps.c.name == sa.bindparam("n"),
-                             steps.c.lease_owner == worker, steps.c.status == StepStatus.RUNNING.value)
-        .values(lease_expires_at=until), [{"r": r, "n": n} for r, n in keys])
+        steps.update()
+        .where(
+            steps.c.run_id == sa.bindparam("r"),
+            steps.c.name == sa.bindparam("n"),
+            steps.c.lease_owner == worker,
+            steps.c.status == StepStatus.RUNNING.value,
+        )
+        .values(lease_expires_at=until),
+        [{"r": r, "n": n} for r, n in keys],
+    )
     return int(result.rowcount)
 
 
 def next_due(conn: Connection) -> float | None:
     """The earliest time a ready step becomes claimable or a lease expires (for the worker's sleep)."""
-    ready = conn.execute(sa.select(sa.func.min(steps.c.ready_at)).where(steps.c.status == StepStatus.READY.value)).scalar()
-    lease = conn.execute(sa.select(sa.func.min(steps.c.lease_expires_at)).where(
-        steps.c.status == StepStatus.RUNNING.value)).scalar()
+    ready = conn.execute(
+        sa.select(sa.func.min(steps.c.ready_at)).where(steps.c.status == StepStatus.READY.value)
+    ).scalar()
+    lease = conn.execute(
+        sa.select(sa.func.min(steps.c.lease_expires_at)).where(steps.c.status == StepStatus.RUNNING.value)
+    ).scalar()
     times = [t for t in (ready, lease) if t is not None]
     return min(times) if times else None

@@ -65,7 +65,8 @@ class RunState:
 def lock_run(tx: Tx, run_id: str, *, skip_locked: bool = False) -> RunState | None:
     """The run, its row locked for this transaction (Postgres; SQLite has one writer anyway)."""
     query = sa.select(runs.c.id, runs.c.status, runs.c.inputs, runs.c.result_binding, runs.c.trace_id).where(
-        runs.c.id == run_id)
+        runs.c.id == run_id
+    )
     if tx.conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=skip_locked)
     row = tx.conn.execute(query).first()
@@ -74,15 +75,19 @@ def lock_run(tx: Tx, run_id: str, *, skip_locked: bool = False) -> RunState | No
 
 def flush(tx: Tx, run_id: str, status: RunStatus, **extra: Any) -> Transition:
     if tx.outbox and tx.events:
-        tx.conn.execute(outbox.insert(), [
-            {"type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data, "created_at": tx.now}
-            for e in tx.events
-        ])
+        tx.conn.execute(
+            outbox.insert(),
+            [
+                {"type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data, "created_at": tx.now}
+                for e in tx.events
+            ],
+        )
     return Transition(run_id, status, list(tx.claims), list(tx.events), **extra)
 
 
-def create_run(conn: Connection, new: NewRun, now: float, worker: Worker | None, rng: random.Random,
-               use_outbox: bool) -> Transition:
+def create_run(
+    conn: Connection, new: NewRun, now: float, worker: Worker | None, rng: random.Random, use_outbox: bool
+) -> Transition:
     """Insert a run and its steps; ready the roots; claim them for ``worker`` if given.
 
     Idempotent on ``new.idempotency``: a second creation from the same event returns the first run.
@@ -92,21 +97,51 @@ def create_run(conn: Connection, new: NewRun, now: float, worker: Worker | None,
         existing = _existing_run(conn, new)
         if existing is not None:
             return Transition(existing[0], RunStatus(existing[1]), duplicate=True, created=False)
-        conn.execute(trigger_events.insert().values(project=new.project, source=new.idempotency[0],
-                                                    event_id=new.idempotency[1], workflow=new.workflow,
-                                                    run_id=new.run_id, received_at=now))
-    conn.execute(runs.insert().values(
-        id=new.run_id, project=new.project, workflow=new.workflow, workflow_version=new.workflow_version,
-        status=RunStatus.RUNNING.value, inputs=new.inputs, result_binding=new.result, trigger=new.trigger,
-        remaining=len(new.steps), trace_id=new.trace_id, created_at=now,
-        deadline=now + new.timeout if new.timeout else None))
-    conn.execute(steps.insert(), [
-        {"run_id": new.run_id, "name": s.name, "action": s.action, "version": s.version,
-         "status": StepStatus.READY.value if not s.upstream else StepStatus.PENDING.value,
-         "inputs": s.inputs, "upstream": list(s.upstream), "dependents": list(s.dependents),
-         "waiting_on": s.waiting_on, "policy": vars(s.policy), "ready_at": now if not s.upstream else None}
-        for s in new.steps
-    ])
+        conn.execute(
+            trigger_events.insert().values(
+                project=new.project,
+                source=new.idempotency[0],
+                event_id=new.idempotency[1],
+                workflow=new.workflow,
+                run_id=new.run_id,
+                received_at=now,
+            )
+        )
+    conn.execute(
+        runs.insert().values(
+            id=new.run_id,
+            project=new.project,
+            workflow=new.workflow,
+            workflow_version=new.workflow_version,
+            status=RunStatus.RUNNING.value,
+            inputs=new.inputs,
+            result_binding=new.result,
+            trigger=new.trigger,
+            remaining=len(new.steps),
+            trace_id=new.trace_id,
+            created_at=now,
+            deadline=now + new.timeout if new.timeout else None,
+        )
+    )
+    conn.execute(
+        steps.insert(),
+        [
+            {
+                "run_id": new.run_id,
+                "name": s.name,
+                "action": s.action,
+                "version": s.version,
+                "status": StepStatus.READY.value if not s.upstream else StepStatus.PENDING.value,
+                "inputs": s.inputs,
+                "upstream": list(s.upstream),
+                "dependents": list(s.dependents),
+                "waiting_on": s.waiting_on,
+                "policy": vars(s.policy),
+                "ready_at": now if not s.upstream else None,
+            }
+            for s in new.steps
+        ],
+    )
     tx.emit(ev.RUN_STARTED, new.run_id, workflow=new.workflow, version=new.workflow_version)
     if worker is not None:
         roots = [s.name for s in new.steps if not s.upstream]
@@ -118,9 +153,14 @@ def _existing_run(conn: Connection, new: NewRun) -> tuple[str, str] | None:
     assert new.idempotency is not None
     source, event_id = new.idempotency
     row = conn.execute(
-        sa.select(runs.c.id, runs.c.status).join(trigger_events, trigger_events.c.run_id == runs.c.id).where(
-            trigger_events.c.project == new.project, trigger_events.c.source == source,
-            trigger_events.c.event_id == event_id, trigger_events.c.workflow == new.workflow)
+        sa.select(runs.c.id, runs.c.status)
+        .join(trigger_events, trigger_events.c.run_id == runs.c.id)
+        .where(
+            trigger_events.c.project == new.project,
+            trigger_events.c.source == source,
+            trigger_events.c.event_id == event_id,
+            trigger_events.c.workflow == new.workflow,
+        )
     ).first()
     return (row.id, row.status) if row else None
 
@@ -133,10 +173,21 @@ def claim(tx: Tx, run: RunState, names: Sequence[str]) -> None:
     if not names or room <= 0:
         return
     rows = tx.conn.execute(
-        sa.select(steps.c.name, steps.c.action, steps.c.version, steps.c.inputs, steps.c.upstream,
-                  steps.c.attempts, steps.c.policy)
-        .where(steps.c.run_id == run_id, steps.c.name.in_(list(names)), steps.c.status == StepStatus.READY.value,
-               steps.c.ready_at <= tx.now)
+        sa.select(
+            steps.c.name,
+            steps.c.action,
+            steps.c.version,
+            steps.c.inputs,
+            steps.c.upstream,
+            steps.c.attempts,
+            steps.c.policy,
+        )
+        .where(
+            steps.c.run_id == run_id,
+            steps.c.name.in_(list(names)),
+            steps.c.status == StepStatus.READY.value,
+            steps.c.ready_at <= tx.now,
+        )
         .limit(room)
     ).all()
     if not rows:
@@ -150,24 +201,47 @@ def claim(tx: Tx, run: RunState, names: Sequence[str]) -> None:
         try:
             inputs = {k: resolve(b, run_inputs, outputs, f"steps.{row.name}.inputs.{k}") for k, b in row.inputs.items()}
         except BindingError as exc:
-            inputs, error = None, {"type": "BindingError", "message": str(exc), "code": 400, "retryable": False,
-                                   "traceback": None}
+            inputs, error = (
+                None,
+                {"type": "BindingError", "message": str(exc), "code": 400, "retryable": False, "traceback": None},
+            )
             unresolvable.append((row.name, attempt_id, error))
         started.append({"r": run_id, "n": row.name, "a": number, "id": attempt_id, "inputs": inputs})
         if inputs is not None:
             deadline = tx.now + float(row.policy["timeout"])
-            tx.claims.append(Claim(attempt_id, run_id, row.name, number, row.action, row.version, inputs, deadline,
-                                   trace_id))
+            tx.claims.append(
+                Claim(attempt_id, run_id, row.name, number, row.action, row.version, inputs, deadline, trace_id)
+            )
             tx.emit(ev.STEP_STARTED, run_id, row.name, attempt=number)
     lease_until = tx.now + tx.worker.lease
     tx.conn.execute(
-        steps.update().where(steps.c.run_id == sa.bindparam("r"), steps.c.name == sa.bindparam("n"))
-        .values(status=StepStatus.RUNNING.value, attempts=sa.bindparam("a"), lease_owner=tx.worker.name,
-                lease_expires_at=lease_until, started_at=sa.func.coalesce(steps.c.started_at, tx.now)),
-        [{"r": s["r"], "n": s["n"], "a": s["a"]} for s in started])
-    tx.conn.execute(attempts.insert(), [
-        {"id": s["id"], "run_id": run_id, "step": s["n"], "number": s["a"], "status": AttemptStatus.RUNNING.value,
-         "inputs": s["inputs"], "worker": tx.worker.name, "started_at": tx.now} for s in started])
+        steps.update()
+        .where(steps.c.run_id == sa.bindparam("r"), steps.c.name == sa.bindparam("n"))
+        .values(
+            status=StepStatus.RUNNING.value,
+            attempts=sa.bindparam("a"),
+            lease_owner=tx.worker.name,
+            lease_expires_at=lease_until,
+            started_at=sa.func.coalesce(steps.c.started_at, tx.now),
+        ),
+        [{"r": s["r"], "n": s["n"], "a": s["a"]} for s in started],
+    )
+    tx.conn.execute(
+        attempts.insert(),
+        [
+            {
+                "id": s["id"],
+                "run_id": run_id,
+                "step": s["n"],
+                "number": s["a"],
+                "status": AttemptStatus.RUNNING.value,
+                "inputs": s["inputs"],
+                "worker": tx.worker.name,
+                "started_at": tx.now,
+            }
+            for s in started
+        ],
+    )
     for name, attempt_id, error in unresolvable:
         record(tx, run, name, attempt_id, Outcome.failed(error), claim_next=False)
 
@@ -176,13 +250,25 @@ def _outputs(conn: Connection, run_id: str, names: Iterable[str]) -> dict[str, d
     wanted = list(names)
     if not wanted:
         return {}
-    rows = conn.execute(sa.select(steps.c.name, steps.c.outputs).where(
-        steps.c.run_id == run_id, steps.c.name.in_(wanted), steps.c.status == StepStatus.SUCCEEDED.value))
+    rows = conn.execute(
+        sa.select(steps.c.name, steps.c.outputs).where(
+            steps.c.run_id == run_id, steps.c.name.in_(wanted), steps.c.status == StepStatus.SUCCEEDED.value
+        )
+    )
     return {row.name: row.outputs or {} for row in rows}
 
 
-def complete(conn: Connection, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float,
-             worker: Worker | None, rng: random.Random, use_outbox: bool) -> Transition:
+def complete(
+    conn: Connection,
+    run_id: str,
+    step: str,
+    attempt_id: str,
+    outcome: Outcome,
+    now: float,
+    worker: Worker | None,
+    rng: random.Random,
+    use_outbox: bool,
+) -> Transition:
     """Record an attempt's outcome at most once, then apply what follows (downstream, retry, run end).
 
     A second report of the same attempt (a replay, or a worker whose lease was taken over) changes
@@ -198,12 +284,21 @@ def complete(conn: Connection, run_id: str, step: str, attempt_id: str, outcome:
     return flush(tx, run_id, status)
 
 
-def record(tx: Tx, run: RunState, step: str, attempt_id: str, outcome: Outcome, *, claim_next: bool) -> RunStatus | None:
+def record(
+    tx: Tx, run: RunState, step: str, attempt_id: str, outcome: Outcome, *, claim_next: bool
+) -> RunStatus | None:
     """Record one attempt's outcome (at most once) and apply what follows; None if already recorded."""
     recorded = tx.conn.execute(
-        attempts.update().where(attempts.c.id == attempt_id, attempts.c.status == AttemptStatus.RUNNING.value)
-        .values(status=outcome.status.value, outputs=outcome.outputs, error=outcome.error, logs=outcome.logs,
-                finished_at=tx.now))
+        attempts.update()
+        .where(attempts.c.id == attempt_id, attempts.c.status == AttemptStatus.RUNNING.value)
+        .values(
+            status=outcome.status.value,
+            outputs=outcome.outputs,
+            error=outcome.error,
+            logs=outcome.logs,
+            finished_at=tx.now,
+        )
+    )
     if recorded.rowcount == 0:
         return None
     if outcome.status is AttemptStatus.SUCCEEDED:
@@ -213,10 +308,18 @@ def record(tx: Tx, run: RunState, step: str, attempt_id: str, outcome: Outcome, 
 
 def _succeeded(tx: Tx, run: RunState, step: str, outcome: Outcome, *, claim_next: bool) -> RunStatus:
     row = tx.conn.execute(
-        steps.update().where(steps.c.run_id == run.id, steps.c.name == step)
-        .values(status=StepStatus.SUCCEEDED.value, outputs=outcome.outputs, error=None, finished_at=tx.now,
-                lease_owner=None, lease_expires_at=None)
-        .returning(steps.c.dependents)).one()
+        steps.update()
+        .where(steps.c.run_id == run.id, steps.c.name == step)
+        .values(
+            status=StepStatus.SUCCEEDED.value,
+            outputs=outcome.outputs,
+            error=None,
+            finished_at=tx.now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .returning(steps.c.dependents)
+    ).one()
     tx.emit(ev.STEP_SUCCEEDED, run.id, step)
     if run.status != RunStatus.RUNNING.value:
         return RunStatus(run.status)  # cancelled or failed meanwhile: keep the output for a retry, start nothing
@@ -235,20 +338,26 @@ def _release_dependents(tx: Tx, run_id: str, dependents: list[str]) -> list[str]
     if not dependents:
         return []
     released = tx.conn.execute(
-        steps.update().where(steps.c.run_id == run_id, steps.c.name.in_(dependents),
-                             steps.c.status == StepStatus.PENDING.value)
-        .values(waiting_on=steps.c.waiting_on - 1,
-                status=sa.case((steps.c.waiting_on == 1, StepStatus.READY.value), else_=steps.c.status),
-                ready_at=sa.case((steps.c.waiting_on == 1, tx.now), else_=steps.c.ready_at))
-        .returning(steps.c.name, steps.c.status)).all()
+        steps.update()
+        .where(steps.c.run_id == run_id, steps.c.name.in_(dependents), steps.c.status == StepStatus.PENDING.value)
+        .values(
+            waiting_on=steps.c.waiting_on - 1,
+            status=sa.case((steps.c.waiting_on == 1, StepStatus.READY.value), else_=steps.c.status),
+            ready_at=sa.case((steps.c.waiting_on == 1, tx.now), else_=steps.c.ready_at),
+        )
+        .returning(steps.c.name, steps.c.status)
+    ).all()
     return sorted(r.name for r in released if r.status == StepStatus.READY.value)
 
 
 def _finish_succeeded(tx: Tx, run: RunState) -> RunStatus:
     binding = run.result_binding
     try:
-        result = resolve(binding, run.inputs, _outputs(tx.conn, run.id, result_steps(binding)), "result") \
-            if binding else None
+        result = (
+            resolve(binding, run.inputs, _outputs(tx.conn, run.id, result_steps(binding)), "result")
+            if binding
+            else None
+        )
     except BindingError as exc:
         error = {"type": "BindingError", "message": str(exc), "step": None}
         end_run(tx, run.id, RunStatus.FAILED, error=error)
@@ -258,17 +367,28 @@ def _finish_succeeded(tx: Tx, run: RunState) -> RunStatus:
 
 
 def _not_succeeded(tx: Tx, run: RunState, step: str, outcome: Outcome, *, claim_next: bool) -> RunStatus:
-    row = tx.conn.execute(sa.select(steps.c.attempts, steps.c.budget_start, steps.c.infra_failures, steps.c.policy)
-                          .where(steps.c.run_id == run.id, steps.c.name == step)).one()
+    row = tx.conn.execute(
+        sa.select(steps.c.attempts, steps.c.budget_start, steps.c.infra_failures, steps.c.policy).where(
+            steps.c.run_id == run.id, steps.c.name == step
+        )
+    ).one()
     if run.status != RunStatus.RUNNING.value:
         _set_step(tx, run.id, step, StepStatus.CANCELLED, error=outcome.error)
         return RunStatus(run.status)
     counters = StepCounters(row.attempts - row.budget_start, row.infra_failures)
     decision = decide_after_failure(outcome, counters, RetryPolicy(**row.policy), tx.rng)
     if decision.status is StepStatus.READY:
-        tx.conn.execute(steps.update().where(steps.c.run_id == run.id, steps.c.name == step).values(
-            status=StepStatus.READY.value, ready_at=tx.now + decision.retry_in, lease_owner=None,
-            lease_expires_at=None, infra_failures=steps.c.infra_failures + (1 if decision.infra else 0)))
+        tx.conn.execute(
+            steps.update()
+            .where(steps.c.run_id == run.id, steps.c.name == step)
+            .values(
+                status=StepStatus.READY.value,
+                ready_at=tx.now + decision.retry_in,
+                lease_owner=None,
+                lease_expires_at=None,
+                infra_failures=steps.c.infra_failures + (1 if decision.infra else 0),
+            )
+        )
         tx.emit(ev.STEP_RETRYING, run.id, step, retry_in=decision.retry_in, error=outcome.error)
         if claim_next and decision.retry_in == 0:
             claim(tx, run, [step])
@@ -280,26 +400,41 @@ def _not_succeeded(tx: Tx, run: RunState, step: str, outcome: Outcome, *, claim_
 
 
 def _set_step(tx: Tx, run_id: str, step: str, status: StepStatus, error: dict[str, Any] | None) -> None:
-    tx.conn.execute(steps.update().where(steps.c.run_id == run_id, steps.c.name == step).values(
-        status=status.value, error=error, finished_at=tx.now, lease_owner=None, lease_expires_at=None))
+    tx.conn.execute(
+        steps.update()
+        .where(steps.c.run_id == run_id, steps.c.name == step)
+        .values(status=status.value, error=error, finished_at=tx.now, lease_owner=None, lease_expires_at=None)
+    )
 
 
-def end_run(tx: Tx, run_id: str, status: RunStatus, *, result: Any = None,
-             error: dict[str, Any] | None = None) -> None:
+def end_run(tx: Tx, run_id: str, status: RunStatus, *, result: Any = None, error: dict[str, Any] | None = None) -> None:
     """Finish the run: steps that have not started never will; running attempts are abandoned."""
     if status is not RunStatus.SUCCEEDED:
         leftover = StepStatus.CANCELLED if status is RunStatus.CANCELLED else StepStatus.SKIPPED
-        tx.conn.execute(steps.update().where(steps.c.run_id == run_id, steps.c.status.in_(ACTIVE))
-                        .values(status=leftover.value, finished_at=tx.now))
+        tx.conn.execute(
+            steps.update()
+            .where(steps.c.run_id == run_id, steps.c.status.in_(ACTIVE))
+            .values(status=leftover.value, finished_at=tx.now)
+        )
     if status is RunStatus.CANCELLED:
-        tx.conn.execute(attempts.update().where(attempts.c.run_id == run_id,
-                                                attempts.c.status == AttemptStatus.RUNNING.value)
-                        .values(status=AttemptStatus.CANCELLED.value, finished_at=tx.now))
-        tx.conn.execute(steps.update().where(steps.c.run_id == run_id, steps.c.status == StepStatus.RUNNING.value)
-                        .values(status=StepStatus.CANCELLED.value, finished_at=tx.now, lease_owner=None,
-                                lease_expires_at=None))
-    tx.conn.execute(runs.update().where(runs.c.id == run_id).values(
-        status=status.value, result=result, error=error, finished_at=tx.now))
-    kind = {RunStatus.SUCCEEDED: ev.RUN_SUCCEEDED, RunStatus.FAILED: ev.RUN_FAILED,
-            RunStatus.CANCELLED: ev.RUN_CANCELLED}[status]
+        tx.conn.execute(
+            attempts.update()
+            .where(attempts.c.run_id == run_id, attempts.c.status == AttemptStatus.RUNNING.value)
+            .values(status=AttemptStatus.CANCELLED.value, finished_at=tx.now)
+        )
+        tx.conn.execute(
+            steps.update()
+            .where(steps.c.run_id == run_id, steps.c.status == StepStatus.RUNNING.value)
+            .values(status=StepStatus.CANCELLED.value, finished_at=tx.now, lease_owner=None, lease_expires_at=None)
+        )
+    tx.conn.execute(
+        runs.update()
+        .where(runs.c.id == run_id)
+        .values(status=status.value, result=result, error=error, finished_at=tx.now)
+    )
+    kind = {
+        RunStatus.SUCCEEDED: ev.RUN_SUCCEEDED,
+        RunStatus.FAILED: ev.RUN_FAILED,
+        RunStatus.CANCELLED: ev.RUN_CANCELLED,
+    }[status]
     tx.emit(kind, run_id, result=result, error=error)

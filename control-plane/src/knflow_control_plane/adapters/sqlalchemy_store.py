@@ -33,11 +33,13 @@ class SqlAlchemyStore:
         """Create a run (idempotent on its trigger event); claim its first steps for ``worker``."""
         return await self.db.run(transitions.create_run, new, now, worker, self.rng, self.outbox)
 
-    async def complete(self, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float,
-                       worker: Worker | None = None) -> Transition:
+    async def complete(
+        self, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float, worker: Worker | None = None
+    ) -> Transition:
         """Record an attempt's outcome at most once; claim what it made ready for ``worker``."""
-        return await self.db.run(transitions.complete, run_id, step, attempt_id, outcome, now, worker, self.rng,
-                                 self.outbox)
+        return await self.db.run(
+            transitions.complete, run_id, step, attempt_id, outcome, now, worker, self.rng, self.outbox
+        )
 
     async def claim_ready(self, now: float, worker: Worker) -> list[Transition]:
         """Claim ready steps across runs."""
@@ -84,8 +86,9 @@ class SqlAlchemyStore:
         """Create the project unless it exists."""
         await self.db.run(catalog.ensure_project, project, now)
 
-    async def put_action_version(self, project: str, spec: dict[str, Any], code: bytes | None,
-                                 code_digest: str | None, now: float) -> bool:
+    async def put_action_version(
+        self, project: str, spec: dict[str, Any], code: bytes | None, code_digest: str | None, now: float
+    ) -> bool:
         """Store an action version; True if new."""
         return await self.db.run(catalog.put_action_version, project, spec, code, code_digest, now)
 
@@ -93,8 +96,9 @@ class SqlAlchemyStore:
         """An action version with its code and build."""
         return await self.db.run(catalog.get_action_version, project, name, version)
 
-    async def set_build(self, project: str, name: str, version: str, status: str, logs: str,
-                        artifact: dict[str, Any] | None, now: float) -> None:
+    async def set_build(
+        self, project: str, name: str, version: str, status: str, logs: str, artifact: dict[str, Any] | None, now: float
+    ) -> None:
         """Record a build outcome."""
         await self.db.run(catalog.set_build, project, name, version, status, logs, artifact, now)
 
@@ -126,8 +130,9 @@ class SqlAlchemyStore:
         """Delete a workflow's definition."""
         return await self.db.run(catalog.delete_workflow, project, name)
 
-    async def set_deployment(self, project: str, workflow: str, version: str, status: str, error: str | None,
-                             now: float) -> None:
+    async def set_deployment(
+        self, project: str, workflow: str, version: str, status: str, error: str | None, now: float
+    ) -> None:
         """Record a deployment's state."""
         await self.db.run(catalog.set_deployment, project, workflow, version, status, error, now)
 
@@ -135,8 +140,9 @@ class SqlAlchemyStore:
         """A workflow's deployment."""
         return await self.db.run(catalog.get_deployment, project, workflow)
 
-    async def replace_routes(self, project: str, workflow: str, version: str,
-                             triggers: list[dict[str, Any]]) -> list[str]:
+    async def replace_routes(
+        self, project: str, workflow: str, version: str, triggers: list[dict[str, Any]]
+    ) -> list[str]:
         """Set a workflow's HTTP routes; returns clashes."""
         return await self.db.run(catalog.replace_routes, project, workflow, version, triggers)
 

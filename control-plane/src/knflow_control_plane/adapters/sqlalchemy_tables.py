@@ -109,8 +109,12 @@ runs = sa.Table(
     sa.Index(None, "project", "id"),
     sa.Index(None, "project", "workflow", "id"),
     sa.Index(None, "project", "status", "id"),
-    sa.Index("ix_runs_running_deadline", "deadline", postgresql_where=sa.text("status = 'running'"),
-             sqlite_where=sa.text("status = 'running'")),
+    sa.Index(
+        "ix_runs_running_deadline",
+        "deadline",
+        postgresql_where=sa.text("status = 'running'"),
+        sqlite_where=sa.text("status = 'running'"),
+    ),
 )
 
 steps = sa.Table(
@@ -137,10 +141,18 @@ steps = sa.Table(
     sa.Column("started_at", Time, nullable=True),
     sa.Column("finished_at", Time, nullable=True),
     # Only the rows a worker looks for are indexed: ready ones by time, running ones by lease.
-    sa.Index("ix_steps_ready", "ready_at", postgresql_where=sa.text("status = 'ready'"),
-             sqlite_where=sa.text("status = 'ready'")),
-    sa.Index("ix_steps_leases", "lease_expires_at", postgresql_where=sa.text("status = 'running'"),
-             sqlite_where=sa.text("status = 'running'")),
+    sa.Index(
+        "ix_steps_ready",
+        "ready_at",
+        postgresql_where=sa.text("status = 'ready'"),
+        sqlite_where=sa.text("status = 'ready'"),
+    ),
+    sa.Index(
+        "ix_steps_leases",
+        "lease_expires_at",
+        postgresql_where=sa.text("status = 'running'"),
+        sqlite_where=sa.text("status = 'running'"),
+    ),
 )
 
 attempts = sa.Table(
@@ -194,6 +206,10 @@ outbox = sa.Table(
     sa.Column("data", Json, nullable=False),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("published_at", Time, nullable=True),
-    sa.Index("ix_outbox_unpublished", "id", postgresql_where=sa.text("published_at IS NULL"),
-             sqlite_where=sa.text("published_at IS NULL")),
+    sa.Index(
+        "ix_outbox_unpublished",
+        "id",
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    ),
 )

@@ -33,8 +33,12 @@ def create_app(settings: Settings, control_plane: ControlPlane | None = None) ->
         finally:
             await cp.stop()
 
-    app = FastAPI(title="knflow control plane", version="0.1.0", lifespan=lifespan,
-                  description="Workflows of Python actions: register, deploy, run, observe.")
+    app = FastAPI(
+        title="knflow control plane",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Workflows of Python actions: register, deploy, run, observe.",
+    )
     problems.install(app)
     app.include_router(routes_workflows.router)
     app.include_router(routes_runs.router)

@@ -40,17 +40,22 @@ async def hook(request: Request, path: str) -> Response:
     if route is None:
         methods = await cp.store.routes_for_path(cp.settings.project, route_path)
         if methods:
-            return problem(405, "Method not allowed", f"{route_path} accepts {', '.join(sorted(methods))}",
-                           field="method")
+            return problem(
+                405, "Method not allowed", f"{route_path} accepts {', '.join(sorted(methods))}", field="method"
+            )
         raise NotFound(f"no HTTP trigger at /hooks{route_path}", field="path")
     trigger = route["trigger"]
     transition = await cp.workflows.start(
-        route["workflow"], await _inputs(request), version=route["version"],
-        trigger={"kind": "http", "method": request.method, "path": route_path, "at": time.time()})
+        route["workflow"],
+        await _inputs(request),
+        version=route["version"],
+        trigger={"kind": "http", "method": request.method, "path": route_path, "at": time.time()},
+    )
     run_id = transition.run_id
     link = f"{cp.settings.resolved_public_url}/v1/runs/{run_id}"
-    accepted = JSONResponse({"workflow_run_id": run_id, "result_link": link}, status_code=202,
-                            headers={"Location": link})
+    accepted = JSONResponse(
+        {"workflow_run_id": run_id, "result_link": link}, status_code=202, headers={"Location": link}
+    )
     if float(trigger.get("timeout", 0)) <= 0:
         return accepted
     state = await cp.orchestrator.wait(run_id, float(trigger["timeout"]))
@@ -65,6 +70,11 @@ async def hook(request: Request, path: str) -> Response:
     if isinstance(code, int) and 400 <= code <= 599 and error.get("type") == "ActionError":
         body = {"error": error.get("message"), "code": code, "step": error.get("step"), "workflow_run_id": run_id}
         return JSONResponse(body, status_code=code, headers=headers)
-    return problem(500 if status == "failed" else 409, f"Run {status}",
-                   f"step {error.get('step')!r} failed: {error.get('type')}: {error.get('message')}",
-                   workflow_run_id=run_id, step=error.get("step"), result_link=link)
+    return problem(
+        500 if status == "failed" else 409,
+        f"Run {status}",
+        f"step {error.get('step')!r} failed: {error.get('type')}: {error.get('message')}",
+        workflow_run_id=run_id,
+        step=error.get("step"),
+        result_link=link,
+    )

@@ -51,10 +51,22 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body: dict[str, Any] = {"type": "about:blank", "title": "Payload too large", "status": 413,
-                                "detail": f"the request body is over {self.limit} bytes", "field": "body"}
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": "Payload too large",
+            "status": 413,
+            "detail": f"the request body is over {self.limit} bytes",
+            "field": "body",
+        }
         payload = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/problem+json"),
-                                (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})

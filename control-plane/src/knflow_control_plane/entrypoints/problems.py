@@ -39,11 +39,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-                  for e in exc.errors()]
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()
+        ]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
-        return problem(422, "Invalid request", f"{first['field']}: {first['message']}", field=first["field"],
-                       errors=errors)
+        return problem(
+            422, "Invalid request", f"{first['field']}: {first['message']}", field=first["field"], errors=errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -22,8 +22,9 @@ STATUSES = {"running", "succeeded", "failed", "cancelled"}
 async def start_run(request: Request, body: RunIn, wait: float = Query(0, ge=0, le=300)) -> dict[str, Any]:
     """Start a run of a deployed workflow; ``?wait=S`` waits up to S seconds for it to finish."""
     cp = plane(request)
-    transition = await cp.workflows.start(body.workflow, body.inputs, version=body.version,
-                                          trigger={"kind": "manual", "at": time.time()})
+    transition = await cp.workflows.start(
+        body.workflow, body.inputs, version=body.version, trigger={"kind": "manual", "at": time.time()}
+    )
     if wait:
         await cp.orchestrator.wait(transition.run_id, wait)
     return await _run(request, transition.run_id)
@@ -47,15 +48,22 @@ def _epoch(text: str | None, field: str) -> float | None:
 
 
 @router.get("/runs")
-async def list_runs(request: Request, workflow: str | None = None, status: str | None = None,
-                    since: str | None = None, until: str | None = None, cursor: str | None = None,
-                    limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+async def list_runs(
+    request: Request,
+    workflow: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> dict[str, Any]:
     """Runs, newest first, filtered by workflow, status and creation time; paginated by cursor."""
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"unknown status {status!r}; expected one of {sorted(STATUSES)}", field="status")
     cp = plane(request)
-    page = await cp.store.list_runs(RunFilter(cp.settings.project, workflow, status, _epoch(since, "since"),
-                                              _epoch(until, "until"), cursor, limit))
+    page = await cp.store.list_runs(
+        RunFilter(cp.settings.project, workflow, status, _epoch(since, "since"), _epoch(until, "until"), cursor, limit)
+    )
     return {"runs": [run_json(r, with_steps=False) for r in page.runs], "next_cursor": page.next_cursor}
 
 
@@ -69,8 +77,11 @@ async def get_run(request: Request, run_id: str) -> dict[str, Any]:
 async def run_logs(request: Request, run_id: str) -> dict[str, Any]:
     """What every attempt of the run printed or logged, step by step."""
     run = await _run(request, run_id)
-    logs = [{"step": s["name"], "attempt": a["number"], "status": a["status"], "logs": a["logs"]}
-            for s in run["steps"] for a in s["attempts"]]
+    logs = [
+        {"step": s["name"], "attempt": a["number"], "status": a["status"], "logs": a["logs"]}
+        for s in run["steps"]
+        for a in s["attempts"]
+    ]
     return {"run_id": run_id, "logs": logs}
 
 

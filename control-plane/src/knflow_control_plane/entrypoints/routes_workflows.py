@@ -56,8 +56,18 @@ async def register_workflow(request: Request, response: Response) -> dict[str, A
 async def list_workflows(request: Request) -> dict[str, Any]:
     """Every workflow with its latest version and deployment."""
     rows = await plane(request).store.list_workflows(plane(request).settings.project)
-    return {"workflows": [{"name": r["name"], "latest_version": r["latest_version"], "deployment": r["deployment"],
-                           "deployed_version": r["deployed_version"], "updated_at": iso(r["updated_at"])} for r in rows]}
+    return {
+        "workflows": [
+            {
+                "name": r["name"],
+                "latest_version": r["latest_version"],
+                "deployment": r["deployment"],
+                "deployed_version": r["deployed_version"],
+                "updated_at": iso(r["updated_at"]),
+            }
+            for r in rows
+        ]
+    }
 
 
 @router.get("/workflows/{name}")
@@ -66,8 +76,12 @@ async def get_workflow(request: Request, name: str) -> dict[str, Any]:
     cp = plane(request)
     spec = await cp.workflows.spec(name)
     deployment = await cp.store.get_deployment(cp.settings.project, name)
-    return {"name": name, "version": spec.version, "spec": spec.model_dump(mode="json"),
-            "deployment": _deployment_json(deployment)}
+    return {
+        "name": name,
+        "version": spec.version,
+        "spec": spec.model_dump(mode="json"),
+        "deployment": _deployment_json(deployment),
+    }
 
 
 @router.get("/workflows/{name}/versions")
@@ -124,16 +138,31 @@ async def deployment(request: Request, name: str) -> dict[str, Any]:
 def _deployment_json(record: dict[str, Any] | None) -> dict[str, Any] | None:
     if record is None:
         return None
-    return {"workflow": record["workflow"], "version": record["version"], "status": record["status"],
-            "error": record["error"], "updated_at": iso(record["updated_at"])}
+    return {
+        "workflow": record["workflow"],
+        "version": record["version"],
+        "status": record["status"],
+        "error": record["error"],
+        "updated_at": iso(record["updated_at"]),
+    }
 
 
 @router.get("/actions")
 async def list_actions(request: Request) -> dict[str, Any]:
     """Every action version, newest first per action."""
     rows = await plane(request).store.list_actions(plane(request).settings.project)
-    return {"actions": [{"name": r["name"], "version": r["version"], "build_status": r["build_status"],
-                         "entrypoint": r["spec"]["entrypoint"], "created_at": iso(r["created_at"])} for r in rows]}
+    return {
+        "actions": [
+            {
+                "name": r["name"],
+                "version": r["version"],
+                "build_status": r["build_status"],
+                "entrypoint": r["spec"]["entrypoint"],
+                "created_at": iso(r["created_at"]),
+            }
+            for r in rows
+        ]
+    }
 
 
 @router.get("/actions/{name}")
@@ -143,8 +172,14 @@ async def get_action(request: Request, name: str, version: str | None = None) ->
     record = await cp.store.get_action_version(cp.settings.project, name, version)
     if record is None:
         raise NotFound(f"action {name!r} does not exist", field="action")
-    return {"name": name, "version": record["version"], "spec": record["spec"], "build_status": record["build_status"],
-            "build_logs": record["build_logs"], "artifact": record["artifact"]}
+    return {
+        "name": name,
+        "version": record["version"],
+        "spec": record["spec"],
+        "build_status": record["build_status"],
+        "build_logs": record["build_logs"],
+        "artifact": record["artifact"],
+    }
 
 
 @router.delete("/actions/{name}", status_code=204)

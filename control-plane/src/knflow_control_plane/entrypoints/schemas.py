@@ -52,24 +52,54 @@ def _duration(start: float | None, end: float | None) -> float | None:
 
 def attempt_json(a: AttemptView) -> dict[str, Any]:
     """An attempt as the API shows it."""
-    return {"id": a.attempt_id, "number": a.number, "status": a.status, "inputs": a.inputs, "outputs": a.outputs,
-            "error": a.error, "logs": a.logs, "worker": a.worker, "started_at": iso(a.started_at),
-            "finished_at": iso(a.finished_at), "duration_ms": _duration(a.started_at, a.finished_at)}
+    return {
+        "id": a.attempt_id,
+        "number": a.number,
+        "status": a.status,
+        "inputs": a.inputs,
+        "outputs": a.outputs,
+        "error": a.error,
+        "logs": a.logs,
+        "worker": a.worker,
+        "started_at": iso(a.started_at),
+        "finished_at": iso(a.finished_at),
+        "duration_ms": _duration(a.started_at, a.finished_at),
+    }
 
 
 def step_json(s: StepView) -> dict[str, Any]:
     """A step as the API shows it."""
-    return {"name": s.name, "action": s.action, "version": s.version, "status": s.status, "outputs": s.outputs,
-            "error": s.error, "started_at": iso(s.started_at), "finished_at": iso(s.finished_at),
-            "duration_ms": _duration(s.started_at, s.finished_at), "attempts": [attempt_json(a) for a in s.attempts]}
+    return {
+        "name": s.name,
+        "action": s.action,
+        "version": s.version,
+        "status": s.status,
+        "outputs": s.outputs,
+        "error": s.error,
+        "started_at": iso(s.started_at),
+        "finished_at": iso(s.finished_at),
+        "duration_ms": _duration(s.started_at, s.finished_at),
+        "attempts": [attempt_json(a) for a in s.attempts],
+    }
 
 
 def run_json(r: RunView, *, with_steps: bool = True) -> dict[str, Any]:
     """A run as the API shows it."""
-    body = {"id": r.run_id, "project": r.project, "workflow": r.workflow, "workflow_version": r.workflow_version,
-            "status": r.status, "inputs": r.inputs, "result": r.result, "error": r.error, "trigger": r.trigger,
-            "trace_id": r.trace_id, "created_at": iso(r.created_at), "finished_at": iso(r.finished_at),
-            "duration_ms": _duration(r.created_at, r.finished_at)}
+    body = {
+        "id": r.run_id,
+        "project": r.project,
+        "workflow": r.workflow,
+        "workflow_version": r.workflow_version,
+        "status": r.status,
+        "inputs": r.inputs,
+        "result": r.result,
+        "error": r.error,
+        "trigger": r.trigger,
+        "trace_id": r.trace_id,
+        "created_at": iso(r.created_at),
+        "finished_at": iso(r.finished_at),
+        "duration_ms": _duration(r.created_at, r.finished_at),
+    }
     if with_steps:
         body["steps"] = [step_json(s) for s in r.steps]
     return body

@@ -12,7 +12,7 @@ from .api import create_app
 
 def serve(host: str = "127.0.0.1", port: int = 8080, state_dir: str | Path = ".knflow") -> None:
     """Run the control plane until interrupted; state (SQLite, builds, logs) stays under ``state_dir``."""
-    import uvicorn  # noqa: PLC0415 (only the server needs it)
+    import uvicorn
 
     os.environ.setdefault("KNFLOW_STATE_DIR", str(state_dir))
     settings = Settings(host=host, port=port, state_dir=Path(state_dir))

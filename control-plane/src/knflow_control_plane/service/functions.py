@@ -65,24 +65,26 @@ class Functions:
         try:
             result = await self.builder.build(spec, code)
         except BuildFailed as exc:
-            await self.store.set_build(self.project, spec.name, spec.version, "failed",
-                                       str(exc.fields.get("logs", exc)), None, time.time())
+            await self.store.set_build(
+                self.project, spec.name, spec.version, "failed", str(exc.fields.get("logs", exc)), None, time.time()
+            )
             raise
-        await self.store.set_build(self.project, spec.name, spec.version, "ready", result.logs,
-                                   vars(result.artifact), time.time())
+        await self.store.set_build(
+            self.project, spec.name, spec.version, "ready", result.logs, vars(result.artifact), time.time()
+        )
         return result.artifact
 
 
 def _exists(path: str) -> bool:
-    from pathlib import Path  # noqa: PLC0415
+    from pathlib import Path
 
     return Path(path).exists()
 
 
 def pack(files: dict[str, bytes]) -> bytes:
     """A code bundle as one blob (a zip) for the store."""
-    import io  # noqa: PLC0415
-    import zipfile  # noqa: PLC0415
+    import io
+    import zipfile
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -97,8 +99,8 @@ def unpack(blob: bytes) -> dict[str, bytes]:
     Raises:
         InvalidRequest: when the blob is not a zip of relative paths.
     """
-    import io  # noqa: PLC0415
-    import zipfile  # noqa: PLC0415
+    import io
+    import zipfile
 
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:

@@ -62,8 +62,14 @@ def new_trace_id() -> str:
 class Orchestrator:
     """Runs the steps of every run this replica claims."""
 
-    def __init__(self, store: RunStore, functions: Functions, backend: FunctionBackend, clock: Clock,
-                 settings: OrchestratorSettings):
+    def __init__(
+        self,
+        store: RunStore,
+        functions: Functions,
+        backend: FunctionBackend,
+        clock: Clock,
+        settings: OrchestratorSettings,
+    ):
         self.store = store
         self.functions = functions
         self.backend = backend
@@ -79,8 +85,10 @@ class Orchestrator:
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Start polling for work and renewing leases."""
-        self._loops = [asyncio.create_task(self._poll(), name="knflow-poll"),
-                       asyncio.create_task(self._heartbeat(), name="knflow-heartbeat")]
+        self._loops = [
+            asyncio.create_task(self._poll(), name="knflow-poll"),
+            asyncio.create_task(self._heartbeat(), name="knflow-heartbeat"),
+        ]
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking work; let in-flight attempts finish for ``grace`` seconds, then abandon them
@@ -153,11 +161,11 @@ class Orchestrator:
         finally:
             self._inflight.pop(claim.attempt_id, None)
         try:
-            transition = await self.store.complete(claim.run_id, claim.step, claim.attempt_id, outcome,
-                                                   self.clock.now().timestamp(), self.worker())
+            transition = await self.store.complete(
+                claim.run_id, claim.step, claim.attempt_id, outcome, self.clock.now().timestamp(), self.worker()
+            )
         except ControlPlaneError:
-            log.exception("could not record attempt %s; its lease will expire and it will be retried",
-                          claim.attempt_id)
+            log.exception("could not record attempt %s; its lease will expire and it will be retried", claim.attempt_id)
             return
         self.apply(transition)
 
@@ -168,13 +176,20 @@ class Orchestrator:
         except FunctionUnavailable as exc:
             return Outcome.lost(str(exc))
         except (BuildFailed, DeployFailed, InvalidRequest) as exc:
-            error = {"type": type(exc).__name__, "message": str(exc), "code": None, "retryable": False,
-                     "traceback": None, "logs": str(exc.fields.get("logs", ""))[-4000:]}
+            error = {
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "code": None,
+                "retryable": False,
+                "traceback": None,
+                "logs": str(exc.fields.get("logs", ""))[-4000:],
+            }
             return Outcome.failed(error)
-        except Exception as exc:  # an unexpected failure here must not lose the attempt  # noqa: BLE001
+        except Exception as exc:  # an unexpected failure here must not lose the attempt
             log.exception("attempt %s failed in the control plane", claim.attempt_id)
-            return Outcome.failed({"type": type(exc).__name__, "message": str(exc), "code": None,
-                                   "retryable": True, "traceback": None})
+            return Outcome.failed(
+                {"type": type(exc).__name__, "message": str(exc), "code": None, "retryable": True, "traceback": None}
+            )
 
     async def _invoke(self, claim: Claim) -> Outcome:
         data: wire.InvokeData = {"inputs": claim.inputs, "deadline": rfc3339(claim.deadline)}
@@ -193,7 +208,9 @@ class Orchestrator:
                 log.exception("polling the run store failed; trying again")
             due = await self._safe_next_due()
             now = self.clock.now().timestamp()
-            sleep = self.settings.poll_interval if due is None else min(self.settings.poll_interval, max(0.0, due - now))
+            sleep = (
+                self.settings.poll_interval if due is None else min(self.settings.poll_interval, max(0.0, due - now))
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), sleep)
             self._wake.clear()

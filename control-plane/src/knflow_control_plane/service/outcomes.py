@@ -23,8 +23,11 @@ def outcome_of(reply: HttpReply) -> Outcome:
         try:
             kind, data, _ = decode_result(reply.headers, reply.body)
         except MalformedEvent as exc:
-            return Outcome.failed(_error("MalformedReply", f"the function replied with a malformed event: {exc}",
-                                         code=None, retryable=True))
+            return Outcome.failed(
+                _error(
+                    "MalformedReply", f"the function replied with a malformed event: {exc}", code=None, retryable=True
+                )
+            )
         if kind == wire.SUCCEEDED:
             return Outcome.succeeded(dict(data["outputs"]), data["logs"])  # type: ignore[typeddict-item]
         return Outcome.failed(dict(data["error"]), data["logs"])  # type: ignore[typeddict-item]
@@ -35,8 +38,9 @@ def outcome_of(reply: HttpReply) -> Outcome:
         message = f"input {field!r}: {detail}" if field and str(field) not in detail else detail
         return Outcome.failed(_error("InputValidationError", message, code=400, retryable=False))
     body = reply.body[:2000].decode(errors="replace")
-    return Outcome.failed(_error("FunctionError", f"the function answered HTTP {reply.status}: {body}", code=None,
-                                 retryable=True))
+    return Outcome.failed(
+        _error("FunctionError", f"the function answered HTTP {reply.status}: {body}", code=None, retryable=True)
+    )
 
 
 def _json(body: bytes) -> dict[str, Any]:

@@ -27,8 +27,14 @@ def new_run_id(now: float) -> str:
 class Workflows:
     """The workflow use cases of one project."""
 
-    def __init__(self, store: RunStore, functions: Functions, backend: FunctionBackend, orchestrator: Orchestrator,
-                 project: str = "default"):
+    def __init__(
+        self,
+        store: RunStore,
+        functions: Functions,
+        backend: FunctionBackend,
+        orchestrator: Orchestrator,
+        project: str = "default",
+    ):
         self.store = store
         self.functions = functions
         self.backend = backend
@@ -72,8 +78,10 @@ class Workflows:
         """
         record = await self.store.get_workflow(self.project, name, version)
         if record is None:
-            raise NotFound(f"workflow {name!r}" + (f" version {version!r}" if version else "") + " does not exist",
-                           field="workflow")
+            raise NotFound(
+                f"workflow {name!r}" + (f" version {version!r}" if version else "") + " does not exist",
+                field="workflow",
+            )
         return WorkflowSpec.model_validate(record["spec"])
 
     async def deploy(self, name: str, version: str | None = None) -> dict[str, Any]:
@@ -113,8 +121,15 @@ class Workflows:
         await self.store.set_deployment(self.project, name, deployment["version"], "undeployed", None, time.time())
         return {"workflow": name, "version": deployment["version"], "status": "undeployed", "error": None}
 
-    async def start(self, name: str, inputs: dict[str, Any], *, trigger: dict[str, Any] | None = None,
-                    version: str | None = None, idempotency: tuple[str, str] | None = None) -> Transition:
+    async def start(
+        self,
+        name: str,
+        inputs: dict[str, Any],
+        *,
+        trigger: dict[str, Any] | None = None,
+        version: str | None = None,
+        idempotency: tuple[str, str] | None = None,
+    ) -> Transition:
         """Start a run of a deployed workflow with validated inputs.
 
         Raises:
@@ -129,11 +144,19 @@ class Workflows:
         spec = await self.spec(name, version or deployment["version"])
         checked = check_inputs(spec, inputs)
         now = time.time()
-        new = NewRun(run_id=new_run_id(now), project=self.project, workflow=name, workflow_version=spec.version,
-                     inputs=checked, steps=plan_run(spec, spec.actions),
-                     result=spec.result.model_dump(mode="json") if spec.result is not None else None,
-                     trigger=trigger or {"kind": "manual"}, idempotency=idempotency, timeout=None,
-                     trace_id=new_trace_id())
+        new = NewRun(
+            run_id=new_run_id(now),
+            project=self.project,
+            workflow=name,
+            workflow_version=spec.version,
+            inputs=checked,
+            steps=plan_run(spec, spec.actions),
+            result=spec.result.model_dump(mode="json") if spec.result is not None else None,
+            trigger=trigger or {"kind": "manual"},
+            idempotency=idempotency,
+            timeout=None,
+            trace_id=new_trace_id(),
+        )
         return await self.orchestrator.submit(new)
 
 
@@ -147,8 +170,9 @@ def check_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRequest("inputs must be a JSON object", field="inputs")
     for key in inputs:
         if key not in spec.inputs:
-            raise InvalidRequest(f"unknown input {key!r}; {spec.name} takes {sorted(spec.inputs)}",
-                                 field=f"inputs.{key}")
+            raise InvalidRequest(
+                f"unknown input {key!r}; {spec.name} takes {sorted(spec.inputs)}", field=f"inputs.{key}"
+            )
     checked: dict[str, Any] = {}
     for name, param in spec.inputs.items():
         if name not in inputs:
