@@ -34,6 +34,7 @@ test: install services-up
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: install
+	set -a; eval "$$(bash scripts/services/up.sh | grep "^export ")"; set +a; \
 	$(VENV)/bin/python bench/run.py $(if $(QUICK),--quick,)
 
 clean:

@@ -30,6 +30,7 @@ from ..domain.model import (
     result_steps,
 )
 from ..domain.records import Claim, NewRun, Transition, Worker
+from . import sqlalchemy_statements as st
 from .sqlalchemy_tables import attempts, outbox, runs, steps, trigger_events
 
 ACTIVE = (StepStatus.PENDING.value, StepStatus.READY.value)
@@ -64,12 +65,9 @@ class RunState:
 
 def lock_run(tx: Tx, run_id: str, *, skip_locked: bool = False) -> RunState | None:
     """The run, its row locked for this transaction (Postgres; SQLite has one writer anyway)."""
-    query = sa.select(runs.c.id, runs.c.status, runs.c.inputs, runs.c.result_binding, runs.c.trace_id).where(
-        runs.c.id == run_id
-    )
-    if tx.conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=skip_locked)
-    row = tx.conn.execute(query).first()
+    dialect = tx.conn.dialect.name
+    key = f"{dialect}-skip" if skip_locked and dialect == "postgresql" else dialect
+    row = tx.conn.execute(st.LOCK_RUN.get(key, st.LOCK_RUN["sqlite"]), {"b_run": run_id}).first()
     return RunState(row.id, row.status, row.inputs, row.result_binding, row.trace_id) if row else None
 
 
@@ -165,35 +163,33 @@ def _existing_run(conn: Connection, new: NewRun) -> tuple[str, str] | None:
     return (row.id, row.status) if row else None
 
 
-def claim(tx: Tx, run: RunState, names: Sequence[str]) -> None:
-    """Start an attempt of each ready step in ``names`` (within the worker's capacity)."""
+def claim(
+    tx: Tx,
+    run: RunState,
+    names: Sequence[str],
+    rows: Sequence[Any] | None = None,
+    known: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Start an attempt of each ready step in ``names`` (within the worker's capacity).
+
+    ``rows`` are those steps' rows when the caller already has them; ``known`` are outputs of upstream
+    steps already in memory (the step that just finished), which need not be read back.
+    """
     assert tx.worker is not None
     run_id, run_inputs, trace_id = run.id, run.inputs, run.trace_id
     room = tx.worker.capacity - len(tx.claims)
     if not names or room <= 0:
         return
-    rows = tx.conn.execute(
-        sa.select(
-            steps.c.name,
-            steps.c.action,
-            steps.c.version,
-            steps.c.inputs,
-            steps.c.upstream,
-            steps.c.attempts,
-            steps.c.policy,
-        )
-        .where(
-            steps.c.run_id == run_id,
-            steps.c.name.in_(list(names)),
-            steps.c.status == StepStatus.READY.value,
-            steps.c.ready_at <= tx.now,
-        )
-        .limit(room)
-    ).all()
+    if rows is None:
+        rows = tx.conn.execute(
+            st.READY_STEPS, {"b_run": run_id, "names": list(names), "now": tx.now, "room": room}
+        ).all()
+    rows = rows[:room]
     if not rows:
         return
-    needed = sorted({up for row in rows for up in row.upstream})
-    outputs = _outputs(tx.conn, run_id, needed)
+    known = known or {}
+    needed = sorted({up for row in rows for up in row.upstream if up not in known})
+    outputs = {**known, **_outputs(tx.conn, run_id, needed)}
     started, unresolvable = [], []
     for row in rows:
         number = row.attempts + 1
@@ -215,19 +211,14 @@ def claim(tx: Tx, run: RunState, names: Sequence[str]) -> None:
             tx.emit(ev.STEP_STARTED, run_id, row.name, attempt=number)
     lease_until = tx.now + tx.worker.lease
     tx.conn.execute(
-        steps.update()
-        .where(steps.c.run_id == sa.bindparam("r"), steps.c.name == sa.bindparam("n"))
-        .values(
-            status=StepStatus.RUNNING.value,
-            attempts=sa.bindparam("a"),
-            lease_owner=tx.worker.name,
-            lease_expires_at=lease_until,
-            started_at=sa.func.coalesce(steps.c.started_at, tx.now),
-        ),
-        [{"r": s["r"], "n": s["n"], "a": s["a"]} for s in started],
+        st.START_STEP,
+        [
+            {"r": s["r"], "n": s["n"], "a": s["a"], "owner": tx.worker.name, "until": lease_until, "now": tx.now}
+            for s in started
+        ],
     )
     tx.conn.execute(
-        attempts.insert(),
+        st.INSERT_ATTEMPT,
         [
             {
                 "id": s["id"],
@@ -250,11 +241,7 @@ def _outputs(conn: Connection, run_id: str, names: Iterable[str]) -> dict[str, d
     wanted = list(names)
     if not wanted:
         return {}
-    rows = conn.execute(
-        sa.select(steps.c.name, steps.c.outputs).where(
-            steps.c.run_id == run_id, steps.c.name.in_(wanted), steps.c.status == StepStatus.SUCCEEDED.value
-        )
-    )
+    rows = conn.execute(st.STEP_OUTPUTS, {"b_run": run_id, "names": wanted})
     return {row.name: row.outputs or {} for row in rows}
 
 
@@ -289,15 +276,15 @@ def record(
 ) -> RunStatus | None:
     """Record one attempt's outcome (at most once) and apply what follows; None if already recorded."""
     recorded = tx.conn.execute(
-        attempts.update()
-        .where(attempts.c.id == attempt_id, attempts.c.status == AttemptStatus.RUNNING.value)
-        .values(
-            status=outcome.status.value,
-            outputs=outcome.outputs,
-            error=outcome.error,
-            logs=outcome.logs,
-            finished_at=tx.now,
-        )
+        st.FINISH_ATTEMPT,
+        {
+            "attempt_id": attempt_id,
+            "new_status": outcome.status.value,
+            "new_outputs": outcome.outputs,
+            "new_error": outcome.error,
+            "new_logs": outcome.logs,
+            "now": tx.now,
+        },
     )
     if recorded.rowcount == 0:
         return None
@@ -308,46 +295,26 @@ def record(
 
 def _succeeded(tx: Tx, run: RunState, step: str, outcome: Outcome, *, claim_next: bool) -> RunStatus:
     row = tx.conn.execute(
-        steps.update()
-        .where(steps.c.run_id == run.id, steps.c.name == step)
-        .values(
-            status=StepStatus.SUCCEEDED.value,
-            outputs=outcome.outputs,
-            error=None,
-            finished_at=tx.now,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        .returning(steps.c.dependents)
+        st.STEP_SUCCEEDED, {"b_run": run.id, "step": step, "new_outputs": outcome.outputs, "now": tx.now}
     ).one()
     tx.emit(ev.STEP_SUCCEEDED, run.id, step)
     if run.status != RunStatus.RUNNING.value:
         return RunStatus(run.status)  # cancelled or failed meanwhile: keep the output for a retry, start nothing
     ready = _release_dependents(tx, run.id, row.dependents)
-    remaining = tx.conn.execute(
-        runs.update().where(runs.c.id == run.id).values(remaining=runs.c.remaining - 1).returning(runs.c.remaining)
-    ).scalar_one()
+    remaining = tx.conn.execute(st.DECREMENT_REMAINING, {"b_run": run.id}).scalar_one()
     if remaining == 0:
         return _finish_succeeded(tx, run)
     if claim_next and ready:
-        claim(tx, run, ready)
+        claim(tx, run, [r.name for r in ready], rows=ready, known={step: outcome.outputs or {}})
     return RunStatus.RUNNING
 
 
-def _release_dependents(tx: Tx, run_id: str, dependents: list[str]) -> list[str]:
+def _release_dependents(tx: Tx, run_id: str, dependents: list[str]) -> list[Any]:
+    """Dependents one fewer step waits on; returns the rows of those that became ready, by name."""
     if not dependents:
         return []
-    released = tx.conn.execute(
-        steps.update()
-        .where(steps.c.run_id == run_id, steps.c.name.in_(dependents), steps.c.status == StepStatus.PENDING.value)
-        .values(
-            waiting_on=steps.c.waiting_on - 1,
-            status=sa.case((steps.c.waiting_on == 1, StepStatus.READY.value), else_=steps.c.status),
-            ready_at=sa.case((steps.c.waiting_on == 1, tx.now), else_=steps.c.ready_at),
-        )
-        .returning(steps.c.name, steps.c.status)
-    ).all()
-    return sorted(r.name for r in released if r.status == StepStatus.READY.value)
+    released = tx.conn.execute(st.RELEASE_DEPENDENTS, {"b_run": run_id, "names": list(dependents), "now": tx.now}).all()
+    return sorted((r for r in released if r.status == StepStatus.READY.value), key=lambda r: r.name)
 
 
 def _finish_succeeded(tx: Tx, run: RunState) -> RunStatus:

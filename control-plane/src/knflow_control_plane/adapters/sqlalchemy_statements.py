@@ -1,0 +1,121 @@
+"""The hot path's SQL, built once: a statement object reused with bind parameters skips SQLAlchemy's
+per-call expression building and cache-key work (most of a transition's cost when built inline)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ..domain.model import AttemptStatus, StepStatus
+from .sqlalchemy_tables import Json, attempts, runs, steps
+
+RUNNING, READY, PENDING, SUCCEEDED = (
+    StepStatus.RUNNING.value,
+    StepStatus.READY.value,
+    StepStatus.PENDING.value,
+    StepStatus.SUCCEEDED.value,
+)
+_run_state = sa.select(runs.c.id, runs.c.status, runs.c.inputs, runs.c.result_binding, runs.c.trace_id).where(
+    runs.c.id == sa.bindparam("b_run")
+)
+LOCK_RUN = {
+    "sqlite": _run_state,
+    "postgresql": _run_state.with_for_update(),
+    "postgresql-skip": _run_state.with_for_update(skip_locked=True),
+}
+
+FINISH_ATTEMPT = (
+    attempts.update()
+    .where(attempts.c.id == sa.bindparam("attempt_id"), attempts.c.status == AttemptStatus.RUNNING.value)
+    .values(
+        status=sa.bindparam("new_status"),
+        outputs=sa.bindparam("new_outputs", type_=Json),
+        error=sa.bindparam("new_error", type_=Json),
+        logs=sa.bindparam("new_logs"),
+        finished_at=sa.bindparam("now"),
+    )
+)
+
+STEP_SUCCEEDED = (
+    steps.update()
+    .where(steps.c.run_id == sa.bindparam("b_run"), steps.c.name == sa.bindparam("step"))
+    .values(
+        status=SUCCEEDED,
+        outputs=sa.bindparam("new_outputs", type_=Json),
+        error=None,
+        finished_at=sa.bindparam("now"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+    .returning(steps.c.dependents)
+)
+
+RELEASE_DEPENDENTS = (
+    steps.update()
+    .where(
+        steps.c.run_id == sa.bindparam("b_run"),
+        steps.c.name.in_(sa.bindparam("names", expanding=True)),
+        steps.c.status == PENDING,
+    )
+    .values(
+        waiting_on=steps.c.waiting_on - 1,
+        status=sa.case((steps.c.waiting_on == 1, READY), else_=steps.c.status),
+        ready_at=sa.case((steps.c.waiting_on == 1, sa.bindparam("now")), else_=steps.c.ready_at),
+    )
+    # Everything a claim needs, so that claiming what became ready takes no second query.
+    .returning(
+        steps.c.name,
+        steps.c.status,
+        steps.c.action,
+        steps.c.version,
+        steps.c.inputs,
+        steps.c.upstream,
+        steps.c.attempts,
+        steps.c.policy,
+    )
+)
+
+DECREMENT_REMAINING = (
+    runs.update()
+    .where(runs.c.id == sa.bindparam("b_run"))
+    .values(remaining=runs.c.remaining - 1)
+    .returning(runs.c.remaining)
+)
+
+READY_STEPS = (
+    sa.select(
+        steps.c.name,
+        steps.c.action,
+        steps.c.version,
+        steps.c.inputs,
+        steps.c.upstream,
+        steps.c.attempts,
+        steps.c.policy,
+    )
+    .where(
+        steps.c.run_id == sa.bindparam("b_run"),
+        steps.c.name.in_(sa.bindparam("names", expanding=True)),
+        steps.c.status == READY,
+        steps.c.ready_at <= sa.bindparam("now"),
+    )
+    .limit(sa.bindparam("room"))
+)
+
+STEP_OUTPUTS = sa.select(steps.c.name, steps.c.outputs).where(
+    steps.c.run_id == sa.bindparam("b_run"),
+    steps.c.name.in_(sa.bindparam("names", expanding=True)),
+    steps.c.status == SUCCEEDED,
+)
+
+START_STEP = (
+    steps.update()
+    .where(steps.c.run_id == sa.bindparam("r"), steps.c.name == sa.bindparam("n"))
+    .values(
+        status=RUNNING,
+        attempts=sa.bindparam("a"),
+        lease_owner=sa.bindparam("owner"),
+        lease_expires_at=sa.bindparam("until"),
+        started_at=sa.func.coalesce(steps.c.started_at, sa.bindparam("now")),
+    )
+)
+
+INSERT_ATTEMPT = attempts.insert()
