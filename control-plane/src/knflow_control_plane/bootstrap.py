@@ -11,6 +11,7 @@ from .adapters.sqlalchemy_migrations import migrate
 from .adapters.sqlalchemy_store import SqlAlchemyStore
 from .errors import InvalidRequest
 from .ports import Builder, FunctionBackend
+from .service.api_keys import ApiKeys
 from .service.functions import Functions
 from .service.orchestrator import Orchestrator, OrchestratorSettings
 from .service.workflows import Workflows
@@ -27,6 +28,7 @@ class ControlPlane:
     functions: Functions
     orchestrator: Orchestrator
     workflows: Workflows
+    api_keys: ApiKeys
 
     async def start(self) -> None:
         """Migrate the database, then start the orchestrator."""
@@ -75,4 +77,5 @@ def build(settings: Settings) -> ControlPlane:
         ),
     )
     workflows = Workflows(store, functions, backend, orchestrator, settings.project)
-    return ControlPlane(settings, store, backend, functions, orchestrator, workflows)
+    api_keys = ApiKeys(store, settings.project, settings.bootstrap_key)
+    return ControlPlane(settings, store, backend, functions, orchestrator, workflows, api_keys)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
         idle_timeout: seconds a local function stays warm without invocations.
         max_body_bytes: largest request body accepted.
         project: the project of this control plane's records.
+        auth: require ``Authorization: Bearer <API key>`` on the API and the hooks.
+        bootstrap_key: a key always accepted when ``auth`` is on (to create the first stored keys).
     """
 
     model_config = SettingsConfigDict(env_prefix="KNFLOW_", env_file=".env", extra="ignore")
@@ -51,6 +53,8 @@ class Settings(BaseSettings):
     idle_timeout: float = 60.0
     max_body_bytes: int = 10 * 1024 * 1024
     project: str = "default"
+    auth: bool = False
+    bootstrap_key: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

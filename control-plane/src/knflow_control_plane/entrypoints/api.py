@@ -6,13 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from ..bootstrap import ControlPlane, build
 from ..settings import Settings
-from . import hooks, problems, routes_runs, routes_workflows
+from . import hooks, problems, routes_keys, routes_runs, routes_workflows
 from .limits import BodyLimit
+
+
+async def _authenticate(request: Request) -> None:
+    cp: ControlPlane = request.app.state.control_plane
+    await cp.api_keys.check(request.headers.get("authorization"))
 
 
 def create_app(settings: Settings, control_plane: ControlPlane | None = None) -> FastAPI:
@@ -40,9 +45,9 @@ def create_app(settings: Settings, control_plane: ControlPlane | None = None) ->
         description="Workflows of Python actions: register, deploy, run, observe.",
     )
     problems.install(app)
-    app.include_router(routes_workflows.router)
-    app.include_router(routes_runs.router)
-    app.include_router(hooks.router)
+    guarded = [Depends(_authenticate)] if settings.auth else []
+    for router in (routes_workflows.router, routes_runs.router, routes_keys.router, hooks.router):
+        app.include_router(router, dependencies=guarded)
 
     @app.get("/health/liveness", include_in_schema=False)
     async def liveness() -> dict[str, Any]:
