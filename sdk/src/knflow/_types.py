@@ -100,6 +100,11 @@ def mismatch(schema: Schema, value: Any) -> str | None:
                 reason = mismatch(schema["items"], item)
                 if reason:
                     return f"item {index}: {reason}"
+        if actual == "object" and isinstance(schema.get("additionalProperties"), dict) and isinstance(value, dict):
+            for key, item in value.items():
+                reason = mismatch(schema["additionalProperties"], item)
+                if reason:
+                    return f"key {key!r}: {reason}"
         return None
     return f"expected {expected}, got {actual}"
 
@@ -141,13 +146,18 @@ def validator_for(annotation: Any) -> Validator:
     return _pydantic_validator(annotation)
 
 
+def _is_plain(arg: Any) -> bool:
+    # Types this module checks itself: JSON scalars and containers, File, Any.
+    return arg in _SIMPLE or arg is File or arg is Any
+
+
 def _all_simple(annotation: Any) -> bool:
-    return all(arg in _SIMPLE or arg is File for arg in typing.get_args(annotation))
+    return all(_is_plain(arg) for arg in typing.get_args(annotation))
 
 
 def _simple_generic(annotation: Any) -> bool:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    return origin in (list, dict) and all(arg in _SIMPLE for arg in args)
+    return origin in (list, dict) and all(_is_plain(arg) for arg in args)
 
 
 def _validate_file(value: Any, field: str) -> Any:

@@ -8,6 +8,28 @@ from __future__ import annotations
 
 from typing import Any, Final, NotRequired, TypedDict
 
+from ._file import FILE_MARKER, is_file_ref
+
+__all__ = [
+    "ErrorInfo",
+    "FAILED",
+    "FILE_MARKER",
+    "FUNCTION_SOURCE_PREFIX",
+    "FailedData",
+    "FileGet",
+    "FileUpload",
+    "HEALTH_LIVENESS",
+    "HEALTH_READINESS",
+    "INVOKE",
+    "InvokeData",
+    "Reply",
+    "SUCCEEDED",
+    "SucceededData",
+    "invoke_id",
+    "is_file_ref",
+    "run_source",
+]
+
 INVOKE: Final = "dev.knflow.step.invoke"
 SUCCEEDED: Final = "dev.knflow.step.succeeded"
 FAILED: Final = "dev.knflow.step.failed"
@@ -39,7 +61,11 @@ class Reply(TypedDict):
 
 
 class InvokeData(TypedDict):
-    """The data of a ``dev.knflow.step.invoke`` CloudEvent."""
+    """The data of a ``dev.knflow.step.invoke`` CloudEvent.
+
+    ``files`` is keyed by each input file's object key (the ``key`` of its ``{"knflow.file": ...}``
+    reference, wherever it sits in the inputs); ``uploads`` by output name.
+    """
 
     inputs: dict[str, Any]
     deadline: str
