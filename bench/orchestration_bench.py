@@ -21,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FLOW = '''
+FLOW = """
 from knflow import action, workflow
 
 @action
@@ -39,7 +39,7 @@ def chain5(value: int = 0):
     for index in range(5):
         value = noop.named(f"s{index}")(value=value)
     return value
-'''
+"""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -100,7 +100,9 @@ async def _floor(cp: Any, samples: int) -> dict[str, float]:
     spec = (await cp.workflows.spec("chain10")).actions["noop"]
     invokes, commits = [], []
     for index in range(samples):
-        headers, body = encode_invoke("floor", "s", index + 1, {"inputs": {"value": 1}, "deadline": rfc3339(time.time() + 60)})
+        headers, body = encode_invoke(
+            "floor", "s", index + 1, {"inputs": {"value": 1}, "deadline": rfc3339(time.time() + 60)}
+        )
         start = time.perf_counter()
         await cp.backend.invoke("noop", spec.version, HttpRequest(headers, body), 30)
         invokes.append((time.perf_counter() - start) * 1000)
@@ -113,7 +115,6 @@ async def _floor(cp: Any, samples: int) -> dict[str, float]:
 
 async def _postgres_database() -> str:
     import asyncpg
-
     from tests.services import postgres_url
 
     base = postgres_url()
@@ -137,12 +138,26 @@ async def bench_store(store: str, quick: bool) -> list[dict[str, Any]]:
         finally:
             await cp.stop()
     return [
-        {"scenario": "floor: warm invoke + 1 commit", "store": store, "p50_ms": floor["floor_ms"],
-         "detail": f"invoke {floor['invoke_ms']:.2f} ms + commit {floor['commit_ms']:.2f} ms"},
-        {"scenario": "per-step overhead (10-step chain)", "store": store, "p50_ms": overhead["p50_ms"],
-         "p99_ms": overhead["p99_ms"], "ratio_to_floor": overhead["p50_ms"] / floor["floor_ms"]},
-        {"scenario": f"throughput ({100 if quick else 1000} runs x 5 steps)", "store": store,
-         "throughput": throughput["steps_per_s"], "unit": "steps/s", "detail": f"{throughput['seconds']:.1f} s"},
+        {
+            "scenario": "floor: warm invoke + 1 commit",
+            "store": store,
+            "p50_ms": floor["floor_ms"],
+            "detail": f"invoke {floor['invoke_ms']:.2f} ms + commit {floor['commit_ms']:.2f} ms",
+        },
+        {
+            "scenario": "per-step overhead (10-step chain)",
+            "store": store,
+            "p50_ms": overhead["p50_ms"],
+            "p99_ms": overhead["p99_ms"],
+            "ratio_to_floor": overhead["p50_ms"] / floor["floor_ms"],
+        },
+        {
+            "scenario": f"throughput ({100 if quick else 1000} runs x 5 steps)",
+            "store": store,
+            "throughput": throughput["steps_per_s"],
+            "unit": "steps/s",
+            "detail": f"{throughput['seconds']:.1f} s",
+        },
     ]
 
 

@@ -20,8 +20,9 @@ ROOT = HERE.parent
 
 def run(args: list[str], *, capture: bool = False) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, text=True, check=True,
-                          stdout=subprocess.PIPE if capture else None)
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, text=True, check=True, stdout=subprocess.PIPE if capture else None
+    )
     return done.stdout or ""
 
 
@@ -49,8 +50,10 @@ def main() -> None:
     print(f"\n{'scenario':44} {'store':9} {'p50 ms':>8} {'p99 ms':>8} {'throughput':>12} {'x floor':>8}")
     for row in rows:
         throughput = f"{row['throughput']:.0f} {row.get('unit', '')}" if "throughput" in row else "-"
-        print(f"{row['scenario']:44} {row['store']:9} {fmt(row.get('p50_ms')):>8} {fmt(row.get('p99_ms')):>8} "
-              f"{throughput:>12} {fmt(row.get('ratio_to_floor'), 1):>8}")
+        print(
+            f"{row['scenario']:44} {row['store']:9} {fmt(row.get('p50_ms')):>8} {fmt(row.get('p99_ms')):>8} "
+            f"{throughput:>12} {fmt(row.get('ratio_to_floor'), 1):>8}"
+        )
     combined = {"quick": bool(quick), "orchestration": rows, "runtime": json.loads(runtime_json.read_text())}
     out = results / f"bench-{stamp}.json"
     out.write_text(json.dumps(combined, indent=1))
