@@ -182,3 +182,19 @@ async def test_concurrent_workers_never_claim_the_same_step(store: SqlAlchemySto
         claimed += [c.attempt_id for transitions in results for t in transitions for c in t.claims]
     assert len(claimed) == len(set(claimed))
     assert len(claimed) == 40  # every root step of every run, exactly once
+
+
+async def test_a_run_past_its_timeout_fails_and_abandons_its_attempts(store: SqlAlchemyStore) -> None:
+    created = await store.create_run(new_run(timeout=0.01), time.time(), W)
+    await asyncio.sleep(0.05)
+    expired = await store.expire_runs(time.time())
+    assert [t.run_id for t in expired] == [created.run_id]
+    run = await store.get_run(created.run_id)
+    assert run is not None and run.status == "failed" and run.error is not None
+    assert run.error["type"] == "RunTimeout"
+    assert {s.name: s.status for s in run.steps} == {"left": "cancelled", "right": "cancelled", "join": "skipped"}
+    late = created.claims[0]
+    reply = await store.complete(
+        late.run_id, late.step, late.attempt_id, Outcome.succeeded({"result": 2}), time.time(), W
+    )
+    assert reply.duplicate

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from . import _types
 from ._action import ActionDefinition
+from ._durations import parse_duration
 from ._errors import SpecError
 from ._tracing import InputRef, to_binding, tracing
 from .bindings import resolve
@@ -73,7 +74,12 @@ def _workflow_inputs(fn: Callable[..., Any], name: str) -> dict[str, ParamSpec]:
 
 
 def trace(
-    fn: Callable[..., Any], *, name: str | None = None, description: str | None = None, triggers: Sequence[Trigger] = ()
+    fn: Callable[..., Any],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    triggers: Sequence[Trigger] = (),
+    timeout: str | float | None = None,
 ) -> WorkflowDefinition:
     """Trace ``fn`` once into a validated workflow.
 
@@ -95,6 +101,7 @@ def trace(
                 "result": result,
                 "triggers": [t.model_dump() for t in triggers],
                 "actions": {n: a.spec.model_dump() for n, a in recorded.actions.items()},
+                "timeout": None if timeout is None else parse_duration(timeout, field="timeout"),
             }
         )
     except ValidationError as exc:  # pragma: no cover - load_spec translates these
@@ -109,7 +116,11 @@ def workflow(fn: Callable[..., Any], /) -> WorkflowDefinition: ...
 
 @overload
 def workflow(
-    *, name: str | None = None, description: str | None = None, triggers: Sequence[Trigger] = ()
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    triggers: Sequence[Trigger] = (),
+    timeout: str | float | None = None,
 ) -> Callable[[Callable[..., Any]], WorkflowDefinition]: ...
 
 
@@ -120,18 +131,20 @@ def workflow(
     name: str | None = None,
     description: str | None = None,
     triggers: Sequence[Trigger] = (),
+    timeout: str | float | None = None,
 ) -> Any:
     """Make a function a workflow; bare (``@workflow``) or with options (``@workflow(triggers=[...])``).
 
     The function runs once, at decoration time, with references for its inputs: each action it
     calls becomes a step. Its return value (references, constants, dicts and lists of them) is the
-    workflow's result.
+    workflow's result. ``timeout`` (``"1h"``, seconds) bounds a whole run: past it the run fails and
+    its running attempts are abandoned.
 
     Raises:
         SpecError: when the traced DAG is invalid (cycles, unknown outputs, wrong types...).
     """
 
     def decorate(function: Callable[..., Any]) -> WorkflowDefinition:
-        return trace(function, name=name, description=description, triggers=triggers)
+        return trace(function, name=name, description=description, triggers=triggers, timeout=timeout)
 
     return decorate(fn) if fn is not None else decorate

@@ -180,6 +180,7 @@ class WorkflowSpec(_Model):
     result: Binding | None = None
     triggers: list[Trigger] = Field(default_factory=list)
     actions: dict[str, ActionSpec] = Field(default_factory=dict)
+    timeout: float | None = Field(default=None, gt=0, description="seconds a run may take in all")
 
     @field_validator("result", mode="before")
     @classmethod

@@ -105,3 +105,30 @@ def test_cancel_and_retry_from_failure(control_plane: ControlPlane, tmp_path: Pa
     assert retried.returncode == 0, retried.stderr
     run = httpx.get(f"{url}/v1/runs/{started['id']}", timeout=10).json()
     assert run["status"] == "succeeded" and run["result"] == 5
+
+
+def test_actions_register_on_their_own_and_workflows_call_them_by_name(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    import base64
+    import sys
+
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import fanin  # the examples' module, as the CLI would load it
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    code = {"files": {"fanin.py": base64.b64encode((EXAMPLES / "fanin.py").read_bytes()).decode()}}
+    url = control_plane.url
+    for action in (fanin.square, fanin.double, fanin.add):
+        reply = httpx.post(f"{url}/v1/actions", json={"spec": action.spec.model_dump(mode="json"), "code": code})
+        assert reply.status_code == 201, reply.text
+    assert httpx.post(f"{url}/v1/actions", json={"spec": {"name": "x"}}).json()["field"].startswith("spec")
+    spec = fanin.fanin.spec.model_dump(mode="json")
+    spec["actions"] = {}  # the workflow names its actions; the registered versions are used
+    assert httpx.post(f"{url}/v1/workflows", json={"spec": spec}).status_code == 201
+    assert httpx.post(f"{url}/v1/workflows/fanin/deploy").json()["status"] == "ready"
+    assert httpx.post(f"{url}/hooks/fanin", json={"x": 4}, timeout=60).json() == 24
+    versions = httpx.get(f"{url}/v1/workflows/fanin/versions").json()["versions"]
+    assert len(versions) == 1
+    assert httpx.delete(f"{url}/v1/workflows/fanin").status_code == 409  # deployed

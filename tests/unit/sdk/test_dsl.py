@@ -133,3 +133,13 @@ def test_action_versions_are_stable_and_change_with_options() -> None:
     other = action(retries=4, timeout="60s", memory="512Mi", cpu="500m")(resize.fn)
     assert again.version == resize.version
     assert other.version != resize.version
+
+
+def test_a_workflow_timeout_is_a_duration_in_the_spec() -> None:
+    @workflow(timeout="1h30m")
+    def slow(url: str):
+        return fetch(url=url)
+
+    assert slow.spec.timeout == 5400.0
+    with pytest.raises(SpecError, match="timeout"):
+        workflow(timeout="soon")(lambda url: fetch(url=url))

@@ -7,12 +7,14 @@ import binascii
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
 
-from knflow.spec import load_spec
+from knflow import SpecError
+from knflow.spec import ActionSpec, load_spec, problems_of
 
 from ..bootstrap import ControlPlane
 from ..errors import Conflict, InvalidRequest, NotFound
-from .schemas import DeployIn, WorkflowIn, iso
+from .schemas import ActionIn, DeployIn, WorkflowIn, iso
 
 router = APIRouter(prefix="/v1")
 
@@ -145,6 +147,19 @@ def _deployment_json(record: dict[str, Any] | None) -> dict[str, Any] | None:
         "error": record["error"],
         "updated_at": iso(record["updated_at"]),
     }
+
+
+@router.post("/actions", status_code=201)
+async def register_action(request: Request, response: Response, body: ActionIn) -> dict[str, Any]:
+    """Register one action version with its code: ``{"spec": ActionSpec, "code": {"files": {...}}}``."""
+    try:
+        spec = ActionSpec.model_validate(body.spec)
+    except ValidationError as exc:
+        raise SpecError.collect(problems_of(exc, "spec")) from exc
+    code = _decode_files(body.code.files) if body.code else None
+    created = await plane(request).workflows.register_action(spec, code)
+    response.status_code = 201 if created else 200
+    return {"name": spec.name, "version": spec.version, "created": created}
 
 
 @router.get("/actions")

@@ -27,6 +27,13 @@ class WorkflowIn(_Body):
     code: CodeIn | None = None
 
 
+class ActionIn(_Body):
+    """``POST /v1/actions``."""
+
+    spec: dict[str, Any]
+    code: CodeIn | None = None
+
+
 class DeployIn(_Body):
     """``POST /v1/workflows/{name}/deploy``."""
 

@@ -61,6 +61,20 @@ class Workflows:
         created = await self.store.put_workflow(self.project, full.model_dump(mode="json"), full.version, now)
         return full.version, created
 
+    async def register_action(self, action: ActionSpec, code: dict[str, bytes] | None) -> bool:
+        """Store one action version with its code (workflows registered later may call it by name).
+
+        Raises:
+            InvalidRequest: when the action has no code, here or already stored.
+        """
+        blob = pack(code) if code else None
+        if blob is None and await self.store.get_action_version(self.project, action.name, action.version) is None:
+            raise InvalidRequest(f"action {action.name} needs its code to be registered", field="code")
+        digest = hashlib.sha256(blob).hexdigest() if blob else None
+        return await self.store.put_action_version(
+            self.project, action.model_dump(mode="json"), blob, digest, time.time()
+        )
+
     async def _catalogue(self, spec: WorkflowSpec) -> dict[str, ActionSpec]:
         catalogue = dict(spec.actions)
         for step in spec.steps:
@@ -154,7 +168,7 @@ class Workflows:
             result=spec.result.model_dump(mode="json") if spec.result is not None else None,
             trigger=trigger or {"kind": "manual"},
             idempotency=idempotency,
-            timeout=None,
+            timeout=spec.timeout,
             trace_id=new_trace_id(),
         )
         return await self.orchestrator.submit(new)
