@@ -27,7 +27,7 @@ services-down:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy sdk/src function-runtime/src control-plane/src
+	$(VENV)/bin/mypy sdk/src function-runtime/src control-plane/src eventing/src tests
 
 test: install services-up
 	set -a; eval "$$(bash scripts/services/up.sh | grep "^export ")"; set +a; \

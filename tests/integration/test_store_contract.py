@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from knflow import action, workflow
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
@@ -18,12 +19,12 @@ def inc(x: int) -> int:
 
 
 @action
-def join(a: int, b: int) -> dict:
+def join(a: int, b: int) -> dict[str, Any]:
     return {"sum": a + b}
 
 
 @workflow
-def diamond(x: int):
+def diamond(x: int) -> object:
     left = inc.named("left")(x=x)
     right = inc.named("right")(x=x)
     return join(a=left, b=right)["sum"]
@@ -32,7 +33,7 @@ def diamond(x: int):
 W = Worker("w1", lease=30.0, capacity=100)
 
 
-def new_run(**extra: object) -> NewRun:
+def new_run(**extra: Any) -> NewRun:
     spec = diamond.spec
     now = time.time()
     return NewRun(
@@ -44,10 +45,10 @@ def new_run(**extra: object) -> NewRun:
         plan_run(spec, spec.actions),
         spec.result.model_dump(mode="json") if spec.result else None,
         **extra,
-    )  # type: ignore[arg-type]
+    )
 
 
-def outputs_for(claim: Claim) -> dict:
+def outputs_for(claim: Claim) -> dict[str, Any]:
     if claim.action == "inc":
         return {"result": claim.inputs["x"] + 1}
     return {"sum": claim.inputs["a"] + claim.inputs["b"]}

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -21,11 +22,12 @@ def deploy_chain(cp: ControlPlane, tmp: Path) -> None:
     assert deployed.returncode == 0, deployed.stderr
 
 
-def run_of(cp: ControlPlane, run_id: str) -> dict:
-    return httpx.get(f"{cp.url}/v1/runs/{run_id}", timeout=10).json()
+def run_of(cp: ControlPlane, run_id: str) -> dict[str, Any]:
+    run: dict[str, Any] = httpx.get(f"{cp.url}/v1/runs/{run_id}", timeout=10).json()
+    return run
 
 
-def succeeded_attempts(run: dict) -> dict[str, int]:
+def succeeded_attempts(run: dict[str, Any]) -> dict[str, int]:
     return {s["name"]: sum(a["status"] == "succeeded" for a in s["attempts"]) for s in run["steps"]}
 
 

@@ -115,7 +115,7 @@ def test_actions_register_on_their_own_and_workflows_call_them_by_name(
 
     sys.path.insert(0, str(EXAMPLES))
     try:
-        import fanin  # the examples' module, as the CLI would load it
+        import fanin  # type: ignore[import-not-found]  # the examples' module, as the CLI loads it
     finally:
         sys.path.remove(str(EXAMPLES))
     code = {"files": {"fanin.py": base64.b64encode((EXAMPLES / "fanin.py").read_bytes()).decode()}}

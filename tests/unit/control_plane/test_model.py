@@ -28,7 +28,7 @@ def work(x: int) -> int:
 
 
 @workflow
-def diamond(x: int):
+def diamond(x: int) -> object:
     a = work.named("a")(x=x)
     b = work.named("b")(x=a)
     c = work.named("c")(x=a)

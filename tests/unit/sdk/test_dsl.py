@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from knflow import ActionError, SpecError, action, http_trigger, schedule, workflow
@@ -9,28 +11,28 @@ from knflow.spec import dump_json, dump_yaml, load_spec
 
 
 @action
-def fetch(url: str) -> dict:
+def fetch(url: str) -> dict[str, Any]:
     return {"image": url.upper(), "size": len(url)}
 
 
 @action(retries=3, timeout="60s", memory="512Mi", cpu="500m")
-def resize(image: str, width: int = 128) -> dict:
+def resize(image: str, width: int = 128) -> dict[str, Any]:
     return {"thumbnail": f"{image}@{width}"}
 
 
 @action
-def total(values: list) -> int:
+def total(values: list[int]) -> int:
     return sum(values)
 
 
 @action(outputs=["only"])
-def declared() -> dict:
+def declared() -> dict[str, Any]:
     return {"only": 1}
 
 
 def test_calls_become_steps_with_bindings_to_inputs_constants_and_upstream_outputs() -> None:
     @workflow(triggers=[http_trigger(path="/thumbnails", timeout="30s")])
-    def thumbnails(url: str, width: int = 128):
+    def thumbnails(url: str, width: int = 128) -> Any:
         img = fetch(url=url)
         small = resize(image=img["image"], width=width)
         tiny = resize(image=img["image"], width=16)
@@ -45,7 +47,7 @@ def test_calls_become_steps_with_bindings_to_inputs_constants_and_upstream_outpu
     assert steps["resize_2"]["inputs"]["width"] == {"value": 16}
     assert spec.inputs["width"].required is False and spec.inputs["width"].default == 128
     assert set(spec.actions) == {"fetch", "resize"}
-    assert spec.triggers[0].path == "/thumbnails"
+    assert spec.triggers[0].kind == "http" and spec.triggers[0].path == "/thumbnails"
 
 
 def test_lists_of_references_make_array_bindings_for_fan_in() -> None:
@@ -54,7 +56,7 @@ def test_lists_of_references_make_array_bindings_for_fan_in() -> None:
         return x
 
     @workflow
-    def fan(x: int):
+    def fan(x: int) -> Any:
         parts = [one.named(f"part_{i}")(x=x) for i in range(3)]
         return total(values=parts)
 
@@ -66,7 +68,7 @@ def test_lists_of_references_make_array_bindings_for_fan_in() -> None:
 
 def test_a_workflow_called_directly_runs_the_dag_in_process() -> None:
     @workflow
-    def pipeline(url: str):
+    def pipeline(url: str) -> Any:
         return resize(image=fetch(url=url)["image"], width=2)["thumbnail"]
 
     assert pipeline(url="ab") == "AB@2"
@@ -78,16 +80,32 @@ def test_an_action_called_outside_a_workflow_runs_the_function() -> None:
         action(lambda: (_ for _ in ()).throw(ActionError(404, "nope")))()
 
 
+def _wrong_type(url: Any) -> Any:
+    return resize(image=url, width="wide")  # type: ignore[arg-type]
+
+
+def _missing_input(url: Any) -> Any:
+    return resize(width=3)  # type: ignore[call-arg]
+
+
+def _unknown_input(url: Any) -> Any:
+    return resize(image=url, height=3)  # type: ignore[call-arg]
+
+
+def _unknown_output(url: Any) -> Any:
+    return resize(image=declared()["other"])
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (lambda url: resize(image=url, width="wide"), "steps.resize.inputs.width: wrong type: expected integer"),
-        (lambda url: resize(width=3), "steps.resize.inputs.image: missing required input"),
-        (lambda url: resize(image=url, height=3), "steps.resize.inputs.height: action resize has no input"),
-        (lambda url: resize(image=declared()["other"]), "unknown output 'other'"),
+        (_wrong_type, "steps.resize.inputs.width: wrong type: expected integer"),
+        (_missing_input, "steps.resize.inputs.image: missing required input"),
+        (_unknown_input, "steps.resize.inputs.height: action resize has no input"),
+        (_unknown_output, "unknown output 'other'"),
     ],
 )
-def test_invalid_workflows_name_the_step_and_field(body, message) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_workflows_name_the_step_and_field(body: Any, message: str) -> None:
     with pytest.raises(SpecError) as caught:
         workflow(name="bad")(body)
     assert message in str(caught.value)
@@ -97,7 +115,7 @@ def test_references_cannot_be_computed_with_at_trace_time() -> None:
     with pytest.raises(SpecError, match="known only at run time"):
 
         @workflow
-        def bad(width: int):
+        def bad(width: int) -> Any:
             return resize(image="x", width=width * 2)
 
 
@@ -119,7 +137,7 @@ def test_unknown_action_options_are_refused_at_decoration_time() -> None:
 
 def test_specs_round_trip_through_json_and_yaml() -> None:
     @workflow(triggers=[schedule("0 9 * * mon-fri", timezone="Europe/Paris")])
-    def daily(url: str):
+    def daily(url: str) -> Any:
         return fetch(url=url)
 
     spec = daily.spec
@@ -137,7 +155,7 @@ def test_action_versions_are_stable_and_change_with_options() -> None:
 
 def test_a_workflow_timeout_is_a_duration_in_the_spec() -> None:
     @workflow(timeout="1h30m")
-    def slow(url: str):
+    def slow(url: str) -> Any:
         return fetch(url=url)
 
     assert slow.spec.timeout == 5400.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import pytest
 import yaml
@@ -16,7 +17,7 @@ from knflow.validation import topological_order, validate_workflow
 ACTION = {"name": "a", "version": "abc", "entrypoint": "m:a", "inputs": {"x": {"type": {"type": "integer"}}}}
 
 
-def spec(steps: list[dict], **extra: object) -> dict:
+def spec(steps: list[dict[str, Any]], **extra: object) -> dict[str, Any]:
     return {
         "name": "wf",
         "inputs": {"n": {"type": {"type": "integer"}}},
@@ -26,7 +27,7 @@ def spec(steps: list[dict], **extra: object) -> dict:
     }
 
 
-def problems(data: dict) -> str:
+def problems(data: dict[str, Any]) -> str:
     with pytest.raises(SpecError) as caught:
         validate_workflow(load_spec(data))
     return str(caught.value)
@@ -116,6 +117,6 @@ def test_fuzzed_yaml_gives_a_spec_or_a_spec_error(document: str | bytes) -> None
 
 @settings(max_examples=200, deadline=None)
 @given(spec_like)
-def test_fuzzed_specs_validate_or_give_a_spec_error(data: dict) -> None:
+def test_fuzzed_specs_validate_or_give_a_spec_error(data: dict[str, Any]) -> None:
     with contextlib.suppress(SpecError):
         validate_workflow(load_spec(data))

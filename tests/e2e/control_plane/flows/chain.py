@@ -17,7 +17,7 @@ def step(value: int, delay: float = 0.0, marker: str = "") -> int:
 
 
 @workflow(triggers=[http_trigger(path="/chain", timeout="60s")])
-def chain(start: int = 0, delay: float = 0.0, marker: str = ""):
+def chain(start: int = 0, delay: float = 0.0, marker: str = "") -> object:
     """Five steps in a row."""
     value = start
     for index in range(5):
