@@ -12,8 +12,10 @@ QUICK ?=
 $(UV):
 	$(PYTHON) -m pip install --user --quiet uv
 
+# Bytecode is compiled at install time: cold starts must not depend on PYTHONDONTWRITEBYTECODE.
 install: $(UV)
-	$(UV) sync --python $(PYTHON) --quiet
+	$(UV) sync --python $(PYTHON) --quiet --compile-bytecode
+	$(VENV)/bin/python -m compileall -q sdk/src function-runtime/src eventing/src control-plane/src
 
 demo: install
 	$(VENV)/bin/python examples/demo.py --port $(PORT)

@@ -215,37 +215,6 @@ def import_breakdown(code: Path, env: dict[str, str]) -> list[tuple[str, float]]
     return [(name, round(ms, 1)) for name, ms in top[:12]] + [("all", round(sum(totals.values()), 1))]
 
 
-def lazy_sdk_copy(folder: Path) -> Path:
-    """A copy of the SDK whose ``__init__`` re-exports lazily (PEP 562): what the SDK would gain from it.
-
-    The real ``knflow/__init__.py`` imports every module, and with them pydantic, on any ``import knflow``
-    (``knflow.wire`` included). The copy maps the same names to the same modules, imported on first use.
-    """
-    import ast
-    import shutil
-
-    import knflow
-
-    source = Path(knflow.__file__).parent
-    target = folder / "lazy-sdk" / "knflow"
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-    homes = {
-        alias.asname or alias.name: f".{node.module}"
-        for node in ast.parse((source / "__init__.py").read_text()).body
-        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
-        for alias in node.names
-    }
-    (target / "__init__.py").write_text(
-        "import importlib\n"
-        f"_HOMES = {homes!r}\n"
-        "def __getattr__(name):\n"
-        "    if name not in _HOMES:\n"
-        "        raise AttributeError(name)\n"
-        "    return getattr(importlib.import_module(_HOMES[name], __name__), name)\n"
-    )
-    return target.parent
-
-
 def run(quick: bool) -> dict[str, Any]:
     """All measurements; returned as one JSON-ready dict."""
     starts, invokes, warmup = (5, 500, 100) if quick else (20, 2000, 300)
@@ -264,10 +233,6 @@ def run(quick: bool) -> dict[str, Any]:
         results["cold_start_bytecode_cache"] = cold_start(command, warm, starts, READY)
         results["cold_start_no_bytecode_cache"] = cold_start(command, cold, max(3, starts // 4), READY)
         results["import_breakdown_ms"] = import_breakdown(code, warm)
-        lazy = {**warm, "PYTHONPATH": str(lazy_sdk_copy(Path(folder)))}
-        cold_start(command, lazy, 1, READY)
-        results["cold_start_lazy_sdk"] = cold_start(command, lazy, starts, READY)
-        results["import_breakdown_lazy_sdk_ms"] = import_breakdown(code, lazy)
         uvicorn = [sys.executable, "-m", "uvicorn", "bench_asgi:app", "--app-dir", str(code), "--port", "0"]
         uvicorn += ["--http", "httptools", "--loop", "asyncio", "--log-level", "info", "--no-access-log"]
         cold_start(uvicorn, warm, 1, UVICORN_READY)
@@ -309,8 +274,6 @@ def print_table(results: dict[str, Any]) -> None:
         ("cold start -> ready (bytecode cache)", results["cold_start_bytecode_cache"]["ready"]),
         ("cold start -> first invoke (bytecode cache)", results["cold_start_bytecode_cache"]["first_invoke"]),
         ("cold start -> ready (no bytecode cache, env default)", results["cold_start_no_bytecode_cache"]["ready"]),
-        ("cold start -> ready (bytecode cache, lazy SDK __init__)", results["cold_start_lazy_sdk"]["ready"]),
-        ("cold start -> first invoke (cache, lazy SDK __init__)", results["cold_start_lazy_sdk"]["first_invoke"]),
         ("uvicorn+httptools bare ASGI app -> ready", results["uvicorn_cold_start"]),
         ("invoke round trip, async no-op", results["invoke_noop_async"]),
         ("invoke round trip, sync no-op (worker thread)", results["invoke_noop_sync"]),
@@ -322,8 +285,7 @@ def print_table(results: dict[str, Any]) -> None:
         cpu_text = f"{cpu:.0f} us" if cpu is not None else ""
         print(f"{name:56} {row['p50_ms']:>9.3f} {row['p99_ms']:>9.3f} {row['n']:>6} {cpu_text:>15}")
     print("imports on the way to ready (ms of import work per top-level package, -X importtime):")
-    print("  SDK as is:   " + ", ".join(f"{name} {ms}" for name, ms in results["import_breakdown_ms"]))
-    print("  lazy SDK:    " + ", ".join(f"{name} {ms}" for name, ms in results["import_breakdown_lazy_sdk_ms"]))
+    print("  " + ", ".join(f"{name} {ms}" for name, ms in results["import_breakdown_ms"]))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
