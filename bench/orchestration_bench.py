@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import statistics
 import sys
 import tempfile
@@ -20,6 +19,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.services import fresh_postgres_database  # noqa: E402 (after the path is set)
 
 FLOW = """
 from knflow import action, workflow
@@ -113,22 +114,8 @@ async def _floor(cp: Any, samples: int) -> dict[str, float]:
     return {"invoke_ms": invoke, "commit_ms": commit, "floor_ms": invoke + commit}
 
 
-async def _postgres_database() -> str:
-    import asyncpg
-    from tests.services import postgres_url
-
-    base = postgres_url()
-    name = f"bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(base)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    return base.rsplit("/", 1)[0] + f"/{name}"
-
-
 async def bench_store(store: str, quick: bool) -> list[dict[str, Any]]:
-    url = await _postgres_database() if store == "postgres" else None
+    url = await fresh_postgres_database("bench") if store == "postgres" else None
     with tempfile.TemporaryDirectory() as tmp:
         cp = await _plane(url, Path(tmp))
         try:

@@ -31,6 +31,22 @@ def postgres_url() -> str:
     return _service_env("postgres", POSTGRES_ENV)
 
 
+async def fresh_postgres_database(prefix: str, template: str | None = None) -> str:
+    """A new, empty database on the test Postgres (optionally copied from ``template``); its URL."""
+    import secrets
+
+    import asyncpg
+
+    base = postgres_url()
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(base)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
+    finally:
+        await admin.close()
+    return base.rsplit("/", 1)[0] + f"/{name}"
+
+
 def kafka_bootstrap() -> str:
     """``127.0.0.1:PORT`` of the single-node test Kafka broker."""
     return _service_env("kafka", KAFKA_ENV)

@@ -4,7 +4,6 @@ started by ``scripts/services/postgres.sh`` (copied from a migrated template: fa
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from knflow_control_plane.adapters.sqlalchemy_database import Database
 from knflow_control_plane.adapters.sqlalchemy_migrations import migrate
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
-from tests.services import postgres_url
+from tests.services import fresh_postgres_database, postgres_url
 
 TEMPLATE = "knflow_template"
 _template_ready = False
@@ -32,11 +31,9 @@ async def _postgres_database() -> str:
             await migrate(template_db)
             await template_db.dispose()
             _template_ready = True
-        name = f"t_{secrets.token_hex(6)}"
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     finally:
         await admin.close()
-    return base.rsplit("/", 1)[0] + f"/{name}"
+    return await fresh_postgres_database("t", template=TEMPLATE)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -11,22 +10,11 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from tests.services import postgres_url
+from tests.services import fresh_postgres_database
 
 from .processes import ControlPlane, wait_for
 
 FLOWS = Path(__file__).parent / "flows"
-
-
-async def fresh_database() -> str:
-    base = postgres_url()
-    name = f"e2e_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(base)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    return base.rsplit("/", 1)[0] + f"/{name}"
 
 
 async def step_records(url: str) -> tuple[int, list[tuple[str, str]], Counter[str]]:
@@ -44,7 +32,7 @@ async def step_records(url: str) -> tuple[int, list[tuple[str, str]], Counter[st
 
 
 def test_two_control_planes_share_the_work(tmp_path: Path) -> None:
-    database = asyncio.run(fresh_database())
+    database = asyncio.run(fresh_postgres_database("e2e"))
     shutil.copytree(FLOWS, tmp_path / "flows")
     planes = [
         ControlPlane(
