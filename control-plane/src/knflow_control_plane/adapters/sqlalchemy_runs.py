@@ -29,9 +29,9 @@ from ..domain.model import (
     decide_after_failure,
     result_steps,
 )
-from ..domain.records import Claim, NewRun, Transition, Worker
+from ..domain.records import Claim, Transition, Worker
 from . import sqlalchemy_statements as st
-from .sqlalchemy_tables import attempts, outbox, runs, steps, trigger_events
+from .sqlalchemy_tables import attempts, outbox, runs, steps
 
 ACTIVE = (StepStatus.PENDING.value, StepStatus.READY.value)
 
@@ -81,86 +81,6 @@ def flush(tx: Tx, run_id: str, status: RunStatus, **extra: Any) -> Transition:
             ],
         )
     return Transition(run_id, status, list(tx.claims), list(tx.events), **extra)
-
-
-def create_run(
-    conn: Connection, new: NewRun, now: float, worker: Worker | None, rng: random.Random, use_outbox: bool
-) -> Transition:
-    """Insert a run and its steps; ready the roots; claim them for ``worker`` if given.
-
-    Idempotent on ``new.idempotency``: a second creation from the same event returns the first run.
-    """
-    tx = Tx(conn, now, worker, rng, use_outbox, [], [])
-    if new.idempotency is not None:
-        existing = _existing_run(conn, new)
-        if existing is not None:
-            return Transition(existing[0], RunStatus(existing[1]), duplicate=True, created=False)
-        conn.execute(
-            trigger_events.insert().values(
-                project=new.project,
-                source=new.idempotency[0],
-                event_id=new.idempotency[1],
-                workflow=new.workflow,
-                run_id=new.run_id,
-                received_at=now,
-            )
-        )
-    conn.execute(
-        runs.insert().values(
-            id=new.run_id,
-            project=new.project,
-            workflow=new.workflow,
-            workflow_version=new.workflow_version,
-            status=RunStatus.RUNNING.value,
-            inputs=new.inputs,
-            result_binding=new.result,
-            trigger=new.trigger,
-            remaining=len(new.steps),
-            trace_id=new.trace_id,
-            created_at=now,
-            deadline=now + new.timeout if new.timeout else None,
-        )
-    )
-    conn.execute(
-        steps.insert(),
-        [
-            {
-                "run_id": new.run_id,
-                "name": s.name,
-                "action": s.action,
-                "version": s.version,
-                "status": StepStatus.READY.value if not s.upstream else StepStatus.PENDING.value,
-                "inputs": s.inputs,
-                "upstream": list(s.upstream),
-                "dependents": list(s.dependents),
-                "waiting_on": s.waiting_on,
-                "policy": vars(s.policy),
-                "ready_at": now if not s.upstream else None,
-            }
-            for s in new.steps
-        ],
-    )
-    tx.emit(ev.RUN_STARTED, new.run_id, workflow=new.workflow, version=new.workflow_version)
-    if worker is not None:
-        roots = [s.name for s in new.steps if not s.upstream]
-        claim(tx, RunState(new.run_id, RunStatus.RUNNING.value, new.inputs, new.result, new.trace_id), roots)
-    return flush(tx, new.run_id, RunStatus.RUNNING)
-
-
-def _existing_run(conn: Connection, new: NewRun) -> tuple[str, str] | None:
-    assert new.idempotency is not None
-    source, event_id = new.idempotency
-    row = conn.execute(
-        sa.select(runs.c.id, runs.c.status)
-        .join(trigger_events, trigger_events.c.run_id == runs.c.id)
-        .where(
-            trigger_events.c.project == new.project,
-            trigger_events.c.source == source,
-            trigger_events.c.event_id == event_id,
-            trigger_events.c.workflow == new.workflow,
-        )
-    ).first()
-    return (row.id, row.status) if row else None
 
 
 def claim(

@@ -8,6 +8,7 @@ from typing import Any
 from ..domain.model import Outcome
 from ..domain.records import NewRun, Page, RunFilter, RunView, Transition, Worker
 from . import sqlalchemy_catalog as catalog
+from . import sqlalchemy_creation as creation
 from . import sqlalchemy_reads as reads
 from . import sqlalchemy_recovery as recovery
 from . import sqlalchemy_runs as transitions
@@ -31,7 +32,7 @@ class SqlAlchemyStore:
     # -- runs ---------------------------------------------------------------------------------
     async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
         """Create a run (idempotent on its trigger event); claim its first steps for ``worker``."""
-        return await self.db.run(transitions.create_run, new, now, worker, self.rng, self.outbox)
+        return await self.db.run(creation.create_run, new, now, worker, self.rng, self.outbox)
 
     async def complete(
         self, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float, worker: Worker | None = None
