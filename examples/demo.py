@@ -31,6 +31,23 @@ def wait_ready(client: Client, process: subprocess.Popen[bytes], seconds: float 
     sys.exit("the control plane did not become ready")
 
 
+def show_run(client: Client, url: str, label: str) -> None:
+    """Trigger the pipeline over HTTP and print the finished run with per-step timings."""
+    started = time.perf_counter()
+    reply = httpx.post(f"{url}/hooks/pipeline", json={"text": "to be or not to be, that is the question"}, timeout=60)
+    elapsed = (time.perf_counter() - started) * 1000
+    print(f"\n{label}\nPOST /hooks/pipeline -> HTTP {reply.status_code} in {elapsed:.0f} ms: {reply.json()}")
+    run = client.get_run(reply.headers["x-knflow-run-id"])
+    print(f"run {run['id']}  {run['status']}  {run['duration_ms']:.1f} ms")
+    for step in run["steps"]:
+        for attempt in step["attempts"]:
+            logs = attempt["logs"].strip().replace("\n", " | ")
+            print(
+                f"  {step['name']:10} attempt {attempt['number']}  {attempt['status']:9} "
+                f"{attempt['duration_ms']:8.1f} ms  {logs}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8080)
@@ -48,22 +65,8 @@ def main() -> None:
                 client.register_workflow(spec, project.files)
                 deployment = client.deploy(spec.name)
                 print(f"deployed {spec.name:10} version {deployment['version']}  status {deployment['status']}")
-        started = time.perf_counter()
-        reply = httpx.post(
-            f"{url}/hooks/pipeline", json={"text": "to be or not to be, that is the question"}, timeout=60
-        )
-        print(f"\nPOST /hooks/pipeline -> HTTP {reply.status_code} in {(time.perf_counter() - started) * 1000:.0f} ms")
-        print(f"result: {reply.json()}")
-        run_id = reply.headers.get("x-knflow-run-id") or client.list_runs(workflow="pipeline")[0]["id"]
-        run = client.get_run(run_id)
-        print(f"\nrun {run['id']}  {run['status']}  {run['duration_ms']} ms")
-        for step in run["steps"]:
-            for attempt in step["attempts"]:
-                logs = attempt["logs"].strip().replace("\n", " | ")
-                print(
-                    f"  {step['name']:10} attempt {attempt['number']}  {attempt['status']:9} "
-                    f"{attempt['duration_ms']:8.1f} ms  {logs}"
-                )
+        for label in ("first call: each function starts (cold)", "second call: functions warm"):
+            show_run(client, url, label)
     finally:
         server.terminate()
         server.wait(timeout=30)

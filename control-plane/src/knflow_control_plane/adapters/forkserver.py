@@ -40,6 +40,11 @@ PRELOAD = (
     "json",
     "knflow",
     "knflow.wire",
+    # `knflow` loads lazily; a user module that defines workflows or triggers next to its actions
+    # needs these (and pydantic): preloaded once here, shared copy-on-write by every child.
+    "knflow._action",
+    "knflow._workflow",
+    "knflow._triggers",
     "httptools",
     "cloudevents.core.bindings.http",
     "knflow_runtime",  # and then each of its modules (see _preload)
