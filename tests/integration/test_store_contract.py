@@ -199,3 +199,14 @@ async def test_a_run_past_its_timeout_fails_and_abandons_its_attempts(store: Sql
         late.run_id, late.step, late.attempt_id, Outcome.succeeded({"result": 2}), time.time(), W
     )
     assert reply.duplicate
+
+
+async def test_concurrent_creations_from_one_event_make_one_run(store: SqlAlchemyStore) -> None:
+    results = await asyncio.gather(
+        *[store.create_run(new_run(idempotency=("/orders", "o-42")), time.time(), W) for _ in range(8)]
+    )
+    created = [r for r in results if r.created]
+    assert len(created) == 1
+    assert {r.run_id for r in results} == {created[0].run_id}
+    assert sum(len(r.claims) for r in results) == 2  # only the created run claimed its roots
+    assert len((await store.list_runs(RunFilter())).runs) == 1

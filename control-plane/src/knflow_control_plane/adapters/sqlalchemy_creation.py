@@ -6,8 +6,10 @@ Idempotent on the trigger event's (source, id): the same event delivered twice c
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..domain import events as ev
@@ -26,11 +28,10 @@ def create_run(
     """
     tx = Tx(conn, now, worker, rng, use_outbox, [], [])
     if new.idempotency is not None:
-        existing = _existing_run(conn, new)
-        if existing is not None:
-            return Transition(existing[0], RunStatus(existing[1]), duplicate=True, created=False)
-        conn.execute(
-            trigger_events.insert().values(
+        # INSERT .. ON CONFLICT DO NOTHING: a replica creating the same run concurrently waits for the
+        # other transaction, then finds the key taken, instead of failing on a unique violation.
+        claimed = conn.execute(
+            _insert_ignoring_conflicts(conn).values(
                 project=new.project,
                 source=new.idempotency[0],
                 event_id=new.idempotency[1],
@@ -39,6 +40,10 @@ def create_run(
                 received_at=now,
             )
         )
+        if claimed.rowcount == 0:
+            existing = _existing_run(conn, new)
+            assert existing is not None  # the key is taken, so its run was committed with it
+            return Transition(existing[0], RunStatus(existing[1]), duplicate=True, created=False)
     conn.execute(
         runs.insert().values(
             id=new.run_id,
@@ -79,6 +84,12 @@ def create_run(
         roots = [s.name for s in new.steps if not s.upstream]
         claim(tx, RunState(new.run_id, RunStatus.RUNNING.value, new.inputs, new.result, new.trace_id), roots)
     return flush(tx, new.run_id, RunStatus.RUNNING)
+
+
+def _insert_ignoring_conflicts(conn: Connection) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(trigger_events).on_conflict_do_nothing()
+    return sqlite.insert(trigger_events).on_conflict_do_nothing()
 
 
 def _existing_run(conn: Connection, new: NewRun) -> tuple[str, str] | None:
