@@ -210,3 +210,29 @@ async def test_concurrent_creations_from_one_event_make_one_run(store: SqlAlchem
     assert {r.run_id for r in results} == {created[0].run_id}
     assert sum(len(r.claims) for r in results) == 2  # only the created run claimed its roots
     assert len((await store.list_runs(RunFilter())).runs) == 1
+
+
+async def test_schedules_keep_their_cursor_across_redeploys_and_only_move_forward(store: SqlAlchemyStore) -> None:
+    cron = {"kind": "schedule", "cron": "* * * * * *", "timezone": "UTC", "inputs": {}, "missed": "skip"}
+    event: dict[str, Any] = {"kind": "event", "type": "com.example.created", "source": None, "subject": None, "filters": {}}
+    await store.replace_triggers("default", "wf", "v1", [event], [cron], now=100.0)
+    await store.advance_schedule("default", "wf", 0, 150.0)
+    await store.advance_schedule("default", "wf", 0, 120.0)  # a slower replica: ignored
+    await store.replace_triggers("default", "wf", "v2", [event], [cron], now=500.0)  # same cron: cursor kept
+    [schedule] = await store.list_schedules("default")
+    assert schedule["cursor"] == 150.0 and schedule["version"] == "v2"
+    assert [t["trigger"]["type"] for t in await store.list_event_triggers("default")] == ["com.example.created"]
+    await store.delete_triggers("default", "wf")
+    assert await store.list_schedules("default") == [] and await store.list_event_triggers("default") == []
+
+
+async def test_lifecycle_events_go_through_the_outbox_in_order(store: SqlAlchemyStore) -> None:
+    created = await store.create_run(new_run(), time.time(), W)
+    await drive(store, list(created.claims))
+    batch = await store.take_outbox(100)
+    types = [row["type"] for row in batch]
+    assert types[0] == "dev.knflow.run.started" and types[-1] == "dev.knflow.run.succeeded"
+    assert types.count("dev.knflow.step.succeeded") == 3
+    assert [row["id"] for row in batch] == sorted(row["id"] for row in batch)
+    await store.mark_published([row["id"] for row in batch], time.time())
+    assert await store.take_outbox(100) == []

@@ -12,6 +12,7 @@ from . import sqlalchemy_creation as creation
 from . import sqlalchemy_reads as reads
 from . import sqlalchemy_recovery as recovery
 from . import sqlalchemy_runs as transitions
+from . import sqlalchemy_triggers as triggers
 from .sqlalchemy_database import Database
 
 
@@ -174,6 +175,43 @@ class SqlAlchemyStore:
     async def revoke_api_key(self, project: str, key_id: str, now: float) -> bool:
         """Revoke an API key."""
         return await self.db.run(catalog.revoke_api_key, project, key_id, now)
+
+    # -- triggers and lifecycle events ---------------------------------------------------------
+    async def replace_triggers(
+        self,
+        project: str,
+        workflow: str,
+        version: str,
+        events: list[dict[str, Any]],
+        crons: list[dict[str, Any]],
+        now: float,
+    ) -> None:
+        """Set a deployed workflow's event and schedule triggers (schedules that stay keep their cursor)."""
+        await self.db.run(triggers.replace_triggers, project, workflow, version, events, crons, now)
+
+    async def delete_triggers(self, project: str, workflow: str) -> None:
+        """Remove a workflow's event and schedule triggers."""
+        await self.db.run(triggers.delete_triggers, project, workflow)
+
+    async def list_event_triggers(self, project: str) -> list[dict[str, Any]]:
+        """Event triggers of deployed workflows."""
+        return await self.db.run(triggers.list_event_triggers, project)
+
+    async def list_schedules(self, project: str) -> list[dict[str, Any]]:
+        """Schedules of deployed workflows, with their cursors."""
+        return await self.db.run(triggers.list_schedules, project)
+
+    async def advance_schedule(self, project: str, workflow: str, position: int, tick: float) -> None:
+        """Move a schedule's cursor forward."""
+        await self.db.run(triggers.advance_schedule, project, workflow, position, tick)
+
+    async def take_outbox(self, limit: int) -> list[dict[str, Any]]:
+        """The oldest unpublished lifecycle events."""
+        return await self.db.run(triggers.take_outbox, limit)
+
+    async def mark_published(self, ids: list[int], now: float) -> None:
+        """Record that outbox events reached the bus."""
+        await self.db.run(triggers.mark_published, ids, now)
 
     async def close(self) -> None:
         """Close the database connections."""

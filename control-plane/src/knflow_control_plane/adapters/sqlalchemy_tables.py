@@ -213,3 +213,27 @@ outbox = sa.Table(
         sqlite_where=sa.text("published_at IS NULL"),
     ),
 )
+
+# Event triggers of deployed workflows, matched against every event on the triggers topic.
+event_triggers = sa.Table(
+    "event_triggers",
+    metadata,
+    sa.Column("project", Project, primary_key=True),
+    sa.Column("workflow", Name, primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("version", sa.String(40), nullable=False),
+    sa.Column("trigger", Json, nullable=False),
+)
+
+# Schedule triggers of deployed workflows; `cursor` is the last tick fired (epoch seconds). A tick's
+# run is created idempotently on (schedule source, tick), so replicas firing together make one run.
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("project", Project, primary_key=True),
+    sa.Column("workflow", Name, primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("version", sa.String(40), nullable=False),
+    sa.Column("trigger", Json, nullable=False),
+    sa.Column("cursor", Time, nullable=False),
+)
