@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .adapters.clock import SystemClock
 from .adapters.sqlalchemy_database import Database
 from .adapters.sqlalchemy_migrations import migrate
 from .adapters.sqlalchemy_store import SqlAlchemyStore
 from .errors import InvalidRequest
+from .observability.metrics import BackendStats, Metrics
 from .ports import Builder, FunctionBackend
 from .service.api_keys import ApiKeys
 from .service.functions import Functions
 from .service.orchestrator import Orchestrator, OrchestratorSettings
 from .service.workflows import Workflows
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .observability._otel import Tracing
 
 
 @dataclass
@@ -29,9 +34,13 @@ class ControlPlane:
     orchestrator: Orchestrator
     workflows: Workflows
     api_keys: ApiKeys
+    metrics: Metrics
+    tracing: Tracing | None = None
 
     async def start(self) -> None:
         """Migrate the database, then start the orchestrator."""
+        if self.tracing is not None:
+            self.tracing.instrument_engine(self.store.db.sync_engine)
         await migrate(self.store.db)
         await self.store.ensure_project(self.settings.project, time.time())
         await self.orchestrator.start()
@@ -43,11 +52,12 @@ class ControlPlane:
         await self.store.close()
 
 
-def _backend(settings: Settings) -> FunctionBackend:
+def _backend(settings: Settings) -> tuple[FunctionBackend, BackendStats | None]:
     if settings.backend == "local":
         from .adapters.local import LocalBackend
 
-        return LocalBackend(settings.state_dir / "functions", idle_timeout=settings.idle_timeout)
+        local = LocalBackend(settings.state_dir / "functions", idle_timeout=settings.idle_timeout)
+        return local, local.stats
     raise InvalidRequest(f"unknown backend {settings.backend!r} (expected 'local')", field="KNFLOW_BACKEND")
 
 
@@ -59,10 +69,15 @@ def _builder(settings: Settings) -> Builder:
     raise InvalidRequest(f"unknown builder {settings.builder!r} (expected 'venv')", field="KNFLOW_BUILDER")
 
 
-def build(settings: Settings) -> ControlPlane:
-    """A control plane for ``settings`` (not started yet)."""
+def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
+    """A control plane for ``settings`` (not started yet).
+
+    Args:
+        settings: the configuration.
+        tracing: the OpenTelemetry tracing to feed (``observability.start_tracing``); None when off.
+    """
     store = SqlAlchemyStore(Database(settings.resolved_database_url))
-    backend = _backend(settings)
+    backend, backend_stats = _backend(settings)
     functions = Functions(store, _builder(settings), backend, settings.project)
     orchestrator = Orchestrator(
         store,
@@ -75,7 +90,9 @@ def build(settings: Settings) -> ControlPlane:
             capacity=settings.worker_capacity,
             poll_interval=settings.poll_interval,
         ),
+        tracer=tracing.run_spans(store) if tracing is not None else None,
     )
     workflows = Workflows(store, functions, backend, orchestrator, settings.project)
     api_keys = ApiKeys(store, settings.project, settings.bootstrap_key)
-    return ControlPlane(settings, store, backend, functions, orchestrator, workflows, api_keys)
+    metrics = Metrics(orchestrator, store, backend, settings.project, backend_stats)
+    return ControlPlane(settings, store, backend, functions, orchestrator, workflows, api_keys, metrics, tracing)

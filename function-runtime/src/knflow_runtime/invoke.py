@@ -12,7 +12,8 @@ import os
 import sys
 import traceback
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from knflow import ActionDefinition, ActionError, InputValidationError
 from knflow.wire import ErrorInfo
@@ -21,6 +22,9 @@ from . import capture, files
 from .contract import Headers, Invocation, Result, encode_result
 from .errors import DeadlineError, OutputError
 from .workers import Workers
+
+if TYPE_CHECKING:
+    from .tracing import HandlerTracing
 
 # Leading traceback frames from these directories are the runtime's plumbing, not the user's code.
 _PLUMBING = (os.path.dirname(__file__) + os.sep, os.path.dirname(asyncio.__file__) + os.sep)
@@ -57,10 +61,19 @@ class Invoker:
         action: the action served.
         concurrency: invocations run at once; more wait for a slot (until their deadline).
         max_logs: the most log characters kept per invocation.
+        tracing: makes a span of each invocation; None when tracing is off.
     """
 
-    def __init__(self, action: ActionDefinition[..., Any], *, concurrency: int, max_logs: int):
+    def __init__(
+        self,
+        action: ActionDefinition[..., Any],
+        *,
+        concurrency: int,
+        max_logs: int,
+        tracing: HandlerTracing | None = None,
+    ):
         self.action = action
+        self.tracing = tracing
         self.concurrency = concurrency
         self._max_logs = max_logs
         self._slots = asyncio.Semaphore(concurrency)
@@ -82,6 +95,11 @@ class Invoker:
             invocation: the decoded event (deadline, files, uploads).
             inputs: the inputs as checked by ``ActionDefinition.validate_inputs``.
         """
+        if self.tracing is not None:
+            return await self.tracing.traced(invocation, partial(self._invoke, invocation, inputs))
+        return await self._invoke(invocation, inputs)
+
+    async def _invoke(self, invocation: Invocation, inputs: dict[str, Any]) -> Result:
         with capture.capturing(self._max_logs) as logs:
             try:
                 outputs = await self._run(invocation, inputs)

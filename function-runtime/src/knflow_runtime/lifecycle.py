@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from . import capture
+from . import capture, tracing
 from .app import App
 from .errors import LoadError, SettingsError
 from .http import HttpServer
@@ -40,10 +40,12 @@ async def serve(settings: Settings) -> None:
         OSError: when the port cannot be bound.
     """
     routed = capture.install(settings.log_level)
+    traced = None
     try:
         action = load_action(settings.action, settings.code_path)
         concurrency = settings.concurrency or action.options.concurrency
-        invoker = Invoker(action, concurrency=concurrency, max_logs=settings.max_logs)
+        traced = tracing.from_env(os.environ, action)  # None, and no OpenTelemetry import, unless OTEL_* asks
+        invoker = Invoker(action, concurrency=concurrency, max_logs=settings.max_logs, tracing=traced)
         replier = Replier()
         app = App(action, invoker, replier)
         server = HttpServer(app, max_body=settings.max_body)
@@ -61,6 +63,8 @@ async def serve(settings: Settings) -> None:
         await _drain(app, server, replier, settings.drain_seconds)
         invoker.close()
     finally:
+        if traced is not None:
+            traced.shutdown()
         routed.uninstall()
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..bootstrap import ControlPlane, build
+from ..observability import start_tracing
+from ..observability.metrics import CONTENT_TYPE
 from ..settings import Settings
 from . import hooks, problems, routes_keys, routes_runs, routes_workflows
 from .limits import BodyLimit
@@ -20,23 +23,30 @@ async def _authenticate(request: Request) -> None:
     await cp.api_keys.check(request.headers.get("authorization"))
 
 
-def create_app(settings: Settings, control_plane: ControlPlane | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, control_plane: ControlPlane | None = None, *, environ: Mapping[str, str] | None = None
+) -> FastAPI:
     """The control plane's ASGI app.
 
     Args:
         settings: the configuration.
         control_plane: an already wired control plane (tests); built from ``settings`` otherwise.
+        environ: where the ``OTEL_*`` variables are read (``os.environ`` by default); tracing stays
+            off, and OpenTelemetry unimported, unless they ask for it.
     """
+    tracing = start_tracing(os.environ if environ is None else environ) if control_plane is None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        cp = control_plane or build(settings)
+        cp = control_plane or build(settings, tracing)
         await cp.start()
         app.state.control_plane = cp
         try:
             yield
         finally:
             await cp.stop()
+            if tracing is not None:
+                tracing.shutdown()
 
     app = FastAPI(
         title="knflow control plane",
@@ -58,5 +68,13 @@ def create_app(settings: Settings, control_plane: ControlPlane | None = None) ->
         ready = getattr(request.app.state, "control_plane", None) is not None
         return JSONResponse({"status": "ready" if ready else "starting"}, status_code=200 if ready else 503)
 
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics (text format); open like the health checks, for scrapers."""
+        cp: ControlPlane = request.app.state.control_plane
+        return Response(await cp.metrics.exposition(), media_type=CONTENT_TYPE)
+
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if tracing is not None:
+        tracing.instrument_app(app)
     return app

@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from knflow import wire
 from knflow_runtime.contract import encode_invoke
@@ -23,7 +25,8 @@ from ..domain.events import STEP_RETRYING
 from ..domain.model import Outcome, RunStatus
 from ..domain.records import Claim, NewRun, Transition, Worker
 from ..errors import BuildFailed, ControlPlaneError, DeployFailed, FunctionUnavailable, InvalidRequest
-from ..ports import Clock, FunctionBackend, HttpRequest, RunStore
+from ..observability import logs
+from ..ports import Clock, FunctionBackend, HttpReply, HttpRequest, RunStore
 from .functions import Functions
 from .outcomes import outcome_of
 
@@ -49,6 +52,47 @@ class OrchestratorSettings:
     invoke_grace: float = 5.0
 
 
+class InvokeSpan(Protocol):
+    """The span of one invocation: the ``traceparent`` to send, and the reply to note on it."""
+
+    @property
+    def traceparent(self) -> str | None:
+        """The W3C trace context naming this span as the function's parent."""
+        ...
+
+    def reply(self, reply: HttpReply) -> None:
+        """Note the function's HTTP reply on the span."""
+        ...
+
+
+class RunTracer(Protocol):
+    """Spans of runs, attempts and invocations (``observability.tracing``); absent when tracing is off,
+    so that the orchestrator then does no tracing work at all."""
+
+    def adopt(self, new: NewRun) -> NewRun:
+        """``new`` joined to the trace of the request starting it (its trace id, the trigger's span id)."""
+        ...
+
+    def start_attempt(self, claim: Claim) -> object | None:
+        """Start the attempt's span (current in this task until :meth:`end_attempt`)."""
+        ...
+
+    def end_attempt(self, handle: object, outcome: Outcome | None) -> None:
+        """End the span :meth:`start_attempt` returned, once the outcome is recorded."""
+        ...
+
+    def invoke(self, claim: Claim) -> AbstractContextManager[InvokeSpan]:
+        """The client span around one invocation of the claim's function."""
+        ...
+
+    def run_finished(self, transition: Transition) -> None:
+        """Export the run's span if ``transition`` finished the run."""
+        ...
+
+
+AttemptListener = Callable[[Claim, Outcome | None, float], None]
+
+
 def rfc3339(epoch: float) -> str:
     """An epoch time as RFC 3339 UTC text."""
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
@@ -69,8 +113,10 @@ class Orchestrator:
         backend: FunctionBackend,
         clock: Clock,
         settings: OrchestratorSettings,
+        tracer: RunTracer | None = None,
     ):
         self.store = store
+        self.tracer = tracer
         self.functions = functions
         self.backend = backend
         self.clock = clock
@@ -79,6 +125,9 @@ class Orchestrator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._listeners: list[Callable[[Transition], None]] = []
+        self._attempt_listeners: list[AttemptListener] = []
+        #: attempts this replica recorded as lost because their lease expired (a worker died)
+        self.lease_expirations = 0
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
 
@@ -105,6 +154,16 @@ class Orchestrator:
         """Call ``listener`` with every transition this replica makes (metrics, event relays)."""
         self._listeners.append(listener)
 
+    def on_attempt(self, listener: AttemptListener) -> None:
+        """Call ``listener(claim, outcome, seconds)`` once each attempt this replica ran is recorded
+        (``outcome`` None when it could not be recorded)."""
+        self._attempt_listeners.append(listener)
+
+    @property
+    def inflight(self) -> int:
+        """Attempts claimed here and not recorded yet."""
+        return len(self._inflight)
+
     # -- runs ---------------------------------------------------------------------------------
     def worker(self) -> Worker:
         """This replica as a claimant, with the room it has left."""
@@ -113,6 +172,9 @@ class Orchestrator:
 
     async def submit(self, new: NewRun) -> Transition:
         """Create a run and start its first steps here."""
+        if self.tracer is not None:
+            new = self.tracer.adopt(new)
+        logs.bind(run_id=new.run_id, trace_id=new.trace_id)
         transition = await self.store.create_run(new, self.clock.now().timestamp(), self.worker())
         self.apply(transition)
         return transition
@@ -151,11 +213,17 @@ class Orchestrator:
                     future.set_result(None)
         if any(e.type == STEP_RETRYING for e in transition.events):
             self._wake.set()
+        if self.tracer is not None and transition.run_status.finished:
+            self.tracer.run_finished(transition)
         for listener in self._listeners:
             listener(transition)
 
     # -- attempts -----------------------------------------------------------------------------
     async def _execute(self, claim: Claim) -> None:
+        # Each attempt is its own task: these bindings (and the span made current) stay in it.
+        logs.bind(run_id=claim.run_id, step=claim.step, attempt=claim.number, trace_id=claim.trace_id)
+        started = time.perf_counter()
+        span = self.tracer.start_attempt(claim) if self.tracer is not None else None
         try:
             outcome = await self._attempt(claim)
         finally:
@@ -166,8 +234,20 @@ class Orchestrator:
             )
         except ControlPlaneError:
             log.exception("could not record attempt %s; its lease will expire and it will be retried", claim.attempt_id)
+            self._ended(claim, span, None, started)
             return
+        except BaseException:
+            self._ended(claim, span, None, started)
+            raise
+        # Ended once recorded, before the transition is applied: the run span it may end is its parent.
+        self._ended(claim, span, outcome, started)
         self.apply(transition)
+
+    def _ended(self, claim: Claim, span: object | None, outcome: Outcome | None, started: float) -> None:
+        if span is not None and self.tracer is not None:
+            self.tracer.end_attempt(span, outcome)
+        for listener in self._attempt_listeners:
+            listener(claim, outcome, time.perf_counter() - started)
 
     async def _attempt(self, claim: Claim) -> Outcome:
         try:
@@ -192,12 +272,19 @@ class Orchestrator:
             )
 
     async def _invoke(self, claim: Claim) -> Outcome:
+        if self.tracer is None:
+            traceparent = f"00-{claim.trace_id}-{secrets.token_hex(8)}-01" if claim.trace_id else None
+            return outcome_of(await self._send(claim, traceparent))
+        with self.tracer.invoke(claim) as span:
+            reply = await self._send(claim, span.traceparent)
+            span.reply(reply)
+        return outcome_of(reply)
+
+    async def _send(self, claim: Claim, traceparent: str | None) -> HttpReply:
         data: wire.InvokeData = {"inputs": claim.inputs, "deadline": rfc3339(claim.deadline)}
-        traceparent = f"00-{claim.trace_id}-{secrets.token_hex(8)}-01" if claim.trace_id else None
         headers, body = encode_invoke(claim.run_id, claim.step, claim.number, data, traceparent)
         timeout = max(0.1, claim.deadline - self.clock.now().timestamp()) + self.settings.invoke_grace
-        reply = await self.backend.invoke(claim.action, claim.version, HttpRequest(headers, body), timeout)
-        return outcome_of(reply)
+        return await self.backend.invoke(claim.action, claim.version, HttpRequest(headers, body), timeout)
 
     # -- background ---------------------------------------------------------------------------
     async def _poll(self) -> None:
@@ -223,7 +310,9 @@ class Orchestrator:
 
     async def _poll_once(self) -> None:
         now = self.clock.now().timestamp()
-        for transition in await self.store.expire_leases(now, self.worker()):
+        expired = await self.store.expire_leases(now, self.worker())
+        self.lease_expirations += len(expired)  # one transition per expired attempt
+        for transition in expired:
             self.apply(transition)
         for transition in await self.store.expire_runs(now):
             self.apply(transition)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -218,6 +219,24 @@ def logs(
         out.json(found)
     else:
         _render.show_logs(out.console, found)
+
+
+@app.command()
+@handles_errors
+def trace(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run.")],
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a run's span waterfall (run, steps, attempts) from its stored timings, with its trace id."""
+    out = Output(as_json)
+    with _context.make_client(url) as client:
+        found = client.get_run(run_id)
+    rows = _render.waterfall(found, now=time.time())
+    if out.as_json:
+        out.json({"run_id": found.get("id"), "trace_id": found.get("trace_id"), "spans": rows})
+    else:
+        _render.show_waterfall(out.console, found, rows)
 
 
 @app.command()
