@@ -326,6 +326,16 @@ def _preload() -> list[str]:
     missing = []
     names = list(PRELOAD)
     with contextlib.suppress(ImportError):
+        from knflow_runtime import tracing
+
+        if tracing.enabled(os.environ):
+            # Functions will trace: pay for the OpenTelemetry SDK once here, not in every child.
+            names += [
+                "opentelemetry.sdk.trace",
+                "opentelemetry.sdk.trace.export",
+                "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+            ]
+    with contextlib.suppress(ImportError):
         import knflow_runtime
 
         # Every runtime module but __main__, which runpy must execute fresh in the child.

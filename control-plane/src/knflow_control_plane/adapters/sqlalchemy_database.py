@@ -14,6 +14,7 @@ So the SQL is written once, and the two stores cannot drift apart.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -81,7 +82,9 @@ class Database:
         try:
             if self._sync is not None:
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._thread, self._run_sync, fn, args)
+                # The caller's context (current span, log ids) goes along to the database thread.
+                context = contextvars.copy_context()
+                return await loop.run_in_executor(self._thread, context.run, self._run_sync, fn, args)
             assert self._async is not None
             async with self._async.begin() as conn:
                 return await conn.run_sync(fn, *args)
