@@ -132,3 +132,12 @@ def test_actions_register_on_their_own_and_workflows_call_them_by_name(
     versions = httpx.get(f"{url}/v1/workflows/fanin/versions").json()["versions"]
     assert len(versions) == 1
     assert httpx.delete(f"{url}/v1/workflows/fanin").status_code == 409  # deployed
+
+
+def test_the_api_documents_itself_without_the_internet(control_plane: ControlPlane) -> None:
+    page = httpx.get(f"{control_plane.url}/docs", timeout=10)
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    assert httpx.get(f"{control_plane.url}/docs-assets/swagger-ui-bundle.js", timeout=10).status_code == 200
+    schema = httpx.get(f"{control_plane.url}/openapi.json", timeout=10).json()
+    assert {"/v1/runs", "/v1/workflows", "/v1/runs/{run_id}/retry"} <= set(schema["paths"])

@@ -14,7 +14,7 @@ from ..bootstrap import ControlPlane, build
 from ..observability import start_tracing
 from ..observability.metrics import CONTENT_TYPE
 from ..settings import Settings
-from . import hooks, problems, routes_keys, routes_runs, routes_workflows
+from . import docs_page, hooks, problems, routes_keys, routes_runs, routes_workflows
 from .limits import BodyLimit
 
 
@@ -53,8 +53,11 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
         description="Workflows of Python actions: register, deploy, run, observe.",
+        docs_url=None,  # served by docs_page, from local assets
+        redoc_url=None,
     )
     problems.install(app)
+    docs_page.install(app)
     guarded = [Depends(_authenticate)] if settings.auth else []
     for router in (routes_workflows.router, routes_runs.router, routes_keys.router, hooks.router):
         app.include_router(router, dependencies=guarded)
