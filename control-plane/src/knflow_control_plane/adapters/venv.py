@@ -109,9 +109,11 @@ class VenvBuilder:
         logs: list[str] = []
         try:
             # --relocatable: the console scripts must keep working after the rename to the final path.
-            await self._run(logs, uv, "venv", "--relocatable", "--python", self._python, str(tmp))
+            # --no-config: an action's environment must not inherit the uv settings (pins, indexes) of
+            # whatever project the control plane happens to run in.
+            await self._run(logs, uv, "venv", "--no-config", "--relocatable", "--python", self._python, str(tmp))
             py = tmp / "bin" / "python"
-            await self._run(logs, uv, "pip", "install", "--python", str(py), *requirements)
+            await self._run(logs, uv, "pip", "install", "--no-config", "--python", str(py), *requirements)
             site_dir = await self._site_packages(logs, py)
             await asyncio.to_thread(_finish, tmp, site_dir, venv)
         except BaseException:
