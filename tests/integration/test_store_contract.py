@@ -214,7 +214,13 @@ async def test_concurrent_creations_from_one_event_make_one_run(store: SqlAlchem
 
 async def test_schedules_keep_their_cursor_across_redeploys_and_only_move_forward(store: SqlAlchemyStore) -> None:
     cron = {"kind": "schedule", "cron": "* * * * * *", "timezone": "UTC", "inputs": {}, "missed": "skip"}
-    event: dict[str, Any] = {"kind": "event", "type": "com.example.created", "source": None, "subject": None, "filters": {}}
+    event: dict[str, Any] = {
+        "kind": "event",
+        "type": "com.example.created",
+        "source": None,
+        "subject": None,
+        "filters": {},
+    }
     await store.replace_triggers("default", "wf", "v1", [event], [cron], now=100.0)
     await store.advance_schedule("default", "wf", 0, 150.0)
     await store.advance_schedule("default", "wf", 0, 120.0)  # a slower replica: ignored
