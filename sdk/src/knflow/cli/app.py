@@ -187,47 +187,37 @@ def runs(
         out.console.print(f"more: knflow runs --cursor {page['next_cursor']}", markup=False)
 
 
+RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run.")]
+
+
+def _show(as_json: bool, data: Any, render: Any) -> None:
+    """``data`` as JSON with ``--json``, else drawn by ``render(console, data)``."""
+    out = Output(as_json)
+    if out.as_json:
+        out.json(data)
+    else:
+        render(out.console, data)
+
+
 @app.command()
 @handles_errors
-def get(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run.")],
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-) -> None:
+def get(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Show a run with its steps' timings, and its result or error."""
-    out = Output(as_json)
     with _context.make_client(url) as client:
-        found = client.get_run(run_id)
-    if out.as_json:
-        out.json(found)
-    else:
-        _render.show_run(out.console, found)
+        _show(as_json, client.get_run(run_id), _render.show_run)
 
 
 @app.command()
 @handles_errors
-def logs(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run.")],
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-) -> None:
+def logs(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Print what each attempt of each step of a run wrote."""
-    out = Output(as_json)
     with _context.make_client(url) as client:
-        found = client.logs(run_id)
-    if out.as_json:
-        out.json(found)
-    else:
-        _render.show_logs(out.console, found)
+        _show(as_json, client.logs(run_id), _render.show_logs)
 
 
 @app.command()
 @handles_errors
-def trace(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run.")],
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-) -> None:
+def trace(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Show a run's span waterfall (run, steps, attempts) from its stored timings, with its trace id."""
     out = Output(as_json)
     with _context.make_client(url) as client:
@@ -241,11 +231,7 @@ def trace(
 
 @app.command()
 @handles_errors
-def cancel(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run.")],
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-) -> None:
+def cancel(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Cancel a running run."""
     out = Output(as_json)
     with _context.make_client(url) as client:
