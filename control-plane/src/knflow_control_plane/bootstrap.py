@@ -16,6 +16,7 @@ from .ports import Builder, FunctionBackend
 from .service.api_keys import ApiKeys
 from .service.functions import Functions
 from .service.orchestrator import Orchestrator, OrchestratorSettings
+from .service.scheduler import Scheduler
 from .service.workflows import Workflows
 from .settings import Settings
 
@@ -35,6 +36,7 @@ class ControlPlane:
     workflows: Workflows
     api_keys: ApiKeys
     metrics: Metrics
+    scheduler: Scheduler
     tracing: Tracing | None = None
 
     async def start(self) -> None:
@@ -44,9 +46,11 @@ class ControlPlane:
         await migrate(self.store.db)
         await self.store.ensure_project(self.settings.project, time.time())
         await self.orchestrator.start()
+        await self.scheduler.start()
 
     async def stop(self) -> None:
         """Stop the orchestrator, the functions and the database connections."""
+        await self.scheduler.stop()
         await self.orchestrator.stop()
         await self.backend.close()
         await self.store.close()
@@ -95,4 +99,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     workflows = Workflows(store, functions, backend, orchestrator, settings.project)
     api_keys = ApiKeys(store, settings.project, settings.bootstrap_key)
     metrics = Metrics(orchestrator, store, backend, settings.project, backend_stats)
-    return ControlPlane(settings, store, backend, functions, orchestrator, workflows, api_keys, metrics, tracing)
+    scheduler = Scheduler(store, workflows, SystemClock(), settings.project)
+    return ControlPlane(
+        settings, store, backend, functions, orchestrator, workflows, api_keys, metrics, scheduler, tracing
+    )

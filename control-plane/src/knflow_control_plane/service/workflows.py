@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from knflow import _types
-from knflow.spec import ActionSpec, HttpTrigger, WorkflowSpec
+from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, WorkflowSpec
 from knflow.validation import validate_workflow
 
 from ..domain.model import plan_run
@@ -111,9 +111,13 @@ class Workflows:
                 await self.functions.ensure(action.name, action.version)
         except ControlPlaneError as exc:
             await self.store.delete_routes(self.project, name)
+            await self.store.delete_triggers(self.project, name)
             await self.store.set_deployment(self.project, name, spec.version, "failed", str(exc), time.time())
             return {"workflow": name, "version": spec.version, "status": "failed", "error": str(exc)}
         http = [t.model_dump(mode="json") for t in spec.triggers if isinstance(t, HttpTrigger)]
+        events = [t.model_dump(mode="json") for t in spec.triggers if isinstance(t, EventTrigger)]
+        crons = [t.model_dump(mode="json") for t in spec.triggers if isinstance(t, ScheduleTrigger)]
+        await self.store.replace_triggers(self.project, name, spec.version, events, crons, time.time())
         clashes = await self.store.replace_routes(self.project, name, spec.version, http)
         if clashes:
             error = "HTTP trigger paths already taken: " + ", ".join(clashes)
@@ -132,6 +136,7 @@ class Workflows:
         if deployment is None:
             raise NotFound(f"workflow {name!r} is not deployed", field="workflow")
         await self.store.delete_routes(self.project, name)
+        await self.store.delete_triggers(self.project, name)
         await self.store.set_deployment(self.project, name, deployment["version"], "undeployed", None, time.time())
         return {"workflow": name, "version": deployment["version"], "status": "undeployed", "error": None}
 

@@ -1,0 +1,94 @@
+"""Schedule triggers: every replica looks for due ticks; each tick starts exactly one run.
+
+Exactly once comes from the store, not from a leader: a tick's run is created idempotently on
+(``/schedules/{workflow}/{position}``, tick time), the key trigger events are unique on, so replicas
+firing the same tick together make one run. Each schedule's cursor (its last tick) only moves forward;
+after downtime the trigger's ``missed`` policy says whether the missed ticks fire (``catch_up``) or only
+the latest (``skip``, the default), and the run's trigger record says how many were skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from knflow.spec import ScheduleTrigger
+from knflow_eventing import Tick, due_ticks, next_tick
+
+from ..errors import ControlPlaneError
+from ..ports import Clock, RunStore
+from .workflows import Workflows
+
+log = logging.getLogger("knflow.scheduler")
+MAX_SLEEP_S = 1.0
+
+
+class Scheduler:
+    """Fires the due ticks of every deployed schedule of one project."""
+
+    def __init__(self, store: RunStore, workflows: Workflows, clock: Clock, project: str = "default"):
+        self.store = store
+        self.workflows = workflows
+        self.clock = clock
+        self.project = project
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Fire ticks in the background until :meth:`stop`."""
+        self._task = asyncio.create_task(self._loop(), name="knflow-scheduler")
+
+    async def stop(self) -> None:
+        """Stop firing ticks."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def fire_due(self) -> float:
+        """Start the runs of every due tick; returns the seconds until the next tick (capped)."""
+        now = self.clock.now()
+        sleep = MAX_SLEEP_S
+        for row in await self.store.list_schedules(self.project):
+            trigger = ScheduleTrigger.model_validate(row["trigger"])
+            cursor = datetime.fromtimestamp(row["cursor"], UTC)
+            for tick in due_ticks(trigger.cron, trigger.timezone, cursor, now, trigger.missed):
+                await self._fire(row, trigger, tick)
+                cursor = tick.at
+            upcoming = next_tick(trigger.cron, trigger.timezone, max(cursor, now))
+            sleep = min(sleep, max(0.0, (upcoming - self.clock.now()).total_seconds()))
+        return sleep
+
+    async def _fire(self, row: dict[str, Any], trigger: ScheduleTrigger, tick: Tick) -> None:
+        at = tick.at.astimezone(UTC).isoformat()
+        record = {
+            "kind": "schedule",
+            "cron": trigger.cron,
+            "timezone": trigger.timezone,
+            "tick": at,
+            "skipped": tick.skipped,
+            "late_by_s": round(tick.late_by.total_seconds(), 3),
+            "missed_policy": trigger.missed,
+        }
+        try:
+            await self.workflows.start(
+                row["workflow"],
+                dict(trigger.inputs),
+                trigger=record,
+                version=row["version"],
+                idempotency=(f"/schedules/{row['workflow']}/{row['position']}", at),
+            )
+        except ControlPlaneError:
+            log.exception("the %s tick of %s could not start a run", at, row["workflow"])
+        await self.store.advance_schedule(self.project, row["workflow"], row["position"], tick.at.timestamp())
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                sleep = await self.fire_due()
+            except ControlPlaneError:
+                log.exception("firing schedules failed; trying again")
+                sleep = MAX_SLEEP_S
+            await asyncio.sleep(sleep)

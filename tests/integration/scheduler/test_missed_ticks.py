@@ -1,0 +1,58 @@
+"""After downtime, a schedule's missed ticks follow its policy, and each run's trigger record says so."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from knflow_control_plane.adapters.sqlalchemy_database import Database
+from knflow_control_plane.adapters.sqlalchemy_migrations import migrate
+from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.service.scheduler import Scheduler
+
+NOW = datetime(2026, 11, 23, 12, 0, 10, tzinfo=UTC)
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return NOW
+
+    def monotonic(self) -> float:
+        return 0.0
+
+
+class RecordingWorkflows:
+    """Stands in for the workflow use cases above the store: records the runs it is asked to start."""
+
+    def __init__(self) -> None:
+        self.started: list[dict[str, Any]] = []
+
+    async def start(self, name: str, inputs: dict[str, Any], **kwargs: Any) -> None:
+        self.started.append({"workflow": name, "inputs": inputs, **kwargs})
+
+
+@pytest.mark.parametrize(("policy", "runs", "skipped"), [("skip", 1, 9), ("catch_up", 10, 0)])
+async def test_missed_ticks_follow_the_policy(tmp_path: Path, policy: str, runs: int, skipped: int) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'knflow.db'}")
+    await migrate(database)
+    store = SqlAlchemyStore(database)
+    cron = {"kind": "schedule", "cron": "* * * * * *", "timezone": "UTC", "inputs": {"n": 1}, "missed": policy}
+    await store.replace_triggers("default", "wf", "v1", [], [cron], now=NOW.timestamp() - 10)  # down for 10 s
+    workflows = RecordingWorkflows()
+    try:
+        await Scheduler(store, workflows, FixedClock()).fire_due()  # type: ignore[arg-type]
+        assert len(workflows.started) == runs
+        records = [call["trigger"] for call in workflows.started]
+        assert records[0]["skipped"] == skipped and records[-1]["tick"] == NOW.isoformat()
+        assert all(r["missed_policy"] == policy for r in records)
+        sources = {call["idempotency"] for call in workflows.started}
+        assert len(sources) == runs  # one idempotency key per tick
+        [schedule] = await store.list_schedules("default")
+        assert schedule["cursor"] == NOW.timestamp()
+        await Scheduler(store, workflows, FixedClock()).fire_due()  # type: ignore[arg-type]
+        assert len(workflows.started) == runs  # nothing is due twice
+    finally:
+        await store.close()
