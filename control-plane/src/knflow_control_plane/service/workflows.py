@@ -5,18 +5,30 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from knflow import _types
 from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, WorkflowSpec
 from knflow.validation import validate_workflow
 
-from ..domain.model import plan_run
+from ..domain.model import PlannedStep, plan_run
 from ..domain.records import NewRun, Transition
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import FunctionBackend, RunStore
 from .functions import Functions, pack
 from .orchestrator import Orchestrator, new_trace_id
+
+_PLAN_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What starting a run of one workflow version needs; versions are content hashes, so it never changes."""
+
+    spec: WorkflowSpec
+    steps: list[PlannedStep]
+    result: dict[str, Any] | None
 
 
 def new_run_id(now: float) -> str:
@@ -40,6 +52,7 @@ class Workflows:
         self.backend = backend
         self.orchestrator = orchestrator
         self.project = project
+        self._plans: dict[tuple[str, str], _Plan] = {}  # (workflow, version): read, validated, planned once
 
     async def register(self, spec: WorkflowSpec, code: dict[str, bytes] | None) -> tuple[str, bool]:
         """Store a workflow version and the action versions it calls (with their code).
@@ -126,6 +139,18 @@ class Workflows:
         await self.store.set_deployment(self.project, name, spec.version, "ready", None, time.time())
         return {"workflow": name, "version": spec.version, "status": "ready", "error": None}
 
+    async def _plan(self, name: str, version: str) -> _Plan:
+        key = (name, version)
+        plan = self._plans.get(key)
+        if plan is None:
+            spec = await self.spec(name, version)
+            result = spec.result.model_dump(mode="json") if spec.result is not None else None
+            plan = _Plan(spec, plan_run(spec, spec.actions), result)
+            if len(self._plans) >= _PLAN_CACHE_SIZE:
+                self._plans.pop(next(iter(self._plans)))  # the oldest entry
+            self._plans[key] = plan
+        return plan
+
     async def undeploy(self, name: str) -> dict[str, Any]:
         """Disable the workflow's triggers and mark it undeployed (functions scale to zero on their own).
 
@@ -160,17 +185,18 @@ class Workflows:
         if deployment is None or deployment["status"] != "ready":
             await self.spec(name)  # NotFound first, when the workflow does not exist at all
             raise Conflict(f"workflow {name!r} is not deployed: deploy it first", field="workflow")
-        spec = await self.spec(name, version or deployment["version"])
+        plan = await self._plan(name, version or deployment["version"])
+        spec = plan.spec
         checked = check_inputs(spec, inputs)
         now = time.time()
         new = NewRun(
             run_id=new_run_id(now),
             project=self.project,
             workflow=name,
-            workflow_version=spec.version,
+            workflow_version=version or deployment["version"],
             inputs=checked,
-            steps=plan_run(spec, spec.actions),
-            result=spec.result.model_dump(mode="json") if spec.result is not None else None,
+            steps=plan.steps,
+            result=plan.result,
             trigger=trigger or {"kind": "manual"},
             idempotency=idempotency,
             timeout=spec.timeout,
