@@ -237,3 +237,13 @@ schedules = sa.Table(
     sa.Column("trigger", Json, nullable=False),
     sa.Column("cursor", Time, nullable=False),
 )
+
+# Named leases with an expiry: one holder at a time across replicas (the outbox relay), taken over
+# when the holder stops renewing.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+)
