@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .adapters.clock import SystemClock
@@ -11,6 +14,7 @@ from .adapters.sqlalchemy_database import Database
 from .adapters.sqlalchemy_migrations import migrate
 from .adapters.sqlalchemy_store import SqlAlchemyStore
 from .errors import InvalidRequest
+from .objects import ObjectStore
 from .observability.metrics import BackendStats, Metrics
 from .ports import Builder, FunctionBackend
 from .service.api_keys import ApiKeys
@@ -38,6 +42,8 @@ class ControlPlane:
     metrics: Metrics
     scheduler: Scheduler
     tracing: Tracing | None = None
+    #: where ``File`` values, uploads, offloaded payloads and build contexts live
+    objects: ObjectStore = field(kw_only=True)
 
     async def start(self) -> None:
         """Migrate the database, then start the orchestrator."""
@@ -53,6 +59,7 @@ class ControlPlane:
         await self.scheduler.stop()
         await self.orchestrator.stop()
         await self.backend.close()
+        await self.objects.close()
         await self.store.close()
 
 
@@ -73,6 +80,46 @@ def _builder(settings: Settings) -> Builder:
     raise InvalidRequest(f"unknown builder {settings.builder!r} (expected 'venv')", field="KNFLOW_BUILDER")
 
 
+def object_store(settings: Settings) -> ObjectStore:
+    """The object store ``KNFLOW_OBJECT_STORE`` names: ``s3://bucket[/prefix]`` or a local folder.
+
+    Raises:
+        InvalidRequest: an ``s3://`` URL without a bucket.
+    """
+    location = settings.resolved_object_store
+    if location.startswith("s3://"):
+        bucket, _, prefix = location.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise InvalidRequest(f"{location!r} names no bucket", field="KNFLOW_OBJECT_STORE")
+        from .adapters.s3 import S3ObjectStore
+
+        return S3ObjectStore(
+            bucket,
+            endpoint_url=settings.s3_endpoint,
+            region=settings.s3_region,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            prefix=prefix.strip("/") + "/" if prefix.strip("/") else "",
+            create_bucket=settings.s3_create_bucket,
+        )
+    from .adapters.objects_local import LocalObjectStore
+
+    return LocalObjectStore(Path(location), settings.resolved_public_url, _url_secret(settings))
+
+
+def _url_secret(settings: Settings) -> bytes:
+    if settings.object_url_secret:
+        return settings.object_url_secret.encode()
+    # Generated once and kept: URLs handed out must stay valid across restarts.
+    path = settings.state_dir / "url-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError), path.open("x") as out:
+            path.chmod(0o600)
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip().encode()
+
+
 def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     """A control plane for ``settings`` (not started yet).
 
@@ -81,6 +128,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         tracing: the OpenTelemetry tracing to feed (``observability.start_tracing``); None when off.
     """
     store = SqlAlchemyStore(Database(settings.resolved_database_url))
+    objects = object_store(settings)
     backend, backend_stats = _backend(settings)
     functions = Functions(store, _builder(settings), backend, settings.project)
     orchestrator = Orchestrator(
@@ -101,5 +149,15 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     metrics = Metrics(orchestrator, store, backend, settings.project, backend_stats)
     scheduler = Scheduler(store, workflows, SystemClock(), settings.project)
     return ControlPlane(
-        settings, store, backend, functions, orchestrator, workflows, api_keys, metrics, scheduler, tracing
+        settings,
+        store,
+        backend,
+        functions,
+        orchestrator,
+        workflows,
+        api_keys,
+        metrics,
+        scheduler,
+        tracing,
+        objects=objects,
     )

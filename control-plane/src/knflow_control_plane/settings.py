@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,29 @@ class Settings(BaseSettings):
         project: the project of this control plane's records.
         auth: require ``Authorization: Bearer <API key>`` on the API and the hooks.
         bootstrap_key: a key always accepted when ``auth`` is on (to create the first stored keys).
+        kube_url: the Kubernetes API server (knative backend, kaniko builder); unset: in-cluster config.
+        kube_token_file: a bearer token file for ``kube_url`` (re-read: tokens rotate).
+        kube_ca_file: the CA bundle of ``kube_url``'s certificate.
+        functions_namespace: where Knative Services and Kaniko Jobs of actions live.
+        knative_visibility: ``public`` or ``cluster-local`` (no route from outside the cluster).
+        knative_invoke: invoke ``status.url`` (``url``) or ``status.address.url`` (``address``).
+        knative_min_scale: instances each function keeps when idle (0: scale to zero).
+        knative_scale_metric: ``concurrency`` or ``rps``.
+        knative_scale_down_delay: ``autoscaling.knative.dev/scale-down-delay`` (``"30s"``).
+        knative_scale_to_zero_retention: ``autoscaling.knative.dev/scale-to-zero-pod-retention-period``.
+        knative_max_request_seconds: the cluster's max-revision-timeout-seconds (caps ``timeoutSeconds``).
+        knative_ready_timeout: seconds a deploy waits for a Service to become Ready.
+        knative_service_account: the ServiceAccount functions run as.
+        knative_image_pull_secret: a secret to pull function images with.
+        registry: where the kaniko builder pushes action images (``host[:port]/path``).
+        runtime_image: the function-runtime base image every action image starts FROM.
+        kaniko_image: the Kaniko executor image (a maintained fork, pinned).
+        kaniko_cache_repo: Kaniko's layer cache repository (default ``{registry}/cache``).
+        kaniko_registry_secret: a ``kubernetes.io/dockerconfigjson`` secret with push credentials.
+        kaniko_s3_secret: a secret with ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` for reading contexts.
+        kaniko_s3_endpoint: the S3 endpoint as seen from build pods (MinIO's in-cluster address).
+        kaniko_insecure_registry: push and pull over plain HTTP (an in-cluster development registry).
+        kaniko_timeout: seconds a build may run.
     """
 
     model_config = SettingsConfigDict(env_prefix="KNFLOW_", env_file=".env", extra="ignore")
@@ -55,6 +79,29 @@ class Settings(BaseSettings):
     project: str = "default"
     auth: bool = False
     bootstrap_key: str | None = None
+    kube_url: str | None = None
+    kube_token_file: Path | None = None
+    kube_ca_file: Path | None = None
+    functions_namespace: str = "knflow-functions"
+    knative_visibility: Literal["public", "cluster-local"] = "public"
+    knative_invoke: Literal["url", "address"] = "url"
+    knative_min_scale: int = Field(default=0, ge=0)
+    knative_scale_metric: Literal["concurrency", "rps"] = "concurrency"
+    knative_scale_down_delay: str | None = None
+    knative_scale_to_zero_retention: str | None = None
+    knative_max_request_seconds: int = Field(default=600, ge=1)
+    knative_ready_timeout: float = Field(default=300.0, gt=0)
+    knative_service_account: str | None = None
+    knative_image_pull_secret: str | None = None
+    registry: str = "registry.knflow.svc.cluster.local:5000"
+    runtime_image: str = "registry.knflow.svc.cluster.local:5000/knflow-runtime:0.1.0"
+    kaniko_image: str = "ghcr.io/osscontainertools/kaniko:v1.28.2"
+    kaniko_cache_repo: str | None = None
+    kaniko_registry_secret: str | None = None
+    kaniko_s3_secret: str | None = None
+    kaniko_s3_endpoint: str | None = None
+    kaniko_insecure_registry: bool = False
+    kaniko_timeout: int = Field(default=1800, ge=60)
 
     @property
     def resolved_database_url(self) -> str:

@@ -15,7 +15,7 @@ from ..observability import start_tracing
 from ..observability.metrics import CONTENT_TYPE
 from ..settings import Settings
 from . import docs_page, hooks, problems, routes_keys, routes_runs, routes_workflows
-from .limits import BodyLimit
+from .objects_mount import OBJECTS_PATH, BodyLimits, ObjectsMount
 
 
 async def _authenticate(request: Request) -> None:
@@ -77,7 +77,8 @@ def create_app(
         cp: ControlPlane = request.app.state.control_plane
         return Response(await cp.metrics.exposition(), media_type=CONTENT_TYPE)
 
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.mount(OBJECTS_PATH, ObjectsMount())  # signed URLs: outside API-key auth, each URL its own limit
+    app.add_middleware(BodyLimits, limit=settings.max_body_bytes, upload_limit=settings.max_file_bytes)
     if tracing is not None:
         tracing.instrument_app(app)
     return app
