@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from knflow_eventing import EventBus, MemoryBus
+
 from .adapters.clock import SystemClock
 from .adapters.sqlalchemy_database import Database
 from .adapters.sqlalchemy_migrations import migrate
@@ -20,11 +22,15 @@ from .ports import Builder, FunctionBackend
 from .service.api_keys import ApiKeys
 from .service.functions import Functions
 from .service.orchestrator import Orchestrator, OrchestratorSettings
+from .service.outbox_relay import OutboxRelay
 from .service.scheduler import Scheduler
+from .service.trigger_consumer import TriggerConsumer
+from .service.trigger_intake import TriggerIntake
 from .service.workflows import Workflows
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .adapters.kubernetes import KubeClient
     from .observability._otel import Tracing
 
 
@@ -41,6 +47,10 @@ class ControlPlane:
     api_keys: ApiKeys
     metrics: Metrics
     scheduler: Scheduler
+    bus: EventBus
+    intake: TriggerIntake
+    consumer: TriggerConsumer
+    relay: OutboxRelay | None
     tracing: Tracing | None = None
     #: where ``File`` values, uploads, offloaded payloads and build contexts live
     objects: ObjectStore = field(kw_only=True)
@@ -53,11 +63,18 @@ class ControlPlane:
         await self.store.ensure_project(self.settings.project, time.time())
         await self.orchestrator.start()
         await self.scheduler.start()
+        await self.consumer.start()
+        if self.relay is not None:
+            await self.relay.start()
 
     async def stop(self) -> None:
         """Stop the orchestrator, the functions and the database connections."""
+        await self.consumer.stop()
         await self.scheduler.stop()
         await self.orchestrator.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        await self.bus.close()
         await self.backend.close()
         await self.objects.close()
         await self.store.close()
@@ -69,15 +86,85 @@ def _backend(settings: Settings) -> tuple[FunctionBackend, BackendStats | None]:
 
         local = LocalBackend(settings.state_dir / "functions", idle_timeout=settings.idle_timeout)
         return local, local.stats
-    raise InvalidRequest(f"unknown backend {settings.backend!r} (expected 'local')", field="KNFLOW_BACKEND")
+    if settings.backend == "knative":
+        from .adapters.knative import KnativeBackend
+        from .adapters.knative_manifests import KnativeOptions
+
+        options = KnativeOptions(
+            namespace=settings.functions_namespace,
+            cluster_local=settings.knative_visibility == "cluster-local",
+            min_scale=settings.knative_min_scale,
+            scale_metric=settings.knative_scale_metric,
+            scale_down_delay=settings.knative_scale_down_delay,
+            scale_to_zero_retention=settings.knative_scale_to_zero_retention,
+            max_request_seconds=settings.knative_max_request_seconds,
+            service_account=settings.knative_service_account,
+            image_pull_secrets=(settings.knative_image_pull_secret,) if settings.knative_image_pull_secret else (),
+        )
+        invoke_address = settings.knative_invoke == "address"
+        knative = KnativeBackend(
+            _kube(settings), options, invoke_address=invoke_address, ready_timeout=settings.knative_ready_timeout
+        )
+        return knative, None
+    raise InvalidRequest(
+        f"unknown backend {settings.backend!r} (expected 'local' or 'knative')", field="KNFLOW_BACKEND"
+    )
 
 
-def _builder(settings: Settings) -> Builder:
+def _bus(settings: Settings) -> EventBus:
+    if settings.event_bus == "memory":
+        return MemoryBus(partitions=settings.kafka_partitions)
+    if settings.event_bus == "kafka":
+        if not settings.kafka_bootstrap:
+            message = "KNFLOW_KAFKA_BOOTSTRAP is required with the kafka bus"
+            raise InvalidRequest(message, field="KNFLOW_KAFKA_BOOTSTRAP")
+        from knflow_eventing.kafka import KafkaBus
+
+        return KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions, client_id=settings.worker_name)
+    raise InvalidRequest(
+        f"unknown event bus {settings.event_bus!r} (expected 'memory' or 'kafka')", field="KNFLOW_EVENT_BUS"
+    )
+
+
+def _kube(settings: Settings) -> KubeClient:
+    from .adapters.kubernetes import KubeClient, KubeConfig
+
+    if not settings.kube_url:
+        return KubeClient(KubeConfig.in_cluster())
+    config = KubeConfig(url=settings.kube_url, token_file=settings.kube_token_file, ca_file=settings.kube_ca_file)
+    return KubeClient(config)
+
+
+def _builder(settings: Settings, objects: ObjectStore) -> Builder:
     if settings.builder == "venv":
         from .adapters.venv import VenvBuilder
 
         return VenvBuilder(settings.state_dir / "builds")
-    raise InvalidRequest(f"unknown builder {settings.builder!r} (expected 'venv')", field="KNFLOW_BUILDER")
+    if settings.builder == "kaniko":
+        from .adapters.kaniko import KanikoBuilder
+        from .adapters.kaniko_manifests import KanikoOptions
+
+        location = settings.resolved_object_store
+        if not location.startswith("s3://"):
+            message = "the kaniko builder reads build contexts from S3: set KNFLOW_OBJECT_STORE=s3://bucket[/prefix]"
+            raise InvalidRequest(message, field="KNFLOW_OBJECT_STORE")
+        options = KanikoOptions(
+            namespace=settings.functions_namespace,
+            image=settings.kaniko_image,
+            registry=settings.registry,
+            base_image=settings.runtime_image,
+            cache_repo=settings.kaniko_cache_repo,
+            registry_secret=settings.kaniko_registry_secret,
+            s3_secret=settings.kaniko_s3_secret,
+            s3_endpoint=settings.kaniko_s3_endpoint or settings.s3_endpoint,
+            s3_region=settings.s3_region,
+            insecure_registry=settings.kaniko_insecure_registry,
+            timeout=settings.kaniko_timeout,
+        )
+        return KanikoBuilder(_kube(settings), objects, location, options)
+    raise InvalidRequest(
+        f"unknown builder {settings.builder!r} (expected 'venv' or 'kaniko')", field="KNFLOW_BUILDER"
+    )
 
 
 def object_store(settings: Settings) -> ObjectStore:
@@ -127,10 +214,13 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         settings: the configuration.
         tracing: the OpenTelemetry tracing to feed (``observability.start_tracing``); None when off.
     """
-    store = SqlAlchemyStore(Database(settings.resolved_database_url))
+    store = SqlAlchemyStore(Database(settings.resolved_database_url), outbox=settings.lifecycle_events)
+    bus = _bus(settings)
+    if tracing is not None:
+        tracing.messaging_system = settings.event_bus
     objects = object_store(settings)
     backend, backend_stats = _backend(settings)
-    functions = Functions(store, _builder(settings), backend, settings.project)
+    functions = Functions(store, _builder(settings, objects), backend, settings.project)
     orchestrator = Orchestrator(
         store,
         functions,
@@ -148,6 +238,13 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     api_keys = ApiKeys(store, settings.project, settings.bootstrap_key)
     metrics = Metrics(orchestrator, store, backend, settings.project, backend_stats)
     scheduler = Scheduler(store, workflows, SystemClock(), settings.project)
+    intake = TriggerIntake(bus, workflows, tracing)
+    consumer = TriggerConsumer(
+        bus, store, workflows, settings.project, concurrency=settings.trigger_concurrency, tracing=tracing
+    )
+    relay = OutboxRelay(store, bus, settings.worker_name) if settings.lifecycle_events else None
+    if relay is not None:
+        orchestrator.on_transition(lambda transition: relay.wake() if transition.events else None)
     return ControlPlane(
         settings,
         store,
@@ -158,6 +255,10 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         api_keys,
         metrics,
         scheduler,
+        bus,
+        intake,
+        consumer,
+        relay,
         tracing,
         objects=objects,
     )

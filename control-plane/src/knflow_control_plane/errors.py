@@ -59,3 +59,9 @@ class StoreUnavailable(ControlPlaneError):
     """The run store could not be reached or refused the transaction."""
 
     status = 503
+
+
+class EventBusUnavailable(ControlPlaneError):
+    """The event bus could not take the event; sending it again is safe (runs are idempotent on its id)."""
+
+    status = 503

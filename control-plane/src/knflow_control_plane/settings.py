@@ -18,6 +18,9 @@ class Settings(BaseSettings):
         database_url: ``sqlite:///.knflow/knflow.db`` (embedded) or ``postgresql://...``.
         event_bus: ``memory`` or ``kafka``.
         kafka_bootstrap: Kafka bootstrap servers when ``event_bus`` is ``kafka``.
+        kafka_partitions: partitions of the topics knflow creates.
+        lifecycle_events: write run and step lifecycle events to the outbox and relay them to ``knflow.runs``.
+        trigger_concurrency: trigger events one replica handles at once.
         object_store: a folder (``local``) or ``s3://bucket``.
         backend: ``local`` or ``knative``.
         builder: ``venv`` or ``kaniko``.
@@ -56,6 +59,19 @@ class Settings(BaseSettings):
         kaniko_s3_endpoint: the S3 endpoint as seen from build pods (MinIO's in-cluster address).
         kaniko_insecure_registry: push and pull over plain HTTP (an in-cluster development registry).
         kaniko_timeout: seconds a build may run.
+        s3_endpoint: an S3-compatible endpoint (MinIO) for an ``s3://`` object store; unset for AWS.
+        s3_region: the bucket's region.
+        s3_access_key: S3 access key id; unset uses botocore's chain (env, profile, IRSA).
+        s3_secret_key: S3 secret access key.
+        s3_create_bucket: create a missing bucket (development overlays and tests).
+        object_url_ttl: lifetime in seconds of presigned URLs (at least an attempt's timeout).
+        object_url_secret: HMAC secret of the local store's signed URLs; generated into
+            ``{state_dir}/url-secret`` when unset (every replica must share it).
+        max_file_bytes: largest file a function or an upload may store.
+        payload_threshold: step outputs and logs (and run inputs) larger than this, in bytes of JSON,
+            are kept in the object store and referenced from the run record.
+        file_retention_days: delete run files older than this many days (None: keep them).
+        upload_slots: spare upload URLs per attempt, for new files that are not a whole output.
     """
 
     model_config = SettingsConfigDict(env_prefix="KNFLOW_", env_file=".env", extra="ignore")
@@ -64,6 +80,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     event_bus: str = "memory"
     kafka_bootstrap: str | None = None
+    kafka_partitions: int = 6
+    lifecycle_events: bool = True
+    trigger_concurrency: int = 64
     object_store: str | None = None
     backend: str = "local"
     builder: str = "venv"
@@ -102,11 +121,27 @@ class Settings(BaseSettings):
     kaniko_s3_endpoint: str | None = None
     kaniko_insecure_registry: bool = False
     kaniko_timeout: int = Field(default=1800, ge=60)
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_create_bucket: bool = False
+    object_url_ttl: int = Field(default=3600, ge=1)
+    object_url_secret: str | None = None
+    max_file_bytes: int = Field(default=5 * 1024**3, ge=0)
+    payload_threshold: int = Field(default=256 * 1024, ge=1024)
+    file_retention_days: float | None = Field(default=None, gt=0)
+    upload_slots: int = Field(default=4, ge=0, le=100)
 
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under the state dir."""
         return self.database_url or f"sqlite:///{self.state_dir / 'knflow.db'}"
+
+    @property
+    def resolved_object_store(self) -> str:
+        """The object store: ``s3://bucket[/prefix]`` or a folder, defaulting to ``objects`` in the state dir."""
+        return self.object_store or str(self.state_dir / "objects")
 
     @property
     def resolved_public_url(self) -> str:

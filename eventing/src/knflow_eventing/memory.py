@@ -63,13 +63,16 @@ class MemoryBus:
         partitions: partitions of each topic created on first use.
         retain_acked: events per partition kept after every group acknowledged them (a group created
             later starts from the earliest kept one); events not yet acknowledged are always kept.
+        retain_ungrouped: events per partition kept for a topic no group consumes yet (lifecycle events
+            nobody subscribed to must not grow without bound).
     """
 
-    def __init__(self, *, partitions: int = 4, retain_acked: int = 1000) -> None:
+    def __init__(self, *, partitions: int = 4, retain_acked: int = 1000, retain_ungrouped: int = 10_000) -> None:
         if partitions < 1 or retain_acked < 0:
             raise ValueError("partitions must be >= 1 and retain_acked >= 0")
         self._partitions = partitions
         self._retain = retain_acked
+        self._retain_ungrouped = retain_ungrouped
         self._topics: dict[str, _Topic] = {}
         self._closed = False
 
@@ -105,6 +108,11 @@ class MemoryBus:
         partition = partition_for(key, len(state.partitions), state.counter)
         state.counter += 1
         state.partitions[partition].log.append(message)
+        log = state.partitions[partition]
+        if not state.groups and len(log.log) > self._retain_ungrouped:
+            # Nobody consumes this topic (yet): keep a bounded tail for a group that joins later.
+            log.log.popleft()
+            log.base += 1
         async with state.changed:
             state.changed.notify_all()
 

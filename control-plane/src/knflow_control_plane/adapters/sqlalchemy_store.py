@@ -213,6 +213,18 @@ class SqlAlchemyStore:
         """Record that outbox events reached the bus."""
         await self.db.run(triggers.mark_published, ids, now)
 
+    async def prune_outbox(self, published_before: float) -> int:
+        """Delete lifecycle events published before ``published_before``."""
+        return await self.db.run(triggers.prune_outbox, published_before)
+
+    async def acquire_lease(self, name: str, holder: str, now: float, ttl: float) -> bool:
+        """Take or renew a named lease; False while another holder has it."""
+        return await self.db.run(triggers.acquire_lease, name, holder, now, ttl)
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give a named lease up."""
+        await self.db.run(triggers.release_lease, name, holder)
+
     async def close(self) -> None:
         """Close the database connections."""
         await self.db.dispose()

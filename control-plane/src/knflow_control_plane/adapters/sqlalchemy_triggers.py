@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .sqlalchemy_tables import event_triggers, outbox, schedules
+from .sqlalchemy_tables import event_triggers, leases, outbox, schedules
 
 
 def replace_triggers(
@@ -112,3 +112,41 @@ def mark_published(conn: Connection, ids: list[int], now: float) -> None:
     """Record that these outbox events reached the bus."""
     if ids:
         conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(published_at=now))
+
+
+def prune_outbox(conn: Connection, published_before: float) -> int:
+    """Delete events published before ``published_before``; how many went."""
+    result = conn.execute(
+        outbox.delete().where(outbox.c.published_at.is_not(None), outbox.c.published_at < published_before)
+    )
+    return int(result.rowcount or 0)
+
+
+def acquire_lease(conn: Connection, name: str, holder: str, now: float, ttl: float) -> bool:
+    """Take or renew the lease ``name`` for ``holder`` until ``now + ttl``; False while another holds it.
+
+    Two statements, both safe under concurrency: the row is created once (a racing insert loses quietly),
+    then an update only succeeds for the holder or once the lease has expired.
+    """
+    insert = _insert_ignoring(conn, leases).values(name=name, holder=holder, expires_at=now + ttl)
+    if conn.execute(insert).rowcount == 1:
+        return True
+    taken = conn.execute(
+        leases.update()
+        .where(leases.c.name == name, sa.or_(leases.c.holder == holder, leases.c.expires_at < now))
+        .values(holder=holder, expires_at=now + ttl)
+    )
+    return taken.rowcount == 1
+
+
+def release_lease(conn: Connection, name: str, holder: str) -> None:
+    """Give the lease up (when ``holder`` has it), so another replica takes over at once."""
+    conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))
+
+
+def _insert_ignoring(conn: Connection, table: sa.Table) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()

@@ -14,7 +14,7 @@ from ..bootstrap import ControlPlane, build
 from ..observability import start_tracing
 from ..observability.metrics import CONTENT_TYPE
 from ..settings import Settings
-from . import docs_page, hooks, problems, routes_keys, routes_runs, routes_workflows
+from . import docs_page, hooks, problems, routes_events, routes_keys, routes_runs, routes_workflows
 from .objects_mount import OBJECTS_PATH, BodyLimits, ObjectsMount
 
 
@@ -59,7 +59,8 @@ def create_app(
     problems.install(app)
     docs_page.install(app)
     guarded = [Depends(_authenticate)] if settings.auth else []
-    for router in (routes_workflows.router, routes_runs.router, routes_keys.router, hooks.router):
+    routers = (routes_workflows.router, routes_runs.router, routes_events.router, routes_keys.router, hooks.router)
+    for router in routers:
         app.include_router(router, dependencies=guarded)
 
     @app.get("/health/liveness", include_in_schema=False)

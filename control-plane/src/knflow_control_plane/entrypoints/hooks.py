@@ -1,9 +1,12 @@
-"""HTTP triggers: ``/hooks/{path}`` starts a run and replies with its result if it comes in time."""
+"""HTTP triggers: ``/hooks/{path}`` starts a run and replies with its result if it comes in time.
+
+The request publishes a ``dev.knflow.trigger.http`` CloudEvent whose id is the run id; the run is
+created when the event is consumed (by any replica) and this request waits for it like any other.
+"""
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -45,13 +48,8 @@ async def hook(request: Request, path: str) -> Response:
             )
         raise NotFound(f"no HTTP trigger at /hooks{route_path}", field="path")
     trigger = route["trigger"]
-    transition = await cp.workflows.start(
-        route["workflow"],
-        await _inputs(request),
-        version=route["version"],
-        trigger={"kind": "http", "method": request.method, "path": route_path, "at": time.time()},
-    )
-    run_id = transition.run_id
+    # The run starts from the bus: publish its trigger event (inputs checked first), then wait for it.
+    run_id = await cp.intake.fire_http(route, await _inputs(request), request.method, route_path)
     link = f"{cp.settings.resolved_public_url}/v1/runs/{run_id}"
     accepted = JSONResponse(
         {"workflow_run_id": run_id, "result_link": link}, status_code=202, headers={"Location": link}

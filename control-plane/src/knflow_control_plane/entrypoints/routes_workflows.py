@@ -118,13 +118,19 @@ async def delete_workflow(request: Request, name: str) -> Response:
 @router.post("/workflows/{name}/deploy")
 async def deploy(request: Request, name: str, body: DeployIn | None = None) -> dict[str, Any]:
     """Build and deploy the workflow's actions and enable its triggers."""
-    return await plane(request).workflows.deploy(name, body.version if body else None)
+    cp = plane(request)
+    deployed = await cp.workflows.deploy(name, body.version if body else None)
+    await cp.consumer.reload()  # its event triggers match from now on here (other replicas: within a second)
+    return deployed
 
 
 @router.post("/workflows/{name}/undeploy")
 async def undeploy(request: Request, name: str) -> dict[str, Any]:
     """Disable the workflow's triggers."""
-    return await plane(request).workflows.undeploy(name)
+    cp = plane(request)
+    undeployed = await cp.workflows.undeploy(name)
+    await cp.consumer.reload()
+    return undeployed
 
 
 @router.get("/workflows/{name}/deployment")

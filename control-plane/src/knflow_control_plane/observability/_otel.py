@@ -17,11 +17,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from cloudevents.core.v1.event import CloudEvent
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from sqlalchemy.engine import Engine
 
 from knflow import wire
@@ -248,11 +250,48 @@ class Tracing:
     def __init__(self, provider: TracerProvider):
         self.provider = provider
         self.tracer = provider.get_tracer("knflow.control_plane")
+        #: ``messaging.system`` of consume spans: ``kafka``, or ``memory`` for the embedded bus
+        self.messaging_system = "memory"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], service_name: str) -> Tracing:
         """Tracing configured by the standard ``OTEL_*`` variables."""
         return cls(make_provider(environ, {"service.name": service_name}, id_generator=_Ids()))
+
+    def current_traceparent(self) -> str | None:
+        """The W3C ``traceparent`` of the current span (a trigger event carries it), if any."""
+        ctx = trace.get_current_span().get_span_context()
+        if not ctx.is_valid:
+            return None
+        return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+    @contextlib.contextmanager
+    def consume(self, event: CloudEvent, topic: str) -> Iterator[None]:
+        """A CONSUMER span ``process {topic}``, child of the event's ``traceparent`` (the CloudEvents
+        distributed tracing extension); the run started inside it joins that trace."""
+        traceparent = event.get_extension("traceparent")
+        parent = (
+            TraceContextTextMapPropagator().extract({"traceparent": traceparent})
+            if isinstance(traceparent, str)
+            else otel_context.Context()
+        )
+        attributes = {
+            "messaging.system": self.messaging_system,
+            "messaging.operation.type": "process",
+            "messaging.destination.name": topic,
+            "messaging.message.id": event.get_id(),
+            "cloudevents.event_id": event.get_id(),
+            "cloudevents.event_source": event.get_source(),
+            "cloudevents.event_type": event.get_type(),
+            "cloudevents.event_spec_version": "1.0",
+        }
+        subject = event.get_subject()
+        if subject:
+            attributes["cloudevents.event_subject"] = subject
+        with self.tracer.start_as_current_span(
+            f"process {topic}", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+        ):
+            yield
 
     def run_spans(self, store: RunStore) -> RunSpans:
         """The orchestrator's tracer."""

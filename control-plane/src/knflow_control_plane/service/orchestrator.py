@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from knflow import wire
 from knflow_runtime.contract import encode_invoke
 
-from ..domain.events import STEP_RETRYING
+from ..domain.events import RUN_STARTED, STEP_RETRYING
 from ..domain.model import Outcome, RunStatus
 from ..domain.records import Claim, NewRun, Transition, Worker
 from ..errors import BuildFailed, ControlPlaneError, DeployFailed, FunctionUnavailable, InvalidRequest
@@ -180,21 +180,33 @@ class Orchestrator:
         return transition
 
     async def wait(self, run_id: str, timeout: float) -> tuple[str, Any, Any] | None:
-        """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way."""
+        """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way.
+
+        A run that does not exist yet is waited for too: a trigger publishes its event first and the run
+        is created when the event is consumed (here or on another replica). None when it never appeared.
+        """
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while True:
-            state = await self.store.run_status(run_id)
-            if state is None or RunStatus(state[0]).finished:
-                return state
-            left = end - loop.time()
-            if left <= 0:
-                return state
+            # Listen before looking: a run created or finished while the store is read still wakes us.
             future: asyncio.Future[None] = loop.create_future()
-            self._waiters.setdefault(run_id, []).append(future)
-            # Another replica may finish the run: look again now and then even without a signal.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(future, min(left, 0.5))
+            waiters = self._waiters.setdefault(run_id, [])
+            waiters.append(future)
+            try:
+                state = await self.store.run_status(run_id)
+                if state is not None and RunStatus(state[0]).finished:
+                    return state
+                left = end - loop.time()
+                if left <= 0:
+                    return state
+                # Another replica may create or finish the run: look again now and then without a signal.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(future, min(left, 0.5 if state is not None else 0.05))
+            finally:
+                if future in waiters:
+                    waiters.remove(future)
+                if not waiters and self._waiters.get(run_id) is waiters:
+                    del self._waiters[run_id]
 
     def wake(self) -> None:
         """Look for claimable work now (a run was retried, a trigger fired...)."""
@@ -207,7 +219,7 @@ class Orchestrator:
             task = asyncio.create_task(self._execute(claim), name=f"attempt {claim.attempt_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        if transition.run_status.finished:
+        if transition.run_status.finished or any(e.type == RUN_STARTED for e in transition.events):
             for future in self._waiters.pop(transition.run_id, []):
                 if not future.done():
                     future.set_result(None)

@@ -165,16 +165,8 @@ class Workflows:
         await self.store.set_deployment(self.project, name, deployment["version"], "undeployed", None, time.time())
         return {"workflow": name, "version": deployment["version"], "status": "undeployed", "error": None}
 
-    async def start(
-        self,
-        name: str,
-        inputs: dict[str, Any],
-        *,
-        trigger: dict[str, Any] | None = None,
-        version: str | None = None,
-        idempotency: tuple[str, str] | None = None,
-    ) -> Transition:
-        """Start a run of a deployed workflow with validated inputs.
+    async def check(self, name: str, inputs: dict[str, Any], version: str | None = None) -> tuple[str, dict[str, Any]]:
+        """The version a run of ``name`` would use and its checked inputs (defaults filled in).
 
         Raises:
             NotFound: unknown workflow.
@@ -185,22 +177,52 @@ class Workflows:
         if deployment is None or deployment["status"] != "ready":
             await self.spec(name)  # NotFound first, when the workflow does not exist at all
             raise Conflict(f"workflow {name!r} is not deployed: deploy it first", field="workflow")
-        plan = await self._plan(name, version or deployment["version"])
-        spec = plan.spec
-        checked = check_inputs(spec, inputs)
+        version = version or deployment["version"]
+        plan = await self._plan(name, version)
+        return version, check_inputs(plan.spec, inputs)
+
+    async def start(
+        self,
+        name: str,
+        inputs: dict[str, Any],
+        *,
+        trigger: dict[str, Any] | None = None,
+        version: str | None = None,
+        idempotency: tuple[str, str] | None = None,
+        run_id: str | None = None,
+        trace_id: str | None = None,
+    ) -> Transition:
+        """Start a run of a deployed workflow with validated inputs.
+
+        Args:
+            name: the workflow.
+            inputs: its inputs (checked here).
+            trigger: what started it, kept with the run.
+            version: the workflow version (the deployed one when omitted).
+            idempotency: the trigger event's (source, id): a second start with it returns the first run.
+            run_id: the run's id when the trigger chose it already (an HTTP trigger waits for it).
+            trace_id: the trace the run joins (from the trigger event's ``traceparent``).
+
+        Raises:
+            NotFound: unknown workflow.
+            Conflict: the workflow is not deployed.
+            InvalidRequest: an input is unknown, missing or of the wrong type (named in ``field``).
+        """
+        version, checked = await self.check(name, inputs, version)
+        plan = await self._plan(name, version)
         now = time.time()
         new = NewRun(
-            run_id=new_run_id(now),
+            run_id=run_id or new_run_id(now),
             project=self.project,
             workflow=name,
-            workflow_version=version or deployment["version"],
+            workflow_version=version,
             inputs=checked,
             steps=plan.steps,
             result=plan.result,
             trigger=trigger or {"kind": "manual"},
             idempotency=idempotency,
-            timeout=spec.timeout,
-            trace_id=new_trace_id(),
+            timeout=plan.spec.timeout,
+            trace_id=trace_id or new_trace_id(),
         )
         return await self.orchestrator.submit(new)
 

@@ -1,0 +1,263 @@
+"""Trigger events out of the bus: each matching event starts runs, then its offset may be committed.
+
+One consumer per topic that a deployed event trigger listens on (``knflow.triggers`` always), all in one
+consumer group, so the replicas split the partitions. Every event is handled at least once and its run
+created at most once: the run's creation is idempotent on the event's (source, id) in the store, and the
+delivery is acknowledged only after that commit. A crash in between redelivers the event, which then
+finds its run. A store outage is waited out (the event is retried, not dropped); an event that can never
+start a run (its workflow was undeployed, its data does not fit the inputs) is logged, counted and
+acknowledged, so it does not block its partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from cloudevents.core.v1.event import CloudEvent
+
+from knflow.spec import EventTrigger
+from knflow_eventing import TRIGGERS_TOPIC, Delivery, EventBus, EventingError, inputs_from_event, matching_triggers
+
+from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
+from ..ports import RunStore
+from .trigger_intake import HTTP_TRIGGER_TYPE
+from .workflows import Workflows
+
+log = logging.getLogger("knflow.triggers")
+
+GROUP = "knflow-control-plane"
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+#: errors that mean "this event will never start a run", as opposed to "not now"
+_REJECTED = (InvalidRequest, NotFound, Conflict)
+
+
+class ConsumeTracing(Protocol):
+    """Makes the span of consuming one event, child of the producer's ``traceparent`` (observability)."""
+
+    def consume(self, event: CloudEvent, topic: str) -> AbstractContextManager[None]:
+        """A context in which the run started for ``event`` joins the event's trace."""
+        ...
+
+
+@contextlib.contextmanager
+def _no_span() -> Iterator[None]:
+    yield
+
+
+def trace_of(event: CloudEvent) -> tuple[str | None, str | None]:
+    """(trace id, parent span id) from the event's ``traceparent`` extension, when it has a valid one."""
+    value = event.get_extension("traceparent")
+    match = _TRACEPARENT.match(value) if isinstance(value, str) else None
+    return (match.group(1), match.group(2)) if match else (None, None)
+
+
+class TriggerConsumer:
+    """Consumes trigger topics and starts the runs their events call for.
+
+    Args:
+        bus: the event bus.
+        store: to read the deployed event triggers.
+        workflows: to start runs.
+        project: the project whose triggers are matched.
+        group: the consumer group of every replica.
+        concurrency: events handled at once per replica.
+        refresh: seconds between reloads of the deployed triggers (new topics are subscribed then).
+        tracing: makes consume spans (None when tracing is off).
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        store: RunStore,
+        workflows: Workflows,
+        project: str = "default",
+        *,
+        group: str = GROUP,
+        concurrency: int = 64,
+        refresh: float = 1.0,
+        tracing: ConsumeTracing | None = None,
+    ):
+        self.bus = bus
+        self.store = store
+        self.workflows = workflows
+        self.project = project
+        self.group = group
+        self.refresh = refresh
+        self.tracing = tracing
+        self._slots = asyncio.Semaphore(concurrency)
+        self._triggers: list[tuple[dict[str, Any], EventTrigger]] = []
+        self._consumers: dict[str, asyncio.Task[None]] = {}
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._loaded = asyncio.Event()
+        #: events handled (a run started or found), and events that could not start a run
+        self.handled = 0
+        self.rejected = 0
+
+    async def start(self) -> None:
+        """Consume in the background until :meth:`stop`."""
+        self._supervisor = asyncio.create_task(self._supervise(), name="knflow-trigger-consumer")
+
+    async def stop(self) -> None:
+        """Leave the group; events being handled finish first (briefly), the others are redelivered."""
+        tasks = [t for t in (self._supervisor, *self._consumers.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._handlers:
+            await asyncio.wait(set(self._handlers), timeout=5.0)
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        self._consumers.clear()
+
+    async def reload(self) -> None:
+        """Read the deployed event triggers again (after a deploy on this replica)."""
+        rows = await self.store.list_event_triggers(self.project)
+        self._triggers = [(row, EventTrigger.model_validate(row["trigger"])) for row in rows]
+        self._loaded.set()
+
+    # -- handling one event ------------------------------------------------------------------------
+    async def handle(self, event: CloudEvent, topic: str = TRIGGERS_TOPIC) -> list[str]:
+        """Start the runs ``event`` calls for (idempotently); their ids.
+
+        Raises:
+            InvalidRequest | NotFound | Conflict: the event can never start its run.
+            ControlPlaneError: the store failed: handle the event again later.
+        """
+        trace_id, _parent = trace_of(event)
+        span = self.tracing.consume(event, topic) if self.tracing is not None else _no_span()
+        with span:
+            if event.get_type() == HTTP_TRIGGER_TYPE and topic == TRIGGERS_TOPIC:
+                return [await self._start_http(event, trace_id)]
+            started = []
+            for row, trigger in self._triggers:
+                if trigger.topic == topic and matching_triggers(event, [trigger]):
+                    started.append(await self._start_matched(event, row, trace_id))
+            return started
+
+    async def _start_http(self, event: CloudEvent, trace_id: str | None) -> str:
+        data = event.get_data()
+        if not isinstance(data, dict) or not isinstance(data.get("workflow"), str):
+            raise InvalidRequest("an HTTP trigger event needs JSON data with its workflow", field="data")
+        record = {
+            "kind": "http",
+            "method": data.get("method"),
+            "path": data.get("path"),
+            "at": _epoch(event),
+            "event": {"id": event.get_id(), "source": event.get_source(), "type": event.get_type()},
+        }
+        transition = await self.workflows.start(
+            data["workflow"],
+            dict(data.get("inputs") or {}),
+            trigger=record,
+            version=data.get("version"),
+            idempotency=(event.get_source(), event.get_id()),
+            run_id=event.get_id(),
+            trace_id=trace_id,
+        )
+        return transition.run_id
+
+    async def _start_matched(self, event: CloudEvent, row: dict[str, Any], trace_id: str | None) -> str:
+        record = {
+            "kind": "event",
+            "at": _epoch(event),
+            "event": {
+                "id": event.get_id(),
+                "source": event.get_source(),
+                "type": event.get_type(),
+                "subject": event.get_subject(),
+            },
+            "trigger": row["position"],
+        }
+        transition = await self.workflows.start(
+            row["workflow"],
+            inputs_from_event(event),
+            trigger=record,
+            version=row["version"],
+            idempotency=(event.get_source(), event.get_id()),
+            trace_id=trace_id,
+        )
+        return transition.run_id
+
+    # -- consuming ---------------------------------------------------------------------------------
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self.reload()
+            except ControlPlaneError as exc:
+                log.warning("could not read the event triggers (%s); keeping the last ones", exc)
+            wanted = {TRIGGERS_TOPIC} | {trigger.topic for _row, trigger in self._triggers}
+            for topic in wanted - self._consumers.keys():
+                self._consumers[topic] = asyncio.create_task(self._consume(topic), name=f"knflow-consume {topic}")
+            for topic in self._consumers.keys() - wanted:
+                self._consumers.pop(topic).cancel()
+            await asyncio.sleep(self.refresh)
+
+    async def _consume(self, topic: str) -> None:
+        await self._loaded.wait()
+        failures = 0
+        while True:
+            try:
+                async with self.bus.subscribe(topic, self.group) as subscription:
+                    failures = 0
+                    async for delivery in subscription:
+                        await self._slots.acquire()
+                        task = asyncio.create_task(self._handle_delivery(delivery))
+                        self._handlers.add(task)
+                        task.add_done_callback(self._handlers.discard)
+                return  # the bus closed the subscription: the control plane is stopping
+            except EventingError as exc:
+                failures += 1
+                delay = min(5.0, 0.1 * 2**failures)
+                log.warning("consuming %s failed (%s); joining again in %.1fs", topic, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _handle_delivery(self, delivery: Delivery) -> None:
+        failures = 0
+        try:
+            while True:
+                try:
+                    await self.handle(delivery.event, delivery.topic)
+                    self.handled += 1
+                    break
+                except _REJECTED as exc:
+                    self.rejected += 1
+                    log.warning(
+                        "event %s from %s on %s starts no run: %s",
+                        delivery.event.get_id(),
+                        delivery.event.get_source(),
+                        delivery.topic,
+                        exc,
+                    )
+                    break
+                except ControlPlaneError as exc:
+                    # The store is down or busy: the event waits (unacknowledged) and is tried again.
+                    failures += 1
+                    delay = min(5.0, 0.05 * 2**failures)
+                    log.warning("event %s: %s; trying again in %.1fs", delivery.event.get_id(), exc, delay)
+                    await asyncio.sleep(delay)
+                except Exception:
+                    # A bug, not an outage: an unacknowledged event would hold its partition's offset
+                    # back forever, so it is logged with its traceback and let go.
+                    self.rejected += 1
+                    log.exception("event %s could not be handled", delivery.event.get_id())
+                    break
+            with contextlib.suppress(EventingError):
+                await delivery.ack()  # a lost ack only means a redelivery, which finds the run
+        finally:
+            self._slots.release()
+
+
+def _epoch(event: CloudEvent) -> float | None:
+    at = event.get_time()
+    if not isinstance(at, datetime):
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
