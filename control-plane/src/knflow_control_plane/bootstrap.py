@@ -162,9 +162,7 @@ def _builder(settings: Settings, objects: ObjectStore) -> Builder:
             timeout=settings.kaniko_timeout,
         )
         return KanikoBuilder(_kube(settings), objects, location, options)
-    raise InvalidRequest(
-        f"unknown builder {settings.builder!r} (expected 'venv' or 'kaniko')", field="KNFLOW_BUILDER"
-    )
+    raise InvalidRequest(f"unknown builder {settings.builder!r} (expected 'venv' or 'kaniko')", field="KNFLOW_BUILDER")
 
 
 def object_store(settings: Settings) -> ObjectStore:
