@@ -1,11 +1,12 @@
 """Cold starts and warm invokes of the local backend, measured with real ``knflow_runtime`` processes.
 
-    .venv/bin/python bench/cold_start_bench.py [--quick] [--runs N] [--invokes N]
+    .venv/bin/python bench/cold_start_bench.py [--quick] [--runs N] [--invokes N] [--json rows.json]
 
 Cold start: from ``invoke()`` on a function with no instance to its reply, medians over ``--runs``
 cold starts, for plain spawn (``python -m knflow_runtime``) and for the fork server. Warm invoke: a
 no-op action called ``--invokes`` times in a row through the backend, then the same request sent with
 ``httpx.AsyncClient`` to the same instance, to compare the backend's HTTP client with httpx.
+Scenario 4 of issue #8; its floor is the interpreter's own start (``python -c pass``), measured here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.benchlib import emit, p50_p99, row
 
 from knflow.spec import ActionSpec
 from knflow_control_plane.adapters.local import LocalBackend
@@ -106,8 +113,11 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5 cold starts and 300 invokes (under 30 s)")
     parser.add_argument("--runs", type=int, default=20, help="cold starts per mode")
     parser.add_argument("--invokes", type=int, default=2000, help="warm invokes per client")
+    parser.add_argument("--json", type=Path, help="write the summary rows here")
+    parser.add_argument("--stores", help="ignored: no store is involved")
     args = parser.parse_args()
-    runs, invokes = (5, 300) if args.quick else (args.runs, args.invokes)
+    runs, invokes = (8, 300) if args.quick else (args.runs, args.invokes)
+    interpreter = [_spawn_seconds() for _ in range(runs)]
     with tempfile.TemporaryDirectory(prefix="knflow-bench-") as tmp:
         root = Path(tmp)
         action = ActionSpec(name="noop", version="v0", entrypoint="bench_actions:noop")
@@ -124,6 +134,33 @@ async def main() -> None:
     print(header)
     print(summary("backend (raw asyncio)", ours))
     print(summary("httpx.AsyncClient", theirs))
+    if args.json:
+        emit(_rows(interpreter, spawn, fork), args.json)
+
+
+def _spawn_seconds() -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return time.perf_counter() - started
+
+
+def _rows(interpreter: list[float], spawn: list[float], fork: list[float]) -> list[dict[str, Any]]:
+    floor = statistics.median(interpreter) * 1000
+    rows = [row("floor: python -c pass", "-", p50_ms=floor)]
+    for name, seconds, target in [("spawn", spawn, 100.0), ("fork server", fork, 50.0)]:
+        stats = p50_p99([s * 1000 for s in seconds])
+        rows.append(
+            row(
+                f"4 cold start, {name}",
+                "-",
+                **stats,
+                ratio_to_floor=stats["p50_ms"] / floor,
+                target=f"p50<={target:.0f}",
+                met=stats["p50_ms"] <= target,
+                detail=f"invoke() on a function scaled to zero -> reply; {len(seconds)} starts",
+            )
+        )
+    return rows
 
 
 if __name__ == "__main__":
