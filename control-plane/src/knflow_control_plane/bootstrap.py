@@ -120,7 +120,13 @@ def _bus(settings: Settings) -> EventBus:
             raise InvalidRequest(message, field="KNFLOW_KAFKA_BOOTSTRAP")
         from knflow_eventing.kafka import KafkaBus
 
-        return KafkaBus(settings.kafka_bootstrap, partitions=settings.kafka_partitions, client_id=settings.worker_name)
+        return KafkaBus(
+            settings.kafka_bootstrap,
+            partitions=settings.kafka_partitions,
+            client_id=settings.worker_name,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 10),
+        )
     raise InvalidRequest(
         f"unknown event bus {settings.event_bus!r} (expected 'memory' or 'kafka')", field="KNFLOW_EVENT_BUS"
     )
@@ -238,7 +244,13 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     scheduler = Scheduler(store, workflows, SystemClock(), settings.project)
     intake = TriggerIntake(bus, workflows, tracing)
     consumer = TriggerConsumer(
-        bus, store, workflows, settings.project, concurrency=settings.trigger_concurrency, tracing=tracing
+        bus,
+        store,
+        workflows,
+        settings.project,
+        group=settings.consumer_group,
+        concurrency=settings.trigger_concurrency,
+        tracing=tracing,
     )
     relay = OutboxRelay(store, bus, settings.worker_name) if settings.lifecycle_events else None
     if relay is not None:

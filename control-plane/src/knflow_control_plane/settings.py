@@ -19,6 +19,9 @@ class Settings(BaseSettings):
         event_bus: ``memory`` or ``kafka``.
         kafka_bootstrap: Kafka bootstrap servers when ``event_bus`` is ``kafka``.
         kafka_partitions: partitions of the topics knflow creates.
+        kafka_session_timeout_ms: how long Kafka waits for a silent consumer before giving its
+            partitions to another replica.
+        consumer_group: the consumer group every replica of one installation joins on trigger topics.
         lifecycle_events: write run and step lifecycle events to the outbox and relay them to ``knflow.runs``.
         trigger_concurrency: trigger events one replica handles at once.
         object_store: a folder (``local``) or ``s3://bucket``.
@@ -81,6 +84,8 @@ class Settings(BaseSettings):
     event_bus: str = "memory"
     kafka_bootstrap: str | None = None
     kafka_partitions: int = 6
+    kafka_session_timeout_ms: int = 10_000
+    consumer_group: str = "knflow-control-plane"
     lifecycle_events: bool = True
     trigger_concurrency: int = 64
     object_store: str | None = None

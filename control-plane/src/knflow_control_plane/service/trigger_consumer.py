@@ -1,12 +1,12 @@
 """Trigger events out of the bus: each matching event starts runs, then its offset may be committed.
 
-One consumer per topic that a deployed event trigger listens on (``knflow.triggers`` always), all in one
-consumer group, so the replicas split the partitions. Every event is handled at least once and its run
-created at most once: the run's creation is idempotent on the event's (source, id) in the store, and the
-delivery is acknowledged only after that commit. A crash in between redelivers the event, which then
-finds its run. A store outage is waited out (the event is retried, not dropped); an event that can never
-start a run (its workflow was undeployed, its data does not fit the inputs) is logged, counted and
-acknowledged, so it does not block its partition.
+One consumer per topic that a deployed event trigger listens on (``knflow.triggers`` always), each topic
+in its own consumer group shared by every replica, so the replicas split its partitions. Every event is
+handled at least once and its run created at most once: the run's creation is idempotent on the event's
+(source, id) in the store, and the delivery is acknowledged only after that commit. A crash in between
+redelivers the event, which then finds its run. A store outage is waited out (the event is retried, not
+dropped); an event that can never start a run (its workflow was undeployed, its data does not fit the
+inputs) is logged, counted and acknowledged, so it does not block its partition.
 """
 
 from __future__ import annotations
@@ -97,9 +97,11 @@ class TriggerConsumer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._loaded = asyncio.Event()
-        #: events handled (a run started or found), and events that could not start a run
+        #: events handled (runs started or found), events that could not start a run, and runs an event
+        #: had started already (redeliveries)
         self.handled = 0
         self.rejected = 0
+        self.duplicates = 0
 
     async def start(self) -> None:
         """Consume in the background until :meth:`stop`."""
@@ -117,6 +119,11 @@ class TriggerConsumer:
             task.cancel()
         await asyncio.gather(*self._handlers, return_exceptions=True)
         self._consumers.clear()
+
+    def group_of(self, topic: str) -> str:
+        """The consumer group of ``topic``: one per topic, so that a topic added by a deploy does not
+        rebalance (and redeliver) the others."""
+        return self.group if topic == TRIGGERS_TOPIC else f"{self.group}.{topic}"
 
     async def reload(self) -> None:
         """Read the deployed event triggers again (after a deploy on this replica)."""
@@ -163,6 +170,7 @@ class TriggerConsumer:
             run_id=event.get_id(),
             trace_id=trace_id,
         )
+        self.duplicates += transition.duplicate
         return transition.run_id
 
     async def _start_matched(self, event: CloudEvent, row: dict[str, Any], trace_id: str | None) -> str:
@@ -185,6 +193,7 @@ class TriggerConsumer:
             idempotency=(event.get_source(), event.get_id()),
             trace_id=trace_id,
         )
+        self.duplicates += transition.duplicate
         return transition.run_id
 
     # -- consuming ---------------------------------------------------------------------------------
@@ -206,7 +215,7 @@ class TriggerConsumer:
         failures = 0
         while True:
             try:
-                async with self.bus.subscribe(topic, self.group) as subscription:
+                async with self.bus.subscribe(topic, self.group_of(topic)) as subscription:
                     failures = 0
                     async for delivery in subscription:
                         await self._slots.acquire()
