@@ -106,3 +106,26 @@ def _text(data: str | bytes | None) -> str:
     if data is None:
         return ""
     return data.decode(errors="replace") if isinstance(data, bytes) else data
+
+
+KUBE_ENV = (
+    "KNFLOW_TEST_KUBE_URL",
+    "KNFLOW_TEST_KUBE_CA_FILE",
+    "KNFLOW_TEST_KUBE_TOKEN_FILE",
+    "KNFLOW_TEST_KUBE_KNFLOW_TOKEN_FILE",
+    "KNFLOW_TEST_KUBECONFIG",
+)
+
+
+def kube_env() -> dict[str, str]:
+    """Where the test API server (kube-apiserver + etcd + Knative CRDs, ``scripts/services/kube.sh``) is:
+    its URL, CA file, the admin token file, the token file of knflow's ServiceAccount and a kubeconfig."""
+    if all(os.environ.get(name) for name in KUBE_ENV):
+        return {name: os.environ[name] for name in KUBE_ENV}
+    _run("kube", "start")
+    env = _parse_env(_run("kube", "env"))
+    missing = [name for name in KUBE_ENV if not env.get(name)]
+    if missing:
+        raise RuntimeError(f"scripts/services/kube.sh env did not print {', '.join(missing)}")
+    os.environ.update({name: env[name] for name in KUBE_ENV})
+    return {name: env[name] for name in KUBE_ENV}
