@@ -1,0 +1,94 @@
+"""Fixtures of the knative end-to-end tests: the real API server of ``scripts/services/kube.sh`` with
+``manifests/base`` applied, the moto S3 server, and the test playing the Job and Knative controllers."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from knflow_control_plane.adapters.kubernetes import KubeClient, KubeConfig, resource_path
+from knflow_control_plane.adapters.s3 import S3ObjectStore
+from tests.integration.objects.s3_service import s3_endpoint
+from tests.services import kube_env
+
+from .controllers import FakeCluster
+
+ROOT = Path(__file__).resolve().parents[3]
+NAMESPACE = "knflow-functions"
+_applied = False
+
+
+def apply_base() -> None:
+    """``kubectl apply`` the rendered ``manifests/base`` (namespaces, ServiceAccount, RBAC, ...) once."""
+    global _applied
+    if _applied:
+        return
+    env = kube_env()
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "manifests" / "base")], capture_output=True, text=True, check=True
+    ).stdout
+    subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            env["KNFLOW_TEST_KUBECONFIG"],
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=knflow-test",
+            "-f",
+            "-",
+        ],
+        input=rendered,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    _applied = True
+
+
+def client(token_file: str) -> KubeClient:
+    env = kube_env()
+    config = KubeConfig(
+        url=env["KNFLOW_TEST_KUBE_URL"], token_file=Path(token_file), ca_file=Path(env["KNFLOW_TEST_KUBE_CA_FILE"])
+    )
+    return KubeClient(config, field_manager="knflow-test")
+
+
+@pytest.fixture
+async def admin() -> AsyncIterator[KubeClient]:
+    """A client with the admin token (the test's own powers)."""
+    kube = client(kube_env()["KNFLOW_TEST_KUBE_TOKEN_FILE"])
+    yield kube
+    await kube.close()
+
+
+async def _clean(kube: KubeClient) -> None:
+    # Names are stable per action version: an earlier test's Service must not look deployed to this one.
+    for api_version, plural in (("serving.knative.dev/v1", "services"), ("batch/v1", "jobs"), ("v1", "pods")):
+        collection = resource_path(api_version, plural, NAMESPACE)
+        for item in (await kube.list(collection, label_selector="app.kubernetes.io/managed-by=knflow"))["items"]:
+            await kube.delete(f"{collection}/{item['metadata']['name']}")
+
+
+@pytest.fixture
+async def bucket() -> AsyncIterator[tuple[str, S3ObjectStore]]:
+    name = f"t-{secrets.token_hex(6)}"
+    store = S3ObjectStore(name, endpoint_url=s3_endpoint(), access_key="test", secret_key="test", create_bucket=True)
+    await store.start()
+    yield name, store
+    await store.close()
+
+
+@pytest.fixture
+async def cluster(admin: KubeClient, bucket: tuple[str, S3ObjectStore], tmp_path: Path) -> AsyncIterator[FakeCluster]:
+    """The functions namespace, empty, with the test's Job and Knative controllers watching it."""
+    apply_base()
+    await _clean(admin)
+    async with FakeCluster(admin, NAMESPACE, bucket[1], bucket[0], tmp_path / "cluster") as fake:
+        yield fake
+    await _clean(admin)
