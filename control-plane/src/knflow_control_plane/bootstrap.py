@@ -24,6 +24,7 @@ from .service.functions import Functions
 from .service.orchestrator import Orchestrator, OrchestratorSettings
 from .service.outbox_relay import OutboxRelay
 from .service.scheduler import Scheduler
+from .service.sources import Sources
 from .service.trigger_consumer import TriggerConsumer
 from .service.trigger_intake import TriggerIntake
 from .service.workflows import Workflows
@@ -52,6 +53,8 @@ class ControlPlane:
     consumer: TriggerConsumer
     relay: OutboxRelay | None
     tracing: Tracing | None = None
+    #: runs the deployed custom triggers (``@trigger``); None when the backend cannot
+    sources: Sources | None = field(default=None, kw_only=True)
     #: where ``File`` values, uploads, offloaded payloads and build contexts live
     objects: ObjectStore = field(kw_only=True)
 
@@ -66,9 +69,13 @@ class ControlPlane:
         await self.consumer.start()
         if self.relay is not None:
             await self.relay.start()
+        if self.sources is not None:
+            await self.sources.start()
 
     async def stop(self) -> None:
         """Stop the orchestrator, the functions and the database connections."""
+        if self.sources is not None:
+            await self.sources.stop()
         await self.consumer.stop()
         await self.scheduler.stop()
         await self.orchestrator.stop()
@@ -238,7 +245,9 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         ),
         tracer=tracing.run_spans(store) if tracing is not None else None,
     )
-    workflows = Workflows(store, functions, backend, orchestrator, settings.project)
+    workflows = Workflows(
+        store, functions, backend, orchestrator, settings.project, custom_triggers=settings.backend == "local"
+    )
     api_keys = ApiKeys(store, settings.project, settings.bootstrap_key)
     metrics = Metrics(orchestrator, store, backend, settings.project, backend_stats)
     scheduler = Scheduler(store, workflows, SystemClock(), settings.project)
@@ -255,6 +264,14 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     relay = OutboxRelay(store, bus, settings.worker_name) if settings.lifecycle_events else None
     if relay is not None:
         orchestrator.on_transition(lambda transition: relay.wake() if transition.events else None)
+    sources = None
+    if settings.backend == "local":
+        from .adapters.local_sources import LocalSources
+
+        sink = f"{settings.resolved_public_url}/v1/events"
+        runner = LocalSources(settings.state_dir / "triggers")
+        api_key = settings.bootstrap_key if settings.auth else None
+        sources = Sources(store, functions, runner, sink, settings.worker_name, settings.project, api_key=api_key)
     return ControlPlane(
         settings,
         store,
@@ -271,4 +288,5 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         relay,
         tracing,
         objects=objects,
+        sources=sources,
     )

@@ -137,6 +137,26 @@ class FunctionBackend(Protocol):
         ...
 
 
+class SourceRunner(Protocol):
+    """Runs custom triggers (``@trigger``): long-running functions that post events to a sink."""
+
+    async def start(self, key: str, action: ActionSpec, artifact: Artifact, env: dict[str, str]) -> None:
+        """Run the trigger's function under ``key`` (a no-op when it runs already); ``env`` holds ``K_SINK``."""
+        ...
+
+    async def stop(self, key: str) -> None:
+        """Stop the function started under ``key``; a no-op when none runs."""
+        ...
+
+    def running(self) -> set[str]:
+        """The keys of the functions this runner keeps running."""
+        ...
+
+    async def close(self) -> None:
+        """Stop every function."""
+        ...
+
+
 class RunStore(Protocol):
     """Where runs and the catalogue live; each call is one transaction. Times are epoch seconds."""
 

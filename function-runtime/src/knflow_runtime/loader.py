@@ -11,15 +11,15 @@ from knflow import ActionDefinition, SpecError, action
 from .errors import LoadError
 
 
-def load_action(target: str, code_path: str | None = None) -> ActionDefinition[..., Any]:
-    """Import ``module:function`` and return it as an action.
+def import_target(target: str, code_path: str | None = None) -> Any:
+    """Import ``module:attribute`` and return the attribute.
 
     Args:
         target: ``module:function``; the function part may be dotted (``module:Class.method``).
         code_path: a directory prepended to ``sys.path`` first (where the user's code was copied).
 
     Raises:
-        LoadError: when the module cannot be imported, the attribute does not exist or is not callable.
+        LoadError: when the module cannot be imported or the attribute does not exist.
     """
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
@@ -35,6 +35,16 @@ def load_action(target: str, code_path: str | None = None) -> ActionDefinition[.
             found = getattr(found, part)
         except AttributeError:
             raise LoadError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    return found
+
+
+def load_action(target: str, code_path: str | None = None) -> ActionDefinition[..., Any]:
+    """Import ``module:function`` and return it as an action.
+
+    Raises:
+        LoadError: when the module cannot be imported, the attribute does not exist or is not callable.
+    """
+    found = import_target(target, code_path)
     if isinstance(found, ActionDefinition):
         return found
     if not callable(found):

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ._errors import ActionError, InputValidationError, KnflowError, SpecError
     from ._file import File
     from ._options import ActionOptions
+    from ._source import Event, TriggerDefinition, trigger
     from ._triggers import event, http_trigger, manual, schedule
     from ._workflow import WorkflowDefinition, workflow
 
@@ -27,6 +28,9 @@ _WHERE = {
     "SpecError": "._errors",
     "File": "._file",
     "ActionOptions": "._options",
+    "Event": "._source",
+    "TriggerDefinition": "._source",
+    "trigger": "._source",
     "event": "._triggers",
     "http_trigger": "._triggers",
     "manual": "._triggers",
@@ -39,16 +43,19 @@ __all__ = [
     "ActionDefinition",
     "ActionError",
     "ActionOptions",
+    "Event",
     "File",
     "InputValidationError",
     "KnflowError",
     "SpecError",
+    "TriggerDefinition",
     "WorkflowDefinition",
     "action",
     "event",
     "http_trigger",
     "manual",
     "schedule",
+    "trigger",
     "workflow",
 ]
 

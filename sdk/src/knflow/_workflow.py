@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import ValidationError
 
@@ -15,6 +15,9 @@ from ._errors import SpecError
 from ._tracing import InputRef, to_binding, tracing
 from .bindings import resolve
 from .spec import ParamSpec, Trigger, WorkflowSpec, load_spec
+
+if TYPE_CHECKING:
+    from ._source import TriggerDefinition
 from .validation import topological_order, validate_workflow
 
 
@@ -78,7 +81,7 @@ def trace(
     *,
     name: str | None = None,
     description: str | None = None,
-    triggers: Sequence[Trigger] = (),
+    triggers: Sequence[Trigger | TriggerDefinition] = (),
     timeout: str | float | None = None,
 ) -> WorkflowDefinition:
     """Trace ``fn`` once into a validated workflow.
@@ -99,7 +102,7 @@ def trace(
                 "inputs": {k: v.model_dump() for k, v in inputs.items()},
                 "steps": recorded.steps,
                 "result": result,
-                "triggers": [t.model_dump() for t in triggers],
+                "triggers": [_trigger_spec(t).model_dump() for t in triggers],
                 "actions": {n: a.spec.model_dump() for n, a in recorded.actions.items()},
                 "timeout": None if timeout is None else parse_duration(timeout, field="timeout"),
             }
@@ -119,7 +122,7 @@ def workflow(
     *,
     name: str | None = None,
     description: str | None = None,
-    triggers: Sequence[Trigger] = (),
+    triggers: Sequence[Trigger | TriggerDefinition] = (),
     timeout: str | float | None = None,
 ) -> Callable[[Callable[..., Any]], WorkflowDefinition]: ...
 
@@ -130,7 +133,7 @@ def workflow(
     *,
     name: str | None = None,
     description: str | None = None,
-    triggers: Sequence[Trigger] = (),
+    triggers: Sequence[Trigger | TriggerDefinition] = (),
     timeout: str | float | None = None,
 ) -> Any:
     """Make a function a workflow; bare (``@workflow``) or with options (``@workflow(triggers=[...])``).
@@ -148,3 +151,10 @@ def workflow(
         return trace(function, name=name, description=description, triggers=triggers, timeout=timeout)
 
     return decorate(fn) if fn is not None else decorate
+
+
+def _trigger_spec(trigger: Trigger | TriggerDefinition) -> Trigger:
+    """A trigger as a spec model: a ``@trigger`` listed as is matches every event it yields."""
+    from ._source import TriggerDefinition
+
+    return trigger.matching() if isinstance(trigger, TriggerDefinition) else trigger

@@ -166,7 +166,37 @@ class ManualTrigger(_Model):
     kind: Literal["manual"] = "manual"
 
 
-Trigger = Annotated[Union[HttpTrigger, EventTrigger, ScheduleTrigger, ManualTrigger], Field(discriminator="kind")]  # noqa: UP007
+class SourceTrigger(_Model):
+    """Runs start from the events a custom ``@trigger`` yields: a long-running function of the user's
+    code that posts them to the control plane (the Knative ``K_SINK`` convention). Its events have the
+    source ``/triggers/{name}``; ``type`` (exact or ``*`` prefix) and ``filters`` narrow them down."""
+
+    kind: Literal["source"] = "source"
+    name: Name
+    version: str = Field(pattern=r"^[a-z0-9]{1,40}$")
+    entrypoint: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_<][\w.<>]*$")
+    options: dict[str, Any] = Field(default_factory=dict)
+    type: str = Field(default="*", min_length=1)
+    filters: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def event_source(self) -> str:
+        """The CloudEvents ``source`` of every event this trigger posts."""
+        return f"/triggers/{self.name}"
+
+    def as_event_trigger(self) -> EventTrigger:
+        """The event trigger that matches this source's events."""
+        return EventTrigger(type=self.type, source=self.event_source, filters=self.filters)
+
+    def as_action(self) -> ActionSpec:
+        """The function to build and run (an action version with no inputs)."""
+        return ActionSpec(name=self.name, version=self.version, entrypoint=self.entrypoint, options=self.options)
+
+
+Trigger = Annotated[
+    Union[HttpTrigger, EventTrigger, ScheduleTrigger, ManualTrigger, SourceTrigger],  # noqa: UP007
+    Field(discriminator="kind"),
+]
 
 
 class WorkflowSpec(_Model):

@@ -121,6 +121,8 @@ async def deploy(request: Request, name: str, body: DeployIn | None = None) -> d
     cp = plane(request)
     deployed = await cp.workflows.deploy(name, body.version if body else None)
     await cp.consumer.reload()  # its event triggers match from now on here (other replicas: within a second)
+    if cp.sources is not None:
+        cp.sources.wake()
     return deployed
 
 
@@ -130,6 +132,8 @@ async def undeploy(request: Request, name: str) -> dict[str, Any]:
     cp = plane(request)
     undeployed = await cp.workflows.undeploy(name)
     await cp.consumer.reload()
+    if cp.sources is not None:
+        cp.sources.wake()
     return undeployed
 
 

@@ -50,6 +50,18 @@ class Functions:
             await self.backend.deploy(spec, artifact)
             self._deployed.add(key)
 
+    async def artifact(self, action: str, version: str) -> Artifact:
+        """The built artifact of an action version, building it first when needed (no deploy).
+
+        Raises:
+            InvalidRequest: when the version is unknown or has no code.
+            BuildFailed: when its build fails.
+        """
+        record = await self.store.get_action_version(self.project, action, version)
+        if record is None:
+            raise InvalidRequest(f"action {action} version {version} is not registered", field="action")
+        return await self._artifact(record, ActionSpec.model_validate(record["spec"]))
+
     def forget(self, action: str, version: str) -> None:
         """Deploy again on next use (after the backend lost the function)."""
         self._deployed.discard((action, version))

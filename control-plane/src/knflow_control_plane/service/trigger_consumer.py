@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from cloudevents.core.v1.event import CloudEvent
 
-from knflow.spec import EventTrigger
+from knflow.spec import EventTrigger, SourceTrigger
 from knflow_eventing import TRIGGERS_TOPIC, Delivery, EventBus, EventingError, inputs_from_event, matching_triggers
 
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
@@ -128,7 +128,7 @@ class TriggerConsumer:
     async def reload(self) -> None:
         """Read the deployed event triggers again (after a deploy on this replica)."""
         rows = await self.store.list_event_triggers(self.project)
-        self._triggers = [(row, EventTrigger.model_validate(row["trigger"])) for row in rows]
+        self._triggers = [(row, _event_trigger(row["trigger"])) for row in rows]
         self._loaded.set()
 
     # -- handling one event ------------------------------------------------------------------------
@@ -270,3 +270,10 @@ def _epoch(event: CloudEvent) -> float | None:
     if not isinstance(at, datetime):
         return None
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+def _event_trigger(stored: dict[str, Any]) -> EventTrigger:
+    """A stored trigger as the event trigger it matches with (a custom trigger matches its own source)."""
+    if stored.get("kind") == "source":
+        return SourceTrigger.model_validate(stored).as_event_trigger()
+    return EventTrigger.model_validate(stored)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from knflow import _types
-from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, WorkflowSpec
+from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, SourceTrigger, WorkflowSpec
 from knflow.validation import validate_workflow
 
 from ..domain.model import PlannedStep, plan_run
@@ -46,12 +46,15 @@ class Workflows:
         backend: FunctionBackend,
         orchestrator: Orchestrator,
         project: str = "default",
+        *,
+        custom_triggers: bool = True,
     ):
         self.store = store
         self.functions = functions
         self.backend = backend
         self.orchestrator = orchestrator
         self.project = project
+        self.custom_triggers = custom_triggers  # whether the backend can run @trigger functions
         self._plans: dict[tuple[str, str], _Plan] = {}  # (workflow, version): read, validated, planned once
 
     async def register(self, spec: WorkflowSpec, code: dict[str, bytes] | None) -> tuple[str, bool]:
@@ -70,6 +73,10 @@ class Workflows:
         digest = hashlib.sha256(blob).hexdigest() if blob else None
         for action in spec.actions.values():
             await self.store.put_action_version(self.project, action.model_dump(mode="json"), blob, digest, now)
+        for source in spec.triggers:
+            if isinstance(source, SourceTrigger):  # a custom trigger's function is built like an action's
+                action_spec = source.as_action().model_dump(mode="json")
+                await self.store.put_action_version(self.project, action_spec, blob, digest, now)
         full = spec.model_copy(update={"actions": catalogue})
         created = await self.store.put_workflow(self.project, full.model_dump(mode="json"), full.version, now)
         return full.version, created
@@ -122,13 +129,20 @@ class Workflows:
         try:
             for action in spec.actions.values():
                 await self.functions.ensure(action.name, action.version)
+            for source in spec.triggers:
+                if isinstance(source, SourceTrigger):
+                    if not self.custom_triggers:
+                        raise InvalidRequest(
+                            f"custom trigger {source.name}: this backend cannot run custom triggers", field="triggers"
+                        )
+                    await self.functions.artifact(source.name, source.version)  # built now, run by Sources
         except ControlPlaneError as exc:
             await self.store.delete_routes(self.project, name)
             await self.store.delete_triggers(self.project, name)
             await self.store.set_deployment(self.project, name, spec.version, "failed", str(exc), time.time())
             return {"workflow": name, "version": spec.version, "status": "failed", "error": str(exc)}
         http = [t.model_dump(mode="json") for t in spec.triggers if isinstance(t, HttpTrigger)]
-        events = [t.model_dump(mode="json") for t in spec.triggers if isinstance(t, EventTrigger)]
+        events = [t.model_dump(mode="json") for t in spec.triggers if isinstance(t, EventTrigger | SourceTrigger)]
         crons = [t.model_dump(mode="json") for t in spec.triggers if isinstance(t, ScheduleTrigger)]
         await self.store.replace_triggers(self.project, name, spec.version, events, crons, time.time())
         clashes = await self.store.replace_routes(self.project, name, spec.version, http)

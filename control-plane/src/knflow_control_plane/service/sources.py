@@ -1,0 +1,129 @@
+"""Custom triggers (``@trigger``): each deployed one runs on exactly one replica and posts to ``/v1/events``.
+
+Which replica runs a trigger is a lease in the store (``trigger/{workflow}/{name}``), renewed on every
+look: when its holder dies the lease expires and another replica starts the trigger. The events it posts
+go through the triggers topic like any other, and their (source, id) keeps runs unique even if two
+replicas briefly ran it together around a takeover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from knflow.spec import SourceTrigger
+
+from ..errors import ControlPlaneError
+from ..ports import RunStore, SourceRunner
+from .functions import Functions
+
+log = logging.getLogger("knflow.sources")
+
+
+class Sources:
+    """Starts and stops this replica's share of the deployed custom triggers.
+
+    Args:
+        store: deployed triggers and the leases.
+        functions: builds a trigger's function.
+        runner: runs it (local processes, ...).
+        sink: the URL events are posted to (``K_SINK``): this control plane's ``/v1/events``.
+        holder: this replica's name on the leases.
+        project: whose triggers.
+        api_key: given to the functions when the API needs one.
+        interval: seconds between looks (and lease renewals).
+        lease_ttl: seconds before a silent holder's triggers move to another replica.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        functions: Functions,
+        runner: SourceRunner,
+        sink: str,
+        holder: str,
+        project: str = "default",
+        *,
+        api_key: str | None = None,
+        interval: float = 2.0,
+        lease_ttl: float = 10.0,
+    ):
+        self.store = store
+        self.functions = functions
+        self.runner = runner
+        self.sink = sink
+        self.holder = holder
+        self.project = project
+        self.api_key = api_key
+        self.interval = interval
+        self.lease_ttl = lease_ttl
+        self._started: dict[str, str] = {}  # key -> version started here
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    async def start(self) -> None:
+        """Look after the triggers in the background until :meth:`stop`."""
+        self._task = asyncio.create_task(self._loop(), name="knflow-sources")
+
+    def wake(self) -> None:
+        """Look now (a workflow was deployed or undeployed here)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop every trigger running here and give their leases up."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for key in list(self._started):
+            await self._drop(key)
+        await self.runner.close()
+
+    async def sync(self) -> None:
+        """Start the deployed triggers whose lease this replica holds; stop the others.
+
+        Raises:
+            ControlPlaneError: the store failed.
+        """
+        wanted: dict[str, SourceTrigger] = {}
+        for row in await self.store.list_event_triggers(self.project):
+            if row["trigger"].get("kind") == "source":
+                spec = SourceTrigger.model_validate(row["trigger"])
+                wanted[f"{row['workflow']}/{spec.name}"] = spec
+        for key in set(self._started) - wanted.keys():
+            await self._drop(key)
+        for key, spec in wanted.items():
+            if not await self.store.acquire_lease(f"trigger/{key}", self.holder, time.time(), self.lease_ttl):
+                if key in self._started:
+                    await self.runner.stop(key)  # another replica took it over
+                    del self._started[key]
+                continue
+            if self._started.get(key) == spec.version:
+                continue  # running, or ended on its own: it stays as it is until the next deploy
+            if key in self._started:
+                await self.runner.stop(key)  # a new version was deployed
+            artifact = await self.functions.artifact(spec.name, spec.version)
+            env = {"K_SINK": self.sink, "KNFLOW_TRIGGER_NAME": spec.name}
+            if self.api_key:
+                env["KNFLOW_API_KEY"] = self.api_key
+            await self.runner.start(key, spec.as_action(), artifact, env)
+            self._started[key] = spec.version
+            log.info("trigger %s (version %s) runs on %s", key, spec.version, self.holder)
+
+    async def _drop(self, key: str) -> None:
+        await self.runner.stop(key)
+        self._started.pop(key, None)
+        with contextlib.suppress(ControlPlaneError):
+            await self.store.release_lease(f"trigger/{key}", self.holder)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.sync()
+            except ControlPlaneError as exc:
+                log.warning("could not look after the custom triggers (%s); trying again", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
