@@ -20,6 +20,7 @@ from .objects import ObjectStore
 from .observability.metrics import BackendStats, Metrics
 from .ports import Builder, FunctionBackend
 from .service.api_keys import ApiKeys
+from .service.files import FileSettings, RunFiles
 from .service.functions import Functions
 from .service.orchestrator import Orchestrator, OrchestratorSettings
 from .service.outbox_relay import OutboxRelay
@@ -57,6 +58,8 @@ class ControlPlane:
     sources: Sources | None = field(default=None, kw_only=True)
     #: where ``File`` values, uploads, offloaded payloads and build contexts live
     objects: ObjectStore = field(kw_only=True)
+    #: the files of runs: URLs for invocations, lineage, links, offloaded payloads
+    files: RunFiles = field(kw_only=True)
 
     async def start(self) -> None:
         """Migrate the database, then start the orchestrator."""
@@ -230,6 +233,17 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     if tracing is not None:
         tracing.messaging_system = settings.event_bus
     objects = object_store(settings)
+    files = RunFiles(
+        objects,
+        store,
+        FileSettings(
+            project=settings.project,
+            url_ttl=settings.object_url_ttl,
+            max_file_bytes=settings.max_file_bytes,
+            upload_slots=settings.upload_slots,
+            payload_threshold=settings.payload_threshold,
+        ),
+    )
     backend, backend_stats = _backend(settings)
     functions = Functions(store, _builder(settings, objects), backend, settings.project)
     orchestrator = Orchestrator(
@@ -244,6 +258,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
             poll_interval=settings.poll_interval,
         ),
         tracer=tracing.run_spans(store) if tracing is not None else None,
+        files=files,
     )
     workflows = Workflows(
         store, functions, backend, orchestrator, settings.project, custom_triggers=settings.backend == "local"
@@ -288,5 +303,6 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         relay,
         tracing,
         objects=objects,
+        files=files,
         sources=sources,
     )

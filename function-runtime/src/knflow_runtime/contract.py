@@ -241,11 +241,22 @@ def _invoke_data(data: object) -> wire.InvokeData:
                 slot = _object(value, f"data.{name}.{entry}")
                 for key in keys:
                     _typed(slot, key, str, f"data.{name}.{entry}")
+    _check_spare(checked)
     if "reply" in checked:
         reply = _object(checked["reply"], "data.reply")
         for key in ("url", "token"):
             _typed(reply, key, str, "data.reply")
     return cast("wire.InvokeData", checked)
+
+
+def _check_spare(checked: dict[str, Any]) -> None:
+    spare = checked.get("spare", [])
+    if not isinstance(spare, list):
+        raise MalformedEvent(f"expected a JSON array, got {_json_kind(spare)}", field="data.spare")
+    for index, value in enumerate(spare):
+        slot = _object(value, f"data.spare[{index}]")
+        for key in ("put", "key"):
+            _typed(slot, key, str, f"data.spare[{index}]")
 
 
 def _object(value: object, field: str) -> dict[str, Any]:

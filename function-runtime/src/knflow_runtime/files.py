@@ -9,11 +9,12 @@ for it on their cold start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,95 +62,114 @@ async def fetch_inputs(
         timeout: seconds a download may take (the time left before the deadline).
 
     Raises:
-        FileTransferError: when a download fails.
+        FileTransferError: when a download fails (naming the input and the file).
     """
     if not gets:
         return inputs
-    wanted: dict[str, File] = {}
+    wanted: dict[str, tuple[File, str]] = {}
 
-    def note(file: File, original: Any) -> Any:
+    def note(file: File, original: Any, path: str) -> Any:
         if file.key is not None and file.key in gets:
-            wanted.setdefault(file.key, file)
+            wanted.setdefault(file.key, (file, path))
         return original
 
     _walk(inputs, note)
     if not wanted:
         return inputs
-    paths = [workdir.new_file(file.name) for file in wanted.values()]
+    paths = [workdir.new_file(file.name) for file, _ in wanted.values()]
     await asyncio.gather(
         *(
-            asyncio.to_thread(_download, gets[key]["get"], path, timeout, key)
-            for key, path in zip(wanted, paths, strict=True)
+            asyncio.to_thread(_download, gets[key]["get"], path, timeout, key, field)
+            for (key, (_, field)), path in zip(wanted.items(), paths, strict=True)
         )
     )
     local = {
         key: File(path, key=key, name=file.name, content_type=file.content_type, size=path.stat().st_size)
-        for (key, file), path in zip(wanted.items(), paths, strict=True)
+        for (key, (file, _)), path in zip(wanted.items(), paths, strict=True)
     }
     # Files without a download URL stay as they came (a File without local copy, or a wire reference).
-    return dict(_walk(inputs, lambda file, original: local.get(file.key or "", original)))
+    return dict(_walk(inputs, lambda file, original, _: local.get(file.key or "", original)))
 
 
-async def store_outputs(outputs: dict[str, Any], uploads: Mapping[str, FileUpload], timeout: float) -> dict[str, Any]:
-    """``outputs`` with each ``File`` replaced by its wire reference, uploaded first where needed.
+async def store_outputs(
+    outputs: dict[str, Any], uploads: Mapping[str, FileUpload], timeout: float, spare: Sequence[FileUpload] = ()
+) -> dict[str, Any]:
+    """``outputs`` with each ``File`` replaced by its wire reference, uploaded first where it is new.
 
-    A ``File`` output is uploaded to ``data.uploads[name].put`` and gets the key of that slot. A ``File``
-    that already has a key (an input passed through) and no slot stays a reference to that key.
+    A new ``File`` (one without a key) that is a whole output goes to ``data.uploads[name]`` when the
+    event has that slot; any other new ``File`` (inside a list or dict, or an output without a slot)
+    takes the next of ``data.spare``. A ``File`` that already has a key (an input passed on) stays a
+    reference to that key, without an upload.
 
     Args:
         outputs: the action's outputs by name.
         uploads: ``data.uploads`` of the event: output name -> ``{"put": url, "key": key}``.
         timeout: seconds an upload may take (the time left before the deadline).
+        spare: ``data.spare`` of the event: upload slots for any other new file.
 
     Raises:
-        OutputError: for a new ``File`` without an upload slot, or one nested inside another value.
-        FileTransferError: when an upload fails.
+        OutputError: a new ``File`` finds no upload slot left, or is over the store's size limit.
+        FileTransferError: when an upload fails otherwise.
     """
-    stored: dict[str, Any] = {}
-    for name, value in outputs.items():
-        slot = uploads.get(name)
-        if isinstance(value, File) and slot is not None:
-            size = await asyncio.to_thread(_upload, value, slot["put"], timeout, name)
-            stored[name] = File(key=slot["key"], name=value.name, content_type=value.content_type, size=size).to_wire()
-        else:
-            stored[name] = _walk(value, partial(_reference, output=name))
-    return stored
+    free = list(spare)
+    new_files = 0
+
+    def count(file: File, original: Any, path: str) -> Any:
+        nonlocal new_files
+        new_files += file.key is None
+        return original
+
+    def place(file: File, original: Any, path: str) -> Any:
+        if file.key is not None:
+            return original if is_file_ref(original) else file.to_wire()
+        slot = uploads.get(path) if path in outputs else None
+        if slot is None:
+            if not free:
+                raise OutputError(
+                    "a new File needs an upload slot: the invocation has no data.uploads entry for this output "
+                    f"and its {len(spare)} spare slot(s) are taken",
+                    output=path,
+                )
+            slot = free.pop(0)
+        size = _upload(file, slot["put"], timeout, path)
+        return File(key=slot["key"], name=file.name, content_type=file.content_type, size=size).to_wire()
+
+    def place_all() -> dict[str, Any]:
+        return {name: _walk(value, place, name) for name, value in outputs.items()}
+
+    _walk(outputs, count)
+    # Uploads block: they run in a worker thread, one after the other; outputs without new files stay here.
+    return await asyncio.to_thread(place_all) if new_files else place_all()
 
 
-def _reference(file: File, original: Any, *, output: str) -> Any:
-    if file.key is None:
-        raise OutputError(
-            "a new File needs an upload slot: the invocation has no data.uploads entry for this output "
-            "(and a File nested inside another value cannot be uploaded)",
-            output=output,
-        )
-    return original if is_file_ref(original) else file.to_wire()
-
-
-def _walk(value: Any, visit: Callable[[File, Any], Any]) -> Any:
-    """``value`` rebuilt with ``visit(file, original)`` for every ``File`` or file wire reference in it."""
+def _walk(value: Any, visit: Callable[[File, Any, str], Any], path: str = "") -> Any:
+    """``value`` rebuilt with ``visit(file, original, path)`` for every ``File`` or file wire reference in it."""
     if isinstance(value, File):
-        return visit(value, value)
+        return visit(value, value, path)
     if is_file_ref(value):
-        return visit(File.from_wire(value), value)
+        return visit(File.from_wire(value), value, path)
     if isinstance(value, dict):
-        return {key: _walk(item, visit) for key, item in value.items()}
+        return {key: _walk(item, visit, f"{path}.{key}" if path else str(key)) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_walk(item, visit) for item in value]
+        return [_walk(item, visit, f"{path}[{index}]") for index, item in enumerate(value)]
     return value
 
 
-def _download(url: str, path: Path, timeout: float, key: str) -> None:
+def _download(url: str, path: Path, timeout: float, key: str, field: str) -> None:
     import urllib.request
 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, path.open("wb") as out:  # noqa: S310
             shutil.copyfileobj(response, out, _CHUNK)
     except OSError as exc:
-        raise FileTransferError(f"cannot download input file {key!r} from {_safe(url)}: {exc}") from exc
+        reason = _reason(exc)
+        raise FileTransferError(
+            f"cannot download input file {key!r} (input {field!r}) from {_safe(url)}: {reason}"
+        ) from exc
 
 
 def _upload(file: File, url: str, timeout: float, output: str) -> int:
+    import urllib.error
     import urllib.request
 
     headers = {"Content-Type": file.content_type}
@@ -165,8 +185,31 @@ def _upload(file: File, url: str, timeout: float, output: str) -> int:
         request = urllib.request.Request(url, data=data, headers=headers, method="PUT")  # noqa: S310
         urllib.request.urlopen(request, timeout=timeout).close()  # noqa: S310
         return len(data)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 413:  # the same file would be refused again: not worth a retry
+            raise OutputError(f"the file is too large for the object store: {_reason(exc)}", output=output) from exc
+        raise FileTransferError(f"cannot upload output {output!r} to {_safe(url)}: {_reason(exc)}") from exc
     except OSError as exc:
-        raise FileTransferError(f"cannot upload output {output!r} to {_safe(url)}: {exc}") from exc
+        raise FileTransferError(f"cannot upload output {output!r} to {_safe(url)}: {_reason(exc)}") from exc
+
+
+def _reason(exc: OSError) -> str:
+    """What went wrong, with the store's own explanation when it sent one (a problem, or S3's XML)."""
+    import urllib.error
+
+    if not isinstance(exc, urllib.error.HTTPError):
+        return str(exc)
+    try:
+        body = exc.read(4096).decode("utf-8", errors="replace")
+    except OSError:
+        body = ""
+    detail = ""
+    if body.lstrip().startswith("{"):
+        with contextlib.suppress(ValueError, AttributeError):
+            detail = str(json.loads(body).get("detail") or "")
+    elif "<Message>" in body:
+        detail = body.partition("<Message>")[2].partition("</Message>")[0]
+    return f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
 
 
 def _safe(url: str) -> str:

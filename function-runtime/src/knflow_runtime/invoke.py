@@ -126,7 +126,8 @@ class Invoker:
                 else:
                     result = await self._in_thread(kwargs, lease)
                 uploads = invocation.data.get("uploads", {})
-                return await files.store_outputs(as_outputs(result), uploads, budget)
+                spare = invocation.data.get("spare", [])
+                return await files.store_outputs(as_outputs(result), uploads, budget, spare)
         except TimeoutError:
             if not scope.expired():
                 raise  # the action's own TimeoutError

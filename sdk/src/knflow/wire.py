@@ -64,13 +64,16 @@ class InvokeData(TypedDict):
     """The data of a ``dev.knflow.step.invoke`` CloudEvent.
 
     ``files`` is keyed by each input file's object key (the ``key`` of its ``{"knflow.file": ...}``
-    reference, wherever it sits in the inputs); ``uploads`` by output name.
+    reference, wherever it sits in the inputs); ``uploads`` by output name. ``spare`` holds upload
+    slots for new files that are not a whole output with its own slot (a file inside a list or dict
+    output, or an output the action did not declare), used in order.
     """
 
     inputs: dict[str, Any]
     deadline: str
     files: NotRequired[dict[str, FileGet]]
     uploads: NotRequired[dict[str, FileUpload]]
+    spare: NotRequired[list[FileUpload]]
     reply: NotRequired[Reply]
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ..domain.files import FileRecord
 from ..domain.model import Outcome
 from ..domain.records import NewRun, Page, RunFilter, RunView, Transition, Worker
 from . import sqlalchemy_catalog as catalog
 from . import sqlalchemy_creation as creation
+from . import sqlalchemy_files as files
 from . import sqlalchemy_reads as reads
 from . import sqlalchemy_recovery as recovery
 from . import sqlalchemy_runs as transitions
@@ -78,6 +80,27 @@ class SqlAlchemyStore:
     async def run_status(self, run_id: str) -> tuple[str, Any, Any] | None:
         """(status, result, error) of a run."""
         return await self.db.run(reads.run_status, run_id)
+
+    # -- files --------------------------------------------------------------------------------
+    async def record_files(self, records: list[FileRecord]) -> None:
+        """Store file records with their lineage (replacing records of the same keys)."""
+        await self.db.run(files.record_files, records)
+
+    async def list_files(self, run_id: str, project: str) -> list[FileRecord]:
+        """The files of a run, oldest first."""
+        return await self.db.run(files.list_files, run_id, project)
+
+    async def get_file(self, key: str, project: str) -> FileRecord | None:
+        """The record of one file, if there is one."""
+        return await self.db.run(files.get_file, key, project)
+
+    async def files_created_before(self, project: str, before: float, limit: int) -> list[FileRecord]:
+        """Files still kept that were recorded before ``before`` (for the retention policy), oldest first."""
+        return await self.db.run(files.files_created_before, project, before, limit)
+
+    async def mark_files_expired(self, keys: list[str], now: float) -> None:
+        """Note that the retention policy deleted the content of ``keys``."""
+        await self.db.run(files.mark_expired, keys, now)
 
     async def list_runs(self, where: RunFilter) -> Page:
         """A page of runs."""

@@ -247,3 +247,31 @@ leases = sa.Table(
     sa.Column("holder", sa.String(200), nullable=False),
     sa.Column("expires_at", Time, nullable=False),
 )
+
+
+# Files of runs and their lineage: the run, step and attempt that wrote each (all three NULL for a file
+# uploaded as an input: runs name it in their inputs). `expired_at`: when the retention policy deleted it.
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("project", Project, nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=True),
+    sa.Column("step", Name, nullable=True),
+    sa.Column("attempt", sa.Integer, nullable=True),
+    sa.Column("field", sa.String(300), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expired_at", Time, nullable=True),
+    sa.Index(None, "run_id"),
+    sa.Index(
+        "ix_files_live_created",
+        "project",
+        "created_at",
+        postgresql_where=sa.text("expired_at IS NULL"),
+        sqlite_where=sa.text("expired_at IS NULL"),
+    ),
+)

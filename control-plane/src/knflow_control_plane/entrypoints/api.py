@@ -16,6 +16,7 @@ from ..observability.metrics import CONTENT_TYPE
 from ..settings import Settings
 from . import docs_page, hooks, problems, routes_events, routes_keys, routes_runs, routes_workflows
 from .objects_mount import OBJECTS_PATH, BodyLimits, ObjectsMount
+from .routes_files import router as files_router
 
 
 async def _authenticate(request: Request) -> None:
@@ -62,6 +63,7 @@ def create_app(
     routers = (routes_workflows.router, routes_runs.router, routes_events.router, routes_keys.router, hooks.router)
     for router in routers:
         app.include_router(router, dependencies=guarded)
+    app.include_router(files_router, dependencies=guarded)
 
     @app.get("/health/liveness", include_in_schema=False)
     async def liveness() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from ..adapters.objects_local import LocalObjectsApp, LocalObjectStore
 from .limits import BodyLimit
 
 OBJECTS_PATH = "/v1/objects"
+UPLOADS_PATH = "/v1/files"
 
 
 class ObjectsMount:
@@ -41,7 +42,7 @@ class ObjectsMount:
 
 class BodyLimits:
     """Body limits by kind of request: none for signed object URLs (each enforces its own
-    ``max_size``), ``upload_limit`` for multipart uploads, ``limit`` for everything else."""
+    ``max_size``), ``upload_limit`` for uploads (multipart, ``/v1/files``), ``limit`` for everything else."""
 
     def __init__(self, app: ASGIApp, limit: int, upload_limit: int):
         self.app = app
@@ -54,7 +55,7 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
-        if content_type.lower().startswith(b"multipart/form-data"):
+        if content_type.lower().startswith(b"multipart/form-data") or scope.get("path") == UPLOADS_PATH:
             await self._upload(scope, receive, send)
         else:
             await self._json(scope, receive, send)

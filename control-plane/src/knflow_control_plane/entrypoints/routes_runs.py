@@ -35,7 +35,7 @@ async def _run(request: Request, run_id: str) -> dict[str, Any]:
     view = await cp.store.get_run(run_id, cp.settings.project)
     if view is None:
         raise NotFound(f"run {run_id!r} does not exist", field="run_id")
-    return run_json(view)
+    return await cp.files.present_run(run_json(view))  # offloaded payloads fetched back, file links
 
 
 def _epoch(text: str | None, field: str) -> float | None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from knflow import wire
 from knflow_runtime.contract import encode_invoke
@@ -29,6 +29,9 @@ from ..observability import logs
 from ..ports import Clock, FunctionBackend, HttpReply, HttpRequest, RunStore
 from .functions import Functions
 from .outcomes import outcome_of
+
+if TYPE_CHECKING:
+    from .files import RunFiles
 
 log = logging.getLogger("knflow.orchestrator")
 
@@ -114,9 +117,12 @@ class Orchestrator:
         clock: Clock,
         settings: OrchestratorSettings,
         tracer: RunTracer | None = None,
+        files: RunFiles | None = None,
     ):
         self.store = store
         self.tracer = tracer
+        #: presigned URLs into invoke events, file outputs checked and recorded, large values offloaded
+        self.files = files
         self.functions = functions
         self.backend = backend
         self.clock = clock
@@ -294,9 +300,12 @@ class Orchestrator:
 
     async def _send(self, claim: Claim, traceparent: str | None) -> HttpReply:
         data: wire.InvokeData = {"inputs": claim.inputs, "deadline": rfc3339(claim.deadline)}
+        if self.files is not None:
+            data = await self.files.invoke_data(claim, data)
         headers, body = encode_invoke(claim.run_id, claim.step, claim.number, data, traceparent)
         timeout = max(0.1, claim.deadline - self.clock.now().timestamp()) + self.settings.invoke_grace
-        return await self.backend.invoke(claim.action, claim.version, HttpRequest(headers, body), timeout)
+        reply = await self.backend.invoke(claim.action, claim.version, HttpRequest(headers, body), timeout)
+        return reply if self.files is None else await self.files.settle(claim, reply)
 
     # -- background ---------------------------------------------------------------------------
     async def _poll(self) -> None:

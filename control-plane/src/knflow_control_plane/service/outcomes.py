@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from knflow import wire
@@ -13,12 +14,26 @@ from ..domain.model import Outcome
 from ..ports import HttpReply
 
 
+@dataclass(frozen=True)
+class CheckedReply(HttpReply):
+    """A function's reply whose outcome the control plane settled already: its file outputs checked and
+    recorded, its large outputs and logs offloaded (``service/files.py``).
+
+    Attributes:
+        outcome: what to record.
+    """
+
+    outcome: Outcome
+
+
 def outcome_of(reply: HttpReply) -> Outcome:
     """The outcome a function's reply reports.
 
     A 200 carries a ``step.succeeded``/``step.failed`` event; a 400 means the function refused the
     inputs (not retryable); anything else is a platform failure, retried.
     """
+    if isinstance(reply, CheckedReply):
+        return reply.outcome
     if reply.status == 200:
         try:
             kind, data, _ = decode_result(reply.headers, reply.body)

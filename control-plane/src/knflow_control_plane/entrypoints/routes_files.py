@@ -1,0 +1,106 @@
+"""``/v1/files`` and ``/v1/runs/{id}/files``: upload input files, list a run's files, download one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import UploadFile
+
+from ..errors import InvalidRequest, NotFound
+from .routes_workflows import plane
+
+router = APIRouter(prefix="/v1")
+_CHUNK = 1024 * 1024
+
+
+@router.post("/files", status_code=201)
+async def upload_files(request: Request, name: str = Query("", max_length=255)) -> dict[str, Any]:
+    """Upload files to pass as workflow inputs; the body streams into the object store.
+
+    Either a raw body (``?name=photo.png``, its ``Content-Type``) answered with ``{"file": ref}``, or a
+    ``multipart/form-data`` body answered with ``{"files": {field: ref}}``. A ref (``{"knflow.file": ...}``)
+    goes into ``inputs`` of ``POST /v1/runs`` or an HTTP trigger's JSON body.
+    """
+    cp = plane(request)
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/form-data"):
+        return {"files": await form_files(request)}
+    media = content_type or None
+    return {"file": await cp.files.upload(request.stream(), name or "file", media, "file")}
+
+
+async def form_files(request: Request) -> dict[str, Any]:
+    """Store every file part of a multipart request; form fields that are not files are left out.
+
+    Raises:
+        InvalidRequest: the body is not a valid multipart form.
+    """
+    inputs, files = await form_inputs(request)
+    return {name: value for name, value in inputs.items() if name in files}
+
+
+async def form_inputs(request: Request) -> tuple[dict[str, Any], set[str]]:
+    """A multipart form as workflow inputs: each file part stored and replaced by its reference, each
+    other field as its text; and the names of the file fields.
+
+    Starlette spools each file part to a temporary file past 1 MiB, and it is streamed from there into
+    the object store in 1 MiB chunks: an upload is never held whole in memory.
+
+    Raises:
+        InvalidRequest: the body is not a valid multipart form.
+    """
+    cp = plane(request)
+    try:
+        form = await request.form()
+    except (ValueError, KeyError, AssertionError) as exc:
+        raise InvalidRequest(f"the body is not a valid multipart form: {exc}", field="body") from exc
+    inputs: dict[str, Any] = {}
+    files: set[str] = set()
+    try:
+        for field, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                inputs[field] = await cp.files.upload(_chunks(value), value.filename or field, _type(value), field)
+                files.add(field)
+            else:
+                inputs[field] = value
+    finally:
+        await form.close()
+    return inputs, files
+
+
+@router.get("/runs/{run_id}/files")
+async def run_files(request: Request, run_id: str) -> dict[str, Any]:
+    """The run's files (written by its attempts or named by its inputs), with sizes, content types,
+    lineage (run, step, attempt, field) and download links; ``expired_at`` when retention deleted one."""
+    cp = plane(request)
+    view = await cp.store.get_run(run_id, cp.settings.project)
+    if view is None:
+        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    files = await cp.files.run_files(run_id, view.inputs)
+    return {"run_id": run_id, "files": files, "expired": any(f["expired_at"] is not None for f in files)}
+
+
+@router.get("/runs/{run_id}/files/{key:path}")
+async def download(request: Request, run_id: str, key: str) -> RedirectResponse:
+    """Download one file of the run: a redirect to a presigned URL (the bytes never pass through the API)."""
+    cp = plane(request)
+    record = await cp.store.get_file(key, cp.settings.project)
+    if record is None:
+        raise NotFound(f"no file {key!r}", field="key")
+    if record.run_id not in (run_id, None):
+        raise NotFound(f"file {key!r} is not a file of run {run_id!r}", field="key")
+    if record.expired_at is not None:
+        raise NotFound(f"file {key!r} was deleted by the file retention policy", field="key", expired=True)
+    return RedirectResponse(await cp.files.link(key), status_code=307)
+
+
+async def _chunks(upload: UploadFile) -> Any:
+    while chunk := await upload.read(_CHUNK):
+        yield chunk
+
+
+def _type(upload: UploadFile) -> str | None:
+    value = upload.content_type
+    return value if value and value != "application/octet-stream" else None
