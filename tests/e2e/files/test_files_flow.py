@@ -99,6 +99,30 @@ def test_files_nested_in_lists_and_dicts_travel_by_reference(files_plane: Contro
     assert fields == ["bundle.files[0]", "bundle.files[1]", "bundle.files[2]", "file", "file", "file"]
 
 
+def test_multipart_workflow_inputs_through_an_http_trigger(files_plane: ControlPlane) -> None:
+    reply = httpx.post(
+        f"{files_plane.url}/hooks/invert", files={"data": ("hello.txt", b"hello", "text/plain")}, timeout=120
+    )
+    assert reply.status_code == 200, reply.text
+    inverted = reply.json()["inverted"]["knflow.file"]
+    assert inverted["name"] == "inverted-hello.txt"
+    assert httpx.get(inverted["url"], timeout=30).content == b"hello".translate(INVERT)
+
+
+def test_multipart_workflow_inputs_through_the_api(files_plane: ControlPlane) -> None:
+    reply = httpx.post(
+        f"{files_plane.url}/v1/workflows/measure/runs",
+        params={"wait": 60},
+        files={"data": ("blob.bin", b"\0" * 3000, "application/octet-stream")},
+        timeout=90,
+    )
+    assert reply.status_code == 201, reply.text
+    run = reply.json()
+    assert run["status"] == "succeeded" and run["result"] == 3000
+    listed = httpx.get(f"{files_plane.url}/v1/runs/{run['id']}/files", timeout=30).json()["files"]
+    assert [(f["name"], f["size"], f["field"], f["step"]) for f in listed] == [("blob.bin", 3000, "data", None)]
+
+
 def test_large_outputs_and_logs_are_offloaded_and_fetched_back(files_plane: ControlPlane) -> None:
     url = files_plane.url
     run = httpx.post(

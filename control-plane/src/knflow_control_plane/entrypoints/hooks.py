@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from ..errors import InvalidRequest, NotFound
 from .problems import problem
+from .routes_files import form_inputs
 from .routes_workflows import plane
 
 router = APIRouter()
@@ -22,6 +23,9 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 async def _inputs(request: Request) -> dict[str, Any]:
     inputs: dict[str, Any] = dict(request.query_params)
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        form, _ = await form_inputs(request)  # file parts stored, streamed, and passed as File inputs
+        return inputs | form
     raw = await request.body()
     if raw.strip():
         try:
@@ -62,6 +66,7 @@ async def hook(request: Request, path: str) -> Response:
     status, result, error = state
     headers = {"X-Knflow-Run-Id": run_id}
     if status == "succeeded":
+        result = await cp.files.present(result)  # offloaded values fetched back, a download link per file
         return JSONResponse(result, status_code=int(trigger.get("success_code", 200)), headers=headers)
     error = error or {}
     code = error.get("code")

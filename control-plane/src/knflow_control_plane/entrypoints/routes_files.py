@@ -1,7 +1,9 @@
-"""``/v1/files`` and ``/v1/runs/{id}/files``: upload input files, list a run's files, download one."""
+"""Files through the API: upload inputs (``/v1/files``, multipart runs), list a run's files, download one."""
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -10,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from ..errors import InvalidRequest, NotFound
 from .routes_workflows import plane
+from .schemas import run_json
 
 router = APIRouter(prefix="/v1")
 _CHUNK = 1024 * 1024
@@ -41,9 +44,29 @@ async def form_files(request: Request) -> dict[str, Any]:
     return {name: value for name, value in inputs.items() if name in files}
 
 
+@router.post("/workflows/{name}/runs", status_code=201)
+async def start_with_files(
+    request: Request, name: str, version: str | None = None, wait: float = Query(0, ge=0, le=300)
+) -> dict[str, Any]:
+    """Start a run from a ``multipart/form-data`` body: each file part is a ``File`` input, each other
+    field an input (JSON when it parses as JSON, else text); ``?wait=S`` waits for the run to finish."""
+    cp = plane(request)
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise InvalidRequest("send the inputs as multipart/form-data (or JSON to POST /v1/runs)", field="body")
+    inputs, _ = await form_inputs(request)
+    trigger = {"kind": "manual", "at": time.time()}
+    transition = await cp.workflows.start(name, inputs, version=version, trigger=trigger)
+    if wait:
+        await cp.orchestrator.wait(transition.run_id, wait)
+    view = await cp.store.get_run(transition.run_id, cp.settings.project)
+    if view is None:
+        raise NotFound(f"run {transition.run_id!r} does not exist", field="run_id")
+    return await cp.files.present_run(run_json(view))
+
+
 async def form_inputs(request: Request) -> tuple[dict[str, Any], set[str]]:
     """A multipart form as workflow inputs: each file part stored and replaced by its reference, each
-    other field as its text; and the names of the file fields.
+    other field as its JSON value (or its text when it is not JSON); and the names of the file fields.
 
     Starlette spools each file part to a temporary file past 1 MiB, and it is streamed from there into
     the object store in 1 MiB chunks: an upload is never held whole in memory.
@@ -64,7 +87,7 @@ async def form_inputs(request: Request) -> tuple[dict[str, Any], set[str]]:
                 inputs[field] = await cp.files.upload(_chunks(value), value.filename or field, _type(value), field)
                 files.add(field)
             else:
-                inputs[field] = value
+                inputs[field] = _value(value)
     finally:
         await form.close()
     return inputs, files
@@ -99,6 +122,13 @@ async def download(request: Request, run_id: str, key: str) -> RedirectResponse:
 async def _chunks(upload: UploadFile) -> Any:
     while chunk := await upload.read(_CHUNK):
         yield chunk
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _type(upload: UploadFile) -> str | None:
