@@ -6,21 +6,17 @@ Idempotent on the trigger event's (source, id): the same event delivered twice c
 from __future__ import annotations
 
 import random
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 
 from ..domain import events as ev
 from ..domain.model import RunStatus, StepStatus
 from ..domain.records import NewRun, Transition, Worker
+from . import sqlalchemy_statements as st
+from .sqlalchemy_raw import AnyConnection
 from .sqlalchemy_runs import RunState, Tx, claim, flush
-from .sqlalchemy_tables import runs, steps, trigger_events
 
 
 def create_run(
-    conn: Connection, new: NewRun, now: float, worker: Worker | None, rng: random.Random, use_outbox: bool
+    conn: AnyConnection, new: NewRun, now: float, worker: Worker | None, rng: random.Random, use_outbox: bool
 ) -> Transition:
     """Insert a run and its steps; ready the roots; claim them for ``worker`` if given.
 
@@ -31,37 +27,39 @@ def create_run(
         # INSERT .. ON CONFLICT DO NOTHING: a replica creating the same run concurrently waits for the
         # other transaction, then finds the key taken, instead of failing on a unique violation.
         claimed = conn.execute(
-            _insert_ignoring_conflicts(conn).values(
-                project=new.project,
-                source=new.idempotency[0],
-                event_id=new.idempotency[1],
-                workflow=new.workflow,
-                run_id=new.run_id,
-                received_at=now,
-            )
+            st.INSERT_TRIGGER_EVENT[conn.dialect.name],
+            {
+                "project": new.project,
+                "source": new.idempotency[0],
+                "event_id": new.idempotency[1],
+                "workflow": new.workflow,
+                "run_id": new.run_id,
+                "received_at": now,
+            },
         )
         if claimed.rowcount == 0:
             existing = _existing_run(conn, new)
             assert existing is not None  # the key is taken, so its run was committed with it
             return Transition(existing[0], RunStatus(existing[1]), duplicate=True, created=False)
     conn.execute(
-        runs.insert().values(
-            id=new.run_id,
-            project=new.project,
-            workflow=new.workflow,
-            workflow_version=new.workflow_version,
-            status=RunStatus.RUNNING.value,
-            inputs=new.inputs,
-            result_binding=new.result,
-            trigger=new.trigger,
-            remaining=len(new.steps),
-            trace_id=new.trace_id,
-            created_at=now,
-            deadline=now + new.timeout if new.timeout else None,
-        )
+        st.INSERT_RUN,
+        {
+            "id": new.run_id,
+            "project": new.project,
+            "workflow": new.workflow,
+            "workflow_version": new.workflow_version,
+            "status": RunStatus.RUNNING.value,
+            "inputs": new.inputs,
+            "result_binding": new.result,
+            "trigger": new.trigger,
+            "remaining": len(new.steps),
+            "trace_id": new.trace_id,
+            "created_at": now,
+            "deadline": now + new.timeout if new.timeout else None,
+        },
     )
     conn.execute(
-        steps.insert(),
+        st.INSERT_STEPS,
         [
             {
                 "run_id": new.run_id,
@@ -86,23 +84,9 @@ def create_run(
     return flush(tx, new.run_id, RunStatus.RUNNING)
 
 
-def _insert_ignoring_conflicts(conn: Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(trigger_events).on_conflict_do_nothing()
-    return sqlite.insert(trigger_events).on_conflict_do_nothing()
-
-
-def _existing_run(conn: Connection, new: NewRun) -> tuple[str, str] | None:
+def _existing_run(conn: AnyConnection, new: NewRun) -> tuple[str, str] | None:
     assert new.idempotency is not None
     source, event_id = new.idempotency
-    row = conn.execute(
-        sa.select(runs.c.id, runs.c.status)
-        .join(trigger_events, trigger_events.c.run_id == runs.c.id)
-        .where(
-            trigger_events.c.project == new.project,
-            trigger_events.c.source == source,
-            trigger_events.c.event_id == event_id,
-            trigger_events.c.workflow == new.workflow,
-        )
-    ).first()
+    params = {"b_project": new.project, "b_source": source, "b_event": event_id, "b_workflow": new.workflow}
+    row = conn.execute(st.EXISTING_RUN, params).first()
     return (row.id, row.status) if row else None

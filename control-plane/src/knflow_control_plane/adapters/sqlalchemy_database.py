@@ -8,7 +8,9 @@ Transactions are plain functions over a synchronous SQLAlchemy ``Connection``:
 - on Postgres (``postgresql://`` is read as ``postgresql+asyncpg://``) they run through
   ``AsyncConnection.run_sync`` on a pooled asyncpg connection.
 
-So the SQL is written once, and the two stores cannot drift apart.
+So the SQL is written once, and the two stores cannot drift apart. The hot transitions go through
+:meth:`Database.run_raw`: the same functions, with the driver running the compiled statements
+(:mod:`.sqlalchemy_raw`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from ..errors import StoreUnavailable
+from . import sqlalchemy_statements as statements
+from .sqlalchemy_raw import AsyncpgDriver, Plans, RawConnection, SqliteDriver
 
 T = TypeVar("T")
 
@@ -53,6 +57,7 @@ class Database:
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._raw: Any = None  # the sqlite3 connection, once the database thread has taken it
         if self.url.startswith("sqlite://") or self.url.startswith("sqlite+pysqlite://"):
             _ensure_parent(self.url)
             self._sync = sa.create_engine(self.url, poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -67,6 +72,8 @@ class Database:
             self._async = create_async_engine(self.url, **kwargs)
             if self.dialect == "sqlite":
                 _tune_sqlite(self._async.sync_engine)
+        self._plans = Plans(self.sync_engine.dialect)
+        self._plans.known(*statements.ALL)
 
     @property
     def sync_engine(self) -> Engine:
@@ -95,6 +102,53 @@ class Database:
                 raise StoreUnavailable(f"the run store connection was lost: {exc}") from exc
             raise
 
+    async def run_raw(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like :meth:`run`, with ``fn`` given a :class:`RawConnection` on the driver: for transactions
+        whose every statement is prebuilt (the hot path), at the driver's cost instead of SQLAlchemy's.
+
+        Raises:
+            StoreUnavailable: when the database cannot be reached.
+        """
+        if self._sync is None and self.dialect == "sqlite":  # sqlite+aiosqlite: no raw path
+            return await self.run(fn, *args)
+        try:
+            if self._sync is not None:
+                loop = asyncio.get_running_loop()
+                context = contextvars.copy_context()
+                return await loop.run_in_executor(self._thread, context.run, self._run_raw_sqlite, fn, args)
+            return await self._run_raw_asyncpg(fn, args)
+        except (OperationalError, OSError, ConnectionError) as exc:
+            raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
+        except Exception as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
+            raise
+
+    def _run_raw_sqlite(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        assert self._sync is not None
+        if self._raw is None:
+            # StaticPool: the one connection SQLAlchemy uses too (from this thread only).
+            self._raw = self._sync.raw_connection().dbapi_connection
+        raw = self._raw
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(RawConnection(self._plans, SqliteDriver(raw)), *args)
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+        raw.execute("COMMIT")
+        return result
+
+    async def _run_raw_asyncpg(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        from sqlalchemy.util import greenlet_spawn
+
+        assert self._async is not None
+        async with self._async.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            async with driver.transaction():
+                return await greenlet_spawn(fn, RawConnection(self._plans, AsyncpgDriver(driver)), *args)
+
     def _run_sync(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         assert self._sync is not None
         with self._sync.begin() as conn:
@@ -108,6 +162,17 @@ class Database:
             assert self._thread is not None
             await asyncio.get_running_loop().run_in_executor(self._thread, self._sync.dispose)
             self._thread.shutdown(wait=True)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Whether a driver error (raised on the raw path, untranslated) means the database is unreachable."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    module = type(exc).__module__
+    name = type(exc).__name__
+    return module.startswith("asyncpg") and ("Connection" in name or name in ("InterfaceError", "InternalClientError"))
 
 
 def _ensure_parent(url: str) -> None:

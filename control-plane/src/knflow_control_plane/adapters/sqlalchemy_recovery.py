@@ -12,25 +12,21 @@ from sqlalchemy.engine import Connection
 from ..domain import events as ev
 from ..domain.model import Outcome, RunStatus, StepStatus, check_run_transition
 from ..domain.records import Transition, Worker
+from . import sqlalchemy_statements as st
+from .sqlalchemy_raw import AnyConnection
 from .sqlalchemy_runs import Tx, claim, end_run, flush, lock_run, record
 from .sqlalchemy_tables import runs, steps
 
 
-def claim_ready(conn: Connection, now: float, worker: Worker, rng: random.Random, use_outbox: bool) -> list[Transition]:
+def claim_ready(
+    conn: AnyConnection, now: float, worker: Worker, rng: random.Random, use_outbox: bool
+) -> list[Transition]:
     """Claim ready steps whose time has come, across runs, up to the worker's capacity.
 
     Runs locked by another worker are skipped (``SKIP LOCKED``), so replicas share the work.
     """
-    candidates = (
-        conn.execute(
-            sa.select(steps.c.run_id)
-            .where(steps.c.status == StepStatus.READY.value, steps.c.ready_at <= now)
-            .order_by(steps.c.ready_at)
-            .limit(worker.capacity * 4)  # room to skip runs other replicas hold
-        )
-        .scalars()
-        .all()
-    )
+    # room to skip runs other replicas hold
+    candidates = conn.execute(st.READY_RUNS, {"now": now, "room": worker.capacity * 4}).scalars().all()
     transitions = []
     room = worker.capacity
     for run_id in sorted(set(candidates)):
@@ -40,15 +36,7 @@ def claim_ready(conn: Connection, now: float, worker: Worker, rng: random.Random
         run = lock_run(tx, run_id, skip_locked=True)
         if run is None or run.status != RunStatus.RUNNING.value:
             continue
-        names = (
-            conn.execute(
-                sa.select(steps.c.name).where(
-                    steps.c.run_id == run_id, steps.c.status == StepStatus.READY.value, steps.c.ready_at <= now
-                )
-            )
-            .scalars()
-            .all()
-        )
+        names = conn.execute(st.READY_NAMES, {"b_run": run_id, "now": now}).scalars().all()
         claim(tx, run, names)
         room -= len(tx.claims)
         transitions.append(flush(tx, run_id, RunStatus.RUNNING))

@@ -12,9 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from knflow.bindings import BindingError, resolve
 
 from ..domain import events as ev
@@ -31,16 +28,15 @@ from ..domain.model import (
 )
 from ..domain.records import Claim, Transition, Worker
 from . import sqlalchemy_statements as st
-from .sqlalchemy_tables import attempts, outbox, runs, steps
-
-ACTIVE = (StepStatus.PENDING.value, StepStatus.READY.value)
+from .sqlalchemy_raw import AnyConnection
+from .sqlalchemy_tables import attempts, steps
 
 
 @dataclass
 class Tx:
     """What one transaction accumulates: events to write and claims to hand back."""
 
-    conn: Connection
+    conn: AnyConnection
     now: float
     worker: Worker | None
     rng: random.Random
@@ -74,7 +70,7 @@ def lock_run(tx: Tx, run_id: str, *, skip_locked: bool = False) -> RunState | No
 def flush(tx: Tx, run_id: str, status: RunStatus, **extra: Any) -> Transition:
     if tx.outbox and tx.events:
         tx.conn.execute(
-            outbox.insert(),
+            st.INSERT_OUTBOX,
             [
                 {"type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data, "created_at": tx.now}
                 for e in tx.events
@@ -157,7 +153,7 @@ def claim(
         record(tx, run, name, attempt_id, Outcome.failed(error), claim_next=False)
 
 
-def _outputs(conn: Connection, run_id: str, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+def _outputs(conn: AnyConnection, run_id: str, names: Iterable[str]) -> dict[str, dict[str, Any]]:
     wanted = list(names)
     if not wanted:
         return {}
@@ -166,7 +162,7 @@ def _outputs(conn: Connection, run_id: str, names: Iterable[str]) -> dict[str, d
 
 
 def complete(
-    conn: Connection,
+    conn: AnyConnection,
     run_id: str,
     step: str,
     attempt_id: str,
@@ -254,11 +250,7 @@ def _finish_succeeded(tx: Tx, run: RunState) -> RunStatus:
 
 
 def _not_succeeded(tx: Tx, run: RunState, step: str, outcome: Outcome, *, claim_next: bool) -> RunStatus:
-    row = tx.conn.execute(
-        sa.select(steps.c.attempts, steps.c.budget_start, steps.c.infra_failures, steps.c.policy).where(
-            steps.c.run_id == run.id, steps.c.name == step
-        )
-    ).one()
+    row = tx.conn.execute(st.FAILED_STEP, {"b_run": run.id, "step": step}).one()
     if run.status != RunStatus.RUNNING.value:
         _set_step(tx, run.id, step, StepStatus.CANCELLED, error=outcome.error)
         return RunStatus(run.status)
@@ -266,15 +258,8 @@ def _not_succeeded(tx: Tx, run: RunState, step: str, outcome: Outcome, *, claim_
     decision = decide_after_failure(outcome, counters, RetryPolicy(**row.policy), tx.rng)
     if decision.status is StepStatus.READY:
         tx.conn.execute(
-            steps.update()
-            .where(steps.c.run_id == run.id, steps.c.name == step)
-            .values(
-                status=StepStatus.READY.value,
-                ready_at=tx.now + decision.retry_in,
-                lease_owner=None,
-                lease_expires_at=None,
-                infra_failures=steps.c.infra_failures + (1 if decision.infra else 0),
-            )
+            st.RETRY_STEP,
+            {"b_run": run.id, "step": step, "at": tx.now + decision.retry_in, "infra": 1 if decision.infra else 0},
         )
         tx.emit(ev.STEP_RETRYING, run.id, step, retry_in=decision.retry_in, error=outcome.error)
         if claim_next and decision.retry_in == 0:
@@ -288,9 +273,7 @@ def _not_succeeded(tx: Tx, run: RunState, step: str, outcome: Outcome, *, claim_
 
 def _set_step(tx: Tx, run_id: str, step: str, status: StepStatus, error: dict[str, Any] | None) -> None:
     tx.conn.execute(
-        steps.update()
-        .where(steps.c.run_id == run_id, steps.c.name == step)
-        .values(status=status.value, error=error, finished_at=tx.now, lease_owner=None, lease_expires_at=None)
+        st.SET_STEP, {"b_run": run_id, "step": step, "new_status": status.value, "new_error": error, "now": tx.now}
     )
 
 
@@ -298,11 +281,7 @@ def end_run(tx: Tx, run_id: str, status: RunStatus, *, result: Any = None, error
     """Finish the run: steps that have not started never will; running attempts are abandoned."""
     if status is not RunStatus.SUCCEEDED:
         leftover = StepStatus.CANCELLED if status is RunStatus.CANCELLED else StepStatus.SKIPPED
-        tx.conn.execute(
-            steps.update()
-            .where(steps.c.run_id == run_id, steps.c.status.in_(ACTIVE))
-            .values(status=leftover.value, finished_at=tx.now)
-        )
+        tx.conn.execute(st.SKIP_ACTIVE, {"b_run": run_id, "new_status": leftover.value, "now": tx.now})
     if status is RunStatus.CANCELLED:
         tx.conn.execute(
             attempts.update()
@@ -315,9 +294,8 @@ def end_run(tx: Tx, run_id: str, status: RunStatus, *, result: Any = None, error
             .values(status=StepStatus.CANCELLED.value, finished_at=tx.now, lease_owner=None, lease_expires_at=None)
         )
     tx.conn.execute(
-        runs.update()
-        .where(runs.c.id == run_id)
-        .values(status=status.value, result=result, error=error, finished_at=tx.now)
+        st.END_RUN,
+        {"b_run": run_id, "new_status": status.value, "new_result": result, "new_error": error, "now": tx.now},
     )
     kind = {
         RunStatus.SUCCEEDED: ev.RUN_SUCCEEDED,

@@ -4,9 +4,10 @@ per-call expression building and cache-key work (most of a transition's cost whe
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.model import AttemptStatus, StepStatus
-from .sqlalchemy_tables import Json, attempts, runs, steps
+from .sqlalchemy_tables import Json, attempts, outbox, runs, steps, trigger_events
 
 RUNNING, READY, PENDING, SUCCEEDED = (
     StepStatus.RUNNING.value,
@@ -119,3 +120,85 @@ START_STEP = (
 )
 
 INSERT_ATTEMPT = attempts.insert()
+
+INSERT_OUTBOX = outbox.insert()
+INSERT_RUN = runs.insert()
+INSERT_STEPS = steps.insert()
+
+END_RUN = (
+    runs.update()
+    .where(runs.c.id == sa.bindparam("b_run"))
+    .values(
+        status=sa.bindparam("new_status"),
+        result=sa.bindparam("new_result", type_=Json),
+        error=sa.bindparam("new_error", type_=Json),
+        finished_at=sa.bindparam("now"),
+    )
+)
+
+FAILED_STEP = sa.select(steps.c.attempts, steps.c.budget_start, steps.c.infra_failures, steps.c.policy).where(
+    steps.c.run_id == sa.bindparam("b_run"), steps.c.name == sa.bindparam("step")
+)
+
+RETRY_STEP = (
+    steps.update()
+    .where(steps.c.run_id == sa.bindparam("b_run"), steps.c.name == sa.bindparam("step"))
+    .values(
+        status=READY,
+        ready_at=sa.bindparam("at"),
+        lease_owner=None,
+        lease_expires_at=None,
+        infra_failures=steps.c.infra_failures + sa.bindparam("infra"),
+    )
+)
+
+SET_STEP = (
+    steps.update()
+    .where(steps.c.run_id == sa.bindparam("b_run"), steps.c.name == sa.bindparam("step"))
+    .values(
+        status=sa.bindparam("new_status"),
+        error=sa.bindparam("new_error", type_=Json),
+        finished_at=sa.bindparam("now"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+
+SKIP_ACTIVE = (
+    steps.update()
+    .where(steps.c.run_id == sa.bindparam("b_run"), steps.c.status.in_([PENDING, READY]))
+    .values(status=sa.bindparam("new_status"), finished_at=sa.bindparam("now"))
+)
+
+READY_RUNS = (
+    sa.select(steps.c.run_id)
+    .where(steps.c.status == READY, steps.c.ready_at <= sa.bindparam("now"))
+    .order_by(steps.c.ready_at)
+    .limit(sa.bindparam("room"))
+)
+
+READY_NAMES = sa.select(steps.c.name).where(
+    steps.c.run_id == sa.bindparam("b_run"), steps.c.status == READY, steps.c.ready_at <= sa.bindparam("now")
+)
+
+INSERT_TRIGGER_EVENT = {
+    "postgresql": postgresql.insert(trigger_events).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(trigger_events).on_conflict_do_nothing(),
+}
+
+EXISTING_RUN = (
+    sa.select(runs.c.id, runs.c.status)
+    .join(trigger_events, trigger_events.c.run_id == runs.c.id)
+    .where(
+        trigger_events.c.project == sa.bindparam("b_project"),
+        trigger_events.c.source == sa.bindparam("b_source"),
+        trigger_events.c.event_id == sa.bindparam("b_event"),
+        trigger_events.c.workflow == sa.bindparam("b_workflow"),
+    )
+)
+
+# Every statement above: compiled once per dialect for the raw driver path (``sqlalchemy_raw``).
+ALL = [v for v in list(globals().values()) if isinstance(v, sa.sql.expression.Executable)] + [
+    *LOCK_RUN.values(),
+    *INSERT_TRIGGER_EVENT.values(),
+]

@@ -35,19 +35,19 @@ class SqlAlchemyStore:
     # -- runs ---------------------------------------------------------------------------------
     async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
         """Create a run (idempotent on its trigger event); claim its first steps for ``worker``."""
-        return await self.db.run(creation.create_run, new, now, worker, self.rng, self.outbox)
+        return await self.db.run_raw(creation.create_run, new, now, worker, self.rng, self.outbox)
 
     async def complete(
         self, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float, worker: Worker | None = None
     ) -> Transition:
         """Record an attempt's outcome at most once; claim what it made ready for ``worker``."""
-        return await self.db.run(
+        return await self.db.run_raw(
             transitions.complete, run_id, step, attempt_id, outcome, now, worker, self.rng, self.outbox
         )
 
     async def claim_ready(self, now: float, worker: Worker) -> list[Transition]:
         """Claim ready steps across runs."""
-        return await self.db.run(recovery.claim_ready, now, worker, self.rng, self.outbox)
+        return await self.db.run_raw(recovery.claim_ready, now, worker, self.rng, self.outbox)
 
     async def expire_leases(self, now: float, worker: Worker) -> list[Transition]:
         """Record attempts whose lease expired as lost."""

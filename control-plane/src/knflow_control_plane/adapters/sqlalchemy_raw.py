@@ -1,0 +1,213 @@
+"""The hot path's statements run on the driver itself (sqlite3, asyncpg), compiled once by SQLAlchemy.
+
+SQLAlchemy's per-execution machinery (connection events, parameter construction, cursor adaptation,
+result objects) costs 45-130 us per statement and ~130 us per transaction, against ~5 us per statement
+for the driver. The SQL is still defined once, as Core statements: each is compiled once per dialect
+(and per set of inserted columns, and per length of an expanding ``IN`` list), with SQLAlchemy's own
+bind and result processors (JSON on SQLite), and the driver runs the text.
+
+:class:`RawConnection` offers the part of ``sqlalchemy.engine.Connection`` that the transition
+functions use (``execute`` -> ``rowcount``, ``first``, ``one``, ``all``, ``scalar_one``, ``scalars``),
+so the same functions run on either. Statements built once at import (``sqlalchemy_statements``) are
+compiled once; any other statement is compiled on each use (correct, only slower).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol, TypeAlias
+
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Params = Mapping[str, Any]
+_COUNT = re.compile(r"(\d+)$")
+
+
+class _Plan(NamedTuple):
+    """One statement compiled for one dialect."""
+
+    compiled: SQLCompiler
+    sql: str
+    positions: tuple[str, ...]
+    processors: dict[str, Any]
+    defaults: dict[str, Any]
+    expanding: bool
+    row: type[tuple[Any, ...]] | None
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+
+class Plans:
+    """Compiled statements of one dialect, kept as long as their statement (module-level ones: forever)."""
+
+    def __init__(self, dialect: Dialect):
+        self.dialect = dialect
+        self._plans: dict[tuple[Any, tuple[str, ...] | None], _Plan] = {}
+        self._known: set[int] = set()
+
+    def known(self, *statements: object) -> None:
+        """Statements worth caching (built once, reused on every call)."""
+        self._known.update(id(s) for s in statements)
+
+    def bind(self, statement: Any, params: Params) -> tuple[_Plan, str, list[Any]]:
+        """The plan, SQL text and positional arguments of one execution."""
+        is_insert = getattr(statement, "is_insert", False) and not getattr(statement, "_values", None)
+        keys = tuple(params) if is_insert else None  # a bare insert() inserts the columns given
+        plan = self._plans.get((statement, keys))
+        if plan is None:
+            plan = self._compile(statement, keys)
+            if id(statement) in self._known:
+                self._plans[(statement, keys)] = plan
+        if plan.expanding:
+            expanded = plan.compiled._process_parameters_for_postcompile({**plan.defaults, **params})
+            values = expanded.parameters
+            process = {**plan.processors, **expanded.processors}
+            args = [_apply(process.get(name), values[name]) for name in expanded.positiontup or ()]
+            return plan, expanded.statement, args
+        defaults, process = plan.defaults, plan.processors
+        args = []
+        for name in plan.positions:
+            value = params[name] if name in params else defaults[name]
+            processor = process.get(name)
+            args.append(processor(value) if processor is not None else value)
+        return plan, plan.sql, args
+
+    def _compile(self, statement: ClauseElement, keys: tuple[str, ...] | None) -> _Plan:
+        compiled = statement.compile(dialect=self.dialect, column_keys=list(keys) if keys else None)
+        assert isinstance(compiled, SQLCompiler)
+        defaults = {name: b.effective_value for b, name in compiled.bind_names.items() if not b.required}
+        expanding = any(b.expanding for b in compiled.bind_names)
+        columns = compiled._result_columns
+        row = collections.namedtuple("Row", [c.keyname for c in columns]) if columns else None
+        results = tuple(c.type._cached_result_processor(self.dialect, None) for c in columns)
+        return _Plan(
+            compiled,
+            compiled.string,
+            tuple(compiled.positiontup or ()),
+            dict(compiled._bind_processors),
+            defaults,
+            expanding,
+            row,
+            results,
+        )
+
+
+def _apply(processor: Callable[[Any], Any] | None, value: Any) -> Any:
+    return processor(value) if processor is not None else value
+
+
+class RawResult:
+    """What ``execute`` returns: the rows (typed by the statement's columns) and the row count."""
+
+    def __init__(self, rows: list[Any], rowcount: int):
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+    def all(self) -> list[Any]:
+        return self.rows
+
+    def first(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> Any:
+        if len(self.rows) != 1:
+            raise LookupError(f"expected one row, got {len(self.rows)}")
+        return self.rows[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+    def scalars(self) -> RawResult:
+        return RawResult([r[0] for r in self.rows], self.rowcount)
+
+
+def typed_rows(plan: _Plan, raw: Sequence[Sequence[Any]]) -> list[Any]:
+    """Driver rows as named tuples, through the columns' result processors."""
+    if plan.row is None:
+        return []
+    make, results = plan.row._make, plan.results  # type: ignore[attr-defined]
+    if not any(results):
+        return [make(r) for r in raw]
+    return [make([p(v) if p is not None else v for p, v in zip(results, r, strict=True)]) for r in raw]
+
+
+class Driver(Protocol):
+    """How one driver runs one compiled statement: rows (for statements returning rows) and a count."""
+
+    def run(self, sql: str, args: list[Any], returns_rows: bool) -> tuple[Sequence[Sequence[Any]], int]: ...
+
+    def run_many(self, sql: str, args: list[list[Any]]) -> int: ...
+
+
+class RawConnection:
+    """The subset of a SQLAlchemy ``Connection`` the transition functions use, on a raw driver."""
+
+    def __init__(self, plans: Plans, driver: Driver):
+        self.dialect = plans.dialect
+        self._plans = plans
+        self._driver = driver
+
+    def execute(self, statement: Any, parameters: Params | Sequence[Params] | None = None) -> RawResult:
+        """Run ``statement`` with one set of parameters, or many (``executemany``; no rows back)."""
+        if isinstance(parameters, Sequence):
+            if not parameters:
+                return RawResult([], 0)
+            bound = [self._plans.bind(statement, p) for p in parameters]
+            plan, sql, _ = bound[0]
+            if plan.row is None and not plan.expanding:
+                return RawResult([], self._driver.run_many(sql, [args for _, _, args in bound]))
+            results = [self.execute(statement, p) for p in parameters]
+            return RawResult([r for res in results for r in res.rows], sum(r.rowcount for r in results))
+        plan, sql, args = self._plans.bind(statement, parameters or {})
+        rows, count = self._driver.run(sql, args, plan.row is not None)
+        return RawResult(typed_rows(plan, rows), count)
+
+
+class SqliteDriver:
+    """``sqlite3``: one connection, used from one thread."""
+
+    def __init__(self, connection: Any):
+        self.connection = connection
+
+    def run(self, sql: str, args: list[Any], returns_rows: bool) -> tuple[Sequence[Sequence[Any]], int]:
+        cursor = self.connection.execute(sql, args)
+        rows = cursor.fetchall() if returns_rows else []
+        return rows, cursor.rowcount
+
+    def run_many(self, sql: str, args: list[list[Any]]) -> int:
+        return int(self.connection.executemany(sql, args).rowcount)
+
+
+class AsyncpgDriver:
+    """``asyncpg``, awaited from inside ``greenlet_spawn`` (the transition functions are synchronous)."""
+
+    def __init__(self, connection: Any):
+        from sqlalchemy.util import await_only
+
+        self.connection = connection
+        self._await = await_only
+
+    def run(self, sql: str, args: list[Any], returns_rows: bool) -> tuple[Sequence[Sequence[Any]], int]:
+        if returns_rows:
+            rows = self._await(self.connection.fetch(sql, *args))
+            return rows, len(rows)
+        status = self._await(self.connection.execute(sql, *args))
+        match = _COUNT.search(status or "")
+        return [], int(match.group(1)) if match else -1
+
+    def run_many(self, sql: str, args: list[list[Any]]) -> int:
+        self._await(self.connection.executemany(sql, args))
+        return len(args)  # asyncpg reports no count for executemany: callers here use none
+
+
+#: What a transition function runs on: SQLAlchemy's connection or the raw one.
+AnyConnection: TypeAlias = "Connection | RawConnection"
