@@ -60,6 +60,7 @@ class FakeCluster:
         self.processes: dict[str, asyncio.subprocess.Process] = {}  # Service name -> runtime
         self.builds: list[str] = []
         self.started: list[str] = []  # Service names, one per function process started
+        self.deleted: dict[str, asyncio.Event] = {}  # set once a deleted Service's process is gone
         self.errors: list[BaseException] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -206,6 +207,7 @@ class FakeCluster:
             process = self.processes.pop(name, None)
             if process is not None:
                 await self._stop(process)
+            self.deleted.setdefault(name, asyncio.Event()).set()
             return
         generation = service["metadata"]["generation"]
         if (service.get("status") or {}).get("observedGeneration") == generation:
@@ -252,6 +254,7 @@ class FakeCluster:
         log.close()
         self.processes[name] = process
         self.started.append(name)
+        self.deleted.pop(name, None)
         url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient() as http:
             for _ in range(600):
@@ -262,6 +265,10 @@ class FakeCluster:
                     break
                 await asyncio.sleep(0.05)
         raise AssertionError(f"the function of {name} did not start: {(self.work / f'{name}.log').read_text()}")
+
+    async def gone(self, name: str) -> None:
+        """Wait until the Service ``name`` was deleted and its function stopped (as Knative's route goes)."""
+        await self.deleted.setdefault(name, asyncio.Event()).wait()
 
     @staticmethod
     async def _stop(process: asyncio.subprocess.Process) -> None:

@@ -14,10 +14,12 @@ import httpx
 
 from knflow._loader import load_file
 from knflow_control_plane.adapters.knative import KnativeBackend
+from knflow_control_plane.adapters.knative_gc import versions_in_use
 from knflow_control_plane.adapters.knative_manifests import service_name
 from knflow_control_plane.adapters.kubernetes import KubeClient, resource_path
 from knflow_control_plane.bootstrap import ControlPlane, build
 from knflow_control_plane.entrypoints.api import create_app
+from knflow_control_plane.ports import HttpRequest
 from knflow_control_plane.settings import Settings
 from tests.integration.objects.s3_service import s3_endpoint
 from tests.services import kube_env
@@ -107,6 +109,7 @@ async def test_a_workflow_deploys_as_knative_services_and_answers_over_http(
         await admin.delete(
             resource_path("serving.knative.dev/v1", "services", NAMESPACE, service_name("greet", greet.version))
         )
+        await cluster.gone(service_name("greet", greet.version))
         reply = await client.post("/hooks/greet", json={"name": "again"})
         assert reply.status_code == 200, reply.text
         assert reply.json() == {"greeting": "HELLO AGAIN!"}
@@ -120,6 +123,11 @@ async def test_a_workflow_deploys_as_knative_services_and_answers_over_http(
 
         # Garbage collection keeps what is in use and deletes the rest.
         shout = spec.actions["shout"]
+        in_use = await versions_in_use(cp.store, cp.settings.project)
+        assert in_use == {("greet", greet.version), ("shout", shout.version)}
+        assert await backend.collect_garbage(in_use) == []
+        await cp.workflows.undeploy(workflow)
+        assert await versions_in_use(cp.store, cp.settings.project) == set()  # no deployment, no unfinished run
         deleted = await backend.collect_garbage({("greet", greet.version)})
         assert deleted == [service_name("shout", shout.version)]
         assert await ksvc(admin, "shout", shout.version) is None
@@ -128,6 +136,12 @@ async def test_a_workflow_deploys_as_knative_services_and_answers_over_http(
         assert await ksvc(admin, "greet", greet.version) is None
         assert not (await backend.status("greet", greet.version)).ready
         await backend.undeploy("greet", greet.version)  # a no-op the second time
+        # A later invocation of an undeployed version (a retried run) brings its Service back.
+        await cluster.gone(service_name("greet", greet.version))
+        request = HttpRequest({"ce-specversion": "1.0"}, b"")
+        answer = await backend.invoke("greet", greet.version, request, 30.0)
+        assert answer.status == 400  # the runtime answered (a malformed event), so it was re-created
+        assert await ksvc(admin, "greet", greet.version) is not None
 
 
 async def test_a_failed_kaniko_job_fails_the_deployment_with_its_reason_and_logs(

@@ -132,8 +132,11 @@ class KnativeBackend:
         return readiness(current)
 
     async def undeploy(self, action: str, version: str) -> None:
-        """Delete the action's Service (its revisions and pods go with it); a no-op when absent."""
-        self._functions.pop((action, version), None)
+        """Delete the action's Service (its revisions and pods go with it); a no-op when absent.
+
+        The backend remembers what it deployed: an invocation of the version after this (a retried run)
+        re-creates the Service rather than failing.
+        """
         try:
             await self.client.delete(self._path(action, version))
         except KubeError as exc:
@@ -212,7 +215,8 @@ class KnativeBackend:
         """Delete every knflow Service whose (action, version) is not in ``keep``; their names.
 
         Args:
-            keep: the action versions that a deployed workflow or an unfinished run still uses.
+            keep: the action versions that a deployed workflow or an unfinished run still uses
+                (:func:`.knative_gc.versions_in_use`).
         """
         wanted = set(keep)
         listing = await self.client.list(self._collection(), label_selector="app.kubernetes.io/managed-by=knflow")
@@ -221,10 +225,9 @@ class KnativeBackend:
             meta = item.get("metadata", {})
             action = (meta.get("annotations") or {}).get(ANNOTATION_ACTION)
             version = (meta.get("labels") or {}).get(LABEL_VERSION)
-            if action and version and (action, version) not in wanted:
-                self._functions.pop((action, version), None)
-                if await self.client.delete(resource_path(API_VERSION, PLURAL, self.options.namespace, meta["name"])):
-                    deleted.append(meta["name"])
+            path = resource_path(API_VERSION, PLURAL, self.options.namespace, meta["name"])
+            if action and version and (action, version) not in wanted and await self.client.delete(path):
+                deleted.append(meta["name"])
         return deleted
 
     async def close(self) -> None:
