@@ -24,6 +24,7 @@ from .service.files import FileSettings, RunFiles
 from .service.functions import Functions
 from .service.orchestrator import Orchestrator, OrchestratorSettings
 from .service.outbox_relay import OutboxRelay
+from .service.retention import Retention
 from .service.scheduler import Scheduler
 from .service.sources import Sources
 from .service.trigger_consumer import TriggerConsumer
@@ -60,6 +61,8 @@ class ControlPlane:
     objects: ObjectStore = field(kw_only=True)
     #: the files of runs: URLs for invocations, lineage, links, offloaded payloads
     files: RunFiles = field(kw_only=True)
+    #: deletes run files past ``KNFLOW_FILE_RETENTION_DAYS`` (None: files are kept)
+    retention: Retention | None = field(default=None, kw_only=True)
 
     async def start(self) -> None:
         """Migrate the database, then start the orchestrator."""
@@ -68,6 +71,8 @@ class ControlPlane:
         await migrate(self.store.db)
         await self.store.ensure_project(self.settings.project, time.time())
         await self.orchestrator.start()
+        if self.retention is not None:
+            await self.retention.start()
         await self.scheduler.start()
         await self.consumer.start()
         if self.relay is not None:
@@ -86,6 +91,8 @@ class ControlPlane:
             await self.relay.stop()
         await self.bus.close()
         await self.backend.close()
+        if self.retention is not None:
+            await self.retention.stop()
         await self.objects.close()
         await self.store.close()
 
@@ -233,6 +240,8 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     if tracing is not None:
         tracing.messaging_system = settings.event_bus
     objects = object_store(settings)
+    days = settings.file_retention_days
+    retention = Retention(objects, store, settings.project, days, settings.worker_name) if days else None
     files = RunFiles(
         objects,
         store,
@@ -304,5 +313,6 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         tracing,
         objects=objects,
         files=files,
+        retention=retention,
         sources=sources,
     )

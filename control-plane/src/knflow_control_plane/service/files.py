@@ -139,7 +139,11 @@ class RunFiles:
         return replace_refs(value, lambda ref: {FILE_MARKER: {**ref, "url": urls[str(ref.get("key"))]}}, FILE_MARKER)
 
     async def present_run(self, run: dict[str, Any]) -> dict[str, Any]:
-        """A run's JSON (``run_json``) with offloaded payloads fetched back and links in its result."""
+        """A run's JSON (``run_json``) with offloaded payloads fetched back, links in its result, and
+        ``files``: how many files its attempts wrote and when the retention policy deleted them, if it did."""
+        records = await self.store.list_files(str(run.get("id")), self.settings.project)
+        expired = [r.expired_at for r in records if r.expired_at is not None]
+        run["files"] = {"count": len(records), "expired_at": max(expired) if expired else None}
         resolve = self.payloads.resolve
         run["inputs"] = await resolve(run.get("inputs"))
         run["result"] = await self.present(run.get("result"))

@@ -1,0 +1,95 @@
+"""File retention: delete the content of run files older than N days; their records say they expired.
+
+Runs themselves are never deleted implicitly (DESIGN.md section 1), and neither are offloaded payloads
+(part of the run record): only files (step outputs and uploads) go. Their lineage records stay, with
+``expired_at`` set, so ``/v1/runs/{id}/files`` and a step that needs one of them say what happened.
+One replica sweeps at a time (a named lease in the run store); a sweep that dies halfway is simply
+done again: deleting an object and marking a record are both idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from ..errors import ControlPlaneError
+from ..objects import ObjectStore
+from ..ports import RunStore
+
+log = logging.getLogger("knflow.retention")
+LEASE = "file-retention"
+DAY = 86400.0
+
+
+class Retention:
+    """Deletes run files older than ``days`` days, every ``interval`` seconds.
+
+    Args:
+        objects: where the files are.
+        store: where their records are.
+        project: whose files.
+        days: the age past which a file goes.
+        holder: this replica's name on the sweep lease.
+        interval: seconds between sweeps (default: a quarter of the retention period, at most an hour).
+        batch: files handled per store round trip.
+        clock: the current Unix time.
+    """
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        store: RunStore,
+        project: str,
+        days: float,
+        holder: str,
+        *,
+        interval: float | None = None,
+        batch: int = 500,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.objects = objects
+        self.store = store
+        self.project = project
+        self.max_age = days * DAY
+        self.holder = holder
+        self.interval = interval if interval is not None else min(3600.0, self.max_age / 4)
+        self.batch = batch
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    async def sweep(self) -> int:
+        """Delete every file past its age now; how many went."""
+        now = self._clock()
+        removed = 0
+        while records := await self.store.files_created_before(self.project, now - self.max_age, self.batch):
+            await asyncio.gather(*(self.objects.delete(record.key) for record in records))
+            await self.store.mark_files_expired([record.key for record in records], self._clock())
+            removed += len(records)
+        return removed
+
+    async def start(self) -> None:
+        """Sweep in the background until :meth:`stop`."""
+        self._task = asyncio.create_task(self._loop(), name="knflow-file-retention")
+
+    async def stop(self) -> None:
+        """Stop sweeping (a sweep in progress is abandoned; the next one finishes it)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                ttl = max(30.0, self.interval * 2)
+                if await self.store.acquire_lease(LEASE, self.holder, self._clock(), ttl):
+                    removed = await self.sweep()
+                    if removed:
+                        log.info("file retention deleted %d files older than %.6g days", removed, self.max_age / DAY)
+            except ControlPlaneError:
+                log.exception("file retention sweep failed; trying again later")
+            await asyncio.sleep(self.interval)
