@@ -25,6 +25,7 @@ BENCHMARKS: list[tuple[str, bool]] = [
     ("bench/trigger_bench.py", True),  # scenario 3: HTTP trigger -> first step, embedded
     ("bench/cold_start_bench.py", True),  # scenario 4: cold starts of the local backend
     ("bench/kafka_bench.py", True),  # scenario 7: Kafka trigger -> run start, ingest (eventing)
+    ("bench/files_bench.py", True),  # files: control plane peak RSS moving 200 MiB (20 MiB in --quick)
     ("bench/runtime_bench.py", False),  # function runtime detail: imports, HTTP layer, CPU per request
 ]
 COLUMNS = f"{'scenario':40} {'store':8} {'p50 ms':>9} {'p99 ms':>9} {'throughput':>15} {'RSS MB':>7} {'x floor':>7} met"
