@@ -50,7 +50,7 @@ def measure(cp: ControlPlane, rss: PeakRss, what: str, size: int, action: Any) -
     seconds = time.perf_counter() - started
     peak = rss.peak_mb()
     growth = peak - before
-    label = f"{size // MiB} MiB" + (" (quick: 20 MiB, not 200)" if size < 200 * MiB else "")
+    label = f"{size // MiB} MiB" + (" (quick mode; a full run moves 200 MiB)" if size < 200 * MiB else "")
     return row(
         f"files: {what}",
         "sqlite",

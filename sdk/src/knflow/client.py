@@ -249,6 +249,64 @@ class Client:
         result: JSON = self._request("POST", f"/v1/runs/{run_id}/retry")
         return result
 
+    # --- files ----------------------------------------------------------------------------------
+
+    def upload(self, path: str | os.PathLike[str], *, name: str | None = None, content_type: str | None = None) -> JSON:
+        """Upload a local file (streamed) to pass as a ``File`` input; its reference ``{"knflow.file": ...}``.
+
+        Raises:
+            ApiError: the control plane refused it (over the size limit: 413).
+            OSError: the file cannot be read.
+        """
+        import mimetypes
+        from pathlib import Path
+
+        local = Path(path)
+        media = content_type or mimetypes.guess_type(local.name)[0] or "application/octet-stream"
+        with local.open("rb") as body:
+            response = self._send(
+                "POST",
+                "/v1/files",
+                params={"name": name or local.name},
+                content=body,
+                headers={"content-type": media, "content-length": str(local.stat().st_size)},
+            )
+        result: JSON = response.json()["file"]
+        return result
+
+    def run_files(self, run_id: str) -> JSON:
+        """A run's files with lineage and links: ``{"run_id", "files": [...], "expired"}``."""
+        result: JSON = self._request("GET", f"/v1/runs/{run_id}/files")
+        return result
+
+    def download(self, run_id: str, key: str, dest: str | os.PathLike[str]) -> int:
+        """Download one file of a run to ``dest`` (streamed); the number of bytes written.
+
+        Raises:
+            ApiError: no such file, or it expired (404).
+        """
+        written = 0
+        try:
+            with self._http.stream("GET", f"/v1/runs/{run_id}/files/{key}", follow_redirects=True) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _problem_message(response)
+                with open(dest, "wb") as out:
+                    for chunk in response.iter_bytes(1024 * 1024):
+                        written += out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise ApiError(f"GET {self.url}/v1/runs/{run_id}/files/{key} failed: {exc}", detail=str(exc)) from exc
+        return written
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(f"{method} {self.url}{path} failed: {exc}", detail=str(exc)) from exc
+        if response.status_code >= 400:
+            raise _problem_message(response)
+        return response
+
     def wait(
         self,
         run_id: str,

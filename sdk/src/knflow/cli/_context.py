@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
@@ -76,6 +77,24 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def parse_files(pairs: list[str]) -> dict[str, Path]:
+    """File inputs from ``-f key=PATH`` options.
+
+    Raises:
+        typer.BadParameter: for a pair without ``=`` or a path that is not a readable file.
+    """
+    found: dict[str, Path] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        path = Path(value).expanduser()
+        if not sep or not key:
+            raise typer.BadParameter(f"expected key=PATH, got {pair!r}", param_hint="-f/--file")
+        if not path.is_file():
+            raise typer.BadParameter(f"{value!r} is not a file", param_hint="-f/--file")
+        found[key.strip()] = path
+    return found
 
 
 def parse_inputs(pairs: list[str], input_json: str | None) -> dict[str, Any]:

@@ -181,6 +181,34 @@ def show_logs(console: Console, logs: JSON) -> None:
         console.print(text.rstrip("\n") if text else "(no output)", markup=False, highlight=False)
 
 
+def show_files(console: Console, listing: JSON) -> None:
+    """A run's files: the step and attempt that wrote each (or ``upload``), size, type, expiry."""
+    entries = listing.get("files") or []
+    if not entries:
+        console.print(f"no files for run {listing.get('run_id')}", markup=False)
+        return
+    table = Table("key", "name", "written by", "size", "type", "expired", box=None)
+    for entry in entries:
+        by = f"{entry.get('step')} #{entry.get('attempt')}" if entry.get("step") else "upload"
+        expired = "yes" if entry.get("expired_at") else ""
+        table.add_row(
+            str(entry.get("key")), str(entry.get("name")), by, _size(entry.get("size")), str(entry.get("content_type")),
+            expired,
+        )  # fmt: skip
+    console.print(table)
+
+
+def _size(value: Any) -> str:
+    if not isinstance(value, int):
+        return "-"
+    amount, unit = float(value), "B"
+    for larger in ("KiB", "MiB", "GiB"):
+        if amount < 1024:
+            break
+        amount, unit = amount / 1024, larger
+    return f"{value} B" if unit == "B" else f"{amount:.1f} {unit}"
+
+
 _BAR_WIDTH = 40
 
 

@@ -23,6 +23,7 @@ from ._context import (
     UrlOption,
     fail,
     handles_errors,
+    parse_files,
     parse_inputs,
 )
 
@@ -106,6 +107,9 @@ def run(
         list[str] | None, typer.Option("--input", "-i", help="An input as key=value (value parsed as JSON if it can).")
     ] = None,
     input_json: Annotated[str | None, typer.Option("--input-json", help="All inputs as one JSON object.")] = None,
+    files: Annotated[
+        list[str] | None, typer.Option("--file", "-f", help="A File input as key=PATH (uploaded, streamed).")
+    ] = None,
     no_wait: NoWaitOption = False,
     timeout: TimeoutOption = None,
     url: UrlOption = None,
@@ -118,6 +122,8 @@ def run(
     values = parse_inputs(inputs or [], input_json)
     out = Output(as_json)
     with _context.make_client(url) as client:
+        for key, path in parse_files(files or []).items():
+            values[key] = client.upload(path)
         started = client.start_run(workflow, values)
         _follow(client, started, out, no_wait=no_wait, timeout=timeout)
 
@@ -258,3 +264,30 @@ def _report(out: Output, data: Any, line: str) -> None:
         out.json(data)
     else:
         out.console.print(line, markup=False)
+
+
+@app.command()
+@handles_errors
+def files(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """List a run's files: the step and attempt that wrote each, its size and type, or when it expired."""
+    with _context.make_client(url) as client:
+        _show(as_json, client.run_files(run_id), _render.show_files)
+
+
+@app.command()
+@handles_errors
+def download(
+    run_id: RunArgument,
+    key: Annotated[str, typer.Argument(help="The file's key (see `knflow files RUN`).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write it (default: its name).")
+    ] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Download one file of a run (streamed to disk)."""
+    out = Output(as_json)
+    dest = output or Path(key.rsplit("/", 1)[-1])
+    with _context.make_client(url) as client:
+        size = client.download(run_id, key, dest)
+    _report(out, {"key": key, "path": str(dest), "size": size}, f"{dest}: {size} bytes")
