@@ -4,7 +4,8 @@ Transactions are plain functions over a synchronous SQLAlchemy ``Connection``:
 
 - on SQLite (``sqlite:///...``, the embedded default) they run in one dedicated thread with one
   connection: SQLite has one writer anyway, and a whole transaction costs one thread hop instead of
-  one per statement (aiosqlite's model). ``sqlite+aiosqlite://`` is accepted too.
+  one per statement (aiosqlite's model); hot transitions queued together share one commit
+  (:mod:`.sqlite_thread`). ``sqlite+aiosqlite://`` is accepted too.
 - on Postgres (``postgresql://`` is read as ``postgresql+asyncpg://``) they run through
   ``AsyncConnection.run_sync`` on a pooled asyncpg connection.
 
@@ -16,9 +17,7 @@ So the SQL is written once, and the two stores cannot drift apart. The hot trans
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +31,7 @@ from sqlalchemy.pool import StaticPool
 from ..errors import StoreUnavailable
 from . import sqlalchemy_statements as statements
 from .sqlalchemy_raw import AsyncpgDriver, Plans, RawConnection, SqliteDriver
+from .sqlite_thread import SqliteThread
 
 T = TypeVar("T")
 
@@ -56,13 +56,18 @@ class Database:
         self.dialect = sa.engine.make_url(self.url).get_backend_name()
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None
-        self._thread: ThreadPoolExecutor | None = None
-        self._raw: Any = None  # the sqlite3 connection, once the database thread has taken it
+        self._thread: SqliteThread | None = None
         if self.url.startswith("sqlite://") or self.url.startswith("sqlite+pysqlite://"):
             _ensure_parent(self.url)
             self._sync = sa.create_engine(self.url, poolclass=StaticPool, connect_args={"check_same_thread": False})
             _tune_sqlite(self._sync)
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="knflow-sqlite")
+            engine = self._sync
+            self._thread = SqliteThread(
+                self._run_sync,
+                # StaticPool: the one connection SQLAlchemy uses too (from the database thread only).
+                lambda: engine.raw_connection().dbapi_connection,
+                lambda raw: RawConnection(self._plans, SqliteDriver(raw)),
+            )
         else:
             if self.dialect == "sqlite":
                 _ensure_parent(self.url)
@@ -87,11 +92,10 @@ class Database:
             StoreUnavailable: when the database cannot be reached.
         """
         try:
-            if self._sync is not None:
-                loop = asyncio.get_running_loop()
+            if self._thread is not None:
                 # The caller's context (current span, log ids) goes along to the database thread.
-                context = contextvars.copy_context()
-                return await loop.run_in_executor(self._thread, context.run, self._run_sync, fn, args)
+                result: T = await self._thread.submit(fn, args, raw=False)
+                return result
             assert self._async is not None
             async with self._async.begin() as conn:
                 return await conn.run_sync(fn, *args)
@@ -112,10 +116,9 @@ class Database:
         if self._sync is None and self.dialect == "sqlite":  # sqlite+aiosqlite: no raw path
             return await self.run(fn, *args)
         try:
-            if self._sync is not None:
-                loop = asyncio.get_running_loop()
-                context = contextvars.copy_context()
-                return await loop.run_in_executor(self._thread, context.run, self._run_raw_sqlite, fn, args)
+            if self._thread is not None:
+                result: T = await self._thread.submit(fn, args, raw=True)
+                return result
             return await self._run_raw_asyncpg(fn, args)
         except (OperationalError, OSError, ConnectionError) as exc:
             raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
@@ -123,21 +126,6 @@ class Database:
             if _unavailable(exc):
                 raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
             raise
-
-    def _run_raw_sqlite(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        assert self._sync is not None
-        if self._raw is None:
-            # StaticPool: the one connection SQLAlchemy uses too (from this thread only).
-            self._raw = self._sync.raw_connection().dbapi_connection
-        raw = self._raw
-        raw.execute("BEGIN IMMEDIATE")
-        try:
-            result = fn(RawConnection(self._plans, SqliteDriver(raw)), *args)
-        except BaseException:
-            raw.execute("ROLLBACK")
-            raise
-        raw.execute("COMMIT")
-        return result
 
     async def _run_raw_asyncpg(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         from sqlalchemy.util import greenlet_spawn
@@ -160,8 +148,8 @@ class Database:
             await self._async.dispose()
         if self._sync is not None:
             assert self._thread is not None
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._sync.dispose)
-            self._thread.shutdown(wait=True)
+            await asyncio.to_thread(self._thread.close)
+            self._sync.dispose()
 
 
 def _unavailable(exc: BaseException) -> bool:
