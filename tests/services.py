@@ -114,12 +114,14 @@ KUBE_ENV = (
     "KNFLOW_TEST_KUBE_TOKEN_FILE",
     "KNFLOW_TEST_KUBE_KNFLOW_TOKEN_FILE",
     "KNFLOW_TEST_KUBECONFIG",
+    "KNFLOW_TEST_KUBECTL",
 )
 
 
 def kube_env() -> dict[str, str]:
     """Where the test API server (kube-apiserver + etcd + Knative CRDs, ``scripts/services/kube.sh``) is:
-    its URL, CA file, the admin token file, the token file of knflow's ServiceAccount and a kubeconfig."""
+    its URL, CA file, the admin token file, the token file of knflow's ServiceAccount, a kubeconfig, and the
+    kubectl built with it (of the same release)."""
     if all(os.environ.get(name) for name in KUBE_ENV):
         return {name: os.environ[name] for name in KUBE_ENV}
     _run("kube", "start")
@@ -129,3 +131,25 @@ def kube_env() -> dict[str, str]:
         raise RuntimeError(f"scripts/services/kube.sh env did not print {', '.join(missing)}")
     os.environ.update({name: env[name] for name in KUBE_ENV})
     return {name: env[name] for name in KUBE_ENV}
+
+
+async def empty_kafka_topics(topics: list[str]) -> None:
+    """Delete ``topics`` from the test broker (they come back empty on first use): the broker is shared
+    by every test and benchmark, and a new consumer group starts at the earliest retained event."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap())
+    await admin.start()
+    try:
+        doomed = [t for t in topics if t in set(await admin.list_topics())]
+        if doomed:
+            await admin.delete_topics(doomed)
+        for _ in range(100):
+            if not set(await admin.list_topics()) & set(doomed):
+                return
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topics {doomed} were not deleted")
+    finally:
+        await admin.close()

@@ -5,7 +5,8 @@
 #   kube.sh build|start|stop|restart|status|env
 # etcd on 127.0.0.1:${KNFLOW_KUBE_ETCD_PORT:-52379} (peer: the port after it), the API server on
 # https://127.0.0.1:${KNFLOW_KUBE_PORT:-56443}, RBAC on, static bearer tokens.
-# Binaries are built from the Go module proxy once per version and cached in
+# Binaries (kube-apiserver, etcd, and a kubectl of the same release: Debian's is too old for
+# `kubectl kustomize` of today's kustomizations) are built from the Go module proxy once per version, cached in
 # ~/.cache/knflow/kube-<version>/bin (the first build takes long: see docs/deploy.md);
 # state (etcd data, certificates, tokens, logs) lives in
 # ${KNFLOW_SERVICES_DIR:-$HOME/.cache/knflow/services}/kube and is wiped on every start.
@@ -52,7 +53,6 @@ ensure_tools() {
     local missing=()
     command -v go >/dev/null || [[ -x /usr/local/go/bin/go ]] || missing+=(golang-go)
     command -v openssl >/dev/null || missing+=(openssl)
-    command -v kubectl >/dev/null || missing+=(kubernetes-client)
     command -v curl >/dev/null || missing+=(curl)
     ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
     command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
@@ -63,17 +63,19 @@ module_dir() {
     go mod download -json "$1" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p'
 }
 
-# Build kube-apiserver and etcd once per Kubernetes version, from a throw-away module that requires
+built() { [[ -x "$BIN/kube-apiserver" && -x "$BIN/etcd" && -x "$BIN/kubectl" ]]; }
+
+# Build kube-apiserver, etcd and kubectl once per Kubernetes version, from a throw-away module that requires
 # k8s.io/kubernetes and pins each of its staging modules (listed there at v0.0.0) to the release.
 cmd_build() {
-    [[ -x "$BIN/kube-apiserver" && -x "$BIN/etcd" ]] && return
+    built && return
     ensure_tools
     mkdir -p "$CACHE"
     (
         flock 8
-        [[ -x "$BIN/kube-apiserver" && -x "$BIN/etcd" ]] && exit 0
+        built && exit 0
         local src="$CACHE/src" gomod started=$SECONDS
-        echo "kube.sh: building kube-apiserver and etcd $KUBE_VERSION (first run only; long on 2 cores)" >&2
+        echo "kube.sh: building kube-apiserver, etcd and kubectl $KUBE_VERSION (first run only; long on 2 cores)" >&2
         rm -rf "$src" "$BIN.tmp"
         mkdir -p "$src" "$BIN.tmp"
         gomod="$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^\s*"GoMod": "\(.*\)",$/\1/p')"
@@ -103,7 +105,7 @@ cmd_build() {
         (
             cd "$src"
             nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$BIN.tmp/" \
-                k8s.io/kubernetes/cmd/kube-apiserver go.etcd.io/etcd/server/v3
+                k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl go.etcd.io/etcd/server/v3
         ) >"$CACHE/build.log" 2>&1 || { log_tail "$CACHE/build.log"; die "go build failed"; }
         # go names a binary after its package path without the major-version suffix: .../server/v3 -> server
         mv "$BIN.tmp/server" "$BIN.tmp/etcd"
@@ -211,7 +213,7 @@ apply_crds() {
     serving="$(module_dir "knative.dev/serving@$SERVING_VERSION")"
     eventing="$(module_dir "knative.dev/eventing@$EVENTING_VERSION")"
     [[ -d "$serving" && -d "$eventing" ]] || die "could not download the Knative modules"
-    local k=(kubectl --kubeconfig "$BASE/kubeconfig")
+    local k=("$BIN/kubectl" --kubeconfig "$BASE/kubeconfig")
     "${k[@]}" apply --server-side -f "$serving/config/core/300-resources/" -f "$eventing/config/core/resources/" \
         >"$BASE/crds.log" 2>&1 || { log_tail "$BASE/crds.log"; die "applying the Knative CRDs failed"; }
     "${k[@]}" wait --for condition=Established --timeout 60s crd --all >>"$BASE/crds.log" 2>&1 \
@@ -276,6 +278,7 @@ cmd_env() {
     echo "export KNFLOW_TEST_KUBE_TOKEN_FILE=$BASE/admin.token"
     echo "export KNFLOW_TEST_KUBE_KNFLOW_TOKEN_FILE=$BASE/knflow.token"
     echo "export KNFLOW_TEST_KUBECONFIG=$BASE/kubeconfig"
+    echo "export KNFLOW_TEST_KUBECTL=$BIN/kubectl"
 }
 
 case "${1:-}" in

@@ -29,11 +29,14 @@ def apply_base() -> None:
         return
     env = kube_env()
     rendered = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / "manifests" / "base")], capture_output=True, text=True, check=True
+        [kube_env()["KNFLOW_TEST_KUBECTL"], "kustomize", str(ROOT / "manifests" / "base")],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     subprocess.run(
         [
-            "kubectl",
+            env["KNFLOW_TEST_KUBECTL"],
             "--kubeconfig",
             env["KNFLOW_TEST_KUBECONFIG"],
             "apply",

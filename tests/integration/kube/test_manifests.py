@@ -24,7 +24,10 @@ K8S_VERSION = "1.34.0"
 
 def render(path: str) -> list[dict[str, Any]]:
     out = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / "manifests" / path)], capture_output=True, text=True, check=False
+        [kube_env()["KNFLOW_TEST_KUBECTL"], "kustomize", str(ROOT / "manifests" / path)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
@@ -78,7 +81,7 @@ def test_every_object_passes_a_server_side_dry_run(path: str) -> None:
     rendered = yaml.safe_dump_all(render(path))
     out = subprocess.run(
         [
-            "kubectl",
+            env["KNFLOW_TEST_KUBECTL"],
             "--kubeconfig",
             env["KNFLOW_TEST_KUBECONFIG"],
             "apply",

@@ -37,11 +37,14 @@ async def knflow() -> AsyncIterator[KubeClient]:
 def apply_base() -> None:
     env = kube_env()
     rendered = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / "manifests" / "base")], capture_output=True, text=True, check=True
+        [kube_env()["KNFLOW_TEST_KUBECTL"], "kustomize", str(ROOT / "manifests" / "base")],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     subprocess.run(
         [
-            "kubectl",
+            env["KNFLOW_TEST_KUBECTL"],
             "--kubeconfig",
             env["KNFLOW_TEST_KUBECONFIG"],
             "apply",
