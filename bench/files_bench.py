@@ -5,7 +5,7 @@
 A ``knflow dev`` control plane (SQLite, local object store, local functions) runs the ``filecopy``
 workflow of ``tests/e2e/files/flows``: ``fetch`` downloads the file from a loopback HTTP server and
 uploads it to the store through the control plane's signed URL (PUT), ``invert`` downloads it (GET),
-inverts every byte and uploads the result (PUT); then this script downloads the result through
+inverts every byte and uploads the result (PUT); then this script downloads the result (GET) through
 ``/v1/runs/{id}/files/{key}`` (a redirect to the signed URL, served by the control plane). The control
 plane streams each of those four passes; its peak RSS (``VmHWM``, reset before the run) is compared with
 its RSS before. Also ``POST /v1/files`` of the same file (a streamed upload into the store).
@@ -94,7 +94,7 @@ def main() -> None:
                     for chunk in r.iter_bytes(MiB):
                         got += len(chunk)
                 assert got == size, got
-                return "2 uploads and 2 downloads by the functions, 1 download by the client, all through it"
+                return "2 uploads and 1 download by the functions, 1 download by the client, all through it"
 
             def upload() -> str:
                 with (served_dir / "source.bin").open("rb") as body:
