@@ -7,6 +7,7 @@ aiokafka is imported here only, and only when a bus is used, so the embedded set
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -163,7 +164,7 @@ class KafkaBus:
             futures = [await _send(producer, topic, encode_kafka(event, key)) for event, key in events]
             await asyncio.gather(*futures)
 
-        await self._guard("publish", topic, send_all)
+        await self._publishing(topic, producer, send_all)
 
     async def publish_raw(self, topic: str, message: KafkaMessage) -> None:
         """Send an already encoded message (a DLQ replay, or a test's malformed one).
@@ -178,7 +179,24 @@ class KafkaBus:
         async def send() -> None:
             await (await _send(producer, topic, message))
 
-        await self._guard("publish", topic, send)
+        await self._publishing(topic, producer, send)
+
+    async def _publishing(self, topic: str, producer: AIOKafkaProducer, call: Callable[[], Awaitable[None]]) -> None:
+        """Publish through ``producer``; after an error the idempotent producer cannot recover from (its
+        sequence numbers no longer match the broker's, e.g. after a broker restart lost its state) the
+        producer is replaced, so that the caller's retry goes through a new producer id."""
+        from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber, UnknownProducerId
+
+        try:
+            await self._guard("publish", topic, call)
+        except BusUnavailable as exc:
+            if isinstance(exc.__cause__, OutOfOrderSequenceNumber | UnknownProducerId):
+                async with self._lock:
+                    if self._producer is producer:
+                        self._producer = None
+                with contextlib.suppress(KafkaError):
+                    await producer.stop()
+            raise
 
     def subscribe(self, topic: str, group: str) -> KafkaSubscription:
         """See :meth:`EventBus.subscribe`."""
@@ -248,6 +266,7 @@ class KafkaSubscription:
         self._consumer: AIOKafkaConsumer | None = None
         self._tracker = AckTracker()
         self._to_commit: dict[int, int] = {}  # acked prefixes whose commit has not succeeded yet
+        self._committing: asyncio.Task[None] | None = None
         self._closed = False
 
     async def _start(self) -> AIOKafkaConsumer:
@@ -313,7 +332,7 @@ class KafkaSubscription:
             commit = self._tracker.ack(partition, offset, epoch)
             if commit is not None:
                 self._to_commit[partition] = commit
-                await self._commit()
+                await self._commit_soon()
 
         try:
             event = decode_kafka(message)
@@ -335,6 +354,24 @@ class KafkaSubscription:
                 return
             except BusUnavailable:
                 await asyncio.sleep(0.5)
+
+    async def _commit_soon(self) -> None:
+        """Commit the acked offsets, sharing one in-flight commit among concurrent acks.
+
+        A commit is a round trip to the group coordinator: acks arriving while one is in flight are
+        folded into the next, so a busy consumer commits a few times per round trip instead of once per
+        event (offsets still move only past acknowledged events).
+        """
+        if self._committing is None or self._committing.done():
+            self._committing = asyncio.create_task(self._commit_while_pending())
+        await asyncio.shield(self._committing)
+
+    async def _commit_while_pending(self) -> None:
+        while self._to_commit:
+            before = dict(self._to_commit)
+            await self._commit()
+            if self._to_commit == before:
+                return  # the commit failed and kept its offsets: the next ack or the close tries again
 
     async def _commit(self, partitions: Sequence[int] | None = None) -> None:
         from aiokafka import TopicPartition
@@ -363,6 +400,8 @@ class KafkaSubscription:
         self._closed = True
         self._bus._subscriptions.discard(self)
         if self._consumer is not None:
+            if self._committing is not None:
+                await asyncio.gather(self._committing, return_exceptions=True)
             await self._commit()
             await self._consumer.stop()
 

@@ -14,12 +14,11 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from knflow_eventing import RUNS_TOPIC, TRIGGERS_TOPIC, dlq_topic
 from knflow_eventing.kafka import KafkaBus
 from tests.e2e.control_plane.processes import ControlPlane as PlaneProcess
-from tests.services import fresh_postgres_database, kafka_bootstrap, restart_kafka
+from tests.services import empty_kafka_topics, fresh_postgres_database, kafka_bootstrap, restart_kafka
 
 from .plane import FLOWS, running_plane, settled_runs
 
@@ -28,27 +27,9 @@ pytestmark = pytest.mark.kafka
 TOPICS = [TRIGGERS_TOPIC, RUNS_TOPIC, dlq_topic(TRIGGERS_TOPIC), "billing"]
 
 
-async def _delete_topics() -> None:
-    """Start from empty topics: the broker is shared by every test of the session."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap())
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        doomed = [t for t in TOPICS if t in existing]
-        if doomed:
-            await admin.delete_topics(doomed)
-        for _ in range(100):
-            if not set(await admin.list_topics()) & set(doomed):
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"topics {doomed} were not deleted")
-    finally:
-        await admin.close()
-
-
 @pytest.fixture
 async def kafka_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
-    await _delete_topics()
+    await empty_kafka_topics(TOPICS)
     return {
         "event_bus": "kafka",
         "kafka_bootstrap": kafka_bootstrap(),
