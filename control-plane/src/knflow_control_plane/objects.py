@@ -12,6 +12,7 @@ empty, ``.`` or ``..``, no leading ``/`` and no backslash or control character, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")  # control characters and the backslash
 MAX_KEY_BYTES = 1024
 
 
@@ -287,7 +289,7 @@ def validate_prefix(prefix: str, *, allow_empty: bool = True) -> str:
 
 
 def _check_text(key: str) -> None:
-    if "\\" in key or any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+    if _FORBIDDEN.search(key):
         raise InvalidKey(f"object key {key!r} has a backslash or a control character", field="key", key=key)
     try:
         size = len(key.encode("utf-8"))
