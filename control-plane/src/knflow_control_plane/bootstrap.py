@@ -288,6 +288,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     relay = OutboxRelay(store, bus, settings.worker_name) if settings.lifecycle_events else None
     if relay is not None:
         orchestrator.on_transition(lambda transition: relay.wake() if transition.events else None)
+    metrics.events, metrics.relay = consumer, relay
     sources = None
     if settings.backend == "local":
         from .adapters.local_sources import LocalSources

@@ -267,6 +267,7 @@ class KafkaSubscription:
         self._tracker = AckTracker()
         self._to_commit: dict[int, int] = {}  # acked prefixes whose commit has not succeeded yet
         self._committing: asyncio.Task[None] | None = None
+        self._next_offsets: dict[int, int] = {}  # partition -> offset after the last one delivered
         self._closed = False
 
     async def _start(self) -> AIOKafkaConsumer:
@@ -325,6 +326,7 @@ class KafkaSubscription:
 
     async def _deliver(self, record: Any) -> Delivery | None:
         partition, offset = record.partition, record.offset
+        self._next_offsets[partition] = offset + 1
         epoch = self._tracker.delivered(partition, offset)
         message = _message(record)
 
@@ -392,6 +394,17 @@ class KafkaSubscription:
         for partition, committed in wanted.items():
             if self._to_commit.get(partition) == committed:
                 del self._to_commit[partition]
+
+    def lag(self) -> dict[int, int]:
+        """See :meth:`~knflow_eventing.ports.Subscription.lag` (the end offsets of the last fetch)."""
+        if self._consumer is None:
+            return {}
+        lags: dict[int, int] = {}
+        for tp in self._consumer.assignment():
+            end = self._consumer.highwater(tp)
+            if end is not None and tp.partition in self._next_offsets:
+                lags[tp.partition] = max(0, end - self._next_offsets[tp.partition])
+        return lags
 
     async def close(self) -> None:
         """See :meth:`~knflow_eventing.ports.Subscription.close`."""

@@ -287,6 +287,16 @@ class MemorySubscription:
         attempt = group.attempts[partition, offset] = group.attempts.get((partition, offset), 0) + 1
         return Delivery(self._topic, partition, offset, key, event, message.headers, attempt, ack)
 
+    def lag(self) -> dict[int, int]:
+        """See :meth:`~knflow_eventing.ports.Subscription.lag`."""
+        state = self._bus._topics.get(self._topic)
+        if state is None:
+            return {}
+        return {
+            p: max(0, state.partitions[p].end - max(pos, state.partitions[p].base))
+            for p, pos in self._positions.items()
+        }
+
     async def close(self) -> None:
         """See :meth:`~knflow_eventing.ports.Subscription.close`."""
         if self._closed:

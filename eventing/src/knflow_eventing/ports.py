@@ -98,6 +98,11 @@ class Subscription(Protocol):
         """Leave the group; deliveries not acked yet go to the group's next consumer of their partition."""
         ...
 
+    def lag(self) -> dict[int, int]:
+        """Consumer lag by assigned partition: events in the log not yet handed to this consumer
+        (the log's end offset minus the next offset to deliver), as last known."""
+        ...
+
 
 class EventBus(Protocol):
     """Topics of CloudEvents, partitioned by key, consumed at least once by consumer groups."""

@@ -3,6 +3,7 @@ once per event, and every transition's lifecycle events reach ``knflow.runs`` in
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,36 @@ async def test_manual_api_runs_are_created_by_the_request(tmp_path: Path) -> Non
         reply = await client.post("/v1/runs", json={"workflow": "http_orders", "inputs": {"order": "M-1"}})
         assert reply.status_code == 201, reply.text
         assert reply.json()["trigger"]["kind"] == "manual"
+
+
+async def test_metrics_count_trigger_events_lag_and_relayed_lifecycle_events(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with running_plane(tmp_path) as (cp, client):
+        headers, body = binary("m-1", order="EU-1", region="eu")
+        for _ in range(2):
+            await client.post("/v1/events", headers=headers, content=body)
+        bad = make_event("com.shop.order.created", "/other", {"region": "eu"}, id="no-order")
+        await cp.bus.publish(TRIGGERS_TOPIC, bad)
+        await settled_runs(client, "eu_orders", 1)
+        assert cp.relay is not None
+        cp.relay.wake()
+        samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for _ in range(100):
+            text = (await client.get("/metrics")).text
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+            if samples.get(("knflow_lifecycle_events_published_total", ())):
+                break
+            await asyncio.sleep(0.05)
+        assert samples[("knflow_trigger_events_total", (("outcome", "handled"),))] == 2
+        assert samples[("knflow_trigger_events_total", (("outcome", "rejected"),))] == 1
+        assert samples[("knflow_trigger_events_total", (("outcome", "duplicate"),))] >= 1
+        assert samples[("knflow_lifecycle_events_published_total", ())] >= 4
+        lags = {labels: v for (name, labels), v in samples.items() if name == "knflow_kafka_consumer_lag"}
+        assert lags, "one lag sample per assigned partition of knflow.triggers"
+        assert all(dict(labels)["topic"] in {"knflow.triggers", "billing"} for labels in lags)
+        assert all(v == 0 for v in lags.values())  # everything was handed out

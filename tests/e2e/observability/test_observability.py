@@ -15,7 +15,7 @@ from ..control_plane.processes import ControlPlane
 from .otlp_receiver import Receiver, Span
 
 FLOWS = Path(__file__).parent / "flows"
-SERVER, CLIENT = 2, 3  # OTLP span kinds
+SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5  # OTLP span kinds
 
 
 @pytest.fixture
@@ -84,7 +84,14 @@ def test_one_trace_per_run_with_metrics_logs_and_a_waterfall(
     assert {s.trace_id for s in spans if s.attributes.get("knflow.run_id") == run_id} == {trace_id}
     assert {s.service for s in in_trace} == {"knflow-control-plane", "add_one"}
     assert trigger.parent_id == "" and trigger.attributes["knflow.run_id"] == run_id
-    assert root.parent_id == trigger.span_id and run["trigger"]["span_id"] == trigger.span_id
+    # The request publishes the trigger event; the run starts where it is consumed, in the same trace.
+    send = by_id[by_id[root.parent_id].parent_id]
+    process = by_id[root.parent_id]
+    assert (send.name, send.kind, send.parent_id) == ("send knflow.triggers", PRODUCER, trigger.span_id)
+    assert (process.name, process.kind) == ("process knflow.triggers", CONSUMER)
+    assert process.attributes["messaging.destination.name"] == "knflow.triggers"
+    assert process.attributes["cloudevents.event_id"] == run_id == send.attributes["messaging.message.id"]
+    assert run["trigger"]["span_id"] == process.span_id
     assert [a.name for a in attempts] == ["step s0", "step s1", "step s2"]
     assert all(a.parent_id == root.span_id for a in attempts)
     assert len(invokes) == 3 and all(by_id[i.parent_id].name.startswith("step ") for i in invokes)

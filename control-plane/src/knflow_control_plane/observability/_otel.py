@@ -266,6 +266,24 @@ class Tracing:
         return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
     @contextlib.contextmanager
+    def produce(self, topic: str, event_id: str, run_id: str | None = None) -> Iterator[None]:
+        """A PRODUCER span ``send {topic}`` (messaging semantic conventions); the event published inside
+        it carries its ``traceparent``, so the consumer's span is its child. ``run_id``, when the event
+        will start a known run (an HTTP trigger's), is set on the current (request) span too."""
+        if run_id is not None:
+            trace.get_current_span().set_attribute("knflow.run_id", run_id)
+        attributes = {
+            "messaging.system": self.messaging_system,
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+            "messaging.message.id": event_id,
+            "cloudevents.event_id": event_id,
+            **({"knflow.run_id": run_id} if run_id is not None else {}),
+        }
+        with self.tracer.start_as_current_span(f"send {topic}", kind=SpanKind.PRODUCER, attributes=attributes):
+            yield
+
+    @contextlib.contextmanager
     def consume(self, event: CloudEvent, topic: str) -> Iterator[None]:
         """A CONSUMER span ``process {topic}``, child of the event's ``traceparent`` (the CloudEvents
         distributed tracing extension); the run started inside it joins that trace."""

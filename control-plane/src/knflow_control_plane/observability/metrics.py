@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from typing import Final
+from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -43,6 +43,24 @@ _BACKEND_COUNTERS: Final = {
 BackendStats = Callable[[], dict[str, float]]
 
 
+class EventStats(Protocol):
+    """The trigger consumer's numbers (service.trigger_consumer.TriggerConsumer)."""
+
+    handled: int
+    rejected: int
+    duplicates: int
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Consumer lag by (topic, partition)."""
+        ...
+
+
+class RelayStats(Protocol):
+    """The outbox relay's numbers (service.outbox_relay.OutboxRelay)."""
+
+    published: int
+
+
 class Metrics:
     """The replica's metrics.
 
@@ -61,12 +79,17 @@ class Metrics:
         backend: FunctionBackend,
         project: str,
         backend_stats: BackendStats | None = None,
+        *,
+        events: EventStats | None = None,
+        relay: RelayStats | None = None,
     ):
         self.orchestrator = orchestrator
         self.store = store
         self.backend = backend
         self.project = project
         self.backend_stats = backend_stats
+        self.events = events
+        self.relay = relay
         self.registry = CollectorRegistry()
         self.runs_started = Counter("knflow_runs_started", "Runs started.", ["workflow"], registry=self.registry)
         self.runs_finished = Counter(
@@ -203,7 +226,36 @@ class _ScrapeTime(Collector):
         for status in self.metrics.functions:
             instances.add_metric([status.action, status.version], status.instances)
         yield instances
+        yield from self._eventing()
         stats = self.metrics.backend_stats() if self.metrics.backend_stats is not None else {}
         for key, (name, help_text) in _BACKEND_COUNTERS.items():
             if key in stats:
                 yield CounterMetricFamily(name, help_text, value=stats[key])
+
+    def _eventing(self) -> Iterator[Metric]:
+        events, relay = self.metrics.events, self.metrics.relay
+        if events is not None:
+            handled = CounterMetricFamily(
+                "knflow_trigger_events",
+                "Trigger events consumed by this replica, by outcome: handled (their runs started or found), "
+                "rejected (could not start a run), duplicate (a run an event had already started: redeliveries).",
+                labels=["outcome"],
+            )
+            handled.add_metric(["handled"], events.handled)
+            handled.add_metric(["duplicate"], events.duplicates)
+            handled.add_metric(["rejected"], events.rejected)
+            yield handled
+            lag = GaugeMetricFamily(
+                "knflow_kafka_consumer_lag",
+                "Events in a trigger topic's partition not yet handed to this replica's consumer.",
+                labels=["topic", "partition"],
+            )
+            for (topic, partition), behind in sorted(events.lag().items()):
+                lag.add_metric([topic, str(partition)], behind)
+            yield lag
+        if relay is not None:
+            yield CounterMetricFamily(
+                "knflow_lifecycle_events_published",
+                "Run and step lifecycle events this replica relayed from the outbox to knflow.runs.",
+                value=relay.published,
+            )

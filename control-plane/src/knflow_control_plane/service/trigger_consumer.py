@@ -23,7 +23,15 @@ from typing import Any, Protocol
 from cloudevents.core.v1.event import CloudEvent
 
 from knflow.spec import EventTrigger, SourceTrigger
-from knflow_eventing import TRIGGERS_TOPIC, Delivery, EventBus, EventingError, inputs_from_event, matching_triggers
+from knflow_eventing import (
+    TRIGGERS_TOPIC,
+    Delivery,
+    EventBus,
+    EventingError,
+    Subscription,
+    inputs_from_event,
+    matching_triggers,
+)
 
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import RunStore
@@ -94,6 +102,7 @@ class TriggerConsumer:
         self._slots = asyncio.Semaphore(concurrency)
         self._triggers: list[tuple[dict[str, Any], EventTrigger]] = []
         self._consumers: dict[str, asyncio.Task[None]] = {}
+        self._subscriptions: dict[str, Subscription] = {}
         self._handlers: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._loaded = asyncio.Event()
@@ -124,6 +133,14 @@ class TriggerConsumer:
         """The consumer group of ``topic``: one per topic, so that a topic added by a deploy does not
         rebalance (and redeliver) the others."""
         return self.group if topic == TRIGGERS_TOPIC else f"{self.group}.{topic}"
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Consumer lag of this replica by (topic, partition): events not yet handed to it."""
+        return {
+            (topic, partition): behind
+            for topic, subscription in list(self._subscriptions.items())
+            for partition, behind in subscription.lag().items()
+        }
 
     async def reload(self) -> None:
         """Read the deployed event triggers again (after a deploy on this replica)."""
@@ -216,6 +233,7 @@ class TriggerConsumer:
         while True:
             try:
                 async with self.bus.subscribe(topic, self.group_of(topic)) as subscription:
+                    self._subscriptions[topic] = subscription
                     failures = 0
                     async for delivery in subscription:
                         await self._slots.acquire()
@@ -228,6 +246,8 @@ class TriggerConsumer:
                 delay = min(5.0, 0.1 * 2**failures)
                 log.warning("consuming %s failed (%s); joining again in %.1fs", topic, exc, delay)
                 await asyncio.sleep(delay)
+            finally:
+                self._subscriptions.pop(topic, None)
 
     async def _handle_delivery(self, delivery: Delivery) -> None:
         failures = 0

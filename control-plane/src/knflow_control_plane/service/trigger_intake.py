@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from cloudevents.core.v1.event import CloudEvent
@@ -26,6 +27,10 @@ class TraceContext(Protocol):
 
     def current_traceparent(self) -> str | None:
         """The W3C ``traceparent`` of the current span, if there is one."""
+        ...
+
+    def produce(self, topic: str, event_id: str, run_id: str | None = None) -> AbstractContextManager[None]:
+        """The span of publishing one event (current inside the context)."""
         ...
 
 
@@ -62,12 +67,14 @@ class TriggerIntake:
         version, checked = await self.workflows.check(route["workflow"], inputs, route["version"])
         run_id = new_run_id(time.time())
         data = {"workflow": route["workflow"], "version": version, "inputs": checked, "method": method, "path": path}
-        extensions = {}
-        traceparent = self.trace.current_traceparent() if self.trace is not None else None
-        if traceparent:
-            extensions["traceparent"] = traceparent
-        event = make_event(HTTP_TRIGGER_TYPE, f"/hooks{path}", data, id=run_id, extensions=extensions)
-        await self._publish([(event, run_id)])
+        if self.trace is None:
+            await self._publish([(make_event(HTTP_TRIGGER_TYPE, f"/hooks{path}", data, id=run_id), run_id)])
+            return run_id
+        with self.trace.produce(TRIGGERS_TOPIC, run_id, run_id):
+            traceparent = self.trace.current_traceparent()
+            extensions = {"traceparent": traceparent} if traceparent else {}
+            event = make_event(HTTP_TRIGGER_TYPE, f"/hooks{path}", data, id=run_id, extensions=extensions)
+            await self._publish([(event, run_id)])
         return run_id
 
     async def ingest(self, events: Sequence[CloudEvent]) -> None:
