@@ -270,7 +270,13 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         files=files,
     )
     workflows = Workflows(
-        store, functions, backend, orchestrator, settings.project, custom_triggers=settings.backend == "local"
+        store,
+        functions,
+        backend,
+        orchestrator,
+        settings.project,
+        custom_triggers=settings.backend == "local",
+        payloads=files.payloads,
     )
     api_keys = ApiKeys(store, settings.project, settings.bootstrap_key)
     metrics = Metrics(orchestrator, store, backend, settings.project, backend_stats)

@@ -139,3 +139,20 @@ def test_large_outputs_and_logs_are_offloaded_and_fetched_back(files_plane: Cont
     # They were kept in the object store (the local store's folder), not in the run record.
     kept = sorted(p.name for p in (files_plane.state_dir / "objects" / "data" / "payloads").rglob("*.*"))
     assert kept == ["logs.txt", "numbers.json"]
+
+
+def test_large_workflow_inputs_are_offloaded_through_the_api_and_an_http_trigger(files_plane: ControlPlane) -> None:
+    url, numbers = files_plane.url, list(range(30000))  # ~170 KiB of JSON, over the 64 KiB threshold here
+    run = httpx.post(
+        f"{url}/v1/runs", params={"wait": 60}, json={"workflow": "summed", "inputs": {"numbers": numbers}}, timeout=90
+    ).json()
+    assert run["status"] == "succeeded", run
+    assert run["result"] == sum(numbers)
+    assert run["inputs"]["numbers"] == numbers  # fetched back for the API
+    assert run["steps"][0]["attempts"][0]["inputs"]["numbers"] == numbers
+    reply = httpx.post(f"{url}/hooks/sum", json={"numbers": numbers}, timeout=90)
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == sum(numbers)
+    kept = files_plane.state_dir / "objects" / "data" / "payloads"
+    for run_id in (run["id"], reply.headers["x-knflow-run-id"]):
+        assert (kept / run_id / "inputs" / "numbers.json").exists(), sorted(kept.rglob("*"))

@@ -66,6 +66,7 @@ class TriggerIntake:
         """
         version, checked = await self.workflows.check(route["workflow"], inputs, route["version"])
         run_id = new_run_id(time.time())
+        checked = await self.workflows.offload_inputs(run_id, checked)  # events stay small (Kafka: 1 MB)
         data = {"workflow": route["workflow"], "version": version, "inputs": checked, "method": method, "path": path}
         if self.trace is None:
             await self._publish([(make_event(HTTP_TRIGGER_TYPE, f"/hooks{path}", data, id=run_id), run_id)])

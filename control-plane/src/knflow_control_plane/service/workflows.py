@@ -12,12 +12,14 @@ from knflow import _types
 from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, SourceTrigger, WorkflowSpec
 from knflow.validation import validate_workflow
 
+from ..domain.files import is_payload_ref, payload_key
 from ..domain.model import PlannedStep, plan_run
 from ..domain.records import NewRun, Transition
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import FunctionBackend, RunStore
 from .functions import Functions, pack
 from .orchestrator import Orchestrator, new_trace_id
+from .payloads import Payloads
 
 _PLAN_CACHE_SIZE = 256
 
@@ -48,6 +50,7 @@ class Workflows:
         project: str = "default",
         *,
         custom_triggers: bool = True,
+        payloads: Payloads | None = None,
     ):
         self.store = store
         self.functions = functions
@@ -55,6 +58,7 @@ class Workflows:
         self.orchestrator = orchestrator
         self.project = project
         self.custom_triggers = custom_triggers  # whether the backend can run @trigger functions
+        self.payloads = payloads  # where large workflow inputs go (None: kept inline)
         self._plans: dict[tuple[str, str], _Plan] = {}  # (workflow, version): read, validated, planned once
 
     async def register(self, spec: WorkflowSpec, code: dict[str, bytes] | None) -> tuple[str, bool]:
@@ -195,6 +199,16 @@ class Workflows:
         plan = await self._plan(name, version)
         return version, check_inputs(plan.spec, inputs)
 
+    async def offload_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Checked inputs with each large value (over the payload threshold) moved to the object store and
+        replaced by a reference: steps get the value back when invoked, the API when it shows the run."""
+        if self.payloads is None:
+            return inputs
+        return {
+            name: await self.payloads.offload(value, payload_key(run_id, "inputs", name))
+            for name, value in inputs.items()
+        }
+
     async def start(
         self,
         name: str,
@@ -225,8 +239,10 @@ class Workflows:
         version, checked = await self.check(name, inputs, version)
         plan = await self._plan(name, version)
         now = time.time()
+        run_id = run_id or new_run_id(now)
+        checked = await self.offload_inputs(run_id, checked)
         new = NewRun(
-            run_id=run_id or new_run_id(now),
+            run_id=run_id,
             project=self.project,
             workflow=name,
             workflow_version=version,
@@ -260,6 +276,9 @@ def check_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
             if param.required:
                 raise InvalidRequest(f"missing required input {name!r}", field=f"inputs.{name}")
             checked[name] = param.default
+            continue
+        if is_payload_ref(inputs[name]):
+            checked[name] = inputs[name]  # checked before it was offloaded (an HTTP trigger's large input)
             continue
         reason = _types.mismatch(param.type, inputs[name])
         if reason:

@@ -116,3 +116,9 @@ def chatty(lines: int) -> object:
     """Large logs and a large output, then a step consuming the large output."""
     said = chatter(lines=lines)
     return {"numbers": said["numbers"], "total": total(numbers=said["numbers"])}
+
+
+@workflow(triggers=[http_trigger(path="/sum", timeout="60s")])
+def summed(numbers: list[int]) -> object:
+    """A large workflow input (offloaded past the threshold), summed by one step."""
+    return total(numbers=numbers)
