@@ -74,6 +74,7 @@ def arguments(doc: str | None, stores: str = "sqlite,postgres") -> argparse.Name
     parser.add_argument("--quick", action="store_true", help="a short run")
     parser.add_argument("--stores", default=stores, help="comma-separated: sqlite,postgres")
     parser.add_argument("--json", type=Path, help="write the rows here (else print them)")
+    parser.add_argument("--scenarios", default="", help="comma-separated subset to run (default: all)")
     return parser.parse_args()
 
 

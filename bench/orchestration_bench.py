@@ -147,35 +147,40 @@ async def overhead(cp: Any, runs: int) -> dict[str, Any]:
         await _run_and_wait(cp, "chain10", {})
     gaps: list[float] = []
     per_run: list[float] = []
+    cpu = time.process_time()
     for _ in range(runs):
         view = await cp.store.get_run(await _run_and_wait(cp, "chain10", {}))
         ends = sorted(a.finished_at for s in view.steps for a in s.attempts)
         marks = [view.created_at, *ends]
         gaps += [(b - a) * 1000 for a, b in itertools.pairwise(marks)]
         per_run.append((view.finished_at - view.created_at) / 10 * 1000)
-    return {**p50_p99(gaps), "run_mean_ms": statistics.median(per_run)}
+    cpu_ms = (time.process_time() - cpu) * 1000 / (runs * 10)
+    return {**p50_p99(gaps), "run_mean_ms": statistics.median(per_run), "cpu_ms_per_step": cpu_ms}
 
 
 async def throughput(cp: Any, runs: int, steps: int = 5) -> dict[str, Any]:
     """Scenario 2: ``runs`` chains started together; steps/s and run latency."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     begun = await asyncio.gather(*[cp.workflows.start("chain5", {"value": i}) for i in range(runs)])
     await asyncio.gather(*[cp.orchestrator.wait(t.run_id, 600) for t in begun])
     elapsed = time.perf_counter() - started
+    cpu_ms = (time.process_time() - cpu) * 1000 / (runs * steps)
     views = await asyncio.gather(*[cp.store.get_run(t.run_id) for t in begun])
     assert all(v.status == "succeeded" for v in views), {v.status for v in views}
     latency = [(v.finished_at - v.created_at) * 1000 for v in views]
-    return {"steps_per_s": runs * steps / elapsed, "seconds": elapsed, **p50_p99(latency)}
+    return {"steps_per_s": runs * steps / elapsed, "seconds": elapsed, **p50_p99(latency), "cpu_ms_per_step": cpu_ms}
 
 
 async def fan_out(cp: Any, runs: int) -> dict[str, Any]:
     """Scenario 5: one step -> FAN parallel steps -> one join; seconds per run."""
     seconds = []
+    cpu = time.process_time()
     for _ in range(runs):
         started = time.perf_counter()
         await _run_and_wait(cp, "fan", {})
         seconds.append(time.perf_counter() - started)
-    return {"seconds": statistics.median(seconds), "max_s": max(seconds)}
+    cpu_ms = (time.process_time() - cpu) * 1000 / (runs * (FAN + 2))
+    return {"seconds": statistics.median(seconds), "max_s": max(seconds), "cpu_ms_per_step": cpu_ms}
 
 
 async def waiting(cp: Any, runs: int, gate: Path) -> dict[str, Any]:
@@ -197,8 +202,9 @@ async def waiting(cp: Any, runs: int, gate: Path) -> dict[str, Any]:
     return {"idle_mb": idle, "above_idle_mb": parked - idle, "peak_above_mb": rss.peak_mb() - idle, "drain_s": drain}
 
 
-async def bench_store(store: str, quick: bool) -> list[dict[str, Any]]:
-    """Every scenario of this module on one store."""
+async def bench_store(store: str, quick: bool, only: str = "") -> list[dict[str, Any]]:
+    """Every scenario of this module on one store (``only``: a comma-separated subset, for A/B runs)."""
+    wanted = set(only.split(",")) if only else {"waiting", "overhead", "throughput", "fan"}
     url = await fresh_postgres_database("bench") if store == "postgres" else None
     pg = store == "postgres"
     sizes = {"floor": 200, "chains": 30, "runs": 200, "fans": 1, "waiting": 1000} if quick else {}
@@ -210,19 +216,24 @@ async def bench_store(store: str, quick: bool) -> list[dict[str, Any]]:
         try:
             out["floor"] = await floor(cp, store, sizes["floor"])
             # First, while the heap is still small: "above idle" means above a freshly started plane.
-            out["waiting"] = await waiting(cp, sizes["waiting"], Path(tmp) / "gate")
-            print(f"  {store} waiting: {out['waiting']}", file=sys.stderr, flush=True)
+            if "waiting" in wanted:
+                out["waiting"] = await waiting(cp, sizes["waiting"], Path(tmp) / "gate")
+                print(f"  {store} waiting: {out['waiting']}", file=sys.stderr, flush=True)
             for name, scenario in [
                 ("overhead", lambda: overhead(cp, sizes["chains"])),
                 ("throughput", lambda: throughput(cp, sizes["runs"])),
                 ("fan", lambda: fan_out(cp, sizes["fans"])),
             ]:
+                if name not in wanted:
+                    continue
                 rss.reset()
                 out[name] = await scenario()
                 out[name]["peak_rss_mb"] = rss.peak_mb()
                 print(f"  {store} {name}: {out[name]}", file=sys.stderr, flush=True)
         finally:
             await cp.stop()
+    if set(out) != {"floor", "waiting", "overhead", "throughput", "fan"}:
+        return []  # a subset (A/B runs) is read from stderr
     return _rows(store, pg, sizes, out)
 
 
@@ -248,7 +259,10 @@ def _rows(store: str, pg: bool, sizes: dict[str, int], out: dict[str, Any]) -> l
             ratio_to_floor=ov["p50_ms"] / floor_ms,
             target=f"p50<={t['overhead_p50']} p99<={t['overhead_p99']}",
             met=ov["p50_ms"] <= t["overhead_p50"] and ov["p99_ms"] <= t["overhead_p99"],
-            detail=f"{sizes['chains']} runs; run mean {ov['run_mean_ms']:.2f} ms/step",
+            detail=(
+                f"{sizes['chains']} runs; run mean {ov['run_mean_ms']:.2f} ms/step; "
+                f"CPU {ov['cpu_ms_per_step']:.2f} ms/step"
+            ),
         ),
         row(
             f"2 throughput, {sizes['runs']} runs x 5 steps",
@@ -261,7 +275,7 @@ def _rows(store: str, pg: bool, sizes: dict[str, int], out: dict[str, Any]) -> l
             ratio_to_floor=(1000 / tp["steps_per_s"]) / floor_ms,
             target=f">={t['throughput']:.0f}/s",
             met=tp["steps_per_s"] >= t["throughput"],
-            detail=f"{tp['seconds']:.2f} s; p50/p99 are run latencies",
+            detail=f"{tp['seconds']:.2f} s; p50/p99 are run latencies; CPU {tp['cpu_ms_per_step']:.2f} ms/step",
         ),
         row(
             f"5 fan-out/fan-in 1+{FAN}+1",
@@ -273,7 +287,7 @@ def _rows(store: str, pg: bool, sizes: dict[str, int], out: dict[str, Any]) -> l
             ratio_to_floor=(fan["seconds"] * 1000 / steps_fan) / floor_ms,
             target=f"<={t['fan_s']:.0f} s",
             met=fan["seconds"] <= t["fan_s"],
-            detail=f"{sizes['fans']} run(s), max {fan['max_s']:.2f} s",
+            detail=f"{sizes['fans']} run(s), max {fan['max_s']:.2f} s; CPU {fan['cpu_ms_per_step']:.2f} ms/step",
         ),
         row(
             f"6 {sizes['waiting']} waiting runs",
@@ -295,7 +309,8 @@ def _rows(store: str, pg: bool, sizes: dict[str, int], out: dict[str, Any]) -> l
 
 def main() -> None:
     args = arguments(__doc__)
-    rows = [r for store in args.stores.split(",") for r in asyncio.run(bench_store(store, args.quick))]
+    stores = args.stores.split(",")
+    rows = [r for store in stores for r in asyncio.run(bench_store(store, args.quick, args.scenarios))]
     emit(rows, args.json)
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -82,7 +83,7 @@ class Plans:
         expanding = any(b.expanding for b in compiled.bind_names)
         columns = compiled._result_columns
         row = collections.namedtuple("Row", [c.keyname for c in columns]) if columns else None
-        results = tuple(c.type._cached_result_processor(self.dialect, None) for c in columns)
+        results = tuple(_result_processor(c.type, self.dialect) for c in columns)
         return _Plan(
             compiled,
             compiled.string,
@@ -93,6 +94,15 @@ class Plans:
             row,
             results,
         )
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column type's result processor; none where it depends on the driver's column type code,
+    which is only known per execution: the numeric types, which asyncpg returns as Python numbers."""
+    try:
+        return type_._cached_result_processor(dialect, None)  # type: ignore[no-any-return]
+    except (TypeError, InvalidRequestError):
+        return None
 
 
 def _apply(processor: Callable[[Any], Any] | None, value: Any) -> Any:

@@ -197,6 +197,14 @@ EXISTING_RUN = (
     )
 )
 
+# The lifecycle outbox's relay (``sqlalchemy_triggers``): every batch of transitions is relayed.
+TAKE_OUTBOX = (
+    sa.select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(sa.bindparam("limit"))
+)
+MARK_PUBLISHED = (
+    outbox.update().where(outbox.c.id.in_(sa.bindparam("ids", expanding=True))).values(published_at=sa.bindparam("now"))
+)
+
 # Every statement above: compiled once per dialect for the raw driver path (``sqlalchemy_raw``).
 ALL = [v for v in list(globals().values()) if isinstance(v, sa.sql.expression.Executable)] + [
     *LOCK_RUN.values(),

@@ -230,11 +230,11 @@ class SqlAlchemyStore:
 
     async def take_outbox(self, limit: int) -> list[dict[str, Any]]:
         """The oldest unpublished lifecycle events."""
-        return await self.db.run(triggers.take_outbox, limit)
+        return await self.db.run_raw(triggers.take_outbox, limit)
 
     async def mark_published(self, ids: list[int], now: float) -> None:
         """Record that outbox events reached the bus."""
-        await self.db.run(triggers.mark_published, ids, now)
+        await self.db.run_raw(triggers.mark_published, ids, now)
 
     async def prune_outbox(self, published_before: float) -> int:
         """Delete lifecycle events published before ``published_before``."""

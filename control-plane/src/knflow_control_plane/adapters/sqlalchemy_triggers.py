@@ -7,6 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from . import sqlalchemy_statements as st
+from .sqlalchemy_raw import AnyConnection
 from .sqlalchemy_tables import event_triggers, leases, outbox, schedules
 
 
@@ -98,20 +100,20 @@ def advance_schedule(conn: Connection, project: str, workflow: str, position: in
     )
 
 
-def take_outbox(conn: Connection, limit: int) -> list[dict[str, Any]]:
+def take_outbox(conn: AnyConnection, limit: int) -> list[dict[str, Any]]:
     """The oldest unpublished lifecycle events, in the order they happened.
 
     Relaying is at least once: a relay that dies between publishing and :func:`mark_published` publishes
     the batch again, with the same ids (the outbox id is the event id), so consumers dedup by id.
     """
-    query = sa.select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(limit)
-    return [dict(r._mapping) for r in conn.execute(query)]
+    # Prebuilt statements: the relay runs these on the raw driver path after every batch of transitions.
+    return [r._asdict() for r in conn.execute(st.TAKE_OUTBOX, {"limit": limit})]
 
 
-def mark_published(conn: Connection, ids: list[int], now: float) -> None:
+def mark_published(conn: AnyConnection, ids: list[int], now: float) -> None:
     """Record that these outbox events reached the bus."""
     if ids:
-        conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(published_at=now))
+        conn.execute(st.MARK_PUBLISHED, {"ids": ids, "now": now})
 
 
 def prune_outbox(conn: Connection, published_before: float) -> int:
