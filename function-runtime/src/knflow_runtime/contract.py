@@ -241,6 +241,8 @@ def _invoke_data(data: object) -> wire.InvokeData:
                 slot = _object(value, f"data.{name}.{entry}")
                 for key in keys:
                     _typed(slot, key, str, f"data.{name}.{entry}")
+                if "max_size" in slot:
+                    _typed(slot, "max_size", int, f"data.{name}.{entry}")
     _check_spare(checked)
     if "reply" in checked:
         reply = _object(checked["reply"], "data.reply")
@@ -257,6 +259,8 @@ def _check_spare(checked: dict[str, Any]) -> None:
         slot = _object(value, f"data.spare[{index}]")
         for key in ("put", "key"):
             _typed(slot, key, str, f"data.spare[{index}]")
+        if "max_size" in slot:
+            _typed(slot, "max_size", int, f"data.spare[{index}]")
 
 
 def _object(value: object, field: str) -> dict[str, Any]:

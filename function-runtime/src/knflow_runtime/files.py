@@ -131,7 +131,7 @@ async def store_outputs(
                     output=path,
                 )
             slot = free.pop(0)
-        size = _upload(file, slot["put"], timeout, path)
+        size = _upload(file, slot["put"], timeout, path, slot.get("max_size"))
         return File(key=slot["key"], name=file.name, content_type=file.content_type, size=size).to_wire()
 
     def place_all() -> dict[str, Any]:
@@ -168,10 +168,17 @@ def _download(url: str, path: Path, timeout: float, key: str, field: str) -> Non
         ) from exc
 
 
-def _upload(file: File, url: str, timeout: float, output: str) -> int:
+def _upload(file: File, url: str, timeout: float, output: str, max_size: int | None = None) -> int:
     import urllib.error
     import urllib.request
 
+    if max_size is not None:
+        # Checked here, before a byte is sent: a store refusing an oversize body mid-stream often resets
+        # the connection before its 413 can be read, which would look like a transient failure.
+        size = file.path.stat().st_size if file.path is not None else len(file.read_bytes())
+        if size > max_size:
+            message = f"the file is too large for the object store: {size} bytes, the limit is {max_size}"
+            raise OutputError(message, output=output)
     headers = {"Content-Type": file.content_type}
     try:
         if file.path is not None:

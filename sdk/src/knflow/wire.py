@@ -51,6 +51,7 @@ class FileUpload(TypedDict):
 
     put: str
     key: str
+    max_size: NotRequired[int]  # the largest file the store takes through ``put``, in bytes
 
 
 class Reply(TypedDict):

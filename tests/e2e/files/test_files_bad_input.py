@@ -91,7 +91,7 @@ def test_files_over_the_size_limit_are_refused(strict_plane: ControlPlane) -> No
     assert big["status"] == "failed"
     error = big["error"]
     assert (error["step"], error["type"], error["retryable"]) == ("big_writer", "OutputError", False)
-    assert error["message"].startswith("output 'result': the file is too large for the object store: HTTP 413")
+    assert error["message"].startswith("output 'result': the file is too large for the object store: 2097152 bytes")
     assert httpx.get(f"{url}/v1/runs/{big['id']}/files", timeout=30).json()["files"] == []
 
     too_big = b"x" * (MiB + 1)

@@ -181,9 +181,12 @@ class RunFiles:
             # of tasks cost ~0.3 ms per attempt, as much as the rest of the hot path's bookkeeping).
             puts = [await self.objects.presign_put(key, ttl, max_size=limit) for key in [*keys.values(), *spare]]
             data["uploads"] = {
-                name: {"put": put, "key": key} for (name, key), put in zip(keys.items(), puts[: len(keys)], strict=True)
+                name: {"put": put, "key": key, "max_size": limit}
+                for (name, key), put in zip(keys.items(), puts[: len(keys)], strict=True)
             }
-            data["spare"] = [{"put": put, "key": key} for key, put in zip(spare, puts[len(keys) :], strict=True)]
+            data["spare"] = [
+                {"put": put, "key": key, "max_size": limit} for key, put in zip(spare, puts[len(keys) :], strict=True)
+            ]
         return data
 
     async def settle(self, claim: Claim, reply: HttpReply) -> HttpReply:
