@@ -31,8 +31,13 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy sdk/src function-runtime/src control-plane/src eventing/src tests
 
-test: install services-up
-	set -a; eval "$$(bash scripts/services/up.sh | grep "^export ")"; set +a; \
+# The services start while the install runs (a fresh machine builds the API server meanwhile).
+test: $(UV)
+	@mkdir -p .knflow; \
+	KNFLOW_WITH_KAFKA=1 bash scripts/services/up.sh > .knflow/services.env & services=$$!; \
+	$(MAKE) --no-print-directory install || { wait $$services; exit 1; }; \
+	wait $$services || { echo "make test: the test services did not start" >&2; exit 1; }; \
+	set -a; eval "$$(grep "^export " .knflow/services.env)"; set +a; \
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: install

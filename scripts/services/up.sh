@@ -2,12 +2,31 @@
 # Start the test services and print their env lines on stdout:
 #   eval "$(scripts/services/up.sh)"
 # PostgreSQL and the Kubernetes API server (kube.sh: its first run builds it, ~11 min on 2 cores)
-# always; Kafka only with KNFLOW_WITH_KAFKA=1 (it costs a JVM and ~0.5 GB).
+# always; Kafka too with KNFLOW_WITH_KAFKA=1 (it costs a JVM and ~0.5 GB; tests start it on demand
+# otherwise). The services start side by side: on a fresh machine the Go build of the API server
+# overlaps the downloads of the others.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+LOGS="$(mktemp -d)"
+trap 'rm -rf "$LOGS"' EXIT
 
 services=(postgres kube)
 if [[ "${KNFLOW_WITH_KAFKA:-0}" == 1 ]]; then services+=(kafka); fi
 
-for s in "${services[@]}"; do "$HERE/$s.sh" start >&2; done
+pids=()
+for s in "${services[@]}"; do
+    "$HERE/$s.sh" start >"$LOGS/$s.log" 2>&1 &
+    pids+=($!)
+done
+failed=0
+for i in "${!services[@]}"; do
+    if ! wait "${pids[$i]}"; then
+        echo "up.sh: ${services[$i]} did not start:" >&2
+        tail -n 40 "$LOGS/${services[$i]}.log" >&2
+        failed=1
+    else
+        cat "$LOGS/${services[$i]}.log" >&2
+    fi
+done
+[[ "$failed" == 0 ]] || exit 1
 for s in "${services[@]}"; do "$HERE/$s.sh" env; done
