@@ -186,6 +186,7 @@ class TriggerConsumer:
             idempotency=(event.get_source(), event.get_id()),
             run_id=event.get_id(),
             trace_id=trace_id,
+            triggered=True,
         )
         self.duplicates += transition.duplicate
         return transition.run_id
@@ -209,6 +210,7 @@ class TriggerConsumer:
             version=row["version"],
             idempotency=(event.get_source(), event.get_id()),
             trace_id=trace_id,
+            triggered=True,
         )
         self.duplicates += transition.duplicate
         return transition.run_id

@@ -18,6 +18,7 @@ from ..domain.records import NewRun, Transition
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import FunctionBackend, RunStore
 from .functions import Functions, pack
+from .garbage import FunctionGarbage
 from .orchestrator import Orchestrator, new_trace_id
 from .payloads import Payloads
 
@@ -51,6 +52,7 @@ class Workflows:
         *,
         custom_triggers: bool = True,
         payloads: Payloads | None = None,
+        garbage: FunctionGarbage | None = None,
     ):
         self.store = store
         self.functions = functions
@@ -59,6 +61,7 @@ class Workflows:
         self.project = project
         self.custom_triggers = custom_triggers  # whether the backend can run @trigger functions
         self.payloads = payloads  # where large workflow inputs go (None: kept inline)
+        self.garbage = garbage  # deletes functions an undeploy left unused (backends that can)
         self._plans: dict[tuple[str, str], _Plan] = {}  # (workflow, version): read, validated, planned once
 
     async def register(self, spec: WorkflowSpec, code: dict[str, bytes] | None) -> tuple[str, bool]:
@@ -181,6 +184,8 @@ class Workflows:
         await self.store.delete_routes(self.project, name)
         await self.store.delete_triggers(self.project, name)
         await self.store.set_deployment(self.project, name, deployment["version"], "undeployed", None, time.time())
+        if self.garbage is not None:
+            self.garbage.collect_soon()
         return {"workflow": name, "version": deployment["version"], "status": "undeployed", "error": None}
 
     async def check(self, name: str, inputs: dict[str, Any], version: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -219,6 +224,7 @@ class Workflows:
         idempotency: tuple[str, str] | None = None,
         run_id: str | None = None,
         trace_id: str | None = None,
+        triggered: bool = False,
     ) -> Transition:
         """Start a run of a deployed workflow with validated inputs.
 
@@ -230,14 +236,20 @@ class Workflows:
             idempotency: the trigger event's (source, id): a second start with it returns the first run.
             run_id: the run's id when the trigger chose it already (an HTTP trigger waits for it).
             trace_id: the trace the run joins (from the trigger event's ``traceparent``).
+            triggered: ``version`` comes from a deployed trigger (an event trigger's row, an HTTP trigger's
+                event checked when published): the deployment is not read again on this hot path.
 
         Raises:
             NotFound: unknown workflow.
             Conflict: the workflow is not deployed.
             InvalidRequest: an input is unknown, missing or of the wrong type (named in ``field``).
         """
-        version, checked = await self.check(name, inputs, version)
-        plan = await self._plan(name, version)
+        if triggered and version is not None:
+            plan = await self._plan(name, version)
+            checked = check_inputs(plan.spec, inputs)
+        else:
+            version, checked = await self.check(name, inputs, version)
+            plan = await self._plan(name, version)
         now = time.time()
         run_id = run_id or new_run_id(now)
         checked = await self.offload_inputs(run_id, checked)
