@@ -14,16 +14,19 @@ from knflow_eventing import EventBus, MemoryBus
 from .adapters.clock import SystemClock
 from .adapters.sqlalchemy_database import Database
 from .adapters.sqlalchemy_migrations import migrate
+from .adapters.sqlalchemy_replies import SqlAlchemyReplies
 from .adapters.sqlalchemy_store import SqlAlchemyStore
 from .errors import InvalidRequest
 from .objects import ObjectStore
 from .observability.metrics import BackendStats, Metrics
-from .ports import Builder, FunctionBackend
+from .ports import Builder, FunctionBackend, GarbageCollecting, RequestLimited
 from .service.api_keys import ApiKeys
 from .service.files import FileSettings, RunFiles
 from .service.functions import Functions
+from .service.garbage import FunctionGarbage
 from .service.orchestrator import Orchestrator, OrchestratorSettings
 from .service.outbox_relay import OutboxRelay
+from .service.replies import Replies, ReplySettings
 from .service.retention import Retention
 from .service.scheduler import Scheduler
 from .service.sources import Sources
@@ -63,6 +66,10 @@ class ControlPlane:
     files: RunFiles = field(kw_only=True)
     #: deletes run files past ``KNFLOW_FILE_RETENTION_DAYS`` (None: files are kept)
     retention: Retention | None = field(default=None, kw_only=True)
+    #: async reply mode: callback addresses, waits, and the callbacks' recording
+    replies: Replies = field(kw_only=True)
+    #: deletes functions nothing uses (backends that can); None when the backend cannot
+    garbage: FunctionGarbage | None = field(default=None, kw_only=True)
 
     async def start(self) -> None:
         """Migrate the database, then start the orchestrator."""
@@ -71,6 +78,9 @@ class ControlPlane:
         await migrate(self.store.db)
         await self.store.ensure_project(self.settings.project, time.time())
         await self.orchestrator.start()
+        await self.replies.start()
+        if self.garbage is not None:
+            await self.garbage.start()
         if self.retention is not None:
             await self.retention.start()
         await self.scheduler.start()
@@ -86,6 +96,9 @@ class ControlPlane:
             await self.sources.stop()
         await self.consumer.stop()
         await self.scheduler.stop()
+        if self.garbage is not None:
+            await self.garbage.stop()
+        await self.replies.stop()  # first: waits end at once, their attempts stay held in the store
         await self.orchestrator.stop()
         if self.relay is not None:
             await self.relay.stop()
@@ -255,6 +268,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     )
     backend, backend_stats = _backend(settings)
     functions = Functions(store, _builder(settings, objects), backend, settings.project)
+    replies = _replies(settings, store, backend, files)
     orchestrator = Orchestrator(
         store,
         functions,
@@ -268,7 +282,12 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         ),
         tracer=tracing.run_spans(store) if tracing is not None else None,
         files=files,
+        replies=replies,
     )
+    garbage = None
+    if isinstance(backend, GarbageCollecting):
+        interval = settings.gc_interval_seconds
+        garbage = FunctionGarbage(store, backend, settings.project, settings.worker_name, interval)
     workflows = Workflows(
         store,
         functions,
@@ -277,6 +296,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         settings.project,
         custom_triggers=settings.backend == "local",
         payloads=files.payloads,
+        garbage=garbage,
     )
     api_keys = ApiKeys(store, settings.project, settings.bootstrap_key)
     metrics = Metrics(orchestrator, store, backend, settings.project, backend_stats)
@@ -322,4 +342,21 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         files=files,
         retention=retention,
         sources=sources,
+        replies=replies,
+        garbage=garbage,
     )
+
+
+def _replies(settings: Settings, store: SqlAlchemyStore, backend: FunctionBackend, files: RunFiles) -> Replies:
+    after = settings.reply_mode_after_seconds
+    if after is None and isinstance(backend, RequestLimited):
+        after = backend.request_limit
+    options = ReplySettings(
+        base_url=settings.resolved_public_url,
+        after=after,
+        lease=settings.lease_seconds,
+        interval=settings.poll_interval,
+    )
+    # The object URL secret, under another domain: every replica must share it either way.
+    secret = _url_secret(settings)
+    return Replies(SqlAlchemyReplies(store.db), store, secret, options, settings.worker_name, SystemClock(), files)

@@ -5,15 +5,16 @@ The event bus port is ``knflow_eventing.EventBus``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from knflow.spec import ActionSpec
 
 from .domain.files import FileRecord
 from .domain.model import Outcome
-from .domain.records import NewRun, Page, RunFilter, RunView, Transition, Worker
+from .domain.records import Claim, NewRun, Page, RunFilter, RunView, Transition, Worker
 
 
 class Clock(Protocol):
@@ -135,6 +136,44 @@ class FunctionBackend(Protocol):
 
     async def close(self) -> None:
         """Stop everything this backend started."""
+        ...
+
+
+@runtime_checkable
+class RequestLimited(Protocol):
+    """A backend whose platform cuts requests off after a while (Knative's max revision timeout).
+
+    An attempt that may outlast the limit is invoked in async reply mode (DESIGN.md section 4).
+    """
+
+    @property
+    def request_limit(self) -> float:
+        """Seconds one request to a function may take."""
+        ...
+
+
+@runtime_checkable
+class GarbageCollecting(Protocol):
+    """A backend that can delete the functions of action versions nothing uses any more."""
+
+    async def collect_garbage(self, keep: Iterable[tuple[str, str]]) -> list[str]:
+        """Delete every function whose ``(action, version)`` is not in ``keep``; the names deleted."""
+        ...
+
+
+class ReplyStore(Protocol):
+    """What async reply mode reads and writes beside the run store's transitions."""
+
+    async def attempt(self, attempt_id: str) -> tuple[str, Claim] | None:
+        """The attempt's status and what it was claimed with; None when there is no such attempt."""
+        ...
+
+    async def finished(self, attempt_ids: list[str]) -> dict[str, Outcome]:
+        """The outcomes recorded for those of ``attempt_ids`` that are no longer running."""
+        ...
+
+    async def hold_leases(self, worker: str, holds: list[tuple[str, str, float]]) -> int:
+        """Set the leases ``worker`` holds on steps ``(run_id, step, until)``; how many it still holds."""
         ...
 
 

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
             are kept in the object store and referenced from the run record.
         file_retention_days: delete run files older than this many days (None: keep them).
         upload_slots: spare upload URLs per attempt, for new files that are not a whole output.
+        reply_mode_after_seconds: invoke attempts with more time than this before their deadline in
+            async reply mode (the function answers 202 and calls back); unset: the backend's request
+            limit (``knative_max_request_seconds`` on Knative, none locally).
+        gc_interval_seconds: how often the functions of action versions nothing uses any more are
+            deleted (backends that support it: knative); 0 turns the periodic sweep off.
     """
 
     model_config = SettingsConfigDict(env_prefix="KNFLOW_", env_file=".env", extra="ignore")
@@ -137,6 +142,8 @@ class Settings(BaseSettings):
     payload_threshold: int = Field(default=256 * 1024, ge=1024)
     file_retention_days: float | None = Field(default=None, gt=0)
     upload_slots: int = Field(default=4, ge=0, le=100)
+    reply_mode_after_seconds: float | None = Field(default=None, gt=0)
+    gc_interval_seconds: float = Field(default=600.0, ge=0)
 
     @property
     def resolved_database_url(self) -> str:

@@ -126,18 +126,19 @@ async def test_a_workflow_deploys_as_knative_services_and_answers_over_http(
         in_use = await versions_in_use(cp.store, cp.settings.project)
         assert in_use == {("greet", greet.version), ("shout", shout.version)}
         assert await backend.collect_garbage(in_use) == []
+        # Undeploy collects in the background: no deployment and no unfinished run use either version.
         await cp.workflows.undeploy(workflow)
-        assert await versions_in_use(cp.store, cp.settings.project) == set()  # no deployment, no unfinished run
-        deleted = await backend.collect_garbage({("greet", greet.version)})
-        assert deleted == [service_name("shout", shout.version)]
+        assert await versions_in_use(cp.store, cp.settings.project) == set()
+        await cluster.gone(service_name("shout", shout.version))
+        await cluster.gone(service_name("greet", greet.version))
+        assert cp.garbage is not None
+        assert sorted(cp.garbage.deleted) == sorted(service_name(a, v) for a, v in in_use)
         assert await ksvc(admin, "shout", shout.version) is None
 
-        await backend.undeploy("greet", greet.version)
+        await backend.undeploy("greet", greet.version)  # a no-op: collected already
         assert await ksvc(admin, "greet", greet.version) is None
         assert not (await backend.status("greet", greet.version)).ready
-        await backend.undeploy("greet", greet.version)  # a no-op the second time
         # A later invocation of an undeployed version (a retried run) brings its Service back.
-        await cluster.gone(service_name("greet", greet.version))
         request = HttpRequest({"ce-specversion": "1.0"}, b"")
         answer = await backend.invoke("greet", greet.version, request, 30.0)
         assert answer.status == 400  # the runtime answered (a malformed event), so it was re-created

@@ -74,6 +74,12 @@ class KnativeBackend:
         self._functions: dict[tuple[str, str], _Function] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
+    @property
+    def request_limit(self) -> float:
+        """Seconds one request may take (Knative's max-revision-timeout-seconds): a longer attempt is
+        invoked in async reply mode (the ``RequestLimited`` port)."""
+        return float(self.options.max_request_seconds)
+
     def _collection(self) -> str:
         return resource_path(API_VERSION, PLURAL, self.options.namespace)
 
@@ -216,7 +222,7 @@ class KnativeBackend:
 
         Args:
             keep: the action versions that a deployed workflow or an unfinished run still uses
-                (:func:`.knative_gc.versions_in_use`).
+                (:func:`knflow_control_plane.service.garbage.versions_in_use`).
         """
         wanted = set(keep)
         listing = await self.client.list(self._collection(), label_selector="app.kubernetes.io/managed-by=knflow")

@@ -27,6 +27,8 @@ CONTAINER_PORT = 8080
 MAX_NAME = 50
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _AUTOSCALING = "autoscaling.knative.dev/"
+#: Knative's bound on ``scale-down-delay``
+MAX_SCALE_DOWN_DELAY = 3600
 
 
 @dataclass(frozen=True)
@@ -171,25 +173,52 @@ def render_service(action: ActionSpec, image: str, options: KnativeOptions) -> d
 def autoscaling_annotations(action: ActionSpec, options: KnativeOptions) -> dict[str, str]:
     """``autoscaling.knative.dev/*`` of the revision template: the backend's defaults, then the action's.
 
-    ``max-scale`` is the action's ``max_instances``, ``target`` its ``concurrency``. ``min_scale``,
-    ``scale_metric``, ``scale_down_delay`` and ``scale_to_zero_retention`` are read from the action's
-    options when it has them, else from the backend's settings.
+    ``max-scale`` is the action's ``max_instances``, ``target`` its ``target`` (else its ``concurrency``).
+    ``min_scale``, ``scale_metric``, ``scale_down_delay`` and ``scale_to_zero_retention`` are read from
+    the action's options when it has them, else from the backend's settings; a long action (async reply
+    mode) without its own ``scale_down_delay`` gets its timeout as one (:func:`long_action_delay`).
     """
     opts = action.options
     concurrency = int(opts.get("concurrency") or 1)
     annotations = {
         "min-scale": str(int(opts.get("min_scale", options.min_scale))),
         "max-scale": str(int(opts.get("max_instances") or 1)),
-        "target": str(concurrency),
+        "target": str(int(opts.get("target") or concurrency)),
         "metric": str(opts.get("scale_metric") or options.scale_metric),
     }
-    delay = opts.get("scale_down_delay") or options.scale_down_delay
+    delay = _duration(opts.get("scale_down_delay")) or long_action_delay(action, options) or options.scale_down_delay
     if delay:
-        annotations["scale-down-delay"] = str(delay)
-    retention = opts.get("scale_to_zero_retention") or options.scale_to_zero_retention
+        annotations["scale-down-delay"] = delay
+    retention = _duration(opts.get("scale_to_zero_retention")) or options.scale_to_zero_retention
     if retention:
-        annotations["scale-to-zero-pod-retention-period"] = str(retention)
+        annotations["scale-to-zero-pod-retention-period"] = retention
     return {_AUTOSCALING + k: v for k, v in annotations.items()}
+
+
+def _duration(value: Any) -> str | None:
+    """A Go duration (Knative's annotations) from an action option: seconds from the SDK, or text."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:g}s"
+    return str(value)
+
+
+def is_long(action: ActionSpec, options: KnativeOptions) -> bool:
+    """Whether ``action`` may outlast a request (its timeout is over the platform's limit): it is then
+    invoked in async reply mode, and its pods must outlive the request that started the work."""
+    return float(action.options.get("timeout") or 300) > options.max_request_seconds
+
+
+def long_action_delay(action: ActionSpec, options: KnativeOptions) -> str | None:
+    """The ``scale-down-delay`` a long action needs when it sets none: its timeout (at most Knative's 1h).
+
+    After the 202 the autoscaler sees no request in flight and would scale the pod away mid-action;
+    the delay keeps it for the action's length (the best Knative offers: see docs/deploy.md).
+    """
+    if not is_long(action, options):
+        return None
+    return f"{min(MAX_SCALE_DOWN_DELAY, math.ceil(float(action.options.get('timeout') or 300)))}s"
 
 
 def timeout_seconds(action_timeout: float, limit: int) -> int:
@@ -210,6 +239,10 @@ def _container(action: ActionSpec, image: str, concurrency: int, options: Knativ
         "KNFLOW_ACTION": action.entrypoint,
         "KNFLOW_CONCURRENCY": str(concurrency),
     }
+    if is_long(action, options):
+        # On SIGTERM the runtime finishes what it runs, within the pod's grace period (Knative sets
+        # it to timeoutSeconds): the runtime's own 30 s default would cut a long action short.
+        env["KNFLOW_DRAIN_SECONDS"] = str(options.max_request_seconds)
     container: dict[str, Any] = {
         "name": "function",
         "image": image,

@@ -17,6 +17,7 @@ from ..settings import Settings
 from . import docs_page, hooks, problems, routes_events, routes_keys, routes_runs, routes_workflows
 from .objects_mount import OBJECTS_PATH, BodyLimits, ObjectsMount
 from .routes_files import router as files_router
+from .routes_replies import router as replies_router
 
 
 async def _authenticate(request: Request) -> None:
@@ -64,6 +65,7 @@ def create_app(
     for router in routers:
         app.include_router(router, dependencies=guarded)
     app.include_router(files_router, dependencies=guarded)
+    app.include_router(replies_router)  # callbacks of functions: each carries its own reply token
 
     @app.get("/health/liveness", include_in_schema=False)
     async def liveness() -> dict[str, Any]:

@@ -28,10 +28,11 @@ from ..errors import BuildFailed, ControlPlaneError, DeployFailed, FunctionUnava
 from ..observability import logs
 from ..ports import Clock, FunctionBackend, HttpReply, HttpRequest, RunStore
 from .functions import Functions
-from .outcomes import outcome_of
+from .outcomes import CheckedReply, outcome_of
 
 if TYPE_CHECKING:
     from .files import RunFiles
+    from .replies import Replies
 
 log = logging.getLogger("knflow.orchestrator")
 
@@ -118,8 +119,11 @@ class Orchestrator:
         settings: OrchestratorSettings,
         tracer: RunTracer | None = None,
         files: RunFiles | None = None,
+        replies: Replies | None = None,
     ):
         self.store = store
+        #: async reply mode for attempts longer than the backend's request limit (None: never)
+        self.replies = replies
         self.tracer = tracer
         #: presigned URLs into invoke events, file outputs checked and recorded, large values offloaded
         self.files = files
@@ -302,10 +306,23 @@ class Orchestrator:
         data: wire.InvokeData = {"inputs": claim.inputs, "deadline": rfc3339(claim.deadline)}
         if self.files is not None:
             data = await self.files.invoke_data(claim, data)
+        replies = self.replies if self.replies is not None and self.replies.wanted(claim) else None
+        if replies is not None:
+            data["reply"] = replies.address(claim)
         headers, body = encode_invoke(claim.run_id, claim.step, claim.number, data, traceparent)
         timeout = max(0.1, claim.deadline - self.clock.now().timestamp()) + self.settings.invoke_grace
         reply = await self.backend.invoke(claim.action, claim.version, HttpRequest(headers, body), timeout)
+        if replies is not None and reply.status == 202:
+            return await self._await_callback(replies, claim)
         return reply if self.files is None else await self.files.settle(claim, reply)
+
+    async def _await_callback(self, replies: Replies, claim: Claim) -> HttpReply:
+        # Whichever replica receives the callback settles and records it (service/replies.py); the outcome
+        # comes back here already recorded, and _execute's complete() of it is a no-op replay. Out of
+        # _inflight while it waits: the heartbeat's short renewals would undo the lease Replies holds to
+        # the deadline, and a wait holds no connection and no slot of this replica.
+        self._inflight.pop(claim.attempt_id, None)
+        return CheckedReply(202, {}, b"", await replies.wait(claim))
 
     # -- background ---------------------------------------------------------------------------
     async def _poll(self) -> None:
