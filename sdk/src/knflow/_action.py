@@ -201,6 +201,11 @@ def action(
     env: Mapping[str, str] | None = None,
     secrets: list[str] | tuple[str, ...] = (),
     outputs: list[str] | tuple[str, ...] | None = None,
+    min_scale: int | None = None,
+    scale_metric: str | None = None,
+    target: int | None = None,
+    scale_down_delay: str | float | None = None,
+    scale_to_zero_retention: str | float | None = None,
 ) -> Callable[[Callable[P, R]], ActionDefinition[P, R]]: ...
 
 

@@ -11,6 +11,12 @@ from ._errors import SpecError
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_CONCURRENCY = 16
+SCALE_METRICS = ("concurrency", "rps")
+#: Knative's bound on ``scale-down-delay``
+MAX_SCALE_DOWN_DELAY_S = 3600.0
+#: the autoscaling options, kept out of the spec (and the version hash) while unset, so that actions
+#: written before they existed keep their versions
+AUTOSCALING = ("min_scale", "scale_metric", "target", "scale_down_delay", "scale_to_zero_retention")
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,12 @@ class ActionOptions:
         env: environment variables set in the function.
         secrets: names of secrets mounted into the function as environment variables.
         outputs: declared output names, when the action declares them.
+        min_scale: instances kept when idle (0: scale to zero); None for the platform's default.
+        scale_metric: what the autoscaler tracks, ``"concurrency"`` or ``"rps"``.
+        target: the autoscaling target per instance (in-flight requests, or requests per second);
+            None: the action's ``concurrency``.
+        scale_down_delay: seconds of lower load before instances are removed (at most 1 hour).
+        scale_to_zero_retention: seconds the last instance stays after the function scaled to zero.
     """
 
     requirements: tuple[str, ...] = ()
@@ -46,9 +58,15 @@ class ActionOptions:
     env: tuple[tuple[str, str], ...] = ()
     secrets: tuple[str, ...] = ()
     outputs: tuple[str, ...] | None = field(default=None)
+    min_scale: int | None = None
+    scale_metric: str | None = None
+    target: int | None = None
+    scale_down_delay: float | None = None
+    scale_to_zero_retention: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (stable key order) for specs and hashing."""
+        """A JSON-ready form (stable key order) for specs and hashing; autoscaling options only when set."""
+        scaling = {name: getattr(self, name) for name in AUTOSCALING if getattr(self, name) is not None}
         return {
             "requirements": list(self.requirements),
             "cpu": self.cpu,
@@ -63,6 +81,7 @@ class ActionOptions:
             "env": dict(self.env),
             "secrets": list(self.secrets),
             "outputs": list(self.outputs) if self.outputs is not None else None,
+            **scaling,
         }
 
 
@@ -88,6 +107,11 @@ def make_options(
     env: Mapping[str, str] | None = None,
     secrets: Iterable[str] = (),
     outputs: Iterable[str] | None = None,
+    min_scale: int | None = None,
+    scale_metric: str | None = None,
+    target: int | None = None,
+    scale_down_delay: str | float | None = None,
+    scale_to_zero_retention: str | float | None = None,
 ) -> ActionOptions:
     """Checked options; ``where`` prefixes the path of any error (e.g. ``action resize``).
 
@@ -100,6 +124,18 @@ def make_options(
     timeout_s = parse_duration(timeout, field=f"{where}.timeout")
     if timeout_s <= 0:
         raise SpecError("the timeout must be positive", path=f"{where}.timeout")
+    max_instances = _positive_int(max_instances, field=f"{where}.max_instances", minimum=1)
+    if min_scale is not None:
+        min_scale = _positive_int(min_scale, field=f"{where}.min_scale", minimum=0)
+        if min_scale > max_instances:
+            raise SpecError(f"min_scale {min_scale} is over max_instances {max_instances}", path=f"{where}.min_scale")
+    if scale_metric is not None and scale_metric not in SCALE_METRICS:
+        raise SpecError(
+            f"expected one of {', '.join(SCALE_METRICS)}, got {scale_metric!r}", path=f"{where}.scale_metric"
+        )
+    delay = _duration(scale_down_delay, field=f"{where}.scale_down_delay")
+    if delay is not None and delay > MAX_SCALE_DOWN_DELAY_S:
+        raise SpecError(f"at most 1h (Knative's bound), got {scale_down_delay!r}", path=f"{where}.scale_down_delay")
     return ActionOptions(
         requirements=reqs,
         cpu=check_cpu(cpu, field=f"{where}.cpu") if cpu is not None else None,
@@ -110,8 +146,17 @@ def make_options(
         backoff=parse_duration(backoff, field=f"{where}.backoff"),
         backoff_max=parse_duration(backoff_max, field=f"{where}.backoff_max"),
         concurrency=_positive_int(concurrency, field=f"{where}.concurrency", minimum=1),
-        max_instances=_positive_int(max_instances, field=f"{where}.max_instances", minimum=1),
+        max_instances=max_instances,
         env=tuple(sorted((str(k), str(v)) for k, v in (env or {}).items())),
         secrets=tuple(sorted(str(s) for s in secrets)),
         outputs=tuple(outputs) if outputs is not None else None,
+        min_scale=min_scale,
+        scale_metric=scale_metric,
+        target=_positive_int(target, field=f"{where}.target", minimum=1) if target is not None else None,
+        scale_down_delay=delay,
+        scale_to_zero_retention=_duration(scale_to_zero_retention, field=f"{where}.scale_to_zero_retention"),
     )
+
+
+def _duration(value: str | float | None, *, field: str) -> float | None:
+    return None if value is None else parse_duration(value, field=field)
