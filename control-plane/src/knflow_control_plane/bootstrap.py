@@ -19,7 +19,7 @@ from .adapters.sqlalchemy_store import SqlAlchemyStore
 from .errors import InvalidRequest
 from .objects import ObjectStore
 from .observability.metrics import BackendStats, Metrics
-from .ports import Builder, FunctionBackend, GarbageCollecting, RequestLimited
+from .ports import Builder, FunctionBackend, GarbageCollecting, RequestLimited, SourceRunner
 from .service.api_keys import ApiKeys
 from .service.files import FileSettings, RunFiles
 from .service.functions import Functions
@@ -139,6 +139,17 @@ def _backend(settings: Settings) -> tuple[FunctionBackend, BackendStats | None]:
     raise InvalidRequest(
         f"unknown backend {settings.backend!r} (expected 'local' or 'knative')", field="KNFLOW_BACKEND"
     )
+
+
+def _source_runner(settings: Settings) -> SourceRunner:
+    """Where custom triggers run: local processes, or Knative ContainerSources."""
+    if settings.backend == "knative":
+        from .adapters.knative_sources import KnativeSources
+
+        return KnativeSources(_kube(settings), settings.functions_namespace)
+    from .adapters.local_sources import LocalSources
+
+    return LocalSources(settings.state_dir / "triggers")
 
 
 def _bus(settings: Settings) -> EventBus:
@@ -294,7 +305,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         backend,
         orchestrator,
         settings.project,
-        custom_triggers=settings.backend == "local",
+        custom_triggers=settings.backend in ("local", "knative"),
         payloads=files.payloads,
         garbage=garbage,
     )
@@ -315,14 +326,15 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     if relay is not None:
         orchestrator.on_transition(lambda transition: relay.wake() if transition.events else None)
     metrics.events, metrics.relay = consumer, relay
-    sources = None
-    if settings.backend == "local":
-        from .adapters.local_sources import LocalSources
-
-        sink = f"{settings.resolved_public_url}/v1/events"
-        runner = LocalSources(settings.state_dir / "triggers")
-        api_key = settings.bootstrap_key if settings.auth else None
-        sources = Sources(store, functions, runner, sink, settings.worker_name, settings.project, api_key=api_key)
+    sources = Sources(
+        store,
+        functions,
+        _source_runner(settings),
+        f"{settings.resolved_public_url}/v1/events",
+        settings.worker_name,
+        settings.project,
+        api_key=settings.bootstrap_key if settings.auth else None,
+    )
     return ControlPlane(
         settings,
         store,

@@ -78,7 +78,12 @@ class Sources:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         for key in list(self._started):
-            await self._drop(key)
+            if getattr(self.runner, "persistent", False):
+                # Declarative triggers (ContainerSources) outlive this replica: only an undeploy stops them.
+                with contextlib.suppress(ControlPlaneError):
+                    await self.store.release_lease(f"trigger/{key}", self.holder)
+            else:
+                await self._drop(key)
         await self.runner.close()
 
     async def sync(self) -> None:
@@ -97,7 +102,8 @@ class Sources:
         for key, spec in wanted.items():
             if not await self.store.acquire_lease(f"trigger/{key}", self.holder, time.time(), self.lease_ttl):
                 if key in self._started:
-                    await self.runner.stop(key)  # another replica took it over
+                    if not getattr(self.runner, "persistent", False):
+                        await self.runner.stop(key)  # another replica took it over
                     del self._started[key]
                 continue
             if self._started.get(key) == spec.version:
