@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..domain.records import AttemptView, Page, RunFilter, RunView, StepView
+from . import sqlalchemy_statements as st
+from .sqlalchemy_raw import AnyConnection
 from .sqlalchemy_tables import attempts, runs, steps
 
 
@@ -64,9 +66,9 @@ def get_run(conn: Connection, run_id: str, project: str | None = None) -> RunVie
     return _run_view(row, views)
 
 
-def run_status(conn: Connection, run_id: str) -> tuple[str, Any, Any] | None:
-    """(status, result, error) of a run, cheaply, or None."""
-    row = conn.execute(sa.select(runs.c.status, runs.c.result, runs.c.error).where(runs.c.id == run_id)).first()
+def run_status(conn: AnyConnection, run_id: str) -> tuple[str, Any, Any] | None:
+    """(status, result, error) of a run, cheaply, or None (a prebuilt statement: waiters poll this)."""
+    row = conn.execute(st.RUN_STATUS, {"b_run": run_id}).first()
     return (row.status, row.result, row.error) if row else None
 
 

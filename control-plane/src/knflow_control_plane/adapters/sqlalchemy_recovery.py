@@ -193,13 +193,9 @@ def renew_leases(conn: Connection, worker: str, keys: list[tuple[str, str]], unt
     return int(result.rowcount)
 
 
-def next_due(conn: Connection) -> float | None:
+def next_due(conn: AnyConnection) -> float | None:
     """The earliest time a ready step becomes claimable or a lease expires (for the worker's sleep)."""
-    ready = conn.execute(
-        sa.select(sa.func.min(steps.c.ready_at)).where(steps.c.status == StepStatus.READY.value)
-    ).scalar()
-    lease = conn.execute(
-        sa.select(sa.func.min(steps.c.lease_expires_at)).where(steps.c.status == StepStatus.RUNNING.value)
-    ).scalar()
+    ready = conn.execute(st.NEXT_READY).scalar()
+    lease = conn.execute(st.NEXT_LEASE_EXPIRY).scalar()
     times = [t for t in (ready, lease) if t is not None]
     return min(times) if times else None

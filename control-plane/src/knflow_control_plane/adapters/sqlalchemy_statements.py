@@ -3,6 +3,8 @@ per-call expression building and cache-key work (most of a transition's cost whe
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -50,6 +52,12 @@ STEP_SUCCEEDED = (
     .returning(steps.c.dependents)
 )
 
+
+def _if_ready(column: sa.Column[Any]) -> sa.Label[Any]:
+    """``column`` in a RETURNING clause (the row after the update) when the step became ready, else NULL."""
+    return sa.case((steps.c.status == READY, column), else_=sa.null()).label(column.name)
+
+
 RELEASE_DEPENDENTS = (
     steps.update()
     .where(
@@ -62,14 +70,15 @@ RELEASE_DEPENDENTS = (
         status=sa.case((steps.c.waiting_on == 1, READY), else_=steps.c.status),
         ready_at=sa.case((steps.c.waiting_on == 1, sa.bindparam("now")), else_=steps.c.ready_at),
     )
-    # Everything a claim needs, so that claiming what became ready takes no second query.
+    # Everything a claim needs, so that claiming what became ready takes no second query; the large
+    # columns only of the steps that did (a fan-in step still waiting has as many bindings and upstream
+    # names as it has inputs: returned on each of its upstream's completions, their decoding was O(n^2)).
     .returning(
         steps.c.name,
         steps.c.status,
         steps.c.action,
         steps.c.version,
-        steps.c.inputs,
-        steps.c.upstream,
+        *(_if_ready(column) for column in (steps.c.inputs, steps.c.upstream)),
         steps.c.attempts,
         steps.c.policy,
     )
@@ -196,6 +205,11 @@ EXISTING_RUN = (
         trigger_events.c.workflow == sa.bindparam("b_workflow"),
     )
 )
+
+# Reads on every poll and by every waiter of a run (``sqlalchemy_reads``, ``sqlalchemy_recovery``).
+RUN_STATUS = sa.select(runs.c.status, runs.c.result, runs.c.error).where(runs.c.id == sa.bindparam("b_run"))
+NEXT_READY = sa.select(sa.func.min(steps.c.ready_at)).where(steps.c.status == READY)
+NEXT_LEASE_EXPIRY = sa.select(sa.func.min(steps.c.lease_expires_at)).where(steps.c.status == RUNNING)
 
 # The lifecycle outbox's relay (``sqlalchemy_triggers``): every batch of transitions is relayed.
 TAKE_OUTBOX = (

@@ -71,7 +71,7 @@ class SqlAlchemyStore:
 
     async def next_due(self) -> float | None:
         """When the next ready step or lease expiry is due."""
-        return await self.db.run(recovery.next_due)
+        return await self.db.run_raw(recovery.next_due)
 
     async def get_run(self, run_id: str, project: str | None = None) -> RunView | None:
         """A run with its steps and attempts."""
@@ -79,7 +79,7 @@ class SqlAlchemyStore:
 
     async def run_status(self, run_id: str) -> tuple[str, Any, Any] | None:
         """(status, result, error) of a run."""
-        return await self.db.run(reads.run_status, run_id)
+        return await self.db.run_raw(reads.run_status, run_id)
 
     # -- files --------------------------------------------------------------------------------
     async def record_files(self, records: list[FileRecord]) -> None:
