@@ -62,4 +62,6 @@ async def settled_runs(
             await asyncio.sleep(0.3)  # a duplicate run would show up now
             return await runs_of(client, workflow)
         await asyncio.sleep(0.05)
-    raise AssertionError(f"{workflow}: wanted {count} finished runs, have {await runs_of(client, workflow)}")
+    runs = await runs_of(client, workflow)
+    statuses = sorted({run["status"] for run in runs})
+    raise AssertionError(f"{workflow}: wanted {count} finished runs, have {len(runs)} ({statuses})")

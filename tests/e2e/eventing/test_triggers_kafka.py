@@ -80,7 +80,7 @@ async def test_a_broker_restart_with_500_events_in_flight_gives_exactly_500_runs
         bounce.start()
         attempts = [await post_until_taken(client, batch) for batch in batches[4:]]
         await asyncio.to_thread(bounce.join)
-        runs = await settled_runs(client, "eu_orders", 500, timeout=240)
+        runs = await settled_runs(client, "eu_orders", 500, timeout=420)
         orders = [run["inputs"]["order"] for run in runs]
         assert len(orders) == 500, f"{len(orders)} runs for 500 events"
         assert sorted(orders) == sorted(f"EU-{n}" for n in range(500))

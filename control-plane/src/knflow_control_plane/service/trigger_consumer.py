@@ -106,6 +106,7 @@ class TriggerConsumer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._loaded = asyncio.Event()
+        self._stopping = False
         #: events handled (runs started or found), events that could not start a run, and runs an event
         #: had started already (redeliveries)
         self.handled = 0
@@ -118,6 +119,7 @@ class TriggerConsumer:
 
     async def stop(self) -> None:
         """Leave the group; events being handled finish first (briefly), the others are redelivered."""
+        self._stopping = True
         tasks = [t for t in (self._supervisor, *self._consumers.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -242,7 +244,11 @@ class TriggerConsumer:
                         task = asyncio.create_task(self._handle_delivery(delivery))
                         self._handlers.add(task)
                         task.add_done_callback(self._handlers.discard)
-                return  # the bus closed the subscription: the control plane is stopping
+                if self._stopping:
+                    return
+                # The consumer ended without being asked to (its driver stopped): join again.
+                log.warning("the consumer of %s ended; joining again", topic)
+                await asyncio.sleep(0.5)
             except EventingError as exc:
                 failures += 1
                 delay = min(5.0, 0.1 * 2**failures)
