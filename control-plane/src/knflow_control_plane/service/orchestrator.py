@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -250,6 +251,8 @@ class Orchestrator:
             outcome = await self._attempt(claim)
         finally:
             self._inflight.pop(claim.attempt_id, None)
+            if len(self._inflight) == self.settings.capacity - 1:
+                self._wake.set()  # room again: ready steps left unclaimed at capacity need not wait a poll
         try:
             transition = await self.store.complete(
                 claim.run_id, claim.step, claim.attempt_id, outcome, self.clock.now().timestamp(), self.worker()
@@ -326,9 +329,16 @@ class Orchestrator:
 
     # -- background ---------------------------------------------------------------------------
     async def _poll(self) -> None:
+        loop = asyncio.get_running_loop()
+        woken, last_full = False, -math.inf
         while True:
             try:
-                await self._poll_once()
+                # A wake-up (room freed, a retry, a run made ready) needs a claim; expiry runs once per interval.
+                if woken and loop.time() - last_full < self.settings.poll_interval:
+                    await self._claim_ready(self.clock.now().timestamp())
+                else:
+                    last_full = loop.time()
+                    await self._poll_once()
             except ControlPlaneError:
                 log.exception("polling the run store failed; trying again")
             due = await self._safe_next_due()
@@ -336,8 +346,11 @@ class Orchestrator:
             sleep = (
                 self.settings.poll_interval if due is None else min(self.settings.poll_interval, max(0.0, due - now))
             )
+            if self.worker().capacity == 0:
+                sleep = self.settings.poll_interval  # ready steps are due, but the room freed will wake us
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), sleep)
+            woken = self._wake.is_set()
             self._wake.clear()
 
     async def _safe_next_due(self) -> float | None:
@@ -354,6 +367,9 @@ class Orchestrator:
             self.apply(transition)
         for transition in await self.store.expire_runs(now):
             self.apply(transition)
+        await self._claim_ready(now)
+
+    async def _claim_ready(self, now: float) -> None:
         if self.worker().capacity > 0:
             for transition in await self.store.claim_ready(now, self.worker()):
                 self.apply(transition)
