@@ -86,4 +86,5 @@ def create_app(
     app.add_middleware(BodyLimits, limit=settings.max_body_bytes, upload_limit=settings.max_file_bytes)
     if tracing is not None:
         tracing.instrument_app(app)
+        tracing.instrument_httpx()
     return app

@@ -326,6 +326,15 @@ class Tracing:
             exclude_spans=["receive", "send"],
         )
 
+    def instrument_httpx(self) -> None:
+        """CLIENT spans for every httpx request (the Kubernetes API, Knative invocations, S3 health...),
+        with the W3C ``traceparent`` injected. httpx is patched process-wide: once is enough."""
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+        instrumentor = HTTPXClientInstrumentor()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(tracer_provider=self.provider)
+
     def instrument_engine(self, engine: Engine) -> None:
         """``db`` client spans for each statement ``engine`` runs."""
         _db_spans.instrument(engine, self.tracer)
