@@ -4,62 +4,20 @@
 from __future__ import annotations
 
 import secrets
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from knflow_control_plane.adapters.kubernetes import KubeClient, KubeConfig, resource_path
+from knflow_control_plane.adapters.kubernetes import KubeClient, resource_path
 from knflow_control_plane.adapters.s3 import S3ObjectStore
 from tests.integration.objects.s3_service import s3_endpoint
+from tests.kube import apply_base, client
 from tests.services import kube_env
 
 from .controllers import FakeCluster
 
-ROOT = Path(__file__).resolve().parents[3]
 NAMESPACE = "knflow-functions"
-_applied = False
-
-
-def apply_base() -> None:
-    """``kubectl apply`` the rendered ``manifests/base`` (namespaces, ServiceAccount, RBAC, ...) once."""
-    global _applied
-    if _applied:
-        return
-    env = kube_env()
-    rendered = subprocess.run(
-        [kube_env()["KNFLOW_TEST_KUBECTL"], "kustomize", str(ROOT / "manifests" / "base")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    subprocess.run(
-        [
-            env["KNFLOW_TEST_KUBECTL"],
-            "--kubeconfig",
-            env["KNFLOW_TEST_KUBECONFIG"],
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=knflow-test",
-            "-f",
-            "-",
-        ],
-        input=rendered,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    _applied = True
-
-
-def client(token_file: str) -> KubeClient:
-    env = kube_env()
-    config = KubeConfig(
-        url=env["KNFLOW_TEST_KUBE_URL"], token_file=Path(token_file), ca_file=Path(env["KNFLOW_TEST_KUBE_CA_FILE"])
-    )
-    return KubeClient(config, field_manager="knflow-test")
 
 
 @pytest.fixture

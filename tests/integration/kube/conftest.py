@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from knflow_control_plane.adapters.kubernetes import KubeClient, KubeConfig, resource_path
+from knflow_control_plane.adapters.kubernetes import KubeClient, resource_path
+from tests.kube import client
 from tests.services import kube_env
-
-
-def client(token_file: str) -> KubeClient:
-    """A client of the test API server authenticated by the token in ``token_file``."""
-    env = kube_env()
-    config = KubeConfig(
-        url=env["KNFLOW_TEST_KUBE_URL"], token_file=Path(token_file), ca_file=Path(env["KNFLOW_TEST_KUBE_CA_FILE"])
-    )
-    return KubeClient(config, field_manager="knflow-test")
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ import pytest
 import yaml
 
 from knflow_control_plane.adapters.kubernetes import KubeApiError, KubeClient, resource_path
+from tests.kube import apply_base, kubectl_apply
 from tests.services import kube_env
-
-from .test_rbac import apply_base
 
 ROOT = Path(__file__).resolve().parents[3]
 KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/prod", "examples/eventing"]
@@ -77,26 +76,7 @@ async def knative_serving_namespace(admin: KubeClient) -> None:
 @pytest.mark.usefixtures("knative_serving_namespace")
 def test_every_object_passes_a_server_side_dry_run(path: str) -> None:
     apply_base()  # the namespaces exist, as after a first apply
-    env = kube_env()
     rendered = yaml.safe_dump_all(render(path))
-    out = subprocess.run(
-        [
-            env["KNFLOW_TEST_KUBECTL"],
-            "--kubeconfig",
-            env["KNFLOW_TEST_KUBECONFIG"],
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--dry-run=server",
-            "--validate=strict",
-            "--field-manager=knflow-test",
-            "-f",
-            "-",
-        ],
-        input=rendered,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    out = kubectl_apply(rendered, "--dry-run=server", "--validate=strict", check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("(server dry run)") == len(render(path)), out.stdout

@@ -4,7 +4,6 @@ functions namespace, and nothing else (no secrets, no other namespace, no cluste
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,8 @@ from knflow.spec import ActionSpec
 from knflow_control_plane.adapters.kaniko_manifests import KanikoOptions, render_job
 from knflow_control_plane.adapters.knative_manifests import KnativeOptions, render_service
 from knflow_control_plane.adapters.kubernetes import KubeApiError, KubeClient, resource_path
+from tests.kube import apply_base, client
 from tests.services import kube_env
-
-from .conftest import client
 
 ROOT = Path(__file__).resolve().parents[3]
 FUNCTIONS = "knflow-functions"
@@ -32,33 +30,6 @@ async def knflow() -> AsyncIterator[KubeClient]:
     kube = client(kube_env()["KNFLOW_TEST_KUBE_KNFLOW_TOKEN_FILE"])
     yield kube
     await kube.close()
-
-
-def apply_base() -> None:
-    env = kube_env()
-    rendered = subprocess.run(
-        [kube_env()["KNFLOW_TEST_KUBECTL"], "kustomize", str(ROOT / "manifests" / "base")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    subprocess.run(
-        [
-            env["KNFLOW_TEST_KUBECTL"],
-            "--kubeconfig",
-            env["KNFLOW_TEST_KUBECONFIG"],
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=knflow-test",
-            "-f",
-            "-",
-        ],
-        input=rendered,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
 
 
 async def forbidden(call: Any) -> None:
