@@ -81,16 +81,12 @@ class ActionDefinition(Generic[P, R]):
     @cached_property
     def entrypoint(self) -> str:
         """``module:function``, how a function runtime finds this action."""
-        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+        return entrypoint_of(self.fn)
 
     @cached_property
     def version(self) -> str:
         """A stable hash of the action's source (its whole module), name and options."""
-        digest = hashlib.sha256()
-        digest.update(_source_of(self.fn).encode())
-        digest.update(self.entrypoint.encode())
-        digest.update(json.dumps(self.options.as_dict(), sort_keys=True).encode())
-        return digest.hexdigest()[:12]
+        return code_version(self.fn, self.options.as_dict())
 
     @cached_property
     def validators(self) -> dict[str, _types.Validator]:
@@ -166,6 +162,20 @@ def _params_of(fn: Callable[..., Any], name: str) -> tuple[dict[str, Param], boo
         required = param.default is inspect.Parameter.empty
         params[param.name] = Param(param.name, annotation, required, None if required else param.default)
     return params, var_keyword
+
+
+def entrypoint_of(fn: Callable[..., Any]) -> str:
+    """``module:function``, how a function runtime imports ``fn``."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def code_version(fn: Callable[..., Any], options: dict[str, Any]) -> str:
+    """A stable hash of ``fn``'s code (its whole module), entrypoint and options: a deployable version."""
+    digest = hashlib.sha256()
+    digest.update(_source_of(fn).encode())
+    digest.update(entrypoint_of(fn).encode())
+    digest.update(json.dumps(options, sort_keys=True).encode())
+    return digest.hexdigest()[:12]
 
 
 def _source_of(fn: Callable[..., Any]) -> str:

@@ -15,15 +15,14 @@ convention), and every event it posts starts a run of that workflow::
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, overload
 
+from ._action import code_version, entrypoint_of
 from ._errors import SpecError
 from ._options import make_options
 
@@ -66,18 +65,12 @@ class TriggerDefinition:
     @cached_property
     def entrypoint(self) -> str:
         """``module:function``, how the runtime finds the generator."""
-        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+        return entrypoint_of(self.fn)
 
     @cached_property
     def version(self) -> str:
         """A stable hash of the trigger's module source, entrypoint and options."""
-        from ._action import _source_of
-
-        digest = hashlib.sha256()
-        digest.update(_source_of(self.fn).encode())
-        digest.update(self.entrypoint.encode())
-        digest.update(json.dumps(self.options, sort_keys=True).encode())
-        return digest.hexdigest()[:12]
+        return code_version(self.fn, self.options)
 
     def matching(self, type: str = "*", filters: dict[str, Any] | None = None) -> SourceTrigger:  # noqa: A002
         """This trigger, starting runs only for events of ``type`` (exact, or a ``*`` prefix) whose

@@ -22,6 +22,7 @@ from knflow_eventing import RUNS_TOPIC, EventBus, EventingError, make_event
 
 from ..errors import ControlPlaneError
 from ..ports import RunStore
+from .background import Background
 
 log = logging.getLogger("knflow.outbox")
 
@@ -82,7 +83,7 @@ class OutboxRelay:
         self._next_try = 0.0
         self._next_prune = 0.0
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("knflow-outbox-relay")
 
     def wake(self) -> None:
         """Relay now (a local transition wrote events)."""
@@ -90,15 +91,11 @@ class OutboxRelay:
 
     async def start(self) -> None:
         """Relay in the background until :meth:`stop`."""
-        self._task = asyncio.create_task(self._loop(), name="knflow-outbox-relay")
+        self._background.start(self._loop())
 
     async def stop(self) -> None:
         """Stop relaying, publishing what is pending first (best effort), and give the lease up."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
         with contextlib.suppress(ControlPlaneError, EventingError):
             if await self._holding():
                 await self.relay_once()

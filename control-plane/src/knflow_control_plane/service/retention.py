@@ -10,7 +10,6 @@ done again: deleting an object and marking a record are both idempotent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from ..errors import ControlPlaneError
 from ..objects import ObjectStore
 from ..ports import RunStore
+from .background import Background
 
 log = logging.getLogger("knflow.retention")
 LEASE = "file-retention"
@@ -58,7 +58,7 @@ class Retention:
         self.interval = interval if interval is not None else min(3600.0, self.max_age / 4)
         self.batch = batch
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("knflow-file-retention")
 
     async def sweep(self) -> int:
         """Delete every file past its age now; how many went."""
@@ -72,15 +72,11 @@ class Retention:
 
     async def start(self) -> None:
         """Sweep in the background until :meth:`stop`."""
-        self._task = asyncio.create_task(self._loop(), name="knflow-file-retention")
+        self._background.start(self._loop())
 
     async def stop(self) -> None:
         """Stop sweeping (a sweep in progress is abandoned; the next one finishes it)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
 
     async def _loop(self) -> None:
         while True:

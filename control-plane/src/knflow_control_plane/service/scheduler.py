@@ -10,7 +10,6 @@ the latest (``skip``, the default), and the run's trigger record says how many w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from knflow_eventing import Tick, due_ticks, next_tick
 
 from ..errors import ControlPlaneError
 from ..ports import Clock, RunStore
+from .background import Background
 from .workflows import Workflows
 
 log = logging.getLogger("knflow.scheduler")
@@ -34,18 +34,15 @@ class Scheduler:
         self.workflows = workflows
         self.clock = clock
         self.project = project
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("knflow-scheduler")
 
     async def start(self) -> None:
         """Fire ticks in the background until :meth:`stop`."""
-        self._task = asyncio.create_task(self._loop(), name="knflow-scheduler")
+        self._background.start(self._loop())
 
     async def stop(self) -> None:
         """Stop firing ticks."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._background.stop()
 
     async def fire_due(self) -> float:
         """Start the runs of every due tick; returns the seconds until the next tick (capped)."""

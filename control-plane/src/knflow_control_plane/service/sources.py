@@ -17,6 +17,7 @@ from knflow.spec import SourceTrigger
 
 from ..errors import ControlPlaneError
 from ..ports import RunStore, SourceRunner
+from .background import Background
 from .functions import Functions
 
 log = logging.getLogger("knflow.sources")
@@ -60,12 +61,12 @@ class Sources:
         self.interval = interval
         self.lease_ttl = lease_ttl
         self._started: dict[str, str] = {}  # key -> version started here
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("knflow-sources")
         self._wake = asyncio.Event()
 
     async def start(self) -> None:
         """Look after the triggers in the background until :meth:`stop`."""
-        self._task = asyncio.create_task(self._loop(), name="knflow-sources")
+        self._background.start(self._loop())
 
     def wake(self) -> None:
         """Look now (a workflow was deployed or undeployed here)."""
@@ -73,10 +74,7 @@ class Sources:
 
     async def stop(self) -> None:
         """Stop every trigger running here and give their leases up."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._background.stop()
         for key in list(self._started):
             if getattr(self.runner, "persistent", False):
                 # Declarative triggers (ContainerSources) outlive this replica: only an undeploy stops them.
