@@ -247,3 +247,26 @@ async def test_metrics_count_trigger_events_lag_and_relayed_lifecycle_events(tmp
         assert lags, "one lag sample per assigned partition of knflow.triggers"
         assert all(dict(labels)["topic"] in {"knflow.triggers", "billing"} for labels in lags)
         assert all(v == 0 for v in lags.values())  # everything was handed out
+
+
+async def test_a_burst_of_events_never_claims_more_attempts_than_the_worker_capacity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_plane(tmp_path, worker_capacity=5) as (cp, client):
+        most = 0
+        apply = cp.orchestrator.apply
+
+        def watched(transition: Any) -> None:
+            nonlocal most
+            apply(transition)
+            most = max(most, cp.orchestrator.inflight)
+
+        monkeypatch.setattr(cp.orchestrator, "apply", watched)
+        batch = [structured(f"burst-{n}", order=f"EU-{n}", region="eu") for n in range(50)]
+        reply = await client.post(
+            "/v1/events", content=json.dumps(batch), headers={"content-type": "application/cloudevents-batch+json"}
+        )
+        assert reply.status_code == 202
+        runs = await settled_runs(client, "eu_orders", 50)
+        assert len(runs) == 50 and all(run["status"] == "succeeded" for run in runs)
+        assert 1 <= most <= 5

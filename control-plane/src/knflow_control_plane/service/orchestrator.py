@@ -133,6 +133,7 @@ class Orchestrator:
         self.clock = clock
         self.settings = settings
         self._inflight: dict[str, Claim] = {}
+        self._reserved = 0  # room promised to runs being created, not yet in _inflight
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._listeners: list[Callable[[Transition], None]] = []
@@ -177,8 +178,8 @@ class Orchestrator:
 
     # -- runs ---------------------------------------------------------------------------------
     def worker(self) -> Worker:
-        """This replica as a claimant, with the room it has left."""
-        room = max(0, self.settings.capacity - len(self._inflight))
+        """This replica as a claimant, with the room it has left (minus room reserved by starting runs)."""
+        room = max(0, self.settings.capacity - len(self._inflight) - self._reserved)
         return Worker(self.settings.worker, self.settings.lease, room)
 
     async def submit(self, new: NewRun) -> Transition:
@@ -186,7 +187,18 @@ class Orchestrator:
         if self.tracer is not None:
             new = self.tracer.adopt(new)
         logs.bind(run_id=new.run_id, trace_id=new.trace_id)
-        transition = await self.store.create_run(new, self.clock.now().timestamp(), self.worker())
+        # Reserve room for this run's first steps while its transaction runs: runs started together
+        # (a burst of trigger events) would otherwise each see the same free room and overfill it.
+        worker = self.worker()
+        roots = sum(1 for step in new.steps if not step.upstream)
+        reserved = min(worker.capacity, roots)
+        self._reserved += reserved
+        try:
+            transition = await self.store.create_run(
+                new, self.clock.now().timestamp(), Worker(worker.name, worker.lease, reserved)
+            )
+        finally:
+            self._reserved -= reserved
         self.apply(transition)
         return transition
 
