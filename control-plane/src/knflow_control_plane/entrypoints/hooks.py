@@ -43,7 +43,7 @@ async def hook(request: Request, path: str) -> Response:
     """Start the workflow routed at ``path``; reply with its result, its ``ActionError``, or 202."""
     cp = plane(request)
     route_path = "/" + path.strip("/")
-    route = await cp.store.find_route(cp.settings.project, request.method, route_path)
+    route = await cp.workflows.route(request.method, route_path)
     if route is None:
         methods = await cp.store.routes_for_path(cp.settings.project, route_path)
         if methods:

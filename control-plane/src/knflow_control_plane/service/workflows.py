@@ -21,8 +21,11 @@ from .functions import Functions, pack
 from .garbage import FunctionGarbage
 from .orchestrator import Orchestrator, new_trace_id
 from .payloads import Payloads
+from .ttl_cache import TtlCache
 
 _PLAN_CACHE_SIZE = 256
+#: seconds a replica reuses a deployment or route it read (another replica's deploy shows within it)
+_READ_TTL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,10 @@ class Workflows:
         self.payloads = payloads  # where large workflow inputs go (None: kept inline)
         self.garbage = garbage  # deletes functions an undeploy left unused (backends that can)
         self._plans: dict[tuple[str, str], _Plan] = {}  # (workflow, version): read, validated, planned once
+        # Deployments and HTTP routes change rarely and are read on every trigger: kept for a moment
+        # (cleared at once by a deploy or undeploy here; another replica's shows within the TTL).
+        self._deployments: TtlCache[str, dict[str, Any] | None] = TtlCache(_READ_TTL_S)
+        self._routes: TtlCache[tuple[str, str], dict[str, Any] | None] = TtlCache(_READ_TTL_S)
 
     async def register(self, spec: WorkflowSpec, code: dict[str, bytes] | None) -> tuple[str, bool]:
         """Store a workflow version and the action versions it calls (with their code).
@@ -125,7 +132,26 @@ class Workflows:
             )
         return WorkflowSpec.model_validate(record["spec"])
 
+    async def deployment(self, name: str) -> dict[str, Any] | None:
+        """The workflow's deployment record (read at most once per ``_READ_TTL_S`` per replica)."""
+        return await self._deployments.get(name, lambda: self.store.get_deployment(self.project, name))
+
+    async def route(self, method: str, path: str) -> dict[str, Any] | None:
+        """The deployed HTTP trigger at ``method path`` (read at most once per ``_READ_TTL_S`` per replica)."""
+        return await self._routes.get((method, path), lambda: self.store.find_route(self.project, method, path))
+
+    def _changed(self) -> None:
+        self._deployments.clear()
+        self._routes.clear()
+
     async def deploy(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """Build and deploy every action of the workflow, then enable its triggers (see :meth:`_deploy`)."""
+        try:
+            return await self._deploy(name, version)
+        finally:
+            self._changed()
+
+    async def _deploy(self, name: str, version: str | None = None) -> dict[str, Any]:
         """Build and deploy every action of the workflow, then enable its HTTP triggers.
 
         A failed build or deploy leaves the deployment ``failed`` with the reason, and no routes.
@@ -173,6 +199,13 @@ class Workflows:
         return plan
 
     async def undeploy(self, name: str) -> dict[str, Any]:
+        """Disable the workflow's triggers (see :meth:`_undeploy`)."""
+        try:
+            return await self._undeploy(name)
+        finally:
+            self._changed()
+
+    async def _undeploy(self, name: str) -> dict[str, Any]:
         """Disable the workflow's triggers and mark it undeployed (functions scale to zero on their own).
 
         Raises:
@@ -196,7 +229,7 @@ class Workflows:
             Conflict: the workflow is not deployed.
             InvalidRequest: an input is unknown, missing or of the wrong type (named in ``field``).
         """
-        deployment = await self.store.get_deployment(self.project, name)
+        deployment = await self.deployment(name)
         if deployment is None or deployment["status"] != "ready":
             await self.spec(name)  # NotFound first, when the workflow does not exist at all
             raise Conflict(f"workflow {name!r} is not deployed: deploy it first", field="workflow")
