@@ -114,7 +114,8 @@ class TriggerConsumer:
         self.duplicates = 0
 
     async def start(self) -> None:
-        """Consume in the background until :meth:`stop`."""
+        """Consume in the background until :meth:`stop` (again after a stop)."""
+        self._stopping = False
         self._supervisor = asyncio.create_task(self._supervise(), name="knflow-trigger-consumer")
 
     async def stop(self) -> None:
