@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from .processes import ROOT, ControlPlane
+from .processes import ROOT, ControlPlane, wait_for
 
 EXAMPLES = ROOT / "examples"
 
@@ -141,3 +141,30 @@ def test_the_api_documents_itself_without_the_internet(control_plane: ControlPla
     assert httpx.get(f"{control_plane.url}/docs-assets/swagger-ui-bundle.js", timeout=10).status_code == 200
     schema = httpx.get(f"{control_plane.url}/openapi.json", timeout=10).json()
     assert {"/v1/runs", "/v1/workflows", "/v1/runs/{run_id}/retry"} <= set(schema["paths"])
+
+
+def test_events_and_a_custom_trigger_start_runs_like_a_user_would(control_plane: ControlPlane, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLES, project, ignore=shutil.ignore_patterns("demo.py", "__pycache__"))
+    deployed = control_plane.cli("deploy", str(project / "orders.py"), "--json")
+    assert deployed.returncode == 0, deployed.stderr
+    url = control_plane.url
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "order-42",
+        "ce-source": "/shop",
+        "ce-type": "com.shop.order.created",
+        "content-type": "application/json",
+    }
+    body = {"order": "A-42", "total": 10.0, "region": "eu"}
+    for _ in range(2):  # delivered twice: one run
+        assert httpx.post(f"{url}/v1/events", headers=headers, json=body, timeout=30).status_code == 202
+
+    def finished(workflow: str) -> list[dict[str, object]] | None:
+        runs = httpx.get(f"{url}/v1/runs", params={"workflow": workflow}, timeout=30).json()["runs"]
+        return runs if runs and all(r["status"] == "succeeded" for r in runs) else None
+
+    [run] = wait_for(lambda: finished("eu_invoices"), 60, "the invoice run")
+    assert run["result"] == {"order": "A-42", "amount": 12.0, "currency": "EUR"}
+    [report] = wait_for(lambda: finished("hourly_report"), 60, "the custom trigger's run")
+    assert str(report["result"]).startswith("report for ")
