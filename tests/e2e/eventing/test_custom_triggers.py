@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.control_plane.processes import ControlPlane, wait_for
 
@@ -24,6 +24,16 @@ def finished_runs(url: str, count: int) -> list[dict[str, Any]]:
     return list(wait_for(look, 90, f"{count} finished runs of counted"))
 
 
+def handled_events(url: str) -> float:
+    """This control plane's ``knflow_trigger_events_total{outcome="handled"}``."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "knflow_trigger_events_total" and sample.labels.get("outcome") == "handled":
+                return float(sample.value)
+    return 0.0
+
+
 def test_a_custom_trigger_starts_one_run_per_event_it_yields(tmp_path: Path) -> None:
     shutil.copy(FLOWS / "counter.py", tmp_path / "counter.py")
     plane = ControlPlane(tmp_path / ".knflow", env={"KNFLOW_POLL_INTERVAL": "0.2"}).start()
@@ -37,7 +47,8 @@ def test_a_custom_trigger_starts_one_run_per_event_it_yields(tmp_path: Path) -> 
         plane.stop()
         # Started again, the trigger yields the same events again: their ids start no new run.
         plane.start()
-        time.sleep(4)  # long enough for the trigger to be running again and post its five events
+        # Wait until the restarted trigger's six events (five counts and the noise) were all consumed.
+        wait_for(lambda: handled_events(plane.url) >= 6, 90, "the restarted trigger's events")
         assert len(finished_runs(plane.url, 5)) == 5
         log = (tmp_path / ".knflow" / "triggers" / "counted_counter.log").read_text()
         assert log.count("trigger counter posts its events to") == 2, log
