@@ -281,10 +281,16 @@ class KubeClient:
         if body is not None:
             headers["content-type"] = content_type
             content = json.dumps(body).encode()
-        try:
-            response = await self._http.request(method, path, params=params, content=content, headers=headers)
-        except httpx.TransportError as exc:
-            raise KubeUnavailable(f"{method} {path}: the Kubernetes API is unreachable: {exc!r}") from exc
+        for attempt in range(1, _THROTTLED_TRIES + 1):
+            try:
+                response = await self._http.request(method, path, params=params, content=content, headers=headers)
+            except httpx.TransportError as exc:
+                raise KubeUnavailable(f"{method} {path}: the Kubernetes API is unreachable: {exc!r}") from exc
+            if response.status_code != 429 or attempt == _THROTTLED_TRIES:
+                break
+            # 429: the API server is throttling, or a resource's storage is still initialising (a CRD just
+            # established): wait as it says (Retry-After, in seconds) and ask again, as client-go does.
+            await asyncio.sleep(_retry_after(response))
         if response.status_code >= 400:
             raise _api_error(response)
         return response
@@ -302,6 +308,17 @@ class KubeClient:
         if dry_run:
             params["dryRun"] = "All"
         return params
+
+
+_THROTTLED_TRIES = 10
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """Seconds to wait before asking again after a 429 (``Retry-After``, capped; 1 s when absent)."""
+    try:
+        return min(10.0, max(0.1, float(response.headers.get("retry-after", "1"))))
+    except ValueError:
+        return 1.0
 
 
 def _api_error(response: httpx.Response) -> KubeApiError:
