@@ -242,8 +242,11 @@ class Orchestrator:
             task = asyncio.create_task(self._execute(claim), name=f"attempt {claim.attempt_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        if transition.run_status.finished or any(e.type == RUN_STARTED for e in transition.events):
-            for future in self._waiters.pop(transition.run_id, []):
+        # Waiters are rare (HTTP triggers, ?wait=): look them up before scanning the events.
+        if transition.run_id in self._waiters and (
+            transition.run_status.finished or any(e.type == RUN_STARTED for e in transition.events)
+        ):
+            for future in self._waiters.pop(transition.run_id):
                 if not future.done():
                     future.set_result(None)
         if any(e.type == STEP_RETRYING for e in transition.events):
