@@ -122,6 +122,10 @@ pid_of() {
     echo "$pid"
 }
 
+# Alive since we started it. Not pid_of: right after "setsid ... &" the child may not have exec'd
+# yet, and its command line is still this script's (a fresh start once failed on that race).
+still_running() { kill -0 "$(cat "$BASE/$1.pid")" 2>/dev/null; }
+
 admin_token() { cat "$BASE/admin.token"; }
 
 ready() {
@@ -180,7 +184,7 @@ start_etcd() {
     echo $! >"$BASE/etcd.pid"
     local deadline=$((SECONDS + 30))
     until curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"'; do
-        pid_of etcd >/dev/null || { log_tail "$BASE/etcd.log"; die "etcd exited during start"; }
+        still_running etcd || { log_tail "$BASE/etcd.log"; die "etcd exited during start"; }
         ((SECONDS < deadline)) || { log_tail "$BASE/etcd.log"; die "etcd not healthy within 30 s"; }
         sleep 0.2
     done
@@ -200,7 +204,7 @@ start_apiserver() {
     echo $! >"$BASE/kube-apiserver.pid"
     local deadline=$((SECONDS + START_TIMEOUT))
     until ready; do
-        pid_of kube-apiserver >/dev/null || { log_tail "$BASE/kube-apiserver.log"; die "kube-apiserver exited during start"; }
+        still_running kube-apiserver || { log_tail "$BASE/kube-apiserver.log"; die "kube-apiserver exited during start"; }
         ((SECONDS < deadline)) \
             || { log_tail "$BASE/kube-apiserver.log"; die "kube-apiserver not ready within ${START_TIMEOUT}s"; }
         sleep 0.3
