@@ -2,6 +2,9 @@
 
 Events are stored as Kafka binding messages rather than as objects: subscribers then never share a
 mutable event with the publisher, and local mode exercises the same codec and dead-letter path as Kafka.
+One exception, for speed: an event published to a topic no group consumes yet (lifecycle events nobody
+subscribed to) is kept as the object and encoded only if a group ever reads it; knflow never changes an
+event after publishing it, and nothing can read it before then.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import zlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Self
+from typing import NamedTuple, Self
 
 from cloudevents.core.bindings.kafka import KafkaMessage
 from cloudevents.core.v1.event import CloudEvent
@@ -31,14 +34,28 @@ def partition_for(key: str | None, partitions: int, counter: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
+class _Unencoded(NamedTuple):
+    """An event published while nobody consumed its topic, encoded on first read."""
+
+    event: CloudEvent
+    key: str | None
+
+
 @dataclass
 class _Partition:
-    log: deque[KafkaMessage] = field(default_factory=deque)
+    log: deque[KafkaMessage | _Unencoded] = field(default_factory=deque)
     base: int = 0  # offset of log[0]; earlier ones were dropped by retention
 
     @property
     def end(self) -> int:
         return self.base + len(self.log)
+
+    def message(self, index: int) -> KafkaMessage:
+        """The message at ``index`` in the log, encoded now (once) if it was kept as an event."""
+        entry = self.log[index]
+        if isinstance(entry, _Unencoded):
+            entry = self.log[index] = encode_kafka(entry.event, entry.key)
+        return entry
 
 
 @dataclass
@@ -90,7 +107,11 @@ class MemoryBus:
 
     async def publish(self, topic: str, event: CloudEvent, key: str | None = None) -> None:
         """See :meth:`EventBus.publish`."""
-        await self.publish_raw(topic, encode_kafka(event, key))
+        state = self._topic(topic)
+        if state.groups:
+            await self.publish_raw(topic, encode_kafka(event, key))
+        else:  # nobody reads it yet: encoding waits for a reader (most such events are never read)
+            await self._append(state, _Unencoded(event, key), key)
 
     async def publish_many(self, topic: str, events: Sequence[tuple[CloudEvent, str | None]]) -> None:
         """See :meth:`EventBus.publish_many`."""
@@ -103,12 +124,14 @@ class MemoryBus:
         Raises:
             BusClosed: the bus is closed.
         """
-        state = self._topic(topic)
         key = message.key.decode() if isinstance(message.key, bytes) else message.key
+        await self._append(self._topic(topic), message, key)
+
+    async def _append(self, state: _Topic, entry: KafkaMessage | _Unencoded, key: str | None) -> None:
         partition = partition_for(key, len(state.partitions), state.counter)
         state.counter += 1
-        state.partitions[partition].log.append(message)
         log = state.partitions[partition]
+        log.log.append(entry)
         if not state.groups and len(log.log) > self._retain_ungrouped:
             # Nobody consumes this topic (yet): keep a bounded tail for a group that joins later.
             log.log.popleft()
@@ -125,8 +148,8 @@ class MemoryBus:
         state = self._topic(dlq_topic(topic))
         letters: list[DeadLetter] = []
         for partition in state.partitions:
-            for message in list(partition.log)[: limit - len(letters)]:
-                letters.append(_dead_letter(message))
+            for index in range(min(len(partition.log), limit - len(letters))):
+                letters.append(_dead_letter(partition.message(index)))
         return letters
 
     async def close(self) -> None:
@@ -260,7 +283,7 @@ class MemorySubscription:
                 continue
             self._next += step + 1
             self._positions[partition] = offset + 1
-            message = log.log[offset - log.base]
+            message = log.message(offset - log.base)
             delivery = await self._deliver(partition, offset, message)
             if delivery is not None:
                 return delivery

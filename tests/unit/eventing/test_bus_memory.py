@@ -6,12 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from cloudevents.core.bindings.kafka import KafkaMessage
 
 from knflow_eventing import BusClosed, MemoryBus
 from knflow_eventing._offsets import AckTracker
 from tests.unit.eventing.bus_contract import (
     PARTITIONS,
     event,
+    number,
     take,
     test_malformed_messages_go_to_the_dlq_and_consumption_goes_on,
     test_one_group_shares_partitions_and_sees_each_event_once,
@@ -107,3 +109,31 @@ def test_ack_tracker_commits_only_the_acked_prefix() -> None:
     stale = tracker.delivered(0, 13)
     tracker.revoke(0)
     assert tracker.ack(0, 13, stale) is None
+
+
+async def test_events_published_before_any_group_read_the_same_as_those_published_after() -> None:
+    # Kept unencoded until a group reads them (speed); what the group reads must not show it.
+    bus = MemoryBus(partitions=1)
+    await bus.publish("t", event(1, traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), "k")
+    async with bus.subscribe("t", "g") as sub:
+        await bus.publish("t", event(2, traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), "k")
+        before, after = await take(sub, 2)
+    assert [number(before), number(after)] == [1, 2]
+    assert before.key == after.key == "k"
+    assert dict(before.headers).keys() == dict(after.headers).keys()
+    assert before.headers["ce_traceparent"] == after.headers["ce_traceparent"]
+    assert before.event.get_extension("traceparent") == after.event.get_extension("traceparent")
+    assert all(isinstance(m, KafkaMessage) for m in bus._topics["t"].partitions[0].log)
+    await bus.close()
+
+
+async def test_a_dead_letter_topic_nobody_consumes_still_lists_its_letters() -> None:
+    bus = MemoryBus(partitions=1)
+    await bus.publish_raw("t", KafkaMessage({"content-type": b"text/plain"}, b"k", b"not an event"))
+    async with bus.subscribe("t", "g") as sub:
+        await bus.publish("t", event(3), "k")
+        [good] = await take(sub, 1)
+    [letter] = await bus.dead_letters("t")
+    assert number(good) == 3
+    assert letter.value == b"not an event" and letter.key == "k" and letter.topic == "t"
+    await bus.close()
