@@ -216,6 +216,18 @@ async def test_manual_api_runs_are_created_by_the_request(tmp_path: Path) -> Non
         assert reply.json()["trigger"]["kind"] == "manual"
 
 
+async def test_a_wait_that_skips_its_first_look_still_sees_a_run_that_already_finished(tmp_path: Path) -> None:
+    # HTTP triggers wait with just_published=True (no store read queued ahead of the run's creation);
+    # a run created and finished before the wait began (e.g. on another replica) must still be seen.
+    async with running_plane(tmp_path) as (cp, client):
+        reply = await client.post("/v1/runs?wait=30", json={"workflow": "http_orders", "inputs": {"order": "W-1"}})
+        run_id = reply.json()["id"]
+        assert (await client.get(f"/v1/runs/{run_id}")).json()["status"] == "succeeded"
+        state = await cp.orchestrator.wait(run_id, 5.0, just_published=True)
+        assert state is not None and state[0] == "succeeded"
+        assert state[1] == {"order": "W-1", "region": "web"}
+
+
 async def test_metrics_count_trigger_events_lag_and_relayed_lifecycle_events(tmp_path: Path) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 

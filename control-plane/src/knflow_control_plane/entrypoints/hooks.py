@@ -60,7 +60,7 @@ async def hook(request: Request, path: str) -> Response:
     )
     if float(trigger.get("timeout", 0)) <= 0:
         return accepted
-    state = await cp.orchestrator.wait(run_id, float(trigger["timeout"]))
+    state = await cp.orchestrator.wait(run_id, float(trigger["timeout"]), just_published=True)
     if state is None or state[0] == "running":
         return accepted
     status, result, error = state

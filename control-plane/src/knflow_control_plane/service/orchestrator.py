@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -108,6 +109,11 @@ def new_trace_id() -> str:
     return secrets.token_hex(16)
 
 
+def new_span_id() -> str:
+    """A W3C parent (span) id: unique, not secret, so the fast generator (as OpenTelemetry's SDK does)."""
+    return f"{random.getrandbits(64) or 1:016x}"
+
+
 class Orchestrator:
     """Runs the steps of every run this replica claims."""
 
@@ -202,21 +208,27 @@ class Orchestrator:
         self.apply(transition)
         return transition
 
-    async def wait(self, run_id: str, timeout: float) -> tuple[str, Any, Any] | None:
+    async def wait(self, run_id: str, timeout: float, *, just_published: bool = False) -> tuple[str, Any, Any] | None:
         """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way.
 
         A run that does not exist yet is waited for too: a trigger publishes its event first and the run
         is created when the event is consumed (here or on another replica). None when it never appeared.
+        ``just_published``: the caller has just published the run's trigger event, so the run is almost
+        surely not created yet: the first store read is skipped, since it would queue on the database
+        ahead of the very transaction creating the run. Nothing is missed: a run created here wakes the
+        wait, and one created (or even finished) elsewhere meanwhile is seen by the next look, 50 ms on.
         """
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
+        look = not just_published
         while True:
             # Listen before looking: a run created or finished while the store is read still wakes us.
             future: asyncio.Future[None] = loop.create_future()
             waiters = self._waiters.setdefault(run_id, [])
             waiters.append(future)
             try:
-                state = await self.store.run_status(run_id)
+                state = await self.store.run_status(run_id) if look else None
+                look = True
                 if state is not None and RunStatus(state[0]).finished:
                     return state
                 left = end - loop.time()
@@ -313,7 +325,7 @@ class Orchestrator:
 
     async def _invoke(self, claim: Claim) -> Outcome:
         if self.tracer is None:
-            traceparent = f"00-{claim.trace_id}-{secrets.token_hex(8)}-01" if claim.trace_id else None
+            traceparent = f"00-{claim.trace_id}-{new_span_id()}-01" if claim.trace_id else None
             return outcome_of(await self._send(claim, traceparent))
         with self.tracer.invoke(claim) as span:
             reply = await self._send(claim, span.traceparent)
