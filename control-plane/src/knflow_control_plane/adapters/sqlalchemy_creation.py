@@ -6,6 +6,7 @@ Idempotent on the trigger event's (source, id): the same event delivered twice c
 from __future__ import annotations
 
 import random
+from typing import Any, NamedTuple
 
 from ..domain import events as ev
 from ..domain.model import RunStatus, StepStatus
@@ -23,6 +24,8 @@ def create_run(
     Idempotent on ``new.idempotency``: a second creation from the same event returns the first run.
     """
     tx = Tx(conn, now, worker, rng, use_outbox, [], [])
+    if tx.postgres:
+        return _create_at_once(tx, new)
     if new.idempotency is not None:
         # INSERT .. ON CONFLICT DO NOTHING: a replica creating the same run concurrently waits for the
         # other transaction, then finds the key taken, instead of failing on a unique violation.
@@ -41,46 +44,87 @@ def create_run(
             existing = _existing_run(conn, new)
             assert existing is not None  # the key is taken, so its run was committed with it
             return Transition(existing[0], RunStatus(existing[1]), duplicate=True, created=False)
-    conn.execute(
-        st.INSERT_RUN,
-        {
-            "id": new.run_id,
-            "project": new.project,
-            "workflow": new.workflow,
-            "workflow_version": new.workflow_version,
-            "status": RunStatus.RUNNING.value,
-            "inputs": new.inputs,
-            "result_binding": new.result,
-            "trigger": new.trigger,
-            "remaining": len(new.steps),
-            "trace_id": new.trace_id,
-            "created_at": now,
-            "deadline": now + new.timeout if new.timeout else None,
-        },
-    )
-    conn.execute(
-        st.INSERT_STEPS,
-        [
-            {
-                "run_id": new.run_id,
-                "name": s.name,
-                "action": s.action,
-                "version": s.version,
-                "status": StepStatus.READY.value if not s.upstream else StepStatus.PENDING.value,
-                "inputs": s.inputs,
-                "upstream": list(s.upstream),
-                "dependents": list(s.dependents),
-                "waiting_on": s.waiting_on,
-                "policy": vars(s.policy),
-                "ready_at": now if not s.upstream else None,
-            }
-            for s in new.steps
-        ],
-    )
+    conn.execute(st.INSERT_RUN, _run_row(new, now))
+    conn.execute(st.INSERT_STEPS, [{"run_id": new.run_id, **row} for row in _step_rows(new, now)])
     tx.emit(ev.RUN_STARTED, new.run_id, workflow=new.workflow, version=new.workflow_version)
     if worker is not None:
         roots = [s.name for s in new.steps if not s.upstream]
         claim(tx, RunState(new.run_id, RunStatus.RUNNING.value, new.inputs, new.result, new.trace_id), roots)
+    return flush(tx, new.run_id, RunStatus.RUNNING)
+
+
+def _run_row(new: NewRun, now: float) -> dict[str, Any]:
+    return {
+        "id": new.run_id,
+        "project": new.project,
+        "workflow": new.workflow,
+        "workflow_version": new.workflow_version,
+        "status": RunStatus.RUNNING.value,
+        "inputs": new.inputs,
+        "result_binding": new.result,
+        "trigger": new.trigger,
+        "remaining": len(new.steps),
+        "trace_id": new.trace_id,
+        "created_at": now,
+        "deadline": now + new.timeout if new.timeout else None,
+    }
+
+
+def _step_rows(new: NewRun, now: float) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": s.name,
+            "action": s.action,
+            "version": s.version,
+            "status": StepStatus.READY.value if not s.upstream else StepStatus.PENDING.value,
+            "inputs": s.inputs,
+            "upstream": list(s.upstream),
+            "dependents": list(s.dependents),
+            "waiting_on": s.waiting_on,
+            "policy": vars(s.policy),
+            "ready_at": now if not s.upstream else None,
+        }
+        for s in new.steps
+    ]
+
+
+class _Root(NamedTuple):
+    """A root step as claim() reads it (what ``st.READY_STEPS`` would return for it)."""
+
+    name: str
+    action: str
+    version: str
+    inputs: dict[str, Any]
+    upstream: tuple[str, ...]
+    attempts: int
+    policy: dict[str, Any]
+
+
+def _create_at_once(tx: Tx, new: NewRun) -> Transition:
+    """:func:`create_run` on Postgres: the run and its steps in one statement (``st.CREATE_PG``), then
+    the roots' claims and the events in another (``flush``)."""
+    source, event_id = new.idempotency or (None, None)
+    created = tx.conn.execute(
+        st.CREATE_PG,
+        {
+            "keyed": new.idempotency is not None,
+            **{"e_project": new.project, "e_source": source, "e_event_id": event_id, "e_workflow": new.workflow},
+            **{"e_run_id": new.run_id, "e_received_at": tx.now},
+            **{f"r_{name}": value for name, value in _run_row(new, tx.now).items()},
+            "new_steps": _step_rows(new, tx.now),
+        },
+    ).one()
+    if not created.created:
+        existing = _existing_run(tx.conn, new)
+        assert existing is not None  # the key is taken, so its run was committed with it
+        return Transition(existing[0], RunStatus(existing[1]), duplicate=True, created=False)
+    tx.emit(ev.RUN_STARTED, new.run_id, workflow=new.workflow, version=new.workflow_version)
+    if tx.worker is not None:
+        run = RunState(new.run_id, RunStatus.RUNNING.value, new.inputs, new.result, new.trace_id)
+        roots = [
+            _Root(s.name, s.action, s.version, s.inputs, (), 0, vars(s.policy)) for s in new.steps if not s.upstream
+        ]
+        claim(tx, run, [r.name for r in roots], rows=roots)
     return flush(tx, new.run_id, RunStatus.RUNNING)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from knflow.bindings import BindingError, resolve
@@ -34,7 +34,12 @@ from .sqlalchemy_tables import attempts, steps
 
 @dataclass
 class Tx:
-    """What one transaction accumulates: events to write and claims to hand back."""
+    """What one transaction accumulates: events to write and claims to hand back.
+
+    On Postgres the writes that nothing in the transaction reads again (the claims' step and attempt
+    rows, the run's end, the events) wait in ``started`` and ``ending`` and are written together, by
+    one statement, in :func:`flush` (``st.WRITE_PG``): a statement is a round trip there.
+    """
 
     conn: AnyConnection
     now: float
@@ -43,6 +48,13 @@ class Tx:
     outbox: bool
     events: list[LifecycleEvent]
     claims: list[Claim]
+    started: list[dict[str, Any]] = field(default_factory=list)
+    ending: dict[str, Any] | None = None
+
+    @property
+    def postgres(self) -> bool:
+        """Whether writes are batched into one statement (``st.WRITE_PG``)."""
+        return self.conn.dialect.name == "postgresql"
 
     def emit(self, type_: str, run_id: str, step: str | None = None, **data: Any) -> None:
         self.events.append(LifecycleEvent(type_, run_id, step, data))
@@ -68,7 +80,10 @@ def lock_run(tx: Tx, run_id: str, *, skip_locked: bool = False) -> RunState | No
 
 
 def flush(tx: Tx, run_id: str, status: RunStatus, **extra: Any) -> Transition:
-    if tx.outbox and tx.events:
+    """Write what the transaction still holds (events; on Postgres also claims and the run's end)."""
+    if tx.postgres:
+        _write(tx, run_id, with_events=True)
+    elif tx.outbox and tx.events:
         tx.conn.execute(
             st.INSERT_OUTBOX,
             [
@@ -77,6 +92,30 @@ def flush(tx: Tx, run_id: str, status: RunStatus, **extra: Any) -> Transition:
             ],
         )
     return Transition(run_id, status, list(tx.claims), list(tx.events), **extra)
+
+
+def _write(tx: Tx, run_id: str, *, with_events: bool) -> None:
+    """Postgres: the claims and run end held so far (and the events, when ``with_events``), one statement."""
+    events = tx.events if with_events and tx.outbox else []
+    if not (tx.started or tx.ending or events):
+        return
+    ending = tx.ending or {"end_status": None, "new_result": None, "new_error": None}
+    tx.conn.execute(
+        st.WRITE_PG,
+        {
+            "b_run": run_id,
+            "now": tx.now,
+            "owner": tx.worker.name if tx.worker else None,
+            "until": tx.now + tx.worker.lease if tx.worker else None,
+            "claims": tx.started,
+            **ending,
+            "events": [
+                {"i": i, "type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data}
+                for i, e in enumerate(events)
+            ],
+        },
+    )
+    tx.started, tx.ending = [], None
 
 
 def claim(
@@ -125,6 +164,18 @@ def claim(
                 Claim(attempt_id, run_id, row.name, number, row.action, row.version, inputs, deadline, trace_id)
             )
             tx.emit(ev.STEP_STARTED, run_id, row.name, attempt=number)
+    if tx.postgres:
+        tx.started += [{"n": s["n"], "a": s["a"], "id": s["id"], "inputs": s["inputs"]} for s in started]
+        if unresolvable:
+            _write(tx, run_id, with_events=False)  # recording their failure updates these attempts
+    else:
+        _start(tx, run_id, started)
+    for name, attempt_id, error in unresolvable:
+        record(tx, run, name, attempt_id, Outcome.failed(error), claim_next=False)
+
+
+def _start(tx: Tx, run_id: str, started: list[dict[str, Any]]) -> None:
+    assert tx.worker is not None
     lease_until = tx.now + tx.worker.lease
     tx.conn.execute(
         st.START_STEP,
@@ -149,8 +200,6 @@ def claim(
             for s in started
         ],
     )
-    for name, attempt_id, error in unresolvable:
-        record(tx, run, name, attempt_id, Outcome.failed(error), claim_next=False)
 
 
 def _outputs(conn: AnyConnection, run_id: str, names: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -191,6 +240,8 @@ def record(
     tx: Tx, run: RunState, step: str, attempt_id: str, outcome: Outcome, *, claim_next: bool
 ) -> RunStatus | None:
     """Record one attempt's outcome (at most once) and apply what follows; None if already recorded."""
+    if tx.postgres and outcome.status is AttemptStatus.SUCCEEDED and run.status == RunStatus.RUNNING.value:
+        return _succeeded_at_once(tx, run, step, attempt_id, outcome, claim_next=claim_next)
     recorded = tx.conn.execute(
         st.FINISH_ATTEMPT,
         {
@@ -225,6 +276,37 @@ def _succeeded(tx: Tx, run: RunState, step: str, outcome: Outcome, *, claim_next
     return RunStatus.RUNNING
 
 
+def _succeeded_at_once(
+    tx: Tx, run: RunState, step: str, attempt_id: str, outcome: Outcome, *, claim_next: bool
+) -> RunStatus | None:
+    """:func:`record` of a success in a running run, as one statement (Postgres: ``st.SUCCEED_PG``)."""
+    rows = tx.conn.execute(
+        st.SUCCEED_PG,
+        {
+            "attempt_id": attempt_id,
+            "b_run": run.id,
+            "step": step,
+            "new_status": outcome.status.value,
+            "new_outputs": outcome.outputs,
+            "new_error": outcome.error,
+            "new_logs": outcome.logs,
+            "now": tx.now,
+        },
+    ).all()
+    if not rows[0].recorded:
+        return None
+    if rows[0].remaining is None:
+        raise LookupError(f"run {run.id} has no step {step!r}")
+    tx.emit(ev.STEP_SUCCEEDED, run.id, step)
+    known = {step: outcome.outputs or {}}
+    if rows[0].remaining == 0:
+        return _finish_succeeded(tx, run, known)
+    ready = [r for r in rows if r.name is not None]
+    if claim_next and ready:
+        claim(tx, run, [r.name for r in ready], rows=ready, known=known)
+    return RunStatus.RUNNING
+
+
 def _release_dependents(tx: Tx, run_id: str, dependents: list[str]) -> list[Any]:
     """Dependents one fewer step waits on; returns the rows of those that became ready, by name."""
     if not dependents:
@@ -233,14 +315,15 @@ def _release_dependents(tx: Tx, run_id: str, dependents: list[str]) -> list[Any]
     return sorted((r for r in released if r.status == StepStatus.READY.value), key=lambda r: r.name)
 
 
-def _finish_succeeded(tx: Tx, run: RunState) -> RunStatus:
+def _finish_succeeded(tx: Tx, run: RunState, known: dict[str, dict[str, Any]] | None = None) -> RunStatus:
     binding = run.result_binding
+    known = known or {}
     try:
-        result = (
-            resolve(binding, run.inputs, _outputs(tx.conn, run.id, result_steps(binding)), "result")
-            if binding
-            else None
-        )
+        if binding:
+            missing = [name for name in result_steps(binding) if name not in known]
+            result = resolve(binding, run.inputs, {**known, **_outputs(tx.conn, run.id, missing)}, "result")
+        else:
+            result = None
     except BindingError as exc:
         error = {"type": "BindingError", "message": str(exc), "step": None}
         end_run(tx, run.id, RunStatus.FAILED, error=error)
@@ -293,10 +376,13 @@ def end_run(tx: Tx, run_id: str, status: RunStatus, *, result: Any = None, error
             .where(steps.c.run_id == run_id, steps.c.status == StepStatus.RUNNING.value)
             .values(status=StepStatus.CANCELLED.value, finished_at=tx.now, lease_owner=None, lease_expires_at=None)
         )
-    tx.conn.execute(
-        st.END_RUN,
-        {"b_run": run_id, "new_status": status.value, "new_result": result, "new_error": error, "now": tx.now},
-    )
+    if tx.postgres:  # written by flush(), with the events
+        tx.ending = {"end_status": status.value, "new_result": result, "new_error": error}
+    else:
+        tx.conn.execute(
+            st.END_RUN,
+            {"b_run": run_id, "new_status": status.value, "new_result": result, "new_error": error, "now": tx.now},
+        )
     kind = {
         RunStatus.SUCCEEDED: ev.RUN_SUCCEEDED,
         RunStatus.FAILED: ev.RUN_FAILED,
