@@ -25,6 +25,7 @@ from .service.api_keys import ApiKeys
 from .service.files import FileSettings, RunFiles
 from .service.functions import Functions
 from .service.garbage import FunctionGarbage
+from .service.lifecycle_publisher import LifecyclePublisher
 from .service.orchestrator import Orchestrator, OrchestratorSettings
 from .service.outbox_relay import OutboxRelay
 from .service.replies import Replies, ReplySettings
@@ -71,6 +72,8 @@ class ControlPlane:
     replies: Replies = field(kw_only=True)
     #: deletes functions nothing uses (backends that can); None when the backend cannot
     garbage: FunctionGarbage | None = field(default=None, kw_only=True)
+    #: publishes lifecycle events straight onto an in-process bus (None: the outbox relay does, or off)
+    lifecycle: LifecyclePublisher | None = field(default=None, kw_only=True)
 
     async def start(self) -> None:
         """Migrate the database, then start the orchestrator."""
@@ -104,6 +107,8 @@ class ControlPlane:
         await self.orchestrator.stop()
         if self.relay is not None:
             await self.relay.stop()
+        if self.lifecycle is not None:
+            await self.lifecycle.stop()
         await self.bus.close()
         await self.backend.close()
         if self.retention is not None:
@@ -283,8 +288,12 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         settings: the configuration.
         tracing: the OpenTelemetry tracing to feed (``observability.start_tracing``); None when off.
     """
-    store = SqlAlchemyStore(Database(settings.resolved_database_url), outbox=settings.lifecycle_events)
     bus = _bus(settings)
+    # A durable bus gets lifecycle events through the transactional outbox; an in-process one straight
+    # after each commit (service/lifecycle_publisher.py: the outbox would buy nothing there).
+    direct = settings.lifecycle_events and isinstance(bus, MemoryBus)
+    outbox = settings.lifecycle_events and not direct
+    store = SqlAlchemyStore(Database(settings.resolved_database_url), outbox=outbox)
     if tracing is not None:
         tracing.messaging_system = settings.event_bus
     objects = object_store(settings)
@@ -346,10 +355,13 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         concurrency=settings.trigger_concurrency,
         tracing=tracing,
     )
-    relay = OutboxRelay(store, bus, settings.worker_name) if settings.lifecycle_events else None
+    relay = OutboxRelay(store, bus, settings.worker_name) if outbox else None
     if relay is not None:
         orchestrator.on_transition(lambda transition: relay.wake() if transition.events else None)
-    metrics.events, metrics.relay = consumer, relay
+    publisher = LifecyclePublisher(bus) if direct else None
+    if publisher is not None:
+        orchestrator.on_transition(publisher.on_transition)
+    metrics.events, metrics.relay = consumer, relay or publisher
     sources = Sources(
         store,
         functions,
@@ -380,6 +392,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         sources=sources,
         replies=replies,
         garbage=garbage,
+        lifecycle=publisher,
     )
 
 

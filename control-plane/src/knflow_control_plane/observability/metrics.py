@@ -56,7 +56,7 @@ class EventStats(Protocol):
 
 
 class RelayStats(Protocol):
-    """The outbox relay's numbers (service.outbox_relay.OutboxRelay)."""
+    """What published lifecycle events (service.outbox_relay.OutboxRelay, service.lifecycle_publisher)."""
 
     published: int
 
@@ -256,6 +256,6 @@ class _ScrapeTime(Collector):
         if relay is not None:
             yield CounterMetricFamily(
                 "knflow_lifecycle_events_published",
-                "Run and step lifecycle events this replica relayed from the outbox to knflow.runs.",
+                "Run and step lifecycle events this replica published to knflow.runs.",
                 value=relay.published,
             )
