@@ -227,7 +227,7 @@ MARK_PUBLISHED = (
 # On Postgres every statement is a round trip (a socket write and a wake-up each side: most of the
 # control plane's CPU here). The hot transitions' writes are therefore also written as one data-modifying
 # statement each, built from the generic statements above where they can be; SQLite keeps running those
-# one by one (no network, and no data-modifying CTEs before 3.35). The decisions stay in Python: these
+# one by one (no network to cross, and no data-modifying CTEs in SQLite). The decisions stay in Python: these
 # statements only write what the caller decided, or return what it needs to decide.
 #
 # The run's row is still locked by its own statement first (LOCK_RUN): a statement's snapshot is taken
