@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import os
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +17,7 @@ from knflow_control_plane.ports import CodeBundle, HttpReply, HttpRequest
 ACTIONS = b"""
 import asyncio
 import os
+import sys
 import time
 
 
@@ -24,14 +28,19 @@ def noop(**inputs):
 async def nap(seconds: float = 0.2, tag: int = 0):
     started = time.monotonic()
     await asyncio.sleep(seconds)
-    return {"pid": os.getpid(), "tag": tag, "started": started, "finished": time.monotonic()}
+    return {"pid": os.getpid(), "ppid": os.getppid(), "tag": tag, "started": started, "finished": time.monotonic()}
 
 
 def uses_six():
     import six
-    import sys
 
-    return {"six": six.__version__, "prefix": sys.prefix, "pid": os.getpid()}
+    return {
+        "six": six.__version__,
+        "prefix": sys.prefix,
+        "executable": sys.executable,
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+    }
 """
 BROKEN = b"import no_such_module_anywhere\n\ndef run():\n    return {}\n"
 _attempts = itertools.count(1)
@@ -90,3 +99,22 @@ def children_of(pid: int) -> list[int]:
             if int(fields[1]) == pid and fields[0] != "Z":
                 found.append(int(entry))
     return found
+
+
+def cmdline(pid: int) -> list[str]:
+    """The command line of ``pid`` (empty once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [arg.decode() for arg in f.read().split(b"\0")[:-1]]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+async def wait_for(predicate: Callable[[], object], seconds: float = 10.0) -> bool:
+    """Poll ``predicate`` every 20 ms until it is true or ``seconds`` have passed; its last value."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return bool(predicate())

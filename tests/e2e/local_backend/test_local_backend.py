@@ -205,4 +205,5 @@ async def test_an_action_with_requirements_runs_in_its_venv(
     assert result["six"] == "1.16.0"
     assert Path(result["prefix"]) == Path(built.artifact.location).parent.parent
     stats = backend.stats()
-    assert (stats["cold_starts"], stats["cold_starts_forked"]) == (1, 0)  # spawned on the venv's python
+    assert (stats["cold_starts"], stats["cold_starts_forked"]) == (1, 1)  # forked by the venv's zygote
+    assert result["executable"] == built.artifact.location

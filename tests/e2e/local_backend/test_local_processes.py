@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,11 @@ import pytest
 from knflow_control_plane.adapters.forkserver import ForkServer, ForkServerError
 from knflow_control_plane.adapters.local import LocalBackend
 from knflow_control_plane.adapters.local_instances import Instance, Launcher
+from knflow_control_plane.adapters.zygotes import Zygotes
 from knflow_control_plane.errors import FunctionUnavailable
 from knflow_control_plane.ports import Artifact
 
-from .helpers import alive, children_of, invoke_request, outputs, spec
-
-
-async def _wait_for(predicate: object, seconds: float = 10.0) -> bool:
-    assert callable(predicate)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.02)
-    return bool(predicate())
+from .helpers import alive, children_of, invoke_request, outputs, spec, wait_for
 
 
 async def test_close_leaves_no_process_behind(tmp_path: Path, artifact: Artifact) -> None:
@@ -42,7 +32,7 @@ async def test_close_leaves_no_process_behind(tmp_path: Path, artifact: Artifact
     busy = [
         asyncio.create_task(backend.invoke("nap", "v1", invoke_request({"seconds": 30}), timeout=60)) for _ in range(2)
     ]
-    assert await _wait_for(lambda: len(backend.stats()) and backend.stats()["instances"] == 3)
+    assert await wait_for(lambda: len(backend.stats()) and backend.stats()["instances"] == 3)
     zygotes = [pid for pid in children_of(os.getpid()) if pid not in before]
     started = zygotes + [pid for z in zygotes for pid in children_of(z)]
     assert idle_pid in started
@@ -74,7 +64,7 @@ async def test_a_killed_control_plane_takes_its_functions_down(tmp_path: Path) -
         control_plane.send_signal(signal.SIGKILL)
         control_plane.wait()
 
-        assert await _wait_for(lambda: not any(alive(pid) for pid in started), 5)
+        assert await wait_for(lambda: not any(alive(pid) for pid in started), 5)
     finally:
         control_plane.kill()
         control_plane.wait()
@@ -83,21 +73,33 @@ async def test_a_killed_control_plane_takes_its_functions_down(tmp_path: Path) -
 
 
 async def test_instances_are_spawned_when_the_fork_server_cannot_start(tmp_path: Path, artifact: Artifact) -> None:
-    broken = ForkServer(sys.executable, tmp_path / "zygote.log", start_timeout=0.001)
-    launcher = Launcher(tmp_path / "logs", host="127.0.0.1", start_timeout=20, forkserver=broken)
+    zygotes = Zygotes(tmp_path / "logs", env=dict(os.environ), start_timeout=0.001)
+    launcher = Launcher(tmp_path / "logs", host="127.0.0.1", start_timeout=20, zygotes=zygotes)
     exits: list[Instance] = []
+    zygotes.warm(sys.executable)  # as a deploy does: the start fails in the background
 
     instance = await launcher.start(spec("acts:noop"), artifact, exits.append)
     try:
         assert not instance.forked
         assert await instance.ready()
-        with pytest.raises(ForkServerError, match="failed recently"):
-            await broken.start()  # not retried at every cold start
-        with pytest.raises(ForkServerError, match="not running"):
-            await broken.spawn([], {}, None, str(tmp_path / "x.log"))
+        assert await zygotes.acquire(sys.executable) is None
+        assert children_of(os.getpid()) == [instance.child.pid]  # not retried at every cold start
     finally:
         await instance.stop(1.0)
         await launcher.close()
-        await broken.close()
+        await zygotes.close()
     assert exits == [instance]
+    assert children_of(os.getpid()) == []
+
+
+async def test_a_zygote_refuses_an_interpreter_without_the_runtime(tmp_path: Path) -> None:
+    bare = tmp_path / "bare"  # a venv of the base interpreter, without the control plane's packages
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    zygote = ForkServer(str(bare / "bin" / "python"), tmp_path / "zygote.log", env=env)
+    try:
+        with pytest.raises(ForkServerError, match="cannot import knflow_runtime"):
+            await zygote.start()
+    finally:
+        await zygote.close()
     assert children_of(os.getpid()) == []

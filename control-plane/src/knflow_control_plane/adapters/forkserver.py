@@ -2,9 +2,9 @@
 
 ``python -m knflow_runtime`` spends most of its start importing: asyncio, the SDK (pydantic), the
 CloudEvents codec, the HTTP server. The zygote imports all of that once, then forks one child per
-instance on request; a child only loads the action and serves. It serves actions that run on the
-control plane's own interpreter (no requirements of their own); venv actions are spawned, and so is
-everything when the zygote is down. Either way the child dies with its parent (``PR_SET_PDEATHSIG``).
+instance on request; a child only loads the action and serves. A zygote runs on one interpreter (the
+control plane's, or an action venv's: see :mod:`.zygotes`); instances are spawned while it is down.
+Either way the child dies with its parent (``PR_SET_PDEATHSIG``).
 
 This file is also the zygote's program: the control plane runs it by path with ``python -P`` (so its
 folder, which holds a ``venv.py``, does not shadow the standard library), hence stdlib imports only.
@@ -141,26 +141,47 @@ class ForkServer:
         """Whether the zygote has imported everything and answers requests."""
         return self._sock is not None and self._proc is not None and self._proc.poll() is None
 
+    @property
+    def starting(self) -> bool:
+        """Whether a start is under way."""
+        return self._starting is not None and not self._starting.done()
+
+    @property
+    def pid(self) -> int | None:
+        """The zygote's process id while it runs."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def begin(self) -> asyncio.Task[None]:
+        """Start the zygote in the background unless it runs or is starting; the task of that start.
+
+        Raises:
+            ForkServerError: it failed to start less than 30 s ago (retried only after a pause, or
+                every cold start would pay for it).
+        """
+        if self._starting is None or (self._starting.done() and not self.alive):
+            if time.monotonic() - self._failed_at < _RETRY_AFTER_S:
+                raise ForkServerError("the fork server failed recently")
+            self._starting = asyncio.create_task(self._start())
+            self._starting.add_done_callback(_retrieve)  # a background start may have nobody awaiting it
+        return self._starting
+
     async def start(self) -> None:
         """Start the zygote if it is not running, and wait until it has imported everything.
 
         Raises:
             ForkServerError: it could not start.
         """
-        if self.alive:
-            return
-        if self._starting is None or self._starting.done():
-            # A zygote that failed is retried only after a pause, or every cold start would pay for it.
-            if time.monotonic() - self._failed_at < _RETRY_AFTER_S:
-                raise ForkServerError("the fork server failed recently")
-            self._starting = asyncio.create_task(self._start())
+        if not self.alive:
+            await asyncio.shield(self.begin())
+
+    async def _start(self) -> None:
         try:
-            await asyncio.shield(self._starting)
+            await self._launch()
         except ForkServerError:
             self._failed_at = time.monotonic()
             raise
 
-    async def _start(self) -> None:
+    async def _launch(self) -> None:
         await self._stop()
         load_prctl()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -171,8 +192,11 @@ class ForkServer:
             async with asyncio.timeout(self._start_timeout):
                 hello, fds = await _receive(ours)
             _close_all(fds)
-            if not json.loads(hello).get("ready"):
+            answer = json.loads(hello)
+            if not answer.get("ready"):
                 raise ForkServerError(f"unexpected hello {hello!r}")
+            if "knflow_runtime" in answer.get("missing", ()):  # its children could not run it either
+                raise ForkServerError(f"{self.python} cannot import knflow_runtime")
         except BaseException as exc:
             ours.close()
             await self._stop()
@@ -273,6 +297,11 @@ def _popen_zygote(python: str, log_path: Path, fd: int, env: dict[str, str] | No
 
 def _child_of(parent_pid: int) -> Callable[[], None]:
     return lambda: die_with_parent(parent_pid)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _wake(future: asyncio.Future[None]) -> None:

@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import statistics
-import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from knflow.spec import ActionSpec
 from knflow_control_plane.errors import FunctionUnavailable
 from knflow_control_plane.ports import Artifact, FunctionStatus, HttpReply, HttpRequest
 
-from .forkserver import ForkServer, ForkServerError
 from .local_instances import Instance, Launcher, check_artifact, encode_headers, function_env
+from .zygotes import Zygotes
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +247,10 @@ class LocalBackend:
         idle_timeout: seconds an instance stays up with nothing to do (then it stops: scale to zero).
         start_timeout: seconds a cold start may take before the invocation fails.
         stop_grace: seconds between SIGTERM and SIGKILL when an instance stops.
-        fork_server: fork instances of actions without requirements from a pre-imported zygote.
+        fork_server: fork instances from pre-imported zygotes, one per interpreter (the control
+            plane's, and each requirement set's venv), started when a function on it is deployed.
+        fork_servers: how many zygotes may run at once (the least recently used idle one is stopped
+            for a new one; see :mod:`.zygotes`).
         host: the loopback address instances listen on.
     """
 
@@ -260,15 +262,15 @@ class LocalBackend:
         start_timeout: float = 60.0,
         stop_grace: float = 5.0,
         fork_server: bool = True,
+        fork_servers: int = 4,
         host: str = "127.0.0.1",
     ):
         logs = Path(root) / "logs"
         self.idle_timeout = idle_timeout
         self.stop_grace = stop_grace
-        self._forkserver = (
-            ForkServer(sys.executable, logs / "forkserver.log", env=function_env(os.environ)) if fork_server else None
-        )
-        self._launcher = Launcher(logs, host=host, start_timeout=start_timeout, forkserver=self._forkserver)
+        #: the zygotes (None without a fork server)
+        self.zygotes = Zygotes(logs, env=function_env(os.environ), limit=fork_servers) if fork_server else None
+        self._launcher = Launcher(logs, host=host, start_timeout=start_timeout, zygotes=self.zygotes)
         self._pools: dict[tuple[str, str], _Pool] = {}
         self._stats = _Stats()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -280,6 +282,9 @@ class LocalBackend:
             DeployFailed: the artifact is not a local venv build, or its files are missing.
         """
         check_artifact(action, artifact)
+        if self.zygotes is not None:
+            # In the background, also when the function is only ensured: its next cold start forks.
+            self.zygotes.warm(artifact.location)
         key = (action.name, action.version)
         old = self._pools.get(key)
         if old is not None and (old.artifact, old.action) == (artifact, action):
@@ -287,9 +292,6 @@ class LocalBackend:
         self._pools[key] = pool = _Pool(action, artifact, self._launcher, self._stats, self)
         if old is not None:
             self.spawn_task(old.close())
-        fs = self._forkserver
-        if fs is not None and artifact.location == fs.python and not fs.alive:
-            self.spawn_task(self._warm(fs))  # so that the first invocation finds it ready
         return pool.status()
 
     async def undeploy(self, action: str, version: str) -> None:
@@ -341,27 +343,22 @@ class LocalBackend:
             "instances": sum(len(p.instances) for p in self._pools.values()),
             "instances_lost": self._stats.lost,
             "unavailable": self._stats.unavailable,
+            "fork_servers": len(self.zygotes.pids()) if self.zygotes is not None else 0,
         }
 
     async def close(self) -> None:
-        """Stop every instance (SIGTERM, SIGKILL after ``stop_grace``) and the fork server."""
+        """Stop every instance (SIGTERM, SIGKILL after ``stop_grace``) and every zygote."""
         pools, self._pools = list(self._pools.values()), {}
         await asyncio.gather(*(p.close() for p in pools))
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._launcher.close()  # instances that a cancelled start or stop left behind
-        if self._forkserver is not None:
-            await self._forkserver.close()
+        if self.zygotes is not None:
+            await self.zygotes.close()
 
     def spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background, kept referenced until done and cancelled by ``close()``."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _warm(self, fs: ForkServer) -> None:
-        try:
-            await fs.start()
-        except ForkServerError as exc:
-            log.warning("no fork server, instances will be spawned: %s", exc)

@@ -24,7 +24,8 @@ from knflow.spec import ActionSpec
 from knflow_control_plane.errors import DeployFailed, FunctionUnavailable, InvalidRequest
 from knflow_control_plane.ports import Artifact, HttpReply
 
-from .forkserver import Child, ForkServer, ForkServerError, spawn
+from .forkserver import Child, ForkServerError, spawn
+from .zygotes import Zygotes
 
 #: Headers the client writes itself; a caller's copy would make the request ambiguous.
 _OWN_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
@@ -253,14 +254,14 @@ class Launcher:
         log_dir: where each function's output is appended (``{action}-{version}.log``).
         host: the loopback address instances listen on.
         start_timeout: seconds an instance may take to become ready.
-        forkserver: forks instances of actions on its interpreter; None to always spawn.
+        zygotes: the fork servers that fork instances (one per interpreter); None to always spawn.
     """
 
-    def __init__(self, log_dir: Path, *, host: str, start_timeout: float, forkserver: ForkServer | None):
+    def __init__(self, log_dir: Path, *, host: str, start_timeout: float, zygotes: Zygotes | None):
         self.log_dir = log_dir
         self.host = host
         self.start_timeout = start_timeout
-        self.forkserver = forkserver
+        self.zygotes = zygotes
         #: every instance whose process has not exited yet, started or starting
         self.live: set[Instance] = set()
 
@@ -290,13 +291,8 @@ class Launcher:
         log = self.log_path(action)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        child, forked = None, False
-        fs = self.forkserver
-        if fs is not None and artifact.location == fs.python:
-            with contextlib.suppress(ForkServerError):  # the plain spawn below is the fallback
-                await fs.start()  # at once if it runs; else it waits for (or retries) its start
-                pid, pidfd = await fs.spawn(args, extra, artifact.code_path, str(log))
-                child, forked = Child(pid=pid, pidfd=pidfd), True
+        child = await self._fork(artifact.location, args, extra, artifact.code_path, log)
+        forked = child is not None
         if child is None:
             argv = [artifact.location, "-m", "knflow_runtime", *args]
             env = {**function_env(os.environ), **extra, "PYTHONUNBUFFERED": "1"}
@@ -304,7 +300,8 @@ class Launcher:
                 child = spawn(argv, env, artifact.code_path, str(log))
             except OSError as exc:
                 raise FunctionUnavailable(f"cannot start {artifact.location}: {exc}", action=action.name) from exc
-        instance = Instance(child, self.host, port, self._exited(on_exit), forked=forked)
+        release = self.zygotes.release if forked and self.zygotes is not None else None
+        instance = Instance(child, self.host, port, self._exited(on_exit, artifact.location, release), forked=forked)
         self.live.add(instance)
         try:
             await self._wait_ready(instance, action, log)
@@ -314,9 +311,29 @@ class Launcher:
         instance.start_seconds = time.monotonic() - started
         return instance
 
-    def _exited(self, on_exit: Callable[[Instance], None]) -> Callable[[Instance], None]:
+    async def _fork(
+        self, python: str, args: list[str], env: dict[str, str], cwd: str | None, log: Path
+    ) -> Child | None:
+        # None: spawn instead (no zygote for this interpreter yet, or it failed).
+        zygote = await self.zygotes.acquire(python) if self.zygotes is not None else None
+        if zygote is None or self.zygotes is None:
+            return None
+        try:
+            pid, pidfd = await zygote.spawn(args, env, cwd, str(log))
+        except BaseException as exc:
+            self.zygotes.release(python)
+            if isinstance(exc, ForkServerError):
+                return None
+            raise
+        return Child(pid=pid, pidfd=pidfd)
+
+    def _exited(
+        self, on_exit: Callable[[Instance], None], python: str, release: Callable[[str], None] | None
+    ) -> Callable[[Instance], None]:
         def exited(instance: Instance) -> None:
             self.live.discard(instance)
+            if release is not None:
+                release(python)  # its zygote may be stopped as least recently used now
             on_exit(instance)
 
         return exited
