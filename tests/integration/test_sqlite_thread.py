@@ -12,7 +12,7 @@ import pytest
 from knflow_control_plane.adapters.sqlite_thread import SqliteThread
 
 
-def _thread(path: Path) -> SqliteThread:
+def _thread(path: Path, inline: Any = None) -> SqliteThread:
     def connect() -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY)")
@@ -21,7 +21,7 @@ def _thread(path: Path) -> SqliteThread:
     def not_raw(fn: Any, args: tuple[Any, ...]) -> Any:
         return fn(None, *args)
 
-    return SqliteThread(not_raw, connect, lambda raw: raw)
+    return SqliteThread(not_raw, connect, lambda raw: raw, connect_inline=inline)
 
 
 def _insert(conn: sqlite3.Connection, key: str, fail: bool) -> str:
@@ -71,3 +71,57 @@ async def test_a_failed_commit_fails_the_whole_group(tmp_path: Path) -> None:
     finally:
         thread.close()
     assert _keys(tmp_path / "db") == {"taken"}
+
+
+def _inline_thread(path: Path) -> SqliteThread:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    # What the database gives it: a second connection that never waits for the write lock.
+    thread = _thread(path, lambda: sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0))
+    thread.inline_when = lambda: True
+    return thread
+
+
+async def test_a_lone_transition_runs_inline_and_commits(tmp_path: Path) -> None:
+    thread = _inline_thread(tmp_path / "db")
+    try:
+        await thread.submit(_insert, ("warm", False), raw=True)
+        thread.inline_runs = 0
+        assert await thread.submit(_insert, ("a", False), raw=True) == "a"
+        with pytest.raises(ValueError, match="b"):
+            await thread.submit(_insert, ("b", True), raw=True)
+        assert thread.inline_runs == 1  # the failed one rolled back, inline too
+        assert _keys(tmp_path / "db") == {"warm", "a"}  # committed: another connection sees it
+    finally:
+        thread.close()
+
+
+async def test_an_inline_transition_queues_behind_another_writer_instead_of_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    thread = _inline_thread(tmp_path / "db")
+    other = sqlite3.connect(tmp_path / "db", isolation_level=None, check_same_thread=False)
+    try:
+        await thread.submit(_insert, ("warm", False), raw=True)
+        thread.inline_runs = 0
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        job = asyncio.ensure_future(thread.submit(_insert, ("queued", False), raw=True))
+        await asyncio.sleep(0.2)
+        assert not job.done() and thread.inline_runs == 0  # waiting on the thread, the loop still runs
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(job, 30) == "queued"
+        assert _keys(tmp_path / "db") == {"warm", "queued"}
+    finally:
+        other.close()
+        thread.close()
+
+
+async def test_nothing_runs_inline_unless_the_caller_says_it_may(tmp_path: Path) -> None:
+    thread = _inline_thread(tmp_path / "db")
+    thread.inline_when = lambda: False
+    try:
+        await asyncio.gather(*[thread.submit(_insert, (f"k{i}", False), raw=True) for i in range(20)])
+        assert thread.inline_runs == 0
+        assert len(_keys(tmp_path / "db")) == 20
+    finally:
+        thread.close()

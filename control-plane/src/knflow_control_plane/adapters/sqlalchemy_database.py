@@ -67,6 +67,7 @@ class Database:
                 # StaticPool: the one connection SQLAlchemy uses too (from the database thread only).
                 lambda: engine.raw_connection().dbapi_connection,
                 lambda raw: RawConnection(self._plans, SqliteDriver(raw)),
+                connect_inline=None if _in_memory(self.url) else lambda: _inline_connection(self.url),
             )
         else:
             if self.dialect == "sqlite":
@@ -79,6 +80,11 @@ class Database:
                 _tune_sqlite(self._async.sync_engine)
         self._plans = Plans(self.sync_engine.dialect)
         self._plans.known(*statements.ALL)
+
+    def run_inline_when(self, when: Callable[[], bool]) -> None:
+        """Let hot transitions run in the event loop while ``when()`` (SQLite: see ``sqlite_thread``)."""
+        if self._thread is not None:
+            self._thread.inline_when = when
 
     @property
     def sync_engine(self) -> Engine:
@@ -163,6 +169,22 @@ def _unavailable(exc: BaseException) -> bool:
     return module.startswith("asyncpg") and ("Connection" in name or name in ("InterfaceError", "InternalClientError"))
 
 
+def _in_memory(url: str) -> bool:
+    return sa.engine.make_url(url).database in (None, "", ":memory:")
+
+
+def _inline_connection(url: str) -> Any:
+    """A second connection to the SQLite file, for transitions run in the event loop: same settings as
+    ``_tune_sqlite`` gives the others, except that it never waits for a lock (the loop must not block)."""
+    import sqlite3
+
+    conn = sqlite3.connect(sa.engine.make_url(url).database or "", isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=0")
+    return conn
+
+
 def _ensure_parent(url: str) -> None:
     database = sa.engine.make_url(url).database
     if database and database != ":memory:":
@@ -170,7 +192,7 @@ def _ensure_parent(url: str) -> None:
 
 
 def _tune_sqlite(engine: Engine) -> None:
-    memory = sa.engine.make_url(str(engine.url)).database in (None, "", ":memory:")
+    memory = _in_memory(str(engine.url))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
