@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -114,6 +114,9 @@ class Metrics:
         self._workflows: OrderedDict[str, str] = OrderedDict()
         self._lookups: dict[str, list[Callable[[str], None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Labelled children by label values: prometheus_client's labels() locks and validates on every
+        # call (~5% of the event loop's CPU per step); the set is as bounded as the metric's own.
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         orchestrator.on_transition(self.on_transition)
         orchestrator.on_attempt(self.on_attempt)
 
@@ -125,16 +128,34 @@ class Metrics:
                 self._remember(event.run_id, str(event.data["workflow"]))
         for event in transition.events:
             if event.type == ev.RUN_STARTED and not event.data.get("retry"):
-                self._with_workflow(event.run_id, _counting(self.runs_started))
+                self._with_workflow(event.run_id, self._counting(self.runs_started))
             elif event.type in _RUN_ENDS:
-                self._with_workflow(event.run_id, _counting(self.runs_finished, _RUN_ENDS[event.type]))
+                self._with_workflow(event.run_id, self._counting(self.runs_finished, _RUN_ENDS[event.type]))
             elif event.type in _STEP_ENDS and event.step is not None:
-                self._with_workflow(event.run_id, _counting(self.steps, event.step, _STEP_ENDS[event.type]))
+                self._with_workflow(event.run_id, self._counting(self.steps, event.step, _STEP_ENDS[event.type]))
 
     def on_attempt(self, claim: Claim, outcome: Outcome | None, seconds: float) -> None:
         """Observe one attempt's latency, labelled with its outcome (``unrecorded`` when it was not)."""
         status = outcome.status.value if outcome is not None else "unrecorded"
-        self._with_workflow(claim.run_id, lambda w: self.attempt_seconds.labels(w, claim.step, status).observe(seconds))
+        self._with_workflow(
+            claim.run_id, lambda w: self._child(self.attempt_seconds, w, claim.step, status).observe(seconds)
+        )
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once per label values."""
+        key = (id(metric), labels)  # the metrics live as long as this object
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def _counting(self, counter: Counter, *labels: str) -> Callable[[str], None]:
+        """A function counting one on ``counter`` for a workflow, with ``labels`` after the workflow's."""
+
+        def count(workflow: str) -> None:
+            self._child(counter, workflow, *labels).inc()
+
+        return count
 
     # -- the workflow of a run ----------------------------------------------------------------
     def _remember(self, run_id: str, workflow: str) -> None:
@@ -187,15 +208,6 @@ class Metrics:
             log.warning("could not read function statuses for metrics", exc_info=True)
         self.functions = functions
         return generate_latest(self.registry)
-
-
-def _counting(counter: Counter, *labels: str) -> Callable[[str], None]:
-    """A function counting one on ``counter`` for a workflow, with ``labels`` after the workflow's."""
-
-    def count(workflow: str) -> None:
-        counter.labels(workflow, *labels).inc()
-
-    return count
 
 
 class _ScrapeTime(Collector):
