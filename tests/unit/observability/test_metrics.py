@@ -30,12 +30,19 @@ async def test_counters_move_as_runs_finish_and_the_text_parses() -> None:
     stub, run_store = store({"elsewhere": run_view("elsewhere", "other")})
     fns = cast(Functions, None)
     orchestrator = Orchestrator(run_store, fns, backend(), SystemClock(), OrchestratorSettings())
-    stats = {"cold_starts": 3.0, "cold_starts_forked": 2.0, "cold_start_seconds_total": 0.25, "instances": 3.0}
+    stats = {
+        "cold_starts": 3.0,
+        "cold_starts_forked": 2.0,
+        "cold_start_seconds_total": 0.25,
+        "instances": 3.0,
+        "fork_servers": 2.0,
+    }
     metrics = Metrics(orchestrator, run_store, backend(), "default", lambda: stats)
     before = samples((await metrics.exposition()).decode())
     assert before[("knflow_attempts_in_flight", ())] == 0
     assert before[("knflow_function_cold_starts_total", ())] == 3
     assert before[("knflow_function_cold_start_seconds_total", ())] == 0.25
+    assert before[("knflow_fork_servers", ())] == 2
     assert before[("knflow_function_instances", (("action", "shout"), ("version", "v2")))] == 2
     assert before[("knflow_function_instances", (("action", "shout"), ("version", "v1")))] == 1
     assert not any(name == "knflow_runs_started_total" for name, _ in before)

@@ -243,6 +243,12 @@ class _ScrapeTime(Collector):
         for key, (name, help_text) in _BACKEND_COUNTERS.items():
             if key in stats:
                 yield CounterMetricFamily(name, help_text, value=stats[key])
+        if "fork_servers" in stats:
+            yield GaugeMetricFamily(
+                "knflow_fork_servers",
+                "Fork servers (zygotes) running: one per interpreter in use.",
+                stats["fork_servers"],
+            )
 
     def _eventing(self) -> Iterator[Metric]:
         events, relay = self.metrics.events, self.metrics.relay
