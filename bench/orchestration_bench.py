@@ -172,7 +172,14 @@ async def throughput(cp: Any, runs: int, steps: int = 5) -> dict[str, Any]:
 
 
 async def fan_out(cp: Any, runs: int) -> dict[str, Any]:
-    """Scenario 5: one step -> FAN parallel steps -> one join; seconds per run."""
+    """Scenario 5: one step -> FAN parallel steps -> one join; seconds per run, functions warm.
+
+    The first run is timed apart: 1,000 parallel calls scale the action to more instances (each serves
+    64 at once) than the scenarios before needed, and those cold starts are scenario 4's subject.
+    """
+    started = time.perf_counter()
+    await _run_and_wait(cp, "fan", {})
+    first = time.perf_counter() - started
     seconds = []
     cpu = time.process_time()
     for _ in range(runs):
@@ -180,7 +187,7 @@ async def fan_out(cp: Any, runs: int) -> dict[str, Any]:
         await _run_and_wait(cp, "fan", {})
         seconds.append(time.perf_counter() - started)
     cpu_ms = (time.process_time() - cpu) * 1000 / (runs * (FAN + 2))
-    return {"seconds": statistics.median(seconds), "max_s": max(seconds), "cpu_ms_per_step": cpu_ms}
+    return {"seconds": statistics.median(seconds), "max_s": max(seconds), "first_s": first, "cpu_ms_per_step": cpu_ms}
 
 
 async def waiting(cp: Any, runs: int, gate: Path) -> dict[str, Any]:
@@ -297,7 +304,10 @@ def _rows(store: str, pg: bool, sizes: dict[str, int], out: dict[str, Any]) -> l
             ratio_to_floor=(fan["seconds"] * 1000 / steps_fan) / floor_ms,
             target=f"<={t['fan_s']:.0f} s",
             met=fan["seconds"] <= t["fan_s"],
-            detail=f"{sizes['fans']} run(s), max {fan['max_s']:.2f} s; CPU {fan['cpu_ms_per_step']:.2f} ms/step",
+            detail=(
+                f"{sizes['fans']} run(s) after a first one that scaled the action up ({fan['first_s']:.2f} s), "
+                f"max {fan['max_s']:.2f} s; CPU {fan['cpu_ms_per_step']:.2f} ms/step"
+            ),
         ),
         row(
             f"6 {sizes['waiting']} waiting runs",
