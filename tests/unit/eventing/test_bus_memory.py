@@ -112,7 +112,7 @@ def test_ack_tracker_commits_only_the_acked_prefix() -> None:
 
 
 async def test_events_published_before_any_group_read_the_same_as_those_published_after() -> None:
-    # Kept unencoded until a group reads them (speed); what the group reads must not show it.
+    # Events are kept as objects (speed); whether a group existed when they were published must not show.
     bus = MemoryBus(partitions=1)
     await bus.publish("t", event(1, traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), "k")
     async with bus.subscribe("t", "g") as sub:
@@ -123,7 +123,7 @@ async def test_events_published_before_any_group_read_the_same_as_those_publishe
     assert dict(before.headers).keys() == dict(after.headers).keys()
     assert before.headers["ce_traceparent"] == after.headers["ce_traceparent"]
     assert before.event.get_extension("traceparent") == after.event.get_extension("traceparent")
-    assert all(isinstance(m, KafkaMessage) for m in bus._topics["t"].partitions[0].log)
+    assert before.event.get_attributes().keys() == after.event.get_attributes().keys()
     await bus.close()
 
 
