@@ -76,6 +76,18 @@ async def test_a_run_goes_through_its_dag_and_stores_its_result(store: SqlAlchem
     }
 
 
+async def test_finished_among_names_only_the_finished_runs_of_those_asked(store: SqlAlchemyStore) -> None:
+    done = await store.create_run(new_run(), time.time(), W)
+    await drive(store, list(done.claims))
+    running = await store.create_run(new_run(), time.time(), W)
+    cancelled = await store.create_run(new_run(), time.time(), W)
+    await store.cancel_run(cancelled.run_id, time.time())
+    asked = [done.run_id, running.run_id, cancelled.run_id, "no-such-run"]
+    assert await store.finished_among(asked) == {done.run_id, cancelled.run_id}
+    assert await store.finished_among([running.run_id]) == set()
+    assert await store.finished_among([]) == set()
+
+
 async def test_an_attempt_is_recorded_at_most_once(store: SqlAlchemyStore) -> None:
     created = await store.create_run(new_run(), time.time(), W)
     claim = created.claims[0]

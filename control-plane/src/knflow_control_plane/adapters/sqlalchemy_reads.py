@@ -72,6 +72,11 @@ def run_status(conn: AnyConnection, run_id: str) -> tuple[str, Any, Any] | None:
     return (row.status, row.result, row.error) if row else None
 
 
+def finished_among(conn: AnyConnection, run_ids: list[str]) -> list[str]:
+    """Which of these runs have finished (one statement for every run some request waits on)."""
+    return list(conn.execute(st.FINISHED_AMONG, {"ids": run_ids}).scalars().all())
+
+
 def list_runs(conn: Connection, where: RunFilter) -> Page:
     """Runs, newest first, filtered; run ids are time-ordered, so the cursor is the last id seen."""
     query = sa.select(runs).where(runs.c.project == where.project)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
-from ..domain.model import AttemptStatus, StepStatus
+from ..domain.model import AttemptStatus, RunStatus, StepStatus
 from .sqlalchemy_tables import Json, attempts, outbox, runs, steps, trigger_events
 
 RUNNING, READY, PENDING, SUCCEEDED = (
@@ -212,6 +212,9 @@ EXISTING_RUN = (
 
 # Reads on every poll and by every waiter of a run (``sqlalchemy_reads``, ``sqlalchemy_recovery``).
 RUN_STATUS = sa.select(runs.c.status, runs.c.result, runs.c.error).where(runs.c.id == sa.bindparam("b_run"))
+FINISHED_AMONG = sa.select(runs.c.id).where(
+    runs.c.id.in_(sa.bindparam("ids", expanding=True)), runs.c.status != RunStatus.RUNNING.value
+)
 NEXT_READY = sa.select(sa.func.min(steps.c.ready_at)).where(steps.c.status == READY)
 NEXT_LEASE_EXPIRY = sa.select(sa.func.min(steps.c.lease_expires_at)).where(steps.c.status == RUNNING)
 

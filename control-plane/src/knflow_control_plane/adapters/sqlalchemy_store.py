@@ -81,6 +81,10 @@ class SqlAlchemyStore:
         """(status, result, error) of a run."""
         return await self.db.run_raw(reads.run_status, run_id)
 
+    async def finished_among(self, run_ids: list[str]) -> set[str]:
+        """The runs of ``run_ids`` that have finished."""
+        return set(await self.db.run_raw(reads.finished_among, run_ids)) if run_ids else set()
+
     # -- files --------------------------------------------------------------------------------
     async def record_files(self, records: list[FileRecord]) -> None:
         """Store file records with their lineage (replacing records of the same keys)."""
