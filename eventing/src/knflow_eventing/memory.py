@@ -105,10 +105,11 @@ class MemoryBus:
         retain_acked: events per partition kept after every group acknowledged them (a group created
             later starts from the earliest kept one); events not yet acknowledged are always kept.
         retain_ungrouped: events per partition kept for a topic no group consumes yet (lifecycle events
-            nobody subscribed to must not grow without bound).
+            nobody subscribed to must not grow without bound: ~2 KB each as objects, so 10,000 per
+            partition held ~100 MB with 10,000 runs waiting).
     """
 
-    def __init__(self, *, partitions: int = 4, retain_acked: int = 1000, retain_ungrouped: int = 10_000) -> None:
+    def __init__(self, *, partitions: int = 4, retain_acked: int = 1000, retain_ungrouped: int = 1000) -> None:
         if partitions < 1 or retain_acked < 0:
             raise ValueError("partitions must be >= 1 and retain_acked >= 0")
         self._partitions = partitions

@@ -12,6 +12,7 @@ and logs are offloaded (``payloads.py``) before the outcome is recorded.
 from __future__ import annotations
 
 import asyncio
+import math
 import mimetypes
 import secrets
 import time
@@ -43,6 +44,7 @@ from ..objects import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectNotFound, ObjectSt
 from ..ports import HttpReply, RunStore
 from .outcomes import CheckedReply
 from .payloads import Payloads
+from .ttl_cache import TtlCache
 
 _FILE_BYTES = f'"{FILE_MARKER}"'.encode()
 _SCHEMA_CACHE = 512
@@ -90,7 +92,8 @@ class RunFiles:
         self.settings = settings
         self.payloads = Payloads(objects, settings.payload_threshold)
         self._clock = clock
-        self._slots: dict[tuple[str, str], list[str] | None] = {}  # (action, version) -> named slots, None: none
+        # (action, version) -> named upload slots (None: no file outputs); immutable, loaded once at a time
+        self._slots: TtlCache[tuple[str, str], list[str] | None] = TtlCache(math.inf, size=_SCHEMA_CACHE)
 
     # -- uploads and links --------------------------------------------------------------------
     async def upload(
@@ -244,19 +247,17 @@ class RunFiles:
             ) from None
 
     async def _named_slots(self, action: str, version: str) -> list[str] | None:
-        cache_key = (action, version)
-        if cache_key not in self._slots:
-            record = await self.store.get_action_version(self.settings.project, action, version)
-            spec = record["spec"] if record is not None else {}
-            declared = (spec.get("options") or {}).get("outputs")
-            schema = spec.get("output") or {}
-            slots: list[str] | None = named_slots(schema, list(declared) if declared is not None else None)
-            if not slots and not may_hold_files(schema):
-                slots = None
-            if len(self._slots) >= _SCHEMA_CACHE:
-                self._slots.pop(next(iter(self._slots)))
-            self._slots[cache_key] = slots
-        return self._slots[cache_key]
+        return await self._slots.get((action, version), lambda: self._load_slots(action, version))
+
+    async def _load_slots(self, action: str, version: str) -> list[str] | None:
+        record = await self.store.get_action_version(self.settings.project, action, version)
+        spec = record["spec"] if record is not None else {}
+        declared = (spec.get("options") or {}).get("outputs")
+        schema = spec.get("output") or {}
+        slots: list[str] | None = named_slots(schema, list(declared) if declared is not None else None)
+        if not slots and not may_hold_files(schema):
+            slots = None
+        return slots
 
     async def _check_outputs(self, claim: Claim, outputs: dict[str, Any]) -> dict[str, Any]:
         prefix = attempt_prefix(claim.run_id, claim.step, claim.number)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -65,7 +66,9 @@ class Workflows:
         self.custom_triggers = custom_triggers  # whether the backend can run @trigger functions
         self.payloads = payloads  # where large workflow inputs go (None: kept inline)
         self.garbage = garbage  # deletes functions an undeploy left unused (backends that can)
-        self._plans: dict[tuple[str, str], _Plan] = {}  # (workflow, version): read, validated, planned once
+        # (workflow, version) -> its plan: immutable, so kept without expiry; loaded once even when 10,000
+        # runs of a version start at once (one store read each exhausted the Postgres pool).
+        self._plans: TtlCache[tuple[str, str], _Plan] = TtlCache(math.inf, size=_PLAN_CACHE_SIZE)
         # Deployments and HTTP routes change rarely and are read on every trigger: kept for a moment
         # (cleared at once by a deploy or undeploy here; another replica's shows within the TTL).
         self._deployments: TtlCache[str, dict[str, Any] | None] = TtlCache(_READ_TTL_S)
@@ -187,16 +190,12 @@ class Workflows:
         return {"workflow": name, "version": spec.version, "status": "ready", "error": None}
 
     async def _plan(self, name: str, version: str) -> _Plan:
-        key = (name, version)
-        plan = self._plans.get(key)
-        if plan is None:
-            spec = await self.spec(name, version)
-            result = spec.result.model_dump(mode="json") if spec.result is not None else None
-            plan = _Plan(spec, plan_run(spec, spec.actions), result)
-            if len(self._plans) >= _PLAN_CACHE_SIZE:
-                self._plans.pop(next(iter(self._plans)))  # the oldest entry
-            self._plans[key] = plan
-        return plan
+        return await self._plans.get((name, version), lambda: self._load_plan(name, version))
+
+    async def _load_plan(self, name: str, version: str) -> _Plan:
+        spec = await self.spec(name, version)
+        result = spec.result.model_dump(mode="json") if spec.result is not None else None
+        return _Plan(spec, plan_run(spec, spec.actions), result)
 
     async def undeploy(self, name: str) -> dict[str, Any]:
         """Disable the workflow's triggers (see :meth:`_undeploy`)."""
