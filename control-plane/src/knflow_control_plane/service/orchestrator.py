@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from knflow import wire
 from knflow_runtime.contract import encode_invoke
 
-from ..domain.events import RUN_STARTED, STEP_RETRYING
-from ..domain.model import Outcome, RunStatus
+from ..domain.events import STEP_RETRYING
+from ..domain.model import Outcome
 from ..domain.records import Claim, NewRun, Transition, Worker
 from ..errors import BuildFailed, ControlPlaneError, DeployFailed, FunctionUnavailable, InvalidRequest
 from ..observability import logs
 from ..ports import Clock, FunctionBackend, HttpReply, HttpRequest, RunStore
 from .functions import Functions
 from .outcomes import CheckedReply, outcome_of
+from .run_waiters import RunWaiters
 
 if TYPE_CHECKING:
     from .files import RunFiles
@@ -141,8 +142,8 @@ class Orchestrator:
         self._inflight: dict[str, Claim] = {}
         self._reserved = 0  # room promised to runs being created, not yet in _inflight
         self._tasks: set[asyncio.Task[None]] = set()
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._watcher: asyncio.Task[None] | None = None
+        #: requests waiting for runs to finish
+        self.waiters = RunWaiters(store)
         self._listeners: list[Callable[[Transition], None]] = []
         self._attempt_listeners: list[AttemptListener] = []
         #: attempts this replica recorded as lost because their lease expired (a worker died)
@@ -167,10 +168,8 @@ class Orchestrator:
             await asyncio.wait(set(self._tasks), timeout=grace)
         for task in list(self._tasks):
             task.cancel()
-        watcher = [self._watcher] if self._watcher is not None else []
-        for task in watcher:
-            task.cancel()
-        await asyncio.gather(*self._loops, *self._tasks, *watcher, return_exceptions=True)
+        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        await self.waiters.stop()
 
     def on_transition(self, listener: Callable[[Transition], None]) -> None:
         """Call ``listener`` with every transition this replica makes (metrics, event relays)."""
@@ -213,64 +212,9 @@ class Orchestrator:
         return transition
 
     async def wait(self, run_id: str, timeout: float, *, just_published: bool = False) -> tuple[str, Any, Any] | None:
-        """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way.
-
-        A run that does not exist yet is waited for too: a trigger publishes its event first and the run
-        is created when the event is consumed (here or on another replica). None when it never appeared.
-        ``just_published``: the caller has just published the run's trigger event, so the run is almost
-        surely not created yet: the first store read is skipped, since it would queue on the database
-        ahead of the very transaction creating the run. Nothing is missed: a run created here wakes the
-        wait, and one created (or even finished) elsewhere meanwhile is seen by the next look, 50 ms on.
-        """
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        look = not just_published
-        while True:
-            # Listen before looking: a run created or finished while the store is read still wakes us.
-            future: asyncio.Future[None] = loop.create_future()
-            waiters = self._waiters.setdefault(run_id, [])
-            waiters.append(future)
-            try:
-                state = await self.store.run_status(run_id) if look else None
-                look = True
-                if state is not None and RunStatus(state[0]).finished:
-                    return state
-                left = end - loop.time()
-                if left <= 0:
-                    return state
-                # A run finished on another replica wakes nobody here: the watcher looks for all of them.
-                self._watch_waited()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(future, left)
-            finally:
-                if future in waiters:
-                    waiters.remove(future)
-                if not waiters and self._waiters.get(run_id) is waiters:
-                    del self._waiters[run_id]
-
-    def _watch_waited(self) -> None:
-        if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.create_task(self._watch(), name="knflow-waited-runs")
-
-    async def _watch(self) -> None:
-        """Wake the waiters of runs that finished elsewhere: one query per 500 waited runs per look.
-
-        Looks every 50 ms while few runs are waited on (a trigger consumed on another replica replies
-        within one look), less often as they grow (10,000 waiters: every 0.5 s), so the store sees at most
-        ~40 such queries a second; a look per waiter was 20,000 reads a second with 10,000 waiting.
-        """
-        while self._waiters:
-            waited = list(self._waiters)
-            await asyncio.sleep(min(0.5, max(0.05, len(waited) / 20_000)))
-            for start in range(0, len(waited), 500):
-                try:
-                    finished = await self.store.finished_among(waited[start : start + 500])
-                except ControlPlaneError:
-                    continue  # looked again next time
-                for run_id in finished:
-                    for future in self._waiters.get(run_id, []):
-                        if not future.done():
-                            future.set_result(None)
+        """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way
+        (see :meth:`RunWaiters.wait`, which also says what ``just_published`` skips)."""
+        return await self.waiters.wait(run_id, timeout, just_published=just_published)
 
     def wake(self) -> None:
         """Look for claimable work now (a run was retried, a trigger fired...)."""
@@ -283,13 +227,7 @@ class Orchestrator:
             task = asyncio.create_task(self._execute(claim), name=f"attempt {claim.attempt_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        # Waiters are rare (HTTP triggers, ?wait=): look them up before scanning the events.
-        if transition.run_id in self._waiters and (
-            transition.run_status.finished or any(e.type == RUN_STARTED for e in transition.events)
-        ):
-            for future in self._waiters.pop(transition.run_id):
-                if not future.done():
-                    future.set_result(None)
+        self.waiters.notify(transition)
         if any(e.type == STEP_RETRYING for e in transition.events):
             self._wake.set()
         if self.tracer is not None and transition.run_status.finished:

@@ -1,0 +1,106 @@
+"""Requests waiting for runs to finish (HTTP triggers, ``?wait=``): woken by this replica's transitions,
+and, for runs that start or finish on another replica, by one watcher that looks for all of them at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from ..domain.events import RUN_STARTED
+from ..domain.model import RunStatus
+from ..domain.records import Transition
+from ..errors import ControlPlaneError
+from ..ports import RunStore
+
+#: Runs asked about per query of the watcher.
+_CHUNK = 500
+
+
+class RunWaiters:
+    """The runs someone waits for, and the futures that wake them.
+
+    Args:
+        store: where a run's status is read.
+    """
+
+    def __init__(self, store: RunStore):
+        self.store = store
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def wait(self, run_id: str, timeout: float, *, just_published: bool = False) -> tuple[str, Any, Any] | None:
+        """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way.
+
+        A run that does not exist yet is waited for too: a trigger publishes its event first and the run
+        is created when the event is consumed (here or on another replica). None when it never appeared.
+        ``just_published``: the caller has just published the run's trigger event, so the run is almost
+        surely not created yet: the first store read is skipped, since it would queue on the database
+        ahead of the very transaction creating the run. Nothing is missed: a run created here wakes the
+        wait, and one created (or even finished) elsewhere meanwhile is seen by the watcher's next look.
+        """
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        look = not just_published
+        while True:
+            # Listen before looking: a run created or finished while the store is read still wakes us.
+            future: asyncio.Future[None] = loop.create_future()
+            waiters = self._waiters.setdefault(run_id, [])
+            waiters.append(future)
+            try:
+                state = await self.store.run_status(run_id) if look else None
+                look = True
+                if state is not None and RunStatus(state[0]).finished:
+                    return state
+                left = end - loop.time()
+                if left <= 0:
+                    return state
+                # A run finished on another replica wakes nobody here: the watcher looks for all of them.
+                self._watch()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(future, left)
+            finally:
+                if future in waiters:
+                    waiters.remove(future)
+                if not waiters and self._waiters.get(run_id) is waiters:
+                    del self._waiters[run_id]
+
+    def notify(self, transition: Transition) -> None:
+        """Wake the waiters of a run this replica started or finished."""
+        # Waiters are rare (HTTP triggers, ?wait=): look them up before scanning the events.
+        if transition.run_id in self._waiters and (
+            transition.run_status.finished or any(e.type == RUN_STARTED for e in transition.events)
+        ):
+            for future in self._waiters.pop(transition.run_id):
+                if not future.done():
+                    future.set_result(None)
+
+    async def stop(self) -> None:
+        """Stop watching (the waits themselves end with their callers)."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+
+    def _watch(self) -> None:
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._look_while_waited(), name="knflow-waited-runs")
+
+    async def _look_while_waited(self) -> None:
+        """Wake the waiters of runs that finished elsewhere: one query per 500 waited runs per look.
+
+        Looks every 50 ms while few runs are waited on (a trigger consumed on another replica replies
+        within one look), less often as they grow (10,000 waiters: every 0.5 s), so the store sees at most
+        ~40 such queries a second; a look per waiter was 20,000 reads a second with 10,000 waiting.
+        """
+        while self._waiters:
+            waited = list(self._waiters)
+            await asyncio.sleep(min(0.5, max(0.05, len(waited) / 20_000)))
+            for start in range(0, len(waited), _CHUNK):
+                try:
+                    finished = await self.store.finished_among(waited[start : start + _CHUNK])
+                except ControlPlaneError:
+                    continue  # looked again next time
+                for run_id in finished:
+                    for future in self._waiters.get(run_id, []):
+                        if not future.done():
+                            future.set_result(None)
