@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from .adapters.sqlalchemy_migrations import migrate
 from .adapters.sqlalchemy_replies import SqlAlchemyReplies
 from .adapters.sqlalchemy_store import SqlAlchemyStore
 from .errors import InvalidRequest
+from .gc_tuning import tune_gc
 from .objects import ObjectStore
 from .observability.metrics import BackendStats, Metrics
 from .ports import Builder, FunctionBackend, GarbageCollecting, RequestLimited, SourceRunner
@@ -120,27 +120,6 @@ class ControlPlane:
 #: Attempts in flight below which a SQLite transition runs in the event loop instead of the database
 #: thread: a chain or a lone trigger (A/B, chain: 2.5-3.9 -> 1.8-2.6 ms per step); under load the thread.
 INLINE_BELOW_INFLIGHT = 4
-
-#: Allocations (minus deallocations) between young-generation collections; CPython's default is 700.
-GC_YOUNG_THRESHOLD = 50_000
-
-
-def tune_gc() -> None:
-    """Make the cyclic garbage collector cheaper for a long-lived server (once per process).
-
-    Every step allocates a few hundred short-lived containers (rows, dicts, events), so the default
-    threshold ran a young collection every couple of steps and promoted survivors into ever older
-    generations that full collections then walk again. A larger young generation collects the same
-    garbage in far fewer passes (5-8% of the control plane's CPU per step on the throughput benchmark);
-    what survives start-up (modules, tables, compiled statements) is frozen out of every collection.
-    Garbage is still collected; only young cycles wait longer (at most ~50,000 objects).
-    """
-    if gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD:
-        return
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def _backend(settings: Settings) -> tuple[FunctionBackend, BackendStats | None]:
