@@ -171,6 +171,17 @@ async def test_an_expired_lease_makes_the_step_claimable_again(store: SqlAlchemy
     assert run is not None and run.result == 4
 
 
+async def test_a_renewed_lease_outlives_its_first_end_and_only_its_holder_renews(store: SqlAlchemyStore) -> None:
+    short = Worker("w1", lease=0.05, capacity=100)
+    renewed = await store.create_run(new_run(), time.time(), short)
+    not_theirs = await store.create_run(new_run(), time.time(), short)
+    await store.renew_leases("w1", [(c.run_id, c.step) for c in renewed.claims], time.time() + 60)
+    await store.renew_leases("someone-else", [(c.run_id, c.step) for c in not_theirs.claims], time.time() + 60)
+    await asyncio.sleep(0.1)
+    lost = await store.expire_leases(time.time(), W)
+    assert {t.run_id for t in lost} == {not_theirs.run_id}  # the holder's renewal held; the other did nothing
+
+
 async def test_listing_filters_and_paginates(store: SqlAlchemyStore) -> None:
     ids = []
     for _ in range(5):

@@ -176,9 +176,15 @@ def retry_run(conn: Connection, run_id: str, now: float, use_outbox: bool) -> Tr
 
 
 def renew_leases(conn: Connection, worker: str, keys: list[tuple[str, str]], until: float) -> int:
-    """Extend the leases ``worker`` holds on the steps ``keys`` (run id, step); returns how many it still holds."""
+    """Extend the leases ``worker`` holds on the steps ``keys`` (run id, step) (see :func:`hold_leases`)."""
     if not keys:
         return 0
+    return hold_leases(conn, worker, [(run_id, step, until) for run_id, step in keys])
+
+
+def hold_leases(conn: Connection, worker: str, holds: list[tuple[str, str, float]]) -> int:
+    """Set the lease end of each (run id, step, until) that ``worker`` still holds; the driver's row count
+    (-1 where it reports none for a batch: asyncpg)."""
     result = conn.execute(
         steps.update()
         .where(
@@ -187,8 +193,8 @@ def renew_leases(conn: Connection, worker: str, keys: list[tuple[str, str]], unt
             steps.c.lease_owner == worker,
             steps.c.status == StepStatus.RUNNING.value,
         )
-        .values(lease_expires_at=until),
-        [{"r": r, "n": n} for r, n in keys],
+        .values(lease_expires_at=sa.bindparam("until")),
+        [{"r": run_id, "n": step, "until": until} for run_id, step, until in holds],
     )
     return int(result.rowcount)
 

@@ -11,8 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..domain.model import AttemptStatus, Outcome, StepStatus
+from ..domain.model import AttemptStatus, Outcome
 from ..domain.records import Claim
+from . import sqlalchemy_recovery as recovery
 from .sqlalchemy_database import Database
 from .sqlalchemy_tables import attempts, runs, steps
 
@@ -37,7 +38,7 @@ class SqlAlchemyReplies:
 
     async def hold_leases(self, worker: str, holds: list[tuple[str, str, float]]) -> int:
         """Set the leases ``worker`` holds on steps ``(run_id, step, until)``; how many it still holds."""
-        return await self.db.run(_hold, worker, holds) if holds else 0
+        return await self.db.run(recovery.hold_leases, worker, holds) if holds else 0
 
 
 def _attempt(conn: Connection, attempt_id: str) -> tuple[str, Claim] | None:
@@ -78,18 +79,3 @@ def _finished(conn: Connection, attempt_ids: list[str]) -> dict[str, Outcome]:
 
 def _outcome(row: Any) -> Outcome:
     return Outcome(AttemptStatus(row.status), outputs=row.outputs, error=row.error, logs=row.logs or "")
-
-
-def _hold(conn: Connection, worker: str, holds: list[tuple[str, str, float]]) -> int:
-    result = conn.execute(
-        steps.update()
-        .where(
-            steps.c.run_id == sa.bindparam("r"),
-            steps.c.name == sa.bindparam("n"),
-            steps.c.lease_owner == worker,
-            steps.c.status == StepStatus.RUNNING.value,
-        )
-        .values(lease_expires_at=sa.bindparam("until")),
-        [{"r": run_id, "n": step, "until": until} for run_id, step, until in holds],
-    )
-    return int(result.rowcount)
