@@ -12,6 +12,7 @@ from ..domain import events as ev
 from ..domain.model import RunStatus, StepStatus
 from ..domain.records import NewRun, Transition, Worker
 from . import sqlalchemy_statements as st
+from . import sqlalchemy_statements_pg as pg
 from .sqlalchemy_raw import AnyConnection
 from .sqlalchemy_runs import RunState, Tx, claim, flush
 
@@ -101,11 +102,11 @@ class _Root(NamedTuple):
 
 
 def _create_at_once(tx: Tx, new: NewRun) -> Transition:
-    """:func:`create_run` on Postgres: the run and its steps in one statement (``st.CREATE_PG``), then
+    """:func:`create_run` on Postgres: the run and its steps in one statement (``pg.CREATE_PG``), then
     the roots' claims and the events in another (``flush``)."""
     source, event_id = new.idempotency or (None, None)
     created = tx.conn.execute(
-        st.CREATE_PG,
+        pg.CREATE_PG,
         {
             "keyed": new.idempotency is not None,
             **{"e_project": new.project, "e_source": source, "e_event_id": event_id, "e_workflow": new.workflow},

@@ -30,6 +30,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import StoreUnavailable
 from . import sqlalchemy_statements as statements
+from . import sqlalchemy_statements_pg as statements_pg
 from .sqlalchemy_raw import AsyncpgDriver, Plans, RawConnection, SqliteDriver
 from .sqlite_thread import SqliteThread
 
@@ -79,7 +80,7 @@ class Database:
             if self.dialect == "sqlite":
                 _tune_sqlite(self._async.sync_engine)
         self._plans = Plans(self.sync_engine.dialect)
-        self._plans.known(*statements.ALL)
+        self._plans.known(*statements.ALL, *statements_pg.ALL)
 
     def run_inline_when(self, when: Callable[[], bool]) -> None:
         """Let hot transitions run in the event loop while ``when()`` (SQLite: see ``sqlite_thread``)."""

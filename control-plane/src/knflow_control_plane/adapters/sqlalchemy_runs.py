@@ -28,6 +28,7 @@ from ..domain.model import (
 )
 from ..domain.records import Claim, Transition, Worker
 from . import sqlalchemy_statements as st
+from . import sqlalchemy_statements_pg as pg
 from .sqlalchemy_raw import AnyConnection
 from .sqlalchemy_tables import attempts, steps
 
@@ -38,7 +39,7 @@ class Tx:
 
     On Postgres the writes that nothing in the transaction reads again (the claims' step and attempt
     rows, the run's end, the events) wait in ``started`` and ``ending`` and are written together, by
-    one statement, in :func:`flush` (``st.WRITE_PG``): a statement is a round trip there.
+    one statement, in :func:`flush` (``pg.WRITE_PG``): a statement is a round trip there.
     """
 
     conn: AnyConnection
@@ -53,7 +54,7 @@ class Tx:
 
     @property
     def postgres(self) -> bool:
-        """Whether writes are batched into one statement (``st.WRITE_PG``)."""
+        """Whether writes are batched into one statement (``pg.WRITE_PG``)."""
         return self.conn.dialect.name == "postgresql"
 
     def emit(self, type_: str, run_id: str, step: str | None = None, **data: Any) -> None:
@@ -101,7 +102,7 @@ def _write(tx: Tx, run_id: str, *, with_events: bool) -> None:
         return
     ending = tx.ending or {"end_status": None, "new_result": None, "new_error": None}
     tx.conn.execute(
-        st.WRITE_PG,
+        pg.WRITE_PG,
         {
             "b_run": run_id,
             "now": tx.now,
@@ -279,9 +280,9 @@ def _succeeded(tx: Tx, run: RunState, step: str, outcome: Outcome, *, claim_next
 def _succeeded_at_once(
     tx: Tx, run: RunState, step: str, attempt_id: str, outcome: Outcome, *, claim_next: bool
 ) -> RunStatus | None:
-    """:func:`record` of a success in a running run, as one statement (Postgres: ``st.SUCCEED_PG``)."""
+    """:func:`record` of a success in a running run, as one statement (Postgres: ``pg.SUCCEED_PG``)."""
     rows = tx.conn.execute(
-        st.SUCCEED_PG,
+        pg.SUCCEED_PG,
         {
             "attempt_id": attempt_id,
             "b_run": run.id,

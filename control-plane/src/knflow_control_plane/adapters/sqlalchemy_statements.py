@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB
 
 from ..domain.model import AttemptStatus, RunStatus, StepStatus
 from .sqlalchemy_tables import Json, attempts, outbox, runs, steps, trigger_events
@@ -59,8 +58,8 @@ def _if_ready(column: sa.Column[Any]) -> sa.Label[Any]:
     return sa.case((steps.c.status == READY, column), else_=sa.null()).label(column.name)
 
 
-# One fewer upstream to wait for; ready when it was the last (also in SUCCEED_PG).
-_RELEASE = {
+# One fewer upstream to wait for; ready when it was the last (also in ``sqlalchemy_statements_pg.SUCCEED_PG``).
+RELEASE_VALUES = {
     "waiting_on": steps.c.waiting_on - 1,
     "status": sa.case((steps.c.waiting_on == 1, READY), else_=steps.c.status),
     "ready_at": sa.case((steps.c.waiting_on == 1, sa.bindparam("now")), else_=steps.c.ready_at),
@@ -72,7 +71,7 @@ RELEASE_DEPENDENTS = (
         steps.c.name.in_(sa.bindparam("names", expanding=True)),
         steps.c.status == PENDING,
     )
-    .values(**_RELEASE)
+    .values(**RELEASE_VALUES)
     # Everything a claim needs, so that claiming what became ready takes no second query; the large
     # columns only of the steps that did (a fan-in step still waiting has as many bindings and upstream
     # names as it has inputs: returned on each of its upstream's completions, their decoding was O(n^2)).
@@ -119,8 +118,8 @@ STEP_OUTPUTS = sa.select(steps.c.name, steps.c.outputs).where(
     steps.c.status == SUCCEEDED,
 )
 
-# A claimed step runs, leased to the claiming worker (also in WRITE_PG).
-_START = {
+# A claimed step runs, leased to the claiming worker (also in ``sqlalchemy_statements_pg.WRITE_PG``).
+START_VALUES = {
     "status": RUNNING,
     "lease_owner": sa.bindparam("owner"),
     "lease_expires_at": sa.bindparam("until"),
@@ -129,7 +128,7 @@ _START = {
 START_STEP = (
     steps.update()
     .where(steps.c.run_id == sa.bindparam("r"), steps.c.name == sa.bindparam("n"))
-    .values(attempts=sa.bindparam("a"), **_START)
+    .values(attempts=sa.bindparam("a"), **START_VALUES)
 )
 
 INSERT_ATTEMPT = attempts.insert()
@@ -225,177 +224,6 @@ TAKE_OUTBOX = (
 MARK_PUBLISHED = (
     outbox.update().where(outbox.c.id.in_(sa.bindparam("ids", expanding=True))).values(published_at=sa.bindparam("now"))
 )
-
-# --- Postgres only -------------------------------------------------------------------------------
-# On Postgres every statement is a round trip (a socket write and a wake-up each side: most of the
-# control plane's CPU here). The hot transitions' writes are therefore also written as one data-modifying
-# statement each, built from the generic statements above where they can be; SQLite keeps running those
-# one by one (no network to cross, and no data-modifying CTEs in SQLite). The decisions stay in Python: these
-# statements only write what the caller decided, or return what it needs to decide.
-#
-# The run's row is still locked by its own statement first (LOCK_RUN): a statement's snapshot is taken
-# when it starts, before it waits for a lock, so a CTE that locked the run would read the steps as they
-# were before the transaction it waited for (e.g. a ``retry_run`` making a skipped dependent pending
-# again). After the lock, each statement starts with a snapshot that includes every earlier transition
-# of the run.
-
-
-def _recordset(name: str, *columns: sa.ColumnClause[Any]) -> Any:
-    """Rows given as one JSON array parameter (``jsonb_to_recordset``): one bind, any number of rows."""
-    rows = sa.func.jsonb_to_recordset(sa.bindparam(name, type_=Json))
-    return sa.select(rows.table_valued(*columns).render_derived(name=f"{name}_rows", with_types=True)).cte(name)
-
-
-def _count(cte: Any) -> sa.ScalarSelect[Any]:
-    return sa.select(sa.func.count()).select_from(cte).scalar_subquery()
-
-
-# complete() of a succeeded attempt, run running: FINISH_ATTEMPT, STEP_SUCCEEDED, the release of the
-# dependents and DECREMENT_REMAINING, each only if the one before changed a row. One row per dependent
-# that became ready (by name), or one row of NULLs; ``recorded`` 0 means the attempt was already recorded.
-_finished = FINISH_ATTEMPT.returning(attempts.c.id).cte("finished")
-_succeeded = STEP_SUCCEEDED.where(sa.exists(_finished.select())).cte("succeeded")
-_released = (
-    steps.update()
-    .where(
-        steps.c.run_id == sa.bindparam("b_run"),
-        steps.c.name.in_(sa.select(sa.func.jsonb_array_elements_text(_succeeded.c.dependents))),
-        steps.c.status == PENDING,
-    )
-    .values(**_RELEASE)
-    .returning(
-        *(steps.c[c] for c in ("name", "status", "action", "version", "inputs", "upstream", "attempts", "policy"))
-    )
-    .cte("released")
-)
-_remaining = DECREMENT_REMAINING.where(sa.exists(_succeeded.select())).cte("remaining")
-_one = sa.values(sa.column("one", sa.Integer), name="one").data([(1,)])
-SUCCEED_PG = (
-    sa.select(
-        _count(_finished).label("recorded"),
-        sa.select(_remaining.c.remaining).scalar_subquery().label("remaining"),
-        *(_released.c[c] for c in ("name", "action", "version", "inputs", "upstream", "attempts", "policy")),
-    )
-    .select_from(_one.outerjoin(_released, _released.c.status == READY))
-    .order_by(_released.c.name)
-)
-
-# What a transaction decided, written at its end: the claims (START_STEP and INSERT_ATTEMPT for each),
-# the run's end (END_RUN, when ``end_status`` is not NULL) and the lifecycle events (INSERT_OUTBOX, in
-# their order).
-_claims = _recordset(
-    "claims",
-    sa.column("n", sa.String),
-    sa.column("a", sa.Integer),
-    sa.column("id", sa.String),
-    sa.column("inputs", JSONB),
-)
-_started = (
-    steps.update()
-    .where(steps.c.run_id == sa.bindparam("b_run"), steps.c.name == _claims.c.n)
-    .values(attempts=_claims.c.a, **_START)
-    .returning(steps.c.name)
-    .cte("started")
-)
-_tried = (
-    attempts.insert()
-    .from_select(
-        ["id", "run_id", "step", "number", "status", "inputs", "worker", "started_at"],
-        sa.select(
-            _claims.c.id,
-            sa.bindparam("b_run"),
-            _claims.c.n,
-            _claims.c.a,
-            sa.literal(AttemptStatus.RUNNING.value),
-            _claims.c.inputs,
-            sa.bindparam("owner"),
-            sa.bindparam("now"),
-        ),
-    )
-    .returning(attempts.c.id)
-    .cte("tried")
-)
-_ended = (
-    END_RUN.where(sa.bindparam("end_status", type_=sa.String).is_not(None))
-    .values(status=sa.bindparam("end_status", type_=sa.String))
-    .returning(runs.c.id)
-    .cte("ended")
-)
-_events = _recordset(
-    "events",
-    sa.column("i", sa.Integer),
-    sa.column("type", sa.String),
-    sa.column("run_id", sa.String),
-    sa.column("step", sa.String),
-    sa.column("data", JSONB),
-)
-_written = (
-    outbox.insert()
-    .from_select(
-        ["type", "run_id", "step", "data", "created_at"],
-        sa.select(_events.c.type, _events.c.run_id, _events.c.step, _events.c.data, sa.bindparam("now")).order_by(
-            _events.c.i
-        ),
-    )
-    .returning(outbox.c.id)
-    .cte("written")
-)
-WRITE_PG = sa.select(
-    _count(_started).label("started"),
-    _count(_tried).label("tried"),
-    _count(_ended).label("ended"),
-    _count(_written).label("written"),
-)
-
-# create_run(): INSERT_TRIGGER_EVENT (when ``keyed``), INSERT_RUN and INSERT_STEPS, the run and its
-# steps only if the event was new (``created`` 0: another transaction created this event's run).
-_RUN_COLUMNS = (
-    *("id", "project", "workflow", "workflow_version", "status", "inputs", "result_binding", "trigger"),
-    *("remaining", "trace_id", "created_at", "deadline"),
-)
-_STEP_COLUMNS = ("name", "action", "version", "status", "inputs", "upstream", "dependents", "waiting_on", "policy")
-_keyed = sa.bindparam("keyed", type_=sa.Boolean)
-_event = (
-    postgresql.insert(trigger_events)
-    .from_select(
-        ["project", "source", "event_id", "workflow", "run_id", "received_at"],
-        sa.select(
-            *(sa.bindparam(f"e_{c}", type_=trigger_events.c[c].type) for c in ("project", "source", "event_id")),
-            sa.bindparam("e_workflow", type_=trigger_events.c.workflow.type),
-            sa.bindparam("e_run_id", type_=trigger_events.c.run_id.type),
-            sa.bindparam("e_received_at", type_=trigger_events.c.received_at.type),
-        ).where(_keyed),
-    )
-    .on_conflict_do_nothing()
-    .returning(trigger_events.c.run_id)
-    .cte("event")
-)
-_run = (
-    runs.insert()
-    .from_select(
-        list(_RUN_COLUMNS),
-        sa.select(*(sa.bindparam(f"r_{c}", type_=runs.c[c].type) for c in _RUN_COLUMNS)).where(
-            sa.or_(sa.not_(_keyed), sa.exists(_event.select()))
-        ),
-    )
-    .returning(runs.c.id)
-    .cte("run")
-)
-_new_steps = _recordset(
-    "new_steps",
-    *(sa.column(c, JSONB if isinstance(steps.c[c].type, sa.JSON) else steps.c[c].type) for c in _STEP_COLUMNS),
-    sa.column("ready_at", steps.c.ready_at.type),
-)
-_inserted = (
-    steps.insert()
-    .from_select(
-        ["run_id", *_STEP_COLUMNS, "ready_at"],
-        sa.select(_run.c.id, *(_new_steps.c[c] for c in (*_STEP_COLUMNS, "ready_at"))),
-    )
-    .returning(steps.c.name)
-    .cte("inserted")
-)
-CREATE_PG = sa.select(_count(_run).label("created"), _count(_inserted).label("steps"))
 
 # Every statement above: compiled once per dialect for the raw driver path (``sqlalchemy_raw``).
 ALL = [v for v in list(globals().values()) if isinstance(v, sa.sql.expression.Executable)] + [
