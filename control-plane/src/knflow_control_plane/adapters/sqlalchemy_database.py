@@ -7,7 +7,8 @@ Transactions are plain functions over a synchronous SQLAlchemy ``Connection``:
   one per statement (aiosqlite's model); hot transitions queued together share one commit
   (:mod:`.sqlite_thread`). ``sqlite+aiosqlite://`` is accepted too.
 - on Postgres (``postgresql://`` is read as ``postgresql+asyncpg://``) they run through
-  ``AsyncConnection.run_sync`` on a pooled asyncpg connection.
+  ``AsyncConnection.run_sync`` on a pooled asyncpg connection, admitted in order by
+  :mod:`.admission` (a burst waits there, not in the pool, whose checkouts time out).
 
 So the SQL is written once, and the two stores cannot drift apart. The hot transitions go through
 :meth:`Database.run_raw`: the same functions, with the driver running the compiled statements
@@ -31,6 +32,7 @@ from sqlalchemy.pool import StaticPool
 from ..errors import StoreUnavailable
 from . import sqlalchemy_statements as statements
 from . import sqlalchemy_statements_pg as statements_pg
+from .admission import Admission
 from .sqlalchemy_raw import AsyncpgDriver, Plans, RawConnection, SqliteDriver
 from .sqlite_thread import SqliteThread
 
@@ -49,15 +51,18 @@ class Database:
 
     Args:
         url: ``sqlite:///path``, ``sqlite+aiosqlite:///path``, ``sqlite://`` (memory) or a Postgres URL.
-        pool_size: connections to Postgres.
+        pool_size: connections to Postgres (as many again may open for a burst).
+        pool_timeout: seconds a transaction admitted by :mod:`.admission` may wait for a connection (one
+            is free when it is admitted, unless a connection is being re-opened).
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10):
+    def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 30.0):
         self.url = normalise_url(url)
         self.dialect = sa.engine.make_url(self.url).get_backend_name()
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None
         self._thread: SqliteThread | None = None
+        self._admission = Admission(2 * pool_size)  # the pool's size plus its overflow
         if self.url.startswith("sqlite://") or self.url.startswith("sqlite+pysqlite://"):
             _ensure_parent(self.url)
             self._sync = sa.create_engine(self.url, poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -74,7 +79,9 @@ class Database:
             if self.dialect == "sqlite":
                 _ensure_parent(self.url)
             kwargs: dict[str, Any] = (
-                {"pool_size": pool_size, "max_overflow": pool_size} if self.dialect != "sqlite" else {}
+                {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": pool_timeout}
+                if self.dialect != "sqlite"
+                else {}
             )
             self._async = create_async_engine(self.url, **kwargs)
             if self.dialect == "sqlite":
@@ -92,8 +99,11 @@ class Database:
         """The synchronous engine (for migrations)."""
         return self._sync if self._sync is not None else self._async.sync_engine  # type: ignore[union-attr]
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, new_run: bool = False) -> T:
         """Run ``fn(connection, *args)`` in one transaction; commit if it returns, roll back if it raises.
+
+        ``new_run``: the transaction starts a run, so on Postgres it waits behind those of runs already
+        going (:mod:`.admission`).
 
         Raises:
             StoreUnavailable: when the database cannot be reached.
@@ -104,7 +114,7 @@ class Database:
                 result: T = await self._thread.submit(fn, args, raw=False)
                 return result
             assert self._async is not None
-            async with self._async.begin() as conn:
+            async with self._admission.slot(urgent=not new_run), self._async.begin() as conn:
                 return await conn.run_sync(fn, *args)
         except (OperationalError, OSError, ConnectionError) as exc:
             raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
@@ -113,7 +123,7 @@ class Database:
                 raise StoreUnavailable(f"the run store connection was lost: {exc}") from exc
             raise
 
-    async def run_raw(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run_raw(self, fn: Callable[..., T], *args: Any, new_run: bool = False) -> T:
         """Like :meth:`run`, with ``fn`` given a :class:`RawConnection` on the driver: for transactions
         whose every statement is prebuilt (the hot path), at the driver's cost instead of SQLAlchemy's.
 
@@ -121,12 +131,13 @@ class Database:
             StoreUnavailable: when the database cannot be reached.
         """
         if self._sync is None and self.dialect == "sqlite":  # sqlite+aiosqlite: no raw path
-            return await self.run(fn, *args)
+            return await self.run(fn, *args, new_run=new_run)
         try:
             if self._thread is not None:
                 result: T = await self._thread.submit(fn, args, raw=True)
                 return result
-            return await self._run_raw_asyncpg(fn, args)
+            async with self._admission.slot(urgent=not new_run):
+                return await self._run_raw_asyncpg(fn, args)
         except (OperationalError, OSError, ConnectionError) as exc:
             raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
         except Exception as exc:

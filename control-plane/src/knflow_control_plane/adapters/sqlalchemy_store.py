@@ -35,7 +35,7 @@ class SqlAlchemyStore:
     # -- runs ---------------------------------------------------------------------------------
     async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
         """Create a run (idempotent on its trigger event); claim its first steps for ``worker``."""
-        return await self.db.run_raw(creation.create_run, new, now, worker, self.rng, self.outbox)
+        return await self.db.run_raw(creation.create_run, new, now, worker, self.rng, self.outbox, new_run=True)
 
     async def complete(
         self, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float, worker: Worker | None = None
