@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from types import TracebackType
 
 
 class Admission:
@@ -39,14 +38,9 @@ class Admission:
         """How many wait for a slot."""
         return len(self._urgent) + len(self._later)
 
-    @asynccontextmanager
-    async def slot(self, *, urgent: bool = True) -> AsyncIterator[None]:
-        """Hold a slot for the block; ``urgent=False`` waits behind every urgent waiter."""
-        await self._acquire(urgent)
-        try:
-            yield
-        finally:
-            self._release()
+    def slot(self, *, urgent: bool = True) -> _Slot:
+        """Hold a slot for an ``async with`` block; ``urgent=False`` waits behind every urgent waiter."""
+        return _Slot(self, urgent)
 
     async def _acquire(self, urgent: bool) -> None:
         if self.holding < self.capacity and not self.waiting:
@@ -72,3 +66,21 @@ class Admission:
                     waiter.set_result(None)
                     return
         self.holding -= 1
+
+
+class _Slot:
+    # A plain class, not ``@asynccontextmanager``: 10,000 starts of a burst each hold one while they
+    # wait, and a generator-based one costs ~1 KB more apiece (measured with tracemalloc).
+    __slots__ = ("_admission", "_urgent")
+
+    def __init__(self, admission: Admission, urgent: bool):
+        self._admission = admission
+        self._urgent = urgent
+
+    async def __aenter__(self) -> None:
+        await self._admission._acquire(self._urgent)
+
+    async def __aexit__(
+        self, _type: type[BaseException] | None, _exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self._admission._release()
