@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from knflow.bindings import BindingError, resolve
@@ -235,6 +235,38 @@ def complete(
     if status is None:
         return Transition(run_id, RunStatus(run.status), duplicate=True)
     return flush(tx, run_id, status)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One attempt's outcome, to record in a batch of its run (:func:`complete_batch`)."""
+
+    step: str
+    attempt_id: str
+    outcome: Outcome
+    now: float
+    worker: Worker | None
+
+
+def complete_batch(
+    conn: AnyConnection, run_id: str, batch: list[Completion], rng: random.Random, use_outbox: bool
+) -> list[Transition]:
+    """:func:`complete` of several attempts of one run in one transaction (``run_batches``): the run
+    is locked once, and each completion sees the ones before it, as if they had come one by one."""
+    run: RunState | None = None
+    done = []
+    for c in batch:
+        tx = Tx(conn, c.now, c.worker, rng, use_outbox, [], [])
+        run = run or lock_run(tx, run_id)
+        if run is None:
+            return [Transition(run_id, RunStatus.FAILED, duplicate=True) for _ in batch]
+        status = record(tx, run, c.step, c.attempt_id, c.outcome, claim_next=c.worker is not None)
+        if status is None:
+            done.append(Transition(run_id, RunStatus(run.status), duplicate=True))
+            continue
+        done.append(flush(tx, run_id, status))
+        run = replace(run, status=status.value)
+    return done
 
 
 def record(

@@ -15,6 +15,7 @@ from . import sqlalchemy_reads as reads
 from . import sqlalchemy_recovery as recovery
 from . import sqlalchemy_runs as transitions
 from . import sqlalchemy_triggers as triggers
+from .run_batches import RunBatches
 from .sqlalchemy_database import Database
 
 
@@ -31,6 +32,9 @@ class SqlAlchemyStore:
         self.db = database
         self.outbox = outbox
         self.rng = rng or random.Random()
+        # Completions of one run that arrive together share a transaction (``run_batches``): on Postgres
+        # they would each wait for the run's lock; on SQLite each would be its own trip to the thread.
+        self._batches: RunBatches[transitions.Completion, Transition] = RunBatches(self._complete_batch)
 
     # -- runs ---------------------------------------------------------------------------------
     async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
@@ -41,9 +45,10 @@ class SqlAlchemyStore:
         self, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float, worker: Worker | None = None
     ) -> Transition:
         """Record an attempt's outcome at most once; claim what it made ready for ``worker``."""
-        return await self.db.run_raw(
-            transitions.complete, run_id, step, attempt_id, outcome, now, worker, self.rng, self.outbox
-        )
+        return await self._batches.submit(run_id, transitions.Completion(step, attempt_id, outcome, now, worker))
+
+    async def _complete_batch(self, run_id: str, batch: list[transitions.Completion]) -> list[Transition]:
+        return await self.db.run_raw(transitions.complete_batch, run_id, batch, self.rng, self.outbox)
 
     async def claim_ready(self, now: float, worker: Worker) -> list[Transition]:
         """Claim ready steps across runs."""
