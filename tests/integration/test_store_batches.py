@@ -22,7 +22,7 @@ async def _siblings(store: SqlAlchemyStore) -> list[Claim]:
 
 
 def _ok(claim: Claim, value: int = 1) -> Completion:
-    return Completion(claim.step, claim.attempt_id, Outcome.succeeded({"result": value}), time.time(), W)
+    return Completion(claim.run_id, claim.step, claim.attempt_id, Outcome.succeeded({"result": value}), time.time(), W)
 
 
 async def test_siblings_completing_together_take_far_fewer_transactions(store: SqlAlchemyStore) -> None:
@@ -30,9 +30,9 @@ async def test_siblings_completing_together_take_far_fewer_transactions(store: S
     batches: list[int] = []
     one_transaction = store._complete_batch  # what the batcher runs: each call is a transaction
 
-    async def counted(run_id: str, batch: list[Completion]) -> list[Transition]:
+    async def counted(lane: str, batch: list[Completion]) -> list[Transition]:
         batches.append(len(batch))
-        return await one_transaction(run_id, batch)
+        return await one_transaction(lane, batch)
 
     store._batches._run_batch = counted
     released = await asyncio.gather(*[succeed(store, c, 1) for c in siblings])
@@ -44,9 +44,9 @@ async def test_siblings_completing_together_take_far_fewer_transactions(store: S
 async def test_a_batch_reads_like_its_completions_one_after_another(store: SqlAlchemyStore) -> None:
     siblings = await _siblings(store)
     first, second, *rest = siblings
-    failed = Completion(first.step, first.attempt_id, Outcome.failed(FATAL), time.time(), W)
+    failed = Completion(first.run_id, first.step, first.attempt_id, Outcome.failed(FATAL), time.time(), W)
     batch = [_ok(second), _ok(second), failed, *[_ok(c) for c in rest]]
-    done = await store._complete_batch(first.run_id, batch)
+    done = await store._complete_batch("lane", batch)
     assert [t.duplicate for t in done[:3]] == [False, True, False]
     assert [t.run_status.value for t in done[:3]] == ["running", "running", "failed"]
     # After the failure the run is failed: the rest are recorded, and nothing more is claimed.
@@ -60,7 +60,7 @@ async def test_a_batch_reads_like_its_completions_one_after_another(store: SqlAl
 
 async def test_a_batch_that_releases_the_join_claims_it_once(store: SqlAlchemyStore) -> None:
     siblings = await _siblings(store)
-    done = await store._complete_batch(siblings[0].run_id, [_ok(c) for c in siblings])
+    done = await store._complete_batch("lane", [_ok(c) for c in siblings])
     claims = [c for t in done for c in t.claims]
     assert [(c.step, c.inputs) for c in claims] == [("gather", {"values": [1] * WIDTH})]
     assert done[-1].claims == claims  # the last sibling released it

@@ -1,11 +1,11 @@
-"""Transitions of one run that arrive together share one transaction (a fan-in's siblings).
+"""Transitions that arrive together share one transaction: a fan-in's siblings, or many runs' steps.
 
 Every transition of a run locks the run's row first, so on Postgres the thousand siblings of a fan-out
 completing together wait for that lock one after another: a thousand transactions, each a ``BEGIN``, a
 lock, its statements and a ``COMMIT`` in a row (on SQLite, a thousand trips to the database thread).
-Here they wait in Python instead, and whoever arrives while a transaction of its run is under way joins
-the next one, which takes everything that queued: one lock and one commit for the lot. Different runs
-do not wait for each other.
+Here they wait in Python instead, in lanes (the store puts each run in one lane): whoever arrives while
+a transaction of its lane is under way joins the next one, which takes everything that queued: one
+commit for the lot, and one lock per run. Lanes do not wait for each other.
 
 Measured (``bench/orchestration_bench.py``, fan-out 1 -> 1,000 -> 1): Postgres 3.6-4.7 s -> 1.8-2.3 s,
 control-plane CPU per step 1.9-2.1 -> 0.7-0.9 ms; SQLite 0.86-0.98 -> 0.81-0.82 s.
@@ -27,46 +27,46 @@ _LEAD = object()  # handed to the first waiter when the transaction before it en
 
 
 class RunBatches(Generic[Item, Result]):
-    """Runs items keyed by run, batching those of one run that queue while its transaction runs.
+    """Runs items in lanes, batching those of a lane that queue while its transaction runs.
 
     Args:
-        run_batch: one transaction over a run's items; a result per item, in order.
+        run_batch: one transaction over a lane's items; a result per item, in order.
     """
 
     def __init__(self, run_batch: Callable[[str, list[Item]], Awaitable[list[Result]]]):
         self._run_batch = run_batch
         self._queued: dict[str, list[tuple[Item, asyncio.Future[object]]]] = {}
 
-    async def submit(self, run_id: str, item: Item) -> Result:
-        """Run ``item`` in the next transaction of ``run_id``; its result."""
-        queue = self._queued.get(run_id)
+    async def submit(self, key: str, item: Item) -> Result:
+        """Run ``item`` in the next transaction of lane ``key``; its result."""
+        queue = self._queued.get(key)
         if queue is None:
-            self._queued[run_id] = []  # this call leads: the ones arriving meanwhile queue up
-            return await self._lead(run_id, [(item, None)])
+            self._queued[key] = []  # this call leads: the ones arriving meanwhile queue up
+            return await self._lead(key, [(item, None)])
         mine: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         queue.append((item, mine))
         try:
             got = await mine
         except asyncio.CancelledError:
-            self._leave(run_id, mine)
+            self._leave(key, mine)
             raise
         if got is not _LEAD:
             return got  # type: ignore[return-value]
-        batch: list[tuple[Item, asyncio.Future[object] | None]] = [*self._queued[run_id]]
-        self._queued[run_id] = []
-        return await self._lead(run_id, batch)
+        batch: list[tuple[Item, asyncio.Future[object] | None]] = [*self._queued[key]]
+        self._queued[key] = []
+        return await self._lead(key, batch)
 
-    async def _lead(self, run_id: str, batch: list[tuple[Item, asyncio.Future[object] | None]]) -> Result:
+    async def _lead(self, key: str, batch: list[tuple[Item, asyncio.Future[object] | None]]) -> Result:
         """Run ``batch`` (whose first entry is the caller's), hand the others their results, and pass
         the lead to the first one queued meanwhile."""
         try:
-            results = await self._results(run_id, [item for item, _ in batch])
+            results = await self._results(key, [item for item, _ in batch])
         except BaseException:
             # Cancelled (the plane stops): the others go back to the head of the queue, unharmed.
-            self._queued[run_id][:0] = [(item, f) for item, f in batch[1:] if f is not None and not f.done()]
-            self._pass_lead(run_id)
+            self._queued[key][:0] = [(item, f) for item, f in batch[1:] if f is not None and not f.done()]
+            self._pass_lead(key)
             raise
-        self._pass_lead(run_id)
+        self._pass_lead(key)
         for (_, waiter), result in zip(batch[1:], results[1:], strict=True):
             if waiter is not None and not waiter.done():
                 if isinstance(result, BaseException):
@@ -78,38 +78,38 @@ class RunBatches(Generic[Item, Result]):
             raise mine
         return mine
 
-    async def _results(self, run_id: str, items: list[Item]) -> list[Result | BaseException]:
+    async def _results(self, key: str, items: list[Item]) -> list[Result | BaseException]:
         if len(items) == 1:
-            return [*await self._run_batch(run_id, items)]
+            return [*await self._run_batch(key, items)]
         try:
-            return [*await self._run_batch(run_id, items)]
+            return [*await self._run_batch(key, items)]
         except Exception:  # noqa: BLE001 - whatever it was, each item is tried again alone
             # One at a time, so that one bad item fails alone (the batch rolled back as a whole).
-            return [await self._alone(run_id, item) for item in items]
+            return [await self._alone(key, item) for item in items]
 
-    async def _alone(self, run_id: str, item: Item) -> Result | BaseException:
+    async def _alone(self, key: str, item: Item) -> Result | BaseException:
         try:
-            [result] = await self._run_batch(run_id, [item])
+            [result] = await self._run_batch(key, [item])
         except Exception as exc:  # noqa: BLE001 - handed to the item's caller
             return exc
         return result
 
-    def _pass_lead(self, run_id: str) -> None:
-        queue = self._queued.get(run_id)
+    def _pass_lead(self, key: str) -> None:
+        queue = self._queued.get(key)
         while queue:
             _, waiter = queue[0]
             if not waiter.done():
                 waiter.set_result(_LEAD)
                 return
             queue.pop(0)
-        self._queued.pop(run_id, None)
+        self._queued.pop(key, None)
 
-    def _leave(self, run_id: str, waiter: asyncio.Future[object]) -> None:
+    def _leave(self, key: str, waiter: asyncio.Future[object]) -> None:
         """A waiter was cancelled: out of the queue; if it had just been given the lead, pass it on."""
-        queue = self._queued.get(run_id)
+        queue = self._queued.get(key)
         if queue is None:
             return
         led = waiter.done() and not waiter.cancelled() and waiter.result() is _LEAD
         queue[:] = [(item, f) for item, f in queue if f is not waiter]
         if led:
-            self._pass_lead(run_id)
+            self._pass_lead(key)

@@ -18,6 +18,9 @@ from . import sqlalchemy_triggers as triggers
 from .run_batches import RunBatches
 from .sqlalchemy_database import Database
 
+#: Lanes of completions (``run_batches``): how many batches of completions may run at once.
+LANES = 8
+
 
 class SqlAlchemyStore:
     """Runs, steps, attempts and the catalogue, in one database.
@@ -32,8 +35,9 @@ class SqlAlchemyStore:
         self.db = database
         self.outbox = outbox
         self.rng = rng or random.Random()
-        # Completions of one run that arrive together share a transaction (``run_batches``): on Postgres
-        # they would each wait for the run's lock; on SQLite each would be its own trip to the thread.
+        # Completions that arrive together share a transaction (``run_batches``): on Postgres those of
+        # one run would each wait for the run's lock; on SQLite each would be its own trip to the thread.
+        # A run is always in the same lane, so no two batches lock the same run.
         self._batches: RunBatches[transitions.Completion, Transition] = RunBatches(self._complete_batch)
 
     # -- runs ---------------------------------------------------------------------------------
@@ -45,10 +49,16 @@ class SqlAlchemyStore:
         self, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float, worker: Worker | None = None
     ) -> Transition:
         """Record an attempt's outcome at most once; claim what it made ready for ``worker``."""
-        return await self._batches.submit(run_id, transitions.Completion(step, attempt_id, outcome, now, worker))
+        completion = transitions.Completion(run_id, step, attempt_id, outcome, now, worker)
+        return await self._batches.submit(self._lane(run_id), completion)
 
-    async def _complete_batch(self, run_id: str, batch: list[transitions.Completion]) -> list[Transition]:
-        return await self.db.run_raw(transitions.complete_batch, run_id, batch, self.rng, self.outbox)
+    def _lane(self, run_id: str) -> str:
+        # SQLite: a lane per run (the thread already shares commits among runs, and overlaps its SQLite
+        # work with the loop's Python: one batch of many runs would not). Postgres: LANES lanes.
+        return str(hash(run_id) % LANES) if self.db.dialect == "postgresql" else run_id
+
+    async def _complete_batch(self, _lane: str, batch: list[transitions.Completion]) -> list[Transition]:
+        return await self.db.run_raw(transitions.complete_batch, batch, self.rng, self.outbox)
 
     async def claim_ready(self, now: float, worker: Worker) -> list[Transition]:
         """Claim ready steps across runs."""
