@@ -64,3 +64,19 @@ async def test_a_batch_that_releases_the_join_claims_it_once(store: SqlAlchemySt
     claims = [c for t in done for c in t.claims]
     assert [(c.step, c.inputs) for c in claims] == [("gather", {"values": [1] * WIDTH})]
     assert done[-1].claims == claims  # the last sibling released it
+
+
+async def test_a_batch_of_several_runs_keeps_each_run_to_itself(store: SqlAlchemyStore) -> None:
+    one = await _siblings(store)
+    other = (await store.create_run(new_run({"x": 2}), time.time(), W)).claims[0]
+    failed = Completion(other.run_id, other.step, other.attempt_id, Outcome.failed(FATAL), time.time(), W)
+    done = await store._complete_batch("lane", [_ok(one[0]), failed, _ok(one[1])])
+    assert [(t.run_id, t.run_status.value) for t in done] == [
+        (one[0].run_id, "running"),
+        (other.run_id, "failed"),
+        (one[0].run_id, "running"),
+    ]
+    assert all(not t.claims for t in done)  # the join still waits for the other siblings
+    first, second = await store.get_run(one[0].run_id), await store.get_run(other.run_id)
+    assert first is not None and first.status == "running"
+    assert second is not None and second.status == "failed"
