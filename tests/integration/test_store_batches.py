@@ -1,5 +1,5 @@
 """Completions of one run batched into one transaction, on SQLite and a real Postgres
-(``adapters/run_batches.py`` and ``sqlalchemy_runs.complete_batch``): the same outcome as one by one,
+(``adapters/run_batches.py`` and ``sqlalchemy_batches.complete_batch``): the same outcome as one by one,
 in fewer transactions."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from knflow_control_plane.adapters.sqlalchemy_runs import Completion
+from knflow_control_plane.adapters.sqlalchemy_batches import Completion
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
 from knflow_control_plane.domain.model import Outcome
 from knflow_control_plane.domain.records import Claim, Transition

@@ -8,12 +8,12 @@ from typing import Any
 from ..domain.files import FileRecord
 from ..domain.model import Outcome
 from ..domain.records import NewRun, Page, RunFilter, RunView, Transition, Worker
+from . import sqlalchemy_batches as batches
 from . import sqlalchemy_catalog as catalog
 from . import sqlalchemy_creation as creation
 from . import sqlalchemy_files as files
 from . import sqlalchemy_reads as reads
 from . import sqlalchemy_recovery as recovery
-from . import sqlalchemy_runs as transitions
 from . import sqlalchemy_triggers as triggers
 from .run_batches import RunBatches
 from .sqlalchemy_database import Database
@@ -38,7 +38,7 @@ class SqlAlchemyStore:
         # Completions that arrive together share a transaction (``run_batches``): on Postgres those of
         # one run would each wait for the run's lock; on SQLite each would be its own trip to the thread.
         # A run is always in the same lane, so no two batches lock the same run.
-        self._batches: RunBatches[transitions.Completion, Transition] = RunBatches(self._complete_batch)
+        self._batches: RunBatches[batches.Completion, Transition] = RunBatches(self._complete_batch)
 
     # -- runs ---------------------------------------------------------------------------------
     async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
@@ -49,7 +49,7 @@ class SqlAlchemyStore:
         self, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float, worker: Worker | None = None
     ) -> Transition:
         """Record an attempt's outcome at most once; claim what it made ready for ``worker``."""
-        completion = transitions.Completion(run_id, step, attempt_id, outcome, now, worker)
+        completion = batches.Completion(run_id, step, attempt_id, outcome, now, worker)
         return await self._batches.submit(self._lane(run_id), completion)
 
     def _lane(self, run_id: str) -> str:
@@ -57,8 +57,8 @@ class SqlAlchemyStore:
         # work with the loop's Python: one batch of many runs would not). Postgres: LANES lanes.
         return str(hash(run_id) % LANES) if self.db.dialect == "postgresql" else run_id
 
-    async def _complete_batch(self, _lane: str, batch: list[transitions.Completion]) -> list[Transition]:
-        return await self.db.run_raw(transitions.complete_batch, batch, self.rng, self.outbox)
+    async def _complete_batch(self, _lane: str, batch: list[batches.Completion]) -> list[Transition]:
+        return await self.db.run_raw(batches.complete_batch, batch, self.rng, self.outbox)
 
     async def claim_ready(self, now: float, worker: Worker) -> list[Transition]:
         """Claim ready steps across runs."""
