@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Single-node Apache Kafka (KRaft, broker+controller in one JVM) for knflow's tests.
 #   kafka.sh start|stop|restart|status|env
-# Broker on 127.0.0.1:${KNFLOW_KAFKA_PORT:-59092}, controller on the port after it.
+# Broker on 127.0.0.1:${KNFLOW_KAFKA_PORT:-19092}, controller on the port after it.
 # Jars come from Maven Central via kafka/pom.xml, cached in ~/.cache/knflow/kafka/lib;
 # state (data, config, log, pid) lives in ${KNFLOW_SERVICES_DIR:-$HOME/.cache/knflow/services}/kafka.
 # "restart" keeps the data: tests use it to bounce the broker mid-stream.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PORT="${KNFLOW_KAFKA_PORT:-59092}"
+PORT="${KNFLOW_KAFKA_PORT:-19092}"
 CPORT=$((PORT + 1))
 SERVICES_DIR="${KNFLOW_SERVICES_DIR:-$HOME/.cache/knflow/services}"
 BASE="$SERVICES_DIR/kafka"

@@ -3,8 +3,8 @@
 # CRDs, for knflow's tests: every object knflow creates is validated by the real schemas, and the
 # tests play the Knative and Job controllers by patching status.
 #   kube.sh build|start|stop|restart|status|env
-# etcd on 127.0.0.1:${KNFLOW_KUBE_ETCD_PORT:-52379} (peer: the port after it), the API server on
-# https://127.0.0.1:${KNFLOW_KUBE_PORT:-56443}, RBAC on, static bearer tokens.
+# etcd on 127.0.0.1:${KNFLOW_KUBE_ETCD_PORT:-12379} (peer: the port after it), the API server on
+# https://127.0.0.1:${KNFLOW_KUBE_PORT:-16443}, RBAC on, static bearer tokens.
 # Binaries (kube-apiserver, etcd, and a kubectl of the same release: Debian's is too old for
 # `kubectl kustomize` of today's kustomizations) are built from the Go module proxy once per version, cached in
 # ~/.cache/knflow/kube-<version>/bin (the first build takes long: see docs/deploy.md);
@@ -18,8 +18,8 @@ KUBE_VERSION="${KNFLOW_KUBE_VERSION:-v1.34.4}"
 STAGING_VERSION="v0${KUBE_VERSION#v1}"
 SERVING_VERSION="${KNFLOW_KNATIVE_SERVING_VERSION:-v0.50.0}"
 EVENTING_VERSION="${KNFLOW_KNATIVE_EVENTING_VERSION:-v0.50.0}"
-PORT="${KNFLOW_KUBE_PORT:-56443}"
-ETCD_PORT="${KNFLOW_KUBE_ETCD_PORT:-52379}"
+PORT="${KNFLOW_KUBE_PORT:-16443}"
+ETCD_PORT="${KNFLOW_KUBE_ETCD_PORT:-12379}"
 ETCD_PEER_PORT=$((ETCD_PORT + 1))
 URL="https://127.0.0.1:$PORT"
 SERVICES_DIR="${KNFLOW_SERVICES_DIR:-$HOME/.cache/knflow/services}"

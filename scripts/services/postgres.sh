@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Throw-away PostgreSQL cluster for knflow's tests.
 #   postgres.sh start|stop|restart|status|env
-# Listens on 127.0.0.1:${KNFLOW_PG_PORT:-55432}, trust auth, user "postgres".
+# Listens on 127.0.0.1:${KNFLOW_PG_PORT:-15432}, trust auth, user "postgres".
 # State lives in ${KNFLOW_SERVICES_DIR:-$HOME/.cache/knflow/services}/postgres.
 set -euo pipefail
 
-PORT="${KNFLOW_PG_PORT:-55432}"
+PORT="${KNFLOW_PG_PORT:-15432}"
 SERVICES_DIR="${KNFLOW_SERVICES_DIR:-$HOME/.cache/knflow/services}"
 BASE="$SERVICES_DIR/postgres"
 URL="postgresql://postgres@127.0.0.1:$PORT/postgres"

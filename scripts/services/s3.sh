@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # An S3 endpoint for knflow's tests: moto's server (the `moto[server]` package in the project venv).
 #   s3.sh start|stop|restart|status|env
-# Listens on 127.0.0.1:${KNFLOW_S3_PORT:-59000}; any access key is accepted.
+# Listens on 127.0.0.1:${KNFLOW_S3_PORT:-19000}; any access key is accepted.
 # State (pid file, log) lives in ${KNFLOW_SERVICES_DIR:-$HOME/.cache/knflow/services}/s3.
 # moto keeps objects in memory: a restart empties every bucket.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-PORT="${KNFLOW_S3_PORT:-59000}"
+PORT="${KNFLOW_S3_PORT:-19000}"
 SERVICES_DIR="${KNFLOW_SERVICES_DIR:-$HOME/.cache/knflow/services}"
 DIR="$SERVICES_DIR/s3"
 URL="http://127.0.0.1:$PORT"

@@ -5,6 +5,8 @@
 # always; Kafka too with KNFLOW_WITH_KAFKA=1 (it costs a JVM and ~0.5 GB; tests start it on demand
 # otherwise). The services start side by side: on a fresh machine the Go build of the API server
 # overlaps the downloads of the others.
+# Every service listens below 32768, outside Linux's ephemeral range (32768-60999): a client's own
+# port (a reconnect loop while a broker restarts, say) can never take a service's port before it binds.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LOGS="$(mktemp -d)"
