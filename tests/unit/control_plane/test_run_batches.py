@@ -105,8 +105,8 @@ async def test_a_waiter_cancelled_just_as_it_was_given_the_lead_passes_it_on() -
     await _settle()
     handed = batches._pass_lead
 
-    def hand_then_cancel(run_id: str) -> None:
-        handed(run_id)
+    def hand_then_cancel(key: str) -> None:
+        handed(key)
         batches._pass_lead = handed  # type: ignore[method-assign]
         quitter.cancel()  # given the lead, not yet woken: it must pass the lead on
 

@@ -23,7 +23,8 @@ from knflow.spec import ActionSpec
 from knflow_control_plane.errors import FunctionUnavailable
 from knflow_control_plane.ports import Artifact, FunctionStatus, HttpReply, HttpRequest
 
-from .local_instances import Instance, Launcher, check_artifact, encode_headers, function_env
+from .local_http import encode_headers
+from .local_instances import Instance, Launcher, check_artifact, function_env
 from .zygotes import Zygotes
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,5 @@
-"""Instances of the local backend: ``knflow_runtime`` processes on loopback ports, and HTTP to them.
-
-HTTP client: a raw asyncio ``Protocol`` with the ``httptools`` parser over keep-alive connections,
-not ``httpx.AsyncClient``. Measured (``bench/cold_start_bench.py``, 2,000 sequential invokes of a
-no-op action, runtime included): this client p50 0.72 ms, httpx 3.1-3.7 ms to the same instance.
-Invoke overhead is most of a step's cost, so the few lines of HTTP/1.1 are worth owning.
-"""
+"""Instances of the local backend: ``knflow_runtime`` processes on loopback ports, reached over
+keep-alive HTTP/1.1 connections (``local_http``)."""
 
 from __future__ import annotations
 
@@ -15,97 +10,16 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
-import httptools
-
 from knflow.spec import ActionSpec
-from knflow_control_plane.errors import DeployFailed, FunctionUnavailable, InvalidRequest
+from knflow_control_plane.errors import DeployFailed, FunctionUnavailable
 from knflow_control_plane.ports import Artifact, HttpReply
 
 from .forkserver import Child, ForkServerError, spawn
+from .local_http import ConnectionDroppedError, HttpConnection
 from .zygotes import Zygotes
-
-#: Headers the client writes itself; a caller's copy would make the request ambiguous.
-_OWN_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
-
-
-class ConnectionDroppedError(ConnectionError):
-    """The connection closed before a whole reply came back.
-
-    Attributes:
-        replied: whether any byte of the reply had arrived (if not, the request may never have been read).
-    """
-
-    def __init__(self, message: str, *, replied: bool):
-        self.replied = replied
-        super().__init__(message)
-
-
-class _Connection(asyncio.Protocol):
-    """One HTTP/1.1 connection: one request at a time, kept alive between them."""
-
-    def __init__(self) -> None:
-        self._parser = httptools.HttpResponseParser(self)
-        self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[HttpReply] | None = None
-        self._headers: dict[str, str] = {}
-        self._body: list[bytes] = []
-        self._replied = False
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._replied = True
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(ConnectionDroppedError(f"bad HTTP reply: {exc}", replied=True))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._fail(ConnectionDroppedError(f"connection lost: {exc or 'closed by the function'}", replied=self._replied))
-
-    # httptools callbacks
-    def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        old = self._headers.get(key)
-        self._headers[key] = value.decode("latin-1") if old is None else f"{old}, {value.decode('latin-1')}"
-
-    def on_body(self, body: bytes) -> None:
-        self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        reply = HttpReply(status=self._parser.get_status_code(), headers=self._headers, body=b"".join(self._body))
-        self._headers, self._body, self._replied = {}, [], False
-        waiter, self._waiter = self._waiter, None
-        if not self._parser.should_keep_alive():
-            self.close()
-        if waiter is not None and not waiter.done():
-            waiter.set_result(reply)
-
-    def send(self, data: bytes) -> asyncio.Future[HttpReply]:
-        """Write a whole request; the future resolves with its reply."""
-        assert self._transport is not None
-        self._waiter = waiter = asyncio.get_running_loop().create_future()
-        self._transport.write(data)
-        return waiter
-
-    def close(self) -> None:
-        """Drop the connection (a reply still expected is lost)."""
-        self.closed = True
-        if self._transport is not None:
-            self._transport.abort()
-
-    def _fail(self, exc: Exception) -> None:
-        self.close()
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
 
 
 def free_port(host: str) -> int:
@@ -113,6 +27,10 @@ def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+#: Keep-alive connections an instance keeps once idle; more are opened for a burst, and closed after.
+IDLE_CONNECTIONS = 64
 
 
 class Instance:
@@ -139,7 +57,7 @@ class Instance:
         self.start_seconds = 0.0
         self._host = host
         self._prefix = f"POST / HTTP/1.1\r\nhost: {host}:{port}\r\n".encode()
-        self._idle: collections.deque[_Connection] = collections.deque()
+        self._idle: collections.deque[HttpConnection] = collections.deque()
         self._on_exit = on_exit
         self._loop = asyncio.get_running_loop()
         self.exited: asyncio.Future[None] = self._loop.create_future()
@@ -180,18 +98,22 @@ class Instance:
         conn = await self._connect()
         return await self._on(conn, data)
 
-    async def _on(self, conn: _Connection, data: bytes) -> HttpReply:
+    async def _on(self, conn: HttpConnection, data: bytes) -> HttpReply:
         try:
             reply = await conn.send(data)
         except BaseException:
             conn.close()  # a cancelled or failed exchange leaves the connection in an unknown state
             raise
-        if not conn.closed and self.alive:
+        if conn.closed or not self.alive:
+            pass
+        elif len(self._idle) < IDLE_CONNECTIONS:
             self._idle.append(conn)
+        else:
+            conn.close()  # after a burst (10,000 parked runs, say) the rest would idle until scale-down
         return reply
 
-    async def _connect(self) -> _Connection:
-        _transport, conn = await self._loop.create_connection(_Connection, self._host, self.port)
+    async def _connect(self) -> HttpConnection:
+        _transport, conn = await self._loop.create_connection(HttpConnection, self._host, self.port)
         return conn
 
     def _exit_seen(self) -> None:
@@ -388,20 +310,3 @@ def check_artifact(action: ActionSpec, artifact: Artifact) -> None:
         raise DeployFailed(f"interpreter {artifact.location} is missing", action=action.name)
     if artifact.code_path is not None and not os.path.isdir(artifact.code_path):
         raise DeployFailed(f"code folder {artifact.code_path} is missing", action=action.name)
-
-
-def encode_headers(headers: Mapping[str, str]) -> bytes:
-    """HTTP/1.1 header lines for ``headers``, less the ones the client sets itself.
-
-    Raises:
-        InvalidRequest: a name or value holds a line break or a character outside Latin-1.
-    """
-    lines = [f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() not in _OWN_HEADERS]
-    text = "".join(lines)
-    # Exactly one CR and one LF per line: anything else would smuggle a header or a request.
-    if text.count("\n") != len(lines) or text.count("\r") != len(lines):
-        raise InvalidRequest("a header name or value holds a line break")
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise InvalidRequest(f"a header is not Latin-1: {exc}") from exc
