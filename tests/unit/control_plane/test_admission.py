@@ -20,6 +20,16 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+async def _holder_and_two_waiters() -> tuple[Admission, list[str], asyncio.Event, list[asyncio.Task[None]]]:
+    """A one-slot gate held by "holder" until ``release`` is set, with "quitter" then "stayer" waiting."""
+    gate, order, release = Admission(1), list[str](), asyncio.Event()
+    tasks = []
+    for name in ("holder", "quitter", "stayer"):
+        tasks.append(asyncio.create_task(_hold(gate, name, order, release)))
+        await _settle()
+    return gate, order, release, tasks
+
+
 async def test_never_more_holders_than_capacity_and_waiters_go_in_order() -> None:
     gate, order, release = Admission(2), list[str](), asyncio.Event()
     tasks = [asyncio.create_task(_hold(gate, str(i), order, release)) for i in range(6)]
@@ -46,12 +56,7 @@ async def test_urgent_waiters_go_before_new_runs_that_came_first() -> None:
 
 
 async def test_a_cancelled_waiter_leaves_the_queue() -> None:
-    gate, order, release = Admission(1), list[str](), asyncio.Event()
-    holder = asyncio.create_task(_hold(gate, "holder", order, release))
-    await _settle()
-    quitter = asyncio.create_task(_hold(gate, "quitter", order, release))
-    stayer = asyncio.create_task(_hold(gate, "stayer", order, release))
-    await _settle()
+    gate, order, release, (holder, quitter, stayer) = await _holder_and_two_waiters()
     quitter.cancel()
     await _settle()
     assert gate.waiting == 1
@@ -63,12 +68,7 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
 
 
 async def test_a_slot_handed_to_a_waiter_cancelled_in_the_same_tick_passes_on() -> None:
-    gate, order, release = Admission(1), list[str](), asyncio.Event()
-    holder = asyncio.create_task(_hold(gate, "holder", order, release))
-    await _settle()
-    quitter = asyncio.create_task(_hold(gate, "quitter", order, release))
-    stayer = asyncio.create_task(_hold(gate, "stayer", order, release))
-    await _settle()
+    gate, order, release, (holder, quitter, stayer) = await _holder_and_two_waiters()
     release.set()
     await asyncio.sleep(0)  # the holder leaves: its slot is handed to the quitter, not yet running
     assert gate.waiting == 1  # the quitter holds the slot now, without having run

@@ -30,12 +30,18 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_items_arriving_during_a_transaction_share_the_next_one() -> None:
+async def _first_under_way() -> tuple[FakeStore, RunBatches[str, str], asyncio.Task[str]]:
+    """A batcher whose first transaction (item "a" of run "r1") is under way, held by the store's gate."""
     store = FakeStore()
     batches = RunBatches(store.run)
     store.gate.clear()
     first = asyncio.create_task(batches.submit("r1", "a"))
     await _settle()
+    return store, batches, first
+
+
+async def test_items_arriving_during_a_transaction_share_the_next_one() -> None:
+    store, batches, first = await _first_under_way()
     rest = [asyncio.create_task(batches.submit("r1", name)) for name in "bcd"]
     await _settle()
     store.gate.set()
@@ -55,11 +61,7 @@ async def test_runs_do_not_wait_for_each_other() -> None:
 
 
 async def test_a_failed_batch_is_run_again_one_by_one_so_only_the_bad_item_fails() -> None:
-    store = FakeStore()
-    batches = RunBatches(store.run)
-    store.gate.clear()
-    first = asyncio.create_task(batches.submit("r1", "a"))
-    await _settle()
+    store, batches, first = await _first_under_way()
     rest = [asyncio.create_task(batches.submit("r1", name)) for name in ("b", "bad", "c")]
     await _settle()
     store.gate.set()
@@ -78,11 +80,7 @@ async def test_a_lone_item_that_fails_raises_to_its_caller_and_the_run_goes_on()
 
 
 async def test_a_cancelled_waiter_leaves_the_queue() -> None:
-    store = FakeStore()
-    batches = RunBatches(store.run)
-    store.gate.clear()
-    first = asyncio.create_task(batches.submit("r1", "a"))
-    await _settle()
+    store, batches, first = await _first_under_way()
     quitter = asyncio.create_task(batches.submit("r1", "q"))
     stayer = asyncio.create_task(batches.submit("r1", "s"))
     await _settle()
@@ -95,11 +93,7 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
 
 
 async def test_a_waiter_cancelled_just_as_it_was_given_the_lead_passes_it_on() -> None:
-    store = FakeStore()
-    batches = RunBatches(store.run)
-    store.gate.clear()
-    first = asyncio.create_task(batches.submit("r1", "a"))
-    await _settle()
+    store, batches, first = await _first_under_way()
     quitter = asyncio.create_task(batches.submit("r1", "q"))
     stayer = asyncio.create_task(batches.submit("r1", "s"))
     await _settle()
@@ -118,11 +112,7 @@ async def test_a_waiter_cancelled_just_as_it_was_given_the_lead_passes_it_on() -
 
 
 async def test_a_leader_cancelled_mid_transaction_hands_its_batch_to_the_next() -> None:
-    store = FakeStore()
-    batches = RunBatches(store.run)
-    store.gate.clear()
-    first = asyncio.create_task(batches.submit("r1", "a"))
-    await _settle()
+    store, batches, first = await _first_under_way()
     leader = asyncio.create_task(batches.submit("r1", "b"))
     follower = asyncio.create_task(batches.submit("r1", "c"))
     await _settle()

@@ -62,7 +62,8 @@ class RunBatches(Generic[Item, Result]):
         try:
             results = await self._results(key, [item for item, _ in batch])
         except BaseException:
-            # Cancelled (the plane stops): the others go back to the head of the queue, unharmed.
+            # A lone item failed (it raises to its caller), or the leader was cancelled (the plane stops):
+            # any others go back to the head of the queue, unharmed.
             self._queued[key][:0] = [(item, f) for item, f in batch[1:] if f is not None and not f.done()]
             self._pass_lead(key)
             raise
