@@ -6,75 +6,34 @@ instance on request; a child only loads the action and serves. A zygote runs on 
 control plane's, or an action venv's: see :mod:`.zygotes`); instances are spawned while it is down.
 Either way the child dies with its parent (``PR_SET_PDEATHSIG``).
 
-This file is also the zygote's program: the control plane runs it by path with ``python -P`` (so its
-folder, which holds a ``venv.py``, does not shadow the standard library), hence stdlib imports only.
-The two ends talk over an inherited ``SOCK_SEQPACKET`` socket pair: one JSON message per request, and
-each reply carries the child's pidfd (``SCM_RIGHTS``), which tells the control plane when the child
-exits though it is not its parent, with no pid-reuse race.
+The zygote's program is :mod:`.forkserver_zygote`, run by path; this is the control plane's end. The
+two ends talk over an inherited ``SOCK_SEQPACKET`` socket pair: one JSON message per request, and each
+reply carries the child's pidfd (``SCM_RIGHTS``), which tells the control plane when the child exits
+though it is not its parent, with no pid-reuse race.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-_PR_SET_PDEATHSIG = 1
-_MAX_MESSAGE = 1 << 20
+from . import forkserver_zygote
+from .forkserver_zygote import MAX_MESSAGE, die_with_parent, load_prctl
+
 _RETRY_AFTER_S = 30.0
 _SPAWN_TIMEOUT_S = 10.0
-#: What a zygote imports before it forks; one that fails is skipped (the child will say why).
-PRELOAD = (
-    "asyncio",
-    "json",
-    "knflow",
-    "knflow.wire",
-    # `knflow` loads lazily; a user module that defines workflows or triggers next to its actions
-    # needs these (and pydantic): preloaded once here, shared copy-on-write by every child.
-    "knflow._action",
-    "knflow._workflow",
-    "knflow._triggers",
-    "httptools",
-    "cloudevents.core.bindings.http",
-    "knflow_runtime",  # and then each of its modules (see _preload)
-)
 
 
 class ForkServerError(RuntimeError):
     """The fork server is not running or could not start an instance; the caller spawns instead."""
-
-
-_prctl: Callable[..., int] | None = None
-
-
-def load_prctl() -> None:
-    """Load ``prctl`` from libc; call it in the parent, since a forked child must not load libraries."""
-    global _prctl  # noqa: PLW0603 - one libc handle per process, shared by every spawn
-    if _prctl is None and sys.platform == "linux":
-        _prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """In a freshly forked child: be SIGKILLed when the parent dies, even by SIGKILL (Linux).
-
-    Args:
-        parent_pid: the pid the child expects as its parent; if it already died, the child exits.
-    """
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # the parent died before prctl: nobody would kill us later
-        os._exit(1)
 
 
 @dataclass
@@ -265,7 +224,7 @@ async def _receive(sock: socket.socket) -> tuple[bytes, list[int]]:
     fd = sock.fileno()
     while True:
         try:
-            message, fds, _flags, _address = socket.recv_fds(sock, _MAX_MESSAGE, 1)
+            message, fds, _flags, _address = socket.recv_fds(sock, MAX_MESSAGE, 1)
         except BlockingIOError:
             ready: asyncio.Future[None] = loop.create_future()
             loop.add_reader(fd, _wake, ready)
@@ -285,7 +244,7 @@ def _popen_zygote(python: str, log_path: Path, fd: int, env: dict[str, str] | No
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [python, "-P", __file__, str(fd)],
+            [python, "-P", forkserver_zygote.__file__, str(fd)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -312,114 +271,3 @@ def _wake(future: asyncio.Future[None]) -> None:
 def _close_all(fds: list[int]) -> None:
     for fd in fds:
         os.close(fd)
-
-
-# ---- the zygote's side: runs as ``python -P forkserver.py FD`` --------------------------------------
-
-
-def _serve(fd: int) -> None:
-    load_prctl()  # the children need it; the zygote's own PDEATHSIG was set by the control plane
-    sock = socket.socket(fileno=fd)
-    missing = _preload()
-    signal.signal(signal.SIGCHLD, _reap)
-    # Ctrl-C reaches the whole process group; the control plane decides when the zygote stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sock.send(json.dumps({"ready": True, "pid": os.getpid(), "missing": missing}).encode())
-    while message := sock.recv(_MAX_MESSAGE):
-        request: dict[str, Any] = json.loads(message)
-        sys.stdout.flush()
-        sys.stderr.flush()  # or buffered output would be written once by each child too
-        # SIGCHLD stays blocked until the pidfd is open: a child that dies at once must not be reaped
-        # (and its pid reused) before the pidfd pins it.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-            sock.send(json.dumps({"error": repr(exc)}).encode())
-            continue
-        if pid == 0:
-            _child(sock, request)
-        pidfd = os.pidfd_open(pid)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-        try:
-            socket.send_fds(sock, [json.dumps({"pid": pid}).encode()], [pidfd])
-        finally:
-            os.close(pidfd)
-
-
-def _preload() -> list[str]:
-    import importlib
-    import pkgutil
-
-    missing = []
-    names = list(PRELOAD)
-    with contextlib.suppress(ImportError):
-        from knflow_runtime import tracing
-
-        if tracing.enabled(os.environ):
-            # Functions will trace: pay for the OpenTelemetry SDK once here, not in every child.
-            names += [
-                "opentelemetry.sdk.trace",
-                "opentelemetry.sdk.trace.export",
-                "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-            ]
-    with contextlib.suppress(ImportError):
-        import knflow_runtime
-
-        # Every runtime module but __main__, which runpy must execute fresh in the child.
-        names += [f"knflow_runtime.{m.name}" for m in pkgutil.iter_modules(knflow_runtime.__path__)]
-    for name in names:
-        if name.endswith(".__main__"):
-            continue
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a module that fails here is imported (and reported) by the child
-            missing.append(name)
-    return missing
-
-
-def _reap(_signum: int, _frame: object) -> None:
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-
-
-def _child(sock: socket.socket, request: dict[str, Any]) -> None:
-    code: int = 1
-    try:
-        zygote = os.getppid()
-        sock.close()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        die_with_parent(zygote)
-        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(log)
-        if request.get("cwd"):
-            os.chdir(request["cwd"])
-        os.environ.update(request["env"])
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-        sys.argv = ["knflow_runtime", *request["argv"]]
-        import runpy
-
-        runpy.run_module("knflow_runtime", run_name="__main__", alter_sys=True)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # noqa: BLE001 - the child must never return into the zygote's loop
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
-
-
-if __name__ == "__main__":
-    _serve(int(sys.argv[1]))
