@@ -156,6 +156,13 @@ async def measure(store: SqlAlchemyStore, wire: Wire) -> dict[str, tuple[int, in
     [transition] = await store.claim_ready(time.time(), W)
     out["claim_ready (one run with one ready step)"] = wire.take()
     assert len(transition.claims) == 1
+
+    assert await store.run_status(transition.run_id) is not None
+    out["run_status (a waiter's read)"] = wire.take()
+    assert await store.finished_among([created.run_id, transition.run_id]) == {created.run_id}
+    out["finished_among (the waiters' watcher, 2 runs)"] = wire.take()
+    await store.next_due()
+    out["next_due (the poll's sleep)"] = wire.take()
     return out
 
 

@@ -145,15 +145,38 @@ class Database:
                 raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
             raise
 
-    async def _run_raw_asyncpg(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    async def read_raw(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like :meth:`run_raw`, for reads whose statements need no snapshot in common (each one is
+        consistent alone): on Postgres without ``BEGIN`` and ``COMMIT``, one round trip a statement
+        instead of three for a lone one (waiters and the poll read often).
+
+        Raises:
+            StoreUnavailable: when the database cannot be reached.
+        """
+        if self._async is None or self.dialect != "postgresql":
+            return await self.run_raw(fn, *args)
+        try:
+            async with self._admission.slot():
+                return await self._run_raw_asyncpg(fn, args, transaction=False)
+        except (OperationalError, OSError, ConnectionError) as exc:
+            raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
+        except Exception as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
+            raise
+
+    async def _run_raw_asyncpg(self, fn: Callable[..., T], args: tuple[Any, ...], *, transaction: bool = True) -> T:
         from sqlalchemy.util import greenlet_spawn
 
         assert self._async is not None
         async with self._async.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             assert driver is not None
+            raw = RawConnection(self._plans, AsyncpgDriver(driver))
+            if not transaction:
+                return await greenlet_spawn(fn, raw, *args)
             async with driver.transaction():
-                return await greenlet_spawn(fn, RawConnection(self._plans, AsyncpgDriver(driver)), *args)
+                return await greenlet_spawn(fn, raw, *args)
 
     def _run_sync(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         assert self._sync is not None

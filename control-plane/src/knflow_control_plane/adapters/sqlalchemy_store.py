@@ -86,7 +86,7 @@ class SqlAlchemyStore:
 
     async def next_due(self) -> float | None:
         """When the next ready step or lease expiry is due."""
-        return await self.db.run_raw(recovery.next_due)
+        return await self.db.read_raw(recovery.next_due)
 
     async def get_run(self, run_id: str, project: str | None = None) -> RunView | None:
         """A run with its steps and attempts."""
@@ -94,11 +94,11 @@ class SqlAlchemyStore:
 
     async def run_status(self, run_id: str) -> tuple[str, Any, Any] | None:
         """(status, result, error) of a run."""
-        return await self.db.run_raw(reads.run_status, run_id)
+        return await self.db.read_raw(reads.run_status, run_id)
 
     async def finished_among(self, run_ids: list[str]) -> set[str]:
         """The runs of ``run_ids`` that have finished."""
-        return set(await self.db.run_raw(reads.finished_among, run_ids)) if run_ids else set()
+        return set(await self.db.read_raw(reads.finished_among, run_ids)) if run_ids else set()
 
     # -- files --------------------------------------------------------------------------------
     async def record_files(self, records: list[FileRecord]) -> None:

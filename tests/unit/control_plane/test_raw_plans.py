@@ -1,0 +1,50 @@
+"""Statements with ``IN`` lists on the raw path: rendered once per list length, with the same SQL and
+arguments as SQLAlchemy's own post-compile, on both dialects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+
+from knflow_control_plane.adapters.sqlalchemy_raw import Plans
+
+_runs = sa.table("runs", sa.column("id", sa.String), sa.column("status", sa.String), sa.column("n", sa.Integer))
+STATEMENT = sa.select(_runs.c.id).where(
+    _runs.c.status == sa.bindparam("state"),
+    _runs.c.status.in_(["a", "b"]),  # a list given in the statement: an expanding default ("status_1")
+    _runs.c.id.in_(sa.bindparam("ids", expanding=True)),
+    _runs.c.n.in_(sa.bindparam("ns", expanding=True)),
+    _runs.c.n > sa.bindparam("floor", 0),
+)
+
+
+def _sqlalchemy(dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    compiled = STATEMENT.compile(dialect=dialect)
+    defaults = {name: bind.effective_value for bind, name in compiled.bind_names.items() if not bind.required}
+    expanded = compiled._process_parameters_for_postcompile({**defaults, **params})
+    return expanded.statement, [expanded.parameters[name] for name in expanded.positiontup or ()]
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    [postgresql.asyncpg.dialect(), sqlite.dialect()],  # type: ignore[no-untyped-call]
+    ids=["postgres", "sqlite"],
+)
+def test_each_length_renders_as_sqlalchemy_does_and_is_reused(dialect: Dialect) -> None:
+    plans = Plans(dialect)
+    plans.known(STATEMENT)
+    calls: list[dict[str, Any]] = [
+        {"state": "running", "ids": ["a", "b", "c"], "ns": [1]},
+        {"state": "failed", "ids": ["d", "e", "f"], "ns": [2], "floor": 5},  # same lengths: reused
+        {"state": "running", "ids": [], "ns": [3, 4]},
+        {"state": "running", "ids": ["g"], "ns": []},
+    ]
+    for params in calls:
+        _plan, sql, args = plans.bind(STATEMENT, params)
+        assert (sql, args) == _sqlalchemy(dialect, params)
+    [plan] = plans._plans.values()
+    assert sorted(plan.expansions) == [(2, 0, 2), (2, 1, 0), (2, 3, 1)]
