@@ -123,9 +123,10 @@ class Database:
                 raise StoreUnavailable(f"the run store connection was lost: {exc}") from exc
             raise
 
-    async def run_raw(self, fn: Callable[..., T], *args: Any, new_run: bool = False) -> T:
+    async def run_raw(self, fn: Callable[..., T], *args: Any, new_run: bool = False, transaction: bool = True) -> T:
         """Like :meth:`run`, with ``fn`` given a :class:`RawConnection` on the driver: for transactions
         whose every statement is prebuilt (the hot path), at the driver's cost instead of SQLAlchemy's.
+        ``transaction=False``: see :meth:`read_raw`.
 
         Raises:
             StoreUnavailable: when the database cannot be reached.
@@ -137,7 +138,7 @@ class Database:
                 result: T = await self._thread.submit(fn, args, raw=True)
                 return result
             async with self._admission.slot(urgent=not new_run):
-                return await self._run_raw_asyncpg(fn, args)
+                return await self._run_raw_asyncpg(fn, args, transaction=transaction)
         except (OperationalError, OSError, ConnectionError) as exc:
             raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
         except Exception as exc:
@@ -148,22 +149,12 @@ class Database:
     async def read_raw(self, fn: Callable[..., T], *args: Any) -> T:
         """Like :meth:`run_raw`, for reads whose statements need no snapshot in common (each one is
         consistent alone): on Postgres without ``BEGIN`` and ``COMMIT``, one round trip a statement
-        instead of three for a lone one (waiters and the poll read often).
+        instead of three for a lone one (waiters and the poll read often). SQLite: as :meth:`run_raw`.
 
         Raises:
             StoreUnavailable: when the database cannot be reached.
         """
-        if self._async is None or self.dialect != "postgresql":
-            return await self.run_raw(fn, *args)
-        try:
-            async with self._admission.slot():
-                return await self._run_raw_asyncpg(fn, args, transaction=False)
-        except (OperationalError, OSError, ConnectionError) as exc:
-            raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
-        except Exception as exc:
-            if _unavailable(exc):
-                raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
-            raise
+        return await self.run_raw(fn, *args, transaction=False)
 
     async def _run_raw_asyncpg(self, fn: Callable[..., T], args: tuple[Any, ...], *, transaction: bool = True) -> T:
         from sqlalchemy.util import greenlet_spawn
