@@ -20,7 +20,7 @@ from typing import Any
 
 from knflow import action, workflow
 from knflow_control_plane.adapters import sqlalchemy_creation as creation
-from knflow_control_plane.adapters import sqlalchemy_runs as runs
+from knflow_control_plane.adapters.sqlalchemy_batches import Completion, complete_batch
 from knflow_control_plane.adapters.sqlalchemy_database import Database
 from knflow_control_plane.adapters.sqlalchemy_migrations import migrate
 from knflow_control_plane.adapters.sqlalchemy_raw import RawConnection, SqliteDriver
@@ -78,7 +78,8 @@ async def main() -> None:
             while claims:
                 c = claims.pop()
                 done = Outcome.succeeded({"result": 1})
-                claims += tx(runs.complete, c.run_id, c.step, c.attempt_id, done, time.time(), W, rng, True).claims
+                batch = [Completion(c.run_id, c.step, c.attempt_id, done, time.time(), W)]
+                claims += tx(complete_batch, batch, rng, True)[0].claims
                 count += 1
             return count
 

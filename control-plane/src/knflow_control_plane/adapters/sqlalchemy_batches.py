@@ -1,4 +1,5 @@
-"""Completions recorded in batches: one transaction for several, of one run or several (``run_batches``)."""
+"""Recording attempts' outcomes: one transaction for one completion or several, of one run or several
+(batched by ``run_batches``)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ class Completion:
 def complete_batch(
     conn: AnyConnection, batch: list[Completion], rng: random.Random, use_outbox: bool
 ) -> list[Transition]:
-    """:func:`complete` of several attempts, of one run or several, in one transaction (``run_batches``).
+    """Record each attempt's outcome at most once, then apply what follows (downstream, retry, run end);
+    a transition per completion, in order.
 
-    Their runs are locked first, in the order of their ids (two batches, in two replicas say, never
-    wait for each other in a cycle); each completion then sees the ones before it, as if they had come
-    one by one.
+    A second report of the same attempt (a replay, or a worker whose lease was taken over) changes
+    nothing and comes back with ``duplicate=True``. The runs are locked first, in the order of their
+    ids (two batches, in two replicas say, never wait for each other in a cycle); each completion then
+    sees the ones before it, as if they had come one by one.
     """
     lock = Tx(conn, batch[0].now, None, rng, use_outbox, [], [])
     runs = {run_id: lock_run(lock, run_id) for run_id in sorted({c.run_id for c in batch})}

@@ -211,32 +211,6 @@ def _outputs(conn: AnyConnection, run_id: str, names: Iterable[str]) -> dict[str
     return {row.name: row.outputs or {} for row in rows}
 
 
-def complete(
-    conn: AnyConnection,
-    run_id: str,
-    step: str,
-    attempt_id: str,
-    outcome: Outcome,
-    now: float,
-    worker: Worker | None,
-    rng: random.Random,
-    use_outbox: bool,
-) -> Transition:
-    """Record an attempt's outcome at most once, then apply what follows (downstream, retry, run end).
-
-    A second report of the same attempt (a replay, or a worker whose lease was taken over) changes
-    nothing and comes back with ``duplicate=True``.
-    """
-    tx = Tx(conn, now, worker, rng, use_outbox, [], [])
-    run = lock_run(tx, run_id)
-    if run is None:
-        return Transition(run_id, RunStatus.FAILED, duplicate=True)
-    status = record(tx, run, step, attempt_id, outcome, claim_next=worker is not None)
-    if status is None:
-        return Transition(run_id, RunStatus(run.status), duplicate=True)
-    return flush(tx, run_id, status)
-
-
 def record(
     tx: Tx, run: RunState, step: str, attempt_id: str, outcome: Outcome, *, claim_next: bool
 ) -> RunStatus | None:
