@@ -104,12 +104,11 @@ class Instance:
         except BaseException:
             conn.close()  # a cancelled or failed exchange leaves the connection in an unknown state
             raise
-        if conn.closed or not self.alive:
-            pass
-        elif len(self._idle) < IDLE_CONNECTIONS:
-            self._idle.append(conn)
-        else:
-            conn.close()  # after a burst (10,000 parked runs, say) the rest would idle until scale-down
+        if not conn.closed and self.alive:
+            if len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(conn)
+            else:
+                conn.close()  # after a burst (10,000 parked runs, say) the rest would idle until scale-down
         return reply
 
     async def _connect(self) -> HttpConnection:
