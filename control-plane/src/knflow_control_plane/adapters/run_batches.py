@@ -80,11 +80,11 @@ class RunBatches(Generic[Item, Result]):
         return mine
 
     async def _results(self, key: str, items: list[Item]) -> list[Result | BaseException]:
-        if len(items) == 1:
-            return [*await self._run_batch(key, items)]
         try:
             return [*await self._run_batch(key, items)]
-        except Exception:  # noqa: BLE001 - whatever it was, each item is tried again alone
+        except Exception:  # whatever it was, each item of a batch is tried again alone
+            if len(items) == 1:
+                raise  # a lone item's error is its caller's
             # One at a time, so that one bad item fails alone (the batch rolled back as a whole).
             return [await self._alone(key, item) for item in items]
 
