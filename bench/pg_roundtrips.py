@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.services import fresh_postgres_database
 
 from knflow import action, workflow
+from knflow_control_plane.adapters.sqlalchemy_batches import Completion
 from knflow_control_plane.adapters.sqlalchemy_database import Database
 from knflow_control_plane.adapters.sqlalchemy_migrations import migrate
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
@@ -142,9 +143,13 @@ async def measure(store: SqlAlchemyStore, wire: Wire) -> dict[str, tuple[int, in
     wire.take()
     siblings = await _complete(store, created.claims[0])
     out[f"complete releasing {FAN} siblings (claims them)"] = wire.take()
-    for claim in siblings[:-1]:
-        await _complete(store, claim)
+    await _complete(store, siblings[0])
     wire.take()
+    outcome = Outcome.succeeded({"result": 1})
+    await store._complete_batch(
+        "lane", [Completion(c.run_id, c.step, c.attempt_id, outcome, time.time(), W) for c in siblings[1:-1]]
+    )
+    out[f"{len(siblings) - 2} siblings' completions in one batch"] = wire.take()
     await _complete(store, siblings[0])
     out["duplicate complete"] = wire.take()
     [join] = await _complete(store, siblings[-1])

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from knflow_control_plane.adapters.sqlalchemy_batches import Completion
+from knflow_control_plane.adapters.sqlalchemy_raw import RawConnection
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
 from knflow_control_plane.domain.model import Outcome
 from knflow_control_plane.domain.records import Claim, Transition
@@ -80,3 +82,58 @@ async def test_a_batch_of_several_runs_keeps_each_run_to_itself(store: SqlAlchem
     first, second = await store.get_run(one[0].run_id), await store.get_run(other.run_id)
     assert first is not None and first.status == "running"
     assert second is not None and second.status == "failed"
+
+
+async def test_successes_of_several_runs_in_one_batch_each_claim_finish_or_wait(store: SqlAlchemyStore) -> None:
+    waits, releases, ends = [await _siblings(store) for _ in range(3)]
+    [join] = [c for claims in await asyncio.gather(*[succeed(store, c, 2) for c in ends]) for c in claims]
+    recorded_before = waits[-1]
+    await succeed(store, recorded_before, 1)
+    batch = [
+        *[_ok(c) for c in waits[:-2]],  # one sibling left: the join still waits
+        _ok(recorded_before),  # reported again
+        _ok(join, 99),  # the last step: its run succeeds
+        *[_ok(c, 3) for c in releases],  # all siblings: the join is claimed, with every output
+    ]
+    done = await store._complete_batch("lane", batch)
+    assert [t.duplicate for t in done] == [False] * (WIDTH - 2) + [True] + [False] * (WIDTH + 1)
+    by_run = {run_id: [t for t in done if t.run_id == run_id] for run_id in {c.run_id for c in batch}}
+    assert all(t.run_status.value == "running" and not t.claims for t in by_run[waits[0].run_id])
+    [finished] = by_run[join.run_id]
+    assert finished.run_status.value == "succeeded"
+    assert [e.type for e in finished.events] == ["dev.knflow.step.succeeded", "dev.knflow.run.succeeded"]
+    *earlier, last = by_run[releases[0].run_id]
+    assert all(not t.claims and [e.type for e in t.events] == ["dev.knflow.step.succeeded"] for t in earlier)
+    assert [(c.step, c.inputs) for c in last.claims] == [("gather", {"values": [3] * WIDTH})]
+    assert [e.type for e in last.events] == ["dev.knflow.step.succeeded", "dev.knflow.step.started"]
+    waiting, succeeded, released = [await store.get_run(c.run_id) for c in (waits[0], join, releases[0])]
+    assert waiting is not None and succeeded is not None and released is not None
+    assert succeeded.status == "succeeded" and succeeded.result == 99
+    assert waiting.status == "running" and released.status == "running"
+    states = {s.name: (s.status, s.outputs) for s in waiting.steps}
+    assert states["gather"][0] == "pending" and states[waits[-2].step] == ("running", None)
+    assert states[waits[0].step] == ("succeeded", {"result": 1})
+    assert {s.name: s.status for s in released.steps}["gather"] == "running"
+    # Counted down once per success: the last sibling of the waiting run releases its join.
+    assert [c.step for c in await succeed(store, waits[-2], 1)] == ["gather"]
+
+
+async def test_a_batch_of_successes_is_a_few_statements_on_postgres(store: SqlAlchemyStore) -> None:
+    siblings = await _siblings(store)
+    statements: list[str] = []
+    execute = RawConnection.execute
+
+    def counted(self: RawConnection, statement: Any, parameters: Any = None) -> Any:
+        statements.append(type(statement).__name__)
+        return execute(self, statement, parameters)
+
+    RawConnection.execute = counted  # type: ignore[method-assign]
+    try:
+        done = await store._complete_batch("lane", [_ok(c) for c in siblings])
+    finally:
+        RawConnection.execute = execute  # type: ignore[method-assign]
+    assert [c.step for t in done for c in t.claims] == ["gather"]
+    if store.db.dialect == "postgresql":
+        assert len(statements) == 3, statements  # lock, record all, write the claim
+    else:
+        assert len(statements) > WIDTH  # SQLite: one by one (no round trips to save)

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
-from ..domain.model import Outcome, RunStatus
+from ..domain import events as ev
+from ..domain.model import AttemptStatus, Outcome, RunStatus
 from ..domain.records import Transition, Worker
+from . import sqlalchemy_statements_pg as pg
 from .sqlalchemy_raw import AnyConnection
-from .sqlalchemy_runs import Tx, flush, lock_run, record
+from .sqlalchemy_runs import RunState, Tx, claim, finish_succeeded, flush, lock_runs, record
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,9 @@ def complete_batch(
     ids (two batches, in two replicas say, never wait for each other in a cycle); each completion then
     sees the ones before it, as if they had come one by one.
     """
-    lock = Tx(conn, batch[0].now, None, rng, use_outbox, [], [])
-    runs = {run_id: lock_run(lock, run_id) for run_id in sorted({c.run_id for c in batch})}
+    runs = lock_runs(Tx(conn, batch[0].now, None, rng, use_outbox, [], []), sorted({c.run_id for c in batch}))
+    if _together(conn, batch, runs):
+        return _succeed_together(conn, batch, runs, rng, use_outbox)
     done = []
     for c in batch:
         tx = Tx(conn, c.now, c.worker, rng, use_outbox, [], [])
@@ -50,4 +55,89 @@ def complete_batch(
             continue
         done.append(flush(tx, c.run_id, status))
         runs[c.run_id] = replace(run, status=status.value)
+    return done
+
+
+class _Ready(NamedTuple):
+    """A dependent that became ready: what :func:`claim` reads of its row."""
+
+    run_id: str
+    name: str
+    action: str
+    version: str
+    inputs: dict[str, Any]
+    upstream: list[str]
+    attempts: int
+    policy: dict[str, Any]
+
+
+def _together(conn: AnyConnection, batch: list[Completion], runs: dict[str, RunState | None]) -> bool:
+    """Whether the batch can be recorded by one statement (Postgres, ``pg.SUCCEED_MANY_PG``): successes
+    only, in running runs, of different steps, each claiming what it releases. Anything else (a failure
+    to decide on, a step reported twice) goes one completion at a time."""
+    return (
+        len(batch) > 1
+        and conn.dialect.name == "postgresql"
+        and all(c.outcome.status is AttemptStatus.SUCCEEDED and c.worker is not None for c in batch)
+        and all(run is not None and run.status == RunStatus.RUNNING.value for run in runs.values())
+        and len({(c.run_id, c.step) for c in batch}) == len(batch)
+    )
+
+
+def _succeed_together(
+    conn: AnyConnection, batch: list[Completion], runs: dict[str, RunState | None], rng: random.Random, use_outbox: bool
+) -> list[Transition]:
+    """:func:`complete_batch` of successes in one statement, then each run's claims (or end) as one.
+
+    Every completion comes back with its own ``step.succeeded`` event; the claims, the run's end and
+    their events come back with the last completion of each run, as if they had come one by one.
+    """
+    now = max(c.now for c in batch)
+    row = conn.execute(
+        pg.SUCCEED_MANY_PG,
+        {
+            "done": [
+                {"id": c.attempt_id, "at": c.now, "outputs": o.outputs, "error": o.error, "logs": o.logs}
+                for c, o in ((c, c.outcome) for c in batch)
+            ],
+            "now": now,
+        },
+    ).one()
+    recorded, remaining = set(row.recorded or ()), row.remaining or {}
+    ready: dict[str, list[_Ready]] = defaultdict(list)
+    for item in sorted(row.ready or (), key=lambda r: r["name"]):
+        ready[item["run_id"]].append(_Ready(**item))
+    mine = defaultdict(list)  # each run's recorded completions, in order
+    for c in batch:
+        if c.attempt_id in recorded:
+            mine[c.run_id].append(c)
+    ends: dict[str, Transition] = {}
+    for run_id, completions in mine.items():
+        run = runs[run_id]
+        assert run is not None
+        if run_id not in remaining:
+            raise LookupError(f"run {run_id} has none of the steps {[c.step for c in completions]}")
+        worker = max((c.worker for c in completions if c.worker is not None), key=lambda w: w.capacity)
+        tx = Tx(conn, now, worker, rng, use_outbox, [], [])
+        for c in completions:
+            tx.emit(ev.STEP_SUCCEEDED, run_id, c.step)
+        known = {c.step: c.outcome.outputs or {} for c in completions}
+        if remaining[run_id] == 0:
+            status = finish_succeeded(tx, run, known)
+        else:
+            claim(tx, run, [r.name for r in ready[run_id]], rows=ready[run_id], known=known)
+            status = RunStatus.RUNNING
+        ends[run_id] = flush(tx, run_id, status)
+    position = {c.attempt_id: (i, len(completions)) for completions in mine.values() for i, c in enumerate(completions)}
+    done = []
+    for c in batch:
+        if c.attempt_id not in recorded:
+            done.append(Transition(c.run_id, RunStatus.RUNNING, duplicate=True))
+            continue
+        end, (i, count) = ends[c.run_id], position[c.attempt_id]
+        done.append(
+            replace(end, events=end.events[i:])
+            if i == count - 1
+            else Transition(c.run_id, RunStatus.RUNNING, [], [end.events[i]])
+        )
     return done

@@ -25,6 +25,14 @@ LOCK_RUN = {
     "postgresql": _run_state.with_for_update(),
     "postgresql-skip": _run_state.with_for_update(skip_locked=True),
 }
+# Several runs at once, locked in the order of their ids (Postgres locks the rows as the sort emits
+# them): two transactions locking overlapping sets never wait for each other in a cycle.
+_runs_state = (
+    sa.select(runs.c.id, runs.c.status, runs.c.inputs, runs.c.result_binding, runs.c.trace_id)
+    .where(runs.c.id.in_(sa.bindparam("b_runs", expanding=True)))
+    .order_by(runs.c.id)
+)
+LOCK_RUNS = {"sqlite": _runs_state, "postgresql": _runs_state.with_for_update()}
 
 FINISH_ATTEMPT = (
     attempts.update()
@@ -228,5 +236,6 @@ MARK_PUBLISHED = (
 # Every statement above: compiled once per dialect for the raw driver path (``sqlalchemy_raw``).
 ALL = [v for v in list(globals().values()) if isinstance(v, sa.sql.expression.Executable)] + [
     *LOCK_RUN.values(),
+    *LOCK_RUNS.values(),
     *INSERT_TRIGGER_EVENT.values(),
 ]

@@ -31,6 +31,7 @@ from .sqlalchemy_statements import (
     RELEASE_VALUES,
     START_VALUES,
     STEP_SUCCEEDED,
+    SUCCEEDED,
 )
 from .sqlalchemy_tables import Json, attempts, outbox, runs, steps, trigger_events
 
@@ -73,6 +74,90 @@ SUCCEED_PG = (
     )
     .select_from(_one.outerjoin(_released, _released.c.status == READY))
     .order_by(_released.c.name)
+)
+
+# complete() of several succeeded attempts (of one run or several, each running and locked), together:
+# SUCCEED_PG for a set. A dependent released by k of them waits on k fewer; each run's ``remaining``
+# goes down by its attempts recorded. One row: ``recorded`` (the attempt ids recorded now; the others
+# were already), ``remaining`` (run id -> steps left) and ``ready`` (the dependents that became ready,
+# as objects with the columns a claim needs, and ``run_id``).
+_done = _recordset(
+    "done",
+    sa.column("id", sa.String),
+    sa.column("outputs", JSONB),
+    sa.column("error", JSONB),
+    sa.column("logs", sa.String),
+    sa.column("at", sa.Float),
+)
+_finished_all = (
+    attempts.update()
+    .where(attempts.c.id == _done.c.id, attempts.c.status == AttemptStatus.RUNNING.value)
+    .values(
+        status=AttemptStatus.SUCCEEDED.value,
+        outputs=_done.c.outputs,
+        error=_done.c.error,
+        logs=_done.c.logs,
+        finished_at=_done.c.at,
+    )
+    .returning(attempts.c.id, attempts.c.run_id, attempts.c.step, _done.c.outputs, _done.c.at)
+    .cte("finished")
+)
+_succeeded_all = (
+    steps.update()
+    .where(steps.c.run_id == _finished_all.c.run_id, steps.c.name == _finished_all.c.step)
+    .values(
+        status=SUCCEEDED,
+        outputs=_finished_all.c.outputs,
+        error=None,
+        finished_at=_finished_all.c.at,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+    .returning(steps.c.run_id, steps.c.dependents)
+    .cte("succeeded")
+)
+_pairs = sa.select(
+    _succeeded_all.c.run_id.label("r"), sa.func.jsonb_array_elements_text(_succeeded_all.c.dependents).label("n")
+).subquery("pairs")
+_releases = (
+    sa.select(_pairs.c.r, _pairs.c.n, sa.func.count().label("k")).group_by(_pairs.c.r, _pairs.c.n).cte("releases")
+)
+_now_ready = steps.c.waiting_on == _releases.c.k
+_released_all = (
+    steps.update()
+    .where(steps.c.run_id == _releases.c.r, steps.c.name == _releases.c.n, steps.c.status == PENDING)
+    .values(
+        waiting_on=steps.c.waiting_on - _releases.c.k,
+        status=sa.case((_now_ready, READY), else_=steps.c.status),
+        ready_at=sa.case((_now_ready, sa.bindparam("now", type_=sa.Float)), else_=steps.c.ready_at),
+    )
+    .returning(*(steps.c[c] for c in ("run_id", "name", "status", "action", "version", "inputs", "upstream")))
+    .returning(steps.c.attempts, steps.c.policy)
+    .cte("released")
+)
+_per_run = (
+    sa.select(_succeeded_all.c.run_id.label("r"), sa.func.count().label("k"))
+    .group_by(_succeeded_all.c.run_id)
+    .cte("per_run")
+)
+_remaining_all = (
+    runs.update()
+    .where(runs.c.id == _per_run.c.r)
+    .values(remaining=runs.c.remaining - _per_run.c.k)
+    .returning(runs.c.id, runs.c.remaining)
+    .cte("remaining")
+)
+READY_COLUMNS = ("run_id", "name", "action", "version", "inputs", "upstream", "attempts", "policy")
+_ready_object = sa.func.jsonb_build_object(*(x for c in READY_COLUMNS for x in (sa.literal(c), _released_all.c[c])))
+SUCCEED_MANY_PG = sa.select(
+    sa.select(sa.type_coerce(sa.func.jsonb_agg(_finished_all.c.id), JSONB)).scalar_subquery().label("recorded"),
+    sa.select(sa.type_coerce(sa.func.jsonb_object_agg(_remaining_all.c.id, _remaining_all.c.remaining), JSONB))
+    .scalar_subquery()
+    .label("remaining"),
+    sa.select(sa.type_coerce(sa.func.jsonb_agg(_ready_object), JSONB))
+    .where(_released_all.c.status == READY)
+    .scalar_subquery()
+    .label("ready"),
 )
 
 # What a transaction decided, written at its end: the claims (START_STEP and INSERT_ATTEMPT for each),
