@@ -119,7 +119,7 @@ async def test_successes_of_several_runs_in_one_batch_each_claim_finish_or_wait(
 
 
 async def test_a_batch_of_successes_is_a_few_statements_on_postgres(store: SqlAlchemyStore) -> None:
-    siblings = await _siblings(store)
+    siblings = [c for claims in zip(await _siblings(store), await _siblings(store), strict=True) for c in claims]
     statements: list[str] = []
     execute = RawConnection.execute
 
@@ -132,8 +132,8 @@ async def test_a_batch_of_successes_is_a_few_statements_on_postgres(store: SqlAl
         done = await store._complete_batch("lane", [_ok(c) for c in siblings])
     finally:
         RawConnection.execute = execute  # type: ignore[method-assign]
-    assert [c.step for t in done for c in t.claims] == ["gather"]
+    assert [c.step for t in done for c in t.claims] == ["gather", "gather"]
     if store.db.dialect == "postgresql":
-        assert len(statements) == 3, statements  # lock, record all, write the claim
+        assert len(statements) == 3, statements  # lock both runs, record all, write both claims
     else:
         assert len(statements) > WIDTH  # SQLite: one by one (no round trips to save)

@@ -13,7 +13,7 @@ from ..domain.model import AttemptStatus, Outcome, RunStatus
 from ..domain.records import Transition, Worker
 from . import sqlalchemy_statements_pg as pg
 from .sqlalchemy_raw import AnyConnection
-from .sqlalchemy_runs import RunState, Tx, claim, finish_succeeded, flush, lock_runs, record
+from .sqlalchemy_runs import RunState, Tx, claim, finish_succeeded, flush, lock_runs, record, write_together
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ def _together(conn: AnyConnection, batch: list[Completion], runs: dict[str, RunS
         len(batch) > 1
         and conn.dialect.name == "postgresql"
         and all(c.outcome.status is AttemptStatus.SUCCEEDED and c.worker is not None for c in batch)
+        and len({(c.worker.name, c.worker.lease) for c in batch if c.worker is not None}) == 1
         and all(run is not None and run.status == RunStatus.RUNNING.value for run in runs.values())
         and len({(c.run_id, c.step) for c in batch}) == len(batch)
     )
@@ -87,7 +88,7 @@ def _together(conn: AnyConnection, batch: list[Completion], runs: dict[str, RunS
 def _succeed_together(
     conn: AnyConnection, batch: list[Completion], runs: dict[str, RunState | None], rng: random.Random, use_outbox: bool
 ) -> list[Transition]:
-    """:func:`complete_batch` of successes in one statement, then each run's claims (or end) as one.
+    """:func:`complete_batch` of successes in one statement, then every run's claims and ends in one.
 
     Every completion comes back with its own ``step.succeeded`` event; the claims, the run's end and
     their events come back with the last completion of each run, as if they had come one by one.
@@ -100,6 +101,8 @@ def _succeed_together(
                 {"id": c.attempt_id, "at": c.now, "outputs": o.outputs, "error": o.error, "logs": o.logs}
                 for c, o in ((c, c.outcome) for c in batch)
             ],
+            "ids": [c.attempt_id for c in batch],
+            "run_ids": sorted(runs),
             "now": now,
         },
     ).one()
@@ -112,6 +115,7 @@ def _succeed_together(
         if c.attempt_id in recorded:
             mine[c.run_id].append(c)
     ends: dict[str, Transition] = {}
+    held: list[tuple[Tx, str]] = []
     for run_id, completions in mine.items():
         run = runs[run_id]
         assert run is not None
@@ -127,7 +131,9 @@ def _succeed_together(
         else:
             claim(tx, run, [r.name for r in ready[run_id]], rows=ready[run_id], known=known)
             status = RunStatus.RUNNING
-        ends[run_id] = flush(tx, run_id, status)
+        ends[run_id] = Transition(run_id, status, list(tx.claims), list(tx.events))
+        held.append((tx, run_id))
+    write_together(held)
     position = {c.attempt_id: (i, len(completions)) for completions in mine.values() for i, c in enumerate(completions)}
     done = []
     for c in batch:

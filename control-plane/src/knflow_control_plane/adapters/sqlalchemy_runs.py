@@ -109,26 +109,38 @@ def flush(tx: Tx, run_id: str, status: RunStatus, **extra: Any) -> Transition:
 
 def _write(tx: Tx, run_id: str, *, with_events: bool) -> None:
     """Postgres: the claims and run end held so far (and the events, when ``with_events``), one statement."""
-    events = tx.events if with_events and tx.outbox else []
-    if not (tx.started or tx.ending or events):
+    write_together([(tx, run_id)], with_events=with_events)
+
+
+def write_together(held: Sequence[tuple[Tx, str]], *, with_events: bool = True) -> None:
+    """Postgres: what transitions of several runs hold (``(tx, run_id)`` each, one worker, one ``now``),
+    one statement for all (``pg.WRITE_PG``)."""
+    claims, ends, events = [], [], []
+    for tx, run_id in held:
+        claims += [{"r": run_id, **started} for started in tx.started]
+        if tx.ending:
+            ends.append({"r": run_id, **tx.ending})
+        if with_events and tx.outbox:
+            events += tx.events
+        tx.started, tx.ending = [], None
+    if not (claims or ends or events):
         return
-    ending = tx.ending or {"end_status": None, "new_result": None, "new_error": None}
+    tx, _ = held[0]
     tx.conn.execute(
         pg.WRITE_PG,
         {
-            "b_run": run_id,
             "now": tx.now,
             "owner": tx.worker.name if tx.worker else None,
             "until": tx.now + tx.worker.lease if tx.worker else None,
-            "claims": tx.started,
-            **ending,
+            "run_ids": sorted({row["r"] for row in (*claims, *ends)}),
+            "claims": claims,
+            "ends": ends,
             "events": [
                 {"i": i, "type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data}
                 for i, e in enumerate(events)
             ],
         },
     )
-    tx.started, tx.ending = [], None
 
 
 def claim(
@@ -365,7 +377,7 @@ def end_run(tx: Tx, run_id: str, status: RunStatus, *, result: Any = None, error
             .values(status=StepStatus.CANCELLED.value, finished_at=tx.now, lease_owner=None, lease_expires_at=None)
         )
     if tx.postgres:  # written by flush(), with the events
-        tx.ending = {"end_status": status.value, "new_result": result, "new_error": error}
+        tx.ending = {"status": status.value, "result": result, "error": error}
     else:
         tx.conn.execute(
             st.END_RUN,

@@ -24,7 +24,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from ..domain.model import AttemptStatus
 from .sqlalchemy_statements import (
     DECREMENT_REMAINING,
-    END_RUN,
     FINISH_ATTEMPT,
     PENDING,
     READY,
@@ -40,6 +39,12 @@ def _recordset(name: str, *columns: sa.ColumnClause[Any]) -> Any:
     """Rows given as one JSON array parameter (``jsonb_to_recordset``): one bind, any number of rows."""
     rows = sa.func.jsonb_to_recordset(sa.bindparam(name, type_=Json))
     return sa.select(rows.table_valued(*columns).render_derived(name=f"{name}_rows", with_types=True)).cte(name)
+
+
+def _among(column: sa.Column[Any], name: str) -> sa.ColumnElement[bool]:
+    """``column = ANY(:name)``, an array parameter: a join with a recordset (estimated at 100 rows) is
+    otherwise planned as a hash join over a scan of the whole table; this keeps it to the index."""
+    return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
 
 
 def _count(cte: Any) -> sa.ScalarSelect[Any]:
@@ -91,7 +96,7 @@ _done = _recordset(
 )
 _finished_all = (
     attempts.update()
-    .where(attempts.c.id == _done.c.id, attempts.c.status == AttemptStatus.RUNNING.value)
+    .where(attempts.c.id == _done.c.id, _among(attempts.c.id, "ids"), attempts.c.status == AttemptStatus.RUNNING.value)
     .values(
         status=AttemptStatus.SUCCEEDED.value,
         outputs=_done.c.outputs,
@@ -104,7 +109,11 @@ _finished_all = (
 )
 _succeeded_all = (
     steps.update()
-    .where(steps.c.run_id == _finished_all.c.run_id, steps.c.name == _finished_all.c.step)
+    .where(
+        steps.c.run_id == _finished_all.c.run_id,
+        _among(steps.c.run_id, "run_ids"),
+        steps.c.name == _finished_all.c.step,
+    )
     .values(
         status=SUCCEEDED,
         outputs=_finished_all.c.outputs,
@@ -125,7 +134,12 @@ _releases = (
 _now_ready = steps.c.waiting_on == _releases.c.k
 _released_all = (
     steps.update()
-    .where(steps.c.run_id == _releases.c.r, steps.c.name == _releases.c.n, steps.c.status == PENDING)
+    .where(
+        steps.c.run_id == _releases.c.r,
+        _among(steps.c.run_id, "run_ids"),
+        steps.c.name == _releases.c.n,
+        steps.c.status == PENDING,
+    )
     .values(
         waiting_on=steps.c.waiting_on - _releases.c.k,
         status=sa.case((_now_ready, READY), else_=steps.c.status),
@@ -142,7 +156,7 @@ _per_run = (
 )
 _remaining_all = (
     runs.update()
-    .where(runs.c.id == _per_run.c.r)
+    .where(runs.c.id == _per_run.c.r, _among(runs.c.id, "run_ids"))
     .values(remaining=runs.c.remaining - _per_run.c.k)
     .returning(runs.c.id, runs.c.remaining)
     .cte("remaining")
@@ -160,11 +174,12 @@ SUCCEED_MANY_PG = sa.select(
     .label("ready"),
 )
 
-# What a transaction decided, written at its end: the claims (START_STEP and INSERT_ATTEMPT for each),
-# the run's end (END_RUN, when ``end_status`` is not NULL) and the lifecycle events (INSERT_OUTBOX, in
+# What transactions decided, written at their end, for one run or several: the claims (START_STEP and
+# INSERT_ATTEMPT for each), the runs' ends (END_RUN for each) and the lifecycle events (INSERT_OUTBOX, in
 # their order).
 _claims = _recordset(
     "claims",
+    sa.column("r", sa.String),
     sa.column("n", sa.String),
     sa.column("a", sa.Integer),
     sa.column("id", sa.String),
@@ -172,7 +187,7 @@ _claims = _recordset(
 )
 _started = (
     steps.update()
-    .where(steps.c.run_id == sa.bindparam("b_run"), steps.c.name == _claims.c.n)
+    .where(steps.c.run_id == _claims.c.r, _among(steps.c.run_id, "run_ids"), steps.c.name == _claims.c.n)
     .values(attempts=_claims.c.a, **START_VALUES)
     .returning(steps.c.name)
     .cte("started")
@@ -183,7 +198,7 @@ _tried = (
         ["id", "run_id", "step", "number", "status", "inputs", "worker", "started_at"],
         sa.select(
             _claims.c.id,
-            sa.bindparam("b_run"),
+            _claims.c.r,
             _claims.c.n,
             _claims.c.a,
             sa.literal(AttemptStatus.RUNNING.value),
@@ -195,9 +210,17 @@ _tried = (
     .returning(attempts.c.id)
     .cte("tried")
 )
+_ends = _recordset(
+    "ends",
+    sa.column("r", sa.String),
+    sa.column("status", sa.String),
+    sa.column("result", JSONB),
+    sa.column("error", JSONB),
+)
 _ended = (
-    END_RUN.where(sa.bindparam("end_status", type_=sa.String).is_not(None))
-    .values(status=sa.bindparam("end_status", type_=sa.String))
+    runs.update()
+    .where(runs.c.id == _ends.c.r, _among(runs.c.id, "run_ids"))
+    .values(status=_ends.c.status, result=_ends.c.result, error=_ends.c.error, finished_at=sa.bindparam("now"))
     .returning(runs.c.id)
     .cte("ended")
 )
