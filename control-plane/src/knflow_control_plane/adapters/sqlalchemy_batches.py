@@ -110,7 +110,7 @@ def _succeed_together(
     ready: dict[str, list[_Ready]] = defaultdict(list)
     for item in sorted(row.ready or (), key=lambda r: r["name"]):
         ready[item["run_id"]].append(_Ready(**item))
-    mine = defaultdict(list)  # each run's recorded completions, in order
+    mine: dict[str, list[Completion]] = defaultdict(list)  # each run's recorded completions, in order
     for c in batch:
         if c.attempt_id in recorded:
             mine[c.run_id].append(c)
@@ -134,10 +134,18 @@ def _succeed_together(
         ends[run_id] = Transition(run_id, status, list(tx.claims), list(tx.events))
         held.append((tx, run_id))
     write_together(held)
-    position = {c.attempt_id: (i, len(completions)) for completions in mine.values() for i, c in enumerate(completions)}
+    return _per_completion(batch, mine, ends)
+
+
+def _per_completion(
+    batch: list[Completion], recorded: dict[str, list[Completion]], ends: dict[str, Transition]
+) -> list[Transition]:
+    """A transition per completion, in order: each its ``step.succeeded`` event, and each run's last one
+    (of those ``recorded``) the run's claims and end; a completion not recorded is a duplicate."""
+    position = {c.attempt_id: (i, len(mine)) for mine in recorded.values() for i, c in enumerate(mine)}
     done = []
     for c in batch:
-        if c.attempt_id not in recorded:
+        if c.attempt_id not in position:
             done.append(Transition(c.run_id, RunStatus.RUNNING, duplicate=True))
             continue
         end, (i, count) = ends[c.run_id], position[c.attempt_id]
