@@ -5,14 +5,16 @@ in fewer transactions."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from knflow_control_plane.adapters.sqlalchemy_batches import Completion
 from knflow_control_plane.adapters.sqlalchemy_raw import RawConnection
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
 from knflow_control_plane.domain.model import Outcome
-from knflow_control_plane.domain.records import Claim, Transition
+from knflow_control_plane.domain.records import Claim, Transition, Worker
 from tests.integration.test_store_concurrency import WIDTH, W, new_run, succeed
 
 FATAL = {"type": "ActionError", "message": "no", "code": 400, "retryable": False, "traceback": None}
@@ -118,22 +120,42 @@ async def test_successes_of_several_runs_in_one_batch_each_claim_finish_or_wait(
     assert [c.step for c in await succeed(store, waits[-2], 1)] == ["gather"]
 
 
-async def test_a_batch_of_successes_is_a_few_statements_on_postgres(store: SqlAlchemyStore) -> None:
-    siblings = [c for claims in zip(await _siblings(store), await _siblings(store), strict=True) for c in claims]
-    statements: list[str] = []
+@contextlib.contextmanager
+def _statements() -> Iterator[list[str]]:
+    """The statements the raw path runs meanwhile (each one a round trip on Postgres)."""
+    ran: list[str] = []
     execute = RawConnection.execute
 
     def counted(self: RawConnection, statement: Any, parameters: Any = None) -> Any:
-        statements.append(type(statement).__name__)
+        ran.append(type(statement).__name__)
         return execute(self, statement, parameters)
 
     RawConnection.execute = counted  # type: ignore[method-assign]
     try:
-        done = await store._complete_batch("lane", [_ok(c) for c in siblings])
+        yield ran
     finally:
         RawConnection.execute = execute  # type: ignore[method-assign]
+
+
+async def test_a_batch_of_successes_is_a_few_statements_on_postgres(store: SqlAlchemyStore) -> None:
+    siblings = [c for claims in zip(await _siblings(store), await _siblings(store), strict=True) for c in claims]
+    with _statements() as ran:
+        done = await store._complete_batch("lane", [_ok(c) for c in siblings])
     assert [c.step for t in done for c in t.claims] == ["gather", "gather"]
     if store.db.dialect == "postgresql":
-        assert len(statements) == 3, statements  # lock both runs, record all, write both claims
+        assert len(ran) == 3, ran  # lock both runs, record all, write both claims
     else:
-        assert len(statements) > WIDTH  # SQLite: one by one (no round trips to save)
+        assert len(ran) > WIDTH  # SQLite: one by one (no round trips to save)
+
+
+async def test_claiming_the_ready_steps_of_many_runs_takes_a_few_statements(store: SqlAlchemyStore) -> None:
+    parked = {(await store.create_run(new_run({"x": i}), time.time(), None)).run_id: i for i in range(30)}
+    with _statements() as ran:
+        transitions = await store.claim_ready(time.time(), Worker("w2", 30.0, capacity=20))
+    assert [t.run_id for t in transitions] == sorted(parked)[:20]  # up to the room, in the order of the ids
+    assert all([(c.step, c.inputs) for c in t.claims] == [("seed", {"x": parked[t.run_id]})] for t in transitions)
+    # candidates, lock, ready steps; then the claims and events: all at once on Postgres; on SQLite the
+    # step, the attempt and the outbox row of each run
+    assert len(ran) == (4 if store.db.dialect == "postgresql" else 3 + 3 * 20), ran
+    again = await store.claim_ready(time.time(), Worker("w2", 30.0, capacity=100))
+    assert sorted(t.run_id for t in again) == sorted(parked)[20:]

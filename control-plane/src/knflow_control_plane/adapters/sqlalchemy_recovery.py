@@ -4,6 +4,7 @@ timeouts, cancel, retry and lease renewal. Each public function is one transacti
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from ..domain.model import Outcome, RunStatus, StepStatus, check_run_transition
 from ..domain.records import Transition, Worker
 from . import sqlalchemy_statements as st
 from .sqlalchemy_raw import AnyConnection
-from .sqlalchemy_runs import Tx, claim, end_run, flush, lock_run, record
+from .sqlalchemy_runs import Tx, claim, end_run, flush, lock_run, lock_runs, record, write_together
 from .sqlalchemy_tables import runs, steps
 
 
@@ -23,23 +24,44 @@ def claim_ready(
 ) -> list[Transition]:
     """Claim ready steps whose time has come, across runs, up to the worker's capacity.
 
-    Runs locked by another worker are skipped (``SKIP LOCKED``), so replicas share the work.
+    Runs locked by another worker are skipped (``SKIP LOCKED``), so replicas share the work. The runs
+    are locked, their ready steps read and (on Postgres) their claims written by one statement each,
+    however many runs there are: a thousand parked runs released at once are a few statements, not
+    four a run.
     """
+    if worker.capacity <= 0:
+        return []
     # room to skip runs other replicas hold
-    candidates = conn.execute(st.READY_RUNS, {"now": now, "room": worker.capacity * 4}).scalars().all()
-    transitions = []
+    candidates = sorted(set(conn.execute(st.READY_RUNS, {"now": now, "room": worker.capacity * 4}).scalars()))
+    if not candidates:
+        return []
+    lock = Tx(conn, now, None, rng, use_outbox, [], [])
+    running = [
+        run
+        for run in lock_runs(lock, candidates, skip_locked=True).values()
+        if run is not None and run.status == RunStatus.RUNNING.value
+    ]
+    ready = defaultdict(list)
+    if running:
+        for row in conn.execute(st.READY_STEPS_OF_RUNS, {"b_runs": [run.id for run in running], "now": now}):
+            ready[row.run_id].append(row)
+    transitions, held = [], []
     room = worker.capacity
-    for run_id in sorted(set(candidates)):
+    for run in running:
         if room <= 0:
             break
+        if not ready[run.id]:
+            continue  # claimed meanwhile (it was read before its run was locked)
         tx = Tx(conn, now, Worker(worker.name, worker.lease, room), rng, use_outbox, [], [])
-        run = lock_run(tx, run_id, skip_locked=True)
-        if run is None or run.status != RunStatus.RUNNING.value:
-            continue
-        names = conn.execute(st.READY_NAMES, {"b_run": run_id, "now": now}).scalars().all()
-        claim(tx, run, names)
+        claim(tx, run, [row.name for row in ready[run.id]], rows=ready[run.id])
         room -= len(tx.claims)
-        transitions.append(flush(tx, run_id, RunStatus.RUNNING))
+        if tx.postgres:
+            transitions.append(Transition(run.id, RunStatus.RUNNING, list(tx.claims), list(tx.events)))
+            held.append((tx, run.id))
+        else:
+            transitions.append(flush(tx, run.id, RunStatus.RUNNING))
+    if held:
+        write_together(held)
     return transitions
 
 

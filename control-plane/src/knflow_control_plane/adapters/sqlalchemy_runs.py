@@ -80,11 +80,13 @@ def lock_run(tx: Tx, run_id: str, *, skip_locked: bool = False) -> RunState | No
     return RunState(row.id, row.status, row.inputs, row.result_binding, row.trace_id) if row else None
 
 
-def lock_runs(tx: Tx, run_ids: Sequence[str]) -> dict[str, RunState | None]:
+def lock_runs(tx: Tx, run_ids: Sequence[str], *, skip_locked: bool = False) -> dict[str, RunState | None]:
     """Several runs, as :func:`lock_run` each, in one statement (rows locked in the order of the ids)."""
     if len(run_ids) == 1:
-        return {run_ids[0]: lock_run(tx, run_ids[0])}
-    statement = st.LOCK_RUNS.get(tx.conn.dialect.name, st.LOCK_RUNS["sqlite"])
+        return {run_ids[0]: lock_run(tx, run_ids[0], skip_locked=skip_locked)}
+    dialect = tx.conn.dialect.name
+    key = f"{dialect}-skip" if skip_locked and dialect == "postgresql" else dialect
+    statement = st.LOCK_RUNS.get(key, st.LOCK_RUNS["sqlite"])
     found = {
         row.id: RunState(row.id, row.status, row.inputs, row.result_binding, row.trace_id)
         for row in tx.conn.execute(statement, {"b_runs": list(run_ids)})

@@ -32,7 +32,11 @@ _runs_state = (
     .where(runs.c.id.in_(sa.bindparam("b_runs", expanding=True)))
     .order_by(runs.c.id)
 )
-LOCK_RUNS = {"sqlite": _runs_state, "postgresql": _runs_state.with_for_update()}
+LOCK_RUNS = {
+    "sqlite": _runs_state,
+    "postgresql": _runs_state.with_for_update(),
+    "postgresql-skip": _runs_state.with_for_update(skip_locked=True),
+}
 
 FINISH_ATTEMPT = (
     attempts.update()
@@ -118,6 +122,26 @@ READY_STEPS = (
         steps.c.ready_at <= sa.bindparam("now"),
     )
     .limit(sa.bindparam("room"))
+)
+
+# The ready steps of several runs (claim_ready), by run and name: everything a claim needs.
+READY_STEPS_OF_RUNS = (
+    sa.select(
+        steps.c.run_id,
+        steps.c.name,
+        steps.c.action,
+        steps.c.version,
+        steps.c.inputs,
+        steps.c.upstream,
+        steps.c.attempts,
+        steps.c.policy,
+    )
+    .where(
+        steps.c.run_id.in_(sa.bindparam("b_runs", expanding=True)),
+        steps.c.status == READY,
+        steps.c.ready_at <= sa.bindparam("now"),
+    )
+    .order_by(steps.c.run_id, steps.c.name)
 )
 
 STEP_OUTPUTS = sa.select(steps.c.name, steps.c.outputs).where(
