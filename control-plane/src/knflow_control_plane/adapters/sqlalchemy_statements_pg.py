@@ -251,12 +251,18 @@ WRITE_PG = sa.select(
 )
 
 # create_run(): INSERT_TRIGGER_EVENT (when ``keyed``), INSERT_RUN and INSERT_STEPS, the run and its
-# steps only if the event was new (``created`` 0: another transaction created this event's run).
+# steps only if the event was new (``created`` 0: another transaction created this event's run). Roots
+# claimed at once come as steps already running (their attempt's columns set) with their attempts in
+# ``root_claims``, and the events in ``new_events``: the whole creation is then this one statement,
+# atomic alone, which needs no BEGIN/COMMIT (``sqlalchemy_creation.create_alone``).
 _RUN_COLUMNS = (
     *("id", "project", "workflow", "workflow_version", "status", "inputs", "result_binding", "trigger"),
     *("remaining", "trace_id", "created_at", "deadline"),
 )
-_STEP_COLUMNS = ("name", "action", "version", "status", "inputs", "upstream", "dependents", "waiting_on", "policy")
+_STEP_COLUMNS = (
+    *("name", "action", "version", "status", "inputs", "upstream", "dependents", "waiting_on", "policy"),
+    *("ready_at", "attempts", "lease_owner", "lease_expires_at", "started_at"),
+)
 _keyed = sa.bindparam("keyed", type_=sa.Boolean)
 _event = (
     postgresql.insert(trigger_events)
@@ -287,18 +293,58 @@ _run = (
 _new_steps = _recordset(
     "new_steps",
     *(sa.column(c, JSONB if isinstance(steps.c[c].type, sa.JSON) else steps.c[c].type) for c in _STEP_COLUMNS),
-    sa.column("ready_at", steps.c.ready_at.type),
 )
 _inserted = (
     steps.insert()
-    .from_select(
-        ["run_id", *_STEP_COLUMNS, "ready_at"],
-        sa.select(_run.c.id, *(_new_steps.c[c] for c in (*_STEP_COLUMNS, "ready_at"))),
-    )
+    .from_select(["run_id", *_STEP_COLUMNS], sa.select(_run.c.id, *(_new_steps.c[c] for c in _STEP_COLUMNS)))
     .returning(steps.c.name)
     .cte("inserted")
 )
-CREATE_PG = sa.select(_count(_run).label("created"), _count(_inserted).label("steps"))
+_root_claims = _recordset(
+    "root_claims", sa.column("n", sa.String), sa.column("id", sa.String), sa.column("inputs", JSONB)
+)
+_root_tried = (
+    attempts.insert()
+    .from_select(
+        ["id", "run_id", "step", "number", "status", "inputs", "worker", "started_at"],
+        sa.select(
+            _root_claims.c.id,
+            _run.c.id,
+            _root_claims.c.n,
+            sa.literal(1),
+            sa.literal(AttemptStatus.RUNNING.value),
+            _root_claims.c.inputs,
+            sa.bindparam("owner", type_=sa.String),
+            sa.bindparam("now", type_=sa.Float),
+        ).select_from(_root_claims.join(_run, sa.true())),
+    )
+    .returning(attempts.c.id)
+    .cte("root_tried")
+)
+_new_events = _recordset(
+    "new_events",
+    sa.column("i", sa.Integer),
+    sa.column("type", sa.String),
+    sa.column("step", sa.String),
+    sa.column("data", JSONB),
+)
+_new_written = (
+    outbox.insert()
+    .from_select(
+        ["type", "run_id", "step", "data", "created_at"],
+        sa.select(_new_events.c.type, _run.c.id, _new_events.c.step, _new_events.c.data, sa.bindparam("now"))
+        .select_from(_new_events.join(_run, sa.true()))
+        .order_by(_new_events.c.i),
+    )
+    .returning(outbox.c.id)
+    .cte("new_written")
+)
+CREATE_PG = sa.select(
+    _count(_run).label("created"),
+    _count(_inserted).label("steps"),
+    _count(_root_tried).label("tried"),
+    _count(_new_written).label("written"),
+)
 
 #: Every statement above: compiled once for the raw driver path (``sqlalchemy_raw``).
 ALL = [v for v in list(globals().values()) if isinstance(v, sa.sql.expression.Executable)]

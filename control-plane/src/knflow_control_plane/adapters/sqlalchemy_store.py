@@ -43,6 +43,11 @@ class SqlAlchemyStore:
     # -- runs ---------------------------------------------------------------------------------
     async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
         """Create a run (idempotent on its trigger event); claim its first steps for ``worker``."""
+        if self.db.dialect == "postgresql":  # one statement, no BEGIN/COMMIT, when every root can start
+            args = (new, now, worker, self.rng, self.outbox)
+            alone = await self.db.run_raw(creation.create_alone, *args, new_run=True, transaction=False)
+            if alone is not None:
+                return alone
         return await self.db.run_raw(creation.create_run, new, now, worker, self.rng, self.outbox, new_run=True)
 
     async def complete(
