@@ -105,16 +105,10 @@ DECREMENT_REMAINING = (
     .returning(runs.c.remaining)
 )
 
+# What a claim reads of a ready step.
+_CLAIMED = ("name", "action", "version", "inputs", "upstream", "attempts", "policy")
 READY_STEPS = (
-    sa.select(
-        steps.c.name,
-        steps.c.action,
-        steps.c.version,
-        steps.c.inputs,
-        steps.c.upstream,
-        steps.c.attempts,
-        steps.c.policy,
-    )
+    sa.select(*(steps.c[c] for c in _CLAIMED))
     .where(
         steps.c.run_id == sa.bindparam("b_run"),
         steps.c.name.in_(sa.bindparam("names", expanding=True)),
@@ -126,16 +120,7 @@ READY_STEPS = (
 
 # The ready steps of several runs (claim_ready), by run and name: everything a claim needs.
 READY_STEPS_OF_RUNS = (
-    sa.select(
-        steps.c.run_id,
-        steps.c.name,
-        steps.c.action,
-        steps.c.version,
-        steps.c.inputs,
-        steps.c.upstream,
-        steps.c.attempts,
-        steps.c.policy,
-    )
+    sa.select(steps.c.run_id, *(steps.c[c] for c in _CLAIMED))
     .where(
         steps.c.run_id.in_(sa.bindparam("b_runs", expanding=True)),
         steps.c.status == READY,

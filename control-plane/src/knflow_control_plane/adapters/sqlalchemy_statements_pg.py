@@ -51,6 +51,40 @@ def _count(cte: Any) -> sa.ScalarSelect[Any]:
     return sa.select(sa.func.count()).select_from(cte).scalar_subquery()
 
 
+def _attempts_started(name: str, claims: Any, run_id: Any, number: Any, only_with: Any = None) -> Any:
+    """INSERT_ATTEMPT of each row of ``claims`` (``n``, ``id``, ``inputs``): running, worker ``owner``,
+    since ``now``; only if ``only_with`` (a CTE) has a row, when given."""
+    rows = sa.select(
+        claims.c.id,
+        run_id,
+        claims.c.n,
+        number,
+        sa.literal(AttemptStatus.RUNNING.value),
+        claims.c.inputs,
+        sa.bindparam("owner", type_=sa.String),
+        sa.bindparam("now", type_=sa.Float),
+    )
+    if only_with is not None:
+        rows = rows.select_from(claims.join(only_with, sa.true()))
+    columns = ["id", "run_id", "step", "number", "status", "inputs", "worker", "started_at"]
+    return attempts.insert().from_select(columns, rows).returning(attempts.c.id).cte(name)
+
+
+def _events_written(name: str, events: Any, run_id: Any, only_with: Any = None) -> Any:
+    """INSERT_OUTBOX of each row of ``events`` (``i``, ``type``, ``step``, ``data``), in the order of
+    ``i``, at ``now``; only if ``only_with`` (a CTE) has a row, when given."""
+    rows = sa.select(events.c.type, run_id, events.c.step, events.c.data, sa.bindparam("now", type_=sa.Float))
+    if only_with is not None:
+        rows = rows.select_from(events.join(only_with, sa.true()))
+    columns = ["type", "run_id", "step", "data", "created_at"]
+    return outbox.insert().from_select(columns, rows.order_by(events.c.i)).returning(outbox.c.id).cte(name)
+
+
+def _event_columns(*more: sa.ColumnClause[Any]) -> tuple[sa.ColumnClause[Any], ...]:
+    """The columns of a recordset of lifecycle events, and ``more``."""
+    return (sa.column("i", sa.Integer), sa.column("type", sa.String), sa.column("step", sa.String), *more)
+
+
 # complete() of a succeeded attempt, run running: FINISH_ATTEMPT, STEP_SUCCEEDED, the release of the
 # dependents and DECREMENT_REMAINING, each only if the one before changed a row. One row per dependent
 # that became ready (by name), or one row of NULLs; ``recorded`` 0 means the attempt was already recorded.
@@ -192,24 +226,7 @@ _started = (
     .returning(steps.c.name)
     .cte("started")
 )
-_tried = (
-    attempts.insert()
-    .from_select(
-        ["id", "run_id", "step", "number", "status", "inputs", "worker", "started_at"],
-        sa.select(
-            _claims.c.id,
-            _claims.c.r,
-            _claims.c.n,
-            _claims.c.a,
-            sa.literal(AttemptStatus.RUNNING.value),
-            _claims.c.inputs,
-            sa.bindparam("owner"),
-            sa.bindparam("now"),
-        ),
-    )
-    .returning(attempts.c.id)
-    .cte("tried")
-)
+_tried = _attempts_started("tried", _claims, _claims.c.r, _claims.c.a)
 _ends = _recordset(
     "ends",
     sa.column("r", sa.String),
@@ -224,25 +241,8 @@ _ended = (
     .returning(runs.c.id)
     .cte("ended")
 )
-_events = _recordset(
-    "events",
-    sa.column("i", sa.Integer),
-    sa.column("type", sa.String),
-    sa.column("run_id", sa.String),
-    sa.column("step", sa.String),
-    sa.column("data", JSONB),
-)
-_written = (
-    outbox.insert()
-    .from_select(
-        ["type", "run_id", "step", "data", "created_at"],
-        sa.select(_events.c.type, _events.c.run_id, _events.c.step, _events.c.data, sa.bindparam("now")).order_by(
-            _events.c.i
-        ),
-    )
-    .returning(outbox.c.id)
-    .cte("written")
-)
+_events = _recordset("events", *_event_columns(sa.column("data", JSONB), sa.column("run_id", sa.String)))
+_written = _events_written("written", _events, _events.c.run_id)
 WRITE_PG = sa.select(
     _count(_started).label("started"),
     _count(_tried).label("tried"),
@@ -303,42 +303,9 @@ _inserted = (
 _root_claims = _recordset(
     "root_claims", sa.column("n", sa.String), sa.column("id", sa.String), sa.column("inputs", JSONB)
 )
-_root_tried = (
-    attempts.insert()
-    .from_select(
-        ["id", "run_id", "step", "number", "status", "inputs", "worker", "started_at"],
-        sa.select(
-            _root_claims.c.id,
-            _run.c.id,
-            _root_claims.c.n,
-            sa.literal(1),
-            sa.literal(AttemptStatus.RUNNING.value),
-            _root_claims.c.inputs,
-            sa.bindparam("owner", type_=sa.String),
-            sa.bindparam("now", type_=sa.Float),
-        ).select_from(_root_claims.join(_run, sa.true())),
-    )
-    .returning(attempts.c.id)
-    .cte("root_tried")
-)
-_new_events = _recordset(
-    "new_events",
-    sa.column("i", sa.Integer),
-    sa.column("type", sa.String),
-    sa.column("step", sa.String),
-    sa.column("data", JSONB),
-)
-_new_written = (
-    outbox.insert()
-    .from_select(
-        ["type", "run_id", "step", "data", "created_at"],
-        sa.select(_new_events.c.type, _run.c.id, _new_events.c.step, _new_events.c.data, sa.bindparam("now"))
-        .select_from(_new_events.join(_run, sa.true()))
-        .order_by(_new_events.c.i),
-    )
-    .returning(outbox.c.id)
-    .cte("new_written")
-)
+_root_tried = _attempts_started("root_tried", _root_claims, _run.c.id, sa.literal(1), only_with=_run)
+_new_events = _recordset("new_events", *_event_columns(sa.column("data", JSONB)))
+_new_written = _events_written("new_written", _new_events, _run.c.id, only_with=_run)
 CREATE_PG = sa.select(
     _count(_run).label("created"),
     _count(_inserted).label("steps"),
