@@ -1,4 +1,5 @@
-"""Creating a run: one transaction inserts it and its steps, readies the roots and may claim them.
+"""Creating a run: one transaction inserts it and its steps, readies the roots and may claim them; on
+Postgres, when every root can start at once, one statement without a transaction (:func:`create_alone`).
 
 Idempotent on the trigger event's (source, id): the same event delivered twice creates one run.
 """
