@@ -47,6 +47,11 @@ def _among(column: sa.Column[Any], name: str) -> sa.ColumnElement[bool]:
     return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
 
 
+def _step_of(run_id: Any, name: Any) -> tuple[sa.ColumnElement[bool], ...]:
+    """The ``steps`` row of ``run_id`` and ``name`` (columns of a recordset), among the runs ``run_ids``."""
+    return steps.c.run_id == run_id, _among(steps.c.run_id, "run_ids"), steps.c.name == name
+
+
 def _count(cte: Any) -> sa.ScalarSelect[Any]:
     return sa.select(sa.func.count()).select_from(cte).scalar_subquery()
 
@@ -143,11 +148,7 @@ _finished_all = (
 )
 _succeeded_all = (
     steps.update()
-    .where(
-        steps.c.run_id == _finished_all.c.run_id,
-        _among(steps.c.run_id, "run_ids"),
-        steps.c.name == _finished_all.c.step,
-    )
+    .where(*_step_of(_finished_all.c.run_id, _finished_all.c.step))
     .values(
         status=SUCCEEDED,
         outputs=_finished_all.c.outputs,
@@ -168,12 +169,7 @@ _releases = (
 _now_ready = steps.c.waiting_on == _releases.c.k
 _released_all = (
     steps.update()
-    .where(
-        steps.c.run_id == _releases.c.r,
-        _among(steps.c.run_id, "run_ids"),
-        steps.c.name == _releases.c.n,
-        steps.c.status == PENDING,
-    )
+    .where(*_step_of(_releases.c.r, _releases.c.n), steps.c.status == PENDING)
     .values(
         waiting_on=steps.c.waiting_on - _releases.c.k,
         status=sa.case((_now_ready, READY), else_=steps.c.status),
@@ -221,7 +217,7 @@ _claims = _recordset(
 )
 _started = (
     steps.update()
-    .where(steps.c.run_id == _claims.c.r, _among(steps.c.run_id, "run_ids"), steps.c.name == _claims.c.n)
+    .where(*_step_of(_claims.c.r, _claims.c.n))
     .values(attempts=_claims.c.a, **START_VALUES)
     .returning(steps.c.name)
     .cte("started")
