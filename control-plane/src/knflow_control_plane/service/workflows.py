@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import secrets
@@ -27,6 +28,8 @@ from .ttl_cache import TtlCache
 _PLAN_CACHE_SIZE = 256
 #: seconds a replica reuses a deployment or route it read (another replica's deploy shows within it)
 _READ_TTL_S = 1.0
+#: run starts in progress at once per replica; the rest wait at the door (see ``Workflows.start``)
+STARTS_AT_ONCE = 64
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Workflows:
         custom_triggers: bool = True,
         payloads: Payloads | None = None,
         garbage: FunctionGarbage | None = None,
+        starts_at_once: int = STARTS_AT_ONCE,
     ):
         self.store = store
         self.functions = functions
@@ -73,6 +77,12 @@ class Workflows:
         # (cleared at once by a deploy or undeploy here; another replica's shows within the TTL).
         self._deployments: TtlCache[str, dict[str, Any] | None] = TtlCache(_READ_TTL_S)
         self._routes: TtlCache[tuple[str, str], dict[str, Any] | None] = TtlCache(_READ_TTL_S)
+        # A burst of starts (10,000 trigger events, one ``asyncio.gather``) waits here, before anything is
+        # built for it: a start that waits deeper (for the store) holds its checked inputs, its ``NewRun``
+        # and six coroutine frames, ~4 KB. The burst's peak is what the heap keeps afterwards (pymalloc
+        # frees an arena only once it is empty): 10,000 parked runs kept +53 MB, +33 MB with this door.
+        # The store still takes starts as fast as before: 64 fill its group commits and its pool.
+        self._starting = asyncio.Semaphore(starts_at_once)
 
     async def register(self, spec: WorkflowSpec, code: dict[str, bytes] | None) -> tuple[str, bool]:
         """Store a workflow version and the action versions it calls (with their code).
@@ -276,6 +286,20 @@ class Workflows:
             Conflict: the workflow is not deployed.
             InvalidRequest: an input is unknown, missing or of the wrong type (named in ``field``).
         """
+        async with self._starting:
+            return await self._start(name, inputs, trigger, version, idempotency, run_id, trace_id, triggered)
+
+    async def _start(
+        self,
+        name: str,
+        inputs: dict[str, Any],
+        trigger: dict[str, Any] | None,
+        version: str | None,
+        idempotency: tuple[str, str] | None,
+        run_id: str | None,
+        trace_id: str | None,
+        triggered: bool,
+    ) -> Transition:
         if triggered and version is not None:
             plan = await self._plan(name, version)
             checked = check_inputs(plan.spec, inputs)
