@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
+
+import asyncpg
+import pytest
 
 from knflow_control_plane.adapters.sqlalchemy_database import Database
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
@@ -59,5 +63,29 @@ async def test_a_running_step_completes_ahead_of_a_burst_of_new_runs() -> None:
         await asyncio.gather(complete(), *burst)
         order = sorted(finished_at, key=finished_at.__getitem__)
         assert order.index("complete") < 10, f"the completion finished {order.index('complete')}th of {len(order)}"
+    finally:
+        await store.close()
+
+
+async def test_a_burst_runs_on_the_pools_own_connections_without_opening_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Counted where asyncpg opens them: a transaction admitted beyond the pool's size used to take an
+    # overflow connection, opened for it and closed on its return (with every statement prepared again).
+    opened = 0
+    connect = asyncpg.connect
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal opened
+        opened += 1
+        return await connect(*args, **kwargs)
+
+    monkeypatch.setattr(asyncpg, "connect", counted)
+    store = SqlAlchemyStore(Database(await _postgres_database(), pool_size=3))
+    await store.ensure_project("default", 0.0)
+    try:
+        opened = 0  # creating the database and the project opened some already
+        await asyncio.gather(*[store.create_run(new_run({"x": i}), time.time(), W) for i in range(BURST)])
+        assert opened <= 3, f"a burst opened {opened} connections through a pool of 3"
     finally:
         await store.close()
