@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import cast
+from typing import Any, cast
+
+import pytest
 
 from knflow_control_plane.adapters.clock import SystemClock
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
-from knflow_control_plane.ports import FunctionBackend
+from knflow_control_plane.domain.model import Outcome
+from knflow_control_plane.ports import FunctionBackend, HttpReply, HttpRequest
 from knflow_control_plane.service.functions import Functions
 from knflow_control_plane.service.orchestrator import Orchestrator, OrchestratorSettings
+from knflow_control_plane.service.outcomes import CheckedReply
+from knflow_runtime.contract import decode_invoke
 from tests.integration.test_store_contract import W, drive, new_run
 
 
@@ -45,3 +50,52 @@ async def test_a_wait_for_a_run_that_never_appears_ends_at_its_timeout_with_none
     assert await waiting.wait("never-created", 0.3, just_published=True) is None
     assert time.monotonic() - started >= 0.3
     await waiting.stop()
+
+
+class _Ready:
+    """Functions that are always deployed."""
+
+    async def ensure(self, action: str, version: str) -> None:
+        return None
+
+
+class _GatedBackend:
+    """Replies to every invocation once ``open`` is set: the attempts stay in flight until then."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+
+    async def invoke(self, action: str, version: str, request: HttpRequest, timeout: float) -> HttpReply:
+        await self.open.wait()
+        inputs = decode_invoke(request.headers, request.body).data["inputs"]
+        outputs = {"result": inputs["x"] + 1} if action == "inc" else {"sum": inputs["a"] + inputs["b"]}
+        return CheckedReply(200, {}, b"", Outcome.succeeded(outputs))
+
+
+async def test_a_wait_on_a_run_in_flight_here_reads_the_store_only_once_it_has_ended(
+    store: SqlAlchemyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _GatedBackend()
+    here = Orchestrator(
+        store, cast(Functions, _Ready()), cast(FunctionBackend, backend), SystemClock(), OrchestratorSettings()
+    )
+    reads: list[str] = []
+    run_status = store.run_status
+
+    async def counted(run_id: str) -> tuple[str, Any, Any] | None:
+        reads.append(run_id)
+        return await run_status(run_id)
+
+    monkeypatch.setattr(store, "run_status", counted)
+    created = await store.create_run(new_run(), time.time(), here.worker())
+    here.apply(created)  # its two first steps are now in flight here, held by the backend
+    waited = asyncio.ensure_future(here.wait(created.run_id, 30.0))
+    await asyncio.sleep(0.1)
+    assert reads == [] and not waited.done()
+    backend.open.set()
+    assert await asyncio.wait_for(waited, 10.0) == ("succeeded", 4, None)
+    assert reads == [created.run_id]  # once, when the run's end woke the wait
+    # A run with nothing in flight here is read at once: it may have ended already, anywhere.
+    assert await here.wait(created.run_id, 1.0) == ("succeeded", 4, None)
+    assert reads == [created.run_id] * 2
+    await here.stop()

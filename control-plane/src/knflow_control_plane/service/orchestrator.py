@@ -140,6 +140,8 @@ class Orchestrator:
         self.clock = clock
         self.settings = settings
         self._inflight: dict[str, Claim] = {}
+        #: attempts in ``_inflight`` per run (a run with one here will be reported here: see ``wait``)
+        self._inflight_runs: dict[str, int] = {}
         self._reserved = 0  # room promised to runs being created, not yet in _inflight
         self._tasks: set[asyncio.Task[None]] = set()
         #: requests waiting for runs to finish
@@ -213,8 +215,12 @@ class Orchestrator:
 
     async def wait(self, run_id: str, timeout: float, *, just_published: bool = False) -> tuple[str, Any, Any] | None:
         """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way
-        (see :meth:`RunWaiters.wait`, which also says what ``just_published`` skips)."""
-        return await self.waiters.wait(run_id, timeout, just_published=just_published)
+        (see :meth:`RunWaiters.wait`: ``just_published`` skips its first read)."""
+        # A run with an attempt in flight here is not finished, or its end is seen anyway (the attempt's
+        # transition ends here; an end elsewhere is found by the watcher): the first read can go. This is
+        # the common case (``?wait=`` on a run started here), and the read was ~10% of a busy loop.
+        skip_read = just_published or run_id in self._inflight_runs
+        return await self.waiters.wait(run_id, timeout, skip_first_read=skip_read)
 
     def wake(self) -> None:
         """Look for claimable work now (a run was retried, a trigger fired...)."""
@@ -224,6 +230,7 @@ class Orchestrator:
         """Act on a transition: start its claims, wake waiters, tell listeners."""
         for claim in transition.claims:
             self._inflight[claim.attempt_id] = claim
+            self._inflight_runs[claim.run_id] = self._inflight_runs.get(claim.run_id, 0) + 1
             task = asyncio.create_task(self._execute(claim), name=f"attempt {claim.attempt_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -244,7 +251,7 @@ class Orchestrator:
         try:
             outcome = await self._attempt(claim)
         finally:
-            self._inflight.pop(claim.attempt_id, None)
+            self._landed(claim)
             if len(self._inflight) == self.settings.capacity - 1:
                 self._wake.set()  # room again: ready steps left unclaimed at capacity need not wait a poll
         try:
@@ -261,6 +268,16 @@ class Orchestrator:
         # Ended once recorded, before the transition is applied: the run span it may end is its parent.
         self._ended(claim, span, outcome, started)
         self.apply(transition)
+
+    def _landed(self, claim: Claim) -> None:
+        """The attempt is no longer in flight here (its outcome is known, or another replica records it)."""
+        if self._inflight.pop(claim.attempt_id, None) is None:
+            return
+        left = self._inflight_runs[claim.run_id] - 1
+        if left:
+            self._inflight_runs[claim.run_id] = left
+        else:
+            del self._inflight_runs[claim.run_id]
 
     def _ended(self, claim: Claim, span: object | None, outcome: Outcome | None, started: float) -> None:
         if span is not None and self.tracer is not None:
@@ -318,7 +335,7 @@ class Orchestrator:
         # comes back here already recorded, and _execute's complete() of it is a no-op replay. Out of
         # _inflight while it waits: the heartbeat's short renewals would undo the lease Replies holds to
         # the deadline, and a wait holds no connection and no slot of this replica.
-        self._inflight.pop(claim.attempt_id, None)
+        self._landed(claim)
         return CheckedReply(202, {}, b"", await replies.wait(claim))
 
     # -- background ---------------------------------------------------------------------------

@@ -29,19 +29,20 @@ class RunWaiters:
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._watcher: asyncio.Task[None] | None = None
 
-    async def wait(self, run_id: str, timeout: float, *, just_published: bool = False) -> tuple[str, Any, Any] | None:
+    async def wait(self, run_id: str, timeout: float, *, skip_first_read: bool = False) -> tuple[str, Any, Any] | None:
         """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way.
 
         A run that does not exist yet is waited for too: a trigger publishes its event first and the run
         is created when the event is consumed (here or on another replica). None when it never appeared.
-        ``just_published``: the caller has just published the run's trigger event, so the run is almost
-        surely not created yet: the first store read is skipped, since it would queue on the database
-        ahead of the very transaction creating the run. Nothing is missed: a run created here wakes the
-        wait, and one created (or even finished) elsewhere meanwhile is seen by the watcher's next look.
+        ``skip_first_read``: the caller knows the run is not finished, or that its end will be reported
+        here (it just published the run's trigger event, so the run is almost surely not created yet; or
+        the run has an attempt in flight here). The read would only queue on the database (ahead of the
+        very transaction creating the run, in the first case). Nothing is missed: a run created or ended
+        here wakes the wait, and one created or ended elsewhere is seen by the watcher's next look.
         """
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        look = not just_published
+        look = not skip_first_read
         while True:
             # Listen before looking: a run created or finished while the store is read still wakes us.
             future: asyncio.Future[None] = loop.create_future()
