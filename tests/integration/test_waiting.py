@@ -62,17 +62,21 @@ class _Ready:
 class _GatedBackend:
     """Replies to every invocation once ``open`` is set: the attempts stay in flight until then."""
 
-    def __init__(self) -> None:
+    def __init__(self, failing: str | None = None) -> None:
         self.open = asyncio.Event()
+        self.failing = failing  # an action whose attempts fail, not to be retried
 
     async def invoke(self, action: str, version: str, request: HttpRequest, timeout: float) -> HttpReply:
         await self.open.wait()
+        if action == self.failing:
+            error = {"type": "ValueError", "message": "no", "code": None, "retryable": False, "traceback": None}
+            return CheckedReply(200, {}, b"", Outcome.failed(error))
         inputs = decode_invoke(request.headers, request.body).data["inputs"]
         outputs = {"result": inputs["x"] + 1} if action == "inc" else {"sum": inputs["a"] + inputs["b"]}
         return CheckedReply(200, {}, b"", Outcome.succeeded(outputs))
 
 
-async def test_a_wait_on_a_run_in_flight_here_reads_the_store_only_once_it_has_ended(
+async def test_a_wait_on_a_run_in_flight_here_is_answered_by_the_transition_that_ends_it_without_a_read(
     store: SqlAlchemyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = _GatedBackend()
@@ -94,8 +98,25 @@ async def test_a_wait_on_a_run_in_flight_here_reads_the_store_only_once_it_has_e
     assert reads == [] and not waited.done()
     backend.open.set()
     assert await asyncio.wait_for(waited, 10.0) == ("succeeded", 4, None)
-    assert reads == [created.run_id]  # once, when the run's end woke the wait
+    assert reads == []  # the run's end event carried its result
     # A run with nothing in flight here is read at once: it may have ended already, anywhere.
     assert await here.wait(created.run_id, 1.0) == ("succeeded", 4, None)
-    assert reads == [created.run_id] * 2
+    assert reads == [created.run_id]
     await here.stop()
+
+
+async def test_the_state_a_wait_is_handed_by_the_ending_transition_is_the_stored_one(store: SqlAlchemyStore) -> None:
+    for failing in (None, "join"):
+        backend = _GatedBackend(failing)
+        here = Orchestrator(
+            store, cast(Functions, _Ready()), cast(FunctionBackend, backend), SystemClock(), OrchestratorSettings()
+        )
+        created = await store.create_run(new_run(), time.time(), here.worker())
+        here.apply(created)
+        waited = asyncio.ensure_future(here.wait(created.run_id, 30.0))
+        await asyncio.sleep(0)
+        backend.open.set()
+        state = await asyncio.wait_for(waited, 10.0)
+        assert state is not None and state[0] == ("failed" if failing else "succeeded")
+        assert state == await store.run_status(created.run_id)
+        await here.stop()

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from ..domain.events import RUN_STARTED
+from ..domain.events import RUN_CANCELLED, RUN_FAILED, RUN_STARTED, RUN_SUCCEEDED
 from ..domain.model import RunStatus
 from ..domain.records import Transition
 from ..errors import ControlPlaneError
@@ -15,6 +15,11 @@ from ..ports import RunStore
 
 #: Runs asked about per query of the watcher.
 _CHUNK = 500
+#: The events that end a run, with its result and error in their data (``end_run``).
+_ENDS = frozenset((RUN_SUCCEEDED, RUN_FAILED, RUN_CANCELLED))
+
+#: A run's (status, result, error).
+State = tuple[str, Any, Any]
 
 
 class RunWaiters:
@@ -26,10 +31,11 @@ class RunWaiters:
 
     def __init__(self, store: RunStore):
         self.store = store
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        # Set to the run's state when the transition that ended it says it, else to None: look in the store.
+        self._waiters: dict[str, list[asyncio.Future[State | None]]] = {}
         self._watcher: asyncio.Task[None] | None = None
 
-    async def wait(self, run_id: str, timeout: float, *, skip_first_read: bool = False) -> tuple[str, Any, Any] | None:
+    async def wait(self, run_id: str, timeout: float, *, skip_first_read: bool = False) -> State | None:
         """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way.
 
         A run that does not exist yet is waited for too: a trigger publishes its event first and the run
@@ -45,7 +51,7 @@ class RunWaiters:
         look = not skip_first_read
         while True:
             # Listen before looking: a run created or finished while the store is read still wakes us.
-            future: asyncio.Future[None] = loop.create_future()
+            future: asyncio.Future[State | None] = loop.create_future()
             waiters = self._waiters.setdefault(run_id, [])
             waiters.append(future)
             try:
@@ -59,7 +65,9 @@ class RunWaiters:
                 # A run finished on another replica wakes nobody here: the watcher looks for all of them.
                 self._watch()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(future, left)
+                    ended = await asyncio.wait_for(future, left)
+                    if ended is not None:
+                        return ended  # the transition that ended it here said how: no read
             finally:
                 if future in waiters:
                     waiters.remove(future)
@@ -72,9 +80,10 @@ class RunWaiters:
         if transition.run_id in self._waiters and (
             transition.run_status.finished or any(e.type == RUN_STARTED for e in transition.events)
         ):
+            ended = _ended(transition)
             for future in self._waiters.pop(transition.run_id):
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(ended)
 
     async def stop(self) -> None:
         """Stop watching (the waits themselves end with their callers)."""
@@ -105,3 +114,12 @@ class RunWaiters:
                     for future in self._waiters.get(run_id, []):
                         if not future.done():
                             future.set_result(None)
+
+
+def _ended(transition: Transition) -> State | None:
+    """The run's state when ``transition`` ended it (from its end event), else None."""
+    if transition.run_status.finished:
+        for event in transition.events:
+            if event.type in _ENDS and event.run_id == transition.run_id:
+                return transition.run_status.value, event.data.get("result"), event.data.get("error")
+    return None
