@@ -1,0 +1,42 @@
+"""The Postgres store's connections: one that Postgres closed (a restart, a proxy's idle cut) is replaced,
+so the transaction after it succeeds instead of every later one failing on the dead connection."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+
+from knflow_control_plane.adapters.sqlalchemy_database import Database
+from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from tests.integration.conftest import _postgres_database
+from tests.integration.test_store_concurrency import W, new_run
+
+
+async def _terminate_every_other_session(url: str) -> int:
+    admin = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        terminated: int = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return terminated
+    finally:
+        await admin.close()
+
+
+async def test_connections_postgres_closed_are_replaced_before_the_next_transactions() -> None:
+    url = await _postgres_database()
+    store = SqlAlchemyStore(Database(url, pool_size=2))
+    await store.ensure_project("default", 0.0)
+    try:
+        # Both pooled connections in use once, so both are kept, then both cut by the server.
+        await asyncio.gather(*[store.create_run(new_run({"x": i}), time.time(), W) for i in range(4)])
+        assert await _terminate_every_other_session(url) >= 1
+        await asyncio.sleep(0.2)  # the client notices the closed sockets
+        created = [await store.create_run(new_run({"x": i}), time.time(), W) for i in range(4)]
+        statuses = await asyncio.gather(*[store.run_status(c.run_id) for c in created])
+        assert [s[0] if s else None for s in statuses] == ["running"] * 4
+    finally:
+        await store.close()
