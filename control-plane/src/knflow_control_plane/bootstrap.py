@@ -276,7 +276,9 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     # after each commit (service/lifecycle_publisher.py: the outbox would buy nothing there).
     direct = settings.lifecycle_events and isinstance(bus, MemoryBus)
     outbox = settings.lifecycle_events and not direct
-    store = SqlAlchemyStore(Database(settings.resolved_database_url), outbox=outbox)
+    store = SqlAlchemyStore(
+        Database(settings.resolved_database_url, pool_size=settings.database_pool_size), outbox=outbox
+    )
     if tracing is not None:
         tracing.messaging_system = settings.event_bus
     objects = object_store(settings)
@@ -324,6 +326,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         custom_triggers=settings.backend in ("local", "knative"),
         payloads=files.payloads,
         garbage=garbage,
+        starts_at_once=settings.starts_at_once,
     )
     api_keys = ApiKeys(store, settings.project, settings.bootstrap_key)
     metrics = Metrics(orchestrator, store, backend, settings.project, backend_stats)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,6 +16,11 @@ class Settings(BaseSettings):
     Attributes:
         state_dir: where embedded state lives (``.knflow``): database, builds, function logs, objects.
         database_url: ``sqlite:///.knflow/knflow.db`` (embedded) or ``postgresql://...``.
+        database_pool_size: Postgres connections one replica keeps open, and so transactions it runs at
+            once (the rest wait in order: ``adapters/admission.py``). 10 suits a Postgres on the same
+            host; a remote one, whose round trips take longer, may want more.
+        starts_at_once: run starts one replica has in progress at once; the rest of a burst waits at
+            the door, holding nothing (see ``Workflows.start``).
         event_bus: ``memory`` or ``kafka``.
         kafka_bootstrap: Kafka bootstrap servers when ``event_bus`` is ``kafka``.
         kafka_partitions: partitions of the topics knflow creates.
@@ -86,6 +91,8 @@ class Settings(BaseSettings):
 
     state_dir: Path = Path(".knflow")
     database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+    starts_at_once: int = Field(default=64, ge=1)
     event_bus: str = "memory"
     kafka_bootstrap: str | None = None
     kafka_partitions: int = 6
@@ -159,3 +166,24 @@ class Settings(BaseSettings):
     def resolved_public_url(self) -> str:
         """The URL others reach this control plane at."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+
+class SettingsError(ValueError):
+    """``KNFLOW_*`` variables that do not parse; the message names each one and what is wrong with it."""
+
+
+def load_settings(**given: Any) -> Settings:
+    """:class:`Settings` from the environment (and ``given``), with an error a person can act on.
+
+    Raises:
+        SettingsError: naming each variable that is wrong, e.g. ``KNFLOW_WORKER_CAPACITY: Input should
+            be a valid integer (got 'abc')``.
+    """
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = [
+            f"KNFLOW_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']} (got {error['input']!r})"
+            for error in exc.errors()
+        ]
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -80,7 +80,7 @@ class Database:
         # throughput opened 319 connections, now 11; 560-620 -> 750-980 steps/s. The overflow is left
         # for whatever bypasses admission.
         self._admission = Admission(pool_size)
-        self._pool_size = pool_size
+        self.pool_size = pool_size
         if self.url.startswith("sqlite://") or self.url.startswith("sqlite+pysqlite://"):
             _ensure_parent(self.url)
             self._sync = sa.create_engine(self.url, poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -213,7 +213,7 @@ class Database:
     def _open_connection(self) -> tuple[Any, Any]:
         """A pooled connection and its asyncpg connection, not closed (in a greenlet: it may connect)."""
         assert self._async is not None
-        for _ in range(self._pool_size + 1):  # every kept connection closed at once: then a new one
+        for _ in range(self.pool_size + 1):  # every kept connection closed at once: then a new one
             pooled = self._async.sync_engine.raw_connection()
             driver = pooled.driver_connection
             if driver is not None and not driver.is_closed():

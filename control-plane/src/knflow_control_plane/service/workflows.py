@@ -82,6 +82,7 @@ class Workflows:
         # and six coroutine frames, ~4 KB. The burst's peak is what the heap keeps afterwards (pymalloc
         # frees an arena only once it is empty): 10,000 parked runs kept +53 MB, +33 MB with this door.
         # The store still takes starts as fast as before: 64 fill its group commits and its pool.
+        self.starts_at_once = starts_at_once
         self._starting = asyncio.Semaphore(starts_at_once)
 
     async def register(self, spec: WorkflowSpec, code: dict[str, bytes] | None) -> tuple[str, bool]:

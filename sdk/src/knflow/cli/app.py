@@ -51,11 +51,15 @@ def dev(
     """Run an embedded control plane (SQLite, in-memory bus, local functions) in this process."""
     try:
         from knflow_control_plane.entrypoints.server import serve
+        from knflow_control_plane.settings import SettingsError
     except ImportError as exc:
         if exc.name and exc.name.startswith("knflow_control_plane"):
             fail("`knflow dev` needs the control plane: pip install knflow-control-plane", EXIT_USAGE)
         raise
-    serve(host=host, port=port, state_dir=state_dir)
+    try:
+        serve(host=host, port=port, state_dir=state_dir)
+    except SettingsError as exc:
+        fail(str(exc), EXIT_USAGE)
 
 
 @app.command()
