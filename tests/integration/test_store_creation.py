@@ -1,9 +1,10 @@
 """Creating a run on SQLite and a real Postgres: on Postgres one statement when every root can start at
-once (``sqlalchemy_creation.create_alone``, no BEGIN/COMMIT), the full transaction when not; the same
+once (``sqlalchemy_creation.create_many``, no BEGIN/COMMIT), the full transaction when not; the same
 run, attempts and events either way."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
@@ -60,3 +61,23 @@ async def test_a_run_created_without_a_worker_claims_nothing(store: SqlAlchemySt
     run = await store.get_run(created.run_id)
     assert run is not None
     assert {s.name: s.status for s in run.steps} == {"left": "ready", "right": "ready", "join": "pending"}
+
+
+async def test_runs_started_together_are_created_together_and_a_repeated_event_creates_one(
+    store: SqlAlchemyStore,
+) -> None:
+    key = ("/sources/shop", "order-1")  # one trigger event delivered twice, in the same burst
+    news = [new_run() for _ in range(30)] + [new_run(idempotency=key), new_run(idempotency=key)]
+    with _statements() as ran:
+        created = await asyncio.gather(*[store.create_run(new, time.time(), W) for new in news])
+    if store.db.dialect == "postgresql":
+        # The first alone, everything that queued meanwhile in one more, and a read of the repeat's run.
+        assert len(ran) <= 4, ran
+    fresh = [t for t in created if t.created]
+    [repeat] = [t for t in created if not t.created]
+    assert len(fresh) == 31 and repeat.duplicate and not repeat.claims and not repeat.events
+    assert repeat.run_id in {t.run_id for t in created[30:] if t.created}
+    assert all(sorted(c.step for c in t.claims) == ["left", "right"] for t in fresh)
+    statuses = await asyncio.gather(*[store.run_status(t.run_id) for t in fresh])
+    assert all(s is not None and s[0] == "running" for s in statuses)
+    assert len(await store.take_outbox(1000)) == 3 * 31  # run.started and two step.started each

@@ -1,5 +1,6 @@
 """Creating a run: one transaction inserts it and its steps, readies the roots and may claim them; on
-Postgres, when every root can start at once, one statement without a transaction (:func:`create_alone`).
+Postgres, when every root can start at once, one statement without a transaction for any number of runs
+(:func:`create_many`).
 
 Idempotent on the trigger event's (source, id): the same event delivered twice creates one run.
 """
@@ -96,16 +97,36 @@ def _step_rows(new: NewRun, now: float) -> list[dict[str, Any]]:
     ]
 
 
-def create_alone(
-    conn: AnyConnection, new: NewRun, now: float, worker: Worker | None, rng: random.Random, use_outbox: bool
-) -> Transition | None:
-    """:func:`create_run` on Postgres as one statement, which is atomic without a transaction of its own:
-    one round trip instead of four. None, having done nothing, when it takes more: a root that cannot be
-    claimed at once (no room for every root, or inputs that do not resolve, whose failure is recorded)."""
-    tx = Tx(conn, now, worker, rng, use_outbox, [], [])
-    tx.emit(ev.RUN_STARTED, new.run_id, workflow=new.workflow, version=new.workflow_version)
-    started = _roots_started(tx, new)
-    return None if started is None else _insert(tx, new, started)
+class Creation(NamedTuple):
+    """One run to create (:func:`create_many`)."""
+
+    new: NewRun
+    now: float
+    worker: Worker | None
+
+
+def create_many(
+    conn: AnyConnection, batch: list[Creation], rng: random.Random, use_outbox: bool
+) -> list[Transition | None]:
+    """:func:`create_run` on Postgres of each run whose roots can all start now, together as one statement
+    (``pg.CREATE_PG``), atomic without a transaction of its own: one round trip for the lot. None for a
+    run it takes more for, with nothing done for it: a root that cannot be claimed at once (no room for
+    every root, or inputs that do not resolve, whose failure is recorded), or a worker of another name."""
+    owner = next((c.worker.name for c in batch if c.worker is not None), None)
+    planned: list[tuple[int, Tx, NewRun, list[dict[str, Any]] | None]] = []
+    for i, c in enumerate(batch):
+        if c.worker is not None and c.worker.name != owner:
+            continue
+        tx = Tx(conn, c.now, c.worker, rng, use_outbox, [], [])
+        tx.emit(ev.RUN_STARTED, c.new.run_id, workflow=c.new.workflow, version=c.new.workflow_version)
+        started = _roots_started(tx, c.new)
+        if started is not None:
+            planned.append((i, tx, c.new, started))
+    done: list[Transition | None] = [None] * len(batch)
+    if planned:
+        for (i, *_), transition in zip(planned, _insert([entry[1:] for entry in planned]), strict=True):
+            done[i] = transition
+    return done
 
 
 def _create_at_once(tx: Tx, new: NewRun) -> Transition:
@@ -113,7 +134,7 @@ def _create_at_once(tx: Tx, new: NewRun) -> Transition:
     the roots cannot all be started by it."""
     tx.emit(ev.RUN_STARTED, new.run_id, workflow=new.workflow, version=new.workflow_version)
     started = _roots_started(tx, new)
-    transition = _insert(tx, new, started)
+    [transition] = _insert([(tx, new, started)])
     if started is not None or not transition.created or tx.worker is None:
         return transition
     run = RunState(new.run_id, RunStatus.RUNNING.value, new.inputs, new.result, new.trace_id)
@@ -158,10 +179,45 @@ def _roots_started(tx: Tx, new: NewRun) -> list[dict[str, Any]] | None:
     return started
 
 
-def _insert(tx: Tx, new: NewRun, started: list[dict[str, Any]] | None) -> Transition:
-    """The run, its steps and the attempts ``started``: ``pg.CREATE_PG``. With ``started`` (even none),
-    the creation is complete, and the events in ``tx`` are written too (outbox); else ``flush`` will."""
-    source, event_id = new.idempotency or (None, None)
+def _insert(entries: list[tuple[Tx, NewRun, list[dict[str, Any]] | None]]) -> list[Transition]:
+    """Runs, their steps and the attempts ``started`` of each: ``pg.CREATE_PG``. A run with ``started``
+    (even none) is complete, and the events in its ``tx`` are written too (outbox); else ``flush`` will.
+    The transactions share a connection, and one worker name (the attempts' owner)."""
+    conn = entries[0][0].conn
+    owner = next((tx.worker.name for tx, _, _ in entries if tx.worker is not None), None)
+    params: dict[str, list[dict[str, Any]]] = {"new_runs": [], "new_keys": [], "new_steps": [], "root_claims": []}
+    params["new_events"] = []
+    for tx, new, started in entries:
+        params["new_runs"].append({**_run_row(new, tx.now), "keyed": new.idempotency is not None})
+        if new.idempotency is not None:
+            source, event_id = new.idempotency
+            key = {"project": new.project, "source": source, "event_id": event_id, "workflow": new.workflow}
+            params["new_keys"].append({**key, "run_id": new.run_id})
+        params["new_steps"] += [{"run_id": new.run_id, **row} for row in _rows_started(tx, new, started or [])]
+        params["root_claims"] += [{"r": new.run_id, **s} for s in started or ()]
+        if tx.outbox and started is not None:
+            events = params["new_events"]
+            events += [
+                {"i": len(events) + i, "type": e.type, "step": e.step, "data": e.data, "run_id": new.run_id}
+                for i, e in enumerate(tx.events)
+            ]
+    now = max(tx.now for tx, _, _ in entries)
+    created = set(conn.execute(pg.CREATE_PG, {**params, "owner": owner, "now": now}).one().created or ())
+    done = []
+    for tx, new, _ in entries:
+        if new.run_id in created:
+            done.append(Transition(new.run_id, RunStatus.RUNNING, list(tx.claims), list(tx.events)))
+            continue
+        existing = _existing_run(conn, new)  # its event's run: created before, or earlier in this batch
+        assert existing is not None  # the key is taken, so its run was committed with it
+        tx.claims.clear()
+        tx.events.clear()
+        done.append(Transition(existing[0], RunStatus(existing[1]), duplicate=True, created=False))
+    return done
+
+
+def _rows_started(tx: Tx, new: NewRun, started: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's step rows, the roots in ``started`` already running with their first attempt."""
     rows = _step_rows(new, tx.now)
     if started:
         assert tx.worker is not None
@@ -170,29 +226,7 @@ def _insert(tx: Tx, new: NewRun, started: list[dict[str, Any]] | None) -> Transi
         for row in rows:
             if row["name"] in running:
                 row.update(status=StepStatus.RUNNING.value, attempts=1, **lease)
-    created = tx.conn.execute(
-        pg.CREATE_PG,
-        {
-            "keyed": new.idempotency is not None,
-            **{"e_project": new.project, "e_source": source, "e_event_id": event_id, "e_workflow": new.workflow},
-            **{"e_run_id": new.run_id, "e_received_at": tx.now},
-            **{f"r_{name}": value for name, value in _run_row(new, tx.now).items()},
-            "new_steps": rows,
-            "root_claims": started or [],
-            "owner": tx.worker.name if tx.worker is not None else None,
-            "now": tx.now,
-            "new_events": [{"i": i, "type": e.type, "step": e.step, "data": e.data} for i, e in enumerate(tx.events)]
-            if tx.outbox and started is not None
-            else [],
-        },
-    ).one()
-    if not created.created:
-        existing = _existing_run(tx.conn, new)
-        assert existing is not None  # the key is taken, so its run was committed with it
-        tx.claims.clear()
-        tx.events.clear()
-        return Transition(existing[0], RunStatus(existing[1]), duplicate=True, created=False)
-    return Transition(new.run_id, RunStatus.RUNNING, list(tx.claims), list(tx.events))
+    return rows
 
 
 def _existing_run(conn: AnyConnection, new: NewRun) -> tuple[str, str] | None:

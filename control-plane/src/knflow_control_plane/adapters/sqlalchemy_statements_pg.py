@@ -56,9 +56,9 @@ def _count(cte: Any) -> sa.ScalarSelect[Any]:
     return sa.select(sa.func.count()).select_from(cte).scalar_subquery()
 
 
-def _attempts_started(name: str, claims: Any, run_id: Any, number: Any, only_with: Any = None) -> Any:
+def _attempts_started(name: str, claims: Any, run_id: Any, number: Any, only_with: Any = None, on: Any = None) -> Any:
     """INSERT_ATTEMPT of each row of ``claims`` (``n``, ``id``, ``inputs``): running, worker ``owner``,
-    since ``now``; only if ``only_with`` (a CTE) has a row, when given."""
+    since ``now``; only the rows that join ``only_with`` (a CTE) ``on`` a condition, when given."""
     rows = sa.select(
         claims.c.id,
         run_id,
@@ -70,17 +70,17 @@ def _attempts_started(name: str, claims: Any, run_id: Any, number: Any, only_wit
         sa.bindparam("now", type_=sa.Float),
     )
     if only_with is not None:
-        rows = rows.select_from(claims.join(only_with, sa.true()))
+        rows = rows.select_from(claims.join(only_with, sa.true() if on is None else on))
     columns = ["id", "run_id", "step", "number", "status", "inputs", "worker", "started_at"]
     return attempts.insert().from_select(columns, rows).returning(attempts.c.id).cte(name)
 
 
-def _events_written(name: str, events: Any, run_id: Any, only_with: Any = None) -> Any:
+def _events_written(name: str, events: Any, run_id: Any, only_with: Any = None, on: Any = None) -> Any:
     """INSERT_OUTBOX of each row of ``events`` (``i``, ``type``, ``step``, ``data``), in the order of
-    ``i``, at ``now``; only if ``only_with`` (a CTE) has a row, when given."""
+    ``i``, at ``now``; only the rows that join ``only_with`` (a CTE) ``on`` a condition, when given."""
     rows = sa.select(events.c.type, run_id, events.c.step, events.c.data, sa.bindparam("now", type_=sa.Float))
     if only_with is not None:
-        rows = rows.select_from(events.join(only_with, sa.true()))
+        rows = rows.select_from(events.join(only_with, sa.true() if on is None else on))
     columns = ["type", "run_id", "step", "data", "created_at"]
     return outbox.insert().from_select(columns, rows.order_by(events.c.i)).returning(outbox.c.id).cte(name)
 
@@ -246,11 +246,12 @@ WRITE_PG = sa.select(
     _count(_written).label("written"),
 )
 
-# create_run(): INSERT_TRIGGER_EVENT (when ``keyed``), INSERT_RUN and INSERT_STEPS, the run and its
-# steps only if the event was new (``created`` 0: another transaction created this event's run). Roots
-# claimed at once come as steps already running (their attempt's columns set) with their attempts in
-# ``root_claims``, and the events in ``new_events``: the whole creation is then this one statement,
-# atomic alone, which needs no BEGIN/COMMIT (``sqlalchemy_creation.create_alone``).
+# create_run() of any number of runs: INSERT_TRIGGER_EVENT of the keyed ones, INSERT_RUN and INSERT_STEPS,
+# each run and its steps only if its event was new (a keyed run not in ``created``: another transaction,
+# or an earlier row of this one, created this event's run). Roots claimed at once come as steps already
+# running (their attempt's columns set) with their attempts in ``root_claims``, and the events in
+# ``new_events``: the creation is then this one statement, atomic alone, which needs no BEGIN/COMMIT
+# (``sqlalchemy_creation.create_many``). Returns the ids of the runs created.
 _RUN_COLUMNS = (
     *("id", "project", "workflow", "workflow_version", "status", "inputs", "result_binding", "trigger"),
     *("remaining", "trace_id", "created_at", "deadline"),
@@ -259,51 +260,69 @@ _STEP_COLUMNS = (
     *("name", "action", "version", "status", "inputs", "upstream", "dependents", "waiting_on", "policy"),
     *("ready_at", "attempts", "lease_owner", "lease_expires_at", "started_at"),
 )
-_keyed = sa.bindparam("keyed", type_=sa.Boolean)
+
+
+def _typed(table: sa.Table, name: str) -> sa.ColumnClause[Any]:
+    """A recordset column typed as ``table``'s (JSON columns as JSONB)."""
+    return sa.column(name, JSONB if isinstance(table.c[name].type, sa.JSON) else table.c[name].type)
+
+
+_keys = _recordset(
+    "new_keys", *(_typed(trigger_events, c) for c in ("project", "source", "event_id", "workflow", "run_id"))
+)
 _event = (
     postgresql.insert(trigger_events)
     .from_select(
         ["project", "source", "event_id", "workflow", "run_id", "received_at"],
         sa.select(
-            *(sa.bindparam(f"e_{c}", type_=trigger_events.c[c].type) for c in ("project", "source", "event_id")),
-            sa.bindparam("e_workflow", type_=trigger_events.c.workflow.type),
-            sa.bindparam("e_run_id", type_=trigger_events.c.run_id.type),
-            sa.bindparam("e_received_at", type_=trigger_events.c.received_at.type),
-        ).where(_keyed),
+            *(_keys.c[c] for c in ("project", "source", "event_id", "workflow", "run_id")),
+            sa.bindparam("now", type_=sa.Float),
+        ),
     )
     .on_conflict_do_nothing()
     .returning(trigger_events.c.run_id)
     .cte("event")
 )
+_new_runs = _recordset("new_runs", *(_typed(runs, c) for c in _RUN_COLUMNS), sa.column("keyed", sa.Boolean))
 _run = (
     runs.insert()
     .from_select(
         list(_RUN_COLUMNS),
-        sa.select(*(sa.bindparam(f"r_{c}", type_=runs.c[c].type) for c in _RUN_COLUMNS)).where(
-            sa.or_(sa.not_(_keyed), sa.exists(_event.select()))
+        sa.select(*(_new_runs.c[c] for c in _RUN_COLUMNS)).where(
+            sa.or_(sa.not_(_new_runs.c.keyed), _new_runs.c.id.in_(sa.select(_event.c.run_id)))
         ),
     )
     .returning(runs.c.id)
     .cte("run")
 )
-_new_steps = _recordset(
-    "new_steps",
-    *(sa.column(c, JSONB if isinstance(steps.c[c].type, sa.JSON) else steps.c[c].type) for c in _STEP_COLUMNS),
-)
+_new_steps = _recordset("new_steps", sa.column("run_id", sa.String), *(_typed(steps, c) for c in _STEP_COLUMNS))
 _inserted = (
     steps.insert()
-    .from_select(["run_id", *_STEP_COLUMNS], sa.select(_run.c.id, *(_new_steps.c[c] for c in _STEP_COLUMNS)))
+    .from_select(
+        ["run_id", *_STEP_COLUMNS],
+        sa.select(_run.c.id, *(_new_steps.c[c] for c in _STEP_COLUMNS)).select_from(
+            _new_steps.join(_run, _run.c.id == _new_steps.c.run_id)
+        ),
+    )
     .returning(steps.c.name)
     .cte("inserted")
 )
 _root_claims = _recordset(
-    "root_claims", sa.column("n", sa.String), sa.column("id", sa.String), sa.column("inputs", JSONB)
+    "root_claims",
+    sa.column("r", sa.String),
+    sa.column("n", sa.String),
+    sa.column("id", sa.String),
+    sa.column("inputs", JSONB),
 )
-_root_tried = _attempts_started("root_tried", _root_claims, _run.c.id, sa.literal(1), only_with=_run)
-_new_events = _recordset("new_events", *_event_columns(sa.column("data", JSONB)))
-_new_written = _events_written("new_written", _new_events, _run.c.id, only_with=_run)
+_root_tried = _attempts_started(
+    "root_tried", _root_claims, _root_claims.c.r, sa.literal(1), only_with=_run, on=_run.c.id == _root_claims.c.r
+)
+_new_events = _recordset("new_events", *_event_columns(sa.column("data", JSONB), sa.column("run_id", sa.String)))
+_new_written = _events_written(
+    "new_written", _new_events, _new_events.c.run_id, only_with=_run, on=_run.c.id == _new_events.c.run_id
+)
 CREATE_PG = sa.select(
-    _count(_run).label("created"),
+    sa.select(sa.func.array_agg(_run.c.id)).scalar_subquery().label("created"),
     _count(_inserted).label("steps"),
     _count(_root_tried).label("tried"),
     _count(_new_written).label("written"),

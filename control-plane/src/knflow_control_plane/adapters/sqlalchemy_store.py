@@ -44,16 +44,22 @@ class SqlAlchemyStore:
         # one run would each wait for the run's lock; on SQLite each would be its own trip to the thread.
         # A run is always in the same lane, so no two batches lock the same run.
         self._batches: RunBatches[batches.Completion, Transition] = RunBatches(self._complete_batch)
+        # Postgres: runs started together (a burst, 1,000 runs at once) are created by one statement a
+        # batch; each that cannot be (a root without room...) then takes a transaction of its own.
+        self._creations: RunBatches[creation.Creation, Transition | None] = RunBatches(self._create_batch)
 
     # -- runs ---------------------------------------------------------------------------------
     async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
         """Create a run (idempotent on its trigger event); claim its first steps for ``worker``."""
         if self.db.dialect == "postgresql":  # one statement, no BEGIN/COMMIT, when every root can start
-            args = (new, now, worker, self.rng, self.outbox)
-            alone = await self.db.run_raw(creation.create_alone, *args, new_run=True, transaction=False)
-            if alone is not None:
-                return alone
+            created = await self._creations.submit("new", creation.Creation(new, now, worker))
+            if created is not None:
+                return created
         return await self.db.run_raw(creation.create_run, new, now, worker, self.rng, self.outbox, new_run=True)
+
+    async def _create_batch(self, _lane: str, batch: list[creation.Creation]) -> list[Transition | None]:
+        args = (batch, self.rng, self.outbox)
+        return await self.db.run_raw(creation.create_many, *args, new_run=True, transaction=False)
 
     async def complete(
         self, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float, worker: Worker | None = None
