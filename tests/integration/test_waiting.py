@@ -120,3 +120,37 @@ async def test_the_state_a_wait_is_handed_by_the_ending_transition_is_the_stored
         assert state is not None and state[0] == ("failed" if failing else "succeeded")
         assert state == await store.run_status(created.run_id)
         await here.stop()
+
+
+async def test_a_wait_begun_while_the_runs_completions_wait_to_be_recorded_reads_nothing(
+    store: SqlAlchemyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _GatedBackend()
+    backend.open.set()  # the functions reply at once
+    here = Orchestrator(
+        store, cast(Functions, _Ready()), cast(FunctionBackend, backend), SystemClock(), OrchestratorSettings()
+    )
+    recording, held = asyncio.Event(), asyncio.Event()
+    complete, run_status = store.complete, store.run_status
+    reads: list[str] = []
+
+    async def held_back(*args: Any, **kwargs: Any) -> Any:
+        recording.set()  # an attempt has ended: nothing of its run is in flight, its outcome not recorded
+        await held.wait()
+        return await complete(*args, **kwargs)
+
+    async def counted(run_id: str) -> tuple[str, Any, Any] | None:
+        reads.append(run_id)
+        return await run_status(run_id)
+
+    monkeypatch.setattr(store, "complete", held_back)
+    monkeypatch.setattr(store, "run_status", counted)
+    created = await store.create_run(new_run(), time.time(), here.worker())
+    here.apply(created)
+    await asyncio.wait_for(recording.wait(), 10.0)
+    waited = asyncio.ensure_future(here.wait(created.run_id, 30.0))
+    await asyncio.sleep(0.05)
+    held.set()
+    assert await asyncio.wait_for(waited, 10.0) == ("succeeded", 4, None)
+    assert reads == []
+    await here.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import random
@@ -140,8 +141,8 @@ class Orchestrator:
         self.clock = clock
         self.settings = settings
         self._inflight: dict[str, Claim] = {}
-        #: attempts in ``_inflight`` per run (a run with one here will be reported here: see ``wait``)
-        self._inflight_runs: dict[str, int] = {}
+        #: attempts started here whose transition is not applied yet, per run (see ``wait``)
+        self._runs_here: dict[str, int] = {}
         self._reserved = 0  # room promised to runs being created, not yet in _inflight
         self._tasks: set[asyncio.Task[None]] = set()
         #: requests waiting for runs to finish
@@ -216,10 +217,11 @@ class Orchestrator:
     async def wait(self, run_id: str, timeout: float, *, just_published: bool = False) -> tuple[str, Any, Any] | None:
         """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way
         (see :meth:`RunWaiters.wait`: ``just_published`` skips its first read)."""
-        # A run with an attempt in flight here is not finished, or its end is seen anyway (the attempt's
-        # transition ends here; an end elsewhere is found by the watcher): the first read can go. This is
-        # the common case (``?wait=`` on a run started here), and the read was ~10% of a busy loop.
-        skip_read = just_published or run_id in self._inflight_runs
+        # A run with an attempt here whose transition is not applied yet is not finished, or its end is
+        # seen anyway (that transition is applied here; an end elsewhere is found by the watcher): the
+        # first read can go. The common case (``?wait=`` on a run started here); the read was ~10% of a
+        # busy loop. Counted until the transition is applied: a completion waiting for its batch counts.
+        skip_read = just_published or run_id in self._runs_here
         return await self.waiters.wait(run_id, timeout, skip_first_read=skip_read)
 
     def wake(self) -> None:
@@ -230,10 +232,11 @@ class Orchestrator:
         """Act on a transition: start its claims, wake waiters, tell listeners."""
         for claim in transition.claims:
             self._inflight[claim.attempt_id] = claim
-            self._inflight_runs[claim.run_id] = self._inflight_runs.get(claim.run_id, 0) + 1
+            self._runs_here[claim.run_id] = self._runs_here.get(claim.run_id, 0) + 1
             task = asyncio.create_task(self._execute(claim), name=f"attempt {claim.attempt_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(functools.partial(self._left, claim.run_id))
         self.waiters.notify(transition)
         if any(e.type == STEP_RETRYING for e in transition.events):
             self._wake.set()
@@ -251,7 +254,7 @@ class Orchestrator:
         try:
             outcome = await self._attempt(claim)
         finally:
-            self._landed(claim)
+            self._inflight.pop(claim.attempt_id, None)
             if len(self._inflight) == self.settings.capacity - 1:
                 self._wake.set()  # room again: ready steps left unclaimed at capacity need not wait a poll
         try:
@@ -269,15 +272,13 @@ class Orchestrator:
         self._ended(claim, span, outcome, started)
         self.apply(transition)
 
-    def _landed(self, claim: Claim) -> None:
-        """The attempt is no longer in flight here (its outcome is known, or another replica records it)."""
-        if self._inflight.pop(claim.attempt_id, None) is None:
-            return
-        left = self._inflight_runs[claim.run_id] - 1
+    def _left(self, run_id: str, _task: asyncio.Task[None]) -> None:
+        """An attempt's task ended: its transition was applied (or could not be recorded)."""
+        left = self._runs_here[run_id] - 1
         if left:
-            self._inflight_runs[claim.run_id] = left
+            self._runs_here[run_id] = left
         else:
-            del self._inflight_runs[claim.run_id]
+            del self._runs_here[run_id]
 
     def _ended(self, claim: Claim, span: object | None, outcome: Outcome | None, started: float) -> None:
         if span is not None and self.tracer is not None:
@@ -335,7 +336,7 @@ class Orchestrator:
         # comes back here already recorded, and _execute's complete() of it is a no-op replay. Out of
         # _inflight while it waits: the heartbeat's short renewals would undo the lease Replies holds to
         # the deadline, and a wait holds no connection and no slot of this replica.
-        self._landed(claim)
+        self._inflight.pop(claim.attempt_id, None)
         return CheckedReply(202, {}, b"", await replies.wait(claim))
 
     # -- background ---------------------------------------------------------------------------
