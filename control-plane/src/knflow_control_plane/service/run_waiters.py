@@ -42,9 +42,10 @@ class RunWaiters:
         is created when the event is consumed (here or on another replica). None when it never appeared.
         ``skip_first_read``: the caller knows the run is not finished, or that its end will be reported
         here (it just published the run's trigger event, so the run is almost surely not created yet; or
-        the run has an attempt in flight here). The read would only queue on the database (ahead of the
-        very transaction creating the run, in the first case). Nothing is missed: a run created or ended
-        here wakes the wait, and one created or ended elsewhere is seen by the watcher's next look.
+        an attempt of the run started here and its transition is not applied yet). The read would only
+        queue on the database (ahead of the very transaction creating the run, in the first case).
+        Nothing is missed: a run created or ended here wakes the wait, and one created or ended
+        elsewhere is seen by the watcher's next look.
         """
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
