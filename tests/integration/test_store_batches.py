@@ -122,19 +122,24 @@ async def test_successes_of_several_runs_in_one_batch_each_claim_finish_or_wait(
 
 @contextlib.contextmanager
 def _statements() -> Iterator[list[str]]:
-    """The statements the raw path runs meanwhile (each one a round trip on Postgres)."""
+    """The statements the raw path runs meanwhile, whether their answer is awaited or not."""
     ran: list[str] = []
-    execute = RawConnection.execute
+    execute, execute_later = RawConnection.execute, RawConnection.execute_later
 
     def counted(self: RawConnection, statement: Any, parameters: Any = None) -> Any:
         ran.append(type(statement).__name__)
         return execute(self, statement, parameters)
 
+    def counted_later(self: RawConnection, statement: Any, parameters: Any) -> None:
+        ran.append(type(statement).__name__)
+        execute_later(self, statement, parameters)
+
     RawConnection.execute = counted  # type: ignore[method-assign]
+    RawConnection.execute_later = counted_later  # type: ignore[method-assign]
     try:
         yield ran
     finally:
-        RawConnection.execute = execute  # type: ignore[method-assign]
+        RawConnection.execute, RawConnection.execute_later = execute, execute_later  # type: ignore[method-assign]
 
 
 async def test_a_batch_of_successes_is_a_few_statements_on_postgres(store: SqlAlchemyStore) -> None:

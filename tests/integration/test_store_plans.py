@@ -16,6 +16,7 @@ import pytest
 from knflow_control_plane.adapters import sqlalchemy_statements_pg as pg
 from knflow_control_plane.adapters.sqlalchemy_database import Database
 from knflow_control_plane.adapters.sqlalchemy_raw import RawConnection
+from knflow_control_plane.adapters.sqlalchemy_raw_asyncpg import AsyncpgDriver, literal
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
 from knflow_control_plane.domain.records import Claim
 from tests.integration.conftest import _postgres_database
@@ -73,5 +74,34 @@ async def test_the_writes_of_several_runs_find_their_rows_by_index(postgres_stor
         "until": time.time() + W.lease,
     }
     plan = await postgres_store.db.run_raw(_explain, pg.WRITE_PG, params)
+    assert "Seq Scan" not in plan, plan
+    assert "Index Scan using pk_steps" in plan and "Index Scan using pk_runs" in plan, plan
+
+
+async def test_the_held_writes_generic_plan_finds_its_rows_by_index(postgres_store: SqlAlchemyStore) -> None:
+    """``WRITE_PG`` is held and runs with a generic plan (``sqlalchemy_raw_asyncpg``): no parameter values
+    to plan with, so it must find its rows by index whatever their number."""
+    claims = await _populated(postgres_store)
+    params = {
+        "claims": [{"r": c.run_id, "n": c.step, "a": 2, "id": f"{c.attempt_id}-2", "inputs": {}} for c in claims],
+        "ends": [{"r": claims[0].run_id, "status": "failed", "result": None, "error": {"type": "X"}}],
+        "events": [],
+        "run_ids": sorted({c.run_id for c in claims}),
+        "now": time.time(),
+        "owner": W.name,
+        "until": time.time() + W.lease,
+    }
+
+    def explain_generic(conn: RawConnection) -> str:
+        _, sql, args = conn._plans.bind(pg.WRITE_PG, params)
+        driver = conn._driver
+        assert isinstance(driver, AsyncpgDriver)
+        name = driver._prepare(sql)
+        driver.run("SET LOCAL plan_cache_mode = force_generic_plan", [], False)
+        rows, _ = driver.run(f"EXPLAIN EXECUTE {name}({', '.join(literal(a) for a in args)})", [], True)
+        return "\n".join(str(row[0]) for row in rows)
+
+    plan = await postgres_store.db.run_raw(explain_generic)
+    assert "$1" in plan or "$5" in plan, plan  # a generic plan: parameters, not values
     assert "Seq Scan" not in plan, plan
     assert "Index Scan using pk_steps" in plan and "Index Scan using pk_runs" in plan, plan

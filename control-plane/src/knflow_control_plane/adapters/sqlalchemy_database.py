@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +35,8 @@ from ..errors import StoreUnavailable
 from . import sqlalchemy_statements as statements
 from . import sqlalchemy_statements_pg as statements_pg
 from .admission import Admission
-from .sqlalchemy_raw import AsyncpgDriver, Plans, RawConnection, SqliteDriver
+from .sqlalchemy_raw import Plans, RawConnection, SqliteDriver
+from .sqlalchemy_raw_asyncpg import AsyncpgDriver
 from .sqlite_thread import SqliteThread
 
 T = TypeVar("T")
@@ -106,6 +108,8 @@ class Database:
                 _tune_sqlite(self._async.sync_engine)
         self._plans = Plans(self.sync_engine.dialect)
         self._plans.known(*statements.ALL, *statements_pg.ALL)
+        # The statements prepared on each asyncpg connection by name (``sqlalchemy_raw_asyncpg``).
+        self._prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
     def run_inline_when(self, when: Callable[[], bool]) -> None:
         """Let hot transitions run in the event loop while ``when()`` (SQLite: see ``sqlite_thread``)."""
@@ -186,22 +190,23 @@ class Database:
         greenlet of its own to check out and to return (157 us of CPU a transaction here, against 31).
         A connection found closed (Postgres restarted, a proxy cut it) is discarded, and so is one that
         failed as unreachable: the raw path bypasses SQLAlchemy's error handling, which would do the same.
+        ``BEGIN`` goes out with the transaction's first statement, ``COMMIT`` with its last held one
+        (``sqlalchemy_raw_asyncpg``).
         """
-        from sqlalchemy.util import await_only
-
-        pooled, driver = self._open_connection()
+        pooled, connection = self._open_connection()
         try:
-            raw = RawConnection(self._plans, AsyncpgDriver(driver))
+            driver = AsyncpgDriver(connection, self._prepared.setdefault(connection, set()))
+            raw = RawConnection(self._plans, driver)
             if not transaction:
                 return fn(raw, *args)
-            await_only(driver.execute(_BEGIN_KEYED))
+            driver.begin(_BEGIN_KEYED)
             try:
                 result = fn(raw, *args)
+                driver.commit()
             except BaseException:
                 with contextlib.suppress(Exception):  # a connection that cannot roll back is closed
-                    await_only(driver.execute("ROLLBACK"))
+                    driver.rollback()
                 raise
-            await_only(driver.execute("COMMIT"))
             return result
         except Exception as exc:
             if _unavailable(exc):

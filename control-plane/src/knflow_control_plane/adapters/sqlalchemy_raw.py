@@ -15,7 +15,6 @@ compiled once; any other statement is compiled on each use (correct, only slower
 from __future__ import annotations
 
 import collections
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
@@ -25,7 +24,6 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Params = Mapping[str, Any]
-_COUNT = re.compile(r"(\d+)$")
 
 
 #: Renderings kept per expanding statement (one per distinct list length; the watcher's lists run to 500).
@@ -193,6 +191,10 @@ class Driver(Protocol):
 
     def run_many(self, sql: str, args: list[list[Any]]) -> int: ...
 
+    def run_later(self, sql: str, args: list[Any]) -> None:
+        """Run a statement whose rows nobody reads, no later than the next one (or the commit)."""
+        ...
+
 
 class RawConnection:
     """The subset of a SQLAlchemy ``Connection`` the transition functions use, on a raw driver."""
@@ -217,6 +219,15 @@ class RawConnection:
         rows, count = self._driver.run(sql, args, plan.row is not None)
         return RawResult(typed_rows(plan, rows), count)
 
+    def execute_later(self, statement: Any, parameters: Params) -> None:
+        """Run ``statement``, whose rows and count nobody reads, no later than the next statement or the
+        commit: on Postgres it travels in their message instead of a round trip of its own."""
+        plan, sql, args = self._plans.bind(statement, parameters)
+        if plan.expanding:  # its text varies with its lists' lengths: not worth preparing each
+            self._driver.run(sql, args, False)
+        else:
+            self._driver.run_later(sql, args)
+
 
 class SqliteDriver:
     """``sqlite3``: one connection, used from one thread."""
@@ -232,28 +243,17 @@ class SqliteDriver:
     def run_many(self, sql: str, args: list[list[Any]]) -> int:
         return int(self.connection.executemany(sql, args).rowcount)
 
-
-class AsyncpgDriver:
-    """``asyncpg``, awaited from inside ``greenlet_spawn`` (the transition functions are synchronous)."""
-
-    def __init__(self, connection: Any):
-        from sqlalchemy.util import await_only
-
-        self.connection = connection
-        self._await = await_only
-
-    def run(self, sql: str, args: list[Any], returns_rows: bool) -> tuple[Sequence[Sequence[Any]], int]:
-        if returns_rows:
-            rows = self._await(self.connection.fetch(sql, *args))
-            return rows, len(rows)
-        status = self._await(self.connection.execute(sql, *args))
-        match = _COUNT.search(status or "")
-        return [], int(match.group(1)) if match else -1
-
-    def run_many(self, sql: str, args: list[list[Any]]) -> int:
-        self._await(self.connection.executemany(sql, args))
-        return len(args)  # asyncpg reports no count for executemany: callers here use none
+    def run_later(self, sql: str, args: list[Any]) -> None:
+        self.connection.execute(sql, args)  # no network to save a round trip on
 
 
 #: What a transition function runs on: SQLAlchemy's connection or the raw one.
 AnyConnection: TypeAlias = "Connection | RawConnection"
+
+
+def execute_later(conn: AnyConnection, statement: Any, parameters: Params) -> None:
+    """:meth:`RawConnection.execute_later` on either connection (SQLAlchemy's runs it at once)."""
+    if isinstance(conn, RawConnection):
+        conn.execute_later(statement, parameters)
+    else:
+        conn.execute(statement, parameters)

@@ -17,9 +17,9 @@ RUNNING, READY, PENDING, SUCCEEDED = (
     StepStatus.PENDING.value,
     StepStatus.SUCCEEDED.value,
 )
-_run_state = sa.select(runs.c.id, runs.c.status, runs.c.inputs, runs.c.result_binding, runs.c.trace_id).where(
-    runs.c.id == sa.bindparam("b_run")
-)
+#: What transitions read of a run (``sqlalchemy_runs.RunState``).
+RUN_STATE = ("id", "status", "inputs", "result_binding", "trace_id")
+_run_state = sa.select(*(runs.c[c] for c in RUN_STATE)).where(runs.c.id == sa.bindparam("b_run"))
 LOCK_RUN = {
     "sqlite": _run_state,
     "postgresql": _run_state.with_for_update(),
@@ -28,7 +28,7 @@ LOCK_RUN = {
 # Several runs at once, locked in the order of their ids (Postgres locks the rows as the sort emits
 # them): two transactions locking overlapping sets never wait for each other in a cycle.
 _runs_state = (
-    sa.select(runs.c.id, runs.c.status, runs.c.inputs, runs.c.result_binding, runs.c.trace_id)
+    sa.select(*(runs.c[c] for c in RUN_STATE))
     .where(runs.c.id.in_(sa.bindparam("b_runs", expanding=True)))
     .order_by(runs.c.id)
 )

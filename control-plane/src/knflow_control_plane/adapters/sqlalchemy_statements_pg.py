@@ -21,13 +21,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
-from ..domain.model import AttemptStatus
+from ..domain.model import AttemptStatus, RunStatus
 from .sqlalchemy_statements import (
     DECREMENT_REMAINING,
     FINISH_ATTEMPT,
     PENDING,
     READY,
     RELEASE_VALUES,
+    RUN_STATE,
     START_VALUES,
     STEP_SUCCEEDED,
     SUCCEEDED,
@@ -90,10 +91,17 @@ def _event_columns(*more: sa.ColumnClause[Any]) -> tuple[sa.ColumnClause[Any], .
     return (sa.column("i", sa.Integer), sa.column("type", sa.String), sa.column("step", sa.String), *more)
 
 
-# complete() of a succeeded attempt, run running: FINISH_ATTEMPT, STEP_SUCCEEDED, the release of the
-# dependents and DECREMENT_REMAINING, each only if the one before changed a row. One row per dependent
-# that became ready (by name), or one row of NULLs; ``recorded`` 0 means the attempt was already recorded.
-_finished = FINISH_ATTEMPT.returning(attempts.c.id).cte("finished")
+# The run's row locked, nothing read: sent with BEGIN (``execute_later``), before SUCCEED_PG reads the run.
+LOCK_PG = sa.select(runs.c.id).where(runs.c.id == sa.bindparam("b_run")).with_for_update()
+
+# complete() of a succeeded attempt: FINISH_ATTEMPT, STEP_SUCCEEDED, the release of the dependents and
+# DECREMENT_REMAINING, each only if the one before changed a row, and the first only if the run is running.
+# One row per dependent that became ready (by name), or one row of NULLs, each with the run's state
+# (``run_status`` NULL: no such run); ``recorded`` 0 means the attempt was already recorded, or the run
+# is not running (nothing was written: the caller decides, as for any other outcome).
+_run_now = sa.select(*(runs.c[c] for c in RUN_STATE)).where(runs.c.id == sa.bindparam("b_run")).cte("run_now")
+_running = sa.exists(sa.select(_run_now.c.status).where(_run_now.c.status == RunStatus.RUNNING.value))
+_finished = FINISH_ATTEMPT.where(_running).returning(attempts.c.id).cte("finished")
 _succeeded = STEP_SUCCEEDED.where(sa.exists(_finished.select())).cte("succeeded")
 _released = (
     steps.update()
@@ -115,6 +123,7 @@ SUCCEED_PG = (
         _count(_finished).label("recorded"),
         sa.select(_remaining.c.remaining).scalar_subquery().label("remaining"),
         *(_released.c[c] for c in ("name", "action", "version", "inputs", "upstream", "attempts", "policy")),
+        *(sa.select(_run_now.c[c]).scalar_subquery().label(f"run_{c}") for c in RUN_STATE),
     )
     .select_from(_one.outerjoin(_released, _released.c.status == READY))
     .order_by(_released.c.name)
