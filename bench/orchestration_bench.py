@@ -160,8 +160,16 @@ async def overhead(cp: Any, runs: int) -> dict[str, Any]:
     return {**p50_p99(gaps), "run_mean_ms": statistics.median(per_run), "cpu_ms_per_step": cpu_ms}
 
 
-async def throughput(cp: Any, runs: int, steps: int = 5) -> dict[str, Any]:
-    """Scenario 2: ``runs`` chains started together; steps/s and run latency."""
+async def throughput(cp: Any, runs: int, rounds: int = 3, steps: int = 5) -> dict[str, Any]:
+    """Scenario 2: ``runs`` chains started together, ``rounds`` times; the median round's steps/s and
+    run latency, with the spread of the rounds (one round of 1,000 runs takes 3-4 s here, and on this
+    shared machine one round alone moved by +-15% from run to run)."""
+    results = sorted([await _throughput_round(cp, runs, steps) for _ in range(rounds)], key=lambda r: r["steps_per_s"])
+    median = results[len(results) // 2]
+    return {**median, "rounds": [r["steps_per_s"] for r in results]}
+
+
+async def _throughput_round(cp: Any, runs: int, steps: int) -> dict[str, Any]:
     started, cpu = time.perf_counter(), time.process_time()
     begun = await asyncio.gather(*[cp.workflows.start("chain5", {"value": i}) for i in range(runs)])
     await asyncio.gather(*[cp.orchestrator.wait(t.run_id, 600) for t in begun])
@@ -300,7 +308,10 @@ def _rows(store: str, pg: bool, sizes: dict[str, int], out: dict[str, Any]) -> l
             ratio_to_floor=(1000 / tp["steps_per_s"]) / floor_ms,
             target=f">={t['throughput']:.0f}/s",
             met=tp["steps_per_s"] >= t["throughput"],
-            detail=f"{tp['seconds']:.2f} s; p50/p99 are run latencies; CPU {tp['cpu_ms_per_step']:.2f} ms/step",
+            detail=(
+                f"median of {len(tp['rounds'])} rounds ({', '.join(f'{r:.0f}' for r in tp['rounds'])} steps/s); "
+                f"{tp['seconds']:.2f} s; p50/p99 are run latencies; CPU {tp['cpu_ms_per_step']:.2f} ms/step"
+            ),
         ),
         row(
             f"5 fan-out/fan-in 1+{FAN}+1",
