@@ -172,3 +172,20 @@ async def test_statements_after_held_ones_plan_as_the_session_does(pg_store: Sql
     sent = [m for m in sent if not _once_per_connection(m)]
     assert len(sent) == 5 and "force_generic_plan" in sent[0] and "force_generic_plan" in sent[2], sent
     assert sent[-1] == "COMMIT"
+
+
+async def test_a_success_reads_the_run_once_however_many_steps_it_releases(pg_store: SqlAlchemyStore) -> None:
+    seed = (await pg_store.create_run(new_run({"x": 1}), time.time(), W)).claims[0]
+    outcome = Outcome.succeeded({"result": 1})
+
+    def succeed(conn: RawConnection) -> list[Any]:
+        conn.execute_later(pg.LOCK_PG, {"b_run": seed.run_id})
+        params = {"attempt_id": seed.attempt_id, "b_run": seed.run_id, "step": seed.step, "now": time.time()}
+        new = {"new_status": "succeeded", "new_outputs": outcome.outputs, "new_error": None, "new_logs": ""}
+        return conn.execute(pg.SUCCEED_PG, {**params, **new}).all()
+
+    rows = await pg_store.db.run_raw(succeed)
+    assert [r.name for r in rows] == sorted(f"f{i}" for i in range(WIDTH))
+    assert (rows[0].run_status, rows[0].run_inputs) == ("running", {"x": 1})
+    assert all(r.run_status is None and r.run_inputs is None for r in rows[1:])  # decoded once, not 60 times
+    assert {r.recorded for r in rows} == {1} and {r.remaining for r in rows} == {WIDTH + 1}

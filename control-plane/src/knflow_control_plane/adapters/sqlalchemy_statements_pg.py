@@ -96,8 +96,8 @@ LOCK_PG = sa.select(runs.c.id).where(runs.c.id == sa.bindparam("b_run")).with_fo
 
 # complete() of a succeeded attempt: FINISH_ATTEMPT, STEP_SUCCEEDED, the release of the dependents and
 # DECREMENT_REMAINING, each only if the one before changed a row, and the first only if the run is running.
-# One row per dependent that became ready (by name), or one row of NULLs, each with the run's state
-# (``run_status`` NULL: no such run); ``recorded`` 0 means the attempt was already recorded, or the run
+# One row per dependent that became ready (by name), or one row of NULLs; the first also with the run's
+# state (``run_status`` NULL: no such run); ``recorded`` 0 means the attempt was already recorded, or the run
 # is not running (nothing was written: the caller decides, as for any other outcome).
 _run_now = sa.select(*(runs.c[c] for c in RUN_STATE)).where(runs.c.id == sa.bindparam("b_run")).cte("run_now")
 _running = sa.exists(sa.select(_run_now.c.status).where(_run_now.c.status == RunStatus.RUNNING.value))
@@ -118,12 +118,23 @@ _released = (
 )
 _remaining = DECREMENT_REMAINING.where(sa.exists(_succeeded.select())).cte("remaining")
 _one = sa.values(sa.column("one", sa.Integer), name="one").data([(1,)])
+
+
+def _run_column(name: str) -> Any:
+    return sa.select(_run_now.c[name]).scalar_subquery()
+
+
 SUCCEED_PG = (
     sa.select(
         _count(_finished).label("recorded"),
         sa.select(_remaining.c.remaining).scalar_subquery().label("remaining"),
         *(_released.c[c] for c in ("name", "action", "version", "inputs", "upstream", "attempts", "policy")),
-        *(sa.select(_run_now.c[c]).scalar_subquery().label(f"run_{c}") for c in RUN_STATE),
+        # In the first row only: a success releasing a thousand dependents would decode the run's inputs
+        # a thousand times.
+        *(
+            sa.case((sa.func.row_number().over(order_by=_released.c.name) == 1, _run_column(c))).label(f"run_{c}")
+            for c in RUN_STATE
+        ),
     )
     .select_from(_one.outerjoin(_released, _released.c.status == READY))
     .order_by(_released.c.name)
