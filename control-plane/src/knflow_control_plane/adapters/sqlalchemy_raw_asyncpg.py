@@ -17,6 +17,7 @@ otherwise, or for a value with no literal here, the statement runs at once, as a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -61,6 +62,7 @@ def literal(value: Any) -> str:
     raise NoLiteral(f"a {type(value).__name__}")
 
 
+@functools.lru_cache(maxsize=256)  # a few statement texts, each held on every transition
 def prepared_name(sql: str) -> str:
     """The name a statement is prepared under: the same on every connection, distinct per text."""
     return "knflow_" + hashlib.blake2b(sql.encode(), digest_size=12).hexdigest()
