@@ -21,7 +21,7 @@ import functools
 import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 _COUNT = re.compile(r"(\d+)$")
@@ -39,27 +39,41 @@ def literal(value: Any) -> str:
     Raises:
         NoLiteral: for a type not written here, or a string Postgres could not hold (a NUL).
     """
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "'NaN'"
-        if math.isinf(value):
-            return "'Infinity'" if value > 0 else "'-Infinity'"
+    write = _WRITERS.get(type(value))  # by exact type: a str or int subclass may print otherwise
+    if write is None:
+        raise NoLiteral(f"a {type(value).__name__}")
+    return write(value)
+
+
+def _string(value: str) -> str:
+    if "\x00" in value:
+        raise NoLiteral("a string with a NUL character")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _float(value: float) -> str:
+    if math.isfinite(value):
         return repr(value)  # the shortest decimal that reads back as the same double
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise NoLiteral("a string with a NUL character")
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, list | tuple):
-        if any(isinstance(item, list | tuple) for item in value):
-            raise NoLiteral("a nested array")
-        return "ARRAY[" + ", ".join(literal(item) for item in value) + "]" if value else "'{}'"
-    raise NoLiteral(f"a {type(value).__name__}")
+    return "'NaN'" if math.isnan(value) else "'Infinity'" if value > 0 else "'-Infinity'"
+
+
+def _array(value: list[Any] | tuple[Any, ...]) -> str:
+    if not value:
+        return "'{}'"
+    if any(type(item) in (list, tuple) for item in value):
+        raise NoLiteral("a nested array")
+    return "ARRAY[" + ", ".join(map(literal, value)) + "]"
+
+
+_WRITERS: dict[type, Callable[[Any], str]] = {
+    str: _string,
+    float: _float,
+    int: str,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda _: "NULL",
+    list: _array,
+    tuple: _array,
+}
 
 
 @functools.lru_cache(maxsize=256)  # a few statement texts, each held on every transition
