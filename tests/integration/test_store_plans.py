@@ -62,9 +62,9 @@ async def test_a_batch_of_successes_finds_its_rows_by_index(postgres_store: SqlA
     assert "Index Scan using pk_attempts" in plan and "Index Scan using pk_steps" in plan, plan
 
 
-async def test_the_writes_of_several_runs_find_their_rows_by_index(postgres_store: SqlAlchemyStore) -> None:
-    claims = await _populated(postgres_store)
-    params = {
+def _writes(claims: list[Claim]) -> dict[str, Any]:
+    """``WRITE_PG``'s parameters: each claim's step claimed again, the first run ended."""
+    return {
         "claims": [{"r": c.run_id, "n": c.step, "a": 2, "id": f"{c.attempt_id}-2", "inputs": {}} for c in claims],
         "ends": [{"r": claims[0].run_id, "status": "failed", "result": None, "error": {"type": "X"}}],
         "events": [],
@@ -73,6 +73,11 @@ async def test_the_writes_of_several_runs_find_their_rows_by_index(postgres_stor
         "owner": W.name,
         "until": time.time() + W.lease,
     }
+
+
+async def test_the_writes_of_several_runs_find_their_rows_by_index(postgres_store: SqlAlchemyStore) -> None:
+    claims = await _populated(postgres_store)
+    params = _writes(claims)
     plan = await postgres_store.db.run_raw(_explain, pg.WRITE_PG, params)
     assert "Seq Scan" not in plan, plan
     assert "Index Scan using pk_steps" in plan and "Index Scan using pk_runs" in plan, plan
@@ -82,15 +87,7 @@ async def test_the_held_writes_generic_plan_finds_its_rows_by_index(postgres_sto
     """``WRITE_PG`` is held and runs with a generic plan (``sqlalchemy_raw_asyncpg``): no parameter values
     to plan with, so it must find its rows by index whatever their number."""
     claims = await _populated(postgres_store)
-    params = {
-        "claims": [{"r": c.run_id, "n": c.step, "a": 2, "id": f"{c.attempt_id}-2", "inputs": {}} for c in claims],
-        "ends": [{"r": claims[0].run_id, "status": "failed", "result": None, "error": {"type": "X"}}],
-        "events": [],
-        "run_ids": sorted({c.run_id for c in claims}),
-        "now": time.time(),
-        "owner": W.name,
-        "until": time.time() + W.lease,
-    }
+    params = _writes(claims)
 
     def explain_generic(conn: RawConnection) -> str:
         _, sql, args = conn._plans.bind(pg.WRITE_PG, params)
