@@ -13,17 +13,8 @@ from ..domain.model import AttemptStatus, Outcome, RunStatus
 from ..domain.records import Transition, Worker
 from . import sqlalchemy_statements_pg as pg
 from .sqlalchemy_raw import AnyConnection, execute_later
-from .sqlalchemy_runs import (
-    RunState,
-    Tx,
-    claim,
-    finish_succeeded,
-    flush,
-    lock_runs,
-    record,
-    record_success,
-    write_together,
-)
+from .sqlalchemy_runs import claim, finish_succeeded, record, record_success
+from .sqlalchemy_tx import RunState, Tx, flush, lock_runs, write_together
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from ..domain.records import Claim, NewRun, Transition, Worker
 from . import sqlalchemy_statements as st
 from . import sqlalchemy_statements_pg as pg
 from .sqlalchemy_raw import AnyConnection
-from .sqlalchemy_runs import RunState, Tx, claim, flush
+from .sqlalchemy_runs import claim
+from .sqlalchemy_tx import RunState, Tx, flush
 
 
 def create_run(

@@ -15,8 +15,9 @@ from ..domain.model import Outcome, RunStatus, StepStatus, check_run_transition
 from ..domain.records import Transition, Worker
 from . import sqlalchemy_statements as st
 from .sqlalchemy_raw import AnyConnection
-from .sqlalchemy_runs import Tx, claim, end_run, flush, lock_run, lock_runs, record, write_together
+from .sqlalchemy_runs import claim, end_run, record
 from .sqlalchemy_tables import runs, steps
+from .sqlalchemy_tx import Tx, flush, lock_run, lock_runs, write_together
 
 
 def claim_ready(
