@@ -78,11 +78,17 @@ async def test_a_long_action_replies_by_callback_and_its_service_is_collected(
         # (the store is told directly, so that undeploy's own collection does not do it first).
         await cp.store.set_deployment(config.project, spec.name, spec.version, "undeployed", None, time.time())
 
+        garbage = cp.garbage
+        assert garbage is not None
+        name = service["metadata"]["name"]
+
         async def collected() -> bool:
-            return await ksvc(admin, "ponder", ponder.version) is None
+            # The collector records a name after its DELETE returns: polling the API instead raced it
+            # (the Service gone, ``deleted`` still empty).
+            return name in garbage.deleted
 
         await until(collected)
-        assert cp.garbage is not None and cp.garbage.deleted
+        assert await ksvc(admin, "ponder", ponder.version) is None
     finally:
         server.should_exit = True
         await serving
