@@ -274,8 +274,8 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     bus = _bus(settings)
     # A durable bus gets lifecycle events through the transactional outbox; an in-process one straight
     # after each commit (service/lifecycle_publisher.py: the outbox would buy nothing there).
-    direct = settings.lifecycle_events and isinstance(bus, MemoryBus)
-    outbox = settings.lifecycle_events and not direct
+    direct = bus if settings.lifecycle_events and isinstance(bus, MemoryBus) else None
+    outbox = settings.lifecycle_events and direct is None
     store = SqlAlchemyStore(
         Database(settings.resolved_database_url, pool_size=settings.database_pool_size), outbox=outbox
     )
@@ -347,7 +347,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     relay = OutboxRelay(store, bus, settings.worker_name) if outbox else None
     if relay is not None:
         orchestrator.on_transition(lambda transition: relay.wake() if transition.events else None)
-    publisher = LifecyclePublisher(bus) if direct else None
+    publisher = LifecyclePublisher(direct) if direct is not None else None
     if publisher is not None:
         orchestrator.on_transition(publisher.on_transition)
     metrics.events, metrics.relay = consumer, relay or publisher

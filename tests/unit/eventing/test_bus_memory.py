@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage
+from cloudevents.core.v1.event import CloudEvent
 
 from knflow_eventing import BusClosed, MemoryBus
 from knflow_eventing._offsets import AckTracker
@@ -136,4 +137,30 @@ async def test_a_dead_letter_topic_nobody_consumes_still_lists_its_letters() -> 
     [letter] = await bus.dead_letters("t")
     assert number(good) == 3
     assert letter.value == b"not an event" and letter.key == "k" and letter.topic == "t"
+    await bus.close()
+
+
+async def test_lazily_published_events_are_built_only_when_read_and_once() -> None:
+    bus = MemoryBus(partitions=1, retain_ungrouped=3)
+    built: list[int] = []
+
+    def build(n: int) -> Callable[[], CloudEvent]:
+        def make() -> CloudEvent:
+            built.append(n)
+            return event(n)
+
+        return make
+
+    await bus.publish_lazily("t", [(build(n), "k") for n in range(5)])
+    assert built == []  # nobody reads the topic: nothing built, and only the last 3 kept
+    await bus.publish_many("t", [(event(5), "k")])
+    async with bus.subscribe("t", "g") as sub:
+        got = await take(sub, 3)
+    assert [number(d) for d in got] == [3, 4, 5]  # in order with the eagerly published one
+    assert built == [3, 4]
+    assert got[0].headers["ce_id"] == got[0].event.get_id().encode()
+    async with bus.subscribe("t", "late") as sub:
+        again = await take(sub, 3)
+    assert [number(d) for d in again] == [3, 4, 5]
+    assert built == [3, 4]  # built once, whoever reads it
     await bus.close()

@@ -16,8 +16,9 @@ import itertools
 import logging
 import secrets
 import time
+from functools import partial
 
-from knflow_eventing import RUNS_TOPIC, EventBus, EventingError
+from knflow_eventing import RUNS_TOPIC, EventingError, MemoryBus
 
 from ..domain.records import Transition
 from .outbox_relay import lifecycle_cloudevent
@@ -31,10 +32,12 @@ class LifecyclePublisher:
     Args:
         bus: the in-process bus.
 
-    Event ids are this process's token and a sequence number: unique, and cheap.
+    Event ids are this process's token and a sequence number: unique, and cheap. Each event's
+    ``CloudEvent`` is only built if a subscriber reads it (``MemoryBus.publish_lazily``): most are never
+    read, and the bus keeps only the last 1,000 a partition for a group that joins later.
     """
 
-    def __init__(self, bus: EventBus):
+    def __init__(self, bus: MemoryBus):
         self.bus = bus
         #: events handed to the bus so far (``knflow_lifecycle_events_published_total``)
         self.published = 0
@@ -63,7 +66,8 @@ class LifecyclePublisher:
                 now = time.time()
                 events = [
                     (
-                        lifecycle_cloudevent(
+                        partial(
+                            lifecycle_cloudevent,
                             {
                                 "id": f"{self._token}-{next(self._sequence)}",
                                 "type": event.type,
@@ -71,7 +75,7 @@ class LifecyclePublisher:
                                 "step": event.step,
                                 "data": event.data,
                                 "created_at": now,
-                            }
+                            },
                         ),
                         event.run_id,
                     )
@@ -79,7 +83,7 @@ class LifecyclePublisher:
                     for event in transition.events
                 ]
                 try:
-                    await self.bus.publish_many(RUNS_TOPIC, events)
+                    await self.bus.publish_lazily(RUNS_TOPIC, events)
                 except EventingError as exc:  # the bus is closing: its subscribers are gone too
                     log.warning("could not publish %d lifecycle events: %s", len(events), exc)
                     return
