@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, TypeAlias, cast
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
@@ -55,6 +55,8 @@ class _Plan(NamedTuple):
     lookups: tuple[tuple[str, Any], ...]
     #: The positions whose argument goes through a bind processor, with it.
     processed: tuple[tuple[int, Callable[[Any], Any]], ...]
+    #: Whether any result column has a processor.
+    converts: bool
 
 
 class Plans:
@@ -149,6 +151,7 @@ class Plans:
             {},
             tuple((name, defaults.get(name, _REQUIRED)) for name in positions),
             tuple((i, processors[name]) for i, name in enumerate(positions) if processors.get(name) is not None),
+            any(results),
         )
 
     def _result(self, type_: Any) -> Callable[[Any], Any] | None:
@@ -207,7 +210,7 @@ def typed_rows(plan: _Plan, raw: Sequence[Sequence[Any]]) -> list[Any]:
     if plan.row is None:
         return []
     make, results = plan.row._make, plan.results  # type: ignore[attr-defined]
-    if not any(results):
+    if not plan.converts:
         return [make(r) for r in raw]
     return [make([p(v) if p is not None else v for p, v in zip(results, r, strict=True)]) for r in raw]
 
@@ -243,7 +246,8 @@ class RawConnection:
                 return RawResult([], self._driver.run_many(sql, [args for _, _, args in bound]))
             results = [self.execute(statement, p) for p in parameters]
             return RawResult([r for res in results for r in res.rows], sum(r.rowcount for r in results))
-        plan, sql, args = self._plans.bind(statement, cast("Params | None", parameters) or {})
+        one: Any = parameters  # a mapping or None (not narrowed by the check above)
+        plan, sql, args = self._plans.bind(statement, one or {})
         rows, count = self._driver.run(sql, args, plan.row is not None)
         return RawResult(typed_rows(plan, rows), count)
 

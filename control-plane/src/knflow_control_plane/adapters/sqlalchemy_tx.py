@@ -38,11 +38,11 @@ class Tx:
     claims: list[Claim]
     started: list[dict[str, Any]] = field(default_factory=list)
     ending: dict[str, Any] | None = None
+    #: Whether writes are batched into one statement (``pg.WRITE_PG``).
+    postgres: bool = field(init=False)
 
-    @property
-    def postgres(self) -> bool:
-        """Whether writes are batched into one statement (``pg.WRITE_PG``)."""
-        return self.conn.dialect.name == "postgresql"
+    def __post_init__(self) -> None:
+        self.postgres = self.conn.dialect.name == "postgresql"
 
     def emit(self, type_: str, run_id: str, step: str | None = None, **data: Any) -> None:
         self.events.append(LifecycleEvent(type_, run_id, step, data))
