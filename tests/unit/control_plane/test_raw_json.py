@@ -1,5 +1,6 @@
-"""JSON columns on SQLite's raw path (``sqlalchemy_json``): the same text and values as SQLAlchemy's own
-processors, which stay in charge of whatever is unusual."""
+"""JSON columns on the raw path (``sqlalchemy_json``): the same text and values as SQLAlchemy's own
+processors (bound as text on both drivers, read back here on SQLite), which stay in charge of whatever
+is unusual."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from knflow_control_plane.adapters.sqlalchemy_json import dumps, loads
 from knflow_control_plane.adapters.sqlalchemy_raw import Plans, typed_rows
@@ -34,9 +36,13 @@ VALUES: list[Any] = [
 ]
 
 
+@pytest.mark.parametrize(
+    "dialect",
+    [sqlite.dialect(), postgresql.asyncpg.dialect()],  # type: ignore[no-untyped-call]
+    ids=["sqlite", "postgres"],
+)
 @pytest.mark.parametrize("value", VALUES, ids=repr)
-def test_a_value_is_bound_as_sqlalchemy_binds_it(value: Any) -> None:
-    dialect = sqlite.dialect()
+def test_a_value_is_bound_as_sqlalchemy_binds_it(dialect: Dialect, value: Any) -> None:
     plans = Plans(dialect)
     plans.known(WRITE)
     plan, _, args = plans.bind(WRITE, {"b_id": "x", "doc": value})

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from ..errors import StoreUnavailable
+from . import sqlalchemy_json
 from . import sqlalchemy_statements as statements
 from . import sqlalchemy_statements_pg as statements_pg
 from .admission import Admission
@@ -85,7 +86,9 @@ class Database:
         self.pool_size = pool_size
         if self.url.startswith("sqlite://") or self.url.startswith("sqlite+pysqlite://"):
             _ensure_parent(self.url)
-            self._sync = sa.create_engine(self.url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+            self._sync = sa.create_engine(
+                self.url, poolclass=StaticPool, connect_args={"check_same_thread": False}, **_JSON_CODEC
+            )
             _tune_sqlite(self._sync)
             engine = self._sync
             self._thread = SqliteThread(
@@ -103,7 +106,7 @@ class Database:
                 if self.dialect != "sqlite"
                 else {}
             )
-            self._async = create_async_engine(self.url, **kwargs)
+            self._async = create_async_engine(self.url, **kwargs, **_JSON_CODEC)
             if self.dialect == "sqlite":
                 _tune_sqlite(self._async.sync_engine)
         self._plans = Plans(self.sync_engine.dialect)
@@ -251,6 +254,11 @@ def _unavailable(exc: BaseException) -> bool:
     module = type(exc).__module__
     name = type(exc).__name__
     return module.startswith("asyncpg") and ("Connection" in name or name in ("InterfaceError", "InternalClientError"))
+
+
+#: JSON columns: ``json.dumps``/``json.loads``'s text and values, in fewer steps (``sqlalchemy_json``). On
+#: Postgres the deserializer is asyncpg's ``jsonb`` codec, set up by SQLAlchemy on each connection.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": sqlalchemy_json.dumps, "json_deserializer": sqlalchemy_json.loads}
 
 
 def _in_memory(url: str) -> bool:

@@ -134,10 +134,9 @@ class Plans:
         row = collections.namedtuple("Row", [c.keyname for c in columns]) if columns else None
         results = tuple(self._result(c.type) for c in columns)
         processors: dict[str, Any] = dict(compiled._bind_processors)
-        if self.dialect.name == "sqlite":
-            for bind, name in compiled.bind_names.items():
-                if name in processors and isinstance(bind.type, sa.JSON):
-                    processors[name] = json_bind(processors[name])
+        for bind, name in compiled.bind_names.items():
+            if name in processors and isinstance(bind.type, sa.JSON):  # text on both drivers
+                processors[name] = json_bind(processors[name])
         positions = tuple(compiled.positiontup or ())
         return _Plan(
             compiled,
