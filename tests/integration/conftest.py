@@ -13,7 +13,7 @@ import pytest
 from knflow_control_plane.adapters.sqlalchemy_database import Database
 from knflow_control_plane.adapters.sqlalchemy_migrations import migrate
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
-from tests.services import fresh_postgres_database, postgres_url
+from tests.services import drop_postgres_database, fresh_postgres_database, postgres_url
 
 TEMPLATE = "knflow_template"
 _template_ready = False
@@ -38,13 +38,17 @@ async def _postgres_database() -> str:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlAlchemyStore]:
+    url = None
     if request.param == "sqlite":
         database = Database(f"sqlite:///{tmp_path / 'knflow.db'}")
         await migrate(database)
     else:
-        database = Database(await _postgres_database())
+        url = await _postgres_database()
+        database = Database(url)
     store = SqlAlchemyStore(database, outbox=True)
     await store.ensure_project("default", 0.0)
     yield store
     await store.close()
     await asyncio.sleep(0)
+    if url is not None:
+        await drop_postgres_database(url)

@@ -37,7 +37,11 @@ class ControlPlane:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> ControlPlane:
-        env = {**os.environ, **self.env}
+        # The plane's temporary files, and its functions' (they inherit TMPDIR), stay with the test's
+        # own files: actions that return a temporary file (the files flows write 200 MB ones) leave it.
+        scratch = self.state_dir.parent / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "TMPDIR": str(scratch), **self.env}
         with (self.state_dir.parent / f"control-plane-{self.port}.log").open("ab") as log:
             self.process = subprocess.Popen(
                 [str(BIN / "knflow"), "dev", "--port", str(self.port), "--state-dir", str(self.state_dir)],
