@@ -29,7 +29,7 @@ services-down:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy sdk/src function-runtime/src control-plane/src eventing/src tests
+	$(VENV)/bin/mypy sdk/src function-runtime/src control-plane/src eventing/src tests bench
 
 # The services start while the install runs (a fresh machine builds the API server meanwhile).
 test: $(UV)
@@ -40,8 +40,9 @@ test: $(UV)
 	set -a; eval "$$(grep "^export " .knflow/services.env)"; set +a; \
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
+# KNFLOW_PG_DURABLE=1: Postgres as in production (fsync on), so a commit is one that survives power loss.
 bench: install
-	set -a; eval "$$(bash scripts/services/up.sh | grep "^export ")"; set +a; \
+	set -a; eval "$$(KNFLOW_PG_DURABLE=1 bash scripts/services/up.sh | grep "^export ")"; set +a; \
 	$(VENV)/bin/python bench/run.py $(if $(QUICK),--quick,)
 
 clean:

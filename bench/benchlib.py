@@ -170,6 +170,19 @@ def sqlite_tx_ms(path: str, samples: int, synchronous: str = "NORMAL") -> list[f
     return times
 
 
+async def postgres_durability(url: str) -> str:
+    """The server's durability settings, for the report: a commit is durable only with ``fsync`` on
+    (``make bench`` runs the server so: ``KNFLOW_PG_DURABLE=1``; the tests' server has it off)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        names = ("fsync", "synchronous_commit", "full_page_writes")
+        return ", ".join([f"{name} {await conn.fetchval(f'SHOW {name}')}" for name in names])
+    finally:
+        await conn.close()
+
+
 async def postgres_tx_ms(url: str, samples: int) -> list[float]:
     """Raw ``asyncpg`` transactions of one transition's size (prepared statements, synchronous commit)."""
     import asyncpg

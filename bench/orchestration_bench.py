@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from bench.benchlib import (
     arguments,
     emit,
     p50_p99,
+    postgres_durability,
     postgres_tx_ms,
     raw_invoke_ms,
     row,
@@ -127,7 +129,7 @@ async def _run_and_wait(cp: Any, workflow: str, inputs: dict[str, Any], timeout:
     return str(transition.run_id)
 
 
-async def floor(cp: Any, store: str, samples: int) -> dict[str, float]:
+async def floor(cp: Any, store: str, samples: int) -> dict[str, Any]:
     """The physical floor of one step: raw loopback invoke + raw transaction, medians."""
     await _run_and_wait(cp, "chain5", {})  # a warm noop instance
     version = (await cp.workflows.spec("chain10")).actions["noop"].version
@@ -137,10 +139,12 @@ async def floor(cp: Any, store: str, samples: int) -> dict[str, float]:
         path = cp.store.db.sync_engine.url.database
         tx = statistics.median(sqlite_tx_ms(path, samples))
         full = statistics.median(sqlite_tx_ms(path, max(20, samples // 4), synchronous="FULL"))
+        durability = "WAL, synchronous NORMAL"
     else:
         tx = statistics.median(await postgres_tx_ms(cp.store.db.url, samples))
         full = tx
-    return {"invoke_ms": invoke, "tx_ms": tx, "tx_full_ms": full, "floor_ms": invoke + tx}
+        durability = await postgres_durability(cp.store.db.url)
+    return {"invoke_ms": invoke, "tx_ms": tx, "tx_full_ms": full, "floor_ms": invoke + tx, "durability": durability}
 
 
 async def overhead(cp: Any, runs: int) -> dict[str, Any]:
@@ -252,11 +256,12 @@ async def bench_store(store: str, quick: bool, only: str = "") -> list[dict[str,
             if "waiting" in wanted:
                 out["waiting"] = await waiting(cp, sizes["waiting"], Path(tmp) / "gate")
                 print(f"  {store} waiting: {out['waiting']}", file=sys.stderr, flush=True)
-            for name, scenario in [
+            scenarios: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
                 ("overhead", lambda: overhead(cp, sizes["chains"])),
                 ("throughput", lambda: throughput(cp, sizes["runs"])),
                 ("fan", lambda: fan_out(cp, sizes["fans"])),
-            ]:
+            ]
+            for name, scenario in scenarios:
                 if name not in wanted:
                     continue
                 rss.reset()
@@ -275,7 +280,7 @@ def _rows(store: str, pg: bool, sizes: dict[str, int], out: dict[str, Any]) -> l
     floor_ms = fl["floor_ms"]
     t = {k: v[1 if pg else 0] for k, v in TARGETS.items()}
     steps_fan = FAN + 2
-    sync = "" if pg else f"; commit {fl['tx_full_ms']:.3f} ms with synchronous=FULL"
+    sync = f" ({fl['durability']})" if pg else f"; commit {fl['tx_full_ms']:.3f} ms with synchronous=FULL"
     return [
         row(
             "floor: raw invoke + raw commit",

@@ -3,6 +3,11 @@
 #   postgres.sh start|stop|restart|status|env
 # Listens on 127.0.0.1:${KNFLOW_PG_PORT:-15432}, trust auth, user "postgres".
 # State lives in ${KNFLOW_SERVICES_DIR:-$HOME/.cache/knflow/services}/postgres.
+#
+# Durability: tests run with fsync off (a throw-away cluster: a crash loses nothing that matters, and
+# each CREATE DATABASE would otherwise flush its copy). KNFLOW_PG_DURABLE=1 (`make bench`) runs it as in
+# production: fsync and full-page writes on, every commit flushed to disk. Both settings take a reload,
+# not a restart: `start` converges a running server to the mode asked for.
 set -euo pipefail
 
 PORT="${KNFLOW_PG_PORT:-15432}"
@@ -10,6 +15,7 @@ SERVICES_DIR="${KNFLOW_SERVICES_DIR:-$HOME/.cache/knflow/services}"
 BASE="$SERVICES_DIR/postgres"
 URL="postgresql://postgres@127.0.0.1:$PORT/postgres"
 START_TIMEOUT="${KNFLOW_PG_START_TIMEOUT:-30}"
+if [[ "${KNFLOW_PG_DURABLE:-0}" == 1 ]]; then FSYNC=on; else FSYNC=off; fi
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
 
@@ -84,6 +90,7 @@ cmd_start() {
     if is_running "$dir" "$bin"; then
         if ready; then
             echo "postgres: already running on 127.0.0.1:$PORT" >&2
+            apply_durability "$dir" "$bin"
             return
         fi
         die "a cluster is running from $dir/data but not answering on port $PORT (port changed? run stop first)"
@@ -110,8 +117,10 @@ EOF
     fi
     mkdir -p "$dir/sock"
     if [[ "$(id -u)" == 0 ]]; then chown postgres: "$dir/sock"; fi
+    write_durability "$dir" || true
+    # Not fsync nor full_page_writes here: options on the command line would beat the reloadable file.
     local opts="-p $PORT -k $dir/sock -c listen_addresses=127.0.0.1"
-    opts+=" -c fsync=off -c synchronous_commit=on -c full_page_writes=off -c max_connections=300"
+    opts+=" -c synchronous_commit=on -c max_connections=300"
     # pg_ctl -w waits for the server to finish starting (and notices if it dies);
     # 9>&-: the server must not inherit (and so hold) the start lock.
     as_pg "$bin/pg_ctl" start -w -t "$START_TIMEOUT" -D "$dir/data" -l "$dir/postgres.log" \
@@ -126,8 +135,43 @@ EOF
         fi
         sleep 0.2
     done
-    echo "postgres: started on 127.0.0.1:$PORT (data: $dir/data)" >&2
+    echo "postgres: started on 127.0.0.1:$PORT (data: $dir/data, fsync $FSYNC)" >&2
+    apply_durability "$dir" "$bin"
 }
+
+# The durability settings in a file postgresql.conf includes; 0 if the file changed.
+write_durability() {
+    local dir="$1" conf="$1/data/knflow-durability.conf" want
+    want="fsync = $FSYNC"$'\n'"full_page_writes = $FSYNC"
+    if ! grep -q "knflow-durability.conf" "$dir/data/postgresql.conf"; then
+        echo "include_if_exists = 'knflow-durability.conf'" >>"$dir/data/postgresql.conf"
+    fi
+    [[ -f "$conf" && "$(cat "$conf")" == "$want" ]] && return 1
+    printf '%s\n' "$want" >"$conf"
+    if [[ "$(id -u)" == 0 ]]; then chown postgres: "$conf"; fi
+}
+
+# Make the running server use the asked durability: a reload, or a restart for a server started by an
+# older version of this script (fsync on its command line, which a reload cannot change).
+apply_durability() {
+    local dir="$1" bin="$2" deadline
+    if write_durability "$dir"; then as_pg "$bin/pg_ctl" reload -D "$dir/data" >/dev/null; fi
+    deadline=$((SECONDS + 5))
+    until [[ "$(show fsync)" == "$FSYNC" ]]; do
+        if ((SECONDS >= deadline)); then
+            [[ -z "${RESTARTED:-}" ]] || die "fsync is still not $FSYNC after a restart (set elsewhere?)"
+            RESTARTED=1
+            echo "postgres: fsync is not $FSYNC after a reload: restarting" >&2
+            as_pg "$bin/pg_ctl" stop -D "$dir/data" -m fast -w -t 30 >/dev/null
+            exec 9>&-
+            cmd_start
+            return
+        fi
+        sleep 0.1
+    done
+}
+
+show() { "$bin/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -Atc "SHOW $1" 2>/dev/null || true; }
 
 cmd_stop() {
     local bin dir
