@@ -16,9 +16,9 @@ from cloudevents.core.bindings.kafka import KafkaMessage
 from cloudevents.core.v1.event import CloudEvent
 
 from .codecs import encode_kafka
+from .dead_letters import dead_letter
 from .errors import BusClosed, BusUnavailable
 from .kafka_consumer import KafkaSubscription, _message
-from .memory import _dead_letter
 from .ports import DeadLetter, dlq_topic
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ class KafkaBus:
             while len(letters) < limit and any([await consumer.position(tp) < end for tp, end in ends.items()]):
                 batches = await self._guard("read", dlq, lambda: consumer.getmany(timeout_ms=500))
                 for records in batches.values():
-                    letters.extend(_dead_letter(_message(record)) for record in records)
+                    letters.extend(dead_letter(_message(record)) for record in records)
         finally:
             await consumer.stop()
         return letters[:limit]

@@ -16,8 +16,8 @@ from cloudevents.core.bindings.kafka import KafkaMessage
 
 from ._offsets import AckTracker
 from .codecs import decode_kafka
+from .dead_letters import dlq_headers
 from .errors import BusClosed, BusUnavailable, MalformedCloudEvent
-from .memory import dlq_headers
 from .ports import Delivery, dlq_topic
 
 if TYPE_CHECKING:

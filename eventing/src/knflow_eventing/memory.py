@@ -23,10 +23,9 @@ from cloudevents.core.v1.event import CloudEvent
 
 from ._offsets import AckTracker
 from .codecs import decode_kafka, encode_kafka
+from .dead_letters import dead_letter, dlq_headers
 from .errors import BusClosed, MalformedCloudEvent
 from .ports import DeadLetter, Delivery, dlq_topic
-
-DLQ_REASON_HEADER = "knflow_dlq_reason"
 
 
 def partition_for(key: str | None, partitions: int, counter: int) -> int:
@@ -201,7 +200,7 @@ class MemoryBus:
         letters: list[DeadLetter] = []
         for partition in state.partitions:
             for index in range(min(len(partition.log), limit - len(letters))):
-                letters.append(_dead_letter(partition.message(index)))
+                letters.append(dead_letter(partition.message(index)))
         return letters
 
     async def close(self) -> None:
@@ -247,33 +246,6 @@ class MemoryBus:
         while log.log and log.base < acked_by_all - self._retain:
             log.log.popleft()
             log.base += 1
-
-
-def _dead_letter(message: KafkaMessage) -> DeadLetter:
-    headers = message.headers
-    key = message.key.decode() if isinstance(message.key, bytes) else message.key
-    return DeadLetter(
-        topic=headers.get("knflow_dlq_topic", b"").decode(),
-        partition=int(headers.get("knflow_dlq_partition", b"-1")),
-        offset=int(headers.get("knflow_dlq_offset", b"-1")),
-        key=key,
-        headers=headers,
-        value=message.value,
-        reason=headers.get(DLQ_REASON_HEADER, b"").decode(),
-    )
-
-
-def dlq_headers(
-    message_headers: dict[str, bytes], reason: str, topic: str, partition: int, offset: int
-) -> dict[str, bytes]:
-    """The original headers plus where the message came from and why it was parked."""
-    return {
-        **message_headers,
-        DLQ_REASON_HEADER: reason.encode(),
-        "knflow_dlq_topic": topic.encode(),
-        "knflow_dlq_partition": str(partition).encode(),
-        "knflow_dlq_offset": str(offset).encode(),
-    }
 
 
 class MemorySubscription:
