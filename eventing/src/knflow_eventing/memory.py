@@ -144,10 +144,7 @@ class MemoryBus:
 
     async def publish_many(self, topic: str, events: Sequence[tuple[CloudEvent, str | None]]) -> None:
         """See :meth:`EventBus.publish_many`."""
-        state = self._topic(topic)
-        for event, key in events:
-            self._add(state, _Unencoded(event, key), key)
-        await self._notify(state)
+        await self._append_all(self._topic(topic), [_Unencoded(event, key) for event, key in events])
 
     async def publish_lazily(self, topic: str, builds: Sequence[tuple[Callable[[], CloudEvent], str | None]]) -> None:
         """:meth:`publish_many` of events built only if a subscriber reads them (each ``build()`` at most
@@ -157,10 +154,7 @@ class MemoryBus:
         Raises:
             BusClosed: the bus is closed.
         """
-        state = self._topic(topic)
-        for build, key in builds:
-            self._add(state, _Unencoded(None, key, build), key)
-        await self._notify(state)
+        await self._append_all(self._topic(topic), [_Unencoded(None, key, build) for build, key in builds])
 
     async def publish_raw(self, topic: str, message: KafkaMessage) -> None:
         """Append an already encoded message (a DLQ replay, or a test's malformed one).
@@ -173,6 +167,12 @@ class MemoryBus:
 
     async def _append(self, state: _Topic, entry: KafkaMessage | _Unencoded, key: str | None) -> None:
         self._add(state, entry, key)
+        await self._notify(state)
+
+    async def _append_all(self, state: _Topic, entries: list[_Unencoded]) -> None:
+        """Append several events, then wake the readers once."""
+        for entry in entries:
+            self._add(state, entry, entry.key)
         await self._notify(state)
 
     def _add(self, state: _Topic, entry: KafkaMessage | _Unencoded, key: str | None) -> None:
