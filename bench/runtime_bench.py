@@ -18,7 +18,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,10 @@ from typing import Any, cast
 
 from knflow.wire import InvokeData
 from knflow_runtime.contract import encode_invoke
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.benchlib import RawHttp
 
 ACTIONS = """
 from knflow import action
@@ -66,29 +69,6 @@ def _summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return {"p50_ms": _ms(statistics.median(ordered)), "p99_ms": _ms(p99), "min_ms": _ms(ordered[0]), "n": len(ordered)}
-
-
-class Client:
-    """A keep-alive HTTP/1.1 client on a raw socket: as little client overhead as Python allows."""
-
-    def __init__(self, port: int):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buffer = b""
-
-    def roundtrip(self, request: bytes) -> tuple[int, bytes]:
-        self.sock.sendall(request)
-        while b"\r\n\r\n" not in self.buffer:
-            self.buffer += self.sock.recv(65536)
-        head, _, rest = self.buffer.partition(b"\r\n\r\n")
-        length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
-        while len(rest) < length:
-            rest += self.sock.recv(65536)
-        self.buffer = rest[length:]
-        return int(head[9:12]), rest[:length]
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def _env(bytecode_cache: Path | None) -> dict[str, str]:
@@ -149,7 +129,7 @@ def cold_start(command: list[str], env: dict[str, str], runs: int, ready: re.Pat
         started = time.perf_counter()
         process, port = _start(command, env, ready)
         try:
-            client = Client(port)
+            client = RawHttp("127.0.0.1", port)
             status, _ = client.roundtrip(READINESS if is_runtime else LIVENESS)
             to_ready.append(time.perf_counter() - started)
             assert status == 200
@@ -172,7 +152,7 @@ def overhead(targets: dict[str, tuple[int, int, list[bytes]]], warmup: int, bloc
     The targets take turns, ``block`` requests at a time, so that a noisy neighbour (this VM has some)
     weighs on all of them alike instead of on whichever ran during the noise.
     """
-    clients = {name: Client(port) for name, (port, _, _) in targets.items()}
+    clients = {name: RawHttp("127.0.0.1", port) for name, (port, _, _) in targets.items()}
     samples: dict[str, list[float]] = {name: [] for name in targets}
     cpu = dict.fromkeys(targets, 0.0)
     for name, (_, _, requests) in targets.items():
