@@ -3,7 +3,7 @@
 Functions never hold storage credentials (DESIGN.md section 4): the invoke event carries a ``get`` URL
 per input file key and a ``put`` URL (with the key the file will have) per output. Transfers use the
 stdlib ``urllib`` in worker threads, imported on first use so that actions without files do not pay
-for it on their cold start.
+for it on their cold start; so are ``shutil`` and ``tempfile`` (~9 ms of imports with what they load).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,8 @@ class Workdir:
 
     def new_file(self, name: str) -> Path:
         """A fresh path for a file called ``name`` (each in its own folder, so names never clash)."""
+        import tempfile
+
         if self._path is None:
             self._path = Path(tempfile.mkdtemp(prefix="knflow-"))
         folder = Path(tempfile.mkdtemp(dir=self._path))
@@ -43,6 +43,8 @@ class Workdir:
     def remove(self) -> None:
         """Delete the directory, if it was created."""
         if self._path is not None:
+            import shutil
+
             shutil.rmtree(self._path, ignore_errors=True)
             self._path = None
 
@@ -156,6 +158,7 @@ def _walk(value: Any, visit: Callable[[File, Any, str], Any], path: str = "") ->
 
 
 def _download(url: str, path: Path, timeout: float, key: str, field: str) -> None:
+    import shutil
     import urllib.request
 
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import sys
@@ -171,6 +170,8 @@ def entrypoint_of(fn: Callable[..., Any]) -> str:
 
 def code_version(fn: Callable[..., Any], options: dict[str, Any]) -> str:
     """A stable hash of ``fn``'s code (its whole module), entrypoint and options: a deployable version."""
+    import hashlib  # only where a version is computed (deploys), not on a function's cold start
+
     digest = hashlib.sha256()
     digest.update(_source_of(fn).encode())
     digest.update(entrypoint_of(fn).encode())

@@ -204,18 +204,24 @@ class Launcher:
         port = free_port(self.host)
         while any(i.port == port for i in self.live):  # bind(0) may hand a port out again once closed
             port = free_port(self.host)
-        args = ["--action", action.entrypoint, "--host", self.host, "--port", str(port)]
-        args += ["--concurrency", str(action.options.get("concurrency", 1))]
-        if artifact.code_path:
-            args += ["--code-path", artifact.code_path]
+        # Configured by its variables, as a container starts it: no arguments, so no argparse to import.
+        # The runtime's own settings win over the action's env, as options would.
         extra = {str(k): str(v) for k, v in dict(action.options.get("env") or {}).items()}
+        extra |= {
+            "KNFLOW_ACTION": action.entrypoint,
+            "KNFLOW_HOST": self.host,
+            "PORT": str(port),
+            "KNFLOW_CONCURRENCY": str(action.options.get("concurrency", 1)),
+        }
+        if artifact.code_path:
+            extra["KNFLOW_CODE_PATH"] = artifact.code_path
         log = self.log_path(action)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        child = await self._fork(artifact.location, args, extra, artifact.code_path, log)
+        child = await self._fork(artifact.location, [], extra, artifact.code_path, log)
         forked = child is not None
         if child is None:
-            argv = [artifact.location, "-m", "knflow_runtime", *args]
+            argv = [artifact.location, "-m", "knflow_runtime"]
             env = {**function_env(os.environ), **extra, "PYTHONUNBUFFERED": "1"}
             try:
                 child = spawn(argv, env, artifact.code_path, str(log))
