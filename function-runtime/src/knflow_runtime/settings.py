@@ -83,9 +83,11 @@ class Settings:
         )
 
 
-@dataclass
 class _Options:
-    """The command-line options, each None unless given (its variable, or the default, applies then)."""
+    """The command-line options, each None unless given (its variable, or the default, applies then).
+
+    A plain class, not a dataclass: making one runs generated code, a cost on every cold start.
+    """
 
     action: str | None = None
     host: str | None = None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: The one key of the JSON object that stands for a file on the wire and in run records.
 FILE_MARKER = "knflow.file"
@@ -36,7 +38,7 @@ class File:
         content_type: str | None = None,
         size: int | None = None,
     ) -> None:
-        self.path = Path(path) if path is not None else None
+        self.path = _path(path) if path is not None else None
         self.key = key
         self.name = name or (self.path.name if self.path else (key.rsplit("/", 1)[-1] if key else "file"))
         self.content_type = content_type or _guess_type(self.name)
@@ -99,9 +101,17 @@ def is_file_ref(value: object) -> bool:
     return isinstance(value, dict) and len(value) == 1 and FILE_MARKER in value
 
 
+# pathlib and mimetypes are imported where a file is made: with the urllib.parse and ipaddress they load,
+# they are ~8% of the instructions of a function's cold start, and a function without files never needs them.
+
+
+def _path(path: str | os.PathLike[str]) -> Path:
+    from pathlib import Path
+
+    return Path(path)
+
+
 def _guess_type(name: str) -> str:
-    # Imported here: mimetypes (and the urllib.parse and ipaddress it loads) is ~6 ms of a function's cold
-    # start, and a function that handles no file never needs it.
     import mimetypes
 
     return mimetypes.guess_type(name)[0] or "application/octet-stream"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 HEAVY = ["fastapi", "starlette", "sqlalchemy", "aiokafka", "uvicorn", "httpx", "urllib.request", "yaml"]
 #: Imported only where needed: argument parsing (a container passes no arguments, nor does the local
-#: backend), temporary files and their removal (file transfers), MIME types (files), hashes (versions).
-ON_DEMAND = ["argparse", "shutil", "tempfile", "mimetypes", "hashlib"]
+#: backend), temporary files, paths and their removal (file transfers), MIME types (files), hashes (versions).
+ON_DEMAND = ["argparse", "shutil", "tempfile", "pathlib", "mimetypes", "hashlib"]
 
 
 def _loaded_after(statement: str, modules: list[str] = HEAVY) -> dict[str, bool]:
