@@ -3,12 +3,13 @@
     .venv/bin/python bench/runtime_bench.py [--quick] [--json bench/results/runtime.json]
 
 Cold start: process spawn -> ``GET /health/readiness`` answers 200 (and -> first invoke answered),
-for a no-op action, with and without a bytecode cache (this environment sets
-PYTHONDONTWRITEBYTECODE, so by default every start compiles every module from source; an image built
-with ``uv sync --compile-bytecode`` ships the cache). Invoke overhead: round trips of a keep-alive
-raw-socket client against a no-op action (async and sync), and the server's CPU per request read
-from ``/proc/<pid>/stat``. Where the time goes: ``python -X importtime`` of the start, top-level.
-uvicorn (with httptools, a bare ASGI app) is measured the same way for comparison.
+for a no-op action configured by variables (as a container and the local backend start it), with and
+without a bytecode cache (this environment sets PYTHONDONTWRITEBYTECODE, so by default every start
+compiles every module from source; an image built with ``uv sync --compile-bytecode`` ships the cache).
+Invoke overhead: round trips of a keep-alive raw-socket client against a no-op action (async and sync),
+and the server's CPU per request read from ``/proc/<pid>/stat``. Where the time goes: ``python -X
+importtime`` of the start, top-level. uvicorn (with httptools, a bare ASGI app) is measured the same way
+for comparison.
 """
 
 from __future__ import annotations
@@ -82,9 +83,11 @@ def _env(bytecode_cache: Path | None) -> dict[str, str]:
     return env
 
 
-def _runtime_command(code: Path, action: str, *extra: str) -> list[str]:
-    target = ["--action", f"bench_actions:{action}", "--code-path", str(code), "--port", "0"]
-    return [sys.executable, *extra, "-m", "knflow_runtime", *target]
+def _runtime(code: Path, action: str, env: dict[str, str], *extra: str) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of a runtime serving ``action``, configured by its variables as a
+    container (and the local backend) starts it."""
+    variables = {"KNFLOW_ACTION": f"bench_actions:{action}", "KNFLOW_CODE_PATH": str(code), "PORT": "0"}
+    return [sys.executable, *extra, "-m", "knflow_runtime"], {**env, **variables}
 
 
 def _invoke_requests(count: int) -> list[bytes]:
@@ -178,9 +181,8 @@ def overhead(targets: dict[str, tuple[int, int, list[bytes]]], warmup: int, bloc
 
 def import_breakdown(code: Path, env: dict[str, str]) -> list[tuple[str, float]]:
     """Milliseconds spent importing each top-level package on the way to ready (``-X importtime`` self times)."""
-    process = subprocess.Popen(
-        _runtime_command(code, "noop_async", "-X", "importtime"), stderr=subprocess.PIPE, env=env, text=True
-    )
+    command, variables = _runtime(code, "noop_async", env, "-X", "importtime")
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, env=variables, text=True)
     assert process.stderr is not None
     totals: dict[str, float] = {}
     for line in process.stderr:
@@ -204,14 +206,15 @@ def run(quick: bool) -> dict[str, Any]:
         (code / "bench_actions.py").write_text(ACTIONS)
         (code / "bench_asgi.py").write_text(ASGI_APP)
         warm, cold = _env(cache), _env(None)
-        command = _runtime_command(code, "noop_async")
-        cold_start(command, warm, 1, READY)  # fills the bytecode cache
+        command, warm_noop = _runtime(code, "noop_async", warm)
+        cold_start(command, warm_noop, 1, READY)  # fills the bytecode cache
         results["floor_python_ms"] = _summary([_timed([sys.executable, "-c", "pass"], warm) for _ in range(starts)])
         results["floor_asyncio_ms"] = _summary(
             [_timed([sys.executable, "-c", "import asyncio"], warm) for _ in range(starts)]
         )
-        results["cold_start_bytecode_cache"] = cold_start(command, warm, starts, READY)
-        results["cold_start_no_bytecode_cache"] = cold_start(command, cold, max(3, starts // 4), READY)
+        results["cold_start_bytecode_cache"] = cold_start(command, warm_noop, starts, READY)
+        cold_noop = _runtime(code, "noop_async", cold)[1]
+        results["cold_start_no_bytecode_cache"] = cold_start(command, cold_noop, max(3, starts // 4), READY)
         results["import_breakdown_ms"] = import_breakdown(code, warm)
         uvicorn = [sys.executable, "-m", "uvicorn", "bench_asgi:app", "--app-dir", str(code), "--port", "0"]
         uvicorn += ["--http", "httptools", "--loop", "asyncio", "--log-level", "info", "--no-access-log"]
@@ -219,8 +222,8 @@ def run(quick: bool) -> dict[str, Any]:
         results["uvicorn_cold_start"] = cold_start(uvicorn, warm, max(3, starts // 2), UVICORN_READY)["ready"]
         servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
         try:
-            servers["noop_async"] = _start(_runtime_command(code, "noop_async"), warm, READY)
-            servers["noop_sync"] = _start(_runtime_command(code, "noop_sync"), warm, READY)
+            servers["noop_async"] = _start(*_runtime(code, "noop_async", warm), READY)
+            servers["noop_sync"] = _start(*_runtime(code, "noop_sync", warm), READY)
             servers["uvicorn"] = _start(uvicorn, warm, UVICORN_READY)
             count = invokes + warmup
             (async_process, async_port), (sync_process, sync_port) = servers["noop_async"], servers["noop_sync"]
