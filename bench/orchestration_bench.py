@@ -9,7 +9,8 @@ the same database; every ratio below is to that floor.
 
 1. per-step overhead: 10-step chains of no-op actions, one run at a time; one sample per step, the
    gap between consecutive attempts' recorded ends (the first from the run's creation). Handler time
-   of a no-op is ~0, so this is the platform's share (an upper bound).
+   of a no-op is ~0, so this is the platform's share (an upper bound). Measured twice: with async
+   actions, and with plain ``def`` ones (most users' actions), which the function hands to a worker thread.
 2. throughput: N runs of a 5-step chain started together; steps/s from the first start to the last end.
 5. fan-out / fan-in: one step feeding 1,000 parallel steps joined by one; wall time of the run.
 6. waiting runs: N runs parked on a gated step; RSS of this process above idle while they wait, then the
@@ -60,6 +61,11 @@ async def noop(value: int = 0) -> int:
 
 
 @action(concurrency=64)
+def noop_sync(value: int = 0) -> int:  # a plain function, as most actions are: it runs in a worker thread
+    return value
+
+
+@action(concurrency=64)
 async def join(values: list) -> int:
     return len(values)
 
@@ -75,6 +81,13 @@ async def gate(path: str) -> int:
 def chain10(value: int = 0):
     for index in range(10):
         value = noop.named(f"s{{index}}")(value=value)
+    return value
+
+
+@workflow
+def chain10_sync(value: int = 0):
+    for index in range(10):
+        value = noop_sync.named(f"s{{index}}")(value=value)
     return value
 
 
@@ -147,15 +160,15 @@ async def floor(cp: Any, store: str, samples: int) -> dict[str, Any]:
     return {"invoke_ms": invoke, "tx_ms": tx, "tx_full_ms": full, "floor_ms": invoke + tx, "durability": durability}
 
 
-async def overhead(cp: Any, runs: int) -> dict[str, Any]:
-    """Scenario 1: per-step gaps of sequential 10-step chains."""
+async def overhead(cp: Any, runs: int, workflow: str = "chain10") -> dict[str, Any]:
+    """Scenario 1: per-step gaps of sequential 10-step chains (``chain10_sync``: of plain functions)."""
     for _ in range(10):  # warm the functions, connections and caches
-        await _run_and_wait(cp, "chain10", {})
+        await _run_and_wait(cp, workflow, {})
     gaps: list[float] = []
     per_run: list[float] = []
     cpu = time.process_time()
     for _ in range(runs):
-        view = await cp.store.get_run(await _run_and_wait(cp, "chain10", {}))
+        view = await cp.store.get_run(await _run_and_wait(cp, workflow, {}))
         ends = sorted(a.finished_at for s in view.steps for a in s.attempts)
         marks = [view.created_at, *ends]
         gaps += [(b - a) * 1000 for a, b in itertools.pairwise(marks)]
@@ -241,7 +254,7 @@ async def waiting(cp: Any, runs: int, gate: Path) -> dict[str, Any]:
 
 async def bench_store(store: str, quick: bool, only: str = "") -> list[dict[str, Any]]:
     """Every scenario of this module on one store (``only``: a comma-separated subset, for A/B runs)."""
-    wanted = set(only.split(",")) if only else {"waiting", "overhead", "throughput", "fan"}
+    wanted = set(only.split(",")) if only else {"waiting", "overhead", "overhead_sync", "throughput", "fan"}
     url = await fresh_postgres_database("bench") if store == "postgres" else None
     pg = store == "postgres"
     sizes = {"floor": 200, "chains": 30, "runs": 200, "fans": 1, "waiting": 1000} if quick else {}
@@ -258,6 +271,7 @@ async def bench_store(store: str, quick: bool, only: str = "") -> list[dict[str,
                 print(f"  {store} waiting: {out['waiting']}", file=sys.stderr, flush=True)
             scenarios: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
                 ("overhead", lambda: overhead(cp, sizes["chains"])),
+                ("overhead_sync", lambda: overhead(cp, sizes["chains"], "chain10_sync")),
                 ("throughput", lambda: throughput(cp, sizes["runs"])),
                 ("fan", lambda: fan_out(cp, sizes["fans"])),
             ]
@@ -270,13 +284,15 @@ async def bench_store(store: str, quick: bool, only: str = "") -> list[dict[str,
                 print(f"  {store} {name}: {out[name]}", file=sys.stderr, flush=True)
         finally:
             await cp.stop()
-    if set(out) != {"floor", "waiting", "overhead", "throughput", "fan"}:
+    if set(out) != {"floor", "waiting", "overhead", "overhead_sync", "throughput", "fan"}:
         return []  # a subset (A/B runs) is read from stderr
     return _rows(store, pg, sizes, out)
 
 
 def _rows(store: str, pg: bool, sizes: dict[str, int], out: dict[str, Any]) -> list[dict[str, Any]]:
-    fl, ov, tp, fan, wait = (out[k] for k in ("floor", "overhead", "throughput", "fan", "waiting"))
+    fl, ov, ovs, tp, fan, wait = (
+        out[k] for k in ("floor", "overhead", "overhead_sync", "throughput", "fan", "waiting")
+    )
     floor_ms = fl["floor_ms"]
     t = {k: v[1 if pg else 0] for k, v in TARGETS.items()}
     steps_fan = FAN + 2
@@ -300,6 +316,21 @@ def _rows(store: str, pg: bool, sizes: dict[str, int], out: dict[str, Any]) -> l
             detail=(
                 f"{sizes['chains']} runs; run mean {ov['run_mean_ms']:.2f} ms/step; "
                 f"CPU {ov['cpu_ms_per_step']:.2f} ms/step"
+            ),
+        ),
+        row(
+            "1 the same, plain (sync) functions",
+            store,
+            p50_ms=ovs["p50_ms"],
+            p99_ms=ovs["p99_ms"],
+            peak_rss_mb=ovs["peak_rss_mb"],
+            ratio_to_floor=ovs["p50_ms"] / floor_ms,
+            target=f"p50<={t['overhead_p50']} p99<={t['overhead_p99']}",
+            met=ovs["p50_ms"] <= t["overhead_p50"] and ovs["p99_ms"] <= t["overhead_p99"],
+            detail=(
+                f"{sizes['chains']} runs of `def` actions, each call handed to a worker thread in the function "
+                f"(the floor's function is async); run mean {ovs['run_mean_ms']:.2f} ms/step; "
+                f"CPU {ovs['cpu_ms_per_step']:.2f} ms/step"
             ),
         ),
         row(
