@@ -45,69 +45,9 @@ from bench.benchlib import (
     row,
     sqlite_tx_ms,
 )
+from bench.orchestration_flows import FAN, FLOW
 from tests.services import fresh_postgres_database
 
-FAN = 1000
-FLOW = f"""
-import asyncio
-import os
-
-from knflow import action, workflow
-
-
-@action(concurrency=64)
-async def noop(value: int = 0) -> int:
-    return value
-
-
-@action(concurrency=64)
-def noop_sync(value: int = 0) -> int:  # a plain function, as most actions are: it runs in a worker thread
-    return value
-
-
-@action(concurrency=64)
-async def join(values: list) -> int:
-    return len(values)
-
-
-@action(concurrency=256)
-async def gate(path: str) -> int:
-    while not os.path.exists(path):  # parked until the benchmark opens the gate
-        await asyncio.sleep(0.05)
-    return 1
-
-
-@workflow
-def chain10(value: int = 0):
-    for index in range(10):
-        value = noop.named(f"s{{index}}")(value=value)
-    return value
-
-
-@workflow
-def chain10_sync(value: int = 0):
-    for index in range(10):
-        value = noop_sync.named(f"s{{index}}")(value=value)
-    return value
-
-
-@workflow
-def chain5(value: int = 0):
-    for index in range(5):
-        value = noop.named(f"s{{index}}")(value=value)
-    return value
-
-
-@workflow
-def fan(value: int = 0):
-    seed = noop.named("seed")(value=value)
-    return join(values=[noop.named(f"f{{i}}")(value=seed) for i in range({FAN})])
-
-
-@workflow
-def waiting(path: str):
-    return gate(path=path)
-"""
 # Targets of issue #8, per store: (sqlite, postgres).
 TARGETS = {
     "overhead_p50": (1.5, 2.5),
@@ -289,6 +229,23 @@ async def bench_store(store: str, quick: bool, only: str = "") -> list[dict[str,
     return _rows(store, pg, sizes, out)
 
 
+def _overhead_row(
+    name: str, store: str, ov: dict[str, Any], floor_ms: float, t: dict[str, float], runs: str
+) -> dict[str, Any]:
+    """A scenario 1 row (``ov``: what :func:`overhead` measured)."""
+    return row(
+        name,
+        store,
+        p50_ms=ov["p50_ms"],
+        p99_ms=ov["p99_ms"],
+        peak_rss_mb=ov["peak_rss_mb"],
+        ratio_to_floor=ov["p50_ms"] / floor_ms,
+        target=f"p50<={t['overhead_p50']} p99<={t['overhead_p99']}",
+        met=ov["p50_ms"] <= t["overhead_p50"] and ov["p99_ms"] <= t["overhead_p99"],
+        detail=f"{runs}; run mean {ov['run_mean_ms']:.2f} ms/step; CPU {ov['cpu_ms_per_step']:.2f} ms/step",
+    )
+
+
 def _rows(store: str, pg: bool, sizes: dict[str, int], out: dict[str, Any]) -> list[dict[str, Any]]:
     fl, ov, ovs, tp, fan, wait = (
         out[k] for k in ("floor", "overhead", "overhead_sync", "throughput", "fan", "waiting")
@@ -304,34 +261,15 @@ def _rows(store: str, pg: bool, sizes: dict[str, int], out: dict[str, Any]) -> l
             p50_ms=floor_ms,
             detail=f"invoke {fl['invoke_ms']:.3f} ms + commit {fl['tx_ms']:.3f} ms{sync}",
         ),
-        row(
-            "1 per-step overhead, 10-step chain",
-            store,
-            p50_ms=ov["p50_ms"],
-            p99_ms=ov["p99_ms"],
-            peak_rss_mb=ov["peak_rss_mb"],
-            ratio_to_floor=ov["p50_ms"] / floor_ms,
-            target=f"p50<={t['overhead_p50']} p99<={t['overhead_p99']}",
-            met=ov["p50_ms"] <= t["overhead_p50"] and ov["p99_ms"] <= t["overhead_p99"],
-            detail=(
-                f"{sizes['chains']} runs; run mean {ov['run_mean_ms']:.2f} ms/step; "
-                f"CPU {ov['cpu_ms_per_step']:.2f} ms/step"
-            ),
-        ),
-        row(
+        _overhead_row("1 per-step overhead, 10-step chain", store, ov, floor_ms, t, f"{sizes['chains']} runs"),
+        _overhead_row(
             "1 the same, plain (sync) functions",
             store,
-            p50_ms=ovs["p50_ms"],
-            p99_ms=ovs["p99_ms"],
-            peak_rss_mb=ovs["peak_rss_mb"],
-            ratio_to_floor=ovs["p50_ms"] / floor_ms,
-            target=f"p50<={t['overhead_p50']} p99<={t['overhead_p99']}",
-            met=ovs["p50_ms"] <= t["overhead_p50"] and ovs["p99_ms"] <= t["overhead_p99"],
-            detail=(
-                f"{sizes['chains']} runs of `def` actions, each call handed to a worker thread in the function "
-                f"(the floor's function is async); run mean {ovs['run_mean_ms']:.2f} ms/step; "
-                f"CPU {ovs['cpu_ms_per_step']:.2f} ms/step"
-            ),
+            ovs,
+            floor_ms,
+            t,
+            f"{sizes['chains']} runs of `def` actions, each call handed to a worker thread in the function "
+            "(the floor's function is async)",
         ),
         row(
             f"2 throughput, {sizes['runs']} runs x 5 steps",

@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.orchestration_bench import FAN, _plane, _run_and_wait
+from bench.orchestration_bench import _plane, _run_and_wait
+from bench.orchestration_flows import FAN
 from tests.services import fresh_postgres_database
 
 
