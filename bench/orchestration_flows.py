@@ -33,25 +33,25 @@ async def gate(path: str) -> int:
     return 1
 
 
+def _chain(step, length: int, value):
+    for index in range(length):
+        value = step.named(f"s{{index}}")(value=value)
+    return value
+
+
 @workflow
 def chain10(value: int = 0):
-    for index in range(10):
-        value = noop.named(f"s{{index}}")(value=value)
-    return value
+    return _chain(noop, 10, value)
 
 
 @workflow
 def chain10_sync(value: int = 0):
-    for index in range(10):
-        value = noop_sync.named(f"s{{index}}")(value=value)
-    return value
+    return _chain(noop_sync, 10, value)
 
 
 @workflow
 def chain5(value: int = 0):
-    for index in range(5):
-        value = noop.named(f"s{{index}}")(value=value)
-    return value
+    return _chain(noop, 5, value)
 
 
 @workflow
