@@ -1,10 +1,10 @@
 """The raw path's driver on Postgres (asyncpg): what needs no answer travels with the next message.
 
 Every message to Postgres is a round trip: a socket write and a wake-up on each side, ~250 us of wall
-time and ~150 us of this process's CPU on the 2-core VM of ``docs/performance.md``. A statement whose
-rows nobody reads (the lock a transition takes first, the writes it ends with) need not wait for its
-own answer: :meth:`AsyncpgDriver.run_later` holds it, and it goes out in the same simple-query message
-as the next one. ``BEGIN`` waits the same way, and ``COMMIT`` takes whatever is still held: a lone
+time and ~150 us of this process's CPU on the slower 2-core host of ``docs/performance-history.md``.
+A statement whose rows nobody reads (the lock a transition takes first, the writes it ends with) need
+not wait for its own answer: :meth:`AsyncpgDriver.run_later` holds it, and it goes out in the same
+simple-query message as the next one. ``BEGIN`` waits the same way, and ``COMMIT`` takes whatever is still held: a lone
 completion is three round trips instead of five.
 
 A simple query carries no parameters, so a held statement is sent as ``EXECUTE name(literal, ...)`` of a
