@@ -4,8 +4,8 @@ Every message to Postgres is a round trip: a socket write and a wake-up on each 
 time and ~150 us of this process's CPU on the slower 2-core host of ``docs/performance-history.md``.
 A statement whose rows nobody reads (the lock a transition takes first, the writes it ends with) need
 not wait for its own answer: :meth:`AsyncpgDriver.run_later` holds it, and it goes out in the same
-simple-query message as the next one. ``BEGIN`` waits the same way, and ``COMMIT`` takes whatever is still held: a lone
-completion is three round trips instead of five.
+simple-query message as the next one. ``BEGIN`` waits the same way, and ``COMMIT`` takes whatever is
+still held: a lone completion is three round trips instead of five.
 
 A simple query carries no parameters, so a held statement is sent as ``EXECUTE name(literal, ...)`` of a
 statement prepared on the connection once (``PREPARE``, its own round trips, the first time only), run
