@@ -7,33 +7,27 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from knflow_control_plane.adapters.sqlalchemy_database import Database
 from knflow_control_plane.adapters.sqlalchemy_migrations import migrate
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
-from tests.services import drop_postgres_database, fresh_postgres_database, postgres_url
+from tests.services import drop_postgres_database, fresh_postgres_database
 
-TEMPLATE = "knflow_template"
-_template_ready = False
+# One migrated template per test process (named like the other per-process databases, so it is dropped at
+# exit or as an orphan): test runs of several checkouts on one machine never drop each other's template.
+_template: str | None = None
 
 
 async def _postgres_database() -> str:
-    global _template_ready
-    base = postgres_url()
-    admin = await asyncpg.connect(base)
-    try:
-        if not _template_ready:
-            await admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
-            await admin.execute(f"CREATE DATABASE {TEMPLATE}")
-            template_db = Database(base.rsplit("/", 1)[0] + f"/{TEMPLATE}")
-            await migrate(template_db)
-            await template_db.dispose()
-            _template_ready = True
-    finally:
-        await admin.close()
-    return await fresh_postgres_database("t", template=TEMPLATE)
+    global _template
+    if _template is None:
+        url = await fresh_postgres_database("tmpl")
+        template_db = Database(url)
+        await migrate(template_db)
+        await template_db.dispose()
+        _template = url.rsplit("/", 1)[1]
+    return await fresh_postgres_database("t", template=_template)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
