@@ -81,7 +81,7 @@ async def test_finished_among_names_only_the_finished_runs_of_those_asked(store:
     await drive(store, list(done.claims))
     running = await store.create_run(new_run(), time.time(), W)
     cancelled = await store.create_run(new_run(), time.time(), W)
-    await store.cancel_run(cancelled.run_id, time.time())
+    await store.cancel_run(cancelled.run_id, time.time(), "default")
     asked = [done.run_id, running.run_id, cancelled.run_id, "no-such-run"]
     assert await store.finished_among(asked) == {done.run_id, cancelled.run_id}
     assert await store.finished_among([running.run_id]) == set()
@@ -130,7 +130,7 @@ async def test_retry_from_failure_reuses_succeeded_steps(store: SqlAlchemyStore)
     await store.complete(right.run_id, "right", right.attempt_id, Outcome.succeeded({"result": 2}), time.time(), W)
     fatal = {"type": "ActionError", "message": "no", "code": 404, "retryable": False, "traceback": None}
     await store.complete(left.run_id, "left", left.attempt_id, Outcome.failed(fatal), time.time(), W)
-    retried = await store.retry_run(created.run_id, time.time())
+    retried = await store.retry_run(created.run_id, time.time(), "default")
     assert retried is not None and retried.run_status.value == "running"
     claimed = [c for t in await store.claim_ready(time.time(), W) for c in t.claims]
     assert [c.step for c in claimed] == ["left"]
@@ -143,7 +143,7 @@ async def test_retry_from_failure_reuses_succeeded_steps(store: SqlAlchemyStore)
 
 async def test_cancel_abandons_running_attempts_and_ignores_late_replies(store: SqlAlchemyStore) -> None:
     created = await store.create_run(new_run(), time.time(), W)
-    cancelled = await store.cancel_run(created.run_id, time.time())
+    cancelled = await store.cancel_run(created.run_id, time.time(), "default")
     assert cancelled is not None and cancelled.run_status.value == "cancelled"
     late = created.claims[0]
     reply = await store.complete(

@@ -129,13 +129,13 @@ def _abandon_running(tx: Tx, run_id: str) -> None:
     )
 
 
-def cancel_run(conn: Connection, run_id: str, now: float, use_outbox: bool) -> Transition | None:
+def cancel_run(conn: Connection, run_id: str, now: float, project: str, use_outbox: bool) -> Transition | None:
     """Cancel a running run: nothing new starts; running attempts are abandoned (late replies ignored).
 
-    Returns None when the run does not exist.
+    Returns None when the run does not exist in ``project``.
     """
     tx = Tx(conn, now, None, random.Random(), use_outbox, [], [])
-    run = lock_run(tx, run_id)
+    run = lock_run(tx, run_id, project=project)
     if run is None:
         return None
     if run.status != RunStatus.RUNNING.value:
@@ -144,17 +144,18 @@ def cancel_run(conn: Connection, run_id: str, now: float, use_outbox: bool) -> T
     return flush(tx, run_id, RunStatus.CANCELLED)
 
 
-def retry_run(conn: Connection, run_id: str, now: float, use_outbox: bool) -> Transition | None:
+def retry_run(conn: Connection, run_id: str, now: float, project: str, use_outbox: bool) -> Transition | None:
     """Run a failed or cancelled run again from the steps that did not succeed, reusing the outputs of
     those that did; each retried step gets its full retry budget again.
 
-    Returns None when the run does not exist.
+    Returns None when the run does not exist in ``project`` (whatever its state: a conflict would tell
+    another project that it exists).
 
     Raises:
         TransitionError: when the run is not failed or cancelled.
     """
     tx = Tx(conn, now, None, random.Random(), use_outbox, [], [])
-    run = lock_run(tx, run_id)
+    run = lock_run(tx, run_id, project=project)
     if run is None:
         return None
     check_run_transition(RunStatus(run.status), RunStatus.RUNNING)

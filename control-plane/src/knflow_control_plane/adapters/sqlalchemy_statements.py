@@ -25,6 +25,10 @@ LOCK_RUN = {
     "postgresql": _run_state.with_for_update(),
     "postgresql-skip": _run_state.with_for_update(skip_locked=True),
 }
+# A run asked for by the API: only when it belongs to the caller's project (a transition changes runs
+# of every project; a request must never reach another's, nor learn that it exists).
+_project_run_state = _run_state.where(runs.c.project == sa.bindparam("b_project"))
+LOCK_PROJECT_RUN = {"sqlite": _project_run_state, "postgresql": _project_run_state.with_for_update()}
 # Several runs at once, locked in the order of their ids (Postgres locks the rows as the sort emits
 # them): two transactions locking overlapping sets never wait for each other in a cycle.
 _runs_state = (
@@ -245,6 +249,7 @@ MARK_PUBLISHED = (
 # Every statement above: compiled once per dialect for the raw driver path (``sqlalchemy_raw``).
 ALL = [v for v in list(globals().values()) if isinstance(v, sa.sql.expression.Executable)] + [
     *LOCK_RUN.values(),
+    *LOCK_PROJECT_RUN.values(),
     *LOCK_RUNS.values(),
     *INSERT_TRIGGER_EVENT.values(),
 ]

@@ -88,13 +88,13 @@ class SqlAlchemyStore:
         """Fail runs past their timeout."""
         return await self.db.run(recovery.expire_runs, now, self.rng, self.outbox)
 
-    async def cancel_run(self, run_id: str, now: float) -> Transition | None:
-        """Cancel a run; None if there is no such run."""
-        return await self.db.run(recovery.cancel_run, run_id, now, self.outbox)
+    async def cancel_run(self, run_id: str, now: float, project: str) -> Transition | None:
+        """Cancel a run; None if ``project`` has no such run."""
+        return await self.db.run(recovery.cancel_run, run_id, now, project, self.outbox)
 
-    async def retry_run(self, run_id: str, now: float) -> Transition | None:
-        """Retry a failed or cancelled run from its unfinished steps; None if there is no such run."""
-        return await self.db.run(recovery.retry_run, run_id, now, self.outbox)
+    async def retry_run(self, run_id: str, now: float, project: str) -> Transition | None:
+        """Retry a failed or cancelled run from its unfinished steps; None if ``project`` has no such run."""
+        return await self.db.run(recovery.retry_run, run_id, now, project, self.outbox)
 
     async def renew_leases(self, worker: str, keys: list[tuple[str, str]], until: float) -> int:
         """Extend leases a worker holds."""

@@ -59,9 +59,14 @@ class RunState:
     trace_id: str | None
 
 
-def lock_run(tx: Tx, run_id: str, *, skip_locked: bool = False) -> RunState | None:
-    """The run, its row locked for this transaction (Postgres; SQLite has one writer anyway)."""
+def lock_run(tx: Tx, run_id: str, *, skip_locked: bool = False, project: str | None = None) -> RunState | None:
+    """The run, its row locked for this transaction (Postgres; SQLite has one writer anyway); with
+    ``project``, None as well when the run belongs to another project."""
     dialect = tx.conn.dialect.name
+    if project is not None:
+        statement = st.LOCK_PROJECT_RUN.get(dialect, st.LOCK_PROJECT_RUN["sqlite"])
+        row = tx.conn.execute(statement, {"b_run": run_id, "b_project": project}).first()
+        return RunState(row.id, row.status, row.inputs, row.result_binding, row.trace_id) if row else None
     key = f"{dialect}-skip" if skip_locked and dialect == "postgresql" else dialect
     row = tx.conn.execute(st.LOCK_RUN.get(key, st.LOCK_RUN["sqlite"]), {"b_run": run_id}).first()
     return RunState(row.id, row.status, row.inputs, row.result_binding, row.trace_id) if row else None

@@ -89,7 +89,7 @@ async def run_logs(request: Request, run_id: str) -> dict[str, Any]:
 async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     """Cancel a running run: nothing new starts, running attempts are abandoned."""
     cp = plane(request)
-    transition = await cp.store.cancel_run(run_id, time.time())
+    transition = await cp.store.cancel_run(run_id, time.time(), cp.settings.project)
     if transition is None:
         raise NotFound(f"run {run_id!r} does not exist", field="run_id")
     cp.orchestrator.apply(transition)
@@ -101,7 +101,7 @@ async def retry_run(request: Request, run_id: str) -> dict[str, Any]:
     """Run a failed or cancelled run again from the steps that did not succeed."""
     cp = plane(request)
     try:
-        transition = await cp.store.retry_run(run_id, time.time())
+        transition = await cp.store.retry_run(run_id, time.time(), cp.settings.project)
     except TransitionError as exc:
         raise Conflict(f"run {run_id!r} cannot be retried: {exc}", field="run_id") from exc
     if transition is None:
