@@ -331,7 +331,6 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     api_keys = ApiKeys(store, settings.project, settings.bootstrap_key)
     metrics = Metrics(orchestrator, store, backend, settings.project, backend_stats)
     scheduler = Scheduler(store, workflows, SystemClock(), settings.project)
-    intake = TriggerIntake(bus, workflows, tracing)
     consumer = TriggerConsumer(
         bus,
         store,
@@ -341,6 +340,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         concurrency=settings.trigger_concurrency,
         tracing=tracing,
     )
+    intake = TriggerIntake(bus, workflows, tracing, matcher=consumer.matches)
     # SQLite: a transition runs in the event loop while this replica is nearly idle (latency), in the
     # database thread once attempts pile up (throughput: overlap and shared commits). See sqlite_thread.
     store.db.run_inline_when(lambda: orchestrator.inflight < INLINE_BELOW_INFLIGHT)

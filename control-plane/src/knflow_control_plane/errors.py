@@ -31,6 +31,12 @@ class InvalidRequest(ControlPlaneError, ValueError):
     status = 422
 
 
+class EventDoesNotFit(InvalidRequest):
+    """The event's data fits the inputs of none of the workflows whose triggers it matches."""
+
+    status = 400
+
+
 class PayloadTooLarge(ControlPlaneError):
     """The request body is over the size limit."""
 

@@ -249,6 +249,14 @@ class Client:
         result: JSON = self._request("POST", f"/v1/runs/{run_id}/retry")
         return result
 
+    def rejected_events(
+        self, *, workflow: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> JSON:
+        """Trigger events that started no run, newest first: ``{"rejected_events": [...], "next_cursor"}``."""
+        params = {"workflow": workflow, "limit": limit, "cursor": cursor}
+        result: JSON = self._request("GET", "/v1/rejected-events", params=params)
+        return result
+
     # --- files ----------------------------------------------------------------------------------
 
     def upload(self, path: str | os.PathLike[str], *, name: str | None = None, content_type: str | None = None) -> JSON:

@@ -137,6 +137,53 @@ async def test_an_event_that_cannot_start_its_run_is_let_go_and_the_next_one_run
         [run] = await settled_runs(client, "eu_orders", 1)
         assert run["inputs"]["order"] == "EU-5"
         assert cp.consumer.rejected == 1
+        # the refusal is kept, with its reason, where the API shows it (not only in the console)
+        page = (await client.get("/v1/rejected-events")).json()
+        [rejected] = page["rejected_events"]
+        assert rejected["event_id"] == "no-order" and rejected["workflow"] == "eu_orders"
+        assert rejected["field"] == "inputs.order" and "missing required input 'order'" in rejected["reason"]
+        assert rejected["topic"] == TRIGGERS_TOPIC and rejected["source"] == "/other"
+        assert json.loads(rejected["data"]) == {"region": "eu"}
+        assert page["next_cursor"] is None
+        await cp.bus.publish(TRIGGERS_TOPIC, bad)  # a redelivery is not a second rejection
+        await cp.bus.publish(TRIGGERS_TOPIC, good)
+        await settled_runs(client, "eu_orders", 1)
+        assert len((await client.get("/v1/rejected-events")).json()["rejected_events"]) == 1
+
+
+async def test_an_event_that_fits_no_matching_workflow_gets_a_400_naming_the_input(tmp_path: Path) -> None:
+    async with running_plane(tmp_path) as (cp, client):
+        headers, body = binary("misfit", source="/other", region="eu")  # eu_orders only; order missing
+        reply = await client.post("/v1/events", headers=headers, content=body)
+        assert reply.status_code == 400, reply.text
+        assert reply.headers["content-type"] == "application/problem+json"
+        assert reply.json()["field"] == "inputs.order"
+        assert "eu_orders" in reply.json()["detail"]
+        batch = [structured("ok-1", source="/other", order="EU-1", region="eu"), structured("bad-2", region="eu")]
+        batch[1]["data"] = {"region": "eu", "order": 5}  # /shop/us: both workflows match, neither fits
+        reply = await client.post(
+            "/v1/events", content=json.dumps(batch), headers={"content-type": "application/cloudevents-batch+json"}
+        )
+        assert reply.status_code == 400, reply.text
+        assert (reply.json()["field"], reply.json()["index"]) == ("inputs.order", 1)
+        assert await runs_of(client, "eu_orders") == []  # nothing of the refused batch was published
+        assert cp.consumer.rejected == 0
+
+
+async def test_an_event_that_fits_one_matching_workflow_starts_it_and_the_misfit_is_recorded(
+    tmp_path: Path,
+) -> None:
+    async with running_plane(tmp_path) as (_cp, client):
+        headers, body = binary("half", region="eu")  # /shop/eu: eu_orders needs an order, all_shop_events not
+        reply = await client.post("/v1/events", headers=headers, content=body)
+        assert reply.status_code == 202, reply.text
+        [run] = await settled_runs(client, "all_shop_events", 1)
+        assert run["status"] == "succeeded"
+        rejected = (await client.get("/v1/rejected-events", params={"workflow": "eu_orders"})).json()
+        assert [(r["event_id"], r["field"]) for r in rejected["rejected_events"]] == [("half", "inputs.order")]
+        assert (await client.get("/v1/rejected-events", params={"workflow": "all_shop_events"})).json()[
+            "rejected_events"
+        ] == []
 
 
 @pytest.mark.parametrize(

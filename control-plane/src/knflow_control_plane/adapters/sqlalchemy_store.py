@@ -8,12 +8,14 @@ from typing import Any
 from ..domain.files import FileRecord
 from ..domain.model import Outcome
 from ..domain.records import NewRun, Page, RunFilter, RunView, Transition, Worker
+from ..domain.rejections import RejectedEvent
 from . import sqlalchemy_batches as batches
 from . import sqlalchemy_catalog as catalog
 from . import sqlalchemy_creation as creation
 from . import sqlalchemy_files as files
 from . import sqlalchemy_reads as reads
 from . import sqlalchemy_recovery as recovery
+from . import sqlalchemy_rejections as rejections
 from . import sqlalchemy_triggers as triggers
 from .run_batches import RunBatches
 from .sqlalchemy_database import Database
@@ -274,6 +276,16 @@ class SqlAlchemyStore:
     async def prune_outbox(self, published_before: float) -> int:
         """Delete lifecycle events published before ``published_before``."""
         return await self.db.run(triggers.prune_outbox, published_before)
+
+    async def record_rejected(self, rejected: list[RejectedEvent]) -> None:
+        """Store trigger events that started no run (a redelivered one is recorded once)."""
+        await self.db.run(rejections.record_rejected, rejected)
+
+    async def list_rejected(
+        self, project: str, *, workflow: str | None = None, limit: int = 50, before: int | None = None
+    ) -> list[RejectedEvent]:
+        """Rejected trigger events of a project, newest first."""
+        return await self.db.run(rejections.list_rejected, project, workflow, limit, before)
 
     async def acquire_lease(self, name: str, holder: str, now: float, ttl: float) -> bool:
         """Take or renew a named lease; False while another holder has it."""

@@ -275,3 +275,25 @@ files = sa.Table(
         sqlite_where=sa.text("expired_at IS NULL"),
     ),
 )
+
+
+# Trigger events that started no run, with the reason (``domain/rejections.py``). One row per event and
+# workflow (`workflow` is "" when the event matched none): a redelivered event is not recorded twice.
+rejected_events = sa.Table(
+    "rejected_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("project", Project, nullable=False),
+    sa.Column("received_at", Time, nullable=False),
+    sa.Column("topic", sa.String(255), nullable=False),
+    sa.Column("source", sa.String(500), nullable=False),
+    sa.Column("event_id", sa.String(500), nullable=False),
+    sa.Column("type", sa.String(500), nullable=False),
+    sa.Column("subject", sa.String(500), nullable=True),
+    sa.Column("workflow", sa.String(63), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("field", sa.String(300), nullable=True),
+    sa.Column("data", sa.Text, nullable=True),
+    sa.UniqueConstraint("project", "source", "event_id", "workflow"),
+    sa.Index(None, "project", "id"),
+)

@@ -130,7 +130,7 @@ def acquire_lease(conn: Connection, name: str, holder: str, now: float, ttl: flo
     Two statements, both safe under concurrency: the row is created once (a racing insert loses quietly),
     then an update only succeeds for the holder or once the lease has expired.
     """
-    insert = _insert_ignoring(conn, leases).values(name=name, holder=holder, expires_at=now + ttl)
+    insert = insert_ignoring(conn, leases).values(name=name, holder=holder, expires_at=now + ttl)
     if conn.execute(insert).rowcount == 1:
         return True
     taken = conn.execute(
@@ -146,7 +146,8 @@ def release_lease(conn: Connection, name: str, holder: str) -> None:
     conn.execute(leases.delete().where(leases.c.name == name, leases.c.holder == holder))
 
 
-def _insert_ignoring(conn: Connection, table: sa.Table) -> Any:
+def insert_ignoring(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT of ``table`` that skips rows clashing with a unique key (SQLite and Postgres)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     if conn.dialect.name == "postgresql":

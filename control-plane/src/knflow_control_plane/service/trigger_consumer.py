@@ -6,7 +6,8 @@ handled at least once and its run created at most once: the run's creation is id
 (source, id) in the store, and the delivery is acknowledged only after that commit. A crash in between
 redelivers the event, which then finds its run. A store outage is waited out (the event is retried, not
 dropped); an event that can never start a run (its workflow was undeployed, its data does not fit the
-inputs) is logged, counted and acknowledged, so it does not block its partition.
+inputs) is recorded as a rejected event (``GET /v1/rejected-events``), logged, counted and acknowledged,
+so it does not block its partition.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from knflow_eventing import (
     matching_triggers,
 )
 
+from ..domain.rejections import RejectedEvent
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import RunStore
+from .rejections import rejected_event
 from .trigger_intake import HTTP_TRIGGER_TYPE
 from .workflows import Workflows
 
@@ -151,26 +154,73 @@ class TriggerConsumer:
         self._triggers = [(row, _event_trigger(row["trigger"])) for row in rows]
         self._loaded.set()
 
+    def matches(self, event: CloudEvent) -> list[tuple[str, str]]:
+        """The (workflow, version) of every loaded event trigger on ``knflow.triggers`` that ``event`` matches."""
+        return [
+            (row["workflow"], row["version"])
+            for row, trigger in self._triggers
+            if trigger.topic == TRIGGERS_TOPIC and matching_triggers(event, [trigger])
+        ]
+
     # -- handling one event ------------------------------------------------------------------------
     async def handle(self, event: CloudEvent, topic: str = TRIGGERS_TOPIC) -> list[str]:
         """Start the runs ``event`` calls for (idempotently); their ids.
 
+        A matching workflow whose run can never start (the data does not fit its inputs, it was
+        undeployed) does not keep the others from starting: it is recorded as a rejected event.
+
         Raises:
-            InvalidRequest | NotFound | Conflict: the event can never start its run.
             ControlPlaneError: the store failed: handle the event again later.
         """
         trace_id, _parent = trace_of(event)
         span = self.tracing.consume(event, topic) if self.tracing is not None else _no_span()
         with span:
             if event.get_type() == HTTP_TRIGGER_TYPE and topic == TRIGGERS_TOPIC:
-                return [await self._start_http(event, trace_id)]
-            started = []
-            for row, trigger in self._triggers:
-                if trigger.topic == topic and matching_triggers(event, [trigger]):
-                    started.append(await self._start_matched(event, row, trace_id))
-            return started
+                started, rejected = await self._start_http(event, trace_id)
+            else:
+                started, rejected = await self._start_all_matched(event, topic, trace_id)
+        if rejected:
+            await self.store.record_rejected(rejected)
+            self.rejected += len(rejected)
+            for rejection in rejected:
+                log.warning(
+                    "event %s from %s on %s starts no run of %s: %s",
+                    rejection.event_id,
+                    rejection.source,
+                    topic,
+                    rejection.workflow or "any workflow",
+                    rejection.reason,
+                )
+        return started
 
-    async def _start_http(self, event: CloudEvent, trace_id: str | None) -> str:
+    async def _start_all_matched(
+        self, event: CloudEvent, topic: str, trace_id: str | None
+    ) -> tuple[list[str], list[RejectedEvent]]:
+        started: list[str] = []
+        rejected: list[RejectedEvent] = []
+        for row, trigger in self._triggers:
+            if trigger.topic == topic and matching_triggers(event, [trigger]):
+                try:
+                    started.append(await self._start_matched(event, row, trace_id))
+                except _REJECTED as exc:
+                    rejected.append(self._rejection(event, topic, exc, row["workflow"]))
+        return started, rejected
+
+    def _rejection(self, event: CloudEvent, topic: str, exc: Exception, workflow: str | None) -> RejectedEvent:
+        field = exc.fields.get("field") if isinstance(exc, ControlPlaneError) else None
+        return rejected_event(
+            event, self.project, topic, str(exc), workflow=workflow, field=field if isinstance(field, str) else None
+        )
+
+    async def _start_http(self, event: CloudEvent, trace_id: str | None) -> tuple[list[str], list[RejectedEvent]]:
+        data = event.get_data()
+        workflow = data.get("workflow") if isinstance(data, dict) else None
+        try:
+            return [await self._start_http_run(event, trace_id)], []
+        except _REJECTED as exc:
+            return [], [self._rejection(event, TRIGGERS_TOPIC, exc, workflow if isinstance(workflow, str) else None)]
+
+    async def _start_http_run(self, event: CloudEvent, trace_id: str | None) -> str:
         data = event.get_data()
         if not isinstance(data, dict) or not isinstance(data.get("workflow"), str):
             raise InvalidRequest("an HTTP trigger event needs JSON data with its workflow", field="data")
@@ -263,18 +313,9 @@ class TriggerConsumer:
         try:
             while True:
                 try:
+                    rejected = self.rejected
                     await self.handle(delivery.event, delivery.topic)
-                    self.handled += 1
-                    break
-                except _REJECTED as exc:
-                    self.rejected += 1
-                    log.warning(
-                        "event %s from %s on %s starts no run: %s",
-                        delivery.event.get_id(),
-                        delivery.event.get_source(),
-                        delivery.topic,
-                        exc,
-                    )
+                    self.handled += self.rejected == rejected  # an event with a refusal counts as rejected
                     break
                 except ControlPlaneError as exc:
                     # The store is down or busy: the event waits (unacknowledged) and is tried again.
@@ -282,16 +323,22 @@ class TriggerConsumer:
                     delay = min(5.0, 0.05 * 2**failures)
                     log.warning("event %s: %s; trying again in %.1fs", delivery.event.get_id(), exc, delay)
                     await asyncio.sleep(delay)
-                except Exception:
+                except Exception as exc:
                     # A bug, not an outage: an unacknowledged event would hold its partition's offset
-                    # back forever, so it is logged with its traceback and let go.
-                    self.rejected += 1
+                    # back forever, so it is logged with its traceback, recorded and let go.
                     log.exception("event %s could not be handled", delivery.event.get_id())
+                    await self._record_failure(delivery, exc)
                     break
             with contextlib.suppress(EventingError):
                 await delivery.ack()  # a lost ack only means a redelivery, which finds the run
         finally:
             self._slots.release()
+
+    async def _record_failure(self, delivery: Delivery, exc: Exception) -> None:
+        reason = f"the control plane failed to handle it ({type(exc).__name__}); see its logs"
+        self.rejected += 1
+        with contextlib.suppress(Exception):  # best effort: the traceback is in the log already
+            await self.store.record_rejected([rejected_event(delivery.event, self.project, delivery.topic, reason)])
 
 
 def _epoch(event: CloudEvent) -> float | None:

@@ -7,15 +7,15 @@ land its event on the bus, and whichever replica consumes it creates the run, on
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from cloudevents.core.v1.event import CloudEvent
 
-from knflow_eventing import TRIGGERS_TOPIC, EventBus, EventingError, make_event
+from knflow_eventing import TRIGGERS_TOPIC, EventBus, EventingError, inputs_from_event, make_event
 
-from ..errors import EventBusUnavailable
+from ..errors import ControlPlaneError, EventBusUnavailable, EventDoesNotFit, InvalidRequest
 from .workflows import Workflows, new_run_id
 
 HTTP_TRIGGER_TYPE = "dev.knflow.trigger.http"
@@ -34,6 +34,10 @@ class TraceContext(Protocol):
         ...
 
 
+#: The (workflow, version) of each deployed event trigger on ``knflow.triggers`` that an event matches.
+Matcher = Callable[[CloudEvent], list[tuple[str, str]]]
+
+
 def event_key(event: CloudEvent) -> str:
     """The partition key of a trigger event: its subject, else its id (events of a subject keep their order)."""
     return event.get_subject() or event.get_id()
@@ -46,12 +50,21 @@ class TriggerIntake:
         bus: the event bus.
         workflows: to check an HTTP trigger's inputs before its event is published.
         trace: gives the current ``traceparent`` to put on the event (None when tracing is off).
+        matcher: the deployed event triggers an ingested event matches (the trigger consumer's), to refuse
+            at once an event whose data fits none of their workflows; None: no check at ingest.
     """
 
-    def __init__(self, bus: EventBus, workflows: Workflows, trace: TraceContext | None = None):
+    def __init__(
+        self,
+        bus: EventBus,
+        workflows: Workflows,
+        trace: TraceContext | None = None,
+        matcher: Matcher | None = None,
+    ):
         self.bus = bus
         self.workflows = workflows
         self.trace = trace
+        self.matcher = matcher
 
     async def fire_http(self, route: dict[str, Any], inputs: dict[str, Any], method: str, path: str) -> str:
         """Publish the trigger event of one HTTP request; the id of the run it will start.
@@ -81,10 +94,39 @@ class TriggerIntake:
     async def ingest(self, events: Sequence[CloudEvent]) -> None:
         """Publish events received by ``POST /v1/events`` (keyed by subject, else id).
 
+        An event that matches deployed event triggers but whose data fits the inputs of none of their
+        workflows is refused with the whole batch, before anything is published: it could start no run.
+
         Raises:
+            EventDoesNotFit: naming the event's index in the batch and the input at fault.
             EventBusUnavailable: the bus did not take them all (sending them again is safe).
         """
+        for index, event in enumerate(events):
+            await self._check_fits(event, index if len(events) > 1 else None)
         await self._publish([(event, event_key(event)) for event in events])
+
+    async def _check_fits(self, event: CloudEvent, index: int | None) -> None:
+        matched = self.matcher(event) if self.matcher is not None else []
+        if not matched:
+            return
+        inputs = inputs_from_event(event)
+        misfits: list[InvalidRequest] = []
+        for workflow, version in matched:
+            try:
+                await self.workflows.check(workflow, inputs, version)
+                return
+            except InvalidRequest as exc:
+                misfits.append(exc)
+            except ControlPlaneError:
+                return  # undeployed since, or the store is busy: the consumer decides, and records a refusal
+        first = misfits[0]
+        where = {"index": index} if index is not None else {}
+        names = ", ".join(sorted({w for w, _v in matched}))
+        raise EventDoesNotFit(
+            f"event {event.get_id()!r} matches {names} but its data fits no workflow's inputs: {first}",
+            field=first.fields.get("field", "data"),
+            **where,
+        )
 
     async def _publish(self, events: list[tuple[CloudEvent, str | None]]) -> None:
         try:

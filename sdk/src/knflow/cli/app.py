@@ -12,7 +12,7 @@ from rich.text import Text
 from knflow._loader import load_file
 from knflow.client import JSON, Client, WaitTimeoutError
 
-from . import _context, _render
+from . import _context, _events, _render
 from ._context import (
     EXIT_OK,
     EXIT_RUN_FAILED,
@@ -295,3 +295,6 @@ def download(
     with _context.make_client(url) as client:
         size = client.download(run_id, key, dest)
     _report(out, {"key": key, "path": str(dest), "size": size}, f"{dest}: {size} bytes")
+
+
+app.command()(_events.rejected)
