@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from knflow.spec import ActionSpec
+from knflow_control_plane.domain.environment import inherited
 from knflow_control_plane.errors import FunctionUnavailable
 from knflow_control_plane.ports import Artifact, FunctionStatus, HttpReply, HttpRequest
 
 from .local_http import encode_headers
-from .local_instances import Instance, Launcher, check_artifact, function_env
+from .local_instances import Instance, Launcher, check_artifact
 from .zygotes import Zygotes
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,7 @@ class LocalBackend:
         self.idle_timeout = idle_timeout
         self.stop_grace = stop_grace
         #: the zygotes (None without a fork server)
-        self.zygotes = Zygotes(logs, env=function_env(os.environ), limit=fork_servers) if fork_server else None
+        self.zygotes = Zygotes(logs, env=inherited(os.environ), limit=fork_servers) if fork_server else None
         self._launcher = Launcher(logs, host=host, start_timeout=start_timeout, zygotes=self.zygotes)
         self._pools: dict[tuple[str, str], _Pool] = {}
         self._stats = _Stats()

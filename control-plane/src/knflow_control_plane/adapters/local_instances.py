@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from knflow.spec import ActionSpec
+from knflow_control_plane.domain.environment import child_environment
 from knflow_control_plane.errors import DeployFailed, FunctionUnavailable
 from knflow_control_plane.ports import Artifact, HttpReply
 
@@ -159,15 +160,6 @@ class Instance:
             await asyncio.shield(self.exited)
 
 
-def function_env(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
-    """The environment functions inherit: the control plane's, less its own ``KNFLOW_*`` settings.
-
-    Functions never hold the control plane's credentials (database URL, object store keys); an action
-    that needs a variable sets it in its ``env`` option.
-    """
-    return {k: v for k, v in environ.items() if not k.startswith("KNFLOW_")}
-
-
 class Launcher:
     """Starts instances of an action version and waits until they are ready.
 
@@ -205,16 +197,17 @@ class Launcher:
         while any(i.port == port for i in self.live):  # bind(0) may hand a port out again once closed
             port = free_port(self.host)
         # Configured by its variables, as a container starts it: no arguments, so no argparse to import.
-        # The runtime's own settings win over the action's env, as options would.
-        extra = {str(k): str(v) for k, v in dict(action.options.get("env") or {}).items()}
-        extra |= {
+        # The runtime's own settings win over the action's env, as options would; the zygote already holds
+        # the allowlisted part of the plane's environment (``domain.environment``), a spawn gets it here.
+        runtime = {
             "KNFLOW_ACTION": action.entrypoint,
             "KNFLOW_HOST": self.host,
             "PORT": str(port),
             "KNFLOW_CONCURRENCY": str(action.options.get("concurrency", 1)),
         }
         if artifact.code_path:
-            extra["KNFLOW_CODE_PATH"] = artifact.code_path
+            runtime["KNFLOW_CODE_PATH"] = artifact.code_path
+        extra = child_environment({}, action.options.get("env"), runtime=runtime)
         log = self.log_path(action)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
@@ -222,7 +215,7 @@ class Launcher:
         forked = child is not None
         if child is None:
             argv = [artifact.location, "-m", "knflow_runtime"]
-            env = {**function_env(os.environ), **extra, "PYTHONUNBUFFERED": "1"}
+            env = child_environment(os.environ, action.options.get("env"), runtime={**runtime, "PYTHONUNBUFFERED": "1"})
             try:
                 child = spawn(argv, env, artifact.code_path, str(log))
             except OSError as exc:

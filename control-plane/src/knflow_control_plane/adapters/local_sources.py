@@ -16,6 +16,7 @@ from pathlib import Path
 
 from knflow.spec import ActionSpec
 
+from ..domain.environment import child_environment
 from ..ports import Artifact
 
 log = logging.getLogger("knflow.sources")
@@ -68,7 +69,7 @@ class LocalSources:
         command = [python, "-m", "knflow_runtime.source", "--trigger", action.entrypoint, "--name", action.name]
         if artifact.code_path:
             command += ["--code-path", artifact.code_path]
-        environment = {**os.environ, **{k: str(v) for k, v in action.options.get("env", {}).items()}, **env}
+        environment = child_environment(os.environ, action.options.get("env"), runtime=env)
         log_path = self.log_dir / (key.replace("/", "_") + ".log")
         while True:
             with log_path.open("ab") as output:
