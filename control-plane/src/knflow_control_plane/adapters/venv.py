@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from knflow.spec import ActionSpec
+from knflow_control_plane.domain.environment import inherited
 from knflow_control_plane.errors import BuildFailed
 from knflow_control_plane.ports import Artifact, BuildResult, CodeBundle
 
@@ -127,8 +128,11 @@ class VenvBuilder:
 
     async def _run(self, logs: list[str], *argv: str) -> str:
         logs.append(f"$ {' '.join(argv)}\n")
-        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
-        env.pop("VIRTUAL_ENV", None)  # --python names the target; an inherited venv must not compete
+        # A requirement built from source runs its own code here: uv gets the allowlist user code gets,
+        # plus its own settings (an index with credentials is the operator's choice), never the plane's
+        # secrets. No VIRTUAL_ENV: --python names the target; an inherited venv must not compete.
+        own = {k: v for k, v in os.environ.items() if k.startswith(("UV_", "XDG_"))}
+        env = {**inherited(os.environ), **own, "UV_PYTHON_DOWNLOADS": "never", "NO_COLOR": "1"}
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env
