@@ -5,11 +5,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    """The body grew past the limit while it was read."""
+class BodyTooLarge(HTTPException):
+    """The body grew past the limit while it was read.
+
+    An ``HTTPException``: FastAPI turns any other error raised while it reads a body into a 400 ("error
+    parsing the body"); this one it lets through to the problem handlers (413).
+    """
+
+    def __init__(self, limit: int):
+        super().__init__(413, too_large(limit))
+        self.limit = limit
+
+
+def too_large(limit: int) -> str:
+    """The detail of a 413."""
+    return f"the request body is over {limit} bytes"
 
 
 class BodyLimit:
@@ -36,7 +50,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -55,7 +69,7 @@ class BodyLimit:
             "type": "about:blank",
             "title": "Payload too large",
             "status": 413,
-            "detail": f"the request body is over {self.limit} bytes",
+            "detail": too_large(self.limit),
             "field": "body",
         }
         payload = json.dumps(body).encode()

@@ -1,13 +1,15 @@
 """The ASGI pieces that let files through the API: the local store's signed URLs, and body limits by kind.
 
 Signed object URLs carry their own authority (the signature) and their own size limit, so
-``/v1/objects`` sits outside API-key auth and outside the API's body limit; multipart uploads of
-workflow inputs get the file limit instead of the (much smaller) JSON body limit.
+``/v1/objects`` sits outside API-key auth and outside the API's body limit. The upload routes (and only
+they: the route decides, never a header alone) get the file limit and stream their bodies to the store;
+every other request gets the (much smaller) JSON body limit. ``docs/api.md`` lists the limits.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -16,6 +18,7 @@ from .limits import BodyLimit
 
 OBJECTS_PATH = "/v1/objects"
 UPLOADS_PATH = "/v1/files"
+_RUN_WITH_FILES = re.compile(r"/v1/workflows/[^/]+/runs/?")
 
 
 class ObjectsMount:
@@ -40,9 +43,19 @@ class ObjectsMount:
         await self._served(scope, receive, send)
 
 
+def is_upload(method: str, path: str, multipart: bool) -> bool:
+    """Whether the request goes to an upload route, which streams its body into the object store:
+    ``POST /v1/files``, a multipart ``POST /v1/workflows/{name}/runs``, a multipart HTTP trigger."""
+    if path == UPLOADS_PATH:
+        return method == "POST"
+    if not multipart:
+        return False
+    return path.startswith("/hooks/") or (method == "POST" and _RUN_WITH_FILES.fullmatch(path) is not None)
+
+
 class BodyLimits:
-    """Body limits by kind of request: none for signed object URLs (each enforces its own
-    ``max_size``), ``upload_limit`` for uploads (multipart, ``/v1/files``), ``limit`` for everything else."""
+    """Body limits by route: none for signed object URLs (each enforces its own ``max_size``),
+    ``upload_limit`` for the upload routes (:func:`is_upload`), ``limit`` for every other request."""
 
     def __init__(self, app: ASGIApp, limit: int, upload_limit: int):
         self.app = app
@@ -55,7 +68,8 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         content_type = dict(scope.get("headers") or []).get(b"content-type", b"")
-        if content_type.lower().startswith(b"multipart/form-data") or scope.get("path") == UPLOADS_PATH:
+        multipart = content_type.lower().startswith(b"multipart/form-data")
+        if is_upload(str(scope.get("method", "")), str(scope.get("path", "")), multipart):
             await self._upload(scope, receive, send)
         else:
             await self._json(scope, receive, send)

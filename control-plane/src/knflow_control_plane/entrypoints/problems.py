@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from knflow import SpecError
 
 from ..errors import ControlPlaneError
+from .limits import BodyTooLarge
 
 log = logging.getLogger("knflow.api")
 PROBLEM = "application/problem+json"
@@ -46,6 +47,10 @@ def install(app: FastAPI) -> None:
         return problem(
             422, "Invalid request", f"{first['field']}: {first['message']}", field=first["field"], errors=errors
         )
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return problem(413, "Payload too large", str(exc.detail), field="body")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
