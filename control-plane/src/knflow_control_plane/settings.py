@@ -40,7 +40,9 @@ class Settings(BaseSettings):
         worker_capacity: attempts this replica runs at once.
         poll_interval: seconds between looks for work made ready elsewhere.
         idle_timeout: seconds a local function stays warm without invocations.
-        max_body_bytes: largest request body accepted.
+        max_body_bytes: largest request body accepted (upload routes: ``max_file_bytes``).
+        max_spec_steps: most steps a workflow spec may have (more: 422 naming ``steps``).
+        max_spec_bytes: largest workflow spec, as YAML or JSON text (more: 413 naming ``spec``).
         project: the project of this control plane's records.
         auth: require ``Authorization: Bearer <API key>`` on the API and the hooks.
         bootstrap_key: a key always accepted when ``auth`` is on (to create the first stored keys).
@@ -112,6 +114,8 @@ class Settings(BaseSettings):
     poll_interval: float = 1.0
     idle_timeout: float = 60.0
     max_body_bytes: int = 10 * 1024 * 1024
+    max_spec_steps: int = Field(default=10_000, ge=1)
+    max_spec_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     project: str = "default"
     auth: bool = False
     bootstrap_key: str | None = None

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from knflow import SpecError
-from knflow.spec import ActionSpec, load_spec, problems_of
+from knflow.spec import ActionSpec, problems_of
 
 from ..bootstrap import ControlPlane
-from ..errors import Conflict, InvalidRequest, NotFound
-from .schemas import ActionIn, DeployIn, WorkflowIn, iso
+from ..errors import Conflict, NotFound
+from .schemas import ActionIn, DeployIn, iso
+from .spec_body import SpecLimits, decode_files, read_registration
 
 router = APIRouter(prefix="/v1")
 
@@ -25,31 +25,15 @@ def plane(request: Request) -> ControlPlane:
     return cp
 
 
-def _decode_files(files: dict[str, str]) -> dict[str, bytes]:
-    decoded = {}
-    for path, text in files.items():
-        try:
-            decoded[path] = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidRequest(f"file {path!r} is not valid base64", field=f"code.files.{path}") from exc
-    return decoded
-
-
 @router.post("/workflows", status_code=201)
 async def register_workflow(request: Request, response: Response) -> dict[str, Any]:
     """Register a workflow version: JSON ``{"spec", "code"}``, or a YAML/JSON spec as the whole body."""
+    cp = plane(request)
     content_type = request.headers.get("content-type", "")
     raw = await request.body()
-    if "yaml" in content_type:
-        spec, code = load_spec(raw), None
-    else:
-        try:
-            body = WorkflowIn.model_validate_json(raw)
-        except ValueError as exc:
-            raise InvalidRequest(f"expected {{'spec': ..., 'code': ...}}: {exc}".splitlines()[0], field="body") from exc
-        spec = load_spec(body.spec)
-        code = _decode_files(body.code.files) if body.code else None
-    version, created = await plane(request).workflows.register(spec, code)
+    limits = SpecLimits(cp.settings.max_spec_steps, cp.settings.max_spec_bytes)
+    spec, code = await asyncio.to_thread(read_registration, raw, content_type, limits)  # seconds for a big one
+    version, created = await cp.workflows.register(spec, code)
     response.status_code = 201 if created else 200
     return {"name": spec.name, "version": version, "created": created}
 
@@ -166,7 +150,7 @@ async def register_action(request: Request, response: Response, body: ActionIn) 
         spec = ActionSpec.model_validate(body.spec)
     except ValidationError as exc:
         raise SpecError.collect(problems_of(exc, "spec")) from exc
-    code = _decode_files(body.code.files) if body.code else None
+    code = decode_files(body.code.files) if body.code else None
     created = await plane(request).workflows.register_action(spec, code)
     response.status_code = 201 if created else 200
     return {"name": spec.name, "version": spec.version, "created": created}

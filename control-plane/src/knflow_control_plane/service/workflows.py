@@ -92,10 +92,8 @@ class Workflows:
             InvalidRequest: when the spec does not validate (unknown action, cycle, types...).
         """
         catalogue = await self._catalogue(spec)
-        try:
-            validate_workflow(spec, catalogue)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc), field="spec") from exc
+        # Checking and serialising a spec of thousands of steps takes a second or more: off the event loop.
+        document, version = await asyncio.to_thread(_checked, spec, catalogue)
         now = time.time()
         blob = pack(code) if code else None
         digest = hashlib.sha256(blob).hexdigest() if blob else None
@@ -105,9 +103,8 @@ class Workflows:
             if isinstance(source, SourceTrigger):  # a custom trigger's function is built like an action's
                 action_spec = source.as_action().model_dump(mode="json")
                 await self.store.put_action_version(self.project, action_spec, blob, digest, now)
-        full = spec.model_copy(update={"actions": catalogue})
-        created = await self.store.put_workflow(self.project, full.model_dump(mode="json"), full.version, now)
-        return full.version, created
+        created = await self.store.put_workflow(self.project, document, version, now)
+        return version, created
 
     async def register_action(self, action: ActionSpec, code: dict[str, bytes] | None) -> bool:
         """Store one action version with its code (workflows registered later may call it by name).
@@ -324,6 +321,20 @@ class Workflows:
             trace_id=trace_id or new_trace_id(),
         )
         return await self.orchestrator.submit(new)
+
+
+def _checked(spec: WorkflowSpec, catalogue: dict[str, ActionSpec]) -> tuple[dict[str, Any], str]:
+    """The stored form and version of ``spec`` carrying ``catalogue``, once validated against it.
+
+    Raises:
+        InvalidRequest: when the spec does not validate.
+    """
+    try:
+        validate_workflow(spec, catalogue)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), field="spec") from exc
+    full = spec.model_copy(update={"actions": catalogue})
+    return full.model_dump(mode="json"), full.version
 
 
 def check_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
