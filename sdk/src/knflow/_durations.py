@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from typing import NoReturn
 
 from ._errors import SpecError
 
@@ -13,7 +15,7 @@ _MEMORY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|K|M|G|T|k)?$")
 
 
 def parse_duration(value: str | int | float, *, field: str) -> float:
-    """Seconds in ``value``: a number of seconds or a string like ``"1m30s"``.
+    """Seconds in ``value``: a number of seconds (``0``, ``"0"``, ``"2.5"``) or a string like ``"1m30s"``.
 
     Raises:
         SpecError: naming ``field`` when the value is not a non-negative duration.
@@ -25,6 +27,12 @@ def parse_duration(value: str | int | float, *, field: str) -> float:
             raise SpecError(f"a duration cannot be negative, got {value!r}", path=field)
         return float(value)
     text = value.strip()
+    try:
+        seconds = float(text)  # "0", "30", "1.5": seconds, like the number itself
+    except ValueError:
+        pass
+    else:
+        return parse_duration(seconds, field=field) if math.isfinite(seconds) else _not_a_duration(value, field)
     position, total = 0, 0.0
     for match in _DURATION_PART.finditer(text):
         if match.start() != position:
@@ -32,8 +40,12 @@ def parse_duration(value: str | int | float, *, field: str) -> float:
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         position = match.end()
     if not text or position != len(text):
-        raise SpecError(f"expected a duration like '30s', '5m' or '1h30m', got {value!r}", path=field)
+        _not_a_duration(value, field)
     return total
+
+
+def _not_a_duration(value: object, field: str) -> NoReturn:
+    raise SpecError(f"expected a duration like '30s', '5m' or '1h30m', got {value!r}", path=field)
 
 
 def check_cpu(value: str, *, field: str) -> str:

@@ -37,7 +37,8 @@ def test_deploy_trigger_and_inspect_like_a_user(control_plane: ControlPlane, tmp
     assert missing.json()["error"] == "user nobody not found"
     assert httpx.post(f"{url}/hooks/users", json={"user": "ada"}, timeout=60).json()["name"] == "Ada Lovelace"
 
-    assert httpx.post(f"{url}/hooks/fanin", params={"x": "3"}, timeout=60).status_code == 422  # "3" is a string
+    assert httpx.post(f"{url}/hooks/fanin", params={"x": "3"}, timeout=60).json() == 15  # read as the int it is
+    assert httpx.post(f"{url}/hooks/fanin", params={"x": "three"}, timeout=60).status_code == 422
     assert httpx.get(f"{url}/hooks/fanin", timeout=60).status_code == 405
     assert httpx.post(f"{url}/hooks/fanin", json={"x": 3}, timeout=60).json() == 15
 

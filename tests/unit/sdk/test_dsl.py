@@ -161,3 +161,14 @@ def test_a_workflow_timeout_is_a_duration_in_the_spec() -> None:
     assert slow.spec.timeout == 5400.0
     with pytest.raises(SpecError, match="timeout"):
         workflow(timeout="soon")(lambda url: fetch(url=url))
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("0", 0.0), (0, 0.0), ("0s", 0.0), ("30", 30.0), ("2.5", 2.5)])
+def test_a_duration_given_as_a_number_in_text_is_seconds_like_the_number(text: str | int, seconds: float) -> None:
+    assert http_trigger(path="/x", timeout=text).timeout == seconds
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-1", "soon", ""])
+def test_a_duration_that_is_no_number_of_seconds_is_refused_naming_the_field(text: str) -> None:
+    with pytest.raises(SpecError, match=r"triggers\.http\.timeout"):
+        http_trigger(path="/x", timeout=text)

@@ -22,10 +22,11 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 async def _inputs(request: Request) -> dict[str, Any]:
-    inputs: dict[str, Any] = dict(request.query_params)
+    """The body's inputs (the query string's are read apart, as their declared types)."""
+    inputs: dict[str, Any] = {}
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         form, _ = await form_inputs(request)  # file parts stored, streamed, and passed as File inputs
-        return inputs | form
+        return form
     raw = await request.body()
     if raw.strip():
         try:
@@ -47,16 +48,19 @@ async def hook(request: Request, path: str) -> Response:
     if route is None:
         methods = await cp.store.routes_for_path(cp.settings.project, route_path)
         if methods:
-            return problem(
-                405, "Method not allowed", f"{route_path} accepts {', '.join(sorted(methods))}", field="method"
-            )
+            allowed = ", ".join(sorted(methods))
+            reply = problem(405, "Method not allowed", f"{route_path} accepts {allowed}", field="method")
+            reply.headers["Allow"] = allowed
+            return reply
         raise NotFound(f"no HTTP trigger at /hooks{route_path}", field="path")
     trigger = route["trigger"]
     # The run starts from the bus: publish its trigger event (inputs checked first), then wait for it.
-    run_id = await cp.intake.fire_http(route, await _inputs(request), request.method, route_path)
+    query = dict(request.query_params)
+    run_id = await cp.intake.fire_http(route, await _inputs(request), request.method, route_path, query)
     link = f"{cp.settings.resolved_public_url}/v1/runs/{run_id}"
+    headers = {"X-Knflow-Run-Id": run_id}
     accepted = JSONResponse(
-        {"workflow_run_id": run_id, "result_link": link}, status_code=202, headers={"Location": link}
+        {"workflow_run_id": run_id, "result_link": link}, status_code=202, headers={"Location": link, **headers}
     )
     if float(trigger.get("timeout", 0)) <= 0:
         return accepted
@@ -64,7 +68,6 @@ async def hook(request: Request, path: str) -> Response:
     if state is None or state[0] == "running":
         return accepted
     status, result, error = state
-    headers = {"X-Knflow-Run-Id": run_id}
     if status == "succeeded":
         result = await cp.files.present(result)  # offloaded values fetched back, a download link per file
         return JSONResponse(result, status_code=int(trigger.get("success_code", 200)), headers=headers)
@@ -73,7 +76,7 @@ async def hook(request: Request, path: str) -> Response:
     if isinstance(code, int) and 400 <= code <= 599 and error.get("type") == "ActionError":
         body = {"error": error.get("message"), "code": code, "step": error.get("step"), "workflow_run_id": run_id}
         return JSONResponse(body, status_code=code, headers=headers)
-    return problem(
+    failed = problem(
         500 if status == "failed" else 409,
         f"Run {status}",
         f"step {error.get('step')!r} failed: {error.get('type')}: {error.get('message')}",
@@ -81,3 +84,5 @@ async def hook(request: Request, path: str) -> Response:
         step=error.get("step"),
         result_link=link,
     )
+    failed.headers.update(headers)
+    return failed

@@ -7,7 +7,7 @@ land its event on the bus, and whichever replica consumes it creates the run, on
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -66,18 +66,25 @@ class TriggerIntake:
         self.trace = trace
         self.matcher = matcher
 
-    async def fire_http(self, route: dict[str, Any], inputs: dict[str, Any], method: str, path: str) -> str:
+    async def fire_http(
+        self,
+        route: dict[str, Any],
+        inputs: dict[str, Any],
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None = None,
+    ) -> str:
         """Publish the trigger event of one HTTP request; the id of the run it will start.
 
         The inputs are checked first, so a bad request gets its 422 at once instead of a run that
-        never starts.
+        never starts. ``query``: the query string's inputs, read as their declared types (the body wins).
 
         Raises:
             InvalidRequest: an input is unknown, missing or of the wrong type.
             Conflict: the workflow is no longer deployed.
             EventBusUnavailable: the bus did not take the event.
         """
-        version, checked = await self.workflows.check(route["workflow"], inputs, route["version"])
+        version, checked = await self.workflows.check(route["workflow"], inputs, route["version"], query or {})
         run_id = new_run_id(time.time())
         checked = await self.workflows.offload_inputs(run_id, checked)  # events stay small (Kafka: 1 MB)
         data = {"workflow": route["workflow"], "version": version, "inputs": checked, "method": method, "path": path}

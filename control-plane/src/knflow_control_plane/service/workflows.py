@@ -7,6 +7,7 @@ import hashlib
 import math
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from knflow.validation import validate_workflow
 
 from ..domain.files import is_payload_ref, payload_key
 from ..domain.model import PlannedStep, plan_run
+from ..domain.query_inputs import query_inputs
 from ..domain.records import NewRun, Transition
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import FunctionBackend, RunStore
@@ -228,8 +230,13 @@ class Workflows:
             self.garbage.collect_soon()
         return {"workflow": name, "version": deployment["version"], "status": "undeployed", "error": None}
 
-    async def check(self, name: str, inputs: dict[str, Any], version: str | None = None) -> tuple[str, dict[str, Any]]:
+    async def check(
+        self, name: str, inputs: dict[str, Any], version: str | None = None, query: Mapping[str, str] | None = None
+    ) -> tuple[str, dict[str, Any]]:
         """The version a run of ``name`` would use and its checked inputs (defaults filled in).
+
+        ``query``: inputs given as text (an HTTP trigger's query string), read as their declared types;
+        ``inputs`` win over them.
 
         Raises:
             NotFound: unknown workflow.
@@ -242,6 +249,8 @@ class Workflows:
             raise Conflict(f"workflow {name!r} is not deployed: deploy it first", field="workflow")
         version = version or deployment["version"]
         plan = await self._plan(name, version)
+        if query:
+            inputs = {**query_inputs(plan.spec.inputs, query), **inputs}
         return version, check_inputs(plan.spec, inputs)
 
     async def offload_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
