@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from rich.text import Text
 from knflow._loader import load_file
 from knflow.client import JSON, Client, WaitTimeoutError
 
-from . import _context, _events, _render
+from . import _context, _events, _help, _render
 from ._context import (
     EXIT_OK,
     EXIT_RUN_FAILED,
@@ -27,13 +28,31 @@ from ._context import (
     parse_inputs,
 )
 
-app = typer.Typer(
+app = _help.PlainTyper(
     name="knflow",
     help="knflow: serverless workflows of Python actions.",
     no_args_is_help=True,
-    add_completion=False,
+    cls=_help.PlainGroup,
+    add_completion=True,  # --install-completion, --show-completion SHELL
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no boxes, no markup (it reads the same in any terminal, piped or not)
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"knflow {package_version('knflow')}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """knflow: serverless workflows of Python actions."""
+
 
 POLL_SECONDS = 0.15
 TimeoutOption = Annotated[
