@@ -256,3 +256,30 @@ def test_dev_serves_with_the_options(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     result = runner.invoke(app, ["dev", "--port", "9999", "--host", "0.0.0.0", "--state-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert calls == [{"host": "0.0.0.0", "port": 9999, "state_dir": tmp_path}]
+
+
+def test_run_progress_shows_every_attempt_and_the_retry_not_internal_states(fake: FakeApi) -> None:
+    boom = {"type": "RuntimeError", "message": "flaky"}
+    first = {"id": "a1", "number": 1, "status": "failed", "error": boom}
+    second = {"id": "a2", "number": 2, "status": "succeeded"}
+    waiting = make_step("fetch", "ready", attempts=[first], next_attempt_at="2999-01-01T00:00:00+00:00")
+    fake.script(
+        make_run("r1", "running", [make_step("fetch", "ready", attempts=[]), make_step("save", "pending")]),
+        make_run("r1", "running", [waiting, make_step("save", "pending", attempts=[])]),
+        make_run("r1", "running", [make_step("fetch", "running", attempts=[first, {**second, "status": "running"}])]),
+        make_run(
+            "r1",
+            "succeeded",
+            [make_step("fetch", "succeeded", attempts=[first, second]), make_step("save", "succeeded")],
+            result=1,
+            finished_at="2025-01-01T00:00:01+00:00",
+        ),
+    )
+    result = runner.invoke(app, ["run", "hello"])
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert "✗ failed  fetch  attempt 1: RuntimeError: flaky; retrying in" in "\n".join(lines)
+    assert "▶ running  fetch  attempt 2" in lines
+    assert any(line.startswith("✓ succeeded  fetch  attempt 2") for line in lines)
+    assert any(line.startswith("✓ succeeded  save  attempt 1") for line in lines)
+    assert not any("ready" in line or "pending" in line for line in lines)

@@ -59,6 +59,7 @@ def get_run(conn: Connection, run_id: str, project: str | None = None) -> RunVie
             s.error,
             s.started_at,
             s.finished_at,
+            s.ready_at if s.status == "ready" and s.attempts else None,
         )
         for s in step_rows
     ]

@@ -105,6 +105,8 @@ class StepView:
     error: dict[str, Any] | None
     started_at: float | None
     finished_at: float | None
+    #: when a retry of this step may start (a failed attempt's backoff); None unless one is waiting
+    next_attempt_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ def step_json(s: StepView) -> dict[str, Any]:
         "started_at": iso(s.started_at),
         "finished_at": iso(s.finished_at),
         "duration_ms": _duration(s.started_at, s.finished_at),
+        "next_attempt_at": iso(s.next_attempt_at),
         "attempts": [attempt_json(a) for a in s.attempts],
     }
 

@@ -14,7 +14,6 @@ from rich.text import Text
 JSON = dict[str, Any]
 
 _MARKS = {"running": ("▶", "cyan"), "succeeded": ("✓", "green"), "failed": ("✗", "red"), "cancelled": ("⊘", "yellow")}
-_QUIET_STATUSES = frozenset({"pending"})
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -212,7 +211,8 @@ def _size(value: Any) -> str:
 _BAR_WIDTH = 40
 
 
-def _epoch(value: Any) -> float | None:
+def epoch(value: Any) -> float | None:
+    """An RFC 3339 time with an offset as epoch seconds; None when absent or naive."""
     parsed = _parse_time(value)
     return parsed.timestamp() if parsed is not None and parsed.tzinfo is not None else None
 
@@ -223,12 +223,12 @@ def waterfall(run: JSON, now: float | None = None) -> list[JSON]:
     Each row has ``kind`` (run, step, attempt), ``name``, ``status``, ``depth``, ``offset_ms`` (from
     the run's start) and ``duration_ms`` (up to ``now`` for what still runs; None if never started).
     """
-    origin = _epoch(run.get("created_at"))
-    end_of_run = _epoch(run.get("finished_at")) or now
+    origin = epoch(run.get("created_at"))
+    end_of_run = epoch(run.get("finished_at")) or now
     rows: list[JSON] = []
 
     def row(kind: str, name: str, status: Any, depth: int, start: Any, end: Any, **extra: Any) -> JSON:
-        began, ended = _epoch(start), _epoch(end) or (end_of_run if status == "running" else None)
+        began, ended = epoch(start), epoch(end) or (end_of_run if status == "running" else None)
         offset = (began - origin) * 1000 if began is not None and origin is not None else None
         took = (ended - began) * 1000 if began is not None and ended is not None else None
         return {
@@ -243,7 +243,7 @@ def waterfall(run: JSON, now: float | None = None) -> list[JSON]:
 
     times = (run.get("created_at"), run.get("finished_at"))
     rows.append(row("run", str(run.get("workflow")), run.get("status"), 0, *times, run_id=run.get("id")))
-    steps = sorted(run.get("steps") or [], key=lambda s: _epoch(s.get("started_at")) or float("inf"))
+    steps = sorted(run.get("steps") or [], key=lambda s: epoch(s.get("started_at")) or float("inf"))
     for step in steps:
         times = (step.get("started_at"), step.get("finished_at"))
         rows.append(row("step", str(step.get("name")), step.get("status"), 1, *times, action=step.get("action")))
@@ -282,26 +282,3 @@ def show_waterfall(console: Console, run: JSON, rows: list[JSON]) -> None:
     console.print(Text.assemble(("run ", "bold"), (str(run.get("id")), "bold"), "  ", status_text(str(run["status"]))))
     console.print(f"  trace id  {run.get('trace_id') or '-'}", markup=False, highlight=False)
     console.print(waterfall_table(rows))
-
-
-class Progress:
-    """Prints a line each time a step of a polled run changes status (``on_poll`` of ``Client.wait``)."""
-
-    def __init__(self, console: Console):
-        self.console = console
-        self.seen: dict[str, str] = {}
-
-    def __call__(self, run: JSON) -> None:
-        """Print the steps whose status changed since the last poll."""
-        for step in run.get("steps", []):
-            name, status = str(step.get("name")), str(step.get("status"))
-            if self.seen.get(name) == status or status in _QUIET_STATUSES:
-                continue
-            self.seen[name] = status
-            line = Text.assemble("  ", status_text(status), "  ", (name, "bold"))
-            if status in ("succeeded", "failed", "cancelled"):
-                line.append(f"  {format_duration(duration_ms(step))}", style="dim")
-            attempts = len(step.get("attempts") or [])
-            if attempts > 1:
-                line.append(f"  (attempt {attempts})", style="dim")
-            self.console.print(line)

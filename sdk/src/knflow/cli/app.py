@@ -13,7 +13,7 @@ from rich.text import Text
 from knflow._loader import load_file
 from knflow.client import JSON, Client, WaitTimeoutError
 
-from . import _context, _events, _help, _render
+from . import _context, _events, _help, _progress, _render
 from ._context import (
     EXIT_OK,
     EXIT_RUN_FAILED,
@@ -176,7 +176,7 @@ def _follow(client: Client, run: JSON, out: Output, *, no_wait: bool, timeout: f
         raise typer.Exit(EXIT_OK)
     if not out.as_json:
         out.console.print(f"run [bold]{run['id']}[/] of {run.get('workflow')} ({run.get('workflow_version') or '-'})")
-    progress = None if out.as_json else _render.Progress(out.console)
+    progress = None if out.as_json else _progress.Progress(out.console)
     try:
         final = client.wait(run["id"], timeout=timeout, poll=POLL_SECONDS, on_poll=progress)
     except WaitTimeoutError as exc:

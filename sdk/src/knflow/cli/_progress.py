@@ -1,0 +1,68 @@
+"""Live progress of a run the CLI follows: one line per attempt of each step, as it starts and ends.
+
+A person wants to see what happened to their code: ``attempt 1 failed: ...; retrying in 2.0 s``, then
+``attempt 2 succeeded``. The orchestrator's own bookkeeping (a step ``pending`` or ``ready`` to be
+claimed) is not shown.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.text import Text
+
+from ._render import JSON, duration_ms, epoch, format_duration, format_error, status_text
+
+_ENDED = frozenset({"succeeded", "failed", "lost", "cancelled"})
+
+
+class Progress:
+    """Prints each attempt's start and end as polls of a run reveal them (``on_poll`` of ``Client.wait``)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.shown: set[tuple[str, int, str]] = set()
+        self.steps_ended: set[str] = set()
+
+    def __call__(self, run: JSON) -> None:
+        """Print what changed since the last poll."""
+        for step in run.get("steps", []):
+            name = str(step.get("name"))
+            attempts = sorted(step.get("attempts") or [], key=lambda a: int(a.get("number") or 0))
+            for attempt in attempts:
+                self._attempt(name, step, attempt, last=attempt is attempts[-1])
+            status = str(step.get("status"))
+            if not attempts and status in ("cancelled", "skipped") and name not in self.steps_ended:
+                self.steps_ended.add(name)  # never ran: the run ended first
+                self.console.print(Text.assemble("  ", status_text(status), "  ", (name, "bold")))
+
+    def _attempt(self, name: str, step: JSON, attempt: JSON, *, last: bool) -> None:
+        number, status = int(attempt.get("number") or 0), str(attempt.get("status"))
+        if status not in _ENDED and status != "running":
+            return
+        if status in _ENDED:
+            self.shown.add((name, number, "running"))  # ended between two polls: its start is not news
+        key = (name, number, status)
+        if key in self.shown:
+            return
+        self.shown.add(key)
+        line = Text.assemble("  ", status_text(status), "  ", (name, "bold"), f"  attempt {number}")
+        if status == "succeeded":
+            took = duration_ms(attempt) if attempt.get("started_at") else duration_ms(step)
+            line.append(f"  {format_duration(took)}", style="dim")
+        elif status in ("failed", "lost"):
+            line.append(f": {format_error(attempt.get('error'))}" if attempt.get("error") else "")
+            line.append(self._next(step) if last else "", style="dim")
+        self.console.print(line)
+
+    @staticmethod
+    def _next(step: JSON) -> str:
+        status = step.get("status")
+        if status in ("ready", "running", "pending"):
+            at = epoch(step.get("next_attempt_at"))
+            wait = f" in {format_duration(max(0.0, at - time.time()) * 1000)}" if at is not None else ""
+            return f"; retrying{wait}"
+        if status == "failed":
+            return "; the step failed"
+        return ""
