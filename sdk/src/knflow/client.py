@@ -193,6 +193,11 @@ class Client:
         result: JSON = self._request("GET", f"/v1/workflows/{name}")
         return result
 
+    def get_workflow_version(self, name: str, version: str) -> JSON:
+        """One version of a workflow: ``{"name", "version", "spec"}``."""
+        result: JSON = self._request("GET", f"/v1/workflows/{name}/versions/{version}")
+        return result
+
     def deploy(self, name: str, version: str | None = None) -> JSON:
         """Deploy a workflow (its latest version unless ``version``); ``{"workflow", "version", "status", "error"}``."""
         result: JSON = self._request("POST", f"/v1/workflows/{name}/deploy", json={"version": version})

@@ -53,7 +53,7 @@ class Progress:
             line.append(f"  {format_duration(took)}", style="dim")
         elif status in ("failed", "lost"):
             line.append(f": {format_error(attempt.get('error'))}" if attempt.get("error") else "")
-            line.append(self._next(step) if last else "", style="dim")
+            line.append(self._next(step) if last else "; retrying", style="dim")
         self.console.print(line)
 
     @staticmethod

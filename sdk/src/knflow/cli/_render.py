@@ -96,39 +96,60 @@ def deployments_table(rows: list[JSON]) -> Table:
     return table
 
 
+def clock_time(value: Any) -> str:
+    """An RFC 3339 time as ``MM-DD HH:MM:SS`` (short enough for a table at 80 columns); ``"-"`` when absent."""
+    parsed = _parse_time(value)
+    return parsed.strftime("%m-%d %H:%M:%S") if parsed is not None else str(value or "-")
+
+
 def runs_table(runs: list[JSON]) -> Table:
-    """The table ``knflow runs`` prints."""
-    table = Table(title=None)
+    """The table ``knflow runs`` prints (80 columns: the version is in ``knflow get`` and ``--json``)."""
+    table = Table(box=None, pad_edge=False)
     # Ids are what a reader copies into the next command: never elide them.
     table.add_column("id", no_wrap=True, min_width=max((len(str(r.get("id"))) for r in runs), default=2))
-    for header in ("workflow", "version", "status", "created", "duration"):
-        table.add_column(header)
+    table.add_column("workflow", overflow="fold")
+    for header in ("status", "created", "duration"):
+        table.add_column(header, no_wrap=True)
     for run in runs:
         table.add_row(
             str(run.get("id")),
             str(run.get("workflow")),
-            str(run.get("workflow_version") or "-"),
             status_text(str(run.get("status"))),
-            short_time(run.get("created_at")),
+            clock_time(run.get("created_at")),
             format_duration(duration_ms(run)),
         )
     return table
 
 
 def steps_table(run: JSON) -> Table:
-    """A run's steps with their status, attempts, timings and error."""
-    table = Table("step", "action", "status", "attempts", "started", "duration", "error")
+    """A run's steps with their status, attempts and timings (errors are printed below it, whole)."""
+    table = Table("step", "status", "attempts", "started", "duration", box=None, pad_edge=False)
     for step in run.get("steps", []):
+        name, action = str(step.get("name")), str(step.get("action"))
         table.add_row(
-            str(step.get("name")),
-            str(step.get("action")),
+            name if action in (name, "None") else f"{name} ({action})",
             status_text(str(step.get("status"))),
             str(len(step.get("attempts") or [])),
-            short_time(step.get("started_at")),
+            clock_time(step.get("started_at")),
             format_duration(duration_ms(step)),
-            format_error(step.get("error")),
         )
     return table
+
+
+def trigger_text(trigger: Any) -> str:
+    """What started a run, on one line: ``manual``, ``http POST /orders``, ``schedule 0 9 * * * (UTC)``..."""
+    if not isinstance(trigger, dict):
+        return "-"
+    kind = str(trigger.get("kind") or "-")
+    found = trigger.get("event")
+    event: JSON = found if isinstance(found, dict) else {}
+    if kind == "http":
+        return f"http {trigger.get('method')} {trigger.get('path')}"
+    if kind == "schedule":
+        return f"schedule {trigger.get('cron')} ({trigger.get('timezone')}), tick {trigger.get('tick')}"
+    if kind == "event":
+        return f"event {event.get('type')} from {event.get('source')}, id {event.get('id')}"
+    return kind
 
 
 def show_run(console: Console, run: JSON) -> None:
@@ -136,7 +157,7 @@ def show_run(console: Console, run: JSON) -> None:
     console.print(Text.assemble(("run ", "bold"), (str(run.get("id")), "bold"), "  ", status_text(str(run["status"]))))
     fields = [
         ("workflow", f"{run.get('workflow')} ({run.get('workflow_version') or '-'})"),
-        ("trigger", json.dumps(run.get("trigger"), default=str) if run.get("trigger") is not None else "-"),
+        ("trigger", trigger_text(run.get("trigger"))),
         ("created", str(run.get("created_at") or "-")),
         ("finished", str(run.get("finished_at") or "-")),
         ("duration", format_duration(duration_ms(run))),
@@ -180,24 +201,8 @@ def show_logs(console: Console, logs: JSON) -> None:
         console.print(text.rstrip("\n") if text else "(no output)", markup=False, highlight=False)
 
 
-def show_files(console: Console, listing: JSON) -> None:
-    """A run's files: the step and attempt that wrote each (or ``upload``), size, type, expiry."""
-    entries = listing.get("files") or []
-    if not entries:
-        console.print(f"no files for run {listing.get('run_id')}", markup=False)
-        return
-    table = Table("key", "name", "written by", "size", "type", "expired", box=None)
-    for entry in entries:
-        by = f"{entry.get('step')} #{entry.get('attempt')}" if entry.get("step") else "upload"
-        expired = "yes" if entry.get("expired_at") else ""
-        table.add_row(
-            str(entry.get("key")), str(entry.get("name")), by, _size(entry.get("size")), str(entry.get("content_type")),
-            expired,
-        )  # fmt: skip
-    console.print(table)
-
-
-def _size(value: Any) -> str:
+def size_text(value: Any) -> str:
+    """A byte count for people: ``512 B``, ``25.0 KiB``; ``-`` when unknown."""
     if not isinstance(value, int):
         return "-"
     amount, unit = float(value), "B"

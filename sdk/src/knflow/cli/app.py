@@ -13,7 +13,7 @@ from rich.text import Text
 from knflow._loader import load_file
 from knflow.client import JSON, Client, WaitTimeoutError
 
-from . import _context, _events, _help, _progress, _render
+from . import _catalog, _context, _events, _files, _help, _progress, _render
 from ._context import (
     EXIT_OK,
     EXIT_RUN_FAILED,
@@ -230,10 +230,24 @@ def _show(as_json: bool, data: Any, render: Any) -> None:
 
 @app.command()
 @handles_errors
-def get(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
-    """Show a run with its steps' timings, and its result or error."""
+def get(
+    run_id: RunArgument,
+    watch: Annotated[bool, typer.Option("--watch", "-W", help="Follow the run's attempts until it ends.")] = False,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a run with its steps' timings, and its result or error.
+
+    With --watch, the exit code is as for ``run``: 0 succeeded, 1 failed or cancelled.
+    """
     with _context.make_client(url) as client:
-        _show(as_json, client.get_run(run_id), _render.show_run)
+        found = client.get_run(run_id)
+        if watch and found.get("status") == "running":
+            progress = None if as_json else _progress.Progress(Output(as_json).console)
+            found = client.wait(run_id, poll=POLL_SECONDS, on_poll=progress)
+    _show(as_json, found, _render.show_run)
+    if watch and found.get("status") != "succeeded":
+        raise typer.Exit(EXIT_RUN_FAILED)
 
 
 @app.command()
@@ -294,26 +308,32 @@ def _report(out: Output, data: Any, line: str) -> None:
 def files(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """List a run's files: the step and attempt that wrote each, its size and type, or when it expired."""
     with _context.make_client(url) as client:
-        _show(as_json, client.run_files(run_id), _render.show_files)
+        _show(as_json, client.run_files(run_id), _files.show_files)
 
 
 @app.command()
 @handles_errors
 def download(
     run_id: RunArgument,
-    key: Annotated[str, typer.Argument(help="The file's key (see `knflow files RUN`).")],
+    file: Annotated[str, typer.Argument(metavar="FILE", help="The file's key, or its name (see `knflow files RUN`).")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Where to write it (default: its name).")
+        Path | None, typer.Option("--output", "-o", help="Where to save it: a path or a folder (default: its name).")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the file if it exists.")] = False,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Download one file of a run (streamed to disk)."""
+    """Download one file of a run under its own name (streamed; never over an existing file unless --force)."""
     out = Output(as_json)
-    dest = output or Path(key.rsplit("/", 1)[-1])
     with _context.make_client(url) as client:
-        size = client.download(run_id, key, dest)
-    _report(out, {"key": key, "path": str(dest), "size": size}, f"{dest}: {size} bytes")
+        entry = _files.pick(client.run_files(run_id).get("files") or [], file)
+        dest = _files.destination(entry, output)
+        if dest.exists() and not force:
+            fail(f"{dest} exists; pass --force to overwrite it, or -o PATH to save it elsewhere")
+        size = _files.save(client, run_id, str(entry["key"]), dest)
+    _report(out, {"key": entry["key"], "path": str(dest), "size": size}, f"saved {dest} ({size} bytes)")
 
 
+app.command()(_catalog.workflows)
+app.command()(_catalog.graph)
 app.command()(_events.rejected)
