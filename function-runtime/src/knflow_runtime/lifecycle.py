@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from . import capture, tracing
 from .app import App
+from .check import report_load_error, report_signature
 from .errors import LoadError, SettingsError
 from .http import HttpServer
 from .invoke import Invoker
@@ -89,9 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: the arguments after the program name (``sys.argv[1:]`` when None).
 
+    With ``KNFLOW_CHECK=1`` it only imports the action and prints its signature line (``check.py``).
+
     Returns:
-        The exit code: 0 after a drain, 1 when the action cannot be loaded or the port bound, 2 for
-        invalid settings.
+        The exit code: 0 after a drain (or a check that loaded the action), 1 when the action cannot be
+        loaded (its traceback and a ``load-error`` line on stderr) or the port bound, 2 for invalid settings.
     """
     try:
         settings = Settings.load(sys.argv[1:] if argv is None else argv, os.environ)
@@ -99,8 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"knflow-runtime: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(settings))
-    except (LoadError, OSError) as exc:
+        if settings.check:
+            report_signature(load_action(settings.action, settings.code_path), sys.stdout)
+        else:
+            asyncio.run(serve(settings))
+    except LoadError as exc:
+        report_load_error(exc, sys.stderr)
+        return 1
+    except OSError as exc:
         print(f"knflow-runtime: {exc}", file=sys.stderr)
         return 1
     return 0

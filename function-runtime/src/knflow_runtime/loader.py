@@ -28,7 +28,7 @@ def import_target(target: str, code_path: str | None = None) -> Any:
         sys.path.insert(0, code_path)
     try:
         found: Any = importlib.import_module(module_name)
-    except Exception as exc:  # a user module may fail to import in any way; say which, then stop
+    except (Exception, SystemExit) as exc:  # a user module may fail to import in any way; say which, then stop
         raise LoadError(f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from exc
     for part in attribute.split("."):
         try:

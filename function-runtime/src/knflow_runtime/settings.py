@@ -38,6 +38,8 @@ class Settings:
         max_logs: the most log characters kept per invocation (more are cut with a marker).
         drain_seconds: how long a SIGTERM waits for in-flight invocations and replies.
         log_level: the level of the root logger while serving (``INFO`` unless set).
+        check: import the action, print its signature and exit, without serving (``KNFLOW_CHECK=1``):
+            how a backend proves at deploy that the action loads where it will run.
     """
 
     action: str
@@ -49,6 +51,7 @@ class Settings:
     max_logs: int = DEFAULT_MAX_LOGS
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
     log_level: str = "INFO"
+    check: bool = False
 
     @classmethod
     def load(cls, argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
@@ -80,6 +83,7 @@ class Settings:
             max_logs=_integer(None, environ, "KNFLOW_MAX_LOGS", DEFAULT_MAX_LOGS, minimum=0) or 0,
             drain_seconds=_number(environ, "KNFLOW_DRAIN_SECONDS", DEFAULT_DRAIN_SECONDS),
             log_level=log_level,
+            check=environ.get("KNFLOW_CHECK") == "1",
         )
 
 
