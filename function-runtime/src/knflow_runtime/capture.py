@@ -15,7 +15,7 @@ import io
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TextIO
@@ -31,7 +31,7 @@ class LogBuffer:
     same buffer as its coroutine.
     """
 
-    __slots__ = ("_chunks", "_dropped", "_limit", "_lock", "_size")
+    __slots__ = ("_chunks", "_dropped", "_limit", "_lock", "_size", "listener")
 
     def __init__(self, limit: int):
         self._chunks: list[str] = []
@@ -39,6 +39,8 @@ class LogBuffer:
         self._dropped = 0
         self._limit = limit
         self._lock = threading.Lock()
+        #: called after each write that kept something (live output); None when nobody listens
+        self.listener: Callable[[], None] | None = None
 
     def write(self, text: str) -> None:
         """Keep ``text``, or as much of it as fits under the cap."""
@@ -50,6 +52,21 @@ class LogBuffer:
             if text:
                 self._chunks.append(text)
                 self._size += len(text)
+        listener = self.listener
+        if text and listener is not None:
+            listener()
+
+    @property
+    def size(self) -> int:
+        """Characters kept so far."""
+        return self._size
+
+    def text_since(self, offset: int) -> str:
+        """The text kept after its first ``offset`` characters."""
+        with self._lock:
+            joined = "".join(self._chunks)
+            self._chunks = [joined] if joined else []  # joined once: the next call slices it
+        return joined[offset:]
 
     def text(self) -> str:
         """Everything kept so far, with a marker when something was cut."""

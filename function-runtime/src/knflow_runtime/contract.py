@@ -321,10 +321,11 @@ def _invoke_data(data: object) -> wire.InvokeData:
                 if "max_size" in slot:
                     _typed(slot, "max_size", int, f"data.{name}.{entry}")
     _check_spare(checked)
-    if "reply" in checked:
-        reply = _object(checked["reply"], "data.reply")
-        for key in ("url", "token"):
-            _typed(reply, key, str, "data.reply")
+    for name in ("reply", "live"):
+        if name in checked:
+            address = _object(checked[name], f"data.{name}")
+            for key in ("url", "token"):
+                _typed(address, key, str, f"data.{name}")
     return cast("wire.InvokeData", checked)
 
 

@@ -21,6 +21,7 @@ from knflow.wire import ErrorInfo
 from . import capture, files
 from .contract import Headers, Invocation, Result, encode_result
 from .errors import DeadlineError, OutputError
+from .live import LiveOutput
 from .workers import Workers
 
 if TYPE_CHECKING:
@@ -101,10 +102,15 @@ class Invoker:
 
     async def _invoke(self, invocation: Invocation, inputs: dict[str, Any]) -> Result:
         with capture.capturing(self._max_logs) as logs:
+            target = invocation.data.get("live")
+            live = LiveOutput(target, logs) if target is not None else None
             try:
                 outputs = await self._run(invocation, inputs)
             except (Exception, SystemExit) as exc:  # noqa: BLE001  (every failure of user code is a result)
                 return {"error": error_info(exc), "logs": logs.text()}
+            finally:
+                if live is not None:
+                    live.close()
             return {"outputs": outputs, "logs": logs.text()}
 
     async def _run(self, invocation: Invocation, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +131,7 @@ class Invoker:
                     result = await self.action.fn(**kwargs)
                 else:
                     result = await self._in_thread(kwargs, lease)
+                check_output(self.action, result)
                 uploads = invocation.data.get("uploads", {})
                 spare = invocation.data.get("spare", [])
                 return await files.store_outputs(as_outputs(result), uploads, budget, spare)
@@ -152,6 +159,23 @@ class Invoker:
                 # slot (and its files) until it really returns, so the limit stays true to the threads.
                 lease.hand_over(future)
             raise
+
+
+def check_output(action: ActionDefinition[..., Any], result: Any) -> None:
+    """Check a return value against the action's return annotation.
+
+    Raises:
+        OutputError: naming the output (a key of the returned dict, ``result`` otherwise, dotted into a
+            model's fields) that does not fit.
+    """
+    try:
+        action.validate_output(result)
+    except InputValidationError as exc:
+        field = exc.field
+        if isinstance(result, dict) and field.startswith("result."):
+            field = field.removeprefix("result.")  # the outputs are the dict's keys
+        reason = str(exc).removeprefix(f"input {exc.field!r}: ")
+        raise OutputError(f"does not match the return annotation: {reason}", output=field) from None
 
 
 def as_outputs(result: Any) -> dict[str, Any]:

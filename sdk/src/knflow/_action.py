@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -110,6 +111,38 @@ class ActionDefinition(Generic[P, R]):
         for key in unknown:
             checked[key] = inputs[key]
         return checked
+
+    @cached_property
+    def output_validators(self) -> tuple[_types.Validator | None, _types.Validator | None]:
+        """How a return value is checked: (the whole value, each value of a ``dict[str, X]``), from the
+        return annotation; (None, None) when there is none or it cannot be resolved here."""
+        try:
+            annotation = inspect.signature(self.fn, eval_str=True).return_annotation
+        except (NameError, TypeError, SyntaxError):  # an annotation only a type checker sees
+            return None, None
+        if annotation is inspect.Signature.empty:
+            return None, None
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        try:
+            if origin is dict and len(args) == 2:  # each value is a named output: name it when it does not fit
+                return _types.validator_for(dict), _types.validator_for(args[1])
+            return _types.validator_for(annotation), None
+        except Exception:  # noqa: BLE001  (an annotation pydantic cannot check accepts anything, as in the spec)
+            return None, None
+
+    def validate_output(self, value: Any) -> None:
+        """Check a return value against the return annotation.
+
+        Raises:
+            InputValidationError: with ``field`` the output that does not fit (``result`` for a value
+                that is not a dict of outputs, ``name.sub`` inside a model).
+        """
+        whole, each = self.output_validators
+        if whole is not None:
+            whole(value, "result")
+        if each is not None:
+            for name, item in value.items():
+                each(item, str(name))
 
     @cached_property
     def spec(self) -> ActionSpec:

@@ -76,6 +76,7 @@ class InvokeData(TypedDict):
     uploads: NotRequired[dict[str, FileUpload]]
     spare: NotRequired[list[FileUpload]]
     reply: NotRequired[Reply]
+    live: NotRequired[Reply]  # where the function may POST its output while it runs (``{"offset", "text"}``)
 
 
 class ErrorInfo(TypedDict):
