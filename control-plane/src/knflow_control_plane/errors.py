@@ -55,6 +55,14 @@ class DeployFailed(ControlPlaneError):
     status = 502
 
 
+class ActionLoadFailed(DeployFailed):
+    """An action cannot be imported where it runs: a deploy fails, and so does a step, at once and without retry.
+
+    Fields: ``action``; ``error_type`` (the user's exception, ``ModuleNotFoundError``), ``traceback``
+    (its frames in the user's code) and ``logs`` (what the process wrote).
+    """
+
+
 class FunctionUnavailable(ControlPlaneError):
     """A function could not be reached: the attempt is retried without using the action's retries."""
 

@@ -154,6 +154,21 @@ class RequestLimited(Protocol):
 
 
 @runtime_checkable
+class LoadChecking(Protocol):
+    """A backend that can import an action where it will run, without serving it: a deploy's proof."""
+
+    async def check_load(self, action: ActionSpec, artifact: Artifact) -> dict[str, Any]:
+        """Import the action in its runtime environment and return its signature as the runtime sees it
+        (``name``, ``version``, ``inputs``, ``output``, ``var_keyword``, ``is_async``, as in its spec).
+
+        Raises:
+            ActionLoadFailed: it cannot be imported (the user's exception and traceback in its fields).
+            DeployFailed: the check could not run.
+        """
+        ...
+
+
+@runtime_checkable
 class GarbageCollecting(Protocol):
     """A backend that can delete the functions of action versions nothing uses any more."""
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from knflow.spec import ActionSpec
 from knflow_control_plane.domain.environment import inherited
-from knflow_control_plane.errors import FunctionUnavailable
+from knflow_control_plane.errors import ControlPlaneError, DeployFailed, FunctionUnavailable
 from knflow_control_plane.ports import Artifact, FunctionStatus, HttpReply, HttpRequest
 
 from .local_http import encode_headers
@@ -126,7 +126,7 @@ class _Pool:
             self._stats.start_failures += 1
             log.warning("cold start of %s/%s failed: %s", self.action.name, self.action.version, exc)
             if not self.instances and not self.starting:
-                self._fail_waiters(str(exc))
+                self._fail_waiters(exc)
             return
         except BaseException:
             self.starting -= 1
@@ -207,11 +207,11 @@ class _Pool:
         with contextlib.suppress(ValueError):
             self.instances.remove(instance)
 
-    def _fail_waiters(self, reason: str) -> None:
+    def _fail_waiters(self, reason: str | Exception) -> None:
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
-                waiter.set_exception(FunctionUnavailable(reason, action=self.action.name))
+                waiter.set_exception(_failure(reason, self.action.name))
 
     async def close(self) -> None:
         self._closed = True
@@ -239,6 +239,15 @@ class _Pool:
                 "log": str(self._launcher.log_path(self.action)),
             },
         )
+
+
+def _failure(reason: str | Exception, action: str) -> ControlPlaneError:
+    """What a waiter of a failed start gets: the start's own error when it is final (an import error, a
+    missing interpreter), a new one each (an exception object is not shared between tasks), else a
+    ``FunctionUnavailable`` that the orchestrator retries."""
+    if isinstance(reason, DeployFailed):
+        return type(reason)(str(reason), **reason.fields)
+    return FunctionUnavailable(str(reason), action=action)
 
 
 class LocalBackend:
@@ -295,6 +304,19 @@ class LocalBackend:
         if old is not None:
             self.spawn_task(old.close())
         return pool.status()
+
+    async def check_load(self, action: ActionSpec, artifact: Artifact) -> dict[str, Any]:
+        """Import the action where it will run (its interpreter, its code) and return its signature.
+
+        A short process of its own (forked by the artifact's zygote when one runs), not an instance:
+        the function stays scaled to zero.
+
+        Raises:
+            ActionLoadFailed: it cannot be imported (the user's exception and traceback in its fields).
+            DeployFailed: the artifact is not usable, or the check ended without a report.
+        """
+        check_artifact(action, artifact)
+        return await self._launcher.check(action, artifact)
 
     async def undeploy(self, action: str, version: str) -> None:
         """Stop the function's instances and forget it; a no-op when it is not deployed."""

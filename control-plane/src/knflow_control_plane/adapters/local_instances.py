@@ -12,13 +12,15 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from knflow.spec import ActionSpec
 from knflow_control_plane.domain.environment import child_environment
-from knflow_control_plane.errors import DeployFailed, FunctionUnavailable
+from knflow_control_plane.errors import ActionLoadFailed, DeployFailed, FunctionUnavailable
 from knflow_control_plane.ports import Artifact, HttpReply
 
 from .forkserver import Child, ForkServerError, spawn
+from .local_checks import load_failure, log_size, output_since, signature_in, wait_exit
 from .local_http import ConnectionDroppedError, HttpConnection
 from .zygotes import Zygotes
 
@@ -196,50 +198,88 @@ class Launcher:
         port = free_port(self.host)
         while any(i.port == port for i in self.live):  # bind(0) may hand a port out again once closed
             port = free_port(self.host)
-        # Configured by its variables, as a container starts it: no arguments, so no argparse to import.
-        # The runtime's own settings win over the action's env, as options would; the zygote already holds
-        # the allowlisted part of the plane's environment (``domain.environment``), a spawn gets it here.
-        runtime = {
-            "KNFLOW_ACTION": action.entrypoint,
-            "KNFLOW_HOST": self.host,
-            "PORT": str(port),
-            "KNFLOW_CONCURRENCY": str(action.options.get("concurrency", 1)),
-        }
-        if artifact.code_path:
-            runtime["KNFLOW_CODE_PATH"] = artifact.code_path
-        extra = child_environment({}, action.options.get("env"), runtime=runtime)
         log = self.log_path(action)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        child = await self._fork(artifact.location, [], extra, artifact.code_path, log)
-        forked = child is not None
-        if child is None:
-            argv = [artifact.location, "-m", "knflow_runtime"]
-            env = child_environment(os.environ, action.options.get("env"), runtime={**runtime, "PYTHONUNBUFFERED": "1"})
-            try:
-                child = spawn(argv, env, artifact.code_path, str(log))
-            except OSError as exc:
-                raise FunctionUnavailable(f"cannot start {artifact.location}: {exc}", action=action.name) from exc
+        offset = log_size(log)  # this start's output begins here (other instances may append too)
+        extra = self._env(action, artifact) | {"KNFLOW_HOST": self.host, "PORT": str(port)}
+        child, forked = await self._launch(action, artifact, extra, log)
         release = self.zygotes.release if forked and self.zygotes is not None else None
         instance = Instance(child, self.host, port, self._exited(on_exit, artifact.location, release), forked=forked)
         self.live.add(instance)
         try:
-            await self._wait_ready(instance, action, log)
+            await self._wait_ready(instance, action, log, offset)
         except BaseException:
             await instance.kill()  # a half-started instance is nobody's
             raise
         instance.start_seconds = time.monotonic() - started
         return instance
 
-    async def _fork(
-        self, python: str, args: list[str], env: dict[str, str], cwd: str | None, log: Path
-    ) -> Child | None:
+    async def check(self, action: ActionSpec, artifact: Artifact) -> dict[str, Any]:
+        """Import the action where its instances will run (``KNFLOW_CHECK=1``) and return its signature.
+
+        Raises:
+            ActionLoadFailed: it cannot be imported (the user's exception and traceback in its fields).
+            DeployFailed: the process could not start, or ended without a report.
+        """
+        log = self.log_dir / f"{action.name}-{action.version}.check-{os.getpid()}-{id(action):x}.log"
+        child, forked = await self._launch(action, artifact, self._env(action, artifact) | {"KNFLOW_CHECK": "1"}, log)
+        try:
+            on_time = await wait_exit(child, self.start_timeout)
+        finally:
+            if forked and self.zygotes is not None:
+                self.zygotes.release(artifact.location)
+        output = output_since(log, 0)
+        log.unlink(missing_ok=True)
+        if not on_time:
+            raise DeployFailed(
+                f"action {action.name}: importing it took over {self.start_timeout:.0f}s: {output[-2000:]}"
+            )
+        return signature_in(action, output)
+
+    @staticmethod
+    def _env(action: ActionSpec, artifact: Artifact) -> dict[str, str]:
+        # Configured by its variables, as a container starts it: no arguments, so no argparse to import.
+        runtime = {"KNFLOW_ACTION": action.entrypoint, "KNFLOW_CONCURRENCY": str(action.options.get("concurrency", 1))}
+        if artifact.code_path:
+            runtime["KNFLOW_CODE_PATH"] = artifact.code_path
+        return runtime
+
+    async def _launch(
+        self, action: ActionSpec, artifact: Artifact, runtime: dict[str, str], log: Path
+    ) -> tuple[Child, bool]:
+        """A runtime process (forked by its interpreter's zygote when it can) and whether it was forked.
+
+        The runtime's own variables win over the action's env, as options would; the zygote already holds
+        the allowlisted part of the plane's environment (``domain.environment``), a spawn gets it here.
+
+        Raises:
+            ActionLoadFailed: its interpreter cannot be run at all (removed, not executable).
+            FunctionUnavailable: the process could not be started for another reason.
+        """
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        declared = action.options.get("env")
+        extra = child_environment({}, declared, runtime=runtime)
+        child = await self._fork(artifact.location, [], extra, artifact.code_path, str(log))
+        if child is not None:
+            return child, True
+        argv = [artifact.location, "-m", "knflow_runtime"]
+        env = child_environment(os.environ, declared, runtime={**runtime, "PYTHONUNBUFFERED": "1"})
+        try:
+            return spawn(argv, env, artifact.code_path, str(log)), False
+        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+            raise ActionLoadFailed(
+                f"action {action.name} cannot be started: {artifact.location}: {exc}", action=action.name
+            ) from exc
+        except OSError as exc:
+            raise FunctionUnavailable(f"cannot start {artifact.location}: {exc}", action=action.name) from exc
+
+    async def _fork(self, python: str, args: list[str], env: dict[str, str], cwd: str | None, log: str) -> Child | None:
         # None: spawn instead (no zygote for this interpreter yet, or it failed).
         zygote = await self.zygotes.acquire(python) if self.zygotes is not None else None
         if zygote is None or self.zygotes is None:
             return None
         try:
-            pid, pidfd = await zygote.spawn(args, env, cwd, str(log))
+            pid, pidfd = await zygote.spawn(args, env, cwd, log)
         except BaseException as exc:
             self.zygotes.release(python)
             if isinstance(exc, ForkServerError):
@@ -266,7 +306,7 @@ class Launcher:
         if instances:
             await asyncio.wait([asyncio.shield(i.exited) for i in instances], timeout=timeout)
 
-    async def _wait_ready(self, instance: Instance, action: ActionSpec, log: Path) -> None:
+    async def _wait_ready(self, instance: Instance, action: ActionSpec, log: Path, offset: int) -> None:
         # Polled, with a fast backoff: a refused connect costs ~0.1 ms, and the runtime's ready line
         # would need a pipe that the control plane must then drain for the process's whole life.
         deadline = time.monotonic() + self.start_timeout
@@ -274,26 +314,22 @@ class Launcher:
         while not await instance.ready():
             if not instance.alive:
                 await asyncio.sleep(0)  # lets the pidfd callback reap it, for the exit code
+                output = output_since(log, offset)
+                # An import error is the action's own: retrying the start would fail the same way.
+                failure = load_failure(action, output)
+                if failure is not None:
+                    raise failure
                 raise FunctionUnavailable(
-                    f"{action.name} exited while starting (code {instance.returncode}): {log_tail(log)}",
+                    f"{action.name} exited while starting (code {instance.returncode}): {output.strip()[-2000:]}",
                     action=action.name,
                 )
             if time.monotonic() > deadline:
                 raise FunctionUnavailable(
-                    f"{action.name} not ready after {self.start_timeout:.0f}s: {log_tail(log)}", action=action.name
+                    f"{action.name} not ready after {self.start_timeout:.0f}s: {output_since(log, offset)[-2000:]}",
+                    action=action.name,
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.008)
-
-
-def log_tail(path: Path, size: int = 2000) -> str:
-    """The end of a log file, for error messages."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
-            return f.read().decode(errors="replace").strip()
-    except OSError:
-        return ""
 
 
 def check_artifact(action: ActionSpec, artifact: Artifact) -> None:

@@ -293,12 +293,13 @@ class Orchestrator:
         except FunctionUnavailable as exc:
             return Outcome.lost(str(exc))
         except (BuildFailed, DeployFailed, InvalidRequest) as exc:
+            # Final: an action that cannot be built or imported fails the same way on every attempt.
             error = {
-                "type": type(exc).__name__,
+                "type": str(exc.fields.get("error_type") or type(exc).__name__),
                 "message": str(exc),
                 "code": None,
                 "retryable": False,
-                "traceback": None,
+                "traceback": exc.fields.get("traceback"),
                 "logs": str(exc.fields.get("logs", ""))[-4000:],
             }
             return Outcome.failed(error)
