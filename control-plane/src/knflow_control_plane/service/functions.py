@@ -8,8 +8,8 @@ from typing import Any
 
 from knflow.spec import ActionSpec
 
-from ..errors import BuildFailed, InvalidRequest
-from ..ports import Artifact, Builder, CodeBundle, FunctionBackend, RunStore
+from ..errors import BuildFailed, DeployFailed, InvalidRequest
+from ..ports import Artifact, Builder, CodeBundle, FunctionBackend, LoadChecking, RunStore
 
 
 class Functions:
@@ -25,22 +25,31 @@ class Functions:
         self.backend = backend
         self.project = project
         self._deployed: set[tuple[str, str]] = set()
+        self._checked: set[tuple[str, str]] = set()  # imported where they run, signature as registered
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
-    async def ensure(self, action: str, version: str) -> None:
+    async def ensure(self, action: str, version: str, *, check: bool = False) -> None:
         """Build (if needed) and deploy one action version.
+
+        Args:
+            action: the action's name.
+            version: its version.
+            check: also import it where it runs and compare its signature with the registered one
+                (a deploy does; an invocation does not), on backends that can (``LoadChecking``).
 
         Raises:
             InvalidRequest: when the version is unknown or has no code.
             BuildFailed: when its build fails.
-            DeployFailed: when the backend cannot deploy it.
+            ActionLoadFailed: when it cannot be imported where it runs (``check``).
+            DeployFailed: when the backend cannot deploy it, or its signature there is not the registered one.
         """
         key = (action, version)
-        if key in self._deployed:
+        checked = not check or not isinstance(self.backend, LoadChecking)
+        if key in self._deployed and (checked or key in self._checked):
             return
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            if key in self._deployed:
+            if key in self._deployed and (checked or key in self._checked):
                 return
             record = await self.store.get_action_version(self.project, action, version)
             if record is None:
@@ -49,6 +58,12 @@ class Functions:
             artifact = await self._artifact(record, spec)
             await self.backend.deploy(spec, artifact)
             self._deployed.add(key)
+            if not checked and isinstance(self.backend, LoadChecking):
+                found = await self.backend.check_load(spec, artifact)
+                mismatch = signature_mismatch(spec, found)
+                if mismatch:
+                    raise DeployFailed(f"action {action}: {mismatch}", action=action)
+                self._checked.add(key)
 
     async def artifact(self, action: str, version: str) -> Artifact:
         """The built artifact of an action version, building it first when needed (no deploy).
@@ -85,6 +100,47 @@ class Functions:
             self.project, spec.name, spec.version, "ready", result.logs, vars(result.artifact), time.time()
         )
         return result.artifact
+
+
+def signature_mismatch(spec: ActionSpec, found: dict[str, Any]) -> str | None:
+    """How the signature an action has where it runs differs from the registered one, or None.
+
+    The CLI traces a workflow where it is written, maybe without the action's requirements installed
+    (their types then read as "any"); what runs is the code imported beside them, and the registered
+    inputs and output must be its own.
+    """
+    registered = spec.model_dump(mode="json")
+    inputs, there = registered["inputs"], found.get("inputs") or {}
+    hint = "; annotate it with types installed where you deploy from, or install its requirements there"
+    for name in sorted(set(inputs) | set(there)):
+        if name not in there:
+            return f"it takes no input {name!r} where it runs, though the traced signature has one{hint}"
+        if name not in inputs:
+            return f"it takes an input {name!r} where it runs that the traced signature lacks{hint}"
+        if inputs[name] != there[name]:
+            here_type, run_type = _describe(inputs[name].get("type")), _describe(there[name].get("type"))
+            if here_type != run_type:
+                return f"input {name!r} is {run_type} where it runs but {here_type} as traced{hint}"
+            return f"input {name!r} has another default or requiredness where it runs than as traced{hint}"
+    if registered["output"] != found.get("output"):
+        run_type, here_type = _describe(found.get("output")), _describe(registered["output"])
+        return f"it returns {run_type} where it runs but {here_type} as traced{hint}"
+    for key in ("var_keyword", "is_async"):
+        if registered[key] != found.get(key):
+            return f"its {key} is {found.get(key)} where it runs, {registered[key]} as traced"
+    return None
+
+
+def _describe(schema: Any) -> str:
+    """A JSON Schema in a few words: its type, "any" for the empty schema, else its JSON (cut short)."""
+    import json
+
+    if schema == {}:
+        return "any"
+    if isinstance(schema, dict) and set(schema) == {"type"}:
+        return str(schema["type"])
+    text = json.dumps(schema, sort_keys=True)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _exists(path: str) -> bool:

@@ -174,7 +174,7 @@ class Workflows:
         await self.store.set_deployment(self.project, name, spec.version, "deploying", None, now)
         try:
             for action in spec.actions.values():
-                await self.functions.ensure(action.name, action.version)
+                await self.functions.ensure(action.name, action.version, check=True)
             for source in spec.triggers:
                 if isinstance(source, SourceTrigger):
                     if not self.custom_triggers:
