@@ -79,7 +79,10 @@ class VenvBuilder:
             if not req.strip() or req.lstrip().startswith("-"):
                 raise BuildFailed(f"invalid requirement {req!r}", logs="", action=action.name)
         key = requirements_hash(requirements)
-        venv, logs = await self._venv(key, requirements)
+        try:
+            venv, logs = await self._venv(key, requirements)
+        except BuildFailed as exc:
+            raise BuildFailed(f"action {action.name}: {exc}", **{**exc.fields, "action": action.name}) from exc
         artifact = Artifact(kind="venv", location=str(venv / "bin" / "python"), code_path=str(code_path))
         return BuildResult(artifact=artifact, logs=logs)
 
@@ -153,7 +156,10 @@ class VenvBuilder:
         text = out.decode(errors="replace")
         logs.append(text)
         if proc.returncode != 0:
-            raise BuildFailed(f"{' '.join(argv[:3])} failed with exit code {proc.returncode}", logs="".join(logs))
+            command = " ".join([os.path.basename(argv[0]), *argv[1:3]])
+            raise BuildFailed(
+                f"{command} failed with exit code {proc.returncode}:\n{useful_lines(text)}", logs="".join(logs)
+            )
         return text
 
     def _find_uv(self) -> str:
@@ -193,6 +199,20 @@ class VenvBuilder:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return target
+
+
+#: the most lines of a failed command's output put in the error (the whole output is in ``logs``)
+USEFUL_LINES = 20
+
+
+def useful_lines(output: str) -> str:
+    """The part of a failed command's output that says why, indented: from uv's first ``error:`` line
+    (or its fancy-report cross) on, else its last lines; the progress lines before say nothing of it."""
+    lines = [line.rstrip()[:300] for line in output.splitlines() if line.strip()]
+    starts = ("error", "\N{MULTIPLICATION SIGN}")
+    start = next((i for i, line in enumerate(lines) if line.lstrip().lower().startswith(starts)), None)
+    chosen = lines[start : start + USEFUL_LINES] if start is not None else lines[-8:]
+    return "\n".join(f"  {line}" for line in chosen) or "  (no output)"
 
 
 def requirements_hash(requirements: Iterable[str]) -> str:
