@@ -11,11 +11,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ._absent import absent_packages
 from ._action import ActionDefinition
 from ._errors import SpecError
 from ._workflow import WorkflowDefinition
@@ -26,6 +28,8 @@ MAX_BUNDLE_BYTES = 20 * 1024 * 1024
 SKIPPED_DIRS = frozenset({"__pycache__", ".venv", "venv", "node_modules", ".knflow"})
 SPEC_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 _USER_MODULE_MARK = "__knflow_user_module__"
+#: packages a file may import without them being installed here, before the loader gives up
+_MAX_ABSENT = 32
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class LoadedProject:
         workflows: the workflow specs found, by name, each carrying the actions it calls.
         actions: every ``@action`` found in the Python files imported, by name.
         files: the code bundle, relative POSIX path -> content.
+        absent: packages the files import that are not installed here: traced with stand-ins, and
+            imported for real where each action runs (its ``requirements=``), at deploy.
     """
 
     path: Path
@@ -45,6 +51,7 @@ class LoadedProject:
     workflows: dict[str, WorkflowSpec] = field(default_factory=dict)
     actions: dict[str, ActionSpec] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    absent: tuple[str, ...] = ()
 
 
 def load_file(path: str | os.PathLike[str], *, max_bundle_bytes: int = MAX_BUNDLE_BYTES) -> LoadedProject:
@@ -59,14 +66,18 @@ def load_file(path: str | os.PathLike[str], *, max_bundle_bytes: int = MAX_BUNDL
     if not file.is_file():
         raise SpecError(f"{path}: no such file")
     root = file.parent
+    absent: set[str] = set()
     if file.suffix == ".py":
-        workflows, actions = _definitions_of(import_user_file(file))
+        workflows, actions = _definitions_of(import_user_file(file, absent=absent))
         specs = {name: wf.spec for name, wf in workflows.items()}
     elif file.suffix in SPEC_SUFFIXES:
-        spec, actions = _load_spec_file(file)
+        spec, actions = _load_spec_file(file, absent)
         specs = {spec.name: spec}
     else:
         raise SpecError(f"{path}: expected a .py, .yaml, .yml or .json file")
+    _check_absent(
+        file, absent, [a.spec for a in actions.values()] or [a for s in specs.values() for a in s.actions.values()]
+    )
     if not specs:
         raise SpecError(f"{path}: no @workflow found")
     return LoadedProject(
@@ -75,11 +86,38 @@ def load_file(path: str | os.PathLike[str], *, max_bundle_bytes: int = MAX_BUNDL
         workflows=specs,
         actions={name: a.spec for name, a in actions.items()},
         files=bundle(root, max_bytes=max_bundle_bytes),
+        absent=tuple(sorted(absent)),
     )
 
 
-def import_user_file(file: Path) -> ModuleType:
+def _check_absent(file: Path, absent: set[str], actions: list[ActionSpec]) -> None:
+    """Refuse packages missing here that no action asks for: they would be missing where it runs too.
+
+    Raises:
+        SpecError: naming the first such package and what to do.
+    """
+    if absent and not any(action.options.get("requirements") for action in actions):
+        name = sorted(absent)[0]
+        for module_name, module in list(sys.modules.items()):  # as a failed import leaves nothing behind
+            if (
+                getattr(module, _USER_MODULE_MARK, False)
+                and Path(getattr(module, "__file__", "")).parent == file.parent
+            ):
+                del sys.modules[module_name]
+        raise SpecError(
+            f"{file}: importing it failed: ModuleNotFoundError: No module named {name!r}; "
+            f"install it here, or list it in requirements= of the @action that needs it"
+        )
+
+
+def import_user_file(file: Path, *, absent: set[str] | None = None) -> ModuleType:
     """Import ``file`` afresh as the top-level module named after its stem.
+
+    Args:
+        file: the ``.py`` file.
+        absent: when given, each top-level package the file imports that is not installed here is
+            imported as a stand-in (``_absent.py``) and its name added to this set; otherwise a
+            missing package fails the import like any other exception.
 
     Raises:
         SpecError: when the stem is not a valid module name, shadows an installed module, or the
@@ -90,6 +128,23 @@ def import_user_file(file: Path) -> ModuleType:
         raise SpecError(f"{file}: {name!r} is not a valid Python module name; rename the file")
     if name in sys.stdlib_module_names or _taken(name, file):
         raise SpecError(f"{file}: the module name {name!r} is taken by an installed module; rename the file")
+    missing: set[str] = set()
+    while True:
+        try:
+            with absent_packages(missing):
+                module = _execute(file, name)
+        except ModuleNotFoundError as exc:
+            package = _missing_package(exc, file.parent)
+            if absent is None or package is None or package in missing or len(missing) >= _MAX_ABSENT:
+                raise SpecError(f"{file}: importing it failed: {type(exc).__name__}: {exc}") from exc
+            missing.add(package)
+            continue
+        if absent is not None:
+            absent.update(missing)
+        return module
+
+
+def _execute(file: Path, name: str) -> ModuleType:
     module_spec = importlib.util.spec_from_file_location(name, file)
     if module_spec is None or module_spec.loader is None:  # pragma: no cover - .py files always have a loader
         raise SpecError(f"{file}: cannot be imported")
@@ -106,6 +161,9 @@ def import_user_file(file: Path) -> ModuleType:
     except SpecError as exc:
         sys.modules.pop(name, None)
         raise SpecError(f"{file}: {exc}", problems=exc.problems) from exc
+    except ModuleNotFoundError:
+        sys.modules.pop(name, None)
+        raise
     except (Exception, SystemExit) as exc:  # user code may raise anything; report it, not a traceback
         sys.modules.pop(name, None)
         raise SpecError(f"{file}: importing it failed: {type(exc).__name__}: {exc}") from exc
@@ -113,6 +171,22 @@ def import_user_file(file: Path) -> ModuleType:
         if added and directory in sys.path:
             sys.path.remove(directory)
     return module
+
+
+def _missing_package(exc: ModuleNotFoundError, root: Path) -> str | None:
+    """The top-level package a project file imported and that is not installed here, else None.
+
+    Only an import written in the project counts: a missing dependency of an installed package is that
+    package's problem, and the user's environment's, not a requirement of an action.
+    """
+    package = (exc.name or "").partition(".")[0]
+    if not package or package in sys.stdlib_module_names or importlib.util.find_spec(package) is not None:
+        return None
+    frames = [frame.filename for frame in traceback.extract_tb(exc.__traceback__)]
+    importer = next((f for f in reversed(frames) if not f.startswith("<")), None)
+    if importer is None or "site-packages" in importer or not Path(importer).resolve().is_relative_to(root):
+        return None
+    return package
 
 
 def _taken(name: str, file: Path) -> bool:
@@ -138,7 +212,7 @@ def _definitions_of(
     return workflows, actions
 
 
-def _load_spec_file(file: Path) -> tuple[WorkflowSpec, dict[str, ActionDefinition[Any, Any]]]:
+def _load_spec_file(file: Path, absent: set[str]) -> tuple[WorkflowSpec, dict[str, ActionDefinition[Any, Any]]]:
     try:
         spec = load_spec(file.read_bytes())
     except SpecError as exc:
@@ -149,7 +223,7 @@ def _load_spec_file(file: Path) -> tuple[WorkflowSpec, dict[str, ActionDefinitio
         return spec, {}
     found: dict[str, ActionDefinition[Any, Any]] = {}
     for source in sorted(file.parent.glob("*.py")):
-        found.update(_definitions_of(import_user_file(source.resolve()))[1])
+        found.update(_definitions_of(import_user_file(source.resolve(), absent=absent))[1])
     still_missing = [name for name in missing if name not in found]
     if still_missing:
         raise SpecError(

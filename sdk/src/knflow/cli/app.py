@@ -92,6 +92,9 @@ def deploy(
     """Register and deploy every workflow FILE defines, with the .py files of its directory as code."""
     out = Output(as_json)
     project = load_file(file)
+    if project.absent and not out.as_json:
+        missing = ", ".join(project.absent)
+        out.err.print(f"note: traced without {missing} (not installed here); deploy imports it", markup=False)
     if workflow is not None and workflow not in project.workflows:
         fail(f"{file} defines no workflow {workflow!r} (found: {', '.join(sorted(project.workflows))})")
     names = [workflow] if workflow is not None else sorted(project.workflows)
