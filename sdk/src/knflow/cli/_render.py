@@ -181,10 +181,28 @@ def show_outcome(console: Console, run: JSON) -> None:
     failed = [s for s in run.get("steps", []) if s.get("status") == "failed"]
     for step in failed:
         console.print(f"step {step.get('name')} failed: {format_error(step.get('error'))}", markup=False)
-    if run.get("error") is not None:
+        show_traceback(console, step.get("error"))
+    if run.get("error") is not None and all(
+        format_error(run["error"]) != format_error(step.get("error")) for step in failed
+    ):  # the failed step's error, told once
         console.print(f"run {status}: {format_error(run.get('error'))}", markup=False)
     elif not failed:
         console.print(f"run {status}", markup=False)
+
+
+#: the most lines of a step's traceback printed (its innermost frames, where the error is)
+TRACEBACK_LINES = 40
+
+
+def show_traceback(console: Console, error: Any) -> None:
+    """A step error's traceback, indented (its last ``TRACEBACK_LINES`` lines), when it has one."""
+    trace = error.get("traceback") if isinstance(error, dict) else None
+    if not isinstance(trace, str) or not trace.strip():
+        return
+    lines = trace.rstrip("\n").splitlines()
+    if len(lines) > TRACEBACK_LINES:
+        lines = ["...", *lines[-TRACEBACK_LINES:]]
+    console.print(Text("\n".join(f"  {line}" for line in lines), style="dim"), highlight=False)
 
 
 def show_logs(console: Console, logs: JSON) -> None:
