@@ -6,14 +6,13 @@ import asyncio
 import itertools
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from knflow_control_plane.adapters.local import LocalBackend
 from knflow_control_plane.adapters.venv import VenvBuilder
-from knflow_control_plane.errors import DeployFailed, FunctionUnavailable, InvalidRequest
+from knflow_control_plane.errors import ActionLoadFailed, DeployFailed, FunctionUnavailable, InvalidRequest
 from knflow_control_plane.ports import Artifact
 
 from .helpers import CODE, alive, invoke_request, outputs, spec
@@ -155,16 +154,38 @@ async def test_a_call_past_its_timeout_fails_and_the_instance_stays_usable(
     assert backend.stats()["cold_starts"] == 1
 
 
-async def test_an_action_that_cannot_load_fails_fast_with_its_error(backend: LocalBackend, artifact: Artifact) -> None:
+async def test_an_action_that_cannot_load_fails_with_its_import_error(
+    backend: LocalBackend, artifact: Artifact
+) -> None:
     await backend.deploy(spec("broken:run", name="broken"), artifact)
-    started = time.monotonic()
 
-    with pytest.raises(FunctionUnavailable, match="no_such_module_anywhere"):
+    with pytest.raises(ActionLoadFailed, match="no_such_module_anywhere") as failed:
         await backend.invoke("broken", "v1", invoke_request(), timeout=30)
 
-    assert time.monotonic() - started < 10
+    # Final, not a lost instance to start again: the orchestrator fails the step at once with these.
+    assert str(failed.value).startswith("action broken cannot be imported: cannot import module 'broken'")
+    assert str(failed.value).endswith("(broken.py, line 1)")
+    assert failed.value.fields["error_type"] == "ModuleNotFoundError"
+    trace = str(failed.value.fields["traceback"])
+    assert trace.startswith("Traceback") and "import no_such_module_anywhere" in trace and "importlib" not in trace
+    assert "knflow-runtime" not in str(failed.value.fields["logs"])
     assert backend.stats()["cold_start_failures"] == 1
     assert (await backend.status("broken", "v1")).instances == 0
+
+
+async def test_check_load_imports_the_action_where_it_runs_without_starting_it(
+    backend: LocalBackend, artifact: Artifact
+) -> None:
+    signature = await backend.check_load(spec("acts:nap", name="nap"), artifact)
+
+    assert signature["name"] == "nap" and signature["is_async"] is True
+    assert signature["inputs"]["seconds"] == {"type": {"type": "number"}, "required": False, "default": 0.2}
+    assert (await backend.status("nap", "v1")).ready is False  # nothing deployed, nothing running
+    assert backend.stats()["cold_starts"] == 0
+    with pytest.raises(ActionLoadFailed, match="No module named 'no_such_module_anywhere'"):
+        await backend.check_load(spec("broken:run", name="broken"), artifact)
+    with pytest.raises(ActionLoadFailed, match="has no attribute 'missing'"):
+        await backend.check_load(spec("acts:missing", name="missing"), artifact)
 
 
 async def test_unknown_functions_and_foreign_artifacts_are_refused(backend: LocalBackend, artifact: Artifact) -> None:

@@ -126,3 +126,46 @@ def test_bundle_is_capped(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="exceeds"):
         bundle(tmp_path, max_bytes=1024)
     assert bundle(tmp_path, max_bytes=4096) == {"big.py": b"x" * 2048}
+
+
+ABSENT = """\
+import knflow_unit_absent_pkg
+from knflow_unit_absent_pkg.sub import helper
+from knflow import action, workflow
+
+CLIENT = knflow_unit_absent_pkg.Client(region="x")
+
+
+class Model(knflow_unit_absent_pkg.Base):
+    pass
+
+
+@action(requirements=["knflow-unit-absent-pkg"])
+@knflow_unit_absent_pkg.cached
+def fetch(key: str, hint: knflow_unit_absent_pkg.Hint | None = None) -> dict:
+    return helper(CLIENT.get(key))
+
+
+@workflow
+def fetching(key: str):
+    return fetch(key=key)
+"""
+
+
+def test_a_package_an_action_requires_is_traced_with_a_stand_in_when_not_installed(tmp_path: Path) -> None:
+    project = load_file(write(tmp_path / "absentflow.py", ABSENT))
+
+    assert project.absent == ("knflow_unit_absent_pkg",)
+    spec = project.workflows["fetching"]
+    assert [step.action for step in spec.steps] == ["fetch"]
+    assert spec.actions["fetch"].inputs["hint"].type == {}  # a type only known where it runs: anything here
+    assert spec.actions["fetch"].entrypoint == "absentflow:fetch"  # the decorator left the function as it was
+    assert not any(name.startswith("knflow_unit_absent_pkg") for name in sys.modules)
+
+
+def test_a_missing_package_no_action_requires_fails_the_load_saying_what_to_do(tmp_path: Path) -> None:
+    flow = write(tmp_path / "norequire.py", ABSENT.replace('requirements=["knflow-unit-absent-pkg"]', ""))
+
+    with pytest.raises(SpecError, match="No module named 'knflow_unit_absent_pkg'; install it here, or list it in"):
+        load_file(flow)
+    assert "norequire" not in sys.modules
