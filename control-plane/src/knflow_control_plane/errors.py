@@ -37,6 +37,12 @@ class EventDoesNotFit(InvalidRequest):
     status = 400
 
 
+class MalformedBody(InvalidRequest):
+    """The request body is not JSON knflow can store: not JSON, or NaN, Infinity, a lone surrogate, too deep."""
+
+    status = 400
+
+
 class PayloadTooLarge(ControlPlaneError):
     """The request body is over the size limit."""
 

@@ -7,6 +7,8 @@ JSON data are checked here before the library builds the event.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from cloudevents.core.exceptions import BaseCloudEventException, CloudEventValid
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from . import strict_json
 from .errors import MalformedCloudEvent
 
 SPECVERSION = "1.0"
@@ -39,8 +42,10 @@ class _StrictJSON(JSONFormat):
         if not body or not _is_json(datacontenttype):
             return super().read_data(body, datacontenttype)
         try:
-            value: dict[str, Any] = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            value: dict[str, Any] = strict_json.loads(body)
+        except strict_json.JsonRefused as exc:
+            raise MalformedCloudEvent(attribute="data", reason=exc.reason) from exc
+        except ValueError as exc:  # UnicodeDecodeError is one
             raise MalformedCloudEvent(attribute="data", reason=f"not valid JSON ({exc})") from exc
         return value
 
@@ -144,17 +149,38 @@ def from_structured(value: Any, *, index: int | None = None) -> CloudEvent:
         )
     try:
         check_attributes(value)
-        return _wrap(_FORMAT.read, CloudEvent, json.dumps(value).encode())
+        return _wrap(_FORMAT.read, CloudEvent, json.dumps(_json_data(value)).encode())
     except MalformedCloudEvent as exc:
         if index is None:
             raise
         raise MalformedCloudEvent(attribute=exc.attribute, reason=exc.reason, index=index) from exc
 
 
-def _load_json(body: bytes) -> Any:
+def _json_data(event: dict[str, Any]) -> dict[str, Any]:
+    """A structured event whose JSON data came base64-encoded (``data_base64``), with the data decoded:
+    it starts runs like the same event with ``data`` would (the library would hand out bytes)."""
+    if "data_base64" not in event or not _is_json(event.get("datacontenttype")):
+        return event
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = strict_json.loads(base64.b64decode(event["data_base64"], validate=True))
+    except (binascii.Error, TypeError, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, strict_json.JsonRefused) else f"not base64 of JSON data ({exc})"
+        raise MalformedCloudEvent(attribute="data_base64", reason=reason) from exc
+    return {name: value for name, value in event.items() if name != "data_base64"} | {"data": data}
+
+
+def _load_json(body: bytes, *, batch: bool = False) -> Any:
+    """A structured body, strictly (see ``strict_json``); a refusal names the attribute (and the index)."""
+    try:
+        return strict_json.loads(body)
+    except strict_json.JsonRefused as exc:
+        path = exc.path[1:] if batch else exc.path
+        index = exc.path[0] if batch and exc.path and isinstance(exc.path[0], int) else None
+        attribute = path[0] if path and isinstance(path[0], str) else None
+        if attribute is None:  # too deep to say where: an event's attributes are strings, only data nests
+            attribute = "data" if body.lstrip()[:1] == (b"[" if batch else b"{") else "specversion"
+        raise MalformedCloudEvent(attribute=attribute, reason=exc.reason, index=index) from exc
+    except ValueError as exc:  # UnicodeDecodeError is one
         raise MalformedCloudEvent(attribute="specversion", reason=f"body is not valid JSON ({exc})") from exc
 
 
@@ -173,7 +199,7 @@ def parse_http(headers: Mapping[str, str] | Iterable[tuple[str, str]], body: byt
     lowered = {name.lower(): value for name, value in pairs}
     content_type = lowered.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type == BATCH_CONTENT_TYPE:
-        batch = _load_json(body)
+        batch = _load_json(body, batch=True)
         if not isinstance(batch, list):
             raise MalformedCloudEvent(attribute="specversion", reason="a batch must be a JSON array")
         return [from_structured(item, index=i) for i, item in enumerate(batch)]

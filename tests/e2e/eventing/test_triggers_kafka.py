@@ -5,6 +5,7 @@ messages parked on the DLQ, lifecycle events on ``knflow.runs``."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import threading
@@ -24,7 +25,7 @@ from .plane import FLOWS, running_plane, settled_runs
 
 pytestmark = pytest.mark.kafka
 
-TOPICS = [TRIGGERS_TOPIC, RUNS_TOPIC, dlq_topic(TRIGGERS_TOPIC), "billing"]
+TOPICS = [TRIGGERS_TOPIC, RUNS_TOPIC, dlq_topic(TRIGGERS_TOPIC), "billing", dlq_topic("billing")]
 
 
 @pytest.fixture
@@ -181,3 +182,42 @@ async def test_lifecycle_events_are_relayed_to_the_runs_topic(tmp_path: Path, ka
             "dev.knflow.step.succeeded",
             "dev.knflow.run.succeeded",
         ]
+
+
+async def test_json_data_base64_on_a_topic_starts_its_run_and_a_nan_is_parked_naming_data(
+    tmp_path: Path, kafka_settings: dict[str, Any]
+) -> None:
+    async with running_plane(tmp_path, **kafka_settings) as (cp, client):
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap())
+        await producer.start()
+        try:
+            structured = [("content-type", b"application/cloudevents+json")]
+            invoice = {
+                "specversion": "1.0",
+                "id": "inv-64",
+                "source": "/billing",
+                "type": "com.billing.invoice",
+                "datacontenttype": "application/json",
+                "data_base64": base64.b64encode(b'{"order": "B-64"}').decode(),
+            }
+            await producer.send_and_wait("billing", json.dumps(invoice).encode(), key=b"k", headers=structured)
+            binary = [
+                ("ce_specversion", b"1.0"),
+                ("ce_type", b"com.billing.invoice"),
+                ("ce_source", b"/billing"),
+                ("ce_id", b"inv-nan"),
+                ("content-type", b"application/json"),
+            ]
+            await producer.send_and_wait("billing", b'{"order": NaN}', key=b"k", headers=binary)
+        finally:
+            await producer.stop()
+        [run] = await settled_runs(client, "invoices", 1, timeout=60)
+        assert run["status"] == "succeeded" and run["inputs"]["order"] == "B-64"
+        letters = []
+        for _ in range(100):
+            letters = await cp.bus.dead_letters("billing")
+            if letters:
+                break
+            await asyncio.sleep(0.1)
+        assert [letter.value for letter in letters] == [b'{"order": NaN}']
+        assert letters[0].reason.startswith("data:"), letters[0].reason

@@ -6,13 +6,14 @@ created when the event is consumed (by any replica) and this request waits for i
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from ..errors import InvalidRequest, NotFound
+from knflow_eventing import strict_json
+
+from ..errors import InvalidRequest, MalformedBody, NotFound
 from .problems import problem
 from .routes_files import form_inputs
 from .routes_workflows import plane
@@ -30,7 +31,10 @@ async def _inputs(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if raw.strip():
         try:
-            body = json.loads(raw)
+            body = strict_json.loads(raw)
+        except strict_json.JsonRefused as exc:
+            field = ".".join(["body", *(str(part) for part in exc.path)])
+            raise MalformedBody(exc.reason, field=field) from exc
         except ValueError as exc:
             raise InvalidRequest(f"the body is not valid JSON: {exc}", field="body") from exc
         if not isinstance(body, dict):

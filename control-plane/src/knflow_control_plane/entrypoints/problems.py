@@ -54,7 +54,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), str(exc.detail))
+        # FastAPI's 400 is a body it could not read (not JSON, nested too deep for its parser)
+        extra = {"field": "body"} if exc.status_code == 400 else {}
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), **extra)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -5,13 +5,27 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from knflow_eventing.strict_json import JsonRefused, check
 
 from ..domain.records import AttemptView, RunView, StepView
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Refuse what no JSON column can hold (NaN, Infinity, lone surrogates, deep nesting), naming where:
+        Python's JSON parser reads them, and they broke the store or the reply later."""
+        try:
+            check(value)
+        except JsonRefused as exc:
+            where = ".".join(str(part) for part in exc.path)
+            raise ValueError(f"{where + ': ' if where else ''}{exc.reason}") from None
+        return value
 
 
 class CodeIn(_Body):
