@@ -38,13 +38,13 @@ def show_run(client: Client, url: str, label: str) -> None:
     elapsed = (time.perf_counter() - started) * 1000
     print(f"\n{label}\nPOST /hooks/pipeline -> HTTP {reply.status_code} in {elapsed:.0f} ms: {reply.json()}")
     run = client.get_run(reply.headers["x-knflow-run-id"])
-    print(f"run {run['id']}  {run['status']}  {run['duration_ms']:.1f} ms")
-    for step in run["steps"]:
-        for attempt in step["attempts"]:
-            logs = attempt["logs"].strip().replace("\n", " | ")
+    print(f"run {run.id}  {run.status}  {run.duration_ms or 0:.1f} ms")
+    for step in run.steps:
+        for attempt in step.attempts:
+            logs = attempt.logs.strip().replace("\n", " | ")
             print(
-                f"  {step['name']:10} attempt {attempt['number']}  {attempt['status']:9} "
-                f"{attempt['duration_ms']:8.1f} ms  {logs}"
+                f"  {step.name:10} attempt {attempt.number}  {attempt.status:9} "
+                f"{attempt.duration_ms or 0:8.1f} ms  {logs}"
             )
 
 
@@ -64,7 +64,7 @@ def main() -> None:
             for spec in project.workflows.values():
                 client.register_workflow(spec, project.files)
                 deployment = client.deploy(spec.name)
-                print(f"deployed {spec.name:10} version {deployment['version']}  status {deployment['status']}")
+                print(f"deployed {spec.name:10} version {deployment.version}  status {deployment.status}")
         for label in ("first call: each function starts (cold)", "second call: functions warm"):
             show_run(client, url, label)
     finally:

@@ -7,7 +7,9 @@ Example::
 
     with Client() as client:
         run = client.start_run("thumbnails", {"url": "https://example.com/cat.png"})
-        run = client.wait(run["id"], timeout=60)
+        run = client.wait(run.id, timeout=60)
+
+Replies are the typed models of :mod:`knflow.rest` (the ones the control plane declares in its OpenAPI).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import ValidationError
 
+from . import rest
 from ._errors import KnflowError
 from .spec import WorkflowSpec
 
@@ -28,6 +32,7 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 JSON = dict[str, Any]
+M = TypeVar("M", bound=rest.Reply)
 
 
 class ApiError(KnflowError):
@@ -70,9 +75,9 @@ class WaitTimeoutError(KnflowError, TimeoutError):
         run: the run as last seen.
     """
 
-    def __init__(self, run: JSON, timeout: float):
+    def __init__(self, run: rest.Run, timeout: float):
         self.run = run
-        super().__init__(f"run {run.get('id')} still {run.get('status')} after {timeout:g}s")
+        super().__init__(f"run {run.id} still {run.status} after {timeout:g}s")
 
 
 def _problem_message(response: httpx.Response) -> ApiError:
@@ -149,6 +154,15 @@ class Client:
                 f"{method} {path}: the server did not answer JSON", status=response.status_code, body=response.text
             ) from exc
 
+    def _typed(
+        self, model: type[M], method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> M:
+        body = self._request(method, path, json=json, params=params)
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(f"{method} {path}: unexpected reply: {exc}".splitlines()[0], body=body) from exc
+
     # --- health ---------------------------------------------------------------------------------
 
     def health(self) -> bool:
@@ -163,7 +177,7 @@ class Client:
 
     def register_workflow(
         self, spec: WorkflowSpec | Mapping[str, Any], files: Mapping[str, bytes] | None = None
-    ) -> JSON:
+    ) -> rest.Registered:
         """Register a workflow version with its code bundle.
 
         Args:
@@ -180,51 +194,42 @@ class Client:
         code = None
         if files is not None:
             code = {"files": {path: base64.b64encode(data).decode("ascii") for path, data in files.items()}}
-        result: JSON = self._request("POST", "/v1/workflows", json={"spec": spec_json, "code": code})
-        return result
+        return self._typed(rest.Registered, "POST", "/v1/workflows", json={"spec": spec_json, "code": code})
 
-    def list_workflows(self) -> list[JSON]:
-        """Every workflow: ``{"name", "latest_version", "deployment", "deployed_version"}`` each."""
-        body = self._request("GET", "/v1/workflows")
-        return list(body.get("workflows", []))
+    def list_workflows(self) -> list[rest.WorkflowSummary]:
+        """Every workflow, with its latest version and deployment."""
+        return self._typed(rest.WorkflowList, "GET", "/v1/workflows").workflows
 
-    def get_workflow(self, name: str) -> JSON:
-        """A workflow's latest version: ``{"name", "version", "spec", "deployment"}``."""
-        result: JSON = self._request("GET", f"/v1/workflows/{name}")
-        return result
+    def get_workflow(self, name: str) -> rest.Workflow:
+        """A workflow's latest version with its spec and deployment."""
+        return self._typed(rest.Workflow, "GET", f"/v1/workflows/{name}")
 
-    def get_workflow_version(self, name: str, version: str) -> JSON:
-        """One version of a workflow: ``{"name", "version", "spec"}``."""
-        result: JSON = self._request("GET", f"/v1/workflows/{name}/versions/{version}")
-        return result
+    def get_workflow_version(self, name: str, version: str) -> rest.WorkflowVersion:
+        """One version of a workflow with its spec."""
+        return self._typed(rest.WorkflowVersion, "GET", f"/v1/workflows/{name}/versions/{version}")
 
-    def deploy(self, name: str, version: str | None = None) -> JSON:
-        """Deploy a workflow (its latest version unless ``version``); ``{"workflow", "version", "status", "error"}``."""
-        result: JSON = self._request("POST", f"/v1/workflows/{name}/deploy", json={"version": version})
-        return result
+    def deploy(self, name: str, version: str | None = None) -> rest.Deployment:
+        """Deploy a workflow (its latest version unless ``version``); a failed build is ``status="failed"``."""
+        return self._typed(rest.Deployment, "POST", f"/v1/workflows/{name}/deploy", json={"version": version})
 
-    def undeploy(self, name: str) -> JSON:
-        """Stop serving a workflow: ``{"workflow", "status": "undeployed"}``."""
-        result: JSON = self._request("POST", f"/v1/workflows/{name}/undeploy")
-        return result
+    def undeploy(self, name: str) -> rest.Deployment:
+        """Stop serving a workflow (``status="undeployed"``)."""
+        return self._typed(rest.Deployment, "POST", f"/v1/workflows/{name}/undeploy")
 
-    def get_deployment(self, name: str) -> JSON:
+    def get_deployment(self, name: str) -> rest.Deployment:
         """A workflow's current deployment."""
-        result: JSON = self._request("GET", f"/v1/workflows/{name}/deployment")
-        return result
+        return self._typed(rest.Deployment, "GET", f"/v1/workflows/{name}/deployment")
 
     # --- runs -----------------------------------------------------------------------------------
 
-    def start_run(self, workflow: str, inputs: Mapping[str, Any] | None = None, version: str | None = None) -> JSON:
+    def start_run(self, workflow: str, inputs: Mapping[str, Any] | None = None, version: str | None = None) -> rest.Run:
         """Start a run of ``workflow`` and return it (status ``running``)."""
-        body = {"workflow": workflow, "inputs": dict(inputs or {}), "version": version}
-        result: JSON = self._request("POST", "/v1/runs", json=body)
-        return result
+        body = rest.RunRequest(workflow=workflow, inputs=dict(inputs or {}), version=version)
+        return self._typed(rest.Run, "POST", "/v1/runs", json=body.model_dump(mode="json"))
 
-    def get_run(self, run_id: str) -> JSON:
+    def get_run(self, run_id: str) -> rest.Run:
         """A run with its steps and their attempts."""
-        result: JSON = self._request("GET", f"/v1/runs/{run_id}")
-        return result
+        return self._typed(rest.Run, "GET", f"/v1/runs/{run_id}")
 
     def list_runs(
         self,
@@ -233,34 +238,29 @@ class Client:
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
-    ) -> JSON:
-        """One page of runs, newest first: ``{"runs": [...], "next_cursor"}``."""
+    ) -> rest.RunPage:
+        """One page of runs, newest first, and the cursor of the next one."""
         params = {"workflow": workflow, "status": status, "limit": limit, "cursor": cursor}
-        result: JSON = self._request("GET", "/v1/runs", params=params)
-        return result
+        return self._typed(rest.RunPage, "GET", "/v1/runs", params=params)
 
-    def logs(self, run_id: str) -> JSON:
-        """A run's logs: ``{"run_id", "logs": [{"step", "attempt", "status", "logs"}]}``."""
-        result: JSON = self._request("GET", f"/v1/runs/{run_id}/logs")
-        return result
+    def logs(self, run_id: str) -> rest.RunLogs:
+        """What each attempt of a run printed."""
+        return self._typed(rest.RunLogs, "GET", f"/v1/runs/{run_id}/logs")
 
-    def cancel(self, run_id: str) -> JSON:
+    def cancel(self, run_id: str) -> rest.Run:
         """Cancel a running run; returns the run."""
-        result: JSON = self._request("POST", f"/v1/runs/{run_id}/cancel")
-        return result
+        return self._typed(rest.Run, "POST", f"/v1/runs/{run_id}/cancel")
 
-    def retry(self, run_id: str) -> JSON:
+    def retry(self, run_id: str) -> rest.Run:
         """Retry a failed run from its failed steps; returns the run."""
-        result: JSON = self._request("POST", f"/v1/runs/{run_id}/retry")
-        return result
+        return self._typed(rest.Run, "POST", f"/v1/runs/{run_id}/retry")
 
     def rejected_events(
         self, *, workflow: str | None = None, limit: int | None = None, cursor: str | None = None
-    ) -> JSON:
-        """Trigger events that started no run, newest first: ``{"rejected_events": [...], "next_cursor"}``."""
+    ) -> rest.RejectedEvents:
+        """Trigger events that started no run, newest first, and the cursor of the next page."""
         params = {"workflow": workflow, "limit": limit, "cursor": cursor}
-        result: JSON = self._request("GET", "/v1/rejected-events", params=params)
-        return result
+        return self._typed(rest.RejectedEvents, "GET", "/v1/rejected-events", params=params)
 
     # --- files ----------------------------------------------------------------------------------
 
@@ -284,13 +284,14 @@ class Client:
                 content=body,
                 headers={"content-type": media, "content-length": str(local.stat().st_size)},
             )
-        result: JSON = response.json()["file"]
-        return result
+        reference = rest.Uploaded.model_validate(response.json()).file
+        if reference is None:
+            raise ApiError("POST /v1/files: the reply names no file", status=response.status_code, body=response.text)
+        return reference
 
-    def run_files(self, run_id: str) -> JSON:
-        """A run's files with lineage and links: ``{"run_id", "files": [...], "expired"}``."""
-        result: JSON = self._request("GET", f"/v1/runs/{run_id}/files")
-        return result
+    def run_files(self, run_id: str) -> rest.RunFiles:
+        """A run's files with their lineage and download links."""
+        return self._typed(rest.RunFiles, "GET", f"/v1/runs/{run_id}/files")
 
     def download(self, run_id: str, key: str, dest: str | os.PathLike[str]) -> int:
         """Download one file of a run to ``dest`` (streamed); the number of bytes written.
@@ -311,6 +312,23 @@ class Client:
             raise ApiError(f"GET {self.url}/v1/runs/{run_id}/files/{key} failed: {exc}", detail=str(exc)) from exc
         return written
 
+    # --- API keys -------------------------------------------------------------------------------
+
+    def create_key(
+        self, name: str, *, role: rest.Role = "admin", expires_in: float | None = None
+    ) -> rest.ApiKeyCreated:
+        """A new API key of the caller's project; its secret (``key``) is in this reply only."""
+        body = rest.ApiKeyRequest(name=name, role=role, expires_in=expires_in).model_dump(mode="json")
+        return self._typed(rest.ApiKeyCreated, "POST", "/v1/api-keys", json=body)
+
+    def list_keys(self) -> list[rest.ApiKey]:
+        """The project's API keys (never their secrets)."""
+        return self._typed(rest.ApiKeyList, "GET", "/v1/api-keys").api_keys
+
+    def revoke_key(self, key_id: str) -> None:
+        """Revoke an API key: every replica refuses it once this returns."""
+        self._request("DELETE", f"/v1/api-keys/{key_id}")
+
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
@@ -326,8 +344,8 @@ class Client:
         timeout: float | None = None,
         poll: float = 0.15,
         *,
-        on_poll: Callable[[JSON], None] | None = None,
-    ) -> JSON:
+        on_poll: Callable[[rest.Run], None] | None = None,
+    ) -> rest.Run:
         """Poll a run until it succeeds, fails or is cancelled.
 
         Args:
@@ -347,7 +365,7 @@ class Client:
             run = self.get_run(run_id)
             if on_poll is not None:
                 on_poll(run)
-            if run.get("status") in TERMINAL_STATUSES:
+            if run.status in TERMINAL_STATUSES:
                 return run
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaitTimeoutError(run, timeout or 0.0)

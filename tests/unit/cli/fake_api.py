@@ -21,6 +21,7 @@ def make_run(run_id: str, status: str, steps: list[dict[str, Any]] | None = None
     """A run as the API returns it."""
     run: dict[str, Any] = {
         "id": run_id,
+        "project": "default",
         "workflow": "hello",
         "workflow_version": "abc123",
         "status": status,
@@ -100,8 +101,8 @@ class FakeApi:
             if name not in self.workflows:
                 return problem(404, "Not Found", f"no workflow {name}")
             if verb == "undeploy":
-                return httpx.Response(200, json={"workflow": name, "status": "undeployed"})
-            error = None if self.deploy_status == "ready" else {"type": "BuildError", "message": "pip failed"}
+                return httpx.Response(200, json={"workflow": name, "version": "v1", "status": "undeployed"})
+            error = None if self.deploy_status == "ready" else "BuildError: pip failed"
             return httpx.Response(
                 200, json={"workflow": name, "version": "v1", "status": self.deploy_status, "error": error}
             )

@@ -7,6 +7,7 @@ import base64
 import httpx
 import pytest
 
+from knflow import rest
 from knflow.client import DEFAULT_URL, ApiError, Client, ConnectionFailed, WaitTimeoutError
 
 from .fake_api import FakeApi, make_run
@@ -47,7 +48,7 @@ def test_register_sends_the_spec_and_base64_files() -> None:
     fake = FakeApi()
     client = fake.client()
     answer = client.register_workflow({"name": "hello", "steps": []}, {"flow.py": b"print('hi')\n"})
-    assert answer == {"name": "hello", "version": "v1", "created": True}
+    assert answer == rest.Registered(name="hello", version="v1", created=True)
     sent = fake.bodies[-1]
     assert sent["spec"] == {"name": "hello", "steps": []}
     assert base64.b64decode(sent["code"]["files"]["flow.py"]) == b"print('hi')\n"
@@ -90,7 +91,7 @@ def test_connection_refused_names_the_url_and_knflow_dev() -> None:
 def test_list_runs_sends_only_given_filters() -> None:
     fake = FakeApi()
     page = fake.client().list_runs(workflow="hello", limit=5)
-    assert page["next_cursor"] == "c2"
+    assert page.next_cursor == "c2"
     assert dict(fake.requests[-1].url.params) == {"workflow": "hello", "limit": "5"}
 
 
@@ -101,8 +102,8 @@ def test_wait_polls_until_the_run_finishes() -> None:
     started = client.start_run("hello", {"n": 1})
     assert fake.bodies[-1] == {"workflow": "hello", "inputs": {"n": 1}, "version": None}
     seen: list[str] = []
-    final = client.wait(started["id"], timeout=5, poll=0.01, on_poll=lambda run: seen.append(run["status"]))
-    assert final["result"] == 3
+    final = client.wait(started.id, timeout=5, poll=0.01, on_poll=lambda run: seen.append(run.status))
+    assert final.result == 3
     assert seen == ["running", "running", "succeeded"]
 
 
@@ -113,7 +114,7 @@ def test_wait_times_out() -> None:
     client.start_run("hello")
     with pytest.raises(WaitTimeoutError) as caught:
         client.wait("r1", timeout=0.05, poll=0.01)
-    assert caught.value.run["status"] == "running"
+    assert caught.value.run.status == "running"
     assert isinstance(caught.value, TimeoutError)
 
 
@@ -122,13 +123,13 @@ def test_run_and_workflow_verbs_hit_their_endpoints() -> None:
     fake.script(make_run("r1", "failed"))
     client = fake.client()
     client.register_workflow({"name": "hello"})
-    assert client.deploy("hello")["status"] == "ready"
-    assert client.undeploy("hello")["status"] == "undeployed"
+    assert client.deploy("hello").status == "ready"
+    assert client.undeploy("hello").status == "undeployed"
     client.start_run("hello")
-    assert client.cancel("r1")["status"] == "cancelled"
-    assert client.retry("r1")["id"] == "r1"
-    assert client.logs("r1")["logs"][0]["step"] == "greet"
-    assert client.list_workflows()[0]["name"] == "hello"
+    assert client.cancel("r1").status == "cancelled"
+    assert client.retry("r1").id == "r1"
+    assert client.logs("r1").logs[0].step == "greet"
+    assert client.list_workflows()[0].name == "hello"
     paths = [(r.method, r.url.path) for r in fake.requests]
     assert ("POST", "/v1/workflows/hello/deploy") in paths
     assert ("POST", "/v1/runs/r1/cancel") in paths

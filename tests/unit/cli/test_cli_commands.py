@@ -238,7 +238,13 @@ def test_logs_cancel_retry_undeploy(fake: FakeApi, tmp_path: Path) -> None:
     flow.write_text(FLOW)
     runner.invoke(app, ["deploy", str(flow)])
     undeploy = runner.invoke(app, ["undeploy", "loud", "--json"])
-    assert json.loads(undeploy.stdout) == {"workflow": "loud", "status": "undeployed"}
+    assert json.loads(undeploy.stdout) == {
+        "workflow": "loud",
+        "version": "v1",
+        "status": "undeployed",
+        "error": None,
+        "updated_at": None,
+    }
 
 
 def test_dev_without_the_control_plane_explains(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from ..bootstrap import ControlPlane, build
 from ..observability import start_tracing
 from ..observability.metrics import CONTENT_TYPE
 from ..settings import Settings
-from . import docs_page, hooks, problems, routes_events, routes_keys, routes_runs, routes_workflows
+from . import docs_page, hooks, openapi, problems, routes_events, routes_keys, routes_runs, routes_workflows
 from .objects_mount import OBJECTS_PATH, BodyLimits, ObjectsMount
 from .routes_files import router as files_router
 from .routes_replies import router as replies_router
@@ -57,8 +57,10 @@ def create_app(
         description="Workflows of Python actions: register, deploy, run, observe.",
         docs_url=None,  # served by docs_page, from local assets
         redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     problems.install(app)
+    openapi.install(app)
     docs_page.install(app)
     guarded = [Depends(_authenticate)] if settings.auth else []
     routers = (routes_workflows.router, routes_runs.router, routes_events.router, routes_keys.router, hooks.router)

@@ -11,9 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from knflow import rest
 from knflow_eventing import strict_json
 
 from ..errors import InvalidRequest, MalformedBody, NotFound
+from .openapi import problem_response, problems
 from .problems import problem
 from .routes_files import form_inputs
 from .routes_workflows import plane
@@ -43,7 +45,24 @@ async def _inputs(request: Request) -> dict[str, Any]:
     return inputs
 
 
-@router.api_route("/hooks/{path:path}", methods=METHODS)
+def _action_error(range_: str) -> dict[str, Any]:
+    declared = problem_response(int(range_[0]) * 100, "An `ActionError(code)` of a step, or a problem")
+    declared["content"]["application/json"] = {"schema": {"$ref": "#/components/schemas/HookActionError"}}
+    return declared
+
+
+# The replies are JSONResponses, declared here rather than validated by a response_model: this is the
+# benchmarked trigger path (docs/performance.md), and the result is the workflow's own JSON anyway.
+_REPLIES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The workflow's result (its trigger's `success_code`)", "content": {"application/json": {}}},
+    201: {"description": "The workflow's result (its trigger's `success_code`)", "content": {"application/json": {}}},
+    202: {"model": rest.HookAccepted, "description": "Still running (or an async trigger): poll `result_link`"},
+    **problems(400, 404, 405, 409, 500),
+    "4XX": _action_error("4XX"),
+    "5XX": _action_error("5XX"),
+}
+
+
 async def hook(request: Request, path: str) -> Response:
     """Start the workflow routed at ``path``; reply with its result, its ``ActionError``, or 202."""
     cp = plane(request)
@@ -90,3 +109,15 @@ async def hook(request: Request, path: str) -> Response:
     )
     failed.headers.update(headers)
     return failed
+
+
+for _method in METHODS:  # one operation (and operationId) per method: a generated client has one call each
+    router.add_api_route(
+        "/hooks/{path:path}",
+        hook,
+        methods=[_method],
+        name=f"hook_{_method.lower()}",
+        summary=f"Trigger the workflow routed at {_method} /hooks/{{path}}",
+        response_model=None,
+        responses=_REPLIES,
+    )

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from knflow import SpecError
 
@@ -23,6 +24,16 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     """A problem+json response."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def allowed_methods(request: Request) -> set[str]:
+    """Every method some route of the app serves at the request's path."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return methods
 
 
 def install(app: FastAPI) -> None:
@@ -53,10 +64,14 @@ def install(app: FastAPI) -> None:
         return problem(413, "Payload too large", str(exc.detail), field="body")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI's 400 is a body it could not read (not JSON, nested too deep for its parser)
         extra = {"field": "body"} if exc.status_code == 400 else {}
-        return problem(exc.status_code, str(exc.detail), str(exc.detail), **extra)
+        response = problem(exc.status_code, str(exc.detail), str(exc.detail), **extra)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Starlette's Allow names one route's methods; the path may have several
+            response.headers["Allow"] = ", ".join(sorted(allowed_methods(request)))
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

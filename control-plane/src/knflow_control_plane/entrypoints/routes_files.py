@@ -7,10 +7,13 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
+from knflow import rest
+
 from ..errors import InvalidRequest, NotFound
+from .openapi import problems
 from .routes_workflows import plane
 from .schemas import run_json
 
@@ -18,8 +21,20 @@ router = APIRouter(prefix="/v1")
 _CHUNK = 1024 * 1024
 
 
-@router.post("/files", status_code=201)
-async def upload_files(request: Request, name: str = Query("", max_length=255)) -> dict[str, Any]:
+_FORM = {"multipart/form-data": {"schema": {"type": "object", "additionalProperties": True}}}
+_LOCATION = {"Location": {"schema": {"type": "string"}}}
+_RAW = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+
+
+# Answered without re-validation (a JSONResponse): uploads are on the measured file path.
+@router.post(
+    "/files",
+    status_code=201,
+    response_model=None,
+    responses=problems(400, also={201: {"model": rest.Uploaded, "description": "The stored files' references"}}),
+    openapi_extra={"requestBody": {"required": False, "content": _RAW | _FORM}},  # an empty file is a file
+)
+async def upload_files(request: Request, name: str = Query("", max_length=255)) -> JSONResponse:
     """Upload files to pass as workflow inputs; the body streams into the object store.
 
     Either a raw body (``?name=photo.png``, its ``Content-Type``) answered with ``{"file": ref}``, or a
@@ -29,9 +44,9 @@ async def upload_files(request: Request, name: str = Query("", max_length=255)) 
     cp = plane(request)
     content_type = request.headers.get("content-type", "")
     if content_type.lower().startswith("multipart/form-data"):
-        return {"files": await form_files(request)}
+        return JSONResponse({"files": await form_files(request)}, status_code=201)
     media = content_type or None
-    return {"file": await cp.files.upload(request.stream(), name or "file", media, "file")}
+    return JSONResponse({"file": await cp.files.upload(request.stream(), name or "file", media, "file")}, 201)
 
 
 async def form_files(request: Request) -> dict[str, Any]:
@@ -44,7 +59,13 @@ async def form_files(request: Request) -> dict[str, Any]:
     return {name: value for name, value in inputs.items() if name in files}
 
 
-@router.post("/workflows/{name}/runs", status_code=201)
+@router.post(
+    "/workflows/{name}/runs",
+    status_code=201,
+    response_model=rest.Run,
+    responses=problems(404, 409),
+    openapi_extra={"requestBody": {"required": True, "content": _FORM}},
+)
 async def start_with_files(
     request: Request, name: str, version: str | None = None, wait: float = Query(0, ge=0, le=300)
 ) -> dict[str, Any]:
@@ -93,7 +114,7 @@ async def form_inputs(request: Request) -> tuple[dict[str, Any], set[str]]:
     return inputs, files
 
 
-@router.get("/runs/{run_id}/files")
+@router.get("/runs/{run_id}/files", response_model=rest.RunFiles, responses=problems(404))
 async def run_files(request: Request, run_id: str) -> dict[str, Any]:
     """The run's files (written by its attempts or named by its inputs), with sizes, content types,
     lineage (run, step, attempt, field) and download links; ``expired_at`` when retention deleted one."""
@@ -105,7 +126,12 @@ async def run_files(request: Request, run_id: str) -> dict[str, Any]:
     return {"run_id": run_id, "files": files, "expired": any(f["expired_at"] is not None for f in files)}
 
 
-@router.get("/runs/{run_id}/files/{key:path}")
+@router.get(
+    "/runs/{run_id}/files/{key:path}",
+    status_code=307,
+    response_class=RedirectResponse,
+    responses=problems(404, also={307: {"description": "A presigned URL, in `Location`", "headers": _LOCATION}}),
+)
 async def download(request: Request, run_id: str, key: str) -> RedirectResponse:
     """Download one file of the run: a redirect to a presigned URL (the bytes never pass through the API)."""
     cp = plane(request)

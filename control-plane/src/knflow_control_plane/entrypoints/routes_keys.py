@@ -5,28 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
+from knflow import rest
+
+from .openapi import problems
 from .routes_workflows import plane
 from .schemas import iso
 
 router = APIRouter(prefix="/v1")
 
 
-class KeyIn(BaseModel):
-    """``POST /v1/api-keys``."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-
-
-@router.post("/api-keys", status_code=201)
-async def create_key(request: Request, body: KeyIn) -> dict[str, Any]:
+@router.post("/api-keys", status_code=201, response_model=rest.ApiKeyCreated)
+async def create_key(request: Request, body: rest.ApiKeyRequest) -> dict[str, Any]:
     """A new API key; ``key`` is shown in this reply only."""
-    return await plane(request).api_keys.create(body.name)
+    created = await plane(request).api_keys.create(body.name)
+    return created | {"created_at": iso(created["created_at"])}
 
 
-@router.get("/api-keys")
+@router.get("/api-keys", response_model=rest.ApiKeyList)
 async def list_keys(request: Request) -> dict[str, Any]:
     """The project's API keys (never their secrets)."""
     keys = await plane(request).api_keys.list()
@@ -38,7 +34,7 @@ async def list_keys(request: Request) -> dict[str, Any]:
     }
 
 
-@router.delete("/api-keys/{key_id}", status_code=204)
+@router.delete("/api-keys/{key_id}", status_code=204, responses=problems(404))
 async def revoke_key(request: Request, key_id: str) -> Response:
     """Revoke an API key at once."""
     await plane(request).api_keys.revoke(key_id)

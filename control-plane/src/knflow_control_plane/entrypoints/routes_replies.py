@@ -11,8 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Request
 
-from knflow import wire
+from knflow import rest, wire
 
+from .openapi import problems
 from .routes_workflows import plane
 
 router = APIRouter(prefix="/v1", tags=["runs"])
@@ -21,14 +22,8 @@ router = APIRouter(prefix="/v1", tags=["runs"])
 @router.post(
     "/runs/{run_id}/steps/{step}/attempts/{number}/reply",
     summary="Report an attempt's result (async reply mode)",
-    responses={
-        200: {"description": "The result is recorded"},
-        400: {"description": "Not a result event of this attempt; the problem names the field"},
-        401: {"description": "No reply token"},
-        403: {"description": "A forged, tampered, expired or other attempt's reply token"},
-        404: {"description": "No such attempt"},
-        409: {"description": "The attempt's outcome is recorded already: a repeat changes nothing"},
-    },
+    response_model=rest.ReplyRecorded,
+    responses=problems(400, 404, 409),
 )
 async def reply(request: Request, run_id: str, step: str, number: int = Path(ge=1)) -> dict[str, Any]:
     """Record the ``dev.knflow.step.succeeded|failed`` CloudEvent (HTTP binary mode) a function posts

@@ -8,18 +8,20 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from knflow import rest
+
 from ..domain.model import TransitionError
 from ..domain.records import RunFilter
 from ..errors import Conflict, InvalidRequest, NotFound
+from .openapi import problems
 from .routes_workflows import plane
-from .schemas import RunIn, run_json
+from .schemas import run_json
 
 router = APIRouter(prefix="/v1")
-STATUSES = {"running", "succeeded", "failed", "cancelled"}
 
 
-@router.post("/runs", status_code=201)
-async def start_run(request: Request, body: RunIn, wait: float = Query(0, ge=0, le=300)) -> dict[str, Any]:
+@router.post("/runs", status_code=201, response_model=rest.Run, responses=problems(404, 409))
+async def start_run(request: Request, body: rest.RunRequest, wait: float = Query(0, ge=0, le=300)) -> dict[str, Any]:
     """Start a run of a deployed workflow; ``?wait=S`` waits up to S seconds for it to finish."""
     cp = plane(request)
     transition = await cp.workflows.start(
@@ -47,19 +49,20 @@ def _epoch(text: str | None, field: str) -> float | None:
         raise InvalidRequest(f"expected an RFC 3339 time, got {text!r}", field=field) from exc
 
 
-@router.get("/runs")
+_TIME = Query(None, json_schema_extra={"format": "date-time"}, description="An RFC 3339 time")
+
+
+@router.get("/runs", response_model=rest.RunPage)
 async def list_runs(
     request: Request,
     workflow: str | None = None,
-    status: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
+    status: rest.RunStatus | None = None,
+    since: str | None = _TIME,
+    until: str | None = _TIME,
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """Runs, newest first, filtered by workflow, status and creation time; paginated by cursor."""
-    if status is not None and status not in STATUSES:
-        raise InvalidRequest(f"unknown status {status!r}; expected one of {sorted(STATUSES)}", field="status")
     cp = plane(request)
     page = await cp.store.list_runs(
         RunFilter(cp.settings.project, workflow, status, _epoch(since, "since"), _epoch(until, "until"), cursor, limit)
@@ -67,13 +70,13 @@ async def list_runs(
     return {"runs": [run_json(r, with_steps=False) for r in page.runs], "next_cursor": page.next_cursor}
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", response_model=rest.Run, responses=problems(404))
 async def get_run(request: Request, run_id: str) -> dict[str, Any]:
     """A run with its steps and attempts."""
     return await _run(request, run_id)
 
 
-@router.get("/runs/{run_id}/logs")
+@router.get("/runs/{run_id}/logs", response_model=rest.RunLogs, responses=problems(404))
 async def run_logs(request: Request, run_id: str) -> dict[str, Any]:
     """What every attempt of the run printed or logged, step by step."""
     run = await _run(request, run_id)
@@ -85,7 +88,7 @@ async def run_logs(request: Request, run_id: str) -> dict[str, Any]:
     return {"run_id": run_id, "logs": logs}
 
 
-@router.post("/runs/{run_id}/cancel")
+@router.post("/runs/{run_id}/cancel", response_model=rest.Run, responses=problems(404))
 async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     """Cancel a running run: nothing new starts, running attempts are abandoned."""
     cp = plane(request)
@@ -96,7 +99,7 @@ async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     return await _run(request, run_id)
 
 
-@router.post("/runs/{run_id}/retry")
+@router.post("/runs/{run_id}/retry", response_model=rest.Run, responses=problems(404, 409))
 async def retry_run(request: Request, run_id: str) -> dict[str, Any]:
     """Run a failed or cancelled run again from the steps that did not succeed."""
     cp = plane(request)

@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from knflow import SpecError
+from knflow import SpecError, rest
 from knflow.spec import ActionSpec, problems_of
 
 from ..bootstrap import ControlPlane
 from ..errors import Conflict, NotFound
-from .schemas import ActionIn, DeployIn, iso
+from .openapi import problems
+from .schemas import iso
 from .spec_body import SpecLimits, decode_files, read_registration
 
 router = APIRouter(prefix="/v1")
@@ -25,7 +26,24 @@ def plane(request: Request) -> ControlPlane:
     return cp
 
 
-@router.post("/workflows", status_code=201)
+_WORKFLOW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/WorkflowRequest"}},
+            "application/yaml": {"schema": {"type": "object", "description": "A workflow spec (YAML)"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/workflows",
+    status_code=201,
+    response_model=rest.Registered,
+    responses=problems(409, also={200: {"model": rest.Registered, "description": "This version existed already"}}),
+    openapi_extra=_WORKFLOW_BODY,
+)
 async def register_workflow(request: Request, response: Response) -> dict[str, Any]:
     """Register a workflow version: JSON ``{"spec", "code"}``, or a YAML/JSON spec as the whole body."""
     cp = plane(request)
@@ -38,7 +56,7 @@ async def register_workflow(request: Request, response: Response) -> dict[str, A
     return {"name": spec.name, "version": version, "created": created}
 
 
-@router.get("/workflows")
+@router.get("/workflows", response_model=rest.WorkflowList)
 async def list_workflows(request: Request) -> dict[str, Any]:
     """Every workflow with its latest version and deployment."""
     rows = await plane(request).store.list_workflows(plane(request).settings.project)
@@ -56,7 +74,7 @@ async def list_workflows(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/workflows/{name}")
+@router.get("/workflows/{name}", response_model=rest.Workflow, responses=problems(404))
 async def get_workflow(request: Request, name: str) -> dict[str, Any]:
     """The latest version of a workflow, with its deployment."""
     cp = plane(request)
@@ -70,7 +88,7 @@ async def get_workflow(request: Request, name: str) -> dict[str, Any]:
     }
 
 
-@router.get("/workflows/{name}/versions")
+@router.get("/workflows/{name}/versions", response_model=rest.WorkflowVersions, responses=problems(404))
 async def workflow_versions(request: Request, name: str) -> dict[str, Any]:
     """Every version of a workflow, newest first."""
     cp = plane(request)
@@ -80,14 +98,14 @@ async def workflow_versions(request: Request, name: str) -> dict[str, Any]:
     return {"name": name, "versions": [{"version": h["version"], "created_at": iso(h["created_at"])} for h in history]}
 
 
-@router.get("/workflows/{name}/versions/{version}")
+@router.get("/workflows/{name}/versions/{version}", response_model=rest.WorkflowVersion, responses=problems(404))
 async def workflow_version(request: Request, name: str, version: str) -> dict[str, Any]:
     """One version of a workflow."""
     spec = await plane(request).workflows.spec(name, version)
     return {"name": name, "version": version, "spec": spec.model_dump(mode="json")}
 
 
-@router.delete("/workflows/{name}", status_code=204)
+@router.delete("/workflows/{name}", status_code=204, responses=problems(404, 409))
 async def delete_workflow(request: Request, name: str) -> Response:
     """Delete a workflow's definition (its runs stay). Refused while it is deployed."""
     cp = plane(request)
@@ -99,8 +117,8 @@ async def delete_workflow(request: Request, name: str) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/workflows/{name}/deploy")
-async def deploy(request: Request, name: str, body: DeployIn | None = None) -> dict[str, Any]:
+@router.post("/workflows/{name}/deploy", response_model=rest.Deployment, responses=problems(404, 409, 502))
+async def deploy(request: Request, name: str, body: rest.DeployRequest | None = None) -> dict[str, Any]:
     """Build and deploy the workflow's actions and enable its triggers."""
     cp = plane(request)
     deployed = await cp.workflows.deploy(name, body.version if body else None)
@@ -110,7 +128,7 @@ async def deploy(request: Request, name: str, body: DeployIn | None = None) -> d
     return deployed
 
 
-@router.post("/workflows/{name}/undeploy")
+@router.post("/workflows/{name}/undeploy", response_model=rest.Deployment, responses=problems(404))
 async def undeploy(request: Request, name: str) -> dict[str, Any]:
     """Disable the workflow's triggers."""
     cp = plane(request)
@@ -121,7 +139,7 @@ async def undeploy(request: Request, name: str) -> dict[str, Any]:
     return undeployed
 
 
-@router.get("/workflows/{name}/deployment")
+@router.get("/workflows/{name}/deployment", response_model=rest.Deployment, responses=problems(404))
 async def deployment(request: Request, name: str) -> dict[str, Any]:
     """The workflow's deployment status."""
     cp = plane(request)
@@ -143,8 +161,13 @@ def _deployment_json(record: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-@router.post("/actions", status_code=201)
-async def register_action(request: Request, response: Response, body: ActionIn) -> dict[str, Any]:
+@router.post(
+    "/actions",
+    status_code=201,
+    response_model=rest.Registered,
+    responses={200: {"model": rest.Registered, "description": "This version existed already"}},
+)
+async def register_action(request: Request, response: Response, body: rest.ActionRequest) -> dict[str, Any]:
     """Register one action version with its code: ``{"spec": ActionSpec, "code": {"files": {...}}}``."""
     try:
         spec = ActionSpec.model_validate(body.spec)
@@ -156,7 +179,7 @@ async def register_action(request: Request, response: Response, body: ActionIn) 
     return {"name": spec.name, "version": spec.version, "created": created}
 
 
-@router.get("/actions")
+@router.get("/actions", response_model=rest.ActionList)
 async def list_actions(request: Request) -> dict[str, Any]:
     """Every action version, newest first per action."""
     rows = await plane(request).store.list_actions(plane(request).settings.project)
@@ -174,7 +197,7 @@ async def list_actions(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/actions/{name}")
+@router.get("/actions/{name}", response_model=rest.Action, responses=problems(404))
 async def get_action(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
     """An action version (the newest by default) with its build logs."""
     cp = plane(request)
@@ -191,7 +214,7 @@ async def get_action(request: Request, name: str, version: str | None = None) ->
     }
 
 
-@router.delete("/actions/{name}", status_code=204)
+@router.delete("/actions/{name}", status_code=204, responses=problems(404))
 async def delete_action(request: Request, name: str) -> Response:
     """Delete every version of an action."""
     cp = plane(request)

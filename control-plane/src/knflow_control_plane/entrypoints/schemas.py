@@ -1,65 +1,11 @@
-"""Request and response bodies of the REST API (pydantic at the edge), and record-to-JSON views."""
+"""Record-to-JSON views of the API (the bodies themselves are the SDK's ``knflow.rest`` models)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from knflow_eventing.strict_json import JsonRefused, check
-
 from ..domain.records import AttemptView, RunView, StepView
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _storable(cls, value: Any) -> Any:
-        """Refuse what no JSON column can hold (NaN, Infinity, lone surrogates, deep nesting), naming where:
-        Python's JSON parser reads them, and they broke the store or the reply later."""
-        try:
-            check(value)
-        except JsonRefused as exc:
-            where = ".".join(str(part) for part in exc.path)
-            raise ValueError(f"{where + ': ' if where else ''}{exc.reason}") from None
-        return value
-
-
-class CodeIn(_Body):
-    """Code uploaded with a workflow: file contents (base64) by relative path."""
-
-    files: dict[str, str] = Field(default_factory=dict)
-
-
-class WorkflowIn(_Body):
-    """``POST /v1/workflows``."""
-
-    spec: dict[str, Any]
-    code: CodeIn | None = None
-
-
-class ActionIn(_Body):
-    """``POST /v1/actions``."""
-
-    spec: dict[str, Any]
-    code: CodeIn | None = None
-
-
-class DeployIn(_Body):
-    """``POST /v1/workflows/{name}/deploy``."""
-
-    version: str | None = None
-
-
-class RunIn(_Body):
-    """``POST /v1/runs``."""
-
-    workflow: str = Field(min_length=1)
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    version: str | None = None
 
 
 def iso(epoch: float | None) -> str | None:

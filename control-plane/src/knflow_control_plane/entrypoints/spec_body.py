@@ -8,10 +8,10 @@ import binascii
 import json
 from dataclasses import dataclass
 
+from knflow.rest import WorkflowRequest
 from knflow.spec import WorkflowSpec, load_spec, parse_text
 
 from ..errors import InvalidRequest, PayloadTooLarge
-from .schemas import WorkflowIn
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def read_registration(
         data, code = parse_text(raw), None
     else:
         try:
-            body = WorkflowIn.model_validate_json(raw)
+            body = WorkflowRequest.model_validate_json(raw)
         except ValueError as exc:
             raise InvalidRequest(f"expected {{'spec': ..., 'code': ...}}: {exc}".splitlines()[0], field="body") from exc
         _check_bytes(len(json.dumps(body.spec, separators=(",", ":"))), limits)

@@ -39,8 +39,9 @@ class ApiKeys:
         """A new key; its secret is in the result and nowhere else."""
         key = PREFIX + secrets.token_urlsafe(32)
         key_id = secrets.token_hex(8)
-        await self.store.put_api_key(key_id, self.project, name, digest(key), time.time())
-        return {"id": key_id, "name": name, "key": key}
+        now = time.time()
+        await self.store.put_api_key(key_id, self.project, name, digest(key), now)
+        return {"id": key_id, "name": name, "key": key, "created_at": now}
 
     async def list(self) -> list[dict[str, Any]]:
         """The project's keys, without secrets."""

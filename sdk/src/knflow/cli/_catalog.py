@@ -26,14 +26,14 @@ def workflows(url: UrlOption = None, as_json: JsonOption = False) -> None:
     rows: list[JSON] = []
     with _context.make_client(url) as client:
         for listed in client.list_workflows():
-            version = listed.get("deployed_version") or listed.get("latest_version")
-            spec = client.get_workflow_version(listed["name"], version)["spec"] if version else {}
+            version = listed.deployed_version or listed.latest_version
+            spec = client.get_workflow_version(listed.name, version).spec if version else {}
             rows.append(
                 {
-                    "name": listed["name"],
-                    "status": listed.get("deployment") or "not deployed",
-                    "deployed_version": listed.get("deployed_version"),
-                    "latest_version": listed.get("latest_version"),
+                    "name": listed.name,
+                    "status": listed.deployment or "not deployed",
+                    "deployed_version": listed.deployed_version,
+                    "latest_version": listed.latest_version,
                     "triggers": [trigger_row(t, now) for t in spec.get("triggers") or []],
                 }
             )
@@ -110,8 +110,8 @@ def graph(
     with _context.make_client(url) as client:
         if version is None:
             found = client.get_workflow(workflow)
-            version = (found.get("deployment") or {}).get("version") or found["version"]
-        spec = client.get_workflow_version(workflow, version)["spec"]
+            version = found.deployment.version if found.deployment is not None else found.version
+        spec = client.get_workflow_version(workflow, version).spec
     if out.as_json:
         out.json({"workflow": workflow, "version": version, "layers": _graph.layers(spec), "spec": spec})
         return

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from knflow._errors import KnflowError
 from knflow.client import ApiError, Client
+from knflow.rest import Reply
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,6 +46,11 @@ class Output:
     def json(self, data: Any) -> None:
         """Print ``data`` as JSON on stdout."""
         typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def as_json(reply: Reply) -> dict[str, Any]:
+    """A typed reply as the JSON the API sent (what ``--json`` prints and the renderers read)."""
+    return reply.model_dump(mode="json")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

@@ -26,7 +26,7 @@ def rejected(
     """List trigger events that started no run (data that does not fit the inputs, ...), newest first."""
     out = Output(as_json)
     with _context.make_client(url) as client:
-        page = client.rejected_events(workflow=workflow, limit=limit, cursor=cursor)
+        page = _context.as_json(client.rejected_events(workflow=workflow, limit=limit, cursor=cursor))
     if out.as_json:
         out.json(page)
         return

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from knflow import rest
 from knflow._loader import load_file
 from knflow.client import JSON, Client, WaitTimeoutError
 
@@ -107,10 +108,10 @@ def deploy(
             rows.append(
                 {
                     "workflow": name,
-                    "version": deployed.get("version") or registered.get("version"),
-                    "created": registered.get("created"),
-                    "status": deployed.get("status"),
-                    "error": deployed.get("error"),
+                    "version": deployed.version or registered.version,
+                    "created": registered.created,
+                    "status": deployed.status,
+                    "error": deployed.error,
                     "triggers": _render.hook_paths(spec.model_dump(mode="json")),
                 }
             )
@@ -169,31 +170,32 @@ def retry(
         _follow(client, client.retry(run_id), out, no_wait=no_wait, timeout=timeout)
 
 
-def _follow(client: Client, run: JSON, out: Output, *, no_wait: bool, timeout: float | None) -> None:
+def _follow(client: Client, run: rest.Run, out: Output, *, no_wait: bool, timeout: float | None) -> None:
     """Wait for ``run`` with live progress, show how it ended and exit with its code."""
     if no_wait:
         if out.as_json:
-            out.json(run)
+            out.json(_context.as_json(run))
         else:
-            out.console.print(f"run {run['id']} {run.get('status')}; follow it with: knflow get {run['id']}")
+            out.console.print(f"run {run.id} {run.status}; follow it with: knflow get {run.id}")
         raise typer.Exit(EXIT_OK)
     if not out.as_json:
-        out.console.print(f"run [bold]{run['id']}[/] of {run.get('workflow')} ({run.get('workflow_version') or '-'})")
+        out.console.print(f"run [bold]{run.id}[/] of {run.workflow} ({run.workflow_version or '-'})")
     progress = None if out.as_json else _progress.Progress(out.console)
+    on_poll = None if progress is None else (lambda polled: progress(_context.as_json(polled)))
     try:
-        final = client.wait(run["id"], timeout=timeout, poll=POLL_SECONDS, on_poll=progress)
+        final = client.wait(run.id, timeout=timeout, poll=POLL_SECONDS, on_poll=on_poll)
     except WaitTimeoutError as exc:
         if out.as_json:
-            out.json(exc.run)
-        _context.fail(f"{exc}; follow it with: knflow get {run['id']}", EXIT_TIMEOUT)
+            out.json(_context.as_json(exc.run))
+        _context.fail(f"{exc}; follow it with: knflow get {run.id}", EXIT_TIMEOUT)
+    shown = _context.as_json(final)
     if out.as_json:
-        out.json(final)
+        out.json(shown)
     else:
-        status = final["status"]
-        took = _render.format_duration(_render.duration_ms(final))
-        out.console.print(Text.assemble(f"run {final['id']} ", _render.status_text(status), f" in {took}"))
-        _render.show_outcome(out.console if status == "succeeded" else out.err, final)
-    raise typer.Exit(EXIT_OK if final["status"] == "succeeded" else EXIT_RUN_FAILED)
+        took = _render.format_duration(_render.duration_ms(shown))
+        out.console.print(Text.assemble(f"run {final.id} ", _render.status_text(final.status), f" in {took}"))
+        _render.show_outcome(out.console if final.status == "succeeded" else out.err, shown)
+    raise typer.Exit(EXIT_OK if final.status == "succeeded" else EXIT_RUN_FAILED)
 
 
 @app.command()
@@ -210,7 +212,7 @@ def runs(
     """List runs, newest first."""
     out = Output(as_json)
     with _context.make_client(url) as client:
-        page = client.list_runs(workflow=workflow, status=status, limit=limit, cursor=cursor)
+        page = _context.as_json(client.list_runs(workflow=workflow, status=status, limit=limit, cursor=cursor))
     if out.as_json:
         out.json(page)
         return
@@ -245,11 +247,12 @@ def get(
     """
     with _context.make_client(url) as client:
         found = client.get_run(run_id)
-        if watch and found.get("status") == "running":
+        if watch and found.status == "running":
             progress = None if as_json else _progress.Progress(Output(as_json).console)
-            found = client.wait(run_id, poll=POLL_SECONDS, on_poll=progress)
-    _show(as_json, found, _render.show_run)
-    if watch and found.get("status") != "succeeded":
+            on_poll = None if progress is None else (lambda polled: progress(_context.as_json(polled)))
+            found = client.wait(run_id, poll=POLL_SECONDS, on_poll=on_poll)
+    _show(as_json, _context.as_json(found), _render.show_run)
+    if watch and found.status != "succeeded":
         raise typer.Exit(EXIT_RUN_FAILED)
 
 
@@ -258,7 +261,7 @@ def get(
 def logs(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """Print what each attempt of each step of a run wrote."""
     with _context.make_client(url) as client:
-        _show(as_json, client.logs(run_id), _render.show_logs)
+        _show(as_json, _context.as_json(client.logs(run_id)), _render.show_logs)
 
 
 @app.command()
@@ -267,7 +270,7 @@ def trace(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = Fals
     """Show a run's span waterfall (run, steps, attempts) from its stored timings, with its trace id."""
     out = Output(as_json)
     with _context.make_client(url) as client:
-        found = client.get_run(run_id)
+        found = _context.as_json(client.get_run(run_id))
     rows = _render.waterfall(found, now=time.time())
     if out.as_json:
         out.json({"run_id": found.get("id"), "trace_id": found.get("trace_id"), "spans": rows})
@@ -282,7 +285,7 @@ def cancel(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = Fal
     out = Output(as_json)
     with _context.make_client(url) as client:
         found = client.cancel(run_id)
-    _report(out, found, f"run {found.get('id', run_id)}: {found.get('status')}")
+    _report(out, _context.as_json(found), f"run {found.id}: {found.status}")
 
 
 @app.command()
@@ -296,7 +299,7 @@ def undeploy(
     out = Output(as_json)
     with _context.make_client(url) as client:
         found = client.undeploy(workflow)
-    _report(out, found, f"workflow {found.get('workflow', workflow)}: {found.get('status')}")
+    _report(out, _context.as_json(found), f"workflow {found.workflow}: {found.status}")
 
 
 def _report(out: Output, data: Any, line: str) -> None:
@@ -311,7 +314,7 @@ def _report(out: Output, data: Any, line: str) -> None:
 def files(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
     """List a run's files: the step and attempt that wrote each, its size and type, or when it expired."""
     with _context.make_client(url) as client:
-        _show(as_json, client.run_files(run_id), _files.show_files)
+        _show(as_json, _context.as_json(client.run_files(run_id)), _files.show_files)
 
 
 @app.command()
@@ -329,7 +332,7 @@ def download(
     """Download one file of a run under its own name (streamed; never over an existing file unless --force)."""
     out = Output(as_json)
     with _context.make_client(url) as client:
-        entry = _files.pick(client.run_files(run_id).get("files") or [], file)
+        entry = _files.pick(_context.as_json(client.run_files(run_id))["files"], file)
         dest = _files.destination(entry, output)
         if dest.exists() and not force:
             fail(f"{dest} exists; pass --force to overwrite it, or -o PATH to save it elsewhere")

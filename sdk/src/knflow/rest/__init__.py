@@ -1,0 +1,90 @@
+"""The REST API's bodies (pydantic), defined once: the control plane declares and sends them, the
+client parses them, and the OpenAPI document at ``/openapi.json`` is generated from them.
+
+Requests refuse unknown fields; replies keep fields a newer server adds.
+"""
+
+from ._access import ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyRequest, Role
+from ._base import Reply, Request
+from ._catalog import (
+    Action,
+    ActionList,
+    ActionRequest,
+    ActionSummary,
+    Code,
+    Deployment,
+    DeploymentStatus,
+    DeployRequest,
+    Registered,
+    VersionInfo,
+    Workflow,
+    WorkflowList,
+    WorkflowRequest,
+    WorkflowSummary,
+    WorkflowVersion,
+    WorkflowVersions,
+)
+from ._intake import EventsAccepted, FileInfo, RejectedEvent, RejectedEvents, ReplyRecorded, RunFiles, Uploaded
+from ._problems import PROBLEM_JSON, FieldError, Problem
+from ._runs import (
+    Attempt,
+    HookAccepted,
+    HookActionError,
+    LogEntry,
+    Run,
+    RunFileCount,
+    RunLogs,
+    RunPage,
+    RunRequest,
+    RunStatus,
+    RunSummary,
+    Step,
+)
+
+__all__ = [
+    "PROBLEM_JSON",
+    "Action",
+    "ActionList",
+    "ActionRequest",
+    "ActionSummary",
+    "ApiKey",
+    "ApiKeyCreated",
+    "ApiKeyList",
+    "ApiKeyRequest",
+    "Attempt",
+    "Code",
+    "DeployRequest",
+    "Deployment",
+    "DeploymentStatus",
+    "EventsAccepted",
+    "FieldError",
+    "FileInfo",
+    "HookAccepted",
+    "HookActionError",
+    "LogEntry",
+    "Problem",
+    "Registered",
+    "RejectedEvent",
+    "RejectedEvents",
+    "Reply",
+    "ReplyRecorded",
+    "Request",
+    "Role",
+    "Run",
+    "RunFileCount",
+    "RunFiles",
+    "RunLogs",
+    "RunPage",
+    "RunRequest",
+    "RunStatus",
+    "RunSummary",
+    "Step",
+    "Uploaded",
+    "VersionInfo",
+    "Workflow",
+    "WorkflowList",
+    "WorkflowRequest",
+    "WorkflowSummary",
+    "WorkflowVersion",
+    "WorkflowVersions",
+]

@@ -1,0 +1,46 @@
+"""API keys: who may call the API, and for what."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from ._base import Reply, Request
+
+#: ``admin``: deploy and manage; ``invoke``: hooks and events only; ``read``: runs and logs.
+Role = Literal["admin", "invoke", "read"]
+
+
+class ApiKeyRequest(Request):
+    """``POST /v1/api-keys``: a new key of the caller's project."""
+
+    name: str = Field(min_length=1, max_length=200)
+    role: Role = "admin"
+    expires_in: float | None = Field(
+        default=None, gt=0, le=10 * 365 * 86400, description="Seconds until the key stops working (none: never)."
+    )
+
+
+class ApiKey(Reply):
+    """An API key as listed: never its secret."""
+
+    id: str
+    name: str
+    role: Role = "admin"
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKey):
+    """A new API key; ``key`` is shown in this reply only (only its hash is stored)."""
+
+    key: str
+
+
+class ApiKeyList(Reply):
+    """A project's API keys."""
+
+    api_keys: list[ApiKey]

@@ -1,0 +1,130 @@
+"""Workflows, actions and deployments: what is registered and what is served."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ._base import Reply, Request
+
+DeploymentStatus = Literal["deploying", "ready", "failed", "undeployed"]
+
+
+class Code(Request):
+    """Code uploaded with a workflow or an action: file contents (base64) by relative POSIX path."""
+
+    files: dict[str, str] = Field(default_factory=dict)
+
+
+class WorkflowRequest(Request):
+    """``POST /v1/workflows`` as JSON (a YAML spec as the whole body is the other way)."""
+
+    spec: dict[str, Any]
+    code: Code | None = None
+
+
+class ActionRequest(Request):
+    """``POST /v1/actions``."""
+
+    spec: dict[str, Any]
+    code: Code | None = None
+
+
+class DeployRequest(Request):
+    """``POST /v1/workflows/{name}/deploy``: a version, or the latest."""
+
+    version: str | None = None
+
+
+class Registered(Reply):
+    """A registered workflow or action version; ``created`` is false when it existed already."""
+
+    name: str
+    version: str
+    created: bool
+
+
+class Deployment(Reply):
+    """A workflow's deployment: which version serves its triggers, or why it failed."""
+
+    workflow: str
+    version: str
+    status: DeploymentStatus
+    error: str | None = None
+    updated_at: datetime | None = None
+
+
+class WorkflowSummary(Reply):
+    """A workflow as listed."""
+
+    name: str
+    latest_version: str
+    deployment: str | None = None
+    deployed_version: str | None = None
+    updated_at: datetime | None = None
+
+
+class WorkflowList(Reply):
+    """Every workflow."""
+
+    workflows: list[WorkflowSummary]
+
+
+class Workflow(Reply):
+    """The latest version of a workflow with its deployment."""
+
+    name: str
+    version: str
+    spec: dict[str, Any]
+    deployment: Deployment | None = None
+
+
+class WorkflowVersion(Reply):
+    """One version of a workflow."""
+
+    name: str
+    version: str
+    spec: dict[str, Any]
+
+
+class VersionInfo(Reply):
+    """When a version was registered."""
+
+    version: str
+    created_at: datetime | None = None
+
+
+class WorkflowVersions(Reply):
+    """Every version of a workflow, newest first."""
+
+    name: str
+    versions: list[VersionInfo]
+
+
+class ActionSummary(Reply):
+    """An action version as listed."""
+
+    name: str
+    version: str
+    build_status: str
+    entrypoint: str
+    created_at: datetime | None = None
+
+
+class ActionList(Reply):
+    """Every action version, newest first per action."""
+
+    actions: list[ActionSummary]
+
+
+class Action(Reply):
+    """An action version with its build."""
+
+    name: str
+    version: str
+    spec: dict[str, Any]
+    build_status: str
+    build_logs: str | None = None
+    artifact: dict[str, Any] | None = None

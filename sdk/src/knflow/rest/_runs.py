@@ -1,0 +1,122 @@
+"""Runs as the API shows them, and what starts one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ._base import Reply, Request
+
+RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
+
+
+class RunRequest(Request):
+    """``POST /v1/runs``: start a run of a deployed workflow."""
+
+    workflow: str = Field(min_length=1)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    version: str | None = None
+
+
+class Attempt(Reply):
+    """One attempt of a step: its inputs, outputs or error, what it printed, and when."""
+
+    id: str
+    number: int
+    status: str
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    logs: str = ""
+    worker: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+
+
+class Step(Reply):
+    """One step of a run with its attempts."""
+
+    name: str
+    action: str
+    version: str
+    status: str
+    outputs: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+
+
+class RunFileCount(Reply):
+    """How many files a run's attempts wrote, and when retention deleted them (epoch seconds), if it did."""
+
+    count: int
+    expired_at: float | None = None
+
+
+class RunSummary(Reply):
+    """A run without its steps (as listed)."""
+
+    id: str
+    project: str
+    workflow: str
+    workflow_version: str
+    status: RunStatus
+    inputs: dict[str, Any] | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    trigger: dict[str, Any] | None = None
+    trace_id: str | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+
+
+class Run(RunSummary):
+    """A run with its steps and their attempts."""
+
+    steps: list[Step] = Field(default_factory=list)
+    files: RunFileCount | None = None
+
+
+class RunPage(Reply):
+    """One page of runs, newest first; ``next_cursor`` continues it."""
+
+    runs: list[RunSummary]
+    next_cursor: str | None = None
+
+
+class LogEntry(Reply):
+    """What one attempt printed."""
+
+    step: str
+    attempt: int
+    status: str
+    logs: str = ""
+
+
+class RunLogs(Reply):
+    """A run's logs, attempt by attempt."""
+
+    run_id: str
+    logs: list[LogEntry]
+
+
+class HookAccepted(Reply):
+    """``202`` of an HTTP trigger: the run goes on; poll ``result_link`` for its result."""
+
+    workflow_run_id: str
+    result_link: str
+
+
+class HookActionError(Reply):
+    """An HTTP trigger's reply when a step raised ``ActionError(code, message)``: the status is ``code``."""
+
+    error: str | None = None
+    code: int
+    step: str | None = None
+    workflow_run_id: str
