@@ -90,7 +90,7 @@ def _out(rejected: RejectedEvent) -> rest.RejectedEvent:
 async def list_rejected(
     request: Request,
     workflow: str | None = None,
-    cursor: int | None = Query(None, ge=1, description="``next_cursor`` of the previous page"),
+    cursor: int | None = Query(None, ge=1, le=2**63 - 1, description="``next_cursor`` of the previous page"),
     limit: int = Query(50, ge=1, le=500),
 ) -> rest.RejectedEvents:
     """Trigger events that were accepted but started no run (their data did not fit the workflow's
