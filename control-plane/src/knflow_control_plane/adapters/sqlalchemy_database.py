@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from ..errors import StoreUnavailable
-from . import sqlalchemy_json
+from . import sqlalchemy_json, store_errors
 from . import sqlalchemy_statements as statements
 from . import sqlalchemy_statements_pg as statements_pg
 from .admission import Admission
@@ -141,11 +141,9 @@ class Database:
             assert self._async is not None
             async with self._admission.slot(urgent=not new_run), self._async.begin() as conn:
                 return await conn.run_sync(fn, *args)
-        except (OperationalError, OSError, ConnectionError) as exc:
-            raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise StoreUnavailable(f"the run store connection was lost: {exc}") from exc
+        except (DBAPIError, OSError, ConnectionError) as exc:
+            if isinstance(exc, OperationalError) or store_errors.unavailable(exc):
+                raise StoreUnavailable(f"the run store is unavailable: {store_errors.reason(exc)}") from exc
             raise
 
     async def run_raw(self, fn: Callable[..., T], *args: Any, new_run: bool = False, transaction: bool = True) -> T:
@@ -164,11 +162,11 @@ class Database:
                 return result
             async with self._admission.slot(urgent=not new_run):
                 return await self._run_raw_asyncpg(fn, args, transaction=transaction)
-        except (OperationalError, OSError, ConnectionError) as exc:
-            raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
+        except StoreUnavailable:
+            raise
         except Exception as exc:
-            if _unavailable(exc):
-                raise StoreUnavailable(f"the run store is unavailable: {exc}") from exc
+            if isinstance(exc, OperationalError) or store_errors.unavailable(exc):
+                raise StoreUnavailable(f"the run store is unavailable: {store_errors.reason(exc)}") from exc
             raise
 
     async def read_raw(self, fn: Callable[..., T], *args: Any) -> T:
@@ -212,7 +210,7 @@ class Database:
                 raise
             return result
         except Exception as exc:
-            if _unavailable(exc):
+            if store_errors.unavailable(exc):
                 pooled.invalidate(exc)
             raise
         finally:
@@ -243,17 +241,6 @@ class Database:
             assert self._thread is not None
             await asyncio.to_thread(self._thread.close)
             self._sync.dispose()
-
-
-def _unavailable(exc: BaseException) -> bool:
-    """Whether a driver error (raised on the raw path, untranslated) means the database is unreachable."""
-    import sqlite3
-
-    if isinstance(exc, sqlite3.OperationalError):
-        return True
-    module = type(exc).__module__
-    name = type(exc).__name__
-    return module.startswith("asyncpg") and ("Connection" in name or name in ("InterfaceError", "InternalClientError"))
 
 
 #: JSON columns: ``json.dumps``/``json.loads``'s text and values, in fewer steps (``sqlalchemy_json``). On

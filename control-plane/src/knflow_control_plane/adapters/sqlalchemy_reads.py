@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from ..domain.records import AttemptView, Page, RunFilter, RunView, StepView
 from . import sqlalchemy_statements as st
 from .sqlalchemy_raw import AnyConnection
-from .sqlalchemy_tables import attempts, runs, steps
+from .sqlalchemy_tables import attempts, projects, runs, steps
 
 
 def _run_view(row: Any, step_views: list[StepView] | None = None) -> RunView:
@@ -94,3 +94,10 @@ def list_runs(conn: Connection, where: RunFilter) -> Page:
     rows = conn.execute(query.order_by(runs.c.id.desc()).limit(where.limit + 1)).all()
     page = [_run_view(r) for r in rows[: where.limit]]
     return Page(page, page[-1].run_id if len(rows) > where.limit else None)
+
+
+def probe_writable(conn: Connection, project: str) -> None:
+    """Fail unless the store can take a write now: a row lock on the project (Postgres refuses it in a
+    read-only transaction, a replica's included; nothing waits: ``SKIP LOCKED``), in a write transaction
+    (SQLite's ``BEGIN IMMEDIATE`` fails on a database it cannot write)."""
+    conn.execute(sa.select(projects.c.id).where(projects.c.id == project).with_for_update(skip_locked=True))

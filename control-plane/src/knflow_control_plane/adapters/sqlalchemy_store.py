@@ -143,6 +143,10 @@ class SqlAlchemyStore:
         """A page of runs."""
         return await self.db.run(reads.list_runs, where)
 
+    async def probe(self, project: str) -> None:
+        """Raise :class:`StoreUnavailable` unless the store can take a write now (readiness)."""
+        await self.db.run(reads.probe_writable, project)
+
     # -- catalogue ----------------------------------------------------------------------------
     async def ensure_project(self, project: str, now: float) -> None:
         """Create the project unless it exists."""

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from ..bootstrap import ControlPlane, build
 from ..observability import start_tracing
 from ..observability.metrics import CONTENT_TYPE
+from ..service.health import StoreHealth
 from ..settings import Settings
 from . import docs_page, hooks, openapi, problems, routes_events, routes_keys, routes_runs, routes_workflows
 from .objects_mount import OBJECTS_PATH, BodyLimits, ObjectsMount
@@ -75,8 +76,17 @@ def create_app(
 
     @app.get("/health/readiness", include_in_schema=False)
     async def readiness(request: Request) -> JSONResponse:
-        ready = getattr(request.app.state, "control_plane", None) is not None
-        return JSONResponse({"status": "ready" if ready else "starting"}, status_code=200 if ready else 503)
+        """Ready once started and while the run store takes writes (probed at most once a second)."""
+        cp: ControlPlane | None = getattr(request.app.state, "control_plane", None)
+        if cp is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        health = getattr(request.app.state, "store_health", None)
+        if health is None:
+            health = request.app.state.store_health = StoreHealth(cp.store, cp.settings.project)
+        problem = await health.problem()
+        if problem is not None:
+            return JSONResponse({"status": "store unavailable", "detail": problem}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

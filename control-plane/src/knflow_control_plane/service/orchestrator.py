@@ -31,6 +31,7 @@ from ..errors import BuildFailed, ControlPlaneError, DeployFailed, FunctionUnava
 from ..observability import logs
 from ..ports import Clock, FunctionBackend, HttpReply, HttpRequest, RunStore
 from .functions import Functions
+from .health import Outage
 from .outcomes import CheckedReply, outcome_of
 from .run_waiters import RunWaiters
 
@@ -344,6 +345,7 @@ class Orchestrator:
     async def _poll(self) -> None:
         loop = asyncio.get_running_loop()
         woken, last_full = False, -math.inf
+        outage = Outage("polling the run store", log, base=min(self.settings.poll_interval, 0.5))
         while True:
             try:
                 # A wake-up (room freed, a retry, a run made ready) needs a claim; expiry runs once per interval.
@@ -352,8 +354,13 @@ class Orchestrator:
                 else:
                     last_full = loop.time()
                     await self._poll_once()
-            except ControlPlaneError:
-                log.exception("polling the run store failed; trying again")
+                outage.succeeded()
+            except ControlPlaneError as exc:
+                # One line when the outage starts, one when it ends; wake-ups wait for the backoff too.
+                await asyncio.sleep(outage.failed(exc))
+                woken = False
+                self._wake.clear()
+                continue
             due = await self._safe_next_due()
             now = self.clock.now().timestamp()
             sleep = (

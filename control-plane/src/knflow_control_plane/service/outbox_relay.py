@@ -23,6 +23,7 @@ from knflow_eventing import RUNS_TOPIC, EventBus, EventingError, make_event
 from ..errors import ControlPlaneError
 from ..ports import RunStore
 from .background import Background
+from .health import Outage
 
 log = logging.getLogger("knflow.outbox")
 
@@ -136,7 +137,7 @@ class OutboxRelay:
         return False
 
     async def _loop(self) -> None:
-        failures = 0
+        outage = Outage("relaying lifecycle events", log, base=0.2, cap=5.0)
         loop = asyncio.get_running_loop()
         last = 0.0
         while True:
@@ -148,10 +149,8 @@ class OutboxRelay:
                 if await self._holding():
                     while await self.relay_once() == self.batch:
                         pass  # a backlog: keep going without sleeping
-                failures = 0
+                outage.succeeded()
             except (ControlPlaneError, EventingError) as exc:
-                failures += 1
-                sleep = min(5.0, 0.1 * 2**failures)
-                log.warning("relaying lifecycle events failed (%s); trying again in %.1fs", exc, sleep)
+                sleep = outage.failed(exc)  # one line when the outage starts, one when it ends
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), sleep)

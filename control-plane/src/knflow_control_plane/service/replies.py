@@ -37,6 +37,7 @@ from ..domain.records import Claim, Transition, Worker
 from ..errors import Conflict, ControlPlaneError, NotFound
 from ..ports import Clock, HttpReply, ReplyStore, RunStore
 from . import reply_tokens
+from .health import Outage
 from .outcomes import outcome_of
 
 if TYPE_CHECKING:
@@ -245,6 +246,7 @@ class Replies:
     async def _watch(self) -> None:
         rounds_per_hold = max(1, round(self.settings.lease / 3 / self.settings.interval))
         round_ = 0
+        outage = Outage("looking for callbacks in the run store", log, base=self.settings.interval)
         while True:
             await asyncio.sleep(self.settings.interval)
             round_ += 1
@@ -252,8 +254,9 @@ class Replies:
                 continue
             try:
                 await self._watch_once(hold=round_ % rounds_per_hold == 0)
-            except ControlPlaneError:
-                log.warning("looking for callbacks in the run store failed; trying again", exc_info=True)
+                outage.succeeded()
+            except ControlPlaneError as exc:
+                await asyncio.sleep(outage.failed(exc))  # one line when the outage starts, one when it ends
 
     async def _watch_once(self, *, hold: bool) -> None:
         waits = list(self._waits.values())

@@ -20,6 +20,7 @@ from knflow_eventing import Tick, due_ticks, next_tick
 from ..errors import ControlPlaneError
 from ..ports import Clock, RunStore
 from .background import Background
+from .health import Outage
 from .workflows import Workflows
 
 log = logging.getLogger("knflow.scheduler")
@@ -82,10 +83,11 @@ class Scheduler:
         await self.store.advance_schedule(self.project, row["workflow"], row["position"], tick.at.timestamp())
 
     async def _loop(self) -> None:
+        outage = Outage("firing schedules", log, base=1.0, cap=MAX_SLEEP_S)
         while True:
             try:
                 sleep = await self.fire_due()
-            except ControlPlaneError:
-                log.exception("firing schedules failed; trying again")
-                sleep = MAX_SLEEP_S
+                outage.succeeded()
+            except ControlPlaneError as exc:
+                sleep = outage.failed(exc)  # one line when the outage starts, one when it ends
             await asyncio.sleep(sleep)

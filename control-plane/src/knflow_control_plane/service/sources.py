@@ -19,6 +19,7 @@ from ..errors import ControlPlaneError
 from ..ports import RunStore, SourceRunner
 from .background import Background
 from .functions import Functions
+from .health import Outage
 
 log = logging.getLogger("knflow.sources")
 
@@ -123,11 +124,13 @@ class Sources:
             await self.store.release_lease(f"trigger/{key}", self.holder)
 
     async def _loop(self) -> None:
+        outage = Outage("looking after the custom triggers", log, base=self.interval)
         while True:
             try:
                 await self.sync()
+                outage.succeeded()
             except ControlPlaneError as exc:
-                log.warning("could not look after the custom triggers (%s); trying again", exc)
+                await asyncio.sleep(outage.failed(exc))  # one line when the outage starts, one when it ends
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()

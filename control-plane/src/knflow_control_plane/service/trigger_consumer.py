@@ -37,6 +37,7 @@ from knflow_eventing import (
 from ..domain.rejections import RejectedEvent
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import RunStore
+from .health import Outage
 from .rejections import rejected_event
 from .trigger_intake import HTTP_TRIGGER_TYPE
 from .workflows import Workflows
@@ -270,11 +271,13 @@ class TriggerConsumer:
 
     # -- consuming ---------------------------------------------------------------------------------
     async def _supervise(self) -> None:
+        outage = Outage("reading the event triggers (the last ones read are kept)", log, base=self.refresh)
         while True:
             try:
                 await self.reload()
+                outage.succeeded()
             except ControlPlaneError as exc:
-                log.warning("could not read the event triggers (%s); keeping the last ones", exc)
+                await asyncio.sleep(outage.failed(exc))  # one line when the outage starts, one when it ends
             wanted = {TRIGGERS_TOPIC} | {trigger.topic for _row, trigger in self._triggers}
             for topic in wanted - self._consumers.keys():
                 self._consumers[topic] = asyncio.create_task(self._consume(topic), name=f"knflow-consume {topic}")
