@@ -1,5 +1,6 @@
-"""Helpers of the tests against the real API server of ``scripts/services/kube.sh``: clients by token,
-``kubectl`` runs, and ``manifests/base`` applied once per test process."""
+"""Helpers of the tests against the real API servers of ``scripts/services/kube.sh`` (CRDs only) and
+``scripts/services/knative.sh`` (a real Knative Serving): clients by token, ``kubectl`` runs, and
+``manifests/base`` applied once per test process and cluster."""
 
 from __future__ import annotations
 
@@ -7,28 +8,42 @@ import subprocess
 from pathlib import Path
 
 from knflow_control_plane.adapters.kubernetes import KubeClient, KubeConfig
-from tests.services import kube_env
+from tests.services import knative_env, kube_env
 
 ROOT = Path(__file__).resolve().parents[1]
-_applied = False
+_applied: set[str] = set()
 
 
-def client(token_file: str) -> KubeClient:
-    """A client of the test API server authenticated by the token in ``token_file``."""
-    env = kube_env()
-    config = KubeConfig(
-        url=env["KNFLOW_TEST_KUBE_URL"], token_file=Path(token_file), ca_file=Path(env["KNFLOW_TEST_KUBE_CA_FILE"])
-    )
-    return KubeClient(config, field_manager="knflow-test")
+def client(token_file: str, *, knative: bool = False) -> KubeClient:
+    """A client of the test API server (the real Knative one when ``knative``) authenticated by the token
+    in ``token_file``."""
+    if knative:
+        env = knative_env()
+        url, ca = env["KNFLOW_TEST_KNATIVE_URL"], env["KNFLOW_TEST_KNATIVE_CA_FILE"]
+    else:
+        env = kube_env()
+        url, ca = env["KNFLOW_TEST_KUBE_URL"], env["KNFLOW_TEST_KUBE_CA_FILE"]
+    return KubeClient(KubeConfig(url=url, token_file=Path(token_file), ca_file=Path(ca)), field_manager="knflow-test")
 
 
-def kubectl_apply(rendered: str, *flags: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _kubeconfig(knative: bool) -> str:
+    return knative_env()["KNFLOW_TEST_KNATIVE_KUBECONFIG"] if knative else kube_env()["KNFLOW_TEST_KUBECONFIG"]
+
+
+def kubectl(*args: str, stdin: str | None = None, check: bool = True, knative: bool = False) -> str:
+    """``kubectl args...`` as the admin of the test API server (the real Knative one when ``knative``)."""
+    command = [kube_env()["KNFLOW_TEST_KUBECTL"], "--kubeconfig", _kubeconfig(knative), *args]
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, check=check).stdout
+
+
+def kubectl_apply(
+    rendered: str, *flags: str, check: bool = True, knative: bool = False
+) -> subprocess.CompletedProcess[str]:
     """``kubectl apply --server-side`` of ``rendered`` YAML as the admin (``flags`` e.g. ``--dry-run=server``)."""
-    env = kube_env()
     command = [
-        env["KNFLOW_TEST_KUBECTL"],
+        kube_env()["KNFLOW_TEST_KUBECTL"],
         "--kubeconfig",
-        env["KNFLOW_TEST_KUBECONFIG"],
+        _kubeconfig(knative),
         "apply",
         "--server-side",
         "--force-conflicts",
@@ -46,9 +61,10 @@ def kustomize(path: Path) -> str:
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
-def apply_base() -> None:
-    """Apply the rendered ``manifests/base`` (namespaces, ServiceAccount, RBAC, ...), once per process."""
-    global _applied
-    if not _applied:
-        kubectl_apply(kustomize(ROOT / "manifests" / "base"))
-        _applied = True
+def apply_base(*, knative: bool = False) -> None:
+    """Apply the rendered ``manifests/base`` (namespaces, ServiceAccount, RBAC, ...), once per process and
+    cluster."""
+    key = "knative" if knative else "kube"
+    if key not in _applied:
+        kubectl_apply(kustomize(ROOT / "manifests" / "base"), knative=knative)
+        _applied.add(key)

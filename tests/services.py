@@ -26,8 +26,9 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts" / "services"
 POSTGRES_ENV = "KNFLOW_TEST_POSTGRES_URL"
 KAFKA_ENV = "KNFLOW_TEST_KAFKA_BOOTSTRAP"
 
-# A first Kafka start resolves its jars with Maven; later starts take seconds.
-_START_TIMEOUT_S = 600.0
+# A first Kafka start resolves its jars with Maven, a first Knative start builds it from Go sources (about
+# 10 min on 2 cores when nothing else runs); later starts take seconds.
+_START_TIMEOUT_S = 1800.0
 
 
 def postgres_url() -> str:
@@ -193,15 +194,35 @@ def kube_env() -> dict[str, str]:
     """Where the test API server (kube-apiserver + etcd + Knative CRDs, ``scripts/services/kube.sh``) is:
     its URL, CA file, the admin token file, the token file of knflow's ServiceAccount, a kubeconfig, and the
     kubectl built with it (of the same release)."""
-    if all(os.environ.get(name) for name in KUBE_ENV):
-        return {name: os.environ[name] for name in KUBE_ENV}
-    _run("kube", "start")
-    env = _parse_env(_run("kube", "env"))
-    missing = [name for name in KUBE_ENV if not env.get(name)]
+    return _env_of("kube", KUBE_ENV)
+
+
+KNATIVE_ENV = (
+    "KNFLOW_TEST_KNATIVE_URL",
+    "KNFLOW_TEST_KNATIVE_CA_FILE",
+    "KNFLOW_TEST_KNATIVE_TOKEN_FILE",
+    "KNFLOW_TEST_KNATIVE_KNFLOW_TOKEN_FILE",
+    "KNFLOW_TEST_KNATIVE_KUBECONFIG",
+)
+
+
+def knative_env() -> dict[str, str]:
+    """Where the cluster with a real Knative Serving (``scripts/services/knative.sh``: its own API server,
+    Knative's webhook and controller) is: its URL, CA file, admin token file, the token file of knflow's
+    ServiceAccount and a kubeconfig."""
+    return _env_of("knative", KNATIVE_ENV)
+
+
+def _env_of(name: str, names: tuple[str, ...]) -> dict[str, str]:
+    if all(os.environ.get(var) for var in names):
+        return {var: os.environ[var] for var in names}
+    _run(name, "start")
+    env = _parse_env(_run(name, "env"))
+    missing = [var for var in names if not env.get(var)]
     if missing:
-        raise RuntimeError(f"scripts/services/kube.sh env did not print {', '.join(missing)}")
-    os.environ.update({name: env[name] for name in KUBE_ENV})
-    return {name: env[name] for name in KUBE_ENV}
+        raise RuntimeError(f"scripts/services/{name}.sh env did not print {', '.join(missing)}")
+    os.environ.update({var: env[var] for var in names})
+    return {var: env[var] for var in names}
 
 
 async def empty_kafka_topics(topics: list[str]) -> None:

@@ -4,5 +4,5 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 status=0
-for s in kafka postgres kube s3; do "$HERE/$s.sh" stop || status=1; done
+for s in kafka postgres knative kube s3; do "$HERE/$s.sh" stop || status=1; done
 exit "$status"

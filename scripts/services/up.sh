@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the test services and print their env lines on stdout:
 #   eval "$(scripts/services/up.sh)"
-# PostgreSQL and the Kubernetes API server (kube.sh: its first run builds it, ~11 min on 2 cores)
+# PostgreSQL, the Kubernetes API server (kube.sh: its first run builds it, ~11 min on 2 cores) and the
+# cluster with a real Knative Serving (knative.sh: its first run builds Knative, ~6 min more beside it)
 # always; Kafka too with KNFLOW_WITH_KAFKA=1 (it costs a JVM and ~0.5 GB; tests start it on demand
 # otherwise). The services start side by side: on a fresh machine the Go build of the API server
 # overlaps the downloads of the others.
@@ -12,7 +13,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LOGS="$(mktemp -d)"
 trap 'rm -rf "$LOGS"' EXIT
 
-services=(postgres kube)
+services=(postgres kube knative)
 if [[ "${KNFLOW_WITH_KAFKA:-0}" == 1 ]]; then services+=(kafka); fi
 
 pids=()

@@ -169,6 +169,19 @@ class LoadChecking(Protocol):
 
 
 @runtime_checkable
+class Preflighted(Protocol):
+    """A backend whose platform can say, before anything is built, whether it would take a function."""
+
+    async def preflight(self, action: ActionSpec) -> None:
+        """Have the platform admit the function of ``action`` without running it.
+
+        Raises:
+            DeployFailed: the platform refuses it (its own reason in the message).
+        """
+        ...
+
+
+@runtime_checkable
 class GarbageCollecting(Protocol):
     """A backend that can delete the functions of action versions nothing uses any more."""
 

@@ -30,6 +30,7 @@ from .knative_manifests import (
     PLURAL,
     KnativeOptions,
     Readiness,
+    placeholder_image,
     readiness,
     render_service,
     service_name,
@@ -114,6 +115,28 @@ class KnativeBackend:
             raise DeployFailed(f"Knative Service {name} is Ready but has no URL", action=action.name, service=name)
         self._functions[(action.name, action.version)] = _Function(action, artifact, url)
         return self._status(action.name, action.version, name, state)
+
+    async def preflight(self, action: ActionSpec) -> None:
+        """Have the API server, and Knative's webhook behind it, admit the action's Service without storing
+        it (a server-side dry run, with a placeholder image): a value the schema or Knative refuses (a
+        ``containerConcurrency`` over Knative's limit, say) fails the deploy with their message before
+        anything is built.
+
+        Raises:
+            DeployFailed: refused, or the API server could not be asked.
+        """
+        manifest = render_service(action, placeholder_image(action.name), self.options)
+        name = manifest["metadata"]["name"]
+        try:
+            await self.client.create(self._collection(), manifest, dry_run=True)
+        except KubeApiError as exc:
+            if exc.code == 409:
+                return  # it exists: the create was admitted and only then found taken
+            raise DeployFailed(
+                f"Knative refused the Service of {action.name}: {exc.detail}", action=action.name, service=name
+            ) from exc
+        except KubeError as exc:
+            raise DeployFailed(f"Knative Service {name}: {exc}", action=action.name, service=name) from exc
 
     async def _create_or_patch(self, manifest: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -108,6 +108,11 @@ def service_name(action: str, version: str) -> str:
     return object_name(action, version)
 
 
+def placeholder_image(action: str) -> str:
+    """An image reference by digest that no registry serves, for dry runs (``preflight``) before a build."""
+    return f"preflight.knflow.invalid/{slug(action)}@sha256:{'0' * 64}"
+
+
 def label_value(text: str) -> str:
     """``text`` if Kubernetes accepts it as a label value, else its slug (63 characters at most)."""
     return text if len(text) <= 63 and _LABEL_VALUE.match(text) else slug(text)[:63].rstrip("-")

@@ -61,12 +61,14 @@ class KubeApiError(KubeError):
     Attributes:
         code: the HTTP status code (404, 409, 422, ...).
         reason: the Status reason (``NotFound``, ``AlreadyExists``, ``Invalid``, ``Forbidden``, ...).
+        detail: the Status message alone (an admission webhook's words, say).
     """
 
-    def __init__(self, message: str, *, code: int, reason: str):
+    def __init__(self, message: str, *, code: int, reason: str, detail: str = ""):
         super().__init__(message, code=code, reason=reason)
         self.code = code
         self.reason = reason
+        self.detail = detail or message
 
 
 @dataclass(frozen=True)
@@ -332,7 +334,10 @@ def _api_error(response: httpx.Response) -> KubeApiError:
     message = str(status.get("message") or response.text[:500] or response.reason_phrase)
     reason = str(status.get("reason") or response.reason_phrase)
     return KubeApiError(
-        f"{method} {path}: {response.status_code} {reason}: {message}", code=response.status_code, reason=reason
+        f"{method} {path}: {response.status_code} {reason}: {message}",
+        code=response.status_code,
+        reason=reason,
+        detail=message,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from knflow.spec import ActionSpec
 
 from ..errors import BuildFailed, DeployFailed, InvalidRequest
-from ..ports import Artifact, Builder, CodeBundle, FunctionBackend, LoadChecking, RunStore
+from ..ports import Artifact, Builder, CodeBundle, FunctionBackend, LoadChecking, Preflighted, RunStore
 
 
 class Functions:
@@ -64,6 +64,21 @@ class Functions:
                 if mismatch:
                     raise DeployFailed(f"action {action}: {mismatch}", action=action)
                 self._checked.add(key)
+
+    async def preflight(self, action: str, version: str) -> None:
+        """Have the backend's platform admit the version's function before it is built (a no-op for a
+        backend that cannot tell, or a version deployed already).
+
+        Raises:
+            InvalidRequest: when the version is unknown.
+            DeployFailed: when the platform refuses it.
+        """
+        if (action, version) in self._deployed or not isinstance(self.backend, Preflighted):
+            return
+        record = await self.store.get_action_version(self.project, action, version)
+        if record is None:
+            raise InvalidRequest(f"action {action} version {version} is not registered", field="action")
+        await self.backend.preflight(ActionSpec.model_validate(record["spec"]))
 
     async def artifact(self, action: str, version: str) -> Artifact:
         """The built artifact of an action version, building it first when needed (no deploy).

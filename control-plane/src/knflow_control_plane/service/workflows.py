@@ -173,6 +173,9 @@ class Workflows:
         now = time.time()
         await self.store.set_deployment(self.project, name, spec.version, "deploying", None, now)
         try:
+            # Every function admitted first: a value the platform refuses fails the deploy before any build.
+            for action in spec.actions.values():
+                await self.functions.preflight(action.name, action.version)
             for action in spec.actions.values():
                 await self.functions.ensure(action.name, action.version, check=True)
             for source in spec.triggers:
