@@ -268,7 +268,14 @@ class RunStore(Protocol):
     async def workflow_history(self, project: str, name: str) -> list[dict[str, Any]]: ...
     async def delete_workflow(self, project: str, name: str) -> bool: ...
     async def set_deployment(
-        self, project: str, workflow: str, version: str, status: str, error: str | None, now: float
+        self,
+        project: str,
+        workflow: str,
+        version: str,
+        status: str,
+        error: str | None,
+        now: float,
+        source: str | None = None,
     ) -> None: ...
     async def get_deployment(self, project: str, workflow: str) -> dict[str, Any] | None: ...
     async def replace_routes(

@@ -208,9 +208,16 @@ class Client:
         """One version of a workflow with its spec."""
         return self._typed(rest.WorkflowVersion, "GET", f"/v1/workflows/{name}/versions/{version}")
 
-    def deploy(self, name: str, version: str | None = None) -> rest.Deployment:
-        """Deploy a workflow (its latest version unless ``version``); a failed build is ``status="failed"``."""
-        return self._typed(rest.Deployment, "POST", f"/v1/workflows/{name}/deploy", json={"version": version})
+    def deploy(
+        self, name: str, version: str | None = None, *, source: str | None = None, replace: bool = False
+    ) -> rest.Deployment:
+        """Deploy a workflow (its latest version unless ``version``); a failed build is ``status="failed"``.
+
+        ``source`` names the file it comes from: deploying a workflow deployed from another file is refused
+        (409, ``field: source``) unless ``replace``.
+        """
+        body = {"version": version, "source": source, "replace": replace}
+        return self._typed(rest.Deployment, "POST", f"/v1/workflows/{name}/deploy", json=body)
 
     def undeploy(self, name: str) -> rest.Deployment:
         """Stop serving a workflow (``status="undeployed"``)."""

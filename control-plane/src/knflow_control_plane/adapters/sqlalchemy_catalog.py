@@ -186,13 +186,21 @@ def delete_workflow(conn: Connection, project: str, name: str) -> bool:
 
 
 def set_deployment(
-    conn: Connection, project: str, workflow: str, version: str, status: str, error: str | None, now: float
+    conn: Connection,
+    project: str,
+    workflow: str,
+    version: str,
+    status: str,
+    error: str | None,
+    now: float,
+    source: str | None = None,
 ) -> None:
-    """Create or update a workflow's deployment record."""
+    """Create or update a workflow's deployment record (``source``, when given, replaces the one stored)."""
     key = (deployments.c.project == project, deployments.c.workflow == workflow)
-    updated = conn.execute(
-        deployments.update().where(*key).values(version=version, status=status, error=error, updated_at=now)
-    )
+    values: dict[str, Any] = {"version": version, "status": status, "error": error, "updated_at": now}
+    if source is not None:
+        values["source"] = source
+    updated = conn.execute(deployments.update().where(*key).values(**values))
     if updated.rowcount == 0:
         conn.execute(
             deployments.insert().values(
@@ -203,6 +211,7 @@ def set_deployment(
                 error=error,
                 created_at=now,
                 updated_at=now,
+                source=source,
             )
         )
 

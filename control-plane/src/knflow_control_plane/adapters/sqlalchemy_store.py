@@ -197,10 +197,17 @@ class SqlAlchemyStore:
         return await self.db.run(catalog.delete_workflow, project, name)
 
     async def set_deployment(
-        self, project: str, workflow: str, version: str, status: str, error: str | None, now: float
+        self,
+        project: str,
+        workflow: str,
+        version: str,
+        status: str,
+        error: str | None,
+        now: float,
+        source: str | None = None,
     ) -> None:
         """Record a deployment's state."""
-        await self.db.run(catalog.set_deployment, project, workflow, version, status, error, now)
+        await self.db.run(catalog.set_deployment, project, workflow, version, status, error, now, source)
 
     async def get_deployment(self, project: str, workflow: str) -> dict[str, Any] | None:
         """A workflow's deployment."""

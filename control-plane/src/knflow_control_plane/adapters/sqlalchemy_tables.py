@@ -74,6 +74,8 @@ deployments = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+    # the file it was deployed from, as the deployer named it (None: deployed through the API alone)
+    sa.Column("source", sa.String(1024), nullable=True),
 )
 
 # HTTP trigger routes of deployed workflows, looked up on every /hooks request.

@@ -121,7 +121,8 @@ async def delete_workflow(request: Request, name: str) -> Response:
 async def deploy(request: Request, name: str, body: rest.DeployRequest | None = None) -> dict[str, Any]:
     """Build and deploy the workflow's actions and enable its triggers."""
     cp = plane(request)
-    deployed = await cp.workflows.deploy(name, body.version if body else None)
+    body = body or rest.DeployRequest()
+    deployed = await cp.workflows.deploy(name, body.version, source=body.source, replace=body.replace)
     await cp.consumer.reload()  # its event triggers match from now on here (other replicas: within a second)
     if cp.sources is not None:
         cp.sources.wake()
@@ -158,6 +159,7 @@ def _deployment_json(record: dict[str, Any] | None) -> dict[str, Any] | None:
         "status": record["status"],
         "error": record["error"],
         "updated_at": iso(record["updated_at"]),
+        "source": record.get("source"),
     }
 
 

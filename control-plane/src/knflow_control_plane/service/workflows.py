@@ -157,21 +157,47 @@ class Workflows:
         self._deployments.clear()
         self._routes.clear()
 
-    async def deploy(self, name: str, version: str | None = None) -> dict[str, Any]:
-        """Build and deploy every action of the workflow, then enable its triggers (see :meth:`_deploy`)."""
+    async def deploy(
+        self, name: str, version: str | None = None, *, source: str | None = None, replace: bool = False
+    ) -> dict[str, Any]:
+        """Build and deploy every action of the workflow, then enable its triggers (see :meth:`_deploy`).
+
+        ``source`` (the file it is deployed from, as the deployer names it) is kept with the deployment;
+        ``replace`` deploys even over a deployment from another source.
+
+        Raises:
+            Conflict: the workflow is deployed from another file and ``replace`` is not set.
+        """
+        await self.check_source(name, source, replace)
         try:
-            return await self._deploy(name, version)
+            return await self._deploy(name, version, source)  # kept with the deployment
         finally:
             self._changed()
 
-    async def _deploy(self, name: str, version: str | None = None) -> dict[str, Any]:
+    async def check_source(self, name: str, source: str | None, replace: bool) -> None:
+        """Refuse to deploy ``name`` from ``source`` over a deployment from another file, unless ``replace``.
+
+        Raises:
+            Conflict: naming both files.
+        """
+        current = await self.store.get_deployment(self.project, name)
+        if source is None or replace or current is None or current["status"] == "undeployed":
+            return
+        if current.get("source") not in (None, source):
+            raise Conflict(
+                f"workflow {name!r} is deployed from {current['source']}; deploying it from {source} would "
+                'replace it: deploy again with --replace (API: "replace": true)',
+                field="source",
+            )
+
+    async def _deploy(self, name: str, version: str | None = None, origin: str | None = None) -> dict[str, Any]:
         """Build and deploy every action of the workflow, then enable its HTTP triggers.
 
         A failed build or deploy leaves the deployment ``failed`` with the reason, and no routes.
         """
         spec = await self.spec(name, version)
         now = time.time()
-        await self.store.set_deployment(self.project, name, spec.version, "deploying", None, now)
+        await self.store.set_deployment(self.project, name, spec.version, "deploying", None, now, origin)
         try:
             # Every function admitted first: a value the platform refuses fails the deploy before any build.
             for action in spec.actions.values():

@@ -10,10 +10,29 @@ from rich.console import Console
 
 from knflow._cron import CronExpression, zone
 from knflow._errors import SpecError
+from knflow.client import ApiError, Client
 
 from . import _context, _graph
 from ._context import JsonOption, Output, UrlOption, handles_errors
 from ._render import JSON
+
+
+def check_source(client: Client, names: list[str], source: str) -> None:
+    """Exit with a one-line error when one of ``names`` is deployed from another file than ``source``."""
+    for name in names:
+        try:
+            deployment = client.get_deployment(name)
+        except ApiError as exc:
+            if exc.status == 404:
+                continue
+            raise
+        deployed_from = deployment.source
+        if deployment.status != "undeployed" and deployed_from not in (None, source):
+            _context.fail(
+                f"workflow {name!r} is deployed from {deployed_from}; "
+                f"deploy again with --replace to replace it with {source}"
+            )
+
 
 WorkflowArgument = Annotated[str, typer.Argument(metavar="WORKFLOW", help="The workflow.")]
 

@@ -23,7 +23,11 @@ def rejected(
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List trigger events that started no run (data that does not fit the inputs, ...), newest first."""
+    """List trigger events that started no run, and why, newest first.
+
+    An event is rejected when its data does not fit a matching workflow's inputs, or the workflow was
+    undeployed before the event was handled.
+    """
     out = Output(as_json)
     with _context.make_client(url) as client:
         page = _context.as_json(client.rejected_events(workflow=workflow, limit=limit, cursor=cursor))

@@ -174,7 +174,8 @@ def show_outcome(console: Console, run: JSON) -> None:
     """A finished run's result, or which step failed and why."""
     status = run.get("status")
     if status == "succeeded":
-        console.print(f"result: {json.dumps(run.get('result'), indent=2, default=str)}", markup=False)
+        # soft wrap: a long value (a file URL) is never cut by a newline, so it copies whole
+        console.print(f"result: {json.dumps(run.get('result'), indent=2, default=str)}", markup=False, soft_wrap=True)
         return
     if status not in ("failed", "cancelled"):
         return

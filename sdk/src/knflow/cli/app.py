@@ -87,6 +87,9 @@ def dev(
 def deploy(
     file: Annotated[Path, typer.Argument(help="A .py file with @workflow functions, or a .yaml/.json spec.")],
     workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="Deploy only this workflow.")] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace a workflow of the same name deployed from another file.")
+    ] = False,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -100,11 +103,14 @@ def deploy(
         fail(f"{file} defines no workflow {workflow!r} (found: {', '.join(sorted(project.workflows))})")
     names = [workflow] if workflow is not None else sorted(project.workflows)
     rows: list[JSON] = []
+    source = str(file.resolve())
     with _context.make_client(url) as client:
+        if not replace:  # before anything is registered; the control plane checks again when deploying
+            _catalog.check_source(client, names, source)
         for name in names:
             spec = project.workflows[name]
             registered = client.register_workflow(spec, project.files)
-            deployed = client.deploy(name)
+            deployed = client.deploy(name, source=source, replace=replace)
             rows.append(
                 {
                     "workflow": name,

@@ -33,9 +33,15 @@ class ActionRequest(Request):
 
 
 class DeployRequest(Request):
-    """``POST /v1/workflows/{name}/deploy``: a version, or the latest."""
+    """``POST /v1/workflows/{name}/deploy``: a version, or the latest.
+
+    ``source`` names the file it is deployed from, kept with the deployment: deploying a workflow
+    deployed from another source is refused (409, ``field: source``) unless ``replace``.
+    """
 
     version: str | None = None
+    source: str | None = Field(default=None, max_length=1024)
+    replace: bool = False
 
 
 class Registered(Reply):
@@ -54,6 +60,8 @@ class Deployment(Reply):
     status: DeploymentStatus
     error: str | None = None
     updated_at: datetime | None = None
+    #: the file it was deployed from, as the deployer named it (None: deployed through the API alone)
+    source: str | None = None
 
 
 class WorkflowSummary(Reply):

@@ -48,6 +48,8 @@ class Step(Reply):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_ms: float | None = None
+    #: when a retry may start (a failed attempt's backoff); None unless one is waiting
+    next_attempt_at: datetime | None = None
     attempts: list[Attempt] = Field(default_factory=list)
 
 
