@@ -244,6 +244,7 @@ def test_logs_cancel_retry_undeploy(fake: FakeApi, tmp_path: Path) -> None:
         "status": "undeployed",
         "error": None,
         "updated_at": None,
+        "source": None,
     }
 
 
