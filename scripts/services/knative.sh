@@ -155,6 +155,21 @@ start_webhook() {
     wait_until webhook "the Knative webhook" webhook_refuses
 }
 
+# kube-controller-manager (Deployments, ReplicaSets, Jobs, Endpoints, ServiceAccounts, garbage collection)
+# and kube-scheduler, beside the API server, as the admin.
+start_kube_controllers() {
+    local pki="$BASE/kube/pki" kubeconfig="$BASE/kube/kubeconfig"
+    run kube-controller-manager "$NETNS" "$KNFLOW_NODE_BIN/kube-controller-manager" --kubeconfig "$kubeconfig" \
+        --bind-address 127.0.0.1 --cert-dir "$BASE/controller-manager-certs" --leader-elect=false \
+        --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
+        --controllers '*' --concurrent-deployment-syncs 2 --node-monitor-grace-period 40s
+    run kube-scheduler "$NETNS" "$KNFLOW_NODE_BIN/kube-scheduler" --kubeconfig "$kubeconfig" \
+        --bind-address 127.0.0.1 --cert-dir "$BASE/scheduler-certs" --leader-elect=false
+    wait_until kube-controller-manager "kube-controller-manager" \
+        ip netns exec "$NETNS" curl -fsk --max-time 2 https://127.0.0.1:10257/healthz
+    wait_until kube-scheduler "kube-scheduler" ip netns exec "$NETNS" curl -fsk --max-time 2 https://127.0.0.1:10259/healthz
+}
+
 start_controller() {
     netns_up "$CONTROLLER_NETNS"
     relay controller-api-relay "/run/netns/$CONTROLLER_NETNS@127.0.0.1:$PORT" "/run/netns/$NETNS@127.0.0.1:$PORT"
@@ -167,8 +182,11 @@ start_controller() {
 }
 
 ready() {
-    pid_of webhook >/dev/null && pid_of controller >/dev/null && pid_of api-relay >/dev/null \
-        && kubectl get --raw /readyz >/dev/null 2>&1
+    local name
+    for name in webhook controller api-relay controller-api-relay kube-controller-manager kube-scheduler; do
+        pid_of "$name" >/dev/null || return 1
+    done
+    kubectl get --raw /readyz >/dev/null 2>&1
 }
 
 cmd_start() {
@@ -181,12 +199,13 @@ cmd_start() {
     fi
     stop_all
     "$HERE/knative-build.sh" knative & local build=$!
-    kube build
+    "$HERE/knative-build.sh" node
     wait "$build" || die "building Knative failed"
     find "$BASE" -maxdepth 1 -name '*.log' -delete
     start_cluster
     configure
     start_webhook
+    start_kube_controllers
     start_controller
     echo "knative: started on https://127.0.0.1:$PORT (logs: $BASE)" >&2
 }
@@ -203,7 +222,9 @@ stop_one() {
 
 stop_all() {
     local name
-    for name in controller webhook controller-api-relay api-relay; do stop_one "$name"; done
+    for name in controller kube-scheduler kube-controller-manager webhook controller-api-relay api-relay; do
+        stop_one "$name"
+    done
     if ip netns list | grep -qw "^$NETNS"; then
         ip netns exec "$NETNS" env KNFLOW_SERVICES_DIR="$BASE" KNFLOW_KUBE_PORT="$PORT" \
             KNFLOW_KUBE_ETCD_PORT="$ETCD_PORT" "$HERE/kube.sh" stop 9>&- >/dev/null 2>&1 || true

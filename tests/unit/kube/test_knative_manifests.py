@@ -122,3 +122,33 @@ def test_readiness_waits_for_the_observed_generation() -> None:
     failed = readiness(ksvc(1, 1, "False", reason="RevisionMissing", message="image pull failed"))
     assert failed.settled and not failed.ready
     assert (failed.reason, failed.message) == ("RevisionMissing", "image pull failed")
+
+
+def test_a_failed_service_says_why_its_revision_failed() -> None:
+    # What Knative v0.50 writes when the revision's pod cannot be scheduled.
+    service = {
+        "metadata": {"generation": 1},
+        "status": {
+            "observedGeneration": 1,
+            "conditions": [
+                {
+                    "type": "ConfigurationsReady",
+                    "status": "False",
+                    "reason": "RevisionFailed",
+                    "message": 'Revision "f-00001" failed with message: no nodes available to schedule pods.',
+                },
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "RevisionMissing",
+                    "message": 'Configuration "f" does not have any ready Revision.',
+                },
+            ],
+        },
+    }
+    state = readiness(service)
+    assert state.settled and not state.ready and state.reason == "RevisionMissing"
+    assert state.message == (
+        'Configuration "f" does not have any ready Revision. '
+        'Revision "f-00001" failed with message: no nodes available to schedule pods.'
+    )

@@ -301,15 +301,23 @@ def readiness(service: dict[str, Any]) -> Readiness:
     observed = status.get("observedGeneration")
     url = status.get("url")
     address = (status.get("address") or {}).get("url")
-    ready = next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), None)
+    conditions = {c.get("type"): c for c in status.get("conditions") or ()}
+    ready = conditions.get("Ready")
     if ready is None or generation is None or observed != generation:
         return Readiness(settled=False, ready=False, url=url, address=address)
     state = ready.get("status")
+    message = str(ready.get("message") or "")
+    # Knative's Ready=False says "Configuration ... does not have any ready Revision"; the why (the
+    # revision's own reason: "no nodes available to schedule pods", an image pull back-off) is in
+    # ConfigurationsReady.
+    configured = conditions.get("ConfigurationsReady") or {}
+    if state == "False" and configured.get("status") == "False" and configured.get("message") not in (None, message):
+        message = f"{message} {configured['message']}".strip()
     return Readiness(
         settled=state in ("True", "False"),
         ready=state == "True",
         reason=str(ready.get("reason") or ""),
-        message=str(ready.get("message") or ""),
+        message=message,
         url=url,
         address=address,
     )
