@@ -10,7 +10,7 @@ from typing import Any
 from . import _types
 from ._errors import SpecError
 from .bindings import upstream, workflow_inputs_used
-from .spec import ActionSpec, HttpTrigger, StepSpec, WorkflowSpec
+from .spec import ActionSpec, HttpTrigger, ScheduleTrigger, StepSpec, WorkflowSpec
 
 Problems = list[tuple[str, str]]
 
@@ -168,8 +168,27 @@ def _check_output(
 
 def _check_triggers(spec: WorkflowSpec) -> Problems:
     paths = Counter((t.method, t.path) for t in spec.triggers if isinstance(t, HttpTrigger))
-    return [
+    problems = [
         (f"triggers.http {m} {p}", "the same HTTP trigger is declared twice")
         for m, p in sorted(paths)
         if paths[(m, p)] > 1
     ]
+    for index, trigger in enumerate(spec.triggers):
+        if isinstance(trigger, ScheduleTrigger):  # known now: every tick would start no run
+            problems.extend(_check_schedule_inputs(spec, trigger.inputs, f"triggers.{index}.inputs"))
+    return problems
+
+
+def _check_schedule_inputs(spec: WorkflowSpec, inputs: Mapping[str, Any], where: str) -> Problems:
+    problems: Problems = [
+        (f"{where}.{name}", f"unknown workflow input {name!r}") for name in inputs if name not in spec.inputs
+    ]
+    for name, param in spec.inputs.items():
+        if name not in inputs:
+            if param.required:
+                problems.append((f"{where}.{name}", f"a schedule must give the required input {name!r}"))
+            continue
+        reason = _types.mismatch(param.type, inputs[name])
+        if reason:
+            problems.append((f"{where}.{name}", f"wrong type: {reason}"))
+    return problems

@@ -56,3 +56,30 @@ async def test_missed_ticks_follow_the_policy(tmp_path: Path, policy: str, runs:
         assert len(workflows.started) == runs  # nothing is due twice
     finally:
         await store.close()
+
+
+class RefusingWorkflows:
+    """The workflow was undeployed after its schedule was read: every tick's run is refused."""
+
+    async def start(self, name: str, inputs: dict[str, Any], **kwargs: Any) -> None:
+        from knflow_control_plane.errors import Conflict
+
+        raise Conflict(f"workflow {name!r} is not deployed: deploy it first", field="workflow")
+
+
+async def test_a_tick_that_can_start_no_run_is_kept_as_a_rejected_event(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'knflow.db'}")
+    await migrate(database)
+    store = SqlAlchemyStore(database)
+    cron = {"kind": "schedule", "cron": "* * * * * *", "timezone": "UTC", "inputs": {"n": 1}, "missed": "skip"}
+    await store.replace_triggers("default", "wf", "v1", [], [cron], now=NOW.timestamp() - 1)
+    try:
+        await Scheduler(store, RefusingWorkflows(), FixedClock()).fire_due()  # type: ignore[arg-type]
+        [rejected] = await store.list_rejected("default")
+        assert (rejected.topic, rejected.source, rejected.event_id) == ("schedule", "/schedules/wf/0", NOW.isoformat())
+        assert rejected.workflow == "wf" and rejected.field == "workflow" and "not deployed" in rejected.reason
+        assert rejected.data == '{"n": 1}'
+        [schedule] = await store.list_schedules("default")
+        assert schedule["cursor"] == NOW.timestamp()  # the tick is over: not fired again
+    finally:
+        await store.close()

@@ -136,7 +136,7 @@ def test_unknown_action_options_are_refused_at_decoration_time() -> None:
 
 
 def test_specs_round_trip_through_json_and_yaml() -> None:
-    @workflow(triggers=[schedule("0 9 * * mon-fri", timezone="Europe/Paris")])
+    @workflow(triggers=[schedule("0 9 * * mon-fri", timezone="Europe/Paris", inputs={"url": "https://example.com"})])
     def daily(url: str) -> Any:
         return fetch(url=url)
 
@@ -172,3 +172,21 @@ def test_a_duration_given_as_a_number_in_text_is_seconds_like_the_number(text: s
 def test_a_duration_that_is_no_number_of_seconds_is_refused_naming_the_field(text: str) -> None:
     with pytest.raises(SpecError, match=r"triggers\.http\.timeout"):
         http_trigger(path="/x", timeout=text)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "problem"),
+    [
+        ({}, "triggers.0.inputs.url: a schedule must give the required input 'url'"),
+        ({"url": 3}, "triggers.0.inputs.url: wrong type: expected string, got integer"),
+        ({"url": "u", "uri": "v"}, "triggers.0.inputs.uri: unknown workflow input 'uri'"),
+    ],
+)
+def test_a_schedule_whose_inputs_fit_no_run_is_refused_when_declared(inputs: dict[str, Any], problem: str) -> None:
+    with pytest.raises(SpecError) as refused:
+
+        @workflow(triggers=[schedule("0 9 * * *", inputs=inputs)])
+        def daily(url: str) -> Any:
+            return fetch(url=url)
+
+    assert problem in str(refused.value)

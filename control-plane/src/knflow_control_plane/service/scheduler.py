@@ -10,6 +10,7 @@ the latest (``skip``, the default), and the run's trigger record says how many w
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 from knflow.spec import ScheduleTrigger
 from knflow_eventing import Tick, due_ticks, next_tick
 
-from ..errors import ControlPlaneError
+from ..domain.rejections import RejectedEvent, excerpt
+from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import Clock, RunStore
 from .background import Background
 from .health import Outage
@@ -25,6 +27,8 @@ from .workflows import Workflows
 
 log = logging.getLogger("knflow.scheduler")
 MAX_SLEEP_S = 1.0
+#: the type of a schedule's tick where a rejected one is shown (``GET /v1/rejected-events``)
+SCHEDULE_TICK_TYPE = "dev.knflow.schedule.tick"
 
 
 class Scheduler:
@@ -70,14 +74,31 @@ class Scheduler:
             "late_by_s": round(tick.late_by.total_seconds(), 3),
             "missed_policy": trigger.missed,
         }
+        source = f"/schedules/{row['workflow']}/{row['position']}"
         try:
             await self.workflows.start(
                 row["workflow"],
                 dict(trigger.inputs),
                 trigger=record,
                 version=row["version"],
-                idempotency=(f"/schedules/{row['workflow']}/{row['position']}", at),
+                idempotency=(source, at),
             )
+        except (InvalidRequest, NotFound, Conflict) as exc:  # this tick can never start its run: kept, shown
+            log.warning("the %s tick of %s starts no run: %s", at, row["workflow"], exc)
+            field = exc.fields.get("field")
+            rejected = RejectedEvent(
+                project=self.project,
+                received_at=self.clock.now().timestamp(),
+                topic="schedule",
+                source=source,
+                event_id=at,
+                type=SCHEDULE_TICK_TYPE,
+                reason=str(exc),
+                workflow=row["workflow"],
+                field=field if isinstance(field, str) else None,
+                data=excerpt(json.dumps(trigger.inputs, default=str)),
+            )
+            await self.store.record_rejected([rejected])
         except ControlPlaneError:
             log.exception("the %s tick of %s could not start a run", at, row["workflow"])
         await self.store.advance_schedule(self.project, row["workflow"], row["position"], tick.at.timestamp())
