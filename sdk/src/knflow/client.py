@@ -217,7 +217,14 @@ class Client:
         (409, ``field: source``) unless ``replace``.
         """
         body = {"version": version, "source": source, "replace": replace}
-        return self._typed(rest.Deployment, "POST", f"/v1/workflows/{name}/deploy", json=body)
+        try:
+            return self._typed(rest.Deployment, "POST", f"/v1/workflows/{name}/deploy", json=body)
+        except ApiError as exc:
+            older = exc.status == 422 and isinstance(exc.body, dict) and exc.body.get("field") == "source"
+            if not older:
+                raise
+        # A control plane older than deployment sources refuses the field: deploy as it knows how.
+        return self._typed(rest.Deployment, "POST", f"/v1/workflows/{name}/deploy", json={"version": version})
 
     def undeploy(self, name: str) -> rest.Deployment:
         """Stop serving a workflow (``status="undeployed"``)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import httpx
 import pytest
@@ -135,3 +136,20 @@ def test_run_and_workflow_verbs_hit_their_endpoints() -> None:
     assert ("POST", "/v1/runs/r1/cancel") in paths
     assert ("POST", "/v1/runs/r1/retry") in paths
     assert ("GET", "/v1/runs/r1/logs") in paths
+
+
+def test_deploy_sends_its_source_and_falls_back_for_a_plane_that_does_not_know_sources() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        if "source" in body:  # an older control plane: the field is unknown to it
+            problem = {"title": "Invalid request", "status": 422, "detail": "source: extra", "field": "source"}
+            return httpx.Response(422, json=problem, headers={"content-type": "application/problem+json"})
+        return httpx.Response(200, json={"workflow": "w", "version": "v1", "status": "ready"})
+
+    with Client(transport=httpx.MockTransport(handler)) as client:
+        deployed = client.deploy("w", source="/home/ada/flow.py")
+    assert deployed.status == "ready"
+    assert bodies == [{"version": None, "source": "/home/ada/flow.py", "replace": False}, {"version": None}]

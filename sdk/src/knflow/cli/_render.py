@@ -278,18 +278,19 @@ def waterfall(run: JSON, now: float | None = None) -> list[JSON]:
     return rows
 
 
-def waterfall_table(rows: list[JSON]) -> Table:
-    """The rows of :func:`waterfall` as a table with offsets, durations and bars on one time scale."""
+def waterfall_table(rows: list[JSON], bar_width: int = _BAR_WIDTH) -> Table:
+    """The rows of :func:`waterfall` as a table with offsets, durations and bars ``bar_width`` wide on one
+    time scale."""
     total = max(((r["offset_ms"] or 0) + (r["duration_ms"] or 0) for r in rows), default=0.0) or 1.0
     table = Table("span", "status", "start", "duration", "timeline", box=None, pad_edge=False)
     for r in rows:
-        bar = Text(" " * _BAR_WIDTH)
+        bar = Text(" " * bar_width)
         if r["offset_ms"] is not None:
-            left = min(_BAR_WIDTH - 1, int(r["offset_ms"] / total * _BAR_WIDTH))
-            width = max(1, round((r["duration_ms"] or 0) / total * _BAR_WIDTH))
-            width = min(width, _BAR_WIDTH - left)
+            left = min(bar_width - 1, int(r["offset_ms"] / total * bar_width))
+            width = max(1, round((r["duration_ms"] or 0) / total * bar_width))
+            width = min(width, bar_width - left)
             style = _MARKS.get(str(r["status"]), ("", "dim"))[1]
-            bar = Text.assemble(" " * left, ("█" * width, style), " " * (_BAR_WIDTH - left - width))
+            bar = Text.assemble(" " * left, ("█" * width, style), " " * (bar_width - left - width))
         offset = "-" if r["offset_ms"] is None else f"+{format_duration(r['offset_ms'])}"
         table.add_row(
             "  " * r["depth"] + r["name"],
@@ -305,4 +306,7 @@ def show_waterfall(console: Console, run: JSON, rows: list[JSON]) -> None:
     """What ``knflow trace`` prints: the run's ids, then its span waterfall."""
     console.print(Text.assemble(("run ", "bold"), (str(run.get("id")), "bold"), "  ", status_text(str(run["status"]))))
     console.print(f"  trace id  {run.get('trace_id') or '-'}", markup=False, highlight=False)
-    console.print(waterfall_table(rows))
+    # The bars take what the other columns leave of the terminal (80 columns: about 25), at most 40.
+    label = max((2 * r["depth"] + len(str(r["name"])) for r in rows), default=4)
+    bar_width = max(10, min(_BAR_WIDTH, console.width - label - 44))
+    console.print(waterfall_table(rows, bar_width))
