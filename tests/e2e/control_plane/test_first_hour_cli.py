@@ -79,7 +79,7 @@ def test_workflows_lists_versions_triggers_and_the_next_fire_time(
     listed = knflow(control_plane, "workflows", "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)["workflows"]}
-    assert set(rows) == {"scaled", "diamond_report"}
+    assert set(rows) == {"scaled", "diamond_report", "exploding"}
     scaled = rows["scaled"]
     assert scaled["status"] == "ready" and scaled["deployed_version"]
     summaries = [t["summary"] for t in scaled["triggers"]]
@@ -184,6 +184,9 @@ def test_hooks_and_deploys_behave_as_documented(control_plane: ControlPlane, pro
     assert (wrong.status_code, wrong.json()["field"]) == (422, "inputs.n")
     not_allowed = httpx.post(f"{url}/hooks/scale", json={"n": 1}, timeout=30)
     assert not_allowed.status_code == 405 and not_allowed.headers["allow"] == "GET"
+    failed = httpx.post(f"{url}/hooks/explode", json={}, timeout=30)
+    assert failed.status_code == 500 and failed.headers["content-type"] == "application/problem+json"
+    assert failed.headers["x-knflow-run-id"] == failed.json()["workflow_run_id"]
     later = httpx.post(f"{url}/hooks/scale-later", json={"n": 2}, timeout=30)  # timeout="0": 202 at once
     assert later.status_code == 202, later.text
     assert later.headers["x-knflow-run-id"] == later.json()["workflow_run_id"]

@@ -48,3 +48,15 @@ def diamond_report(key: str, text: str = "hello") -> object:
     tried = flaky(key=key)
     written = report(text=text)
     return {"tried": tried, "file": written}
+
+
+@action(retries=0)
+def explode(reason: str) -> str:
+    """Always fails (not an ActionError: the hook answers 500)."""
+    raise ValueError(reason)
+
+
+@workflow(triggers=[http_trigger(path="/explode", timeout="20s")])
+def exploding(reason: str = "boom") -> object:
+    """A workflow that fails, to see what its HTTP trigger replies."""
+    return explode(reason=reason)
