@@ -85,3 +85,15 @@ class EventBusUnavailable(ControlPlaneError):
     """The event bus could not take the event; sending it again is safe (runs are idempotent on its id)."""
 
     status = 503
+
+
+class ShuttingDown(ControlPlaneError):
+    """The control plane is shutting down.
+
+    A request waiting for a run is answered before the run ended.
+
+    Attributes:
+        workflow_run_id: the run waited for (in ``fields``); it goes on when the control plane is back.
+    """
+
+    status = 503

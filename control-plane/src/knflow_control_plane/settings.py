@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -156,6 +157,23 @@ class Settings(BaseSettings):
     reply_mode_after_seconds: float | None = Field(default=None, gt=0)
     gc_interval_seconds: float = Field(default=600.0, ge=0)
 
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> Settings:
+        """Every local path made absolute against the working directory of the moment settings are read.
+
+        Paths are handed to processes that run elsewhere (a function runs in its code folder, with
+        ``python -P``) and stored in the database (a build's code folder): a relative one would mean
+        something else there, or after a restart from another folder.
+        """
+        self.state_dir = absolute(self.state_dir)
+        if self.database_url is not None:
+            self.database_url = absolute_sqlite_url(self.database_url)
+        if self.object_store is not None and not self.object_store.startswith("s3://"):
+            self.object_store = str(absolute(Path(self.object_store)))
+        self.kube_token_file = absolute(self.kube_token_file) if self.kube_token_file else None
+        self.kube_ca_file = absolute(self.kube_ca_file) if self.kube_ca_file else None
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under the state dir."""
@@ -170,6 +188,21 @@ class Settings(BaseSettings):
     def resolved_public_url(self) -> str:
         """The URL others reach this control plane at."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def absolute(path: Path) -> Path:
+    """``path`` with ``~`` expanded, made absolute and normalised (``..`` removed; symlinks kept)."""
+    return Path(os.path.abspath(path.expanduser()))
+
+
+def absolute_sqlite_url(url: str) -> str:
+    """A SQLite URL whose file path is relative (``sqlite:///.knflow/knflow.db``) made absolute; any
+    other URL (Postgres, ``sqlite://`` in memory, an absolute or ``file:`` path) as it is."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+")[0] != "sqlite" or not rest or rest.startswith(("/", "file:", ":memory:")):
+        return url
+    path, query_sep, query = rest.partition("?")
+    return f"{scheme}:///{absolute(Path(path))}{query_sep}{query}"
 
 
 class SettingsError(ValueError):

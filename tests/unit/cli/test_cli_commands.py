@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -255,14 +256,36 @@ def test_dev_without_the_control_plane_explains(monkeypatch: pytest.MonkeyPatch)
     assert "pip install knflow-control-plane" in result.stderr
 
 
+def _fake_server(monkeypatch: pytest.MonkeyPatch, serve: Any) -> None:
+    """``knflow_control_plane.entrypoints.server`` replaced by one whose ``serve`` is ``serve``."""
+    module = type(sys)("knflow_control_plane.entrypoints.server")
+    module.ListenFailed = type("ListenFailed", (OSError,), {})  # type: ignore[attr-defined]
+    module.AddressInUse = type("AddressInUse", (module.ListenFailed,), {})  # type: ignore[attr-defined]
+    module.serve = serve  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "knflow_control_plane.entrypoints.server", module)
+
+
 def test_dev_serves_with_the_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[dict[str, object]] = []
-    module = type(sys)("knflow_control_plane.entrypoints.server")
-    module.serve = lambda **kwargs: calls.append(kwargs)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "knflow_control_plane.entrypoints.server", module)
+
+    def serve(**kwargs: object) -> int:
+        calls.append(kwargs)
+        return 130
+
+    _fake_server(monkeypatch, serve)
     result = runner.invoke(app, ["dev", "--port", "9999", "--host", "0.0.0.0", "--state-dir", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert calls == [{"host": "0.0.0.0", "port": 9999, "state_dir": tmp_path}]
+    assert result.exit_code == 130, result.output  # serve's status: a second Ctrl-C
+    assert calls == [{"host": "0.0.0.0", "port": 9999, "state_dir": tmp_path, "console": True}]
+
+
+def test_dev_on_a_taken_port_says_so_in_one_line_and_exits_4(monkeypatch: pytest.MonkeyPatch) -> None:
+    def taken(**_: object) -> int:
+        raise sys.modules["knflow_control_plane.entrypoints.server"].AddressInUse("cannot listen on 127.0.0.1:8080")
+
+    _fake_server(monkeypatch, taken)
+    result = runner.invoke(app, ["dev"])
+    assert result.exit_code == 4
+    assert result.stderr == "error: cannot listen on 127.0.0.1:8080\n"
 
 
 def test_run_progress_shows_every_attempt_and_the_retry_not_internal_states(fake: FakeApi) -> None:

@@ -49,7 +49,8 @@ class VenvBuilder:
     """
 
     def __init__(self, root: Path, *, python: str | None = None, uv: str | None = None, timeout: float = 600.0):
-        self._root = Path(root)
+        # Absolute: the code path goes into stored artifacts and to processes running in other folders.
+        self._root = Path(os.path.abspath(root))
         self._python = python or sys.executable
         self._uv = uv
         self._timeout = timeout

@@ -109,5 +109,6 @@ async def retry_run(request: Request, run_id: str) -> dict[str, Any]:
         raise Conflict(f"run {run_id!r} cannot be retried: {exc}", field="run_id") from exc
     if transition is None:
         raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    cp.orchestrator.apply(transition)  # its run.started (retry) reaches listeners; its steps are claimed next
     cp.orchestrator.wake()
     return await _run(request, run_id)

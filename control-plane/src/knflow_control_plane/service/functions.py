@@ -99,7 +99,7 @@ class Functions:
     async def _artifact(self, record: dict[str, Any], spec: ActionSpec) -> Artifact:
         if record.get("build_status") == "ready" and record.get("artifact"):
             artifact = Artifact(**record["artifact"])
-            if artifact.code_path is None or _exists(artifact.code_path):
+            if usable(artifact):
                 return artifact
         if record.get("code") is None:
             raise InvalidRequest(f"action {spec.name} has no code: deploy it with the CLI", field="action")
@@ -158,10 +158,19 @@ def _describe(schema: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _exists(path: str) -> bool:
-    from pathlib import Path
+def usable(artifact: Artifact) -> bool:
+    """Whether a stored artifact can be deployed as it is, or must be built again from the stored code.
 
-    return Path(path).exists()
+    A relative path (stored by releases that kept the state dir relative) meant the control plane's
+    working directory of that day, never the function's: such an artifact is rebuilt (the code is
+    written again under the absolute builds folder; a venv of the same requirements is reused).
+    """
+    import os
+
+    code = artifact.code_path
+    if code is not None and not (os.path.isabs(code) and os.path.exists(code)):
+        return False
+    return artifact.kind != "venv" or os.path.isabs(artifact.location)
 
 
 def pack(files: dict[str, bytes]) -> bytes:

@@ -154,6 +154,8 @@ class Orchestrator:
         self.lease_expirations = 0
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self._draining = False
+        self._grace = 5.0  # seconds stop() waits for attempts in flight (until their deadlines once draining)
 
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -163,17 +165,35 @@ class Orchestrator:
             asyncio.create_task(self._heartbeat(), name="knflow-heartbeat"),
         ]
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Stop taking work; let in-flight attempts finish for ``grace`` seconds, then abandon them
-        (their leases expire and another replica retries them)."""
-        for loop in self._loops:
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking work; let in-flight attempts finish for ``grace`` seconds (5, or until their
+        deadlines after :meth:`drain`), then abandon them (their leases expire and they are retried)."""
+        self._draining = True
+        for loop in self._loops[:1]:  # the poll; the heartbeat keeps renewing the leases of those waited for
             loop.cancel()
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace)
-        for task in list(self._tasks):
+            await asyncio.wait(set(self._tasks), timeout=self._grace if grace is None else grace)
+        for task in [*self._tasks, *self._loops]:
             task.cancel()
         await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
         await self.waiters.stop()
+
+    def drain(self) -> tuple[int, float]:
+        """Begin stopping: claim nothing more, answer every waiter (``ShuttingDown``), and make
+        :meth:`stop` wait for the attempts in flight until their deadlines. Returns how many there are
+        and the seconds :meth:`stop` may wait for them."""
+        self._draining = True
+        self.waiters.close()
+        now = self.clock.now().timestamp()
+        left = max((c.deadline - now + self.settings.invoke_grace for c in self._inflight.values()), default=0.0)
+        self._grace = max(self._grace, left)
+        return len(self._inflight), self._grace if self._inflight else 0.0
+
+    def hurry(self) -> None:
+        """Stop at once (a second Ctrl-C): the attempts in flight are abandoned, retried once their leases expire."""
+        self._grace = 0.0
+        for task in list(self._tasks):
+            task.cancel()
 
     def on_transition(self, listener: Callable[[Transition], None]) -> None:
         """Call ``listener`` with every transition this replica makes (metrics, event relays)."""
@@ -192,7 +212,7 @@ class Orchestrator:
     # -- runs ---------------------------------------------------------------------------------
     def worker(self) -> Worker:
         """This replica as a claimant, with the room it has left (minus room reserved by starting runs)."""
-        room = max(0, self.settings.capacity - len(self._inflight) - self._reserved)
+        room = 0 if self._draining else max(0, self.settings.capacity - len(self._inflight) - self._reserved)
         return Worker(self.settings.worker, self.settings.lease, room)
 
     async def submit(self, new: NewRun) -> Transition:

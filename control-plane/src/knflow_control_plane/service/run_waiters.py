@@ -10,7 +10,7 @@ from typing import Any
 from ..domain.events import RUN_CANCELLED, RUN_FAILED, RUN_STARTED, RUN_SUCCEEDED
 from ..domain.model import RunStatus
 from ..domain.records import Transition
-from ..errors import ControlPlaneError
+from ..errors import ControlPlaneError, ShuttingDown
 from ..ports import RunStore
 
 #: Runs asked about per query of the watcher.
@@ -20,6 +20,8 @@ _ENDS = frozenset((RUN_SUCCEEDED, RUN_FAILED, RUN_CANCELLED))
 
 #: A run's (status, result, error).
 State = tuple[str, Any, Any]
+#: What :meth:`RunWaiters.close` wakes waiters with (compared by identity).
+_CLOSED: State = ("closed", None, None)
 
 
 class RunWaiters:
@@ -34,6 +36,7 @@ class RunWaiters:
         # Set to the run's state when the transition that ended it says it, else to None: look in the store.
         self._waiters: dict[str, list[asyncio.Future[State | None]]] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def wait(self, run_id: str, timeout: float, *, skip_first_read: bool = False) -> State | None:
         """Wait up to ``timeout`` seconds for a run to finish; its (status, result, error) either way.
@@ -46,11 +49,16 @@ class RunWaiters:
         queue on the database (ahead of the very transaction creating the run, in the first case).
         Nothing is missed: a run created or ended here wakes the wait, and one created or ended
         elsewhere is seen by the watcher's next look.
+
+        Raises:
+            ShuttingDown: the control plane began to stop (:meth:`close`) before the run finished.
         """
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         look = not skip_first_read
         while True:
+            if self._closed:
+                raise _shutting_down(run_id)
             # Listen before looking: a run created or finished while the store is read still wakes us.
             future: asyncio.Future[State | None] = loop.create_future()
             waiters = self._waiters.setdefault(run_id, [])
@@ -67,6 +75,8 @@ class RunWaiters:
                 self._watch()
                 with contextlib.suppress(TimeoutError):
                     ended = await asyncio.wait_for(future, left)
+                    if ended is _CLOSED:
+                        raise _shutting_down(run_id)
                     if ended is not None:
                         return ended  # the transition that ended it here said how: no read
             finally:
@@ -85,6 +95,15 @@ class RunWaiters:
             for future in self._waiters.pop(transition.run_id):
                 if not future.done():
                     future.set_result(ended)
+
+    def close(self) -> None:
+        """The control plane is stopping: every wait ends now, and later ones at once, with ``ShuttingDown``
+        (a caller gets its answer, with the run id, instead of a connection cut when the process exits)."""
+        self._closed = True
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(_CLOSED)
 
     async def stop(self) -> None:
         """Stop watching (the waits themselves end with their callers)."""
@@ -115,6 +134,11 @@ class RunWaiters:
                     for future in self._waiters.get(run_id, []):
                         if not future.done():
                             future.set_result(None)
+
+
+def _shutting_down(run_id: str) -> ShuttingDown:
+    message = f"the control plane is shutting down before run {run_id} finished; it goes on when it is started again"
+    return ShuttingDown(message, workflow_run_id=run_id)
 
 
 def _ended(transition: Transition) -> State | None:

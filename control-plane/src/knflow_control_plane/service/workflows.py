@@ -7,7 +7,7 @@ import hashlib
 import math
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,12 @@ class Workflows:
         # The store still takes starts as fast as before: 64 fill its group commits and its pool.
         self.starts_at_once = starts_at_once
         self._starting = asyncio.Semaphore(starts_at_once)
+        self._deploy_listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def on_deploy(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener`` with the outcome of every deploy here (``workflow``, ``version``, ``status``,
+        ``error``), failed ones included (``knflow dev`` prints a line for each)."""
+        self._deploy_listeners.append(listener)
 
     async def register(self, spec: WorkflowSpec, code: dict[str, bytes] | None) -> tuple[str, bool]:
         """Store a workflow version and the action versions it calls (with their code).
@@ -170,9 +176,18 @@ class Workflows:
         """
         await self.check_source(name, source, replace)
         try:
-            return await self._deploy(name, version, source)  # kept with the deployment
+            outcome = await self._deploy(name, version, source)  # kept with the deployment
+        except ControlPlaneError as exc:
+            self._deployed({"workflow": name, "version": version, "status": "failed", "error": str(exc)})
+            raise
         finally:
             self._changed()
+        self._deployed(outcome)
+        return outcome
+
+    def _deployed(self, outcome: dict[str, Any]) -> None:
+        for listener in self._deploy_listeners:
+            listener(outcome)
 
     async def check_source(self, name: str, source: str | None, replace: bool) -> None:
         """Refuse to deploy ``name`` from ``source`` over a deployment from another file, unless ``replace``.

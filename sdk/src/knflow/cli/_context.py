@@ -22,6 +22,7 @@ EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
+EXIT_ADDRESS_IN_USE = 4  # `knflow dev`: the port is taken
 
 UrlOption = Annotated[
     str | None,

@@ -16,6 +16,7 @@ from knflow.client import JSON, Client, WaitTimeoutError
 
 from . import _catalog, _context, _events, _files, _help, _progress, _render
 from ._context import (
+    EXIT_ADDRESS_IN_USE,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_TIMEOUT,
@@ -64,22 +65,31 @@ NoWaitOption = Annotated[bool, typer.Option("--no-wait", help="Print the run and
 
 @app.command()
 def dev(
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    state_dir: Annotated[Path, typer.Option(help="Where the database and objects live.")] = Path(".knflow"),
+    port: Annotated[int, typer.Option(envvar="KNFLOW_PORT", help="Port to listen on.")] = 8080,
+    host: Annotated[str, typer.Option(envvar="KNFLOW_HOST", help="Interface to listen on.")] = "127.0.0.1",
+    state_dir: Annotated[
+        Path, typer.Option(envvar="KNFLOW_STATE_DIR", help="Where the database, builds and files live.")
+    ] = Path(".knflow"),
 ) -> None:
-    """Run an embedded control plane (SQLite, in-memory bus, local functions) in this process."""
+    """Run an embedded control plane (SQLite, in-memory bus, local functions) in this process.
+
+    Prints where it listens and one line per deploy and run. Ctrl-C drains (running steps may finish,
+    exit 0); a second Ctrl-C stops at once (exit 130). A taken port: one line, exit 4.
+    """
     try:
-        from knflow_control_plane.entrypoints.server import serve
+        from knflow_control_plane.entrypoints.server import AddressInUse, ListenFailed, serve
         from knflow_control_plane.settings import SettingsError
     except ImportError as exc:
         if exc.name and exc.name.startswith("knflow_control_plane"):
             fail("`knflow dev` needs the control plane: pip install knflow-control-plane", EXIT_USAGE)
         raise
     try:
-        serve(host=host, port=port, state_dir=state_dir)
-    except SettingsError as exc:
+        status = serve(host=host, port=port, state_dir=state_dir, console=True)
+    except AddressInUse as exc:
+        fail(str(exc), EXIT_ADDRESS_IN_USE)
+    except (SettingsError, ListenFailed) as exc:
         fail(str(exc), EXIT_USAGE)
+    raise typer.Exit(status)
 
 
 @app.command()
