@@ -7,8 +7,8 @@ plane now resolves every path at start-up; here such artifacts are forgotten (bu
 ``pending``): the next deploy or invocation builds them again from the stored code, under the absolute
 builds folder (a venv of the same requirements is reused).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from typing import Any
@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
