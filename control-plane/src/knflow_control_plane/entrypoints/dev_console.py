@@ -25,7 +25,7 @@ class DevConsole:
 
     def __init__(self, out: TextIO):
         self.out = out
-        self._runs: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._runs: OrderedDict[str, tuple[str, float | None]] = OrderedDict()
 
     def say(self, line: str, *, stamp: bool = False) -> None:
         """Write one line (``stamp``: after the time of day)."""
@@ -74,15 +74,20 @@ class DevConsole:
 
     def _started(self, run_id: str, data: dict[str, Any]) -> None:
         known = self._runs.get(run_id)
-        workflow = str(data.get("workflow") or (known[0] if known else "?"))
-        self._runs[run_id] = (workflow, time.monotonic())
-        if len(self._runs) > _REMEMBERED:
-            self._runs.popitem(last=False)
+        workflow = str(data.get("workflow") or (known[0] if known else "?"))  # a retry's event has none
+        self._remember(run_id, workflow, time.monotonic())
         verb = "retried" if data.get("retry") else "started"
         self.say(f"run {run_id} {workflow} {verb}", stamp=True)
 
+    def _remember(self, run_id: str, workflow: str, began: float | None) -> None:
+        self._runs[run_id] = (workflow, began)
+        self._runs.move_to_end(run_id)
+        if len(self._runs) > _REMEMBERED:
+            self._runs.popitem(last=False)
+
     def _ended(self, run_id: str, status: str, data: dict[str, Any]) -> None:
-        workflow, began = self._runs.pop(run_id, ("", None))
+        workflow, began = self._runs.get(run_id, ("", None))
+        self._remember(run_id, workflow, None)  # its workflow, for the line of a retry
         took = f" in {_duration(time.monotonic() - began)}" if began is not None else ""
         line = f"run {run_id} {workflow} {status}{took}".replace("  ", " ")
         error = data.get("error")
