@@ -11,12 +11,13 @@ import fcntl
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,13 @@ DEFAULT_PORT = 8080
 PORT_LOCK = Path("/tmp/knflow-port-8080.lock")
 #: A run id as the control plane makes them: 12 hex digits of milliseconds, 16 random ones.
 RUN_ID = re.compile(r"\b[0-9a-f]{28}\b")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def newcomer_env() -> dict[str, str]:
@@ -50,12 +58,16 @@ def default_port() -> Iterator[None]:
 
 @dataclass
 class Dev:
-    """One ``knflow dev`` started in ``folder``, its stdout and stderr kept in files beside it."""
+    """One ``knflow dev`` started in ``folder`` (``--port`` only when not the default), its stdout and
+    stderr kept in files beside it."""
 
     folder: Path
-    args: list[str] = field(default_factory=list)
     port: int = DEFAULT_PORT
     process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def args(self) -> list[str]:
+        return [] if self.port == DEFAULT_PORT else ["--port", str(self.port)]
 
     @property
     def url(self) -> str:
