@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -48,16 +49,36 @@ def show_run(client: Client, url: str, label: str) -> None:
             )
 
 
+def free_port(wanted: int) -> int:
+    """``wanted`` if nothing listens on it, else a free port: the demo never talks to a control plane
+    it did not start (one on that port may hold other workflows, other code, another state dir)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", wanted))
+            return wanted
+        except OSError:
+            pass
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    print(f"port {wanted} is taken (another knflow dev?): the demo starts its own control plane on port {port}")
+    return port
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
-    url = f"http://127.0.0.1:{args.port}"
-    env = dict(os.environ, KNFLOW_PORT=str(args.port), KNFLOW_STATE_DIR=str(Path(".knflow").resolve()))
+    port = free_port(args.port)
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, KNFLOW_PORT=str(port), KNFLOW_STATE_DIR=str(Path(".knflow").resolve()))
     server = subprocess.Popen([sys.executable, "-m", "knflow_control_plane.entrypoints.server"], env=env)
     client = Client(url)
     try:
         wait_ready(client, server)
+        if server.poll() is not None:  # it could not listen: whatever answered is not ours
+            sys.exit(f"the control plane exited with {server.returncode}")
         print(f"control plane ready at {url}")
         for example in ("pipeline.py", "fanin.py", "lookup.py", "flaky.py"):
             project = load_file(HERE / example)
@@ -67,6 +88,7 @@ def main() -> None:
                 print(f"deployed {spec.name:10} version {deployment.version}  status {deployment.status}")
         for label in ("first call: each function starts (cold)", "second call: functions warm"):
             show_run(client, url, label)
+        print("\nthe demo's control plane stops now; start your own with `knflow dev` (see the README)")
     finally:
         server.terminate()
         server.wait(timeout=30)
