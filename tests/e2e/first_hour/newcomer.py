@@ -135,6 +135,12 @@ def shell(command: str, folder: Path, timeout: float = 120) -> subprocess.Comple
     )
 
 
+def crashed(output: str) -> bool:
+    """Whether a Python process crashed in ``output``: a traceback from column 0 (one a failed step shows
+    of the user's code is indented under its error, and one a log line carries sits inside its JSON)."""
+    return re.search(r"^Traceback \(most recent call last\):", output, re.MULTILINE) is not None
+
+
 def wait_until(predicate: object, timeout: float, what: str) -> None:
     """Poll ``predicate()`` until it is true."""
     assert callable(predicate)

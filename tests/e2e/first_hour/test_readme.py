@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .markdown import Block, blocks, shell_lines
-from .newcomer import ROOT, RUN_ID, Dev, default_port, shell
+from .newcomer import ROOT, RUN_ID, Dev, crashed, default_port, shell
 
 README = ROOT / "README.md"
 
@@ -47,7 +47,7 @@ def test_the_readme_quick_start_works_as_written(folder: Path) -> None:
     assert "listening on http://127.0.0.1:8080" in said
     assert f"state in {folder / '.knflow'}" in said and (folder / ".knflow" / "knflow.db").is_file()
     assert "deployed counting" in said and said.count("counting succeeded") >= 2 and "knflow dev: stopped" in said
-    assert "Traceback" not in dev.stderr()
+    assert not crashed(dev.stderr())
 
 
 def _run_the_rest(commands: list[tuple[str, str]], folder: Path, dev: Dev) -> None:
@@ -68,7 +68,7 @@ def _run_the_rest(commands: list[tuple[str, str]], folder: Path, dev: Dev) -> No
         command = commands[index][0].replace("RUN", run_id)
         result = shell(command, folder)
         assert result.returncode == code, (command, result.stdout, result.stderr)
-        assert "Traceback" not in result.stderr
+        assert not crashed(result.stderr)
         return result.stdout if command.startswith("curl") else result.stdout + result.stderr
 
     deployed = run(0)
