@@ -6,6 +6,7 @@ The event bus port is ``knflow_eventing.EventBus``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -311,3 +312,41 @@ class RunStore(Protocol):
     async def acquire_lease(self, name: str, holder: str, now: float, ttl: float) -> bool: ...
     async def release_lease(self, name: str, holder: str) -> None: ...
     async def close(self) -> None: ...
+
+
+class InvokeSpan(Protocol):
+    """The span of one invocation: the ``traceparent`` to send, and the reply to note on it."""
+
+    @property
+    def traceparent(self) -> str | None:
+        """The W3C trace context naming this span as the function's parent."""
+        ...
+
+    def reply(self, reply: HttpReply) -> None:
+        """Note the function's HTTP reply on the span."""
+        ...
+
+
+class RunTracer(Protocol):
+    """Spans of runs, attempts and invocations (``observability.tracing``); absent when tracing is off,
+    so that the orchestrator then does no tracing work at all."""
+
+    def adopt(self, new: NewRun) -> NewRun:
+        """``new`` joined to the trace of the request starting it (its trace id, the trigger's span id)."""
+        ...
+
+    def start_attempt(self, claim: Claim) -> object | None:
+        """Start the attempt's span (current in this task until :meth:`end_attempt`)."""
+        ...
+
+    def end_attempt(self, handle: object, outcome: Outcome | None) -> None:
+        """End the span :meth:`start_attempt` returned, once the outcome is recorded."""
+        ...
+
+    def invoke(self, claim: Claim) -> AbstractContextManager[InvokeSpan]:
+        """The client span around one invocation of the claim's function."""
+        ...
+
+    def run_finished(self, transition: Transition) -> None:
+        """Export the run's span if ``transition`` finished the run."""
+        ...

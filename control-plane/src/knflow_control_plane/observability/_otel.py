@@ -86,7 +86,7 @@ class _Attempt:
 
 
 class _Invoke:
-    """The CLIENT span of one invocation (``orchestrator.InvokeSpan``)."""
+    """The CLIENT span of one invocation (``ports.InvokeSpan``)."""
 
     def __init__(self, span: trace.Span):
         self.span = span
@@ -100,7 +100,7 @@ class _Invoke:
 
 
 class RunSpans:
-    """The orchestrator's ``RunTracer``: run, attempt and invocation spans.
+    """The orchestrator's ``RunTracer`` (``ports``): run, attempt and invocation spans.
 
     Args:
         tracer: where spans are made.

@@ -16,10 +16,9 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from knflow import wire
 from knflow_runtime.contract import encode_invoke
@@ -29,7 +28,7 @@ from ..domain.model import Outcome
 from ..domain.records import Claim, NewRun, Transition, Worker
 from ..errors import BuildFailed, ControlPlaneError, DeployFailed, FunctionUnavailable, InvalidRequest
 from ..observability import logs
-from ..ports import Clock, FunctionBackend, HttpReply, HttpRequest, RunStore
+from ..ports import Clock, FunctionBackend, HttpReply, HttpRequest, RunStore, RunTracer
 from .functions import Functions
 from .health import Outage
 from .outcomes import CheckedReply, outcome_of
@@ -59,44 +58,6 @@ class OrchestratorSettings:
     capacity: int = 1000
     poll_interval: float = 1.0
     invoke_grace: float = 5.0
-
-
-class InvokeSpan(Protocol):
-    """The span of one invocation: the ``traceparent`` to send, and the reply to note on it."""
-
-    @property
-    def traceparent(self) -> str | None:
-        """The W3C trace context naming this span as the function's parent."""
-        ...
-
-    def reply(self, reply: HttpReply) -> None:
-        """Note the function's HTTP reply on the span."""
-        ...
-
-
-class RunTracer(Protocol):
-    """Spans of runs, attempts and invocations (``observability.tracing``); absent when tracing is off,
-    so that the orchestrator then does no tracing work at all."""
-
-    def adopt(self, new: NewRun) -> NewRun:
-        """``new`` joined to the trace of the request starting it (its trace id, the trigger's span id)."""
-        ...
-
-    def start_attempt(self, claim: Claim) -> object | None:
-        """Start the attempt's span (current in this task until :meth:`end_attempt`)."""
-        ...
-
-    def end_attempt(self, handle: object, outcome: Outcome | None) -> None:
-        """End the span :meth:`start_attempt` returned, once the outcome is recorded."""
-        ...
-
-    def invoke(self, claim: Claim) -> AbstractContextManager[InvokeSpan]:
-        """The client span around one invocation of the claim's function."""
-        ...
-
-    def run_finished(self, transition: Transition) -> None:
-        """Export the run's span if ``transition`` finished the run."""
-        ...
 
 
 AttemptListener = Callable[[Claim, Outcome | None, float], None]
