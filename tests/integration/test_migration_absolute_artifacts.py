@@ -1,5 +1,6 @@
-"""Migration 0006 on SQLite and the real Postgres: builds stored with a relative path (what ``knflow dev``
-stored while its state dir stayed relative) are forgotten, so they are built again; others are kept."""
+"""The migration that repairs builds, on SQLite and the real Postgres: builds stored with a relative path
+(what ``knflow dev`` stored while its state dir stayed relative) are forgotten, to be built again; the
+others are kept."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection
 from knflow_control_plane.adapters.sqlalchemy_database import Database
 from knflow_control_plane.adapters.sqlalchemy_migrations import alembic_config, migrate
 from knflow_control_plane.adapters.sqlalchemy_tables import action_versions
+from tests.revisions import ARTIFACTS_REPAIR, before
 from tests.services import drop_postgres_database, fresh_postgres_database
 
 STORED: dict[str, dict[str, Any] | None] = {
@@ -65,7 +67,7 @@ def _builds(conn: Connection) -> dict[str, tuple[str, Any]]:
 
 
 async def test_relative_builds_are_forgotten_and_the_others_kept(database: Database) -> None:
-    await database.run(_upgrade_to, "0005")
+    await database.run(_upgrade_to, before(ARTIFACTS_REPAIR))
     await database.run(_store_builds)
     await migrate(database)
     builds = await database.run(_builds)

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from tests.revisions import ARTIFACTS_REPAIR, before
+
 from .newcomer import Dev, crashed, free_port, shell, wait_until
 
 COUNTING = """
@@ -96,7 +98,7 @@ def test_a_build_stored_with_a_relative_code_path_is_repaired(tmp_path: Path) ->
             f"UPDATE action_versions SET artifact = json_set(artifact, '$.code_path', {relative})",
             (len(str(folder)) + 2,),
         )
-        conn.execute("UPDATE alembic_version SET version_num = '0005'")
+        conn.execute("UPDATE alembic_version SET version_num = ?", (before(ARTIFACTS_REPAIR),))
     assert all(a["code_path"].startswith(".knflow/builds/code/") for a in _artifacts(database))
     dev = Dev(folder, port).start()
     try:

@@ -7,8 +7,8 @@ plane now resolves every path at start-up; here such artifacts are forgotten (bu
 ``pending``): the next deploy or invocation builds them again from the stored code, under the absolute
 builds folder (a venv of the same requirements is reused).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from typing import Any
@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
