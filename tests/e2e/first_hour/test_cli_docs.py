@@ -76,9 +76,20 @@ class Checker:
 #: Console blocks another test runs (by their first command), with the test. Blocks without a command
 #: (an output's format: a failed step's traceback) are checked by the tests of that output.
 ELSEWHERE = {
-    "knflow rejected": "tests/e2e/control_plane/test_rejected_events.py",
+    "knflow deploy other/flow.py": "tests/e2e/control_plane/test_first_hour_cli.py",
     "knflow deploy typo.py": "tests/e2e/control_plane/test_first_hour_deploy.py",
+    "knflow workflows": "tests/e2e/control_plane/test_first_hour_cli.py",
+    "knflow graph fanin": "tests/e2e/control_plane/test_first_hour_cli.py",
+    "knflow files 01a24...": "tests/e2e/files/test_files_cli.py",
+    "knflow rejected": "tests/e2e/control_plane/test_rejected_events.py",
 }
+
+
+def test_every_console_block_with_a_command_is_checked_here_or_by_the_test_named() -> None:
+    for first, test in ELSEWHERE.items():
+        assert (ROOT / test).is_file(), (first, test)
+    firsts = [session[0][0] for session in sessions() if session]
+    assert set(ELSEWHERE) <= set(firsts), "a block named in ELSEWHERE is gone from docs/cli.md"
 
 
 def test_every_console_block_of_the_cli_docs(folder: Path) -> None:
