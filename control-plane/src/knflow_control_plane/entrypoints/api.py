@@ -88,9 +88,10 @@ def create_app(
             return JSONResponse({"status": "store unavailable", "detail": problem}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=guarded)
     async def metrics(request: Request) -> Response:
-        """Prometheus metrics (text format); open like the health checks, for scrapers."""
+        """Prometheus metrics (text format); with auth on, scrapers send a key (``authorization`` of a
+        Prometheus scrape config): workflow names and run counts are the project's business."""
         cp: ControlPlane = request.app.state.control_plane
         return Response(await cp.metrics.exposition(), media_type=CONTENT_TYPE)
 
