@@ -14,7 +14,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from knflow_control_plane.adapters.objects_local import LocalObjectsApp, LocalObjectStore
+from knflow_control_plane.adapters.objects_local import LocalObjectStore
+from knflow_control_plane.adapters.objects_local_app import LocalObjectsApp
 from knflow_control_plane.adapters.s3 import S3ObjectStore
 from knflow_control_plane.objects import ObjectStore
 

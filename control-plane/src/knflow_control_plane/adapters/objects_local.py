@@ -1,4 +1,4 @@
-"""The ``local`` object store: a folder on disk, and the ASGI app that serves its signed URLs.
+"""The ``local`` object store: a folder on disk (its signed URLs are served by :mod:`.objects_local_app`).
 
 Under ``root``: ``data/{key}`` (content), ``meta/{key}.json`` (content type, size, SHA-256, creation time,
 inode of its data file) and ``tmp/`` (writes in progress, renamed into place: readers see the old object
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -20,24 +21,19 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import parse_qsl
 
-from starlette.types import Receive, Scope, Send
-
-from ..errors import Conflict, ControlPlaneError
+from ..errors import Conflict
 from ..objects import (
     DEFAULT_CONTENT_TYPE,
     ObjectInfo,
     ObjectNotFound,
     ObjectStream,
-    TooLarge,
-    UrlInvalid,
     validate_key,
     validate_prefix,
 )
 from . import signing
 
-__all__ = ["CHUNK_SIZE", "LocalObjectStore", "LocalObjectsApp"]
+__all__ = ["CHUNK_SIZE", "LocalObjectStore"]
 
 CHUNK_SIZE = 1024 * 1024
 _RACE_RETRIES = 5
@@ -81,13 +77,20 @@ class LocalObjectStore:
             folder.mkdir(parents=True, exist_ok=True)
 
     async def put(
-        self, key: str, data: AsyncIterator[bytes] | bytes, content_type: str = DEFAULT_CONTENT_TYPE
+        self,
+        key: str,
+        data: AsyncIterator[bytes] | bytes,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        *,
+        create_only: bool = False,
     ) -> ObjectInfo:
-        """Store ``data`` under ``key`` atomically; see :meth:`ObjectStore.put`.
+        """Store ``data`` under ``key`` atomically; see :meth:`ObjectStore.put`. ``create_only``: never
+        replace an object (a signed upload URL is one upload).
 
         Raises:
             InvalidKey: the key is malformed.
-            Conflict: the key, or one of its parent folders, is already used the other way round.
+            Conflict: the key, or one of its parent folders, is already used the other way round; or, with
+                ``create_only``, the object exists (``field``: ``url``).
             TooLarge: raised by ``data`` itself (the ASGI app's size limit); nothing is stored.
         """
         validate_key(key)
@@ -97,7 +100,8 @@ class LocalObjectStore:
         try:
             size = await self._write_all(file, hasher, data)
             await asyncio.to_thread(_sync_close, file)
-            return await asyncio.to_thread(self._commit, key, tmp, size, hasher.hexdigest(), content_type)
+            commit = functools.partial(self._commit, create_only=create_only)
+            return await asyncio.to_thread(commit, key, tmp, size, hasher.hexdigest(), content_type)
         except BaseException:
             await asyncio.to_thread(_discard, file, tmp)
             raise
@@ -189,7 +193,9 @@ class LocalObjectStore:
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self._data / key, self._meta / f"{key}.json"
 
-    def _commit(self, key: str, tmp: Path, size: int, sha256: str, content_type: str) -> ObjectInfo:
+    def _commit(
+        self, key: str, tmp: Path, size: int, sha256: str, content_type: str, *, create_only: bool = False
+    ) -> ObjectInfo:
         data, meta = self._paths(key)
         created = datetime.now(UTC)
         record = {"size": size, "sha256": sha256, "content_type": content_type, "created": created.isoformat()}
@@ -199,7 +205,12 @@ class LocalObjectStore:
         try:
             if data.is_dir():
                 raise Conflict(f"object key {key!r} is a folder of other objects", field="key", key=key)
-            _place(tmp, data)
+            if not create_only:
+                _place(tmp, data)
+            elif _place_new(tmp, data):
+                tmp.unlink()
+            else:
+                raise Conflict("this upload URL was used already: it uploads once", field="url", key=key)
             _place(meta_tmp, meta)
         except (NotADirectoryError, FileExistsError, IsADirectoryError) as exc:
             raise Conflict(f"a parent of object key {key!r} is itself an object", field="key", key=key) from exc
@@ -295,6 +306,22 @@ def _place(src: Path, dst: Path) -> None:
     os.replace(src, dst)  # one last time, letting its error out
 
 
+def _place_new(src: Path, dst: Path) -> bool:
+    """Link ``src`` at ``dst`` unless something is there (atomically: of two uploads at once, one wins);
+    whether it was placed."""
+    for _ in range(_RACE_RETRIES):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except FileExistsError:
+            return False
+        except FileNotFoundError:
+            continue  # the folder was pruned meanwhile: make it again
+        return True
+    os.link(src, dst)  # one last time, letting its error out
+    return True
+
+
 def _write(file: BinaryIO, hasher: Any, chunk: bytes | memoryview) -> None:
     hasher.update(chunk)
     file.write(chunk)
@@ -309,89 +336,3 @@ def _sync_close(file: BinaryIO) -> None:
 def _discard(file: BinaryIO, tmp: Path) -> None:
     file.close()
     tmp.unlink(missing_ok=True)
-
-
-class LocalObjectsApp:
-    """A pure ASGI app serving :class:`LocalObjectStore`'s signed URLs (``GET``/``PUT /{key}?...``).
-
-    Mount it at ``/v1/objects`` (``app.mount("/v1/objects", LocalObjectsApp(store))``). Errors are RFC 9457
-    problems: 403 expired or tampered URL, 404 missing object, 413 over ``max_size``, 422 malformed key.
-
-    Args:
-        store: the store whose URLs this app serves.
-    """
-
-    def __init__(self, store: LocalObjectStore):
-        self.store = store
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one request to a signed URL."""
-        if scope["type"] != "http":  # uvicorn, told so at startup, runs the app without lifespan events
-            raise RuntimeError(f"LocalObjectsApp serves HTTP, not {scope['type']}")
-        method = scope["method"]
-        try:
-            if method not in ("GET", "PUT"):
-                await _problem(send, 405, "Method not allowed", f"{method} is not served here; use GET or PUT")
-                return
-            path, root = str(scope["path"]), str(scope.get("root_path", ""))
-            key = (path[len(root) :] if root and path.startswith(root) else path).lstrip("/")
-            query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
-            grant = self.store.verify(method, key, query)
-            if method == "GET":
-                await self._get(grant, send)
-            else:
-                await self._put(grant, scope, receive, send)
-        except ConnectionResetError:
-            return  # nobody is left to answer; the partial upload was discarded
-        except ControlPlaneError as exc:
-            title = (type(exc).__doc__ or type(exc).__name__).strip().splitlines()[0]
-            await _problem(send, exc.status, title, str(exc), **exc.fields)
-
-    async def _get(self, grant: signing.Grant, send: Send) -> None:
-        async with await self.store.get(grant.key) as stream:
-            info = stream.info
-            headers = [(b"content-type", info.content_type.encode("latin-1")), (b"etag", f'"{info.etag}"'.encode())]
-            headers.append((b"content-length", str(info.size).encode()))
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            async for chunk in stream:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-
-    async def _put(self, grant: signing.Grant, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-        sent_type = headers.get("content-type")
-        if grant.content_type is not None and sent_type != grant.content_type:
-            raise UrlInvalid(f"URL is signed for Content-Type {grant.content_type!r}", field="content-type")
-        limit = grant.max_size
-        declared = headers.get("content-length", "")
-        # Refuse a declared oversize body before reading it (and before a client waiting on 100-continue sends).
-        if limit is not None and declared.isdigit() and int(declared) > limit:
-            raise TooLarge(f"upload of {declared} bytes is over the limit of {limit}", max_size=limit)
-
-        async def body() -> AsyncIterator[bytes]:
-            received = 0
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ConnectionResetError("the client went away during the upload")
-                chunk = message.get("body", b"")
-                received += len(chunk)
-                if limit is not None and received > limit:
-                    raise TooLarge(f"upload is over the limit of {limit} bytes", max_size=limit)
-                if chunk:
-                    yield chunk
-                if not message.get("more_body", False):
-                    return
-
-        info = await self.store.put(grant.key, body(), sent_type or DEFAULT_CONTENT_TYPE)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"etag", f'"{info.etag}"'.encode())]})
-        await send({"type": "http.response.body", "body": b""})
-
-
-async def _problem(send: Send, status: int, title: str, detail: str, **fields: object) -> None:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "field": None}
-    body.update({name: value for name, value in fields.items() if isinstance(value, str | int | None)})
-    payload = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(payload)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})

@@ -173,10 +173,34 @@ def usable(artifact: Artifact) -> bool:
     return artifact.kind != "venv" or os.path.isabs(artifact.location)
 
 
+def check_code_paths(files: dict[str, bytes]) -> None:
+    """Every path of a code bundle is a plain relative POSIX path inside it.
+
+    Raises:
+        InvalidRequest: naming the first path that is absolute, climbs out (``..``), uses backslashes,
+            or has an empty part.
+    """
+    for name in files:
+        parts = name.split("/")
+        odd = "\\" in name or "\x00" in name or name.startswith("/")
+        if odd or any(part in ("", ".", "..") for part in parts):
+            raise InvalidRequest(
+                f"code path {name!r} must be a relative path inside the bundle (no '..', no leading '/', "
+                "no backslash, no empty part)",
+                field=f"code.files.{name}",
+            )
+
+
 def pack(files: dict[str, bytes]) -> bytes:
-    """A code bundle as one blob (a zip) for the store."""
+    """A code bundle as one blob (a zip) for the store.
+
+    Raises:
+        InvalidRequest: naming a path that is not a plain relative path inside the bundle.
+    """
     import io
     import zipfile
+
+    check_code_paths(files)
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

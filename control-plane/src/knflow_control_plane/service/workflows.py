@@ -25,6 +25,7 @@ from .functions import Functions, pack
 from .garbage import FunctionGarbage
 from .orchestrator import Orchestrator, new_trace_id
 from .payloads import Payloads
+from .registration import actions_of, check_routes, check_same_code
 from .ttl_cache import TtlCache
 
 _PLAN_CACHE_SIZE = 256
@@ -102,15 +103,15 @@ class Workflows:
         catalogue = await self._catalogue(spec)
         # Checking and serialising a spec of thousands of steps takes a second or more: off the event loop.
         document, version = await asyncio.to_thread(_checked, spec, catalogue)
+        blob = pack(code) if code else None  # its paths checked first
+        await check_routes(self.store, self.project, spec)
+        actions = actions_of(spec)  # a custom trigger's function is built like an action's
+        for action in actions:
+            await check_same_code(self.store, self.project, action, code)
         now = time.time()
-        blob = pack(code) if code else None
         digest = hashlib.sha256(blob).hexdigest() if blob else None
-        for action in spec.actions.values():
+        for action in actions:
             await self.store.put_action_version(self.project, action.model_dump(mode="json"), blob, digest, now)
-        for source in spec.triggers:
-            if isinstance(source, SourceTrigger):  # a custom trigger's function is built like an action's
-                action_spec = source.as_action().model_dump(mode="json")
-                await self.store.put_action_version(self.project, action_spec, blob, digest, now)
         created = await self.store.put_workflow(self.project, document, version, now)
         return version, created
 
@@ -123,6 +124,7 @@ class Workflows:
         blob = pack(code) if code else None
         if blob is None and await self.store.get_action_version(self.project, action.name, action.version) is None:
             raise InvalidRequest(f"action {action.name} needs its code to be registered", field="code")
+        await check_same_code(self.store, self.project, action, code)
         digest = hashlib.sha256(blob).hexdigest() if blob else None
         return await self.store.put_action_version(
             self.project, action.model_dump(mode="json"), blob, digest, time.time()

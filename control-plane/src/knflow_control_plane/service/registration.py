@@ -1,0 +1,57 @@
+"""What registration checks beyond the spec itself, so that a registered version is one deploy can take:
+HTTP trigger paths no other workflow holds, and one code per action version (code paths inside the
+bundle: :func:`.functions.check_code_paths`, as it is packed)."""
+
+from __future__ import annotations
+
+from knflow.spec import ActionSpec, HttpTrigger, SourceTrigger, WorkflowSpec
+
+from ..errors import Conflict
+from ..ports import RunStore
+from .functions import unpack
+
+
+async def check_routes(store: RunStore, project: str, spec: WorkflowSpec) -> None:
+    """No HTTP trigger of ``spec`` is a route another deployed workflow holds.
+
+    Raises:
+        Conflict: naming the first taken method and path (``field``: ``triggers``).
+    """
+    for trigger in spec.triggers:
+        if isinstance(trigger, HttpTrigger):
+            route = await store.find_route(project, trigger.method, trigger.path)
+            if route is not None and route["workflow"] != spec.name:
+                raise Conflict(
+                    f"HTTP trigger {trigger.method} {trigger.path} is taken by workflow {route['workflow']!r}",
+                    field="triggers",
+                )
+
+
+def actions_of(spec: WorkflowSpec) -> list[ActionSpec]:
+    """The action versions a registration stores: the spec's actions and its custom triggers' functions."""
+    return [*spec.actions.values(), *(t.as_action() for t in spec.triggers if isinstance(t, SourceTrigger))]
+
+
+async def check_same_code(store: RunStore, project: str, action: ActionSpec, files: dict[str, bytes] | None) -> None:
+    """An action version already stored with code has the same code for its module in ``files``: a version
+    is a hash of that module, so other code under the same version would be ambiguous (the first stayed).
+
+    Raises:
+        Conflict: naming the action (``field``: ``actions.{name}``).
+    """
+    if not files:
+        return
+    stored = await store.get_action_version(project, action.name, action.version)
+    if stored is None or stored.get("code") is None:
+        return
+    module = action.entrypoint.split(":", 1)[0].replace(".", "/")
+    old = unpack(stored["code"])
+    for path in (f"{module}.py", f"{module}/__init__.py"):
+        if path in files or path in old:
+            if files.get(path) != old.get(path):
+                raise Conflict(
+                    f"action {action.name} version {action.version} is registered with other code in {path}: "
+                    "a version names one code (change the action to make a new version)",
+                    field=f"actions.{action.name}",
+                )
+            return
