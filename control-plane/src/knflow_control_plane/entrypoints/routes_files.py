@@ -135,10 +135,15 @@ async def run_files(request: Request, run_id: str) -> dict[str, Any]:
 async def download(request: Request, run_id: str, key: str) -> RedirectResponse:
     """Download one file of the run: a redirect to a presigned URL (the bytes never pass through the API)."""
     cp = plane(request)
+    # A link is signed only for a file of a run of the caller's project: that the run wrote, or that its
+    # inputs name (an upload's key alone, with a run id made up, bought a link).
+    view = await cp.store.get_run(run_id, cp.settings.project)
+    if view is None:
+        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
     record = await cp.store.get_file(key, cp.settings.project)
     if record is None:
         raise NotFound(f"no file {key!r}", field="key")
-    if record.run_id not in (run_id, None):
+    if record.run_id != run_id and key not in await cp.files.input_keys(view.inputs):
         raise NotFound(f"file {key!r} is not a file of run {run_id!r}", field="key")
     if record.expired_at is not None:
         raise NotFound(f"file {key!r} was deleted by the file retention policy", field="key", expired=True)

@@ -128,6 +128,10 @@ class RunFiles:
         urls = iter(links)
         return [_view(r, next(urls) if r.expired_at is None else None) for r in ordered]
 
+    async def input_keys(self, inputs: Any) -> set[str]:
+        """The keys of the files a run's inputs name (uploads, files of other runs)."""
+        return {str(ref.get("key")) for _, ref in file_refs(await self.payloads.resolve(inputs))}
+
     async def link(self, key: str) -> str:
         """A presigned download URL of ``key``, valid for the URL lifetime."""
         return await self.objects.presign_get(key, self.settings.url_ttl)
