@@ -105,5 +105,9 @@ def test_files_over_the_size_limit_are_refused(strict_plane: ControlPlane) -> No
 
 def test_a_download_of_an_unknown_file_is_a_problem(strict_plane: ControlPlane, tmp_path: Path) -> None:
     reply = httpx.get(f"{strict_plane.url}/v1/runs/nope/files/uploads/x/y.bin", timeout=30)
+    assert reply.status_code == 404 and reply.json()["field"] == "run_id"  # no such run: no link of any kind
+    ghost = {"knflow.file": {"key": "uploads/0000/ghost.bin", "name": "ghost.bin", "content_type": "x/y", "size": 1}}
+    existing = run(strict_plane, "measure", {"data": ghost})["id"]
+    reply = httpx.get(f"{strict_plane.url}/v1/runs/{existing}/files/uploads/x/y.bin", timeout=30)
     assert reply.status_code == 404 and reply.json()["field"] == "key"
     assert httpx.get(f"{strict_plane.url}/v1/runs/nope/files", timeout=30).json()["field"] == "run_id"

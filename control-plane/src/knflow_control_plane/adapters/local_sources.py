@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from knflow.spec import ActionSpec
 
 from ..domain.environment import child_environment
 from ..ports import Artifact
+from .forkserver_zygote import die_with_parent, load_prctl
 
 log = logging.getLogger("knflow.sources")
 
@@ -71,10 +73,19 @@ class LocalSources:
             command += ["--code-path", artifact.code_path]
         environment = child_environment(os.environ, action.options.get("env"), runtime=env)
         log_path = self.log_dir / (key.replace("/", "_") + ".log")
+        load_prctl()
         while True:
             with log_path.open("ab") as output:
+                # It dies with this control plane, even SIGKILLed (PDEATHSIG; spawned on the event loop's
+                # thread, whose exit is what fires it): a crashed plane's trigger must not keep posting
+                # beside the one its restart starts.
                 process = await asyncio.create_subprocess_exec(
-                    *command, env=environment, stdout=output, stderr=asyncio.subprocess.STDOUT, cwd=artifact.code_path
+                    *command,
+                    env=environment,
+                    stdout=output,
+                    stderr=asyncio.subprocess.STDOUT,
+                    cwd=artifact.code_path,
+                    preexec_fn=functools.partial(die_with_parent, os.getpid()),
                 )
             self._processes[key] = process
             try:
