@@ -4,9 +4,12 @@ bundle: :func:`.functions.check_code_paths`, as it is packed)."""
 
 from __future__ import annotations
 
-from knflow.spec import ActionSpec, HttpTrigger, SourceTrigger, WorkflowSpec
+from typing import Any
 
-from ..errors import Conflict
+from knflow.spec import ActionSpec, HttpTrigger, SourceTrigger, WorkflowSpec
+from knflow.validation import validate_workflow
+
+from ..errors import Conflict, InvalidRequest
 from ..ports import RunStore
 from .functions import unpack
 
@@ -55,3 +58,17 @@ async def check_same_code(store: RunStore, project: str, action: ActionSpec, fil
                     field=f"actions.{action.name}",
                 )
             return
+
+
+def checked_document(spec: WorkflowSpec, catalogue: dict[str, ActionSpec]) -> tuple[dict[str, Any], str]:
+    """The stored form and version of ``spec`` carrying ``catalogue``, once validated against it.
+
+    Raises:
+        InvalidRequest: when the spec does not validate.
+    """
+    try:
+        validate_workflow(spec, catalogue)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), field="spec") from exc
+    full = spec.model_copy(update={"actions": catalogue})
+    return full.model_dump(mode="json"), full.version

@@ -13,7 +13,6 @@ from typing import Any
 
 from knflow import _types
 from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, SourceTrigger, WorkflowSpec
-from knflow.validation import validate_workflow
 
 from ..domain.files import is_payload_ref, payload_key
 from ..domain.model import PlannedStep, plan_run
@@ -25,7 +24,7 @@ from .functions import Functions, pack
 from .garbage import FunctionGarbage
 from .orchestrator import Orchestrator, new_trace_id
 from .payloads import Payloads
-from .registration import actions_of, check_routes, check_same_code
+from .registration import actions_of, check_routes, check_same_code, checked_document
 from .ttl_cache import TtlCache
 
 _PLAN_CACHE_SIZE = 256
@@ -102,7 +101,7 @@ class Workflows:
         """
         catalogue = await self._catalogue(spec)
         # Checking and serialising a spec of thousands of steps takes a second or more: off the event loop.
-        document, version = await asyncio.to_thread(_checked, spec, catalogue)
+        document, version = await asyncio.to_thread(checked_document, spec, catalogue)
         blob = pack(code) if code else None  # its paths checked first
         await check_routes(self.store, self.project, spec)
         actions = actions_of(spec)  # a custom trigger's function is built like an action's
@@ -376,20 +375,6 @@ class Workflows:
             trace_id=trace_id or new_trace_id(),
         )
         return await self.orchestrator.submit(new)
-
-
-def _checked(spec: WorkflowSpec, catalogue: dict[str, ActionSpec]) -> tuple[dict[str, Any], str]:
-    """The stored form and version of ``spec`` carrying ``catalogue``, once validated against it.
-
-    Raises:
-        InvalidRequest: when the spec does not validate.
-    """
-    try:
-        validate_workflow(spec, catalogue)
-    except ValueError as exc:
-        raise InvalidRequest(str(exc), field="spec") from exc
-    full = spec.model_copy(update={"actions": catalogue})
-    return full.model_dump(mode="json"), full.version
 
 
 def check_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
