@@ -211,3 +211,17 @@ def test_two_ctrl_c_stop_at_once_without_a_traceback_and_the_run_resumes(tmp_pat
         assert httpx.get(f"{again.url}/v1/runs/{run_id}", timeout=10).json()["status"] == "succeeded"
     finally:
         again.stop()
+
+
+def test_a_setting_naming_nothing_known_or_a_state_dir_it_cannot_write_is_one_line(tmp_path: Path) -> None:
+    folder = project(tmp_path / "typos", "x.py", "")
+    port = free_port()
+    cases = {
+        f"KNFLOW_BACKEND=knativ knflow dev --port {port}": "error: cannot start: unknown backend 'knativ'",
+        f"knflow dev --port {port} --state-dir /proc/knflow": "error: cannot keep state in /proc/knflow: ",
+    }
+    for command, said in cases.items():
+        result = shell(command, folder, timeout=60)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert result.stderr.startswith(said) and result.stderr.count("\n") == 1, (command, result.stderr)
+        assert not crashed(result.stderr) and result.stdout == ""

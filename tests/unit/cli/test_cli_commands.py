@@ -259,8 +259,8 @@ def test_dev_without_the_control_plane_explains(monkeypatch: pytest.MonkeyPatch)
 def _fake_server(monkeypatch: pytest.MonkeyPatch, serve: Any) -> None:
     """``knflow_control_plane.entrypoints.server`` replaced by one whose ``serve`` is ``serve``."""
     module = type(sys)("knflow_control_plane.entrypoints.server")
-    module.ListenFailed = type("ListenFailed", (OSError,), {})  # type: ignore[attr-defined]
-    module.AddressInUse = type("AddressInUse", (module.ListenFailed,), {})  # type: ignore[attr-defined]
+    module.StartFailed = type("StartFailed", (RuntimeError,), {})  # type: ignore[attr-defined]
+    module.AddressInUse = type("AddressInUse", (module.StartFailed,), {})  # type: ignore[attr-defined]
     module.serve = serve  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "knflow_control_plane.entrypoints.server", module)
 

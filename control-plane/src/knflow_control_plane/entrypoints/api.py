@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -20,6 +20,9 @@ from .objects_mount import OBJECTS_PATH, BodyLimits, ObjectsMount
 from .routes_files import router as files_router
 from .routes_replies import router as replies_router
 
+if TYPE_CHECKING:
+    from ..observability._otel import Tracing
+
 
 async def _authenticate(request: Request) -> None:
     cp: ControlPlane = request.app.state.control_plane
@@ -27,17 +30,23 @@ async def _authenticate(request: Request) -> None:
 
 
 def create_app(
-    settings: Settings, control_plane: ControlPlane | None = None, *, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    control_plane: ControlPlane | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """The control plane's ASGI app.
 
     Args:
         settings: the configuration.
-        control_plane: an already wired control plane (tests); built from ``settings`` otherwise.
+        control_plane: an already wired control plane (tests, ``knflow dev``); built from ``settings`` otherwise.
         environ: where the ``OTEL_*`` variables are read (``os.environ`` by default); tracing stays
             off, and OpenTelemetry unimported, unless they ask for it.
+        tracing: the tracing a given ``control_plane`` feeds, instrumented and shut down with the app.
     """
-    tracing = start_tracing(os.environ if environ is None else environ) if control_plane is None else None
+    if control_plane is None:
+        tracing = start_tracing(os.environ if environ is None else environ)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -23,7 +23,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from ..adapters.local import LocalBackend
-from ..observability import logs
+from ..bootstrap import build
+from ..errors import ControlPlaneError
+from ..observability import logs, start_tracing
 from ..settings import Settings, SettingsError, load_settings
 from .api import create_app
 from .dev_console import DevConsole
@@ -39,7 +41,11 @@ EXIT_INTERRUPTED = 130
 REQUESTS_GRACE_S = 5
 
 
-class ListenFailed(OSError):
+class StartFailed(RuntimeError):
+    """The control plane cannot start; the message says why in one line (no traceback for a person)."""
+
+
+class ListenFailed(StartFailed):
     """The control plane cannot listen where it was asked to; the message says where and why."""
 
 
@@ -88,7 +94,8 @@ def serve(
 
     Raises:
         SettingsError: a ``KNFLOW_*`` variable does not parse (named in the message).
-        ListenFailed: the host and port cannot be listened on (:class:`AddressInUse`: taken).
+        StartFailed: the host and port cannot be listened on (:class:`AddressInUse`: taken), the state
+            dir cannot be written, or a setting names nothing known.
     """
     settings = load_settings(host=host, port=port, state_dir=Path(state_dir))
     os.environ["KNFLOW_STATE_DIR"] = str(settings.state_dir)  # absolute, for anything started from here
@@ -96,7 +103,11 @@ def serve(
     logs.configure(logs.resolve_format(os.environ.get("KNFLOW_LOG_FORMAT")))
     if console:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # "Running upgrade ..." means nothing to a user
-    app = create_app(settings, environ=os.environ)
+    try:
+        app = _app(settings)
+    except BaseException:
+        sock.close()
+        raise
     # log_config=None: uvicorn's own records go through the handler above, in the same format.
     config = uvicorn.Config(
         app,
@@ -111,6 +122,27 @@ def serve(
     finally:
         sock.close()
     return server.exit_status
+
+
+def _app(settings: Settings) -> FastAPI:
+    """The app, with its control plane wired here rather than in the app's start-up: a state dir that
+    cannot be written or a setting naming nothing known is then one line, not uvicorn's traceback.
+
+    Raises:
+        StartFailed: saying what is wrong.
+    """
+    try:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(settings.state_dir, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "permission denied")
+    except OSError as exc:
+        raise StartFailed(f"cannot keep state in {settings.state_dir}: {exc.strerror or exc}") from None
+    tracing = start_tracing(os.environ)
+    try:
+        plane = build(settings, tracing)
+    except (ControlPlaneError, OSError) as exc:
+        raise StartFailed(f"cannot start: {exc}") from None
+    return create_app(settings, plane, environ=os.environ, tracing=tracing)
 
 
 class DrainingServer(uvicorn.Server):
@@ -193,7 +225,7 @@ def main() -> None:
     try:
         settings = load_settings()
         status = serve(settings.host, settings.port, settings.state_dir)
-    except (SettingsError, ListenFailed) as exc:
+    except (SettingsError, StartFailed) as exc:
         print(f"knflow: {exc}", file=sys.stderr)
         sys.exit(EXIT_ADDRESS_IN_USE if isinstance(exc, AddressInUse) else 2)
     sys.exit(status)

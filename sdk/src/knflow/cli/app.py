@@ -77,7 +77,7 @@ def dev(
     exit 0); a second Ctrl-C stops at once (exit 130). A taken port: one line, exit 4.
     """
     try:
-        from knflow_control_plane.entrypoints.server import AddressInUse, ListenFailed, serve
+        from knflow_control_plane.entrypoints.server import AddressInUse, StartFailed, serve
         from knflow_control_plane.settings import SettingsError
     except ImportError as exc:
         if exc.name and exc.name.startswith("knflow_control_plane"):
@@ -87,7 +87,7 @@ def dev(
         status = serve(host=host, port=port, state_dir=state_dir, console=True)
     except AddressInUse as exc:
         fail(str(exc), EXIT_ADDRESS_IN_USE)
-    except (SettingsError, ListenFailed) as exc:
+    except (SettingsError, StartFailed) as exc:
         fail(str(exc), EXIT_USAGE)
     raise typer.Exit(status)
 
