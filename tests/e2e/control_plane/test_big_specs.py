@@ -129,3 +129,13 @@ def test_a_long_chain_is_accepted_and_its_order_checked_without_recursion(plane:
     reply = register(plane, cyclic)
     assert reply.status_code == 422, reply.text[:500]
     assert "cycle" in reply.json()["detail"]
+
+
+def test_a_yaml_spec_with_a_value_json_cannot_carry_is_refused_naming_it(plane: ControlPlane) -> None:
+    spec = "name: nan\nsteps:\n- name: s\n  action: inc\n  inputs:\n    x: .nan\n"
+    reply = httpx.post(
+        f"{plane.url}/v1/workflows", content=spec, headers={"content-type": "application/yaml"}, timeout=60
+    )
+    assert reply.status_code == 422, reply.text[:500]
+    assert reply.json()["field"].startswith("spec.steps") and "nan" in reply.json()["detail"].lower()
+    assert httpx.get(f"{plane.url}/v1/workflows/nan").status_code == 404

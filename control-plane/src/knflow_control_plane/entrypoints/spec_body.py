@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from knflow.rest import WorkflowRequest
 from knflow.spec import WorkflowSpec, load_spec, parse_text
+from knflow.strict_json import JsonRefused, check
 
 from ..errors import InvalidRequest, PayloadTooLarge
 
@@ -40,6 +41,10 @@ def read_registration(
     if "yaml" in content_type:
         _check_bytes(len(raw), limits)
         data, code = parse_text(raw), None
+        try:
+            check(data)  # YAML's .nan, .inf: no JSON column can hold them (the JSON form's model checks its own)
+        except JsonRefused as exc:
+            raise InvalidRequest(exc.reason, field=".".join(["spec", *(str(p) for p in exc.path)])) from exc
     else:
         try:
             body = WorkflowRequest.model_validate_json(raw)
