@@ -15,6 +15,7 @@ from knflow import rest
 from knflow_eventing import strict_json
 
 from ..errors import InvalidRequest, MalformedBody, NotFound
+from .limits import parse_body
 from .openapi import problem_response, problems
 from .problems import problem
 from .routes_files import form_inputs
@@ -33,7 +34,7 @@ async def _inputs(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if raw.strip():
         try:
-            body = strict_json.loads(raw)
+            body = await parse_body(len(raw), strict_json.loads, raw)
         except strict_json.JsonRefused as exc:
             field = ".".join(["body", *(str(part) for part in exc.path)])
             raise MalformedBody(exc.reason, field=field) from exc

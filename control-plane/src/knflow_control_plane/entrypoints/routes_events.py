@@ -12,6 +12,7 @@ from knflow import rest
 from knflow_eventing import MalformedCloudEvent, parse_http
 
 from ..domain.rejections import RejectedEvent
+from .limits import parse_body
 from .openapi import problems
 from .problems import problem
 from .routes_workflows import plane
@@ -62,7 +63,7 @@ async def ingest(request: Request) -> Response:
     """
     body = await request.body()
     try:
-        events = parse_http(request.headers.items(), body)
+        events = await parse_body(len(body), parse_http, list(request.headers.items()), body)
     except MalformedCloudEvent as exc:
         extra = {"index": exc.index} if exc.index is not None else {}
         return problem(400, "Malformed CloudEvent", str(exc), field=exc.attribute, **extra)
