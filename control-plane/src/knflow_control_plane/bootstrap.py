@@ -26,6 +26,7 @@ from .service.files import FileSettings, RunFiles
 from .service.functions import Functions
 from .service.garbage import FunctionGarbage
 from .service.lifecycle_publisher import LifecyclePublisher
+from .service.live_logs import LiveLogs
 from .service.orchestrator import Orchestrator, OrchestratorSettings
 from .service.outbox_relay import OutboxRelay
 from .service.replies import Replies, ReplySettings
@@ -70,6 +71,8 @@ class ControlPlane:
     retention: Retention | None = field(default=None, kw_only=True)
     #: async reply mode: callback addresses, waits, and the callbacks' recording
     replies: Replies = field(kw_only=True)
+    #: output of running attempts, for ``logs --follow`` (None: functions send none)
+    live: LiveLogs | None = field(default=None, kw_only=True)
     #: deletes functions nothing uses (backends that can); None when the backend cannot
     garbage: FunctionGarbage | None = field(default=None, kw_only=True)
     #: publishes lifecycle events straight onto an in-process bus (None: the outbox relay does, or off)
@@ -298,6 +301,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     backend, backend_stats = _backend(settings)
     functions = Functions(store, _builder(settings, objects), backend, settings.project)
     replies = _replies(settings, store, backend, files)
+    live = LiveLogs(settings.resolved_public_url, _url_secret(settings))
     orchestrator = Orchestrator(
         store,
         functions,
@@ -313,6 +317,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         files=files,
         replies=replies,
     )
+    orchestrator.live = live
     garbage = None
     if isinstance(backend, GarbageCollecting):
         interval = settings.gc_interval_seconds
@@ -380,6 +385,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         retention=retention,
         sources=sources,
         replies=replies,
+        live=live,
         garbage=garbage,
         lifecycle=publisher,
     )

@@ -229,3 +229,18 @@ def next_due(conn: AnyConnection) -> float | None:
     lease = conn.execute(st.NEXT_LEASE_EXPIRY).scalar()
     times = [t for t in (ready, lease) if t is not None]
     return min(times) if times else None
+
+
+#: the most characters of a cancelled attempt's output kept in its record
+MAX_KEPT_LOGS = 1024 * 1024
+
+
+def keep_logs(conn: Connection, attempt_id: str, logs: str) -> None:
+    """Keep the output of an attempt its run's cancellation abandoned (only a ``cancelled`` attempt's)."""
+    from .sqlalchemy_tables import attempts
+
+    if len(logs) > MAX_KEPT_LOGS:
+        logs = logs[:MAX_KEPT_LOGS] + f"\n[knflow: output cut at {MAX_KEPT_LOGS} characters]\n"
+    conn.execute(
+        attempts.update().where(attempts.c.id == attempt_id, attempts.c.status == "cancelled").values(logs=logs)
+    )

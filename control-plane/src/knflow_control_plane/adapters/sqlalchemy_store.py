@@ -94,6 +94,10 @@ class SqlAlchemyStore:
         """Cancel a run; None if ``project`` has no such run."""
         return await self.db.run(recovery.cancel_run, run_id, now, project, self.outbox)
 
+    async def keep_logs(self, attempt_id: str, logs: str) -> None:
+        """Keep the output of an attempt abandoned by its run's cancellation (a no-op for any other)."""
+        await self.db.run(recovery.keep_logs, attempt_id, logs)
+
     async def retry_run(self, run_id: str, now: float, project: str) -> Transition | None:
         """Retry a failed or cancelled run from its unfinished steps; None if ``project`` has no such run."""
         return await self.db.run(recovery.retry_run, run_id, now, project, self.outbox)

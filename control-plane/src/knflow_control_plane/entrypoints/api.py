@@ -18,6 +18,7 @@ from ..settings import Settings
 from . import docs_page, hooks, openapi, problems, routes_events, routes_keys, routes_runs, routes_workflows
 from .objects_mount import OBJECTS_PATH, BodyLimits, ObjectsMount
 from .routes_files import router as files_router
+from .routes_live import router as live_router
 from .routes_replies import router as replies_router
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ def create_app(
         app.include_router(router, dependencies=guarded)
     app.include_router(files_router, dependencies=guarded)
     app.include_router(replies_router)  # callbacks of functions: each carries its own reply token
+    app.include_router(live_router)  # output of running functions: each carries its attempt's token
 
     @app.get("/health/liveness", include_in_schema=False)
     async def liveness() -> dict[str, Any]:

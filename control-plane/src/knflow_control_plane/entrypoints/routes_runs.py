@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 
 from knflow import rest
 
 from ..domain.model import TransitionError
 from ..domain.records import RunFilter
 from ..errors import Conflict, InvalidRequest, NotFound
+from . import log_stream
 from .openapi import problems
 from .routes_workflows import plane
 from .schemas import run_json
@@ -76,10 +78,21 @@ async def get_run(request: Request, run_id: str) -> dict[str, Any]:
     return await _run(request, run_id)
 
 
-@router.get("/runs/{run_id}/logs", response_model=rest.RunLogs, responses=problems(404))
-async def run_logs(request: Request, run_id: str) -> dict[str, Any]:
-    """What every attempt of the run printed or logged, step by step."""
+@router.get(
+    "/runs/{run_id}/logs",
+    response_model=rest.RunLogs,
+    responses={**problems(404), 200: {"content": {log_stream.MEDIA_TYPE: {}}}},
+)
+async def run_logs(
+    request: Request,
+    run_id: str,
+    follow: bool = Query(False, description="Stream the output as it is written (NDJSON) until the run ends"),
+) -> dict[str, Any] | StreamingResponse:
+    """What every attempt of the run printed or logged, step by step; ``?follow=true`` streams it."""
     run = await _run(request, run_id)
+    if follow:
+        stream = log_stream.follow(lambda: _run(request, run_id), plane(request).live)
+        return StreamingResponse(stream, media_type=log_stream.MEDIA_TYPE)
     logs = [
         {"step": s["name"], "attempt": a["number"], "status": a["status"], "logs": a["logs"]}
         for s in run["steps"]
@@ -95,6 +108,8 @@ async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     transition = await cp.store.cancel_run(run_id, time.time(), cp.settings.project)
     if transition is None:
         raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    for attempt_id, text in (cp.live.of_run(run_id) if cp.live is not None else {}).items():
+        await cp.store.keep_logs(attempt_id, text)  # what it printed so far; all of it when it ends
     cp.orchestrator.apply(transition)
     return await _run(request, run_id)
 

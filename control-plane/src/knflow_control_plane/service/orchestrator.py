@@ -24,7 +24,7 @@ from knflow import wire
 from knflow_runtime.contract import encode_invoke
 
 from ..domain.events import STEP_RETRYING
-from ..domain.model import Outcome
+from ..domain.model import Outcome, RunStatus
 from ..domain.records import Claim, NewRun, Transition, Worker
 from ..errors import BuildFailed, ControlPlaneError, DeployFailed, FunctionUnavailable, InvalidRequest
 from ..observability import logs
@@ -36,6 +36,7 @@ from .run_waiters import RunWaiters
 
 if TYPE_CHECKING:
     from .files import RunFiles
+    from .live_logs import LiveLogs
     from .replies import Replies
 
 log = logging.getLogger("knflow.orchestrator")
@@ -98,6 +99,8 @@ class Orchestrator:
         self.tracer = tracer
         #: presigned URLs into invoke events, file outputs checked and recorded, large values offloaded
         self.files = files
+        #: where functions send their output while they run (``knflow logs --follow``); None: nowhere
+        self.live: LiveLogs | None = None
         self.functions = functions
         self.backend = backend
         self.clock = clock
@@ -252,7 +255,17 @@ class Orchestrator:
             raise
         # Ended once recorded, before the transition is applied: the run span it may end is its parent.
         self._ended(claim, span, outcome, started)
+        if self.live is not None:
+            self.live.finished(claim)
+        if transition.duplicate and transition.run_status is RunStatus.CANCELLED and outcome.logs:
+            await self._keep_logs(claim, outcome.logs)  # what a cancelled attempt printed is kept
         self.apply(transition)
+
+    async def _keep_logs(self, claim: Claim, logs: str) -> None:
+        try:
+            await self.store.keep_logs(claim.attempt_id, logs)
+        except ControlPlaneError:
+            log.warning("could not keep the output of cancelled attempt %s", claim.attempt_id, exc_info=True)
 
     def _left(self, run_id: str, _task: asyncio.Task[None]) -> None:
         """An attempt's task ended: its transition was applied (or could not be recorded)."""
@@ -307,6 +320,8 @@ class Orchestrator:
         replies = self.replies if self.replies is not None and self.replies.wanted(claim) else None
         if replies is not None:
             data["reply"] = replies.address(claim)
+        if self.live is not None:
+            data["live"] = self.live.address(claim)
         headers, body = encode_invoke(claim.run_id, claim.step, claim.number, data, traceparent)
         timeout = max(0.1, claim.deadline - self.clock.now().timestamp()) + self.settings.invoke_grace
         reply = await self.backend.invoke(claim.action, claim.version, HttpRequest(headers, body), timeout)
