@@ -15,9 +15,10 @@ Replies are the typed models of :mod:`knflow.rest` (the ones the control plane d
 from __future__ import annotations
 
 import base64
+import json as json_module
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -260,6 +261,28 @@ class Client:
     def logs(self, run_id: str) -> rest.RunLogs:
         """What each attempt of a run printed."""
         return self._typed(rest.RunLogs, "GET", f"/v1/runs/{run_id}/logs")
+
+    def follow_logs(self, run_id: str) -> Iterator[JSON]:
+        """A run's output as it is written: ``{"step", "attempt", "status", "text"}`` objects, then
+        ``{"run_id", "status", "end": True}`` once the run is finished (``GET .../logs?follow=true``).
+
+        Raises:
+            ApiError: no such run, or the connection failed.
+        """
+        path = f"/v1/runs/{run_id}/logs"
+        timeout = httpx.Timeout(self._http.timeout.connect or 30.0, read=None)  # quiet steps send nothing
+        try:
+            with self._http.stream("GET", path, params={"follow": "true"}, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _problem_message(response)
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json_module.loads(line)
+        except httpx.ConnectError as exc:
+            raise ConnectionFailed(self.url, str(exc)) from exc
+        except httpx.HTTPError as exc:
+            raise ApiError(f"GET {self.url}{path} failed: {exc}", detail=str(exc)) from exc
 
     def cancel(self, run_id: str) -> rest.Run:
         """Cancel a running run; returns the run."""

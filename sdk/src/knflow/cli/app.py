@@ -14,7 +14,7 @@ from knflow import rest
 from knflow._loader import load_file
 from knflow.client import JSON, Client, WaitTimeoutError
 
-from . import _catalog, _context, _events, _files, _help, _progress, _render
+from . import _catalog, _context, _events, _files, _help, _live, _progress, _render
 from ._context import (
     EXIT_ADDRESS_IN_USE,
     EXIT_OK,
@@ -274,10 +274,20 @@ def get(
 
 @app.command()
 @handles_errors
-def logs(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
+def logs(
+    run_id: RunArgument,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Stream the output as it is written, until the run ends.")
+    ] = False,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Print what each attempt of each step of a run wrote."""
     with _context.make_client(url) as client:
-        _show(as_json, _context.as_json(client.logs(run_id)), _render.show_logs)
+        if follow:
+            _live.follow_logs(client, run_id, Output(as_json))
+        else:
+            _show(as_json, _context.as_json(client.logs(run_id)), _render.show_logs)
 
 
 @app.command()
