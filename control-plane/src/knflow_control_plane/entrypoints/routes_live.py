@@ -12,9 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
-from knflow import wire
+from knflow import rest, wire
 
 from ..errors import NotFound
+from .openapi import problems
 from .routes_workflows import plane
 
 router = APIRouter(prefix="/v1", tags=["runs"])
@@ -30,11 +31,8 @@ class LiveIn(BaseModel):
 @router.post(
     "/runs/{run_id}/steps/{step}/attempts/{number}/live",
     summary="Send a running attempt's output (for logs --follow)",
-    responses={
-        401: {"description": "No attempt token"},
-        403: {"description": "A forged, expired or other attempt's token"},
-        404: {"description": "This control plane takes no live output"},
-    },
+    response_model=rest.LiveReceived,
+    responses=problems(404),
 )
 async def live_output(
     request: Request, run_id: str, step: str, body: LiveIn, number: int = Path(ge=1)

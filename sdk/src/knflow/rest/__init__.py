@@ -24,7 +24,16 @@ from ._catalog import (
     WorkflowVersion,
     WorkflowVersions,
 )
-from ._intake import EventsAccepted, FileInfo, RejectedEvent, RejectedEvents, ReplyRecorded, RunFiles, Uploaded
+from ._intake import (
+    EventsAccepted,
+    FileInfo,
+    LiveReceived,
+    RejectedEvent,
+    RejectedEvents,
+    ReplyRecorded,
+    RunFiles,
+    Uploaded,
+)
 from ._problems import PROBLEM_JSON, FieldError, Problem
 from ._runs import (
     Attempt,
@@ -61,6 +70,7 @@ __all__ = [
     "FileInfo",
     "HookAccepted",
     "HookActionError",
+    "LiveReceived",
     "LogEntry",
     "Problem",
     "Registered",

@@ -56,6 +56,13 @@ class ReplyRecorded(Reply):
     status: str
 
 
+class LiveReceived(Reply):
+    """A piece of a running attempt's output received: the characters this replica now holds of it."""
+
+    attempt: str
+    size: int
+
+
 class RejectedEvent(Reply):
     """One trigger event that started no run (of ``workflow``, when it matched one), and why."""
 
