@@ -8,22 +8,26 @@ from pathlib import Path
 
 from .processes import BIN, ControlPlane, wait_for
 
+# Each line waits for the test to open its gate (a file ``{gate}.{i}``): the stream is checked step by
+# step, whatever the machine's speed, with no timing in the test.
 TICKER = """\
+import os
 import time
 from knflow import action, workflow
 
 
-@action(timeout="120s")
-def tick(n: int = 8, pause: float = 0.4) -> int:
+@action(timeout="300s")
+def tick(gate: str, n: int = 4) -> int:
     for i in range(n):
         print(f"line {i}", flush=True)
-        time.sleep(pause)
+        while not os.path.exists(f"{gate}.{i}"):
+            time.sleep(0.02)
     return n
 
 
 @workflow
-def ticking(n: int = 8, pause: float = 0.4):
-    return tick(n=n, pause=pause)
+def ticking(gate: str, n: int = 4):
+    return tick(gate=gate, n=n)
 """
 
 
@@ -54,35 +58,38 @@ def test_logs_follow_streams_a_running_steps_output_as_it_is_written(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:
     deploy_ticker(control_plane, tmp_path)
-    run_id = start(control_plane)
-
+    gate = tmp_path / "gate"
+    run_id = start(control_plane, "-i", f"gate={gate}")
     streaming = follow(control_plane, run_id, "--json")
-    out, err = streaming.communicate(timeout=120)
+    assert streaming.stdout is not None
+
+    for i in range(4):  # each line arrives while the step runs and waits for the next gate
+        line = json.loads(streaming.stdout.readline())
+        assert line == {"step": "tick", "attempt": 1, "status": "running", "text": f"line {i}\n"}
+        Path(f"{gate}.{i}").touch()
+    rest, err = streaming.communicate(timeout=120)
 
     assert streaming.returncode == 0, err
-    lines = [json.loads(line) for line in out.splitlines()]
-    running = [line for line in lines if line.get("status") == "running" and line["text"]]
-    # Written a line at a time while the step runs: several pieces came before it ended, in order.
-    assert len(running) >= 2
-    assert "".join(line.get("text", "") for line in lines) == "".join(f"line {i}\n" for i in range(8))
-    assert lines[-2] == {"step": "tick", "attempt": 1, "status": "succeeded", "text": ""}
-    assert lines[-1] == {"run_id": run_id, "status": "succeeded", "end": True}
-
+    assert [json.loads(line) for line in rest.splitlines()] == [
+        {"step": "tick", "attempt": 1, "status": "succeeded", "text": ""},
+        {"run_id": run_id, "status": "succeeded", "end": True},
+    ]
     shown = follow(control_plane, run_id)  # a finished run: all of it at once, then how it ended
     text, _ = shown.communicate(timeout=60)
     assert shown.returncode == 0
-    assert "tick · attempt 1" in text and "line 7" in text and f"run {run_id} ✓ succeeded" in text
+    assert "tick · attempt 1" in text and "line 3" in text and f"run {run_id} ✓ succeeded" in text
 
 
 def test_a_cancelled_attempts_output_is_kept(control_plane: ControlPlane, tmp_path: Path) -> None:
     deploy_ticker(control_plane, tmp_path)
-    run_id = start(control_plane, "-i", "n=12", "-i", "pause=0.3")
+    gate = tmp_path / "gate"
+    run_id = start(control_plane, "-i", f"gate={gate}")
     streaming = follow(control_plane, run_id, "--json")
     assert streaming.stdout is not None
-    seen = ""
-    while "line 2" not in seen:  # the step is running and has written three lines
-        line = json.loads(streaming.stdout.readline())
-        seen += line.get("text", "")
+    for i in range(2):
+        assert json.loads(streaming.stdout.readline())["text"] == f"line {i}\n"
+        Path(f"{gate}.{i}").touch()
+    assert json.loads(streaming.stdout.readline())["text"] == "line 2\n"  # the step now waits at gate 2
 
     cancelled = control_plane.cli("cancel", run_id)
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
@@ -95,6 +102,8 @@ def test_a_cancelled_attempts_output_is_kept(control_plane: ControlPlane, tmp_pa
         assert attempt["status"] == "cancelled"
         return str(attempt["logs"])
 
-    assert "line 0\nline 1\nline 2\n" in kept()  # what it had written when the run was cancelled
-    # The action ran on (a thread cannot be stopped); its whole output is kept once it ends.
-    assert wait_for(lambda: "line 11\n" in kept(), 60, "the cancelled attempt's whole output")
+    assert kept() == "line 0\nline 1\nline 2\n"  # what it had written when the run was cancelled
+    # The action runs on (a thread cannot be stopped); its whole output is kept once it returns.
+    Path(f"{gate}.2").touch()
+    Path(f"{gate}.3").touch()
+    assert wait_for(lambda: kept() == "line 0\nline 1\nline 2\nline 3\n", 60, "the cancelled attempt's whole output")
