@@ -54,6 +54,16 @@ def follow(cp: ControlPlane, run_id: str, *extra: str) -> subprocess.Popen[str]:
     )
 
 
+def next_output(streaming: subprocess.Popen[str]) -> dict[str, object]:
+    """The next line of ``--follow --json`` that carries output (a step that started before printing
+    anything gets a line of its status alone first)."""
+    assert streaming.stdout is not None
+    while True:
+        line = json.loads(streaming.stdout.readline())
+        if line.get("text") or line.get("end"):
+            return dict(line)
+
+
 def test_logs_follow_streams_a_running_steps_output_as_it_is_written(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:
@@ -64,7 +74,7 @@ def test_logs_follow_streams_a_running_steps_output_as_it_is_written(
     assert streaming.stdout is not None
 
     for i in range(4):  # each line arrives while the step runs and waits for the next gate
-        line = json.loads(streaming.stdout.readline())
+        line = next_output(streaming)
         assert line == {"step": "tick", "attempt": 1, "status": "running", "text": f"line {i}\n"}
         Path(f"{gate}.{i}").touch()
     rest, err = streaming.communicate(timeout=120)
@@ -87,9 +97,9 @@ def test_a_cancelled_attempts_output_is_kept(control_plane: ControlPlane, tmp_pa
     streaming = follow(control_plane, run_id, "--json")
     assert streaming.stdout is not None
     for i in range(2):
-        assert json.loads(streaming.stdout.readline())["text"] == f"line {i}\n"
+        assert next_output(streaming)["text"] == f"line {i}\n"
         Path(f"{gate}.{i}").touch()
-    assert json.loads(streaming.stdout.readline())["text"] == "line 2\n"  # the step now waits at gate 2
+    assert next_output(streaming)["text"] == "line 2\n"  # the step now waits at gate 2
 
     cancelled = control_plane.cli("cancel", run_id)
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
