@@ -230,3 +230,41 @@ def test_a_failed_build_shows_the_useful_lines_of_its_log(control_plane: Control
     assert "error:" in said  # uv's own reason, not only an exit code
     assert f"notfoundat:file://{missing}" in "".join(deployed.stderr.split()).lower()
     assert "Using Python" not in said  # the progress lines are left in the build's log
+
+
+CRASHING = """\
+import os
+from knflow import action, workflow
+
+if os.path.exists({marker!r}):
+    print("importing crashing: the native library is missing", flush=True)
+    os._exit(3)  # a crash, not an exception: nothing tells it from a process the platform lost
+
+
+@action
+def crash() -> int:
+    return 1
+
+
+@workflow
+def crashing():
+    return crash()
+"""
+
+
+def test_a_start_that_crashes_is_retried_and_each_attempt_tells_only_its_own_output(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    marker = tmp_path / "crash"
+    folder = project(tmp_path, {"crashing.py": CRASHING.format(marker=str(marker))})
+    assert control_plane.cli("deploy", str(folder / "crashing.py")).returncode == 0
+    marker.touch()
+
+    ran = control_plane.cli("run", "crashing", "--json")
+
+    assert ran.returncode == 1
+    [step] = json.loads(ran.stdout)["steps"]
+    assert len(step["attempts"]) == 6  # lost to the platform: the first and five retries
+    for attempt in step["attempts"]:
+        assert attempt["error"]["type"] == "AttemptLost"
+        assert attempt["error"]["message"].count("the native library is missing") == 1
