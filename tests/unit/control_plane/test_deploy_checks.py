@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from knflow.spec import ActionSpec, ParamSpec
+from knflow_control_plane.adapters.local_checks import load_failure
 from knflow_control_plane.adapters.venv import useful_lines
 from knflow_control_plane.service.functions import signature_mismatch
 
@@ -57,3 +59,27 @@ def test_a_failed_install_quotes_uvs_reason_not_its_progress() -> None:
     )
     assert useful_lines("a\nb\n") == "  a\n  b"  # no error line: the last lines
     assert useful_lines("") == "  (no output)"
+
+
+def test_a_load_error_names_the_line_of_the_users_code_not_the_librarys() -> None:
+    trace = (
+        "Traceback (most recent call last):\n"
+        '  File "/state/code/abc/flows.py", line 3, in <module>\n'
+        '    json.loads("x")\n'
+        f'  File "{json.__file__}", line 346, in loads\n'
+        '  File "/state/venvs/x/lib/python3.11/site-packages/six.py", line 9, in f\n'
+        "ValueError: nope\n"
+    )
+    report = {"type": "ValueError", "message": "cannot import module 'flows': ValueError: nope", "traceback": trace}
+    output = f"printed while importing\n{trace}knflow-runtime: ...\nknflow-runtime load-error: {json.dumps(report)}\n"
+
+    failure = load_failure(registered(), output)
+
+    assert failure is not None
+    assert (
+        str(failure)
+        == "action greet cannot be imported: cannot import module 'flows': ValueError: nope (flows.py, line 3)"
+    )
+    assert failure.fields["error_type"] == "ValueError" and failure.fields["traceback"] == trace
+    assert failure.fields["logs"] == "printed while importing"  # the report itself is in the error already
+    assert load_failure(registered(), "knflow-runtime signature: {}\n") is None

@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import signal
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .forkserver import Child
 #: the most of one process's output read back (an import that prints a lot still ends with its report)
 MAX_OUTPUT = 64 * 1024
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+_STDLIB = sysconfig.get_paths()["stdlib"]
 
 
 def log_size(path: Path) -> int:
@@ -90,12 +92,17 @@ def signature_in(action: ActionSpec, output: str) -> dict[str, Any]:
 
 
 def _last_frame(trace: str | None) -> str:
-    # The line that failed, for a one-line message: the last frame is where the exception was raised.
+    # The line of the user's code that failed, for a one-line message: the innermost frame that is not
+    # in an installed package or the standard library (a library raising on the user's call points there).
     frames = _FRAME.findall(trace or "")
     if not frames:
         return ""
-    path, line = frames[-1]
+    path, line = next((f for f in reversed(frames) if not _installed(f[0])), frames[-1])
     return f"{os.path.basename(path)}, line {line}"
+
+
+def _installed(path: str) -> bool:
+    return "site-packages" in path or "dist-packages" in path or path.startswith(_STDLIB)
 
 
 def _settle(future: asyncio.Future[None]) -> None:
