@@ -180,6 +180,7 @@ def test_one_ctrl_c_drains_the_running_step_and_answers_the_waiting_caller_503(t
     problem = reply.json()
     assert reply.status_code == 503 and reply.headers["content-type"] == "application/problem+json"
     assert problem["status"] == 503 and problem["workflow_run_id"] in problem["detail"]
+    assert reply.headers["x-knflow-run-id"] == problem["workflow_run_id"]
     said = dev.stdout()
     assert "knflow dev: stopping, waiting up to " in said and " s for 1 step still running (Ctrl-C again" in said
     assert f"run {problem['workflow_run_id']} napping succeeded" in said  # the step finished while draining
