@@ -81,6 +81,7 @@ ELSEWHERE = {
     "knflow workflows": "tests/e2e/control_plane/test_first_hour_cli.py",
     "knflow graph fanin": "tests/e2e/control_plane/test_first_hour_cli.py",
     "knflow files 01a24...": "tests/e2e/files/test_files_cli.py",
+    "knflow logs 01a248aee2f1ba3a98d850e36033 --follow": "tests/e2e/control_plane/test_follow_logs.py",
     "knflow rejected": "tests/e2e/control_plane/test_rejected_events.py",
 }
 
