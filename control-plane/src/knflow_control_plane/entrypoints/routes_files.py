@@ -130,7 +130,7 @@ async def run_files(request: Request, run_id: str) -> dict[str, Any]:
     "/runs/{run_id}/files/{key:path}",
     status_code=307,
     response_class=RedirectResponse,
-    responses=problems(404, also={307: {"description": "A presigned URL, in `Location`", "headers": _LOCATION}}),
+    responses=problems(404, 409, also={307: {"description": "A presigned URL, in `Location`", "headers": _LOCATION}}),
 )
 async def download(request: Request, run_id: str, key: str) -> RedirectResponse:
     """Download one file of the run: a redirect to a presigned URL (the bytes never pass through the API)."""
@@ -147,7 +147,7 @@ async def download(request: Request, run_id: str, key: str) -> RedirectResponse:
         raise NotFound(f"file {key!r} is not a file of run {run_id!r}", field="key")
     if record.expired_at is not None:
         raise NotFound(f"file {key!r} was deleted by the file retention policy", field="key", expired=True)
-    return RedirectResponse(await cp.files.link(key), status_code=307)
+    return RedirectResponse(await cp.files.checked_link(record), status_code=307)
 
 
 async def _chunks(upload: UploadFile) -> Any:

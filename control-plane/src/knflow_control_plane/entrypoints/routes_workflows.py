@@ -167,7 +167,7 @@ def _deployment_json(record: dict[str, Any] | None) -> dict[str, Any] | None:
     "/actions",
     status_code=201,
     response_model=rest.Registered,
-    responses={200: {"model": rest.Registered, "description": "This version existed already"}},
+    responses=problems(409, also={200: {"model": rest.Registered, "description": "This version existed already"}}),
 )
 async def register_action(request: Request, response: Response, body: rest.ActionRequest) -> dict[str, Any]:
     """Register one action version with its code: ``{"spec": ActionSpec, "code": {"files": {...}}}``."""

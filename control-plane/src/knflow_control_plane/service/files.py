@@ -39,7 +39,7 @@ from ..domain.files import (
 )
 from ..domain.model import Outcome
 from ..domain.records import Claim
-from ..errors import InvalidRequest, PayloadTooLarge
+from ..errors import Conflict, InvalidRequest, PayloadTooLarge
 from ..objects import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectNotFound, ObjectStore
 from ..ports import HttpReply, RunStore
 from .outcomes import CheckedReply
@@ -131,6 +131,22 @@ class RunFiles:
     async def input_keys(self, inputs: Any) -> set[str]:
         """The keys of the files a run's inputs name (uploads, files of other runs)."""
         return {str(ref.get("key")) for _, ref in file_refs(await self.payloads.resolve(inputs))}
+
+    async def checked_link(self, record: FileRecord) -> str:
+        """A download URL of a recorded file, once the store's object is still the one recorded (size, and
+        SHA-256 where both know it): an object replaced behind the record is not handed out as it.
+
+        Raises:
+            Conflict: the object changed since it was recorded (``field``: ``key``).
+            ObjectNotFound: it is gone.
+        """
+        info = await self.objects.info(record.key)
+        if info.size != record.size or (record.sha256 and info.sha256 and info.sha256 != record.sha256):
+            raise Conflict(
+                f"file {record.key!r} changed after it was recorded ({record.size} bytes, now {info.size})",
+                field="key",
+            )
+        return await self.link(record.key)
 
     async def link(self, key: str) -> str:
         """A presigned download URL of ``key``, valid for the URL lifetime."""
