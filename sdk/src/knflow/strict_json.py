@@ -11,6 +11,7 @@ constant, a surrogate escape or more brackets than :data:`MAX_DEPTH`.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -70,9 +71,37 @@ def loads(text: bytes | str) -> Any:
 def check(value: Any) -> None:
     """Refuse a parsed value JSON cannot carry: non-finite floats, lone surrogates, deep nesting.
 
+    The value is serialised once in C (``allow_nan=False``, then UTF-8), which finds the first two; it
+    is walked in Python, to name where, only when that fails or its text nests deeper than allowed (a
+    walk of an 8 MiB value took 0.6 s of the event loop; this, 0.1 s).
+
     Raises:
         JsonRefused: naming the first two keys or indexes of where.
     """
+    if not isinstance(value, dict | list):
+        _walk(value)
+        return
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+    except (ValueError, TypeError, RecursionError):  # UnicodeEncodeError is a ValueError
+        _walk(value)  # names where (or accepts what is merely not JSON-typed: not this module's business)
+        return
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
+        _walk(value)
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = {code: None for code in range(128) if chr(code) not in "[]{}"}
+
+
+def _depth(text: str) -> int:
+    """How deep the JSON ``text`` nests (strings, and every character but brackets, dropped in C)."""
+    brackets = _STRING.sub("", text).translate(_NOT_BRACKETS)
+    return max(itertools.accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
+
+
+def _walk(value: Any) -> None:
     stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 0, ())]
     while stack:
         item, depth, path = stack.pop()
