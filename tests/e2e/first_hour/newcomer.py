@@ -74,7 +74,15 @@ class Dev:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> Dev:
-        """Start it and wait until it says where it listens (and that address answers)."""
+        """Start it and wait until it says where it listens (and that address answers); stopped again
+        if it does not, so a failed start leaves no process behind."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> Dev:
         self.folder.mkdir(parents=True, exist_ok=True)
         with self._file("out").open("wb") as out, self._file("err").open("wb") as err:
             self.process = subprocess.Popen(
