@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from knflow_eventing import EventBus, MemoryBus
 
+from .access import Access, build_access
 from .adapters.clock import SystemClock
 from .adapters.sqlalchemy_database import Database
 from .adapters.sqlalchemy_migrations import migrate
@@ -20,8 +21,7 @@ from .errors import InvalidRequest
 from .gc_tuning import tune_gc
 from .objects import ObjectStore
 from .observability.metrics import BackendStats, Metrics
-from .ports import Builder, FunctionBackend, GarbageCollecting, RequestLimited, SourceRunner
-from .service.api_keys import ApiKeys
+from .ports import Builder, FunctionBackend, GarbageCollecting, RequestLimited, SecretValues, SourceRunner
 from .service.files import FileSettings, RunFiles
 from .service.functions import Functions
 from .service.garbage import FunctionGarbage
@@ -53,7 +53,7 @@ class ControlPlane:
     functions: Functions
     orchestrator: Orchestrator
     workflows: Workflows
-    api_keys: ApiKeys
+    access: Access
     metrics: Metrics
     scheduler: Scheduler
     bus: EventBus
@@ -125,11 +125,12 @@ class ControlPlane:
 INLINE_BELOW_INFLIGHT = 4
 
 
-def _backend(settings: Settings) -> tuple[FunctionBackend, BackendStats | None]:
+def _backend(settings: Settings, secrets: SecretValues) -> tuple[FunctionBackend, BackendStats | None]:
     if settings.backend == "local":
         from .adapters.local import LocalBackend
 
         local = LocalBackend(settings.state_dir / "functions", idle_timeout=settings.idle_timeout)
+        local.use_secrets(secrets)
         return local, local.stats
     if settings.backend == "knative":
         from .adapters.knative import KnativeBackend
@@ -145,6 +146,7 @@ def _backend(settings: Settings) -> tuple[FunctionBackend, BackendStats | None]:
             max_request_seconds=settings.knative_max_request_seconds,
             service_account=settings.knative_service_account,
             image_pull_secrets=(settings.knative_image_pull_secret,) if settings.knative_image_pull_secret else (),
+            secrets_name=f"knflow-secrets-{settings.project}",
         )
         invoke_address = settings.knative_invoke == "address"
         knative = KnativeBackend(
@@ -156,7 +158,7 @@ def _backend(settings: Settings) -> tuple[FunctionBackend, BackendStats | None]:
     )
 
 
-def _source_runner(settings: Settings) -> SourceRunner:
+def _source_runner(settings: Settings, secrets: SecretValues) -> SourceRunner:
     """Where custom triggers run: local processes, or Knative ContainerSources."""
     if settings.backend == "knative":
         from .adapters.knative_sources import KnativeSources
@@ -164,7 +166,9 @@ def _source_runner(settings: Settings) -> SourceRunner:
         return KnativeSources(_kube(settings), settings.functions_namespace)
     from .adapters.local_sources import LocalSources
 
-    return LocalSources(settings.state_dir / "triggers")
+    local = LocalSources(settings.state_dir / "triggers")
+    local.secret_values = secrets
+    return local
 
 
 def _bus(settings: Settings) -> EventBus:
@@ -298,7 +302,8 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
             payload_threshold=settings.payload_threshold,
         ),
     )
-    backend, backend_stats = _backend(settings)
+    access = build_access(settings, store.db, _url_secret(settings))  # trigger keys signed like object URLs
+    backend, backend_stats = _backend(settings, access.secrets.values)
     functions = Functions(store, _builder(settings, objects), backend, settings.project)
     replies = _replies(settings, store, backend, files)
     live = LiveLogs(settings.resolved_public_url, _url_secret(settings))
@@ -333,7 +338,6 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         garbage=garbage,
         starts_at_once=settings.starts_at_once,
     )
-    api_keys = ApiKeys(store, settings.project, settings.bootstrap_key)
     metrics = Metrics(orchestrator, store, backend, settings.project, backend_stats)
     scheduler = Scheduler(store, workflows, SystemClock(), settings.project)
     consumer = TriggerConsumer(
@@ -359,12 +363,13 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     sources = Sources(
         store,
         functions,
-        _source_runner(settings),
+        _source_runner(settings, access.secrets.values),
         f"{settings.resolved_public_url}/v1/events",
         settings.worker_name,
         settings.project,
-        api_key=settings.bootstrap_key if settings.auth else None,
+        key_for=access.keys.source_key if settings.auth else None,
     )
+
     return ControlPlane(
         settings,
         store,
@@ -372,7 +377,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         functions,
         orchestrator,
         workflows,
-        api_keys,
+        access,
         metrics,
         scheduler,
         bus,

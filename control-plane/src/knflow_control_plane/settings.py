@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         project: the project of this control plane's records.
         auth: require ``Authorization: Bearer <API key>`` on the API and the hooks.
         bootstrap_key: a key always accepted when ``auth`` is on (to create the first stored keys).
+        secrets_key: the Fernet key secrets are encrypted with at rest (``Fernet.generate_key()``; every
+            replica needs the same); unset: generated into ``{state_dir}/secrets-key``.
+        key_rate_limit: requests per second one API key may make on one replica (unset: no limit).
+        hook_rate_limit: requests per second one HTTP trigger path takes on one replica (unset: no limit).
         kube_url: the Kubernetes API server (knative backend, kaniko builder); unset: in-cluster config.
         kube_token_file: a bearer token file for ``kube_url`` (re-read: tokens rotate).
         kube_ca_file: the CA bundle of ``kube_url``'s certificate.
@@ -120,6 +124,9 @@ class Settings(BaseSettings):
     project: str = "default"
     auth: bool = False
     bootstrap_key: str | None = None
+    secrets_key: str | None = None
+    key_rate_limit: float | None = Field(default=None, gt=0)
+    hook_rate_limit: float | None = Field(default=None, gt=0)
     kube_url: str | None = None
     kube_token_file: Path | None = None
     kube_ca_file: Path | None = None

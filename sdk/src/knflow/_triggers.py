@@ -25,15 +25,28 @@ def http_trigger(
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST",
     timeout: str | float = 30.0,
     success_code: Literal[200, 201] = 200,
+    *,
+    public: bool = False,
 ) -> HttpTrigger:
     """Start runs from ``/hooks/{path}``; reply with the result if it comes within ``timeout``
     (``0`` replies 202 at once), else 202 with a link to the run.
+
+    When the control plane requires API keys (``KNFLOW_AUTH``), a hook needs a key with the ``invoke``
+    (or ``admin``) role, unless ``public`` (a webhook called by a third party that sends no key).
 
     Raises:
         SpecError: for an invalid path, method, timeout or code.
     """
     seconds = parse_duration(timeout, field="triggers.http.timeout")
-    return _build(HttpTrigger, "triggers.http", path=path, method=method, timeout=seconds, success_code=success_code)
+    return _build(
+        HttpTrigger,
+        "triggers.http",
+        path=path,
+        method=method,
+        timeout=seconds,
+        success_code=success_code,
+        public=public,
+    )
 
 
 def event(

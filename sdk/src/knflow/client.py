@@ -363,8 +363,23 @@ class Client:
         return self._typed(rest.ApiKeyList, "GET", "/v1/api-keys").api_keys
 
     def revoke_key(self, key_id: str) -> None:
-        """Revoke an API key: every replica refuses it once this returns."""
+        """Revoke an API key: refused by every replica within half a second of this returning."""
         self._request("DELETE", f"/v1/api-keys/{key_id}")
+
+    # --- secrets --------------------------------------------------------------------------------
+
+    def set_secret(self, name: str, value: str) -> rest.SecretInfo:
+        """Create or replace a secret of the project (stored encrypted; never returned)."""
+        body = rest.SecretRequest(value=value).model_dump(mode="json")
+        return self._typed(rest.SecretInfo, "PUT", f"/v1/secrets/{name}", json=body)
+
+    def list_secrets(self) -> list[rest.Secret]:
+        """The project's secrets: names and times, never values."""
+        return self._typed(rest.SecretList, "GET", "/v1/secrets").secrets
+
+    def delete_secret(self, name: str) -> None:
+        """Delete a secret."""
+        self._request("DELETE", f"/v1/secrets/{name}")
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

@@ -122,6 +122,8 @@ class HttpTrigger(_Model):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     timeout: float = Field(default=30.0, ge=0, le=3600)
     success_code: Literal[200, 201] = 200
+    #: with API keys on, a public hook needs none (anyone who can reach the control plane may call it)
+    public: bool = False
 
     @field_validator("path")
     @classmethod

@@ -83,10 +83,13 @@ def test_service_carries_scale_concurrency_timeout_resources_env_and_secrets() -
     (container,) = pod["containers"]
     assert container["image"].startswith("reg/resize@sha256:")
     assert container["ports"] == [{"name": "http1", "containerPort": 8080}]  # Knative sets $PORT from it
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     assert env == {"MODE": "fast", "KNFLOW_ACTION": "pipeline:resize", "KNFLOW_CONCURRENCY": "4"}
     assert "PORT" not in env  # reserved by Knative
-    assert container["envFrom"] == [{"secretRef": {"name": "db-creds"}}]
+    # a named secret is one variable read from the project's Secret, never its value in the manifest
+    secret_ref = {"secretKeyRef": {"name": "knflow-secrets", "key": "db-creds"}}
+    assert [e for e in container["env"] if "value" not in e] == [{"name": "db-creds", "valueFrom": secret_ref}]
+    assert "envFrom" not in container
     assert container["resources"] == {
         "requests": {"cpu": "500m", "memory": "512Mi"},
         "limits": {"memory": "512Mi", "nvidia.com/gpu": "1"},

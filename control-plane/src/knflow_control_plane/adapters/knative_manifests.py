@@ -46,6 +46,8 @@ class KnativeOptions:
         service_account: the ServiceAccount functions run as, None for the namespace's default.
         image_pull_secrets: secrets to pull function images with.
         env: environment variables set in every function (before the action's own).
+        secrets_name: the Kubernetes Secret holding the project's secrets, one key each: an action's
+            ``secrets=[...]`` become variables read from it (``valueFrom.secretKeyRef``).
     """
 
     namespace: str = "knflow-functions"
@@ -58,6 +60,7 @@ class KnativeOptions:
     service_account: str | None = None
     image_pull_secrets: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    secrets_name: str = "knflow-secrets"
 
 
 @dataclass(frozen=True)
@@ -262,9 +265,9 @@ def _container(action: ActionSpec, image: str, concurrency: int, options: Knativ
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
-    secrets = [str(s) for s in opts.get("secrets") or ()]
-    if secrets:
-        container["envFrom"] = [{"secretRef": {"name": s}} for s in secrets]
+    for secret in sorted(str(s) for s in opts.get("secrets") or ()):
+        ref = {"name": options.secrets_name, "key": secret}
+        container["env"].append({"name": secret, "valueFrom": {"secretKeyRef": ref}})
     resources = resources_of(opts)
     if resources:
         container["resources"] = resources

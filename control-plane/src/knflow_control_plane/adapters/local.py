@@ -22,7 +22,7 @@ from typing import Any
 from knflow.spec import ActionSpec
 from knflow_control_plane.domain.environment import inherited
 from knflow_control_plane.errors import ControlPlaneError, DeployFailed, FunctionUnavailable
-from knflow_control_plane.ports import Artifact, FunctionStatus, HttpReply, HttpRequest
+from knflow_control_plane.ports import Artifact, FunctionStatus, HttpReply, HttpRequest, SecretValues
 
 from .local_http import encode_headers
 from .local_instances import Instance, Launcher, check_artifact
@@ -285,6 +285,10 @@ class LocalBackend:
         self._pools: dict[tuple[str, str], _Pool] = {}
         self._stats = _Stats()
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def use_secrets(self, values: SecretValues) -> None:
+        """Give each function the values of the secrets its action names, as environment variables."""
+        self._launcher.secret_values = values
 
     async def deploy(self, action: ActionSpec, artifact: Artifact) -> FunctionStatus:
         """Register ``action`` (scaled to zero until invoked); redeploying a new artifact replaces it.

@@ -17,7 +17,7 @@ from typing import Any
 from knflow.spec import ActionSpec
 from knflow_control_plane.domain.environment import child_environment
 from knflow_control_plane.errors import ActionLoadFailed, DeployFailed, FunctionUnavailable
-from knflow_control_plane.ports import Artifact, HttpReply
+from knflow_control_plane.ports import Artifact, HttpReply, SecretValues
 
 from .forkserver import Child, ForkServerError, spawn
 from .local_checks import load_failure, log_size, output_since, signature_in, wait_exit
@@ -177,6 +177,8 @@ class Launcher:
         self.host = host
         self.start_timeout = start_timeout
         self.zygotes = zygotes
+        #: the values of the secrets an action names (``secrets=[...]``); None: no secrets to give
+        self.secret_values: SecretValues | None = None
         #: every instance whose process has not exited yet, started or starting
         self.live: set[Instance] = set()
 
@@ -258,12 +260,14 @@ class Launcher:
         """
         self.log_dir.mkdir(parents=True, exist_ok=True)
         declared = action.options.get("env")
-        extra = child_environment({}, declared, runtime=runtime)
+        named = list(action.options.get("secrets") or ())
+        secrets = await self.secret_values(named) if named and self.secret_values is not None else None
+        extra = child_environment({}, declared, secrets, runtime=runtime)
         child = await self._fork(artifact.location, [], extra, artifact.code_path, str(log))
         if child is not None:
             return child, True
         argv = [artifact.location, "-m", "knflow_runtime"]
-        env = child_environment(os.environ, declared, runtime={**runtime, "PYTHONUNBUFFERED": "1"})
+        env = child_environment(os.environ, declared, secrets, runtime={**runtime, "PYTHONUNBUFFERED": "1"})
         try:
             return spawn(argv, env, artifact.code_path, str(log)), False
         except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:

@@ -18,7 +18,7 @@ from pathlib import Path
 from knflow.spec import ActionSpec
 
 from ..domain.environment import child_environment
-from ..ports import Artifact
+from ..ports import Artifact, SecretValues
 from .forkserver_zygote import die_with_parent, load_prctl
 
 log = logging.getLogger("knflow.sources")
@@ -40,6 +40,8 @@ class LocalSources:
         self.stop_grace = stop_grace
         self._supervisors: dict[str, asyncio.Task[None]] = {}
         self._processes: dict[str, asyncio.subprocess.Process] = {}
+        #: the values of the secrets a trigger names (``secrets=[...]``); None: no secrets to give
+        self.secret_values: SecretValues | None = None
 
     async def start(self, key: str, action: ActionSpec, artifact: Artifact, env: dict[str, str]) -> None:
         """See :meth:`SourceRunner.start`."""
@@ -71,7 +73,9 @@ class LocalSources:
         command = [python, "-m", "knflow_runtime.source", "--trigger", action.entrypoint, "--name", action.name]
         if artifact.code_path:
             command += ["--code-path", artifact.code_path]
-        environment = child_environment(os.environ, action.options.get("env"), runtime=env)
+        named = list(action.options.get("secrets") or ())
+        secrets = await self.secret_values(named) if named and self.secret_values is not None else None
+        environment = child_environment(os.environ, action.options.get("env"), secrets, runtime=env)
         log_path = self.log_dir / (key.replace("/", "_") + ".log")
         load_prctl()
         while True:

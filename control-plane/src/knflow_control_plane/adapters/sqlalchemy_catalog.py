@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .sqlalchemy_tables import action_versions, api_keys, deployments, projects, routes, workflow_versions, workflows
+from .sqlalchemy_tables import action_versions, deployments, projects, routes, workflow_versions, workflows
 
 
 def ensure_project(conn: Connection, project: str, now: float) -> None:
@@ -269,38 +269,4 @@ def routes_for_path(conn: Connection, project: str, path: str) -> list[str]:
     """Methods served at ``path`` (to tell 405 from 404)."""
     return list(
         conn.execute(sa.select(routes.c.method).where(routes.c.project == project, routes.c.path == path)).scalars()
-    )
-
-
-def put_api_key(conn: Connection, key_id: str, project: str, name: str, key_hash: str, now: float) -> None:
-    """Store a new API key (only its hash)."""
-    conn.execute(api_keys.insert().values(id=key_id, project=project, name=name, key_hash=key_hash, created_at=now))
-
-
-def find_api_key(conn: Connection, key_hash: str) -> dict[str, Any] | None:
-    """The live API key with this hash."""
-    row = conn.execute(
-        sa.select(api_keys).where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
-    ).first()
-    return dict(row._mapping) if row else None
-
-
-def list_api_keys(conn: Connection, project: str) -> list[dict[str, Any]]:
-    """A project's API keys (never their secrets)."""
-    rows = conn.execute(
-        sa.select(api_keys.c.id, api_keys.c.name, api_keys.c.created_at, api_keys.c.revoked_at)
-        .where(api_keys.c.project == project)
-        .order_by(api_keys.c.created_at)
-    )
-    return [dict(r._mapping) for r in rows]
-
-
-def revoke_api_key(conn: Connection, project: str, key_id: str, now: float) -> bool:
-    """Revoke a key; True if it was live."""
-    return bool(
-        conn.execute(
-            api_keys.update()
-            .where(api_keys.c.id == key_id, api_keys.c.project == project, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        ).rowcount
     )

@@ -235,22 +235,6 @@ class SqlAlchemyStore:
         """Methods served at a path."""
         return await self.db.run(catalog.routes_for_path, project, path)
 
-    async def put_api_key(self, key_id: str, project: str, name: str, key_hash: str, now: float) -> None:
-        """Store an API key hash."""
-        await self.db.run(catalog.put_api_key, key_id, project, name, key_hash, now)
-
-    async def find_api_key(self, key_hash: str) -> dict[str, Any] | None:
-        """A live API key by hash."""
-        return await self.db.run(catalog.find_api_key, key_hash)
-
-    async def list_api_keys(self, project: str) -> list[dict[str, Any]]:
-        """API keys of a project."""
-        return await self.db.run(catalog.list_api_keys, project)
-
-    async def revoke_api_key(self, project: str, key_id: str, now: float) -> bool:
-        """Revoke an API key."""
-        return await self.db.run(catalog.revoke_api_key, project, key_id, now)
-
     # -- triggers and lifecycle events ---------------------------------------------------------
     async def replace_triggers(
         self,

@@ -195,6 +195,19 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("revoked_at", Time, nullable=True),
+    sa.Column("role", sa.String(16), nullable=False, server_default="admin"),
+    sa.Column("expires_at", Time, nullable=True),
+)
+
+# Named secrets of a project: the value only encrypted (Fernet, KNFLOW_SECRETS_KEY), never returned by the API.
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("project", Project, primary_key=True),
+    sa.Column("name", Name, primary_key=True),
+    sa.Column("ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
 )
 
 # Lifecycle events written in the same transaction as the state change they describe, relayed later.

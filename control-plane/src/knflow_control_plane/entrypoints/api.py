@@ -15,7 +15,18 @@ from ..observability import start_tracing
 from ..observability.metrics import CONTENT_TYPE
 from ..service.health import StoreHealth
 from ..settings import Settings
-from . import docs_page, hooks, openapi, problems, routes_events, routes_keys, routes_runs, routes_workflows
+from . import (
+    auth,
+    docs_page,
+    hooks,
+    openapi,
+    problems,
+    routes_events,
+    routes_keys,
+    routes_runs,
+    routes_secrets,
+    routes_workflows,
+)
 from .objects_mount import OBJECTS_PATH, BodyLimits, ObjectsMount
 from .routes_files import router as files_router
 from .routes_live import router as live_router
@@ -23,11 +34,6 @@ from .routes_replies import router as replies_router
 
 if TYPE_CHECKING:
     from ..observability._otel import Tracing
-
-
-async def _authenticate(request: Request) -> None:
-    cp: ControlPlane = request.app.state.control_plane
-    await cp.api_keys.check(request.headers.get("authorization"))
 
 
 def create_app(
@@ -73,8 +79,15 @@ def create_app(
     problems.install(app)
     openapi.install(app)
     docs_page.install(app)
-    guarded = [Depends(_authenticate)] if settings.auth else []
-    routers = (routes_workflows.router, routes_runs.router, routes_events.router, routes_keys.router, hooks.router)
+    guarded = [Depends(auth.authorize)] if settings.auth else []
+    routers = (
+        routes_workflows.router,
+        routes_runs.router,
+        routes_events.router,
+        routes_keys.router,
+        routes_secrets.router,
+        hooks.router,
+    )
     for router in routers:
         app.include_router(router, dependencies=guarded)
     app.include_router(files_router, dependencies=guarded)

@@ -15,6 +15,7 @@ from knflow import rest
 from knflow_eventing import strict_json
 
 from ..errors import InvalidRequest, MalformedBody, NotFound
+from .auth import authorize_hook
 from .limits import parse_body
 from .openapi import problem_response, problems
 from .problems import problem
@@ -69,6 +70,9 @@ async def hook(request: Request, path: str) -> Response:
     cp = plane(request)
     route_path = "/" + path.strip("/")
     route = await cp.workflows.route(request.method, route_path)
+    # Keyed hooks answer 401 before 404: a caller without a key learns of no path but the public ones.
+    await authorize_hook(request, public=route is not None and bool(route["trigger"].get("public")))
+    cp.access.hook_limits.take(route_path, f"the hook /hooks{route_path}")
     if route is None:
         methods = await cp.store.routes_for_path(cp.settings.project, route_path)
         if methods:

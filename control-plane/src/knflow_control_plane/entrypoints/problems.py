@@ -46,6 +46,8 @@ def install(app: FastAPI) -> None:
         run_id = exc.fields.get("workflow_run_id")
         if isinstance(run_id, str):  # as the hooks' other replies about a run (ShuttingDown's 503)
             reply.headers["X-Knflow-Run-Id"] = run_id
+        if "retry_after" in exc.fields:  # a rate limit (429)
+            reply.headers["Retry-After"] = str(exc.fields["retry_after"])
         return reply
 
     @app.exception_handler(SpecError)

@@ -12,6 +12,8 @@ from knflow import rest
 from knflow_eventing import MalformedCloudEvent, parse_http
 
 from ..domain.rejections import RejectedEvent
+from ..service.api_keys import Forbidden
+from .auth import principal_of
 from .limits import parse_body
 from .openapi import problems
 from .problems import problem
@@ -67,6 +69,11 @@ async def ingest(request: Request) -> Response:
     except MalformedCloudEvent as exc:
         extra = {"index": exc.index} if exc.index is not None else {}
         return problem(400, "Malformed CloudEvent", str(exc), field=exc.attribute, **extra)
+    own = principal_of(request).source
+    if own is not None:  # a custom trigger's key: its own source only, so its events start only its runs
+        stray = next((e.get_source() for e in events if e.get_source() != own), None)
+        if stray is not None:
+            raise Forbidden(f"this trigger's key posts events of source {own!r} only, not {stray!r}", field="source")
     await plane(request).intake.ingest(events)
     return JSONResponse({"accepted": len(events), "ids": [e.get_id() for e in events]}, status_code=202)
 

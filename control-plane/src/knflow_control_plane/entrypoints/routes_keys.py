@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from knflow import rest
 
+from ..domain.access import Role
 from .openapi import problems
 from .routes_workflows import plane
 from .schemas import iso
@@ -15,27 +16,27 @@ from .schemas import iso
 router = APIRouter(prefix="/v1")
 
 
+def _key_json(record: dict[str, Any]) -> dict[str, Any]:
+    times = ("created_at", "expires_at", "revoked_at")
+    return {k: (iso(v) if k in times else v) for k, v in record.items() if k not in ("key_hash", "project")}
+
+
 @router.post("/api-keys", status_code=201, response_model=rest.ApiKeyCreated)
 async def create_key(request: Request, body: rest.ApiKeyRequest) -> dict[str, Any]:
-    """A new API key; ``key`` is shown in this reply only."""
-    created = await plane(request).api_keys.create(body.name)
-    return created | {"created_at": iso(created["created_at"])}
+    """A new API key of the project, with its role (``admin``, ``invoke``, ``read``) and optional expiry;
+    ``key`` is shown in this reply only (only its hash is kept)."""
+    created = await plane(request).access.keys.create(body.name, Role(body.role), body.expires_in)
+    return _key_json(created)
 
 
 @router.get("/api-keys", response_model=rest.ApiKeyList)
 async def list_keys(request: Request) -> dict[str, Any]:
-    """The project's API keys (never their secrets)."""
-    keys = await plane(request).api_keys.list()
-    return {
-        "api_keys": [
-            {"id": k["id"], "name": k["name"], "created_at": iso(k["created_at"]), "revoked_at": iso(k["revoked_at"])}
-            for k in keys
-        ]
-    }
+    """The project's API keys, with roles, expiry and revocation (never their secrets)."""
+    return {"api_keys": [_key_json(k) for k in await plane(request).access.keys.list()]}
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, responses=problems(404))
 async def revoke_key(request: Request, key_id: str) -> Response:
-    """Revoke an API key at once."""
-    await plane(request).api_keys.revoke(key_id)
+    """Revoke an API key: refused from now on by this replica, within 0.5 s by every other one."""
+    await plane(request).access.keys.revoke(key_id)
     return Response(status_code=204)

@@ -1,18 +1,31 @@
-"""API keys: created once (the secret is shown only then), stored as hashes, checked on every request."""
+"""API keys: created once (the secret is shown only then), stored as hashes, with a role and an optional
+expiry, revocable; checked on every request. Custom triggers get derived keys that can only post events
+of their own source.
+
+A replica remembers a key it found live for at most :data:`CACHE_SECONDS` (a query per request saved):
+a key revoked on another replica stops working there within that bound; on the replica that revoked it,
+at once.
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
+from ..domain.access import Need, Principal, Role
 from ..errors import ControlPlaneError, NotFound
-from ..ports import RunStore
+from ..ports import AccessStore
 
 PREFIX = "knf_"
-_CACHE_SECONDS = 5.0
+SOURCE_PREFIX = "knfs_"
+#: the longest a revoked key keeps working on a replica other than the one that revoked it (seconds)
+CACHE_SECONDS = 0.5
+_SOURCE_DOMAIN = b"knflow-source-key/v1\n"
 
 
 class Unauthorized(ControlPlaneError):
@@ -21,54 +34,134 @@ class Unauthorized(ControlPlaneError):
     status = 401
 
 
+class Forbidden(ControlPlaneError):
+    """The API key's role does not allow this."""
+
+    status = 403
+
+
 def digest(key: str) -> str:
     """The stored form of a key."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 class ApiKeys:
-    """Create, list, revoke and check API keys of one project."""
+    """Create, list, revoke and check the API keys of one project.
 
-    def __init__(self, store: RunStore, project: str, bootstrap_key: str | None = None):
-        self.store = store
+    Args:
+        access: where keys are stored.
+        project: the project this control plane serves.
+        bootstrap_key: a key always accepted as ``admin`` (to create the first stored keys).
+        signing_secret: signs the keys of custom triggers (every replica must share it).
+        clock: epoch seconds (expiry).
+    """
+
+    def __init__(
+        self,
+        access: AccessStore,
+        project: str,
+        bootstrap_key: str | None = None,
+        signing_secret: bytes = b"",
+        clock: Callable[[], float] = time.time,
+    ):
+        self.access = access
         self.project = project
         self.bootstrap_key = bootstrap_key
-        self._recent: dict[str, float] = {}  # hash -> when it was last found live (saves a query per request)
+        self._secret = signing_secret
+        self._clock = clock
+        self._recent: dict[str, tuple[Principal, float | None, float]] = {}  # hash -> (who, expires, seen)
 
-    async def create(self, name: str) -> dict[str, Any]:
-        """A new key; its secret is in the result and nowhere else."""
+    async def create(self, name: str, role: Role = Role.admin, expires_in: float | None = None) -> dict[str, Any]:
+        """A new key; its secret (``key``) is in the result and nowhere else."""
         key = PREFIX + secrets.token_urlsafe(32)
-        key_id = secrets.token_hex(8)
-        now = time.time()
-        await self.store.put_api_key(key_id, self.project, name, digest(key), now)
-        return {"id": key_id, "name": name, "key": key, "created_at": now}
+        now = self._clock()
+        record = {
+            "id": secrets.token_hex(8),
+            "project": self.project,
+            "name": name,
+            "role": role.value,
+            "key_hash": digest(key),
+            "created_at": now,
+            "expires_at": None if expires_in is None else now + expires_in,
+        }
+        await self.access.put_api_key(record)
+        return {k: v for k, v in record.items() if k != "key_hash"} | {"key": key}
 
     async def list(self) -> list[dict[str, Any]]:
         """The project's keys, without secrets."""
-        return await self.store.list_api_keys(self.project)
+        return await self.access.list_api_keys(self.project)
 
     async def revoke(self, key_id: str) -> None:
-        """Revoke a key at once (cached checks forget every key).
+        """Revoke a key: refused at once here, within :data:`CACHE_SECONDS` on other replicas.
 
         Raises:
-            NotFound: when there is no live key with this id.
+            NotFound: when the project has no live key with this id.
         """
-        if not await self.store.revoke_api_key(self.project, key_id, time.time()):
+        if not await self.access.revoke_api_key(self.project, key_id, self._clock()):
             raise NotFound(f"no live API key {key_id!r}", field="id")
         self._recent.clear()
 
-    async def check(self, authorization: str | None) -> None:
-        """Accept the request's ``Authorization`` header, or raise :class:`Unauthorized`."""
+    async def principal(self, authorization: str | None) -> Principal:
+        """Who the request's ``Authorization: Bearer`` key acts as.
+
+        Raises:
+            Unauthorized: no key, or an unknown, revoked, expired or other project's key.
+        """
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key:
             raise Unauthorized(field="authorization")
         if self.bootstrap_key and hmac.compare_digest(key, self.bootstrap_key):
-            return
+            return Principal(self.project, Role.admin)
+        if key.startswith(SOURCE_PREFIX):
+            return self._source_principal(key)
         hashed = digest(key)
-        seen = self._recent.get(hashed)
-        if seen is not None and time.monotonic() - seen < _CACHE_SECONDS:
-            return
-        record = await self.store.find_api_key(hashed)
-        if record is None or record["project"] != self.project:
-            raise Unauthorized("the API key is unknown or revoked", field="authorization")
-        self._recent[hashed] = time.monotonic()
+        now = self._clock()
+        cached = self._recent.get(hashed)
+        if cached is not None and time.monotonic() - cached[2] < CACHE_SECONDS and _alive(cached[1], now):
+            return cached[0]
+        record = await self.access.find_api_key(hashed)
+        if record is None or record["project"] != self.project or not _alive(record["expires_at"], now):
+            self._recent.pop(hashed, None)
+            raise Unauthorized("the API key is unknown, revoked or expired", field="authorization")
+        found = Principal(self.project, Role(record["role"]), key_id=record["id"])
+        self._recent[hashed] = (found, record["expires_at"], time.monotonic())
+        return found
+
+    async def require(self, authorization: str | None, need: Need) -> Principal:
+        """:meth:`principal`, refused unless its role covers ``need``.
+
+        Raises:
+            Unauthorized: see :meth:`principal`.
+            Forbidden: the key's role does not cover ``need``.
+        """
+        found = await self.principal(authorization)
+        if not found.may(need):
+            raise Forbidden(f"a {found.role.value} key cannot do this (it needs {need.value})", field="authorization")
+        return found
+
+    def source_key(self, workflow: str, trigger: str) -> str:
+        """The key a custom trigger posts its events with: ``invoke`` for its own source only."""
+        claim = f"{self.project}\n{workflow}\n/triggers/{trigger}".encode()
+        body = base64.urlsafe_b64encode(claim).decode().rstrip("=")
+        return f"{SOURCE_PREFIX}{body}.{self._sign(claim)}"
+
+    def _source_principal(self, key: str) -> Principal:
+        body, _, signature = key[len(SOURCE_PREFIX) :].partition(".")
+        try:
+            claim = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except ValueError:
+            claim = b""
+        project, _, rest = claim.decode(errors="replace").partition("\n")
+        _, _, source = rest.partition("\n")
+        valid = self._secret and claim and hmac.compare_digest(signature, self._sign(claim))
+        if not valid or project != self.project or not source:
+            raise Unauthorized("the trigger key is not valid here", field="authorization")
+        return Principal(project, Role.source, source=source)
+
+    def _sign(self, claim: bytes) -> str:
+        mac = hmac.new(self._secret, _SOURCE_DOMAIN + claim, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def _alive(expires_at: float | None, now: float) -> bool:
+    return expires_at is None or now < expires_at

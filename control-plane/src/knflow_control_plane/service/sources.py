@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from knflow.spec import SourceTrigger
 
@@ -34,7 +35,7 @@ class Sources:
         sink: the URL events are posted to (``K_SINK``): this control plane's ``/v1/events``.
         holder: this replica's name on the leases.
         project: whose triggers.
-        api_key: given to the functions when the API needs one.
+        key_for: the API key a trigger posts with, by (workflow, trigger name); None when the API needs none.
         interval: seconds between looks (and lease renewals).
         lease_ttl: seconds before a silent holder's triggers move to another replica.
     """
@@ -48,7 +49,7 @@ class Sources:
         holder: str,
         project: str = "default",
         *,
-        api_key: str | None = None,
+        key_for: Callable[[str, str], str] | None = None,
         interval: float = 2.0,
         lease_ttl: float = 10.0,
     ):
@@ -58,7 +59,7 @@ class Sources:
         self.sink = sink
         self.holder = holder
         self.project = project
-        self.api_key = api_key
+        self.key_for = key_for
         self.interval = interval
         self.lease_ttl = lease_ttl
         self._started: dict[str, str] = {}  # key -> version started here
@@ -92,10 +93,12 @@ class Sources:
             ControlPlaneError: the store failed.
         """
         wanted: dict[str, SourceTrigger] = {}
+        workflows: dict[str, str] = {}
         for row in await self.store.list_event_triggers(self.project):
             if row["trigger"].get("kind") == "source":
                 spec = SourceTrigger.model_validate(row["trigger"])
                 wanted[f"{row['workflow']}/{spec.name}"] = spec
+                workflows[f"{row['workflow']}/{spec.name}"] = row["workflow"]
         for key in set(self._started) - wanted.keys():
             await self._drop(key)
         for key, spec in wanted.items():
@@ -111,8 +114,8 @@ class Sources:
                 await self.runner.stop(key)  # a new version was deployed
             artifact = await self.functions.artifact(spec.name, spec.version)
             env = {"K_SINK": self.sink, "KNFLOW_TRIGGER_NAME": spec.name}
-            if self.api_key:
-                env["KNFLOW_API_KEY"] = self.api_key
+            if self.key_for is not None:  # a key that can only post events of this trigger's source
+                env["KNFLOW_API_KEY"] = self.key_for(workflows[key], spec.name)
             await self.runner.start(key, spec.as_action(), artifact, env)
             self._started[key] = spec.version
             log.info("trigger %s (version %s) runs on %s", key, spec.version, self.holder)

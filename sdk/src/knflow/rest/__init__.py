@@ -4,7 +4,17 @@ client parses them, and the OpenAPI document at ``/openapi.json`` is generated f
 Requests refuse unknown fields; replies keep fields a newer server adds.
 """
 
-from ._access import ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyRequest, Role
+from ._access import (
+    ApiKey,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyRequest,
+    Role,
+    Secret,
+    SecretInfo,
+    SecretList,
+    SecretRequest,
+)
 from ._base import Reply, Request
 from ._catalog import (
     Action,
@@ -81,6 +91,10 @@ __all__ = [
     "Request",
     "Role",
     "Run",
+    "Secret",
+    "SecretInfo",
+    "SecretList",
+    "SecretRequest",
     "RunFileCount",
     "RunFiles",
     "RunLogs",

@@ -1,4 +1,4 @@
-"""API keys: who may call the API, and for what."""
+"""API keys and secrets: who may call the API, for what, and what functions are given."""
 
 from __future__ import annotations
 
@@ -44,3 +44,30 @@ class ApiKeyList(Reply):
     """A project's API keys."""
 
     api_keys: list[ApiKey]
+
+
+class SecretRequest(Request):
+    """``PUT /v1/secrets/{name}``: the value (UTF-8 text, at most 64 KiB); stored encrypted, never returned."""
+
+    value: str = Field(max_length=65536)
+
+
+class SecretInfo(Reply):
+    """A secret set: its name, and whether it is new."""
+
+    name: str
+    created: bool
+
+
+class Secret(Reply):
+    """A secret as listed: its name and times, never its value."""
+
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SecretList(Reply):
+    """A project's secrets."""
+
+    secrets: list[Secret]

@@ -1,0 +1,71 @@
+"""Who may do what: API key roles, the principal a request acts as, and what each route needs. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Role(str, Enum):
+    """What a key may do.
+
+    ``admin``: everything in its project (deploy, manage keys and secrets, run, read); ``invoke``: HTTP
+    triggers and ``POST /v1/events`` only; ``read``: runs, their logs and files; ``source``: a custom
+    ``@trigger``'s own key, which may only post events of its own source (never stored: derived and signed).
+    """
+
+    admin = "admin"
+    invoke = "invoke"
+    read = "read"
+    source = "source"
+
+
+class Need(str, Enum):
+    """What a route needs of its caller."""
+
+    manage = "manage"
+    invoke = "invoke"
+    read = "read"
+
+
+_GRANTS = {
+    Role.admin: frozenset(Need),
+    Role.invoke: frozenset({Need.invoke}),
+    Role.read: frozenset({Need.read}),
+    Role.source: frozenset({Need.invoke}),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as.
+
+    Attributes:
+        project: the project it may see and change (and nothing of any other).
+        role: what it may do there.
+        key_id: the stored key, if it is one (rate limits are counted per key).
+        source: for a ``source`` key, the only CloudEvents ``source`` it may post.
+    """
+
+    project: str
+    role: Role
+    key_id: str | None = None
+    source: str | None = None
+
+    def may(self, need: Need) -> bool:
+        """Whether this principal's role covers ``need``."""
+        return need in _GRANTS[self.role]
+
+
+def need_of(method: str, path: str) -> Need:
+    """What the route at ``path`` (its template, ``/v1/runs/{run_id}``) needs for ``method``.
+
+    Hooks and event ingest need ``invoke``; reading runs (and the events that started none) needs
+    ``read``; everything else (deploying, keys, secrets, starting, cancelling and retrying runs,
+    uploads) needs ``manage``.
+    """
+    if path.startswith("/hooks/") or (path == "/v1/events" and method == "POST"):
+        return Need.invoke
+    if method in ("GET", "HEAD") and (path.startswith("/v1/runs") or path == "/v1/rejected-events"):
+        return Need.read
+    return Need.manage
