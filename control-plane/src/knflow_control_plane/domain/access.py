@@ -52,6 +52,12 @@ class Principal:
     key_id: str | None = None
     source: str | None = None
 
+    @property
+    def bucket(self) -> str | None:
+        """What its rate limit is counted on: its key, or its trigger's source; None for the operator's
+        bootstrap key, which is not limited."""
+        return self.key_id or (f"source:{self.source}" if self.source else None)
+
     def may(self, need: Need) -> bool:
         """Whether this principal's role covers ``need``."""
         return need in _GRANTS[self.role]

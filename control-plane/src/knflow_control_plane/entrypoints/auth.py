@@ -25,7 +25,8 @@ async def authorize(request: Request) -> None:
         return
     cp = plane(request)
     principal = await cp.access.keys.require(request.headers.get("authorization"), need_of(request.method, path))
-    cp.access.key_limits.take(principal.key_id or principal.role.value, "this API key")
+    if principal.bucket is not None:
+        cp.access.key_limits.take(principal.bucket, "this API key")
     request.state.principal = principal
 
 
@@ -49,4 +50,5 @@ async def authorize_hook(request: Request, public: bool) -> None:
     principal = await cp.access.keys.require(request.headers.get("authorization"), Need.invoke)
     if principal.role is Role.source:
         raise Forbidden("a trigger's key may only post its own events", field="authorization")
-    cp.access.key_limits.take(principal.key_id or principal.role.value, "this API key")
+    if principal.bucket is not None:
+        cp.access.key_limits.take(principal.bucket, "this API key")

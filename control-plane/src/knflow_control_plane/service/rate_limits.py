@@ -18,7 +18,7 @@ _MAX_BUCKETS = 100_000  # buckets of idle keys/hooks are dropped past this many
 
 
 class RateLimited(ControlPlaneError):
-    """Too many requests: try again after ``Retry-After`` seconds."""
+    """Too many requests: try again after Retry-After seconds."""
 
     status = 429
 

@@ -14,7 +14,7 @@ from knflow import rest
 from knflow._loader import load_file
 from knflow.client import JSON, Client, WaitTimeoutError
 
-from . import _catalog, _context, _events, _files, _help, _live, _progress, _render
+from . import _access, _catalog, _context, _events, _files, _help, _live, _progress, _render
 from ._context import (
     EXIT_ADDRESS_IN_USE,
     EXIT_OK,
@@ -369,3 +369,5 @@ def download(
 app.command()(_catalog.workflows)
 app.command()(_catalog.graph)
 app.command()(_events.rejected)
+app.add_typer(_access.keys_app, name="keys")
+app.add_typer(_access.secrets_app, name="secrets")
