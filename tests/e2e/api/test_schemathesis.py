@@ -10,8 +10,8 @@ from pathlib import Path
 from tests.e2e.control_plane.processes import BIN, ControlPlane
 
 HERE = Path(__file__).parent
-# Examples per operation: with two workers the run takes about a minute on the 2-core CI machine.
-MAX_EXAMPLES = "60"
+# Examples per operation: with two workers the run takes under a minute on the 2-core CI machine.
+MAX_EXAMPLES = "100"
 
 
 def test_the_served_api_conforms_to_its_openapi(tmp_path: Path) -> None:

@@ -81,8 +81,10 @@ class ControlPlane:
                 self.process.kill()
                 self.process.wait(10)
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run ``knflow ARGS --url URL``."""
+    def cli(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``knflow ARGS --url URL`` (with ``env`` over this process's environment)."""
         return subprocess.run(
             [str(BIN / "knflow"), *args, "--url", self.url],
             capture_output=True,
@@ -90,6 +92,7 @@ class ControlPlane:
             timeout=timeout,
             cwd=self.state_dir.parent,
             check=False,
+            env={**os.environ, **env} if env else None,
         )
 
 

@@ -18,7 +18,7 @@ from ..errors import ControlPlaneError
 class SecretUnreadable(ControlPlaneError):
     """A stored secret cannot be decrypted with this control plane's key (was KNFLOW_SECRETS_KEY changed?)."""
 
-    status = 500
+    status = 503
 
 
 class FernetCipher:

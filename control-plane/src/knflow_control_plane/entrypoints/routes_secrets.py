@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from knflow import rest
 
+from ..service.secrets import NAME
 from .openapi import problems
 from .routes_workflows import plane
 from .schemas import iso
 
 router = APIRouter(prefix="/v1")
+_NAME = Path(pattern=NAME.pattern, description="An environment variable name: what actions get it as")
 
 
 @router.put(
@@ -20,7 +22,9 @@ router = APIRouter(prefix="/v1")
     response_model=rest.SecretInfo,
     responses=problems(also={201: {"model": rest.SecretInfo, "description": "A new secret"}}),
 )
-async def set_secret(request: Request, response: Response, name: str, body: rest.SecretRequest) -> dict[str, Any]:
+async def set_secret(
+    request: Request, response: Response, body: rest.SecretRequest, name: str = _NAME
+) -> dict[str, Any]:
     """Create or replace a secret (encrypted at rest); actions that name it (``secrets=[...]``) get it as the
     environment variable ``name`` from their next start. The value is never returned."""
     created = await plane(request).access.secrets.put(name, body.value)
@@ -40,7 +44,7 @@ async def list_secrets(request: Request) -> dict[str, Any]:
 
 
 @router.delete("/secrets/{name}", status_code=204, responses=problems(404))
-async def delete_secret(request: Request, name: str) -> Response:
+async def delete_secret(request: Request, name: str = _NAME) -> Response:
     """Delete a secret (functions started before keep the value they were given)."""
     await plane(request).access.secrets.delete(name)
     return Response(status_code=204)

@@ -141,9 +141,7 @@ class ApiKeys:
 
     def source_key(self, workflow: str, trigger: str) -> str:
         """The key a custom trigger posts its events with: ``invoke`` for its own source only."""
-        claim = f"{self.project}\n{workflow}\n/triggers/{trigger}".encode()
-        body = base64.urlsafe_b64encode(claim).decode().rstrip("=")
-        return f"{SOURCE_PREFIX}{body}.{self._sign(claim)}"
+        return source_key(self._secret, self.project, workflow, trigger)
 
     def _source_principal(self, key: str) -> Principal:
         body, _, signature = key[len(SOURCE_PREFIX) :].partition(".")
@@ -153,14 +151,23 @@ class ApiKeys:
             claim = b""
         project, _, rest = claim.decode(errors="replace").partition("\n")
         _, _, source = rest.partition("\n")
-        valid = self._secret and claim and hmac.compare_digest(signature, self._sign(claim))
+        valid = self._secret and claim and hmac.compare_digest(signature, _sign(self._secret, claim))
         if not valid or project != self.project or not source:
             raise Unauthorized("the trigger key is not valid here", field="authorization")
         return Principal(project, Role.source, source=source)
 
-    def _sign(self, claim: bytes) -> str:
-        mac = hmac.new(self._secret, _SOURCE_DOMAIN + claim, hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+def source_key(secret: bytes, project: str, workflow: str, trigger: str) -> str:
+    """A custom trigger's key: ``knfs_`` + its claim (project, workflow, source) + the claim's HMAC-SHA256
+    under the replicas' shared signing secret (domain-separated from object URLs and reply tokens)."""
+    claim = f"{project}\n{workflow}\n/triggers/{trigger}".encode()
+    body = base64.urlsafe_b64encode(claim).decode().rstrip("=")
+    return f"{SOURCE_PREFIX}{body}.{_sign(secret, claim)}"
+
+
+def _sign(secret: bytes, claim: bytes) -> str:
+    mac = hmac.new(secret, _SOURCE_DOMAIN + claim, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
 def _alive(expires_at: float | None, now: float) -> bool:

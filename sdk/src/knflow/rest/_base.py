@@ -13,7 +13,7 @@ class Request(BaseModel):
     """A request body: an unknown field is an error naming it, never silently dropped; a value no JSON
     column can hold (NaN, Infinity, a lone surrogate, deep nesting) is an error naming where it is."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no true for a number, no 1 for a name
 
     @field_validator("*", mode="before")
     @classmethod

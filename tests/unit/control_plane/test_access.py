@@ -1,0 +1,135 @@
+"""Roles, what each route needs, rate-limit buckets, trigger keys and secrets, with in-memory fakes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from knflow_control_plane.adapters.fernet import FernetCipher, SecretUnreadable
+from knflow_control_plane.domain.access import Need, Principal, Role, need_of
+from knflow_control_plane.errors import InvalidRequest, NotFound
+from knflow_control_plane.service.api_keys import ApiKeys, Unauthorized, source_key
+from knflow_control_plane.service.rate_limits import Buckets, RateLimited
+from knflow_control_plane.service.secrets import MissingSecret, Secrets
+
+
+class MemoryAccess:
+    """Just enough of ``AccessStore`` in memory."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, dict[str, Any]] = {}
+        self.secrets: dict[tuple[str, str], bytes] = {}
+
+    async def put_api_key(self, record: dict[str, Any]) -> None:
+        self.keys[record["key_hash"]] = record | {"revoked_at": None}
+
+    async def find_api_key(self, key_hash: str) -> dict[str, Any] | None:
+        found = self.keys.get(key_hash)
+        return found if found is not None and found["revoked_at"] is None else None
+
+    async def list_api_keys(self, project: str) -> list[dict[str, Any]]:
+        return [k for k in self.keys.values() if k["project"] == project]
+
+    async def revoke_api_key(self, project: str, key_id: str, now: float) -> bool:
+        for key in self.keys.values():
+            if key["id"] == key_id and key["project"] == project and key["revoked_at"] is None:
+                key["revoked_at"] = now
+                return True
+        return False
+
+    async def put_secret(self, project: str, name: str, ciphertext: bytes, now: float) -> bool:
+        new = (project, name) not in self.secrets
+        self.secrets[project, name] = ciphertext
+        return new
+
+    async def get_secrets(self, project: str, names: list[str]) -> dict[str, bytes]:
+        return {n: self.secrets[project, n] for n in names if (project, n) in self.secrets}
+
+    async def list_secrets(self, project: str) -> list[dict[str, Any]]:
+        return [{"name": n, "created_at": 0.0, "updated_at": 0.0} for p, n in self.secrets if p == project]
+
+    async def delete_secret(self, project: str, name: str) -> bool:
+        return self.secrets.pop((project, name), None) is not None
+
+
+def test_each_role_covers_what_the_issue_says() -> None:
+    assert need_of("POST", "/hooks/{path}") is Need.invoke and need_of("POST", "/v1/events") is Need.invoke
+    assert need_of("GET", "/v1/runs/{run_id}/logs") is Need.read and need_of("GET", "/v1/runs") is Need.read
+    for method, path in [("POST", "/v1/runs"), ("POST", "/v1/workflows/{name}/deploy"), ("GET", "/v1/api-keys")]:
+        assert need_of(method, path) is Need.manage
+    admin, invoke, read = (Principal("p", role) for role in (Role.admin, Role.invoke, Role.read))
+    assert all(admin.may(need) for need in Need)
+    assert invoke.may(Need.invoke) and not invoke.may(Need.read) and not invoke.may(Need.manage)
+    assert read.may(Need.read) and not read.may(Need.invoke) and not read.may(Need.manage)
+
+
+def test_buckets_refuse_past_the_rate_with_the_seconds_to_wait() -> None:
+    now = [0.0]
+    buckets = Buckets(2.0, clock=lambda: now[0])
+    buckets.take("k", "this key")
+    buckets.take("k", "this key")
+    with pytest.raises(RateLimited) as refused:
+        buckets.take("k", "this key")
+    assert refused.value.fields["retry_after"] == 1 and refused.value.status == 429
+    buckets.take("other", "another key")  # per name
+    now[0] = 0.5
+    buckets.take("k", "this key")  # a token came back
+    Buckets(None).take("k", "off")  # no limit configured
+
+
+async def test_keys_expire_are_revoked_at_once_and_stay_in_their_project() -> None:
+    now = [1000.0]
+    access = MemoryAccess()
+    keys = ApiKeys(access, "alpha", clock=lambda: now[0])
+    made = await keys.create("ci", Role.read, expires_in=60)
+    assert "key_hash" not in made and made["expires_at"] == 1060.0
+    found = await keys.principal(f"Bearer {made['key']}")
+    assert found == Principal("alpha", Role.read, key_id=made["id"])
+    now[0] = 1061.0
+    with pytest.raises(Unauthorized):
+        await keys.principal(f"Bearer {made['key']}")  # expired, even though it was remembered as live
+    kept = await keys.create("kept")
+    await keys.principal(f"Bearer {kept['key']}")
+    await keys.revoke(kept["id"])
+    with pytest.raises(Unauthorized):
+        await keys.principal(f"Bearer {kept['key']}")
+    with pytest.raises(NotFound):
+        await ApiKeys(access, "beta").revoke(kept["id"])
+    other = await ApiKeys(access, "beta").create("b")
+    with pytest.raises(Unauthorized):
+        await keys.principal(f"Bearer {other['key']}")  # another project's key is nobody here
+
+
+async def test_trigger_keys_are_signed_for_one_source_and_project() -> None:
+    keys = ApiKeys(MemoryAccess(), "alpha", signing_secret=b"s" * 32)
+    key = keys.source_key("orders", "feed")
+    assert key == source_key(b"s" * 32, "alpha", "orders", "feed")
+    found = await keys.principal(f"Bearer {key}")
+    assert found.role is Role.source and found.source == "/triggers/feed" and found.may(Need.invoke)
+    for forged in (key[:-3] + "abc", source_key(b"t" * 32, "alpha", "orders", "feed"), "knfs_x.y"):
+        with pytest.raises(Unauthorized):
+            await keys.principal(f"Bearer {forged}")
+    with pytest.raises(Unauthorized):
+        await ApiKeys(MemoryAccess(), "beta", signing_secret=b"s" * 32).principal(f"Bearer {key}")
+
+
+async def test_secrets_are_stored_encrypted_and_resolved_by_name() -> None:
+    access = MemoryAccess()
+    secrets = Secrets(access, FernetCipher(Fernet.generate_key()), "alpha")
+    assert await secrets.put("TOKEN", "hunter2") is True
+    assert await secrets.put("TOKEN", "hunter3") is False
+    assert b"hunter3" not in access.secrets["alpha", "TOKEN"]
+    assert await secrets.values(["TOKEN"]) == {"TOKEN": "hunter3"}
+    assert [s["name"] for s in await secrets.list()] == ["TOKEN"]
+    with pytest.raises(MissingSecret) as missing:
+        await secrets.values(["TOKEN", "NOPE"])
+    assert missing.value.fields["field"] == "secrets" and "NOPE" in str(missing.value)
+    with pytest.raises(InvalidRequest):
+        await secrets.put("not-a-variable", "x")
+    with pytest.raises(SecretUnreadable):
+        await Secrets(access, FernetCipher(Fernet.generate_key()), "alpha").values(["TOKEN"])  # another key
+    await secrets.delete("TOKEN")
+    with pytest.raises(NotFound):
+        await secrets.delete("TOKEN")
