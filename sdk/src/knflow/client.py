@@ -288,9 +288,11 @@ class Client:
         """Cancel a running run; returns the run."""
         return self._typed(rest.Run, "POST", f"/v1/runs/{run_id}/cancel")
 
-    def retry(self, run_id: str) -> rest.Run:
-        """Retry a failed run from its failed steps; returns the run."""
-        return self._typed(rest.Run, "POST", f"/v1/runs/{run_id}/retry")
+    def retry(self, run_id: str, *, step: str | None = None) -> rest.Run:
+        """Retry a finished run from its failed steps, or from ``step`` and everything downstream of it
+        (even when they succeeded); returns the run."""
+        body = rest.RetryRequest(step=step).model_dump() if step is not None else None
+        return self._typed(rest.Run, "POST", f"/v1/runs/{run_id}/retry", json=body)
 
     def rejected_events(
         self, *, workflow: str | None = None, limit: int | None = None, cursor: str | None = None

@@ -48,7 +48,7 @@ def test_allowed_and_refused_transitions() -> None:
     with pytest.raises(TransitionError):
         check_step_transition(StepStatus.SUCCEEDED, StepStatus.RUNNING)
     with pytest.raises(TransitionError):
-        check_run_transition(RunStatus.SUCCEEDED, RunStatus.RUNNING)
+        check_run_transition(RunStatus.SUCCEEDED, RunStatus.FAILED)
 
 
 def test_retryable_errors_are_retried_until_the_budget_is_spent() -> None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..domain import events as ev
-from ..domain.model import Outcome, RunStatus, StepStatus, check_run_transition
+from ..domain.model import Outcome, RunStatus, StepStatus, plan_retry
 from ..domain.records import Transition, Worker
 from . import sqlalchemy_statements as st
 from .sqlalchemy_raw import AnyConnection
@@ -144,24 +144,27 @@ def cancel_run(conn: Connection, run_id: str, now: float, project: str, use_outb
     return flush(tx, run_id, RunStatus.CANCELLED)
 
 
-def retry_run(conn: Connection, run_id: str, now: float, project: str, use_outbox: bool) -> Transition | None:
-    """Run a failed or cancelled run again from the steps that did not succeed, reusing the outputs of
-    those that did; each retried step gets its full retry budget again.
+def retry_run(
+    conn: Connection, run_id: str, now: float, project: str, use_outbox: bool, step: str | None = None
+) -> Transition | None:
+    """Run a finished run again from the steps that did not succeed (and from ``step`` and everything
+    downstream of it, when given), reusing the outputs of the others; each retried step gets its full
+    retry budget again (the rule: :func:`~knflow_control_plane.domain.model.plan_retry`).
 
     Returns None when the run does not exist in ``project`` (whatever its state: a conflict would tell
     another project that it exists).
 
     Raises:
-        TransitionError: when the run is not failed or cancelled.
+        TransitionError: when the run still runs, has no such step, or nothing would run again.
     """
     tx = Tx(conn, now, None, random.Random(), use_outbox, [], [])
     run = lock_run(tx, run_id, project=project)
     if run is None:
         return None
-    check_run_transition(RunStatus(run.status), RunStatus.RUNNING)
     rows = conn.execute(sa.select(steps.c.name, steps.c.status, steps.c.upstream).where(steps.c.run_id == run_id)).all()
-    done = {r.name for r in rows if r.status == StepStatus.SUCCEEDED.value}
-    redo = [r for r in rows if r.name not in done]
+    again = plan_retry(RunStatus(run.status), {r.name: (r.status, list(r.upstream)) for r in rows}, step)
+    done = {r.name for r in rows if r.name not in again}
+    redo = [r for r in rows if r.name in again]
     updates: list[dict[str, Any]] = []
     for r in redo:
         waiting = sum(1 for up in r.upstream if up not in done)

@@ -98,9 +98,10 @@ class SqlAlchemyStore:
         """Keep the output of an attempt abandoned by its run's cancellation (a no-op for any other)."""
         await self.db.run(recovery.keep_logs, attempt_id, logs)
 
-    async def retry_run(self, run_id: str, now: float, project: str) -> Transition | None:
-        """Retry a failed or cancelled run from its unfinished steps; None if ``project`` has no such run."""
-        return await self.db.run(recovery.retry_run, run_id, now, project, self.outbox)
+    async def retry_run(self, run_id: str, now: float, project: str, step: str | None = None) -> Transition | None:
+        """Retry a finished run from its unfinished steps (and ``step`` with its downstream); None if
+        ``project`` has no such run."""
+        return await self.db.run(recovery.retry_run, run_id, now, project, self.outbox, step)
 
     async def renew_leases(self, worker: str, keys: list[tuple[str, str]], until: float) -> int:
         """Extend leases a worker holds."""

@@ -61,7 +61,7 @@ RUN_TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
     RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}),
     RunStatus.FAILED: frozenset({RunStatus.RUNNING}),  # retry from the failed steps
     RunStatus.CANCELLED: frozenset({RunStatus.RUNNING}),
-    RunStatus.SUCCEEDED: frozenset(),
+    RunStatus.SUCCEEDED: frozenset({RunStatus.RUNNING}),  # only to retry a chosen step (plan_retry)
 }
 S = StepStatus
 STEP_TRANSITIONS: Mapping[StepStatus, frozenset[StepStatus]] = {
@@ -71,12 +71,16 @@ STEP_TRANSITIONS: Mapping[StepStatus, frozenset[StepStatus]] = {
     S.FAILED: frozenset({S.PENDING, S.READY}),
     S.CANCELLED: frozenset({S.PENDING, S.READY}),
     S.SKIPPED: frozenset({S.PENDING, S.READY}),
-    S.SUCCEEDED: frozenset(),
+    S.SUCCEEDED: frozenset({S.PENDING, S.READY}),  # retried as a chosen step or downstream of one
 }
 
 
 class TransitionError(ValueError):
     """A state change the rules do not allow."""
+
+
+class NoSuchStep(TransitionError):
+    """A retry named a step the run does not have."""
 
 
 def check_step_transition(old: StepStatus, new: StepStatus) -> None:
@@ -89,6 +93,36 @@ def check_run_transition(old: RunStatus, new: RunStatus) -> None:
     """Raise :class:`TransitionError` unless a run may go from ``old`` to ``new``."""
     if new not in RUN_TRANSITIONS[old]:
         raise TransitionError(f"a run cannot go from {old.value} to {new.value}")
+
+
+def plan_retry(status: RunStatus, steps: Mapping[str, tuple[str, list[str]]], chosen: str | None) -> set[str]:
+    """The steps a retry runs again: those that did not succeed and, when a step is ``chosen``, that
+    step and everything downstream of it (their outputs are made anew; the others' are reused).
+
+    Args:
+        status: the run's status now.
+        steps: each step's status and the steps upstream of it, by name.
+        chosen: the step to run again even if it succeeded, or None for "from the failed steps".
+
+    Raises:
+        NoSuchStep: ``chosen`` is not one of the run's steps.
+        TransitionError: the run still runs, or nothing would run again.
+    """
+    check_run_transition(status, RunStatus.RUNNING)
+    redo = {name for name, (step_status, _) in steps.items() if step_status != StepStatus.SUCCEEDED.value}
+    if chosen is not None:
+        if chosen not in steps:
+            raise NoSuchStep(f"the run has no step {chosen!r}")
+        below = {chosen}
+        grown = True
+        while grown:  # downstream closure; a workflow has at most a few hundred steps
+            more = {name for name, (_, up) in steps.items() if name not in below and below.intersection(up)}
+            below |= more
+            grown = bool(more)
+        redo |= below
+    if not redo:
+        raise TransitionError("every step succeeded: choose a step to run again")
+    return redo
 
 
 @dataclass(frozen=True)

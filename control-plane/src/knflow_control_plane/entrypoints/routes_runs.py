@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from knflow import rest
 
-from ..domain.model import TransitionError
+from ..domain.model import NoSuchStep, TransitionError
 from ..domain.records import RunFilter
 from ..errors import Conflict, InvalidRequest, NotFound
 from . import log_stream
@@ -115,11 +115,15 @@ async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
 
 
 @router.post("/runs/{run_id}/retry", response_model=rest.Run, responses=problems(404, 409))
-async def retry_run(request: Request, run_id: str) -> dict[str, Any]:
-    """Run a failed or cancelled run again from the steps that did not succeed."""
+async def retry_run(request: Request, run_id: str, body: rest.RetryRequest | None = None) -> dict[str, Any]:
+    """Run a finished run again from the steps that did not succeed, or from ``step`` and everything
+    downstream of it (even when they succeeded); the other steps' outputs are reused."""
     cp = plane(request)
+    step = body.step if body is not None else None
     try:
-        transition = await cp.store.retry_run(run_id, time.time(), cp.settings.project)
+        transition = await cp.store.retry_run(run_id, time.time(), cp.settings.project, step)
+    except NoSuchStep as exc:
+        raise NotFound(f"run {run_id!r}: {exc}", field="step") from exc
     except TransitionError as exc:
         raise Conflict(f"run {run_id!r} cannot be retried: {exc}", field="run_id") from exc
     if transition is None:

@@ -175,6 +175,9 @@ def run(
 @handles_errors
 def retry(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="The failed run to retry from its failed steps.")],
+    step: Annotated[
+        str | None, typer.Option("--step", help="Run this step and everything downstream of it again, too.")
+    ] = None,
     no_wait: NoWaitOption = False,
     timeout: TimeoutOption = None,
     url: UrlOption = None,
@@ -183,7 +186,7 @@ def retry(
     """Retry a failed run from its failed steps and follow it (exit codes as for ``run``)."""
     out = Output(as_json)
     with _context.make_client(url) as client:
-        _follow(client, client.retry(run_id), out, no_wait=no_wait, timeout=timeout)
+        _follow(client, client.retry(run_id, step=step), out, no_wait=no_wait, timeout=timeout)
 
 
 def _follow(client: Client, run: rest.Run, out: Output, *, no_wait: bool, timeout: float | None) -> None:

@@ -20,6 +20,12 @@ class RunRequest(Request):
     version: str | None = None
 
 
+class RetryRequest(Request):
+    """``POST /v1/runs/{id}/retry``: optionally, a step to run again with everything downstream of it."""
+
+    step: str | None = Field(default=None, min_length=1)
+
+
 class Attempt(Reply):
     """One attempt of a step: its inputs, outputs or error, what it printed, and when."""
 
