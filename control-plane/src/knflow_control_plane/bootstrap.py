@@ -31,6 +31,7 @@ from .service.orchestrator import Orchestrator, OrchestratorSettings
 from .service.outbox_relay import OutboxRelay
 from .service.replies import Replies, ReplySettings
 from .service.retention import Retention
+from .service.run_feed import RunFeed
 from .service.scheduler import Scheduler
 from .service.sources import Sources
 from .service.trigger_consumer import TriggerConsumer
@@ -77,6 +78,8 @@ class ControlPlane:
     garbage: FunctionGarbage | None = field(default=None, kw_only=True)
     #: publishes lifecycle events straight onto an in-process bus (None: the outbox relay does, or off)
     lifecycle: LifecyclePublisher | None = field(default=None, kw_only=True)
+    #: this replica's run and step changes, for ``GET /v1/stream`` (the web UI's live updates)
+    feed: RunFeed = field(default_factory=RunFeed, kw_only=True)
 
     async def start(self) -> None:
         """Migrate the database, then start the orchestrator."""
@@ -100,6 +103,7 @@ class ControlPlane:
 
     async def stop(self) -> None:
         """Stop the orchestrator, the functions and the database connections."""
+        self.feed.close()  # open streams end now, not when their clients leave
         if self.sources is not None:
             await self.sources.stop()
         await self.consumer.stop()
@@ -360,6 +364,8 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     if publisher is not None:
         orchestrator.on_transition(publisher.on_transition)
     metrics.events, metrics.relay = consumer, relay or publisher
+    feed = RunFeed()
+    orchestrator.on_transition(feed.on_transition)
     sources = Sources(
         store,
         functions,
@@ -393,6 +399,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         live=live,
         garbage=garbage,
         lifecycle=publisher,
+        feed=feed,
     )
 
 
