@@ -7,15 +7,19 @@ VENV := .venv
 PORT ?= 8080
 QUICK ?=
 
-.PHONY: install demo test test-unit test-integration test-e2e lint bench services-up services-down clean
+.PHONY: install ui demo test test-unit test-integration test-e2e lint bench services-up services-down clean
 
 $(UV):
 	$(PYTHON) -m pip install --user --quiet uv
 
 # Bytecode is compiled at install time: cold starts must not depend on PYTHONDONTWRITEBYTECODE.
-install: $(UV)
+install: $(UV) ui
 	$(UV) sync --python $(PYTHON) --quiet --compile-bytecode
 	$(VENV)/bin/python -m compileall -q sdk/src function-runtime/src eventing/src control-plane/src
+
+# The web UI (docs/ui.md): exact versions from package.json, built into the control plane's package.
+ui:
+	cd control-plane/ui && npm install --no-package-lock --no-audit --no-fund --loglevel=error && npm run --silent build
 
 demo: install
 	$(VENV)/bin/python examples/demo.py --port $(PORT)
@@ -30,14 +34,17 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy sdk/src function-runtime/src control-plane/src eventing/src tests bench
+	cd control-plane/ui && npm run --silent typecheck && npm run --silent lint
 
 # The services start while the install runs (a fresh machine builds the API server meanwhile).
 test: $(UV)
 	@mkdir -p .knflow; \
 	KNFLOW_WITH_KAFKA=1 bash scripts/services/up.sh > .knflow/services.env & services=$$!; \
-	$(MAKE) --no-print-directory install || { wait $$services; exit 1; }; \
+	bash scripts/chromium.sh > .knflow/chromium.env & chromium=$$!; \
+	$(MAKE) --no-print-directory install || { wait $$services $$chromium; exit 1; }; \
 	wait $$services || { echo "make test: the test services did not start" >&2; exit 1; }; \
-	set -a; eval "$$(grep "^export " .knflow/services.env)"; set +a; \
+	wait $$chromium || { echo "make test: chromium (the UI tests' browser) did not install" >&2; exit 1; }; \
+	set -a; eval "$$(grep -h "^export " .knflow/services.env .knflow/chromium.env)"; set +a; \
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 # KNFLOW_PG_DURABLE=1: Postgres as in production (fsync on), so a commit is one that survives power loss.

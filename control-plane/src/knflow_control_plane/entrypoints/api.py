@@ -25,7 +25,10 @@ from . import (
     routes_keys,
     routes_runs,
     routes_secrets,
+    routes_stream,
+    routes_triggers,
     routes_workflows,
+    ui_page,
 )
 from .objects_mount import OBJECTS_PATH, BodyLimits, ObjectsMount
 from .routes_files import router as files_router
@@ -91,6 +94,9 @@ def create_app(
     for router in routers:
         app.include_router(router, dependencies=guarded)
     app.include_router(files_router, dependencies=guarded)
+    for router in (routes_stream.router, routes_triggers.router):  # what the web UI reads (docs/ui.md)
+        app.include_router(router, dependencies=guarded)
+    ui_page.install(app)
     app.include_router(replies_router)  # callbacks of functions: each carries its own reply token
     app.include_router(live_router)  # output of running functions: each carries its attempt's token
 

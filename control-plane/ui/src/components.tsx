@@ -1,0 +1,101 @@
+// Small shared pieces: status badges, the DAG drawing, errors.
+import type { ComponentChildren } from "preact";
+import { useMemo } from "preact/hooks";
+import { type Layout, layout, NODE_HEIGHT, NODE_WIDTH } from "./dag";
+import { duration } from "./format";
+import { look } from "./status";
+import type { Step, WorkflowSpec } from "./types";
+
+/** A status badge; ``label`` shows another word in the status's colour (a deployment's "ready"). */
+export function Badge({ status, label }: { status: string | null | undefined; label?: string }) {
+  const shown = look(status);
+  return <span class={`badge tone-${shown.tone}`}>{label ?? shown.label}</span>;
+}
+
+export function Problem({ error }: { error: unknown }) {
+  if (!error) return null;
+  return <div class="problem">{error instanceof Error ? error.message : String(error)}</div>;
+}
+
+export function Section({ title, children }: { title: string; children: ComponentChildren }) {
+  return (
+    <section>
+      <h3>{title}</h3>
+      {children}
+    </section>
+  );
+}
+
+interface DagProps {
+  spec: WorkflowSpec;
+  /** The run's steps by name, when a run is drawn on the plan. */
+  steps?: Map<string, Step>;
+  selected?: string | null;
+  onSelect?: (step: string) => void;
+}
+
+/** The workflow's DAG; with ``steps``, each node shows its step's status, time and attempts. */
+export function Dag({ spec, steps, selected, onSelect }: DagProps) {
+  const placed: Layout = useMemo(() => layout(spec), [spec]);
+  return (
+    <div class="dag">
+      <svg
+        width={placed.width}
+        height={placed.height}
+        viewBox={`0 0 ${placed.width} ${placed.height}`}
+        role="img"
+        aria-label={`DAG of ${spec.name}`}
+      >
+        <defs>
+          <marker
+            id="arrow"
+            viewBox="0 0 10 10"
+            refX="9"
+            refY="5"
+            markerWidth="7"
+            markerHeight="7"
+            orient="auto"
+          >
+            <path d="M0,0 L10,5 L0,10 z" class="arrowhead" />
+          </marker>
+        </defs>
+        {placed.edges.map((edge) => (
+          <polyline
+            key={`${edge.from}->${edge.to}`}
+            class={`edge tone-${look(steps?.get(edge.from)?.status).tone}`}
+            points={edge.points.map((p) => `${p.x},${p.y}`).join(" ")}
+            marker-end="url(#arrow)"
+          />
+        ))}
+        {placed.nodes.map((node) => {
+          const step = steps?.get(node.name);
+          const tone = steps ? look(step?.status).tone : "plan";
+          const attempts = step?.attempts.length ?? 0;
+          const detail = step
+            ? [look(step.status).label, duration(step.duration_ms), attempts > 1 ? `${attempts} tries` : ""]
+                .filter(Boolean)
+                .join(" · ")
+            : node.action;
+          return (
+            <g
+              key={node.name}
+              class={`node tone-${tone}${selected === node.name ? " selected" : ""}`}
+              data-step={node.name}
+              data-status={step?.status ?? ""}
+              transform={`translate(${node.x - NODE_WIDTH / 2},${node.y - NODE_HEIGHT / 2})`}
+              onClick={() => onSelect?.(node.name)}
+            >
+              <rect width={NODE_WIDTH} height={NODE_HEIGHT} rx="8" />
+              <text x="12" y="21" class="node-name">
+                {node.name}
+              </text>
+              <text x="12" y="39" class="node-detail">
+                {detail}
+              </text>
+            </g>
+          );
+        })}
+      </svg>
+    </div>
+  );
+}

@@ -1,0 +1,159 @@
+// Runs: newest first, filtered on the server (workflow, status, time), a page at a time, live.
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { api } from "../api";
+import { Badge, Problem } from "../components";
+import { duration, since } from "../format";
+import { useLive } from "../live";
+import { linkProps, navigate } from "../router";
+import type { Run, WorkflowSummary } from "../types";
+
+const PAGE = 50;
+const STATUSES = ["running", "succeeded", "failed", "cancelled"];
+
+export function Runs({ search }: { search: URLSearchParams }) {
+  const workflow = search.get("workflow") ?? "";
+  const status = search.get("status") ?? "";
+  const sinceFilter = search.get("since") ?? "";
+  const [cursors, setCursors] = useState<string[]>([]); // the cursors of the pages before this one
+  const cursor = cursors[cursors.length - 1];
+  const [runs, setRuns] = useState<Run[] | null>(null);
+  const [next, setNext] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [workflows, setWorkflows] = useState<WorkflowSummary[]>([]);
+
+  const load = useCallback(async () => {
+    const since = sinceFilter ? new Date(sinceFilter).toISOString() : undefined;
+    try {
+      const page = await api.runs({
+        workflow: workflow || undefined,
+        status: status || undefined,
+        since,
+        cursor,
+        limit: PAGE,
+      });
+      setRuns(page.runs);
+      setNext(page.next_cursor);
+      setError(null);
+    } catch (exc) {
+      setError(exc);
+    }
+  }, [workflow, status, sinceFilter, cursor]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+  useEffect(() => {
+    api.workflows().then((w) => setWorkflows(w.workflows), setError);
+  }, []);
+  // Only the first page moves: later pages are history, read again when asked for.
+  useLive(null, load, (change) => change.kind === "run", cursor === undefined);
+
+  const filter = (name: string, value: string) => {
+    const params = new URLSearchParams(search);
+    if (value) params.set(name, value);
+    else params.delete(name);
+    setCursors([]);
+    const text = params.toString();
+    navigate(`/runs${text ? `?${text}` : ""}`);
+  };
+
+  return (
+    <div class="page">
+      <h2>Runs</h2>
+      <div class="filters">
+        <label>
+          Workflow
+          <select
+            name="workflow"
+            value={workflow}
+            onChange={(e) => filter("workflow", (e.target as HTMLSelectElement).value)}
+          >
+            <option value="">all</option>
+            {workflows.map((w) => (
+              <option key={w.name} value={w.name}>
+                {w.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Status
+          <select
+            name="status"
+            value={status}
+            onChange={(e) => filter("status", (e.target as HTMLSelectElement).value)}
+          >
+            <option value="">all</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Since
+          <input
+            type="datetime-local"
+            name="since"
+            value={sinceFilter}
+            onChange={(e) => filter("since", (e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <span class="live" title="updated live from /v1/stream">
+          {cursor === undefined ? "● live" : "history"}
+        </span>
+      </div>
+      <Problem error={error} />
+      <table class="runs">
+        <thead>
+          <tr>
+            <th>Status</th>
+            <th>Run</th>
+            <th>Workflow</th>
+            <th>Trigger</th>
+            <th>Started</th>
+            <th>Duration</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(runs ?? []).map((run) => (
+            <tr key={run.id} data-run={run.id} data-status={run.status}>
+              <td>
+                <Badge status={run.status} />
+              </td>
+              <td>
+                <a {...linkProps(`/runs/${run.id}`)} class="mono">
+                  {run.id}
+                </a>
+              </td>
+              <td>
+                <a {...linkProps(`/workflows/${run.workflow}`)}>{run.workflow}</a>{" "}
+                <span class="dim mono">{run.workflow_version.slice(0, 8)}</span>
+              </td>
+              <td class="dim">{String(run.trigger?.kind ?? "")}</td>
+              <td title={run.created_at}>{since(run.created_at)}</td>
+              <td>{duration(run.duration_ms)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {runs !== null && runs.length === 0 && <p class="dim">No runs match.</p>}
+      <div class="pager">
+        <button type="button" disabled={cursors.length === 0} onClick={() => setCursors([])}>
+          Newest
+        </button>
+        <button
+          type="button"
+          disabled={cursors.length === 0}
+          onClick={() => setCursors(cursors.slice(0, -1))}
+        >
+          ← Newer
+        </button>
+        <button type="button" disabled={!next} onClick={() => next && setCursors([...cursors, next])}>
+          Older →
+        </button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,124 @@
+// The step panel: attempts, inputs, outputs, logs, the error with its traceback, files with links.
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../api";
+import { Badge, Section } from "../components";
+import { bytes, duration, json, localTime } from "../format";
+import type { Run, RunFile, Step } from "../types";
+
+interface Props {
+  run: Run;
+  step: Step;
+  onClose: () => void;
+  /** Runs this step and everything downstream again; absent while the run still runs. */
+  onRetry: (() => void) | undefined;
+  busy: boolean;
+}
+
+export function StepPanel({ run, step, onClose, onRetry, busy }: Props) {
+  const [chosen, setChosen] = useState<number | null>(null);
+  const [files, setFiles] = useState<RunFile[]>([]);
+  const attempts = step.attempts;
+  const attempt = attempts.find((a) => a.number === chosen) ?? attempts[attempts.length - 1];
+  useEffect(() => setChosen(null), [step.name]);
+  useEffect(() => {
+    api.runFiles(run.id).then(
+      (f) => setFiles(f.files.filter((file) => file.step === step.name)),
+      () => setFiles([]),
+    );
+  }, [run.id, step.name, step.status]);
+  const error = attempt?.error ?? step.error;
+  return (
+    <aside class="step-panel" data-step={step.name} data-status={step.status}>
+      <header>
+        <h3>
+          {step.name} <Badge status={step.status} />
+        </h3>
+        <button type="button" class="close" aria-label="Close" onClick={onClose}>
+          ×
+        </button>
+      </header>
+      <p class="dim">
+        action <span class="mono">{step.action}</span> <span class="mono">{step.version.slice(0, 10)}</span>
+        {step.duration_ms !== null && ` · ${duration(step.duration_ms)}`}
+      </p>
+      {onRetry && (
+        <button type="button" disabled={busy} onClick={onRetry}>
+          Retry from this step
+        </button>
+      )}
+      {attempts.length > 1 && (
+        <div class="attempts" role="tablist">
+          {attempts.map((a) => (
+            <button
+              type="button"
+              key={a.id}
+              class={a === attempt ? "tab current" : "tab"}
+              onClick={() => setChosen(a.number)}
+            >
+              #{a.number} <Badge status={a.status} />
+            </button>
+          ))}
+        </div>
+      )}
+      {attempt ? (
+        <>
+          <p class="dim">
+            attempt {attempt.number} · {attempt.status} · {localTime(attempt.started_at)}
+            {attempt.duration_ms !== null && ` · ${duration(attempt.duration_ms)}`}
+            {attempt.worker && ` · ${attempt.worker}`}
+          </p>
+          {error && (
+            <Section title="Error">
+              <div class="error">
+                <strong>{error.type}</strong>: {error.message}
+                {error.code !== undefined && error.code !== null && (
+                  <span class="dim"> (code {error.code})</span>
+                )}
+              </div>
+              {error.traceback && <pre class="traceback">{error.traceback}</pre>}
+            </Section>
+          )}
+          <Section title="Inputs">
+            <pre class="json">{json(attempt.inputs)}</pre>
+          </Section>
+          {attempt.outputs && (
+            <Section title="Outputs">
+              <pre class="json">{json(attempt.outputs)}</pre>
+            </Section>
+          )}
+          <Section title="Logs">
+            {attempt.logs ? (
+              <pre class="logs">{attempt.logs}</pre>
+            ) : (
+              <p class="dim">
+                {attempt.status === "running" ? "Logs arrive when the attempt ends." : "No output."}
+              </p>
+            )}
+          </Section>
+        </>
+      ) : (
+        <p class="dim">Not started yet.</p>
+      )}
+      {files.length > 0 && (
+        <Section title="Files">
+          <ul class="files">
+            {files.map((file) => (
+              <li key={file.key}>
+                {file.url && file.expired_at === null ? (
+                  <a href={file.url} download={file.name}>
+                    {file.name}
+                  </a>
+                ) : (
+                  <span>{file.name} (expired)</span>
+                )}{" "}
+                <span class="dim">
+                  {file.field ?? ""} · {bytes(file.size)} · {file.content_type}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </Section>
+      )}
+    </aside>
+  );
+}

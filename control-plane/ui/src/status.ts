@@ -1,0 +1,26 @@
+// How each status is drawn. One table: a state the server adds later (waiting for an approval, a map
+// step's items...) gets a row here and every view draws it; until then it is drawn as "unknown".
+import type { KnownStepStatus, RunStatus } from "./types";
+
+interface Look {
+  label: string;
+  /** CSS class carrying the colour. */
+  tone: "idle" | "active" | "good" | "bad" | "muted";
+  /** Whether nothing more happens to it on its own. */
+  settled: boolean;
+}
+
+const LOOKS: Record<KnownStepStatus | RunStatus, Look> = {
+  pending: { label: "pending", tone: "idle", settled: false },
+  ready: { label: "ready", tone: "idle", settled: false },
+  running: { label: "running", tone: "active", settled: false },
+  succeeded: { label: "succeeded", tone: "good", settled: true },
+  failed: { label: "failed", tone: "bad", settled: true },
+  cancelled: { label: "cancelled", tone: "muted", settled: true },
+  skipped: { label: "skipped", tone: "muted", settled: true },
+};
+
+export function look(status: string | null | undefined): Look {
+  if (!status) return { label: "not started", tone: "idle", settled: false };
+  return (LOOKS as Record<string, Look>)[status] ?? { label: status, tone: "idle", settled: false };
+}

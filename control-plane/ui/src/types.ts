@@ -1,0 +1,153 @@
+// The shapes of the /v1 API that the UI reads (docs/api.md). Statuses stay open strings: the server may
+// add states (waiting, skipped...) before the UI knows them, and the UI then shows them plainly.
+
+export type RunStatus = "running" | "succeeded" | "failed" | "cancelled";
+/** Step states the UI knows how to draw; any other string is drawn as "unknown". */
+export type KnownStepStatus =
+  | "pending"
+  | "ready"
+  | "running"
+  | "succeeded"
+  | "failed"
+  | "cancelled"
+  | "skipped";
+
+export interface ErrorInfo {
+  type?: string;
+  message?: string;
+  code?: number | null;
+  retryable?: boolean;
+  traceback?: string | null;
+  step?: string | null;
+}
+
+export interface Attempt {
+  id: string;
+  number: number;
+  status: string;
+  inputs: Record<string, unknown> | null;
+  outputs: Record<string, unknown> | null;
+  error: ErrorInfo | null;
+  logs: string;
+  worker: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+}
+
+export interface Step {
+  name: string;
+  action: string;
+  version: string;
+  status: string;
+  outputs: Record<string, unknown> | null;
+  error: ErrorInfo | null;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+  attempts: Attempt[];
+}
+
+export interface Run {
+  id: string;
+  workflow: string;
+  workflow_version: string;
+  status: string;
+  inputs: Record<string, unknown>;
+  result: unknown;
+  error: ErrorInfo | null;
+  trigger: Record<string, unknown> | null;
+  trace_id: string | null;
+  created_at: string;
+  finished_at: string | null;
+  duration_ms: number | null;
+  steps?: Step[];
+}
+
+export interface RunPage {
+  runs: Run[];
+  next_cursor: string | null;
+}
+
+export interface Deployment {
+  workflow: string;
+  version: string;
+  status: string;
+  error: unknown;
+  updated_at: string | null;
+}
+
+export interface WorkflowSummary {
+  name: string;
+  latest_version: string;
+  deployment: string | null;
+  deployed_version: string | null;
+  updated_at: string | null;
+}
+
+/** A binding of a step input: a workflow input, a constant, an upstream output, or a structure of them. */
+export type Binding =
+  | { input: string }
+  | { value: unknown }
+  | { step: string; output?: string | null }
+  | { object: Record<string, Binding> }
+  | { array: Binding[] };
+
+export interface StepSpec {
+  name: string;
+  action: string;
+  inputs: Record<string, Binding>;
+}
+
+export interface WorkflowSpec {
+  name: string;
+  description: string;
+  inputs: Record<string, { type: Record<string, unknown>; required: boolean; default: unknown }>;
+  steps: StepSpec[];
+  result: Binding | null;
+  triggers: Record<string, unknown>[];
+}
+
+export interface WorkflowDetail {
+  name: string;
+  version: string;
+  spec: WorkflowSpec;
+  deployment: Deployment | null;
+}
+
+export interface Trigger {
+  kind: string;
+  spec: Record<string, unknown>;
+  enabled: boolean;
+  hook: string | null;
+  next_fire_at: string | null;
+}
+
+export interface Triggers {
+  workflow: string;
+  version: string;
+  deployed: boolean;
+  triggers: Trigger[];
+}
+
+export interface RunFile {
+  key: string;
+  name: string;
+  content_type: string;
+  size: number;
+  step: string | null;
+  attempt: number | null;
+  field: string | null;
+  expired_at: number | null;
+  url: string | null;
+}
+
+/** One change of the live feed (GET /v1/stream). */
+export interface Change {
+  kind: "run" | "step" | "resync";
+  run_id: string;
+  type: string;
+  step: string | null;
+  run_status: string;
+  data: Record<string, unknown>;
+}
