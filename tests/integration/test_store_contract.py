@@ -6,9 +6,11 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from knflow import action, workflow
 from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
-from knflow_control_plane.domain.model import Outcome, plan_run
+from knflow_control_plane.domain.model import NoSuchStep, Outcome, TransitionError, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, RunFilter, Worker
 from knflow_control_plane.service.workflows import new_run_id
 
@@ -139,6 +141,26 @@ async def test_retry_from_failure_reuses_succeeded_steps(store: SqlAlchemyStore)
     assert run is not None and run.status == "succeeded" and run.result == 4
     right_step = next(s for s in run.steps if s.name == "right")
     assert len(right_step.attempts) == 1  # not run again
+
+
+async def test_retry_from_a_chosen_step_runs_it_and_its_downstream_again_even_after_success(
+    store: SqlAlchemyStore,
+) -> None:
+    created = await store.create_run(new_run(), time.time(), W)
+    await drive(store, list(created.claims))
+    assert (await store.run_status(created.run_id) or ("",))[0] == "succeeded"
+    with pytest.raises(TransitionError, match="choose a step"):
+        await store.retry_run(created.run_id, time.time())
+    with pytest.raises(NoSuchStep):
+        await store.retry_run(created.run_id, time.time(), "nope")
+    retried = await store.retry_run(created.run_id, time.time(), "right")
+    assert retried is not None and retried.run_status.value == "running"
+    claimed = [c for t in await store.claim_ready(time.time(), W) for c in t.claims]
+    assert [c.step for c in claimed] == ["right"]
+    await drive(store, claimed)
+    run = await store.get_run(created.run_id)
+    assert run is not None and run.status == "succeeded" and run.result == 4
+    assert {s.name: len(s.attempts) for s in run.steps} == {"left": 1, "right": 2, "join": 2}
 
 
 async def test_cancel_abandons_running_attempts_and_ignores_late_replies(store: SqlAlchemyStore) -> None:

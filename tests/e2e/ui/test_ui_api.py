@@ -1,0 +1,97 @@
+"""What the web UI reads, over HTTP from a real ``knflow dev``: the live feed, triggers, retrying a step,
+and the page itself."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..control_plane.processes import ControlPlane
+from .conftest import FLOWS, deploy
+
+
+def changes_until(url: str, run_id: str, last: str, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """The feed's changes of one run until one of type ``last``, across the stream's reconnections."""
+    seen: list[dict[str, Any]] = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with httpx.stream("GET", f"{url}/v1/stream", params={"run_id": run_id}, timeout=30) as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            event = ""
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event == "change":
+                    seen.append(json.loads(line[6:]))
+                    if seen[-1]["type"] == last:
+                        return seen
+    raise AssertionError(f"no {last} in {seen}")
+
+
+def test_the_feed_carries_a_runs_changes_live(plane: ControlPlane, tmp_path: Path) -> None:
+    deploy(plane, tmp_path, FLOWS / "gated.py")
+    gate = tmp_path / "gate"
+    gate.touch()
+    started = httpx.post(
+        f"{plane.url}/v1/runs",
+        json={"workflow": "gated", "inputs": {"gate": str(gate), "marker": str(tmp_path / "none")}},
+        timeout=30,
+    ).json()
+    seen = changes_until(plane.url, started["id"], "dev.knflow.run.failed")
+    steps = [(c["type"].rsplit(".", 1)[-1], c["step"]) for c in seen if c["kind"] == "step"]
+    assert ("succeeded", "wait_for") in steps and steps[-1] == ("failed", "check")
+    assert seen[-1]["run_status"] == "failed" and all(c["run_id"] == started["id"] for c in seen)
+
+
+def test_retry_a_chosen_step_and_the_problems_of_a_bad_one(plane: ControlPlane, tmp_path: Path) -> None:
+    deploy(plane, tmp_path, FLOWS / "gated.py")
+    (tmp_path / "gate").touch()
+    (tmp_path / "marker").touch()
+    inputs = {"gate": str(tmp_path / "gate"), "marker": str(tmp_path / "marker")}
+    run = httpx.post(f"{plane.url}/v1/runs?wait=60", json={"workflow": "gated", "inputs": inputs}, timeout=90).json()
+    assert run["status"] == "succeeded"
+    url = f"{plane.url}/v1/runs/{run['id']}/retry"
+
+    nothing = httpx.post(url, timeout=10)
+    assert nothing.status_code == 409 and nothing.json()["field"] == "run_id"
+    unknown = httpx.post(url, json={"step": "nope"}, timeout=10)
+    assert unknown.status_code == 404 and unknown.json()["field"] == "step"
+    assert "nope" in unknown.json()["detail"]
+    bad = httpx.post(url, json={"step": 3}, timeout=10)
+    assert bad.status_code in (400, 422) and "step" in bad.text
+
+    again = plane.cli("retry", run["id"], "--step", "check", "--json", "--timeout", "60")
+    assert again.returncode == 0, again.stderr
+    retried = httpx.get(f"{plane.url}/v1/runs/{run['id']}", timeout=10).json()
+    assert retried["status"] == "succeeded"
+    assert {s["name"]: len(s["attempts"]) for s in retried["steps"]} == {"wait_for": 1, "check": 2}
+
+
+def test_triggers_with_the_next_fire_time_and_the_page_at_every_client_route(
+    plane: ControlPlane, tmp_path: Path
+) -> None:
+    deploy(plane, tmp_path, FLOWS / "gated.py")
+    triggers = httpx.get(f"{plane.url}/v1/workflows/nightly/triggers", timeout=10).json()
+    assert triggers["deployed"] is True
+    kinds = {t["kind"]: t for t in triggers["triggers"]}
+    assert kinds["http"]["hook"] == "/hooks/nightly" and kinds["http"]["enabled"] is True
+    assert kinds["schedule"]["spec"]["cron"] == "0 3 * * *"
+    assert kinds["schedule"]["next_fire_at"].endswith(":00:00Z")
+    assert httpx.get(f"{plane.url}/v1/workflows/nope/triggers", timeout=10).json()["field"] == "workflow"
+
+    assert httpx.post(f"{plane.url}/v1/workflows/nightly/undeploy", timeout=30).status_code == 200
+    off = httpx.get(f"{plane.url}/v1/workflows/nightly/triggers", timeout=10).json()
+    assert off["deployed"] is False and all(not t["enabled"] and not t["next_fire_at"] for t in off["triggers"])
+
+    for path in ("/ui", "/ui/", "/ui/runs/abc", "/ui/workflows/nightly?version=x"):
+        page = httpx.get(f"{plane.url}{path}", timeout=10)
+        assert page.status_code == 200 and '<div id="app">' in page.text, path
+    asset = page.text.split('src="')[1].split('"')[0]
+    assert httpx.get(f"{plane.url}{asset}", timeout=10).headers["content-type"].startswith("text/javascript")
+    assert httpx.get(f"{plane.url}/", timeout=10).headers["location"] == "/ui/"
+    assert "/v1/stream" in httpx.get(f"{plane.url}/openapi.json", timeout=10).json()["paths"]
