@@ -150,10 +150,10 @@ async def test_retry_from_a_chosen_step_runs_it_and_its_downstream_again_even_af
     await drive(store, list(created.claims))
     assert (await store.run_status(created.run_id) or ("",))[0] == "succeeded"
     with pytest.raises(TransitionError, match="choose a step"):
-        await store.retry_run(created.run_id, time.time())
+        await store.retry_run(created.run_id, time.time(), "default")
     with pytest.raises(NoSuchStep):
-        await store.retry_run(created.run_id, time.time(), "nope")
-    retried = await store.retry_run(created.run_id, time.time(), "right")
+        await store.retry_run(created.run_id, time.time(), "default", "nope")
+    retried = await store.retry_run(created.run_id, time.time(), "default", "right")
     assert retried is not None and retried.run_status.value == "running"
     claimed = [c for t in await store.claim_ready(time.time(), W) for c in t.claims]
     assert [c.step for c in claimed] == ["right"]

@@ -41,6 +41,7 @@ async def test_retry_of_another_projects_succeeded_run_answers_as_if_it_did_not_
     await drive(store, list(created.claims))
     # a conflict (TransitionError) here would tell the intruder that the run exists
     assert await store.retry_run(created.run_id, time.time(), "intruder") is None
+    assert await store.retry_run(created.run_id, time.time(), "intruder", "nope") is None  # no NoSuchStep either
 
 
 async def test_reads_of_another_projects_run_find_nothing(store: SqlAlchemyStore) -> None:
@@ -48,5 +49,7 @@ async def test_reads_of_another_projects_run_find_nothing(store: SqlAlchemyStore
     assert await store.get_run(created.run_id, "intruder") is None
     assert (await store.list_runs(RunFilter("intruder"))).runs == []
     assert await store.list_files(created.run_id, "intruder") == []
+    assert await store.in_project([created.run_id, "no-such-run"], "intruder") == set()  # the live feed's check
+    assert await store.in_project([created.run_id, "no-such-run"], "default") == {created.run_id}
     run = await store.get_run(created.run_id, "default")
     assert run is not None and run.run_id == created.run_id

@@ -46,6 +46,8 @@ def test_the_feed_carries_a_runs_changes_live(plane: ControlPlane, tmp_path: Pat
     steps = [(c["type"].rsplit(".", 1)[-1], c["step"]) for c in seen if c["kind"] == "step"]
     assert ("succeeded", "wait_for") in steps and steps[-1] == ("failed", "check")
     assert seen[-1]["run_status"] == "failed" and all(c["run_id"] == started["id"] for c in seen)
+    missing = httpx.get(f"{plane.url}/v1/stream", params={"run_id": "no-such-run"}, timeout=10)
+    assert missing.status_code == 404 and missing.json()["field"] == "run_id"
 
 
 def test_retry_a_chosen_step_and_the_problems_of_a_bad_one(plane: ControlPlane, tmp_path: Path) -> None:

@@ -78,6 +78,11 @@ def finished_among(conn: AnyConnection, run_ids: list[str]) -> list[str]:
     return list(conn.execute(st.FINISHED_AMONG, {"ids": run_ids}).scalars().all())
 
 
+def in_project(conn: AnyConnection, run_ids: list[str], project: str) -> list[str]:
+    """Which of these runs belong to ``project``."""
+    return list(conn.execute(st.IN_PROJECT, {"ids": run_ids, "project": project}).scalars().all())
+
+
 def list_runs(conn: Connection, where: RunFilter) -> Page:
     """Runs, newest first, filtered; run ids are time-ordered, so the cursor is the last id seen."""
     query = sa.select(runs).where(runs.c.project == where.project)

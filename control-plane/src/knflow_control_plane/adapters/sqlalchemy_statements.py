@@ -235,6 +235,10 @@ RUN_STATUS = sa.select(runs.c.status, runs.c.result, runs.c.error).where(runs.c.
 FINISHED_AMONG = sa.select(runs.c.id).where(
     runs.c.id.in_(sa.bindparam("ids", expanding=True)), runs.c.status != RunStatus.RUNNING.value
 )
+# The live feed's project check (``GET /v1/stream``): which of these runs belong to a project.
+IN_PROJECT = sa.select(runs.c.id).where(
+    runs.c.id.in_(sa.bindparam("ids", expanding=True)), runs.c.project == sa.bindparam("project")
+)
 NEXT_READY = sa.select(sa.func.min(steps.c.ready_at)).where(steps.c.status == READY)
 NEXT_LEASE_EXPIRY = sa.select(sa.func.min(steps.c.lease_expires_at)).where(steps.c.status == RUNNING)
 

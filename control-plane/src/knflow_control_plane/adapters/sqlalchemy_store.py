@@ -119,6 +119,10 @@ class SqlAlchemyStore:
         """(status, result, error) of a run."""
         return await self.db.read_raw(reads.run_status, run_id)
 
+    async def in_project(self, run_ids: list[str], project: str) -> set[str]:
+        """The runs of ``run_ids`` that belong to ``project``."""
+        return set(await self.db.read_raw(reads.in_project, run_ids, project)) if run_ids else set()
+
     async def finished_among(self, run_ids: list[str]) -> set[str]:
         """The runs of ``run_ids`` that have finished."""
         return set(await self.db.read_raw(reads.finished_among, run_ids)) if run_ids else set()

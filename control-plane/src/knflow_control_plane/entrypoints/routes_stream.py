@@ -17,7 +17,9 @@ from dataclasses import asdict
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from ..service.run_feed import Listener, RunFeed
+from ..errors import ControlPlaneError, NotFound
+from ..ports import RunStore
+from ..service.run_feed import Change, Listener, RunFeed
 from .routes_workflows import plane
 
 router = APIRouter(prefix="/v1")
@@ -38,27 +40,53 @@ def _frame(event: str, data: object) -> bytes:
 async def stream(request: Request, run_id: str | None = Query(None, min_length=1)) -> StreamingResponse:
     """Run and step changes as they happen (``text/event-stream``); ``run_id`` narrows to one run."""
     cp = plane(request)
-    feed: RunFeed = cp.feed
-    listener = feed.listen(run_id)
+    project = cp.settings.project
+    if run_id is not None and not await cp.store.in_project([run_id], project):
+        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    listener = cp.feed.listen(run_id)
     return StreamingResponse(
-        _events(feed, listener, cp.settings.worker_name),
+        _events(cp.feed, listener, _Owners(cp.store, project), cp.settings.worker_name),
         media_type="text/event-stream",
         headers={"cache-control": "no-store", "x-accel-buffering": "no"},
     )
 
 
-async def _events(feed: RunFeed, listener: Listener, replica: str) -> AsyncIterator[bytes]:
+class _Owners:
+    """Which runs belong to the caller's project: a stream shows no other project's run, not even its id.
+
+    Learnt a batch of changes at a time (one query for the runs a batch names first), kept for the
+    stream's life (a few seconds).
+    """
+
+    def __init__(self, store: RunStore, project: str):
+        self.store, self.project = store, project
+        self._known: dict[str, bool] = {}
+
+    async def keep(self, changes: list[Change]) -> list[Change]:
+        unknown = {c.run_id for c in changes if c.kind != "resync" and c.run_id not in self._known}
+        if unknown:
+            mine = await self.store.in_project(sorted(unknown), self.project)
+            self._known.update((run_id, run_id in mine) for run_id in unknown)
+        return [c for c in changes if c.kind == "resync" or self._known[c.run_id]]
+
+
+async def _events(feed: RunFeed, listener: Listener, owners: _Owners, replica: str) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     end = loop.time() + STREAM_SECONDS
     try:
         yield b"retry: 0\n" + _frame("hello", {"replica": replica, "seconds": STREAM_SECONDS})
         while (left := end - loop.time()) > 0:
             try:
-                change = await asyncio.wait_for(listener.queue.get(), left)
+                batch = [await asyncio.wait_for(listener.queue.get(), left)]
             except TimeoutError:
                 break
-            if change.kind == "closed":
+            while not listener.queue.empty():
+                batch.append(listener.queue.get_nowait())
+            if any(change.kind == "closed" for change in batch):
                 break
-            yield _frame(change.kind if change.kind == "resync" else "change", asdict(change))
+            for change in await owners.keep(batch):
+                yield _frame(change.kind if change.kind == "resync" else "change", asdict(change))
+    except ControlPlaneError:
+        return  # the store could not say whose runs these are: the client reconnects and reads again
     finally:
         feed.leave(listener)
