@@ -30,7 +30,9 @@ def chromium_path() -> str:
     return done.stdout.strip().rsplit("=", 1)[-1]
 
 
-@pytest.fixture(scope="session")
+# Module scope: while Playwright's sync API is started, asyncio sees a running loop in this thread, and
+# the async tests of other modules (pytest-asyncio) could not start theirs.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
