@@ -209,6 +209,10 @@ class Client:
         """One version of a workflow with its spec."""
         return self._typed(rest.WorkflowVersion, "GET", f"/v1/workflows/{name}/versions/{version}")
 
+    def get_triggers(self, name: str) -> rest.WorkflowTriggers:
+        """A workflow's triggers: enabled or not, the HTTP hook's path, each schedule's next fire time."""
+        return self._typed(rest.WorkflowTriggers, "GET", f"/v1/workflows/{name}/triggers")
+
     def deploy(
         self, name: str, version: str | None = None, *, source: str | None = None, replace: bool = False
     ) -> rest.Deployment:
@@ -293,6 +297,25 @@ class Client:
         (even when they succeeded); returns the run."""
         body = rest.RetryRequest(step=step).model_dump() if step is not None else None
         return self._typed(rest.Run, "POST", f"/v1/runs/{run_id}/retry", json=body)
+
+    def changes(self, run_id: str | None = None) -> Iterator[rest.RunChange]:
+        """The live feed (``GET /v1/stream``) of every run, or of ``run_id``, for one stream's life (the
+        server ends each after about 10 s: call again to go on). The first change is ``kind="hello"``.
+
+        Raises:
+            ApiError: the control plane refused (no such run: 404) or the connection failed.
+        """
+        params = {"run_id": run_id} if run_id is not None else None
+        try:
+            with self._http.stream("GET", "/v1/stream", params=params) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _problem_message(response)
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        yield rest.RunChange.model_validate_json(line[6:])
+        except httpx.HTTPError as exc:
+            raise ApiError(f"GET {self.url}/v1/stream failed: {exc}", detail=str(exc)) from exc
 
     def rejected_events(
         self, *, workflow: str | None = None, limit: int | None = None, cursor: str | None = None

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+
+from knflow.client import ApiError, Client
 
 from ..control_plane.processes import ControlPlane
 from .conftest import FLOWS, deploy
 
 
-def changes_until(url: str, run_id: str, last: str, timeout: float = 60.0) -> list[dict[str, Any]]:
-    """The feed's changes of one run until one of type ``last``, across the stream's reconnections."""
+def changes_until(
+    url: str, run_id: str, last: str, on_hello: Callable[[], None], timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """The feed's changes of one run until one of type ``last``, across the stream's reconnections;
+    ``on_hello`` is called once each stream is open."""
     seen: list[dict[str, Any]] = []
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -26,6 +33,8 @@ def changes_until(url: str, run_id: str, last: str, timeout: float = 60.0) -> li
             for line in stream.iter_lines():
                 if line.startswith("event: "):
                     event = line[7:]
+                    if event == "hello":
+                        on_hello()
                 elif line.startswith("data: ") and event == "change":
                     seen.append(json.loads(line[6:]))
                     if seen[-1]["type"] == last:
@@ -36,18 +45,22 @@ def changes_until(url: str, run_id: str, last: str, timeout: float = 60.0) -> li
 def test_the_feed_carries_a_runs_changes_live(plane: ControlPlane, tmp_path: Path) -> None:
     deploy(plane, tmp_path, FLOWS / "gated.py")
     gate = tmp_path / "gate"
-    gate.touch()
     started = httpx.post(
         f"{plane.url}/v1/runs",
         json={"workflow": "gated", "inputs": {"gate": str(gate), "marker": str(tmp_path / "none")}},
         timeout=30,
     ).json()
-    seen = changes_until(plane.url, started["id"], "dev.knflow.run.failed")
+    seen = changes_until(plane.url, started["id"], "dev.knflow.run.failed", gate.touch)  # opened once we listen
     steps = [(c["type"].rsplit(".", 1)[-1], c["step"]) for c in seen if c["kind"] == "step"]
     assert ("succeeded", "wait_for") in steps and steps[-1] == ("failed", "check")
     assert seen[-1]["run_status"] == "failed" and all(c["run_id"] == started["id"] for c in seen)
     missing = httpx.get(f"{plane.url}/v1/stream", params={"run_id": "no-such-run"}, timeout=10)
     assert missing.status_code == 404 and missing.json()["field"] == "run_id"
+    with Client(plane.url) as client:  # the typed client reads the same feed
+        first = next(iter(client.changes(started["id"])))
+        assert first.kind == "hello" and first.run_id == started["id"]
+        with pytest.raises(ApiError, match="no-such-run"):
+            next(iter(client.changes("no-such-run")))
 
 
 def test_retry_a_chosen_step_and_the_problems_of_a_bad_one(plane: ControlPlane, tmp_path: Path) -> None:

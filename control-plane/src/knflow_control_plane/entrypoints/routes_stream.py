@@ -1,8 +1,9 @@
 """``GET /v1/stream``: run and step changes as Server-Sent Events, live.
 
 Each change is one ``event: change`` whose data is JSON ``{"kind", "run_id", "type", "step",
-"run_status", "data"}``; ``event: resync`` says changes were dropped (the client fell behind) and
-``event: hello`` opens every stream. A stream ends by itself after ``STREAM_SECONDS``: clients reconnect
+"run_status", "data"}`` (a :class:`knflow.rest.RunChange`, as is the data of every event);
+``event: resync`` says changes were dropped (the client fell behind) and ``event: hello`` opens every
+stream. A stream ends by itself after ``STREAM_SECONDS``: clients reconnect
 at once and read what they show again, which also brings in what other replicas changed meanwhile, and
 a server that is stopping never waits on an open browser tab for longer than that.
 """
@@ -17,15 +18,42 @@ from dataclasses import asdict
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from knflow import rest
+
 from ..errors import ControlPlaneError, NotFound
 from ..ports import RunStore
 from ..service.run_feed import Change, Listener, RunFeed
+from .openapi import problems
 from .routes_workflows import plane
 
 router = APIRouter(prefix="/v1")
 
 #: Seconds one stream lasts before the client is asked to reconnect (the ``retry:`` field, in ms, is 0).
 STREAM_SECONDS = 10.0
+
+
+#: The reply as OpenAPI describes it: each event is ``hello``, ``change`` or ``resync`` with a JSON ``data``
+#: that is a :class:`knflow.rest.RunChange`.
+_EVENT_STREAM = {
+    "description": "Server-Sent Events: `hello`, then a `change` per lifecycle event, or `resync`",
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"enum": ["hello", "change", "resync"]},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": rest.RunChange.model_json_schema(),
+                    },
+                    "retry": {"type": "integer"},
+                },
+            }
+        }
+    },
+}
 
 
 def _frame(event: str, data: object) -> bytes:
@@ -35,7 +63,7 @@ def _frame(event: str, data: object) -> bytes:
 @router.get(
     "/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    responses=problems(404, also={200: _EVENT_STREAM}),
 )
 async def stream(request: Request, run_id: str | None = Query(None, min_length=1)) -> StreamingResponse:
     """Run and step changes as they happen (``text/event-stream``); ``run_id`` narrows to one run."""
@@ -74,7 +102,12 @@ async def _events(feed: RunFeed, listener: Listener, owners: _Owners, replica: s
     loop = asyncio.get_running_loop()
     end = loop.time() + STREAM_SECONDS
     try:
-        yield b"retry: 0\n" + _frame("hello", {"replica": replica, "seconds": STREAM_SECONDS})
+        hello = {
+            "kind": "hello",
+            "run_id": listener.run_id or "",
+            "data": {"replica": replica, "seconds": STREAM_SECONDS},
+        }
+        yield b"retry: 0\n" + _frame("hello", hello)
         while (left := end - loop.time()) > 0:
             try:
                 batch = [await asyncio.wait_for(listener.queue.get(), left)]

@@ -136,3 +136,31 @@ class Action(Reply):
     build_status: str
     build_logs: str | None = None
     artifact: dict[str, Any] | None = None
+
+
+class TriggerState(Reply):
+    """One trigger of a workflow's spec, and whether it starts runs now.
+
+    Attributes:
+        kind: ``http``, ``event``, ``schedule``, ``manual`` or ``source``.
+        spec: the trigger as the spec declares it.
+        enabled: whether it starts runs now (the workflow is deployed and ready).
+        hook: the path an ``http`` trigger answers at (``/hooks/...``).
+        next_fire_at: when a ``schedule`` fires next, while it is enabled.
+    """
+
+    kind: str
+    spec: dict[str, Any]
+    enabled: bool
+    hook: str | None = None
+    next_fire_at: datetime | None = None
+
+
+class WorkflowTriggers(Reply):
+    """``GET /v1/workflows/{name}/triggers``: the triggers of the deployed version (the latest one when
+    none is deployed)."""
+
+    workflow: str
+    version: str
+    deployed: bool
+    triggers: list[TriggerState]

@@ -128,3 +128,24 @@ class HookActionError(Reply):
     code: int
     step: str | None = None
     workflow_run_id: str
+
+
+class RunChange(Reply):
+    """One event of ``GET /v1/stream`` (its ``data``, as JSON).
+
+    Attributes:
+        kind: ``hello`` (the stream is open; ``data`` has the replica and how long the stream lasts),
+            ``run`` or ``step`` (a lifecycle event), ``resync`` (changes were dropped: read again).
+        run_id: the run it concerns ("" for ``hello`` and ``resync`` of the whole feed).
+        type: the lifecycle event's type (``dev.knflow.step.failed``...).
+        step: the step, for step changes.
+        run_status: the run's status after the change.
+        data: small facts of the event (attempt number, workflow...); never inputs, results or errors.
+    """
+
+    kind: Literal["hello", "run", "step", "resync"]
+    run_id: str = ""
+    type: str = ""
+    step: str | None = None
+    run_status: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
