@@ -57,6 +57,7 @@ class MemoryAccess:
 def test_each_role_covers_what_the_issue_says() -> None:
     assert need_of("POST", "/hooks/{path}") is Need.invoke and need_of("POST", "/v1/events") is Need.invoke
     assert need_of("GET", "/v1/runs/{run_id}/logs") is Need.read and need_of("GET", "/v1/runs") is Need.read
+    assert need_of("GET", "/v1/stream") is Need.read  # the web UI's live feed works with a read key
     for method, path in [("POST", "/v1/runs"), ("POST", "/v1/workflows/{name}/deploy"), ("GET", "/v1/api-keys")]:
         assert need_of(method, path) is Need.manage
     admin, invoke, read = (Principal("p", role) for role in (Role.admin, Role.invoke, Role.read))

@@ -66,13 +66,13 @@ class Principal:
 def need_of(method: str, path: str) -> Need:
     """What the route at ``path`` (its template, ``/v1/runs/{run_id}``) needs for ``method``.
 
-    Hooks and event ingest need ``invoke``; reading runs (and the events that started none) and
-    scraping ``/metrics`` need ``read``; everything else (deploying, keys, secrets, starting,
+    Hooks and event ingest need ``invoke``; reading runs (their live feed, ``/v1/stream``, and the events
+    that started none) and scraping ``/metrics`` need ``read``; everything else (deploying, keys, secrets, starting,
     cancelling and retrying runs, uploads) needs ``manage``.
     """
     if path.startswith("/hooks/") or (path == "/v1/events" and method == "POST"):
         return Need.invoke
-    readable = path.startswith("/v1/runs") or path in ("/v1/rejected-events", "/metrics")
+    readable = path.startswith("/v1/runs") or path in ("/v1/rejected-events", "/metrics", "/v1/stream")
     if method in ("GET", "HEAD") and readable:
         return Need.read
     return Need.manage
