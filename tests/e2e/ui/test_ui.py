@@ -48,6 +48,9 @@ def test_a_run_goes_green_live_and_a_failed_step_is_retried_from_its_panel(
     page.evaluate("window.__sameDocument = true")  # gone if anything reloads the page
     expect(node(page, "wait_for")).to_have_attribute("data-status", "running", timeout=WAIT_MS)
     expect(node(page, "check")).to_have_attribute("data-status", "pending")
+    node(page, "wait_for").click()  # its output streams into the panel while it runs
+    running = page.locator('.step-panel[data-step="wait_for"] .logs[data-live="yes"]')
+    expect(running).to_contain_text(f"waiting for {gate}", timeout=WAIT_MS)
     shot(page, "run-running")
 
     gate.touch()  # the run moves on; the page hears it from the live feed

@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../api";
 import { Badge, Section } from "../components";
 import { bytes, duration, json, localTime } from "../format";
+import { followLogs } from "../logs";
 import type { Run, RunFile, Step } from "../types";
 
 interface Props {
@@ -26,6 +27,13 @@ export function StepPanel({ run, step, onClose, onRetry, busy }: Props) {
       () => setFiles([]),
     );
   }, [run.id, step.name, step.status]);
+  const [live, setLive] = useState("");
+  const running = attempt?.status === "running" ? attempt.number : null;
+  useEffect(() => {
+    setLive("");
+    if (running === null) return;
+    return followLogs(run.id, step.name, running, (text) => setLive((shown) => shown + text));
+  }, [run.id, step.name, running]);
   const error = attempt?.error ?? step.error;
   return (
     <aside class="step-panel" data-step={step.name} data-status={step.status}>
@@ -87,12 +95,12 @@ export function StepPanel({ run, step, onClose, onRetry, busy }: Props) {
             </Section>
           )}
           <Section title="Logs">
-            {attempt.logs ? (
-              <pre class="logs">{attempt.logs}</pre>
+            {attempt.logs || live ? (
+              <pre class="logs" data-live={attempt.logs ? "no" : "yes"}>
+                {attempt.logs || live}
+              </pre>
             ) : (
-              <p class="dim">
-                {attempt.status === "running" ? "Logs arrive when the attempt ends." : "No output."}
-              </p>
+              <p class="dim">{attempt.status === "running" ? "Waiting for output…" : "No output."}</p>
             )}
           </Section>
         </>

@@ -10,6 +10,7 @@ from knflow import action, http_trigger, schedule, workflow
 @action(timeout="300s")
 def wait_for(gate: str) -> str:
     """Wait until the file ``gate`` exists; its path."""
+    print(f"waiting for {gate}", flush=True)  # flushed: the UI shows it while the step runs
     while not os.path.exists(gate):
         time.sleep(0.05)
     print(f"gate {gate} opened")
