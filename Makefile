@@ -6,8 +6,9 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PORT ?= 8080
 QUICK ?=
+MINUTES ?= 2
 
-.PHONY: install ui demo test test-unit test-integration test-e2e lint bench services-up services-down clean
+.PHONY: install ui demo test test-unit test-integration test-e2e lint bench chaos services-up services-down clean
 
 $(UV):
 	$(PYTHON) -m pip install --user --quiet uv
@@ -51,6 +52,12 @@ test: $(UV)
 bench: install
 	set -a; eval "$$(KNFLOW_PG_DURABLE=1 bash scripts/services/up.sh | grep "^export ")"; set +a; \
 	$(VENV)/bin/python bench/run.py $(if $(QUICK),--quick,)
+
+# The chaos run (tests/chaos): MINUTES of workload under faults on SQLite, then on Postgres with its own
+# Postgres and Kafka (ports 25432/29092: the shared test services are never restarted); `make chaos MINUTES=30` soaks.
+chaos: install
+	$(VENV)/bin/python -m tests.chaos.runner --database sqlite --minutes $(MINUTES)
+	$(VENV)/bin/python -m tests.chaos.runner --database postgres --minutes $(MINUTES)
 
 clean:
 	rm -rf .knflow $(VENV)

@@ -1,0 +1,195 @@
+"""``make chaos``: the workload against ``knflow dev`` under faults, on SQLite or Postgres, checked offline.
+
+    python -m tests.chaos.runner --database sqlite|postgres --minutes 2 [--dir DIR]
+
+Prints the invariant report and the counts table; exits 1 if an invariant is violated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .checker import check, report
+from .faults import Faults
+from .history import TERMINAL, History
+from .planes import BIN, ROOT, Plane, Service
+from .workload import Workload
+
+FLOWS = Path(__file__).parent / "flows"
+#: Ports and state of the run's own services: never the shared ones (15432, 19092).
+PG_PORT, KAFKA_PORT = 25432, 29092
+LEASE_SECONDS = 3.0
+
+
+def services(workdir: Path, database: str) -> tuple[Service | None, Service | None, dict[str, str]]:
+    """Start the run's own Postgres and Kafka (Postgres runs only); the settings the replicas need."""
+    if database == "sqlite":
+        return None, None, {}
+    state = {"KNFLOW_SERVICES_DIR": str(Path.home() / ".cache" / "knflow" / "chaos-services")}
+    postgres = Service("postgres.sh", {**state, "KNFLOW_PG_PORT": str(PG_PORT)})
+    kafka = Service("kafka.sh", {**state, "KNFLOW_KAFKA_PORT": str(KAFKA_PORT)})
+    postgres.run("start")
+    # A fresh broker each run: events a previous run left in knflow.triggers would start runs in this
+    # run's new database, runs of events this history never sent.
+    kafka.run("stop")
+    shutil.rmtree(Path(state["KNFLOW_SERVICES_DIR"]) / "kafka", ignore_errors=True)
+    kafka.run("start")
+    name = f"chaos_{int(time.time())}"
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres", "-c", f"CREATE DATABASE {name}"],
+        check=True,
+        capture_output=True,
+    )
+    env = {
+        "KNFLOW_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{PG_PORT}/{name}",
+        "KNFLOW_EVENT_BUS": "kafka",
+        "KNFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
+    }
+    return postgres, kafka, env
+
+
+def planes(workdir: Path, database: str, env: dict[str, str]) -> list[Plane]:
+    """One replica on SQLite, two on one Postgres (each with its own state dir for its functions)."""
+    common = {**env, "KNFLOW_LEASE_SECONDS": str(LEASE_SECONDS), "KNFLOW_POLL_INTERVAL": "0.2"}
+    count = 1 if database == "sqlite" else 2
+    made = []
+    for index in range(count):
+        home = workdir / f"replica-{index}"
+        home.mkdir(parents=True, exist_ok=True)
+        made.append(Plane(f"replica-{index}", home, 18790 + index + (0 if database == "sqlite" else 10), common))
+    return made
+
+
+def deploy(plane: Plane, workdir: Path) -> None:
+    """``knflow deploy`` the chaos workflows, as a user would."""
+    project = workdir / "flows"
+    shutil.copytree(FLOWS, project, dirs_exist_ok=True)
+    done = subprocess.run(
+        [str(BIN / "knflow"), "deploy", str(project / "chaos_flows.py"), "--url", plane.url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=workdir,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"knflow deploy failed: {done.stderr[-2000:]}")
+
+
+async def read_all(url: str) -> dict[str, dict[str, Any]]:
+    """Every run with its steps and attempts, read through the REST API."""
+    runs: dict[str, dict[str, Any]] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            page = (await client.get("/v1/runs", params=params)).json()
+            for summary in page["runs"]:
+                runs[summary["id"]] = summary
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        for run_id, summary in list(runs.items()):
+            runs[run_id] = (await client.get(f"/v1/runs/{run_id}")).json() if summary else summary
+    return runs
+
+
+async def snapshots(history: History, alive: list[Plane], stop: asyncio.Event) -> None:
+    """Snapshot each run when first seen terminal (the checker compares it with the final read)."""
+    while not stop.is_set():
+        up = [p for p in alive if p.up]
+        if up:
+            try:
+                async with httpx.AsyncClient(base_url=up[0].url, timeout=10) as client:
+                    for status in sorted(TERMINAL):
+                        page = (await client.get("/v1/runs", params={"status": status, "limit": 200})).json()
+                        for summary in page["runs"]:
+                            if summary["id"] not in history.first_terminal:
+                                history.snapshot((await client.get(f"/v1/runs/{summary['id']}")).json())
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass  # a replica killed under the reader: the next pass reads another
+        await asyncio.sleep(1.0)
+
+
+async def settle(history: History, alive: list[Plane]) -> None:
+    """Wait until no run is going (up to the bound after the last fault), then read every record."""
+    end = max(history.last_fault_at, time.time()) + history.bound_seconds
+    while time.time() < end:
+        up = [p for p in alive if p.up]
+        try:
+            page = httpx.get(f"{up[0].url}/v1/runs", params={"status": "running", "limit": 1}, timeout=10).json()
+            if not page["runs"]:
+                break
+        except (httpx.HTTPError, IndexError):
+            pass
+        await asyncio.sleep(1.0)
+    history.read_at = time.time()
+    history.final = await read_all(next(p for p in alive if p.up).url)
+
+
+async def chaos(database: str, minutes: float, workdir: Path) -> History:
+    """The whole run: services, replicas, deploy, workload + snapshots + faults, settle, read back."""
+    history = History(database)
+    postgres, kafka, env = services(workdir, database)
+    replicas = planes(workdir, database, env)
+    markers = workdir / "in-flight"
+    markers.mkdir(parents=True, exist_ok=True)
+    try:
+        for plane in replicas:
+            await asyncio.to_thread(plane.start)
+        deploy(replicas[0], workdir)
+        # Known bug (reported with this run): a replica other than the deploying one reloads its event
+        # triggers only every second (trigger_consumer.refresh); an event it consumes before that matches
+        # nothing and is dropped without a run or a rejected-event record. Wait that out before the workload.
+        await asyncio.sleep(3.0)
+        history.started_at = time.time()
+        stop = asyncio.Event()
+        workload = Workload(history, lambda: [p.url for p in replicas if p.up], markers, stop)
+        faults = Faults(history, replicas, markers, postgres, kafka, LEASE_SECONDS)
+        tasks = [asyncio.create_task(t) for t in (workload.run(), snapshots(history, replicas, stop))]
+        fault_task = asyncio.create_task(faults.run(stop))
+        await asyncio.sleep(minutes * 60)
+        stop.set()
+        await fault_task
+        for plane in replicas:
+            if plane.process is None or plane.process.poll() is not None:
+                await asyncio.to_thread(plane.start)
+        await asyncio.gather(*tasks)
+        await settle(history, replicas)
+    finally:
+        for plane in replicas:
+            plane.stop()
+        for service in (kafka, postgres):
+            if service is not None:
+                service.run("stop")
+    return history
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, save the history, check it, print the report; 1 if an invariant is violated."""
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos.runner", description=__doc__)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--dir", type=Path, default=ROOT / ".knflow" / "chaos")
+    args = parser.parse_args(argv)
+    workdir = (args.dir / f"{args.database}-{int(time.time())}").resolve()
+    workdir.mkdir(parents=True)
+    history = asyncio.run(chaos(args.database, args.minutes, workdir))
+    history.save(workdir / "history.json")
+    violations = check(history)
+    print(report(history, violations))
+    print(f"history: {workdir / 'history.json'}")
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""The chaos run in CI: a minute of workload under faults per database, every invariant checked."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from .checker import check, report
+from .runner import chaos
+
+
+# A minute of chaos, then up to the 90 s bound for every run to end, and the services' own start.
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.kafka])]
+)
+def test_chaos_run_keeps_every_invariant(database: str, tmp_path: Path) -> None:
+    history = asyncio.run(chaos(database, 1.0, tmp_path))
+    violations = check(history)
+    print(report(history, violations))
+    assert {f.name for f in history.faults} >= {"kill-control-plane"}
+    assert history.final, "no run was read back"
+    assert violations == [], report(history, violations)
