@@ -119,8 +119,7 @@ class Faults:
         plane, running = paused
         self.history.fault("pause-replica", f"{plane.name} holding {len(running)}")
         await asyncio.sleep(self.lease_seconds * 2 + 3)
-        lost = set(await self.lost_attempts(plane.name))
-        held = [a for a in running if a in lost]  # expired while paused: a late result must change nothing
+        held = await self.lost_attempts(running)  # expired while paused: a late result must change nothing
         plane.resume()
         self.history.fences.append(Fence(plane.name, held, self.history.last_fault_at, time.time()))
 
@@ -139,24 +138,25 @@ class Faults:
             await asyncio.sleep(0.1)
         return None
 
-    async def lost_attempts(self, worker: str) -> list[str]:
-        """Attempts of ``worker`` recorded lost (their lease expired) in runs still going."""
+    async def lost_attempts(self, attempts: list[str]) -> list[str]:
+        """Those of ``attempts`` (ids ``run/step/n``) recorded lost, read from a replica that is up."""
         up = [p for p in self.planes if p.up]
         if not up:
             return []
+        lost: list[str] = []
         async with httpx.AsyncClient(base_url=up[0].url, timeout=5) as client:
-            try:
-                page = (await client.get("/v1/runs", params={"status": "running", "limit": 200})).json()
-                runs = [(await client.get(f"/v1/runs/{r['id']}")).json() for r in page.get("runs", [])]
-            except (httpx.HTTPError, ValueError):
-                return []
-        return [
-            a["id"]
-            for run in runs
-            for s in run.get("steps", [])
-            for a in s["attempts"]
-            if a["status"] == "lost" and a["worker"] == worker
-        ]
+            for run_id in sorted({a.split("/")[0] for a in attempts}):
+                try:
+                    run = (await client.get(f"/v1/runs/{run_id}")).json()
+                except (httpx.HTTPError, ValueError):
+                    continue
+                lost += [
+                    a["id"]
+                    for s in run.get("steps", [])
+                    for a in s["attempts"]
+                    if a["id"] in attempts and a["status"] == "lost"
+                ]
+        return lost
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:
