@@ -37,14 +37,14 @@ lint: install
 	$(VENV)/bin/mypy sdk/src function-runtime/src control-plane/src eventing/src tests bench
 	cd control-plane/ui && npm run --silent typecheck && npm run --silent lint
 
-# The services start while the install runs (a fresh machine builds the API server meanwhile).
+# The services start while the install runs (a fresh machine builds the API server meanwhile); Debian's
+# chromium (the web UI's tests) after them, so that its apt-get never races theirs for dpkg's lock.
 test: $(UV)
 	@mkdir -p .knflow; \
 	KNFLOW_WITH_KAFKA=1 bash scripts/services/up.sh > .knflow/services.env & services=$$!; \
-	bash scripts/chromium.sh > .knflow/chromium.env & chromium=$$!; \
-	$(MAKE) --no-print-directory install || { wait $$services $$chromium; exit 1; }; \
+	$(MAKE) --no-print-directory install || { wait $$services; exit 1; }; \
 	wait $$services || { echo "make test: the test services did not start" >&2; exit 1; }; \
-	wait $$chromium || { echo "make test: chromium (the UI tests' browser) did not install" >&2; exit 1; }; \
+	bash scripts/chromium.sh > .knflow/chromium.env || { echo "make test: chromium (the UI tests' browser) did not install" >&2; exit 1; }; \
 	set -a; eval "$$(grep -h "^export " .knflow/services.env .knflow/chromium.env)"; set +a; \
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 

@@ -20,7 +20,9 @@ if ! path="$(find_chromium)"; then
     echo "chromium.sh: installing chromium with apt-get" >&2
     export DEBIAN_FRONTEND=noninteractive
     # The package lists may be missing or stale on a fresh machine: update only if needed.
-    apt-get install -y -q chromium >&2 || { apt-get update -q >&2 && apt-get install -y -q chromium >&2; }
+    # Waits for dpkg's lock rather than failing while another install (a test service's) holds it.
+    apt=(apt-get -o DPkg::Lock::Timeout=600)
+    "${apt[@]}" install -y -q chromium >&2 || { "${apt[@]}" update -q >&2 && "${apt[@]}" install -y -q chromium >&2; }
     path="$(find_chromium)" || die "chromium still not found after installing the package"
 fi
 echo "export KNFLOW_CHROMIUM=$path"
