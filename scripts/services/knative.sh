@@ -24,6 +24,20 @@ BASE="$SERVICES_DIR/knative"
 NETNS=knflow-kn
 CONTROLLER_NETNS=knflow-kn-controller
 START_TIMEOUT="${KNFLOW_KNATIVE_START_TIMEOUT:-180}"
+# The node's network: a bridge inside the cluster's namespace, nothing routed anywhere else. The node,
+# the registry and the relays to the machine's loopback are on .1, Knative's data plane on .2/.3, pods
+# from .10 on.
+NODE_IP=10.250.0.1
+AUTOSCALER_IP=10.250.0.2
+ACTIVATOR_IP=10.250.0.3
+REGISTRY="$NODE_IP:5000"
+REGISTRY_RELAY_PORT="${KNFLOW_KNATIVE_REGISTRY_PORT:-15000}"
+INGRESS_PORT="${KNFLOW_KNATIVE_INGRESS_PORT:-17080}"
+S3_PORT="${KNFLOW_S3_PORT:-19000}"
+AUTOSCALER_NETNS=knflow-kn-autoscaler
+ACTIVATOR_NETNS=knflow-kn-activator
+# Images and the registry's storage outlive restarts (pushing them again costs a minute).
+REGISTRY_DATA="$HOME/.cache/knflow/knative-registry"
 KNATIVE_NAMESPACE=knative-serving
 
 die() { echo "knative.sh: $*" >&2; exit 1; }
@@ -60,11 +74,19 @@ netns_up() {
     ip netns exec "$1" ip link set lo up
 }
 
-# run NAME NETNS COMMAND...: a daemon in a network namespace, its log and pid file in $BASE.
+# run NAME NETNS COMMAND...: a daemon in a network namespace, its log and pid file in $BASE. nsenter
+# enters the network namespace only (ip netns exec would also remount /sys, hiding the cgroups from the
+# kubelet); run_with_hosts uses ip netns exec for its /etc/netns/NETNS/hosts (Knative's service names).
 run() {
     local name="$1" netns="$2"
     shift 2
     # setsid: outlive the caller's process group; 9>&-: don't hold the start lock.
+    setsid nsenter "--net=/run/netns/$netns" "$@" </dev/null >"$BASE/$name.log" 2>&1 9>&- &
+    echo $! >"$BASE/$name.pid"
+}
+run_with_hosts() {
+    local name="$1" netns="$2"
+    shift 2
     setsid ip netns exec "$netns" "$@" </dev/null >"$BASE/$name.log" 2>&1 9>&- &
     echo $! >"$BASE/$name.pid"
 }
@@ -89,6 +111,9 @@ wait_until() {
 
 start_cluster() {
     netns_up "$NETNS"
+    # The API server reaches the kubelet (pod logs) by the node's host name.
+    mkdir -p "/etc/netns/$NETNS"
+    printf '127.0.0.1 localhost\n%s knflow-node\n' "$NODE_IP" >"/etc/netns/$NETNS/hosts"
     # kube.sh builds (once), then starts etcd and the API server on loopback inside the namespace.
     ip netns exec "$NETNS" env KNFLOW_SERVICES_DIR="$BASE" KNFLOW_KUBE_PORT="$PORT" \
         KNFLOW_KUBE_ETCD_PORT="$ETCD_PORT" "$HERE/kube.sh" start 9>&- >"$BASE/kube-start.log" 2>&1 \
@@ -113,6 +138,9 @@ configure() {
         # No tag resolution: knflow deploys by digest, and the test registry is not the controller's to reach.
         kubectl -n "$KNATIVE_NAMESPACE" patch configmap config-deployment --type merge \
             -p '{"data":{"registries-skipping-tag-resolving":"*"}}'
+        # Scale to zero within seconds of the last request (Knative's minimums), not a minute and a half.
+        kubectl -n "$KNATIVE_NAMESPACE" patch configmap config-autoscaler --type merge \
+            -p '{"data":{"stable-window":"6s","scale-to-zero-grace-period":"6s"}}'
         kubectl apply --server-side -f "$networking/config/ingress.yaml" -f "$networking/config/serverlessservice.yaml" \
             -f "$networking/config/certificate.yaml" -f "$networking/config/domain-claim.yaml" -f "$caching/config/image.yaml"
         kubectl wait --for condition=Established --timeout 60s crd --all
@@ -155,6 +183,167 @@ start_webhook() {
     wait_until webhook "the Knative webhook" webhook_refuses
 }
 
+# A network namespace with one veth on the node's bridge at IP (Knative's autoscaler and activator: their
+# :8080 and :8012 would clash with the webhook's; the autoscaler scrapes pods, the activator proxies to them).
+netns_on_bridge() {
+    local name="$1" ip="$2" host="kv-${1##*-}"
+    netns_up "$name"
+    ip netns exec "$NETNS" ip link add "$host" type veth peer name eth0 netns "$name"
+    ip netns exec "$NETNS" ip link set "$host" master kn0 up
+    ip netns exec "$name" ip addr add "$ip/24" dev eth0
+    ip netns exec "$name" ip link set eth0 up
+    # ip netns exec mounts /etc/netns/NAME/hosts on /etc/hosts: the cluster's names, without a DNS.
+    mkdir -p "/etc/netns/$name"
+    printf '127.0.0.1 localhost\n%s autoscaler.%s.svc.cluster.local autoscaler.%s.svc\n' \
+        "$AUTOSCALER_IP" "$KNATIVE_NAMESPACE" "$KNATIVE_NAMESPACE" >"/etc/netns/$name/hosts"
+}
+
+start_network() {
+    ip netns exec "$NETNS" ip link add kn0 type bridge
+    ip netns exec "$NETNS" ip addr add "$NODE_IP/24" dev kn0
+    ip netns exec "$NETNS" ip link set kn0 up
+    netns_on_bridge "$AUTOSCALER_NETNS" "$AUTOSCALER_IP"
+    netns_on_bridge "$ACTIVATOR_NETNS" "$ACTIVATOR_IP"
+    # The machine's S3 (moto) as build pods see it, and the ways in from the machine.
+    relay s3-relay "/run/netns/$NETNS@$NODE_IP:$S3_PORT" "127.0.0.1:$S3_PORT"
+    relay registry-relay "127.0.0.1:$REGISTRY_RELAY_PORT" "/run/netns/$NETNS@$REGISTRY"
+    relay ingress-relay "127.0.0.1:$INGRESS_PORT" "/run/netns/$NETNS@127.0.0.1:$INGRESS_PORT"
+    for name in "$AUTOSCALER_NETNS" "$ACTIVATOR_NETNS"; do
+        relay "$name-api-relay" "/run/netns/$name@127.0.0.1:$PORT" "/run/netns/$NETNS@127.0.0.1:$PORT"
+    done
+}
+
+start_registry() {
+    mkdir -p "$REGISTRY_DATA"
+    cat >"$BASE/registry.yaml" <<YAML
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $REGISTRY_DATA}
+  delete: {enabled: true}
+http: {addr: "$REGISTRY"}
+YAML
+    run registry "$NETNS" env OTEL_TRACES_EXPORTER=none "$KNFLOW_OCI_BIN/registry" serve "$BASE/registry.yaml"
+    wait_until registry "the registry" curl -fs --max-time 2 "http://127.0.0.1:$REGISTRY_RELAY_PORT/v2/"
+}
+
+# containerd and the kubelet of one node (knflow-node, at NODE_IP), pods on the bridge through CNI.
+start_node() {
+    local d="$BASE/node"
+    mkdir -p "$d/cni" "$d/pod-logs"
+    cat >"$d/cni/10-knflow.conflist" <<JSON
+{"cniVersion": "0.4.0", "name": "knflow", "plugins": [{"type": "bridge", "bridge": "kn0", "isGateway": false,
+ "ipMasq": false, "hairpinMode": true, "ipam": {"type": "host-local", "dataDir": "$d/ipam",
+ "ranges": [[{"subnet": "10.250.0.0/24", "rangeStart": "10.250.0.10", "rangeEnd": "10.250.0.250"}]]}}]}
+JSON
+    cat >"$d/containerd.toml" <<TOML
+version = 2
+root = "$d/containerd/root"
+state = "$d/containerd/state"
+[grpc]
+  address = "$d/containerd.sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  restrict_oom_score_adj = true
+  enable_unprivileged_ports = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$d/cni"
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$REGISTRY"]
+    endpoint = ["http://$REGISTRY"]
+TOML
+    run containerd "$NETNS" containerd --config "$d/containerd.toml"
+    wait_until containerd "containerd" test -S "$d/containerd.sock"
+    cat >"$d/kubelet.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://$d/containerd.sock
+address: $NODE_IP
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
+authorization: {mode: AlwaysAllow}
+podLogsDir: $d/pod-logs
+failSwapOn: false
+resolvConf: ""
+serializeImagePulls: false
+maxPods: 40
+evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%}
+imageGCHighThresholdPercent: 100
+YAML
+    run kubelet "$NETNS" "$KNFLOW_NODE_BIN/kubelet" --config "$d/kubelet.yaml" --kubeconfig "$BASE/kube/kubeconfig" \
+        --hostname-override knflow-node --node-ip "$NODE_IP" --root-dir "$d/kubelet" --cert-dir "$d/kubelet-pki"
+    wait_until kubelet "the kubelet's node" node_ready
+}
+
+node_ready() {
+    [[ "$(kubectl get node knflow-node -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]
+}
+
+# Knative's data plane: the autoscaler (scrapes the pods' queue-proxy, scales Deployments) and the
+# activator (holds requests while a revision scales from zero), each in its namespace on the bridge; the
+# activator's Service has the Endpoints its pod would have.
+start_data_plane() {
+    # shellcheck disable=SC2046
+    run_with_hosts autoscaler "$AUTOSCALER_NETNS" env $(knative_env autoscaler-0) POD_IP="$AUTOSCALER_IP" \
+        "$KNFLOW_KNATIVE_BIN/autoscaler"
+    # shellcheck disable=SC2046
+    run_with_hosts activator "$ACTIVATOR_NETNS" env $(knative_env activator-0) POD_IP="$ACTIVATOR_IP" \
+        "$KNFLOW_KNATIVE_BIN/activator"
+    kubectl apply --server-side -f - >"$BASE/activator-service.log" 2>&1 <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: activator-service, namespace: $KNATIVE_NAMESPACE}
+spec:
+  ports:
+  - {name: http, port: 80, targetPort: 8012}
+  - {name: http2, port: 81, targetPort: 8013}
+  - {name: https, port: 443, targetPort: 8112}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: activator-service, namespace: $KNATIVE_NAMESPACE}
+subsets:
+- addresses: [{ip: $ACTIVATOR_IP}]
+  ports: [{name: http, port: 8012}, {name: http2, port: 8013}, {name: https, port: 8112}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: autoscaler, namespace: $KNATIVE_NAMESPACE}
+spec:
+  ports: [{name: http, port: 8080, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: autoscaler, namespace: $KNATIVE_NAMESPACE}
+subsets:
+- addresses: [{ip: $AUTOSCALER_IP}]
+  ports: [{name: http, port: 8080}]
+YAML
+    # Listening is ready enough: the autoscaler's :8080 is its stats websocket, the activator's :8012 its proxy.
+    wait_until autoscaler "the Knative autoscaler" \
+        ip netns exec "$AUTOSCALER_NETNS" curl -s -o /dev/null --max-time 2 http://127.0.0.1:8080/
+    wait_until activator "the Knative activator" \
+        ip netns exec "$ACTIVATOR_NETNS" curl -s -o /dev/null --max-time 2 http://127.0.0.1:8012/
+}
+
+# The images every pod needs: the sandbox (pause) and Knative's queue-proxy, by digest.
+push_images() {
+    PAUSE_IMAGE="$("$HERE/knative/images.sh" pause "127.0.0.1:$REGISTRY_RELAY_PORT")" || die "building the pause image failed"
+    PAUSE_IMAGE="$REGISTRY/${PAUSE_IMAGE#*/}"
+    local queue
+    queue="$("$HERE/knative/images.sh" queue "127.0.0.1:$REGISTRY_RELAY_PORT")" || die "building the queue-proxy image failed"
+    kubectl -n "$KNATIVE_NAMESPACE" patch configmap config-deployment --type merge \
+        -p "{\"data\":{\"queue-sidecar-image\":\"$REGISTRY/${queue#*/}\"}}" >/dev/null
+}
+
+start_ingress() {
+    run ingress "$NETNS" python3 "$HERE/knative/ingress.py" "127.0.0.1:$INGRESS_PORT" "$BASE/kube/kubeconfig"
+    wait_until ingress "the test ingress" curl -fs --max-time 2 "http://127.0.0.1:$INGRESS_PORT/healthz"
+}
+
 # kube-controller-manager (Deployments, ReplicaSets, Jobs, Endpoints, ServiceAccounts, garbage collection)
 # and kube-scheduler, beside the API server, as the admin.
 start_kube_controllers() {
@@ -181,9 +370,23 @@ start_controller() {
         ip netns exec "$CONTROLLER_NETNS" curl -fs --max-time 2 http://127.0.0.1:8080/readiness
 }
 
+# Every daemon, in the order they stop.
+DAEMONS="ingress ingress-relay activator autoscaler controller kubelet containerd kube-scheduler \
+kube-controller-manager webhook registry registry-relay s3-relay $AUTOSCALER_NETNS-api-relay \
+$ACTIVATOR_NETNS-api-relay controller-api-relay api-relay"
+
+# The containerd shims of the node's pods (started by our containerd, found by its state directory).
+stop_shims() {
+    local pid
+    for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $BASE/node/containerd.sock" || true); do
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    grep -o "$BASE/node/[^ ]*" /proc/mounts 2>/dev/null | sort -ru | xargs -r -n1 umount -l 2>/dev/null || true
+}
+
 ready() {
     local name
-    for name in webhook controller api-relay controller-api-relay kube-controller-manager kube-scheduler; do
+    for name in $DAEMONS; do
         pid_of "$name" >/dev/null || return 1
     done
     kubectl get --raw /readyz >/dev/null 2>&1
@@ -198,15 +401,23 @@ cmd_start() {
         return
     fi
     stop_all
-    "$HERE/knative-build.sh" knative & local build=$!
+    "$HERE/knative-build.sh" knative & local knative=$!
+    "$HERE/knative-build.sh" oci & local oci=$!
     "$HERE/knative-build.sh" node
-    wait "$build" || die "building Knative failed"
+    wait "$knative" || die "building Knative failed"
+    wait "$oci" || die "building the registry and crane failed"
     find "$BASE" -maxdepth 1 -name '*.log' -delete
     start_cluster
     configure
+    start_network
+    start_registry
+    push_images
     start_webhook
     start_kube_controllers
+    start_node
     start_controller
+    start_data_plane
+    start_ingress
     echo "knative: started on https://127.0.0.1:$PORT (logs: $BASE)" >&2
 }
 
@@ -222,14 +433,14 @@ stop_one() {
 
 stop_all() {
     local name
-    for name in controller kube-scheduler kube-controller-manager webhook controller-api-relay api-relay; do
-        stop_one "$name"
-    done
+    for name in $DAEMONS; do stop_one "$name"; done
+    # The kubelet's pods outlive it: their containers (containerd's shims) go with containerd's state.
+    stop_shims
     if ip netns list | grep -qw "^$NETNS"; then
         ip netns exec "$NETNS" env KNFLOW_SERVICES_DIR="$BASE" KNFLOW_KUBE_PORT="$PORT" \
             KNFLOW_KUBE_ETCD_PORT="$ETCD_PORT" "$HERE/kube.sh" stop 9>&- >/dev/null 2>&1 || true
     fi
-    for name in "$CONTROLLER_NETNS" "$NETNS"; do
+    for name in "$CONTROLLER_NETNS" "$AUTOSCALER_NETNS" "$ACTIVATOR_NETNS" "$NETNS"; do
         if ip netns list | grep -qw "^$name"; then ip netns del "$name"; fi
     done
 }
@@ -257,6 +468,10 @@ cmd_env() {
     echo "export KNFLOW_TEST_KNATIVE_TOKEN_FILE=$BASE/kube/admin.token"
     echo "export KNFLOW_TEST_KNATIVE_KNFLOW_TOKEN_FILE=$BASE/kube/knflow.token"
     echo "export KNFLOW_TEST_KNATIVE_KUBECONFIG=$BASE/kube/kubeconfig"
+    echo "export KNFLOW_TEST_KNATIVE_REGISTRY=$REGISTRY"
+    echo "export KNFLOW_TEST_KNATIVE_REGISTRY_PUSH=127.0.0.1:$REGISTRY_RELAY_PORT"
+    echo "export KNFLOW_TEST_KNATIVE_INGRESS=http://127.0.0.1:$INGRESS_PORT"
+    echo "export KNFLOW_TEST_KNATIVE_S3=http://$NODE_IP:$S3_PORT"
 }
 
 case "${1:-}" in

@@ -154,7 +154,11 @@ def _backend(settings: Settings, secrets: SecretValues) -> tuple[FunctionBackend
         )
         invoke_address = settings.knative_invoke == "address"
         knative = KnativeBackend(
-            _kube(settings), options, invoke_address=invoke_address, ready_timeout=settings.knative_ready_timeout
+            _kube(settings),
+            options,
+            invoke_address=invoke_address,
+            ready_timeout=settings.knative_ready_timeout,
+            gateway=settings.knative_gateway,
         )
         return knative, None
     raise InvalidRequest(

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         functions_namespace: where Knative Services and Kaniko Jobs of actions live.
         knative_visibility: ``public`` or ``cluster-local`` (no route from outside the cluster).
         knative_invoke: invoke ``status.url`` (``url``) or ``status.address.url`` (``address``).
+        knative_gateway: send invocations to this ingress address (``http://host:port``) with the
+            Service URL's host as ``Host`` (a control plane outside the cluster, whose DNS does not name
+            the Services); None: to the URL itself.
         knative_min_scale: instances each function keeps when idle (0: scale to zero).
         knative_scale_metric: ``concurrency`` or ``rps``.
         knative_scale_down_delay: ``autoscaling.knative.dev/scale-down-delay`` (``"30s"``).
@@ -133,6 +136,7 @@ class Settings(BaseSettings):
     functions_namespace: str = "knflow-functions"
     knative_visibility: Literal["public", "cluster-local"] = "public"
     knative_invoke: Literal["url", "address"] = "url"
+    knative_gateway: str | None = None
     knative_min_scale: int = Field(default=0, ge=0)
     knative_scale_metric: Literal["concurrency", "rps"] = "concurrency"
     knative_scale_down_delay: str | None = None

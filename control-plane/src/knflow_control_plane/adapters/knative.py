@@ -55,6 +55,8 @@ class KnativeBackend:
         options: namespace, visibility and autoscaling defaults of every Service.
         invoke_address: invoke ``status.address.url`` (in-cluster) instead of ``status.url``.
         ready_timeout: seconds a deploy waits for the Service to become Ready.
+        gateway: the ingress to send invocations to (``http://host:port``), the URL's host as ``Host``;
+            None: to the URL itself.
         http: the client invocations go through (one is made when None).
     """
 
@@ -65,8 +67,10 @@ class KnativeBackend:
         *,
         invoke_address: bool = False,
         ready_timeout: float = 300.0,
+        gateway: str | None = None,
         http: httpx.AsyncClient | None = None,
     ):
+        self.gateway = gateway.rstrip("/") if gateway else None
         self.client = client
         self.options = options
         self.invoke_address = invoke_address
@@ -194,8 +198,13 @@ class KnativeBackend:
         return reply
 
     async def _post(self, url: str, request: HttpRequest, timeout: float) -> HttpReply:
+        headers = dict(request.headers)
+        if self.gateway:
+            target = httpx.URL(url)
+            headers["host"] = target.host
+            url = f"{self.gateway}{target.raw_path.decode() or '/'}"
         try:
-            response = await self._http.post(url, content=request.body, headers=request.headers, timeout=timeout)
+            response = await self._http.post(url, content=request.body, headers=headers, timeout=timeout)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
             raise FunctionUnavailable(f"{url} unreachable: {exc!r}") from exc
         except httpx.TimeoutException as exc:

@@ -1,0 +1,3 @@
+module knflow.test/pause
+
+go 1.22
