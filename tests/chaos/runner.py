@@ -147,10 +147,6 @@ async def chaos(database: str, minutes: float, workdir: Path) -> History:
         for plane in replicas:
             await asyncio.to_thread(plane.start)
         deploy(replicas[0], workdir)
-        # Known bug (reported with this run): a replica other than the deploying one reloads its event
-        # triggers only every second (trigger_consumer.refresh); an event it consumes before that matches
-        # nothing and is dropped without a run or a rejected-event record. Wait that out before the workload.
-        await asyncio.sleep(3.0)
         history.started_at = time.time()
         stop = asyncio.Event()
         workload = Workload(history, lambda: [p.url for p in replicas if p.up], markers, stop)

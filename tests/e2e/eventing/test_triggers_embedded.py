@@ -329,3 +329,39 @@ async def test_a_burst_of_events_never_claims_more_attempts_than_the_worker_capa
         runs = await settled_runs(client, "eu_orders", 50)
         assert len(runs) == 50 and all(run["status"] == "succeeded" for run in runs)
         assert 1 <= most <= 5
+
+
+LATE_FLOW = """
+from knflow import action, event, workflow
+
+
+@action
+def echo(order: str) -> str:
+    return order
+
+
+@workflow(triggers=[event(type="com.shop.order.late")])
+def late_orders(order: str) -> object:
+    return echo(order=order)
+"""
+
+
+async def test_an_event_for_a_workflow_deployed_since_the_last_reload_starts_its_run(tmp_path: Path) -> None:
+    # As on a replica that did not deploy: its periodic reload has not seen the new workflow yet.
+    from knflow._loader import load_file
+
+    async with running_plane(tmp_path / "state") as (cp, client):
+        cp.consumer.refresh = 3600.0  # the next periodic reload is an hour away
+        await asyncio.sleep(1.5)  # the reload already scheduled (1 s after start) is done
+        flow = tmp_path / "code" / "late.py"
+        flow.parent.mkdir()
+        flow.write_text(LATE_FLOW)
+        project = load_file(flow)
+        spec = project.workflows["late_orders"]
+        await cp.workflows.register(spec, project.files)
+        assert (await cp.workflows.deploy(spec.name))["status"] == "ready"
+
+        await cp.bus.publish(TRIGGERS_TOPIC, make_event("com.shop.order.late", "/shop", {"order": "L-1"}, id="l-1"))
+        [run] = await settled_runs(client, "late_orders", 1)
+        assert run["status"] == "succeeded"
+        assert run["result"] == "L-1"

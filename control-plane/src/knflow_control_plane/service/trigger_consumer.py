@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -110,6 +111,9 @@ class TriggerConsumer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._loaded = asyncio.Event()
+        #: when the newest finished reload began (monotonic): the triggers are known as of then
+        self._known_as_of = float("-inf")
+        self._reloading: asyncio.Task[None] | None = None
         self._stopping = False
         #: events handled (runs started or found), events that could not start a run, and runs an event
         #: had started already (redeliveries)
@@ -151,9 +155,22 @@ class TriggerConsumer:
 
     async def reload(self) -> None:
         """Read the deployed event triggers again (after a deploy on this replica)."""
+        began = time.monotonic()
         rows = await self.store.list_event_triggers(self.project)
         self._triggers = [(row, _event_trigger(row["trigger"])) for row in rows]
+        self._known_as_of = max(self._known_as_of, began)
         self._loaded.set()
+
+    async def _known_since(self, moment: float) -> None:
+        """Make the triggers known as of ``moment`` at least, sharing one reload among callers.
+
+        A deploy on another replica reaches this one's periodic reload up to ``refresh`` later: an
+        event that matched nothing in between would start no run although its workflow is deployed.
+        """
+        while self._known_as_of < moment:
+            if self._reloading is None or self._reloading.done():
+                self._reloading = asyncio.create_task(self.reload(), name="knflow-trigger-reload")
+            await asyncio.shield(self._reloading)  # one begun before ``moment`` loops once more
 
     def matches(self, event: CloudEvent) -> list[tuple[str, str]]:
         """The (workflow, version) of every loaded event trigger on ``knflow.triggers`` that ``event`` matches."""
@@ -173,6 +190,7 @@ class TriggerConsumer:
         Raises:
             ControlPlaneError: the store failed: handle the event again later.
         """
+        received = time.monotonic()
         trace_id, _parent = trace_of(event)
         span = self.tracing.consume(event, topic) if self.tracing is not None else _no_span()
         with span:
@@ -180,6 +198,10 @@ class TriggerConsumer:
                 started, rejected = await self._start_http(event, trace_id)
             else:
                 started, rejected = await self._start_all_matched(event, topic, trace_id)
+                if not started and not rejected and self._known_as_of < received:
+                    # it matched nothing: maybe a workflow deployed since the last reload
+                    await self._known_since(received)
+                    started, rejected = await self._start_all_matched(event, topic, trace_id)
         if rejected:
             await self.store.record_rejected(rejected)
             self.rejected += len(rejected)
