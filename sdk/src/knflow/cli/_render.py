@@ -203,7 +203,8 @@ def show_traceback(console: Console, error: Any) -> None:
     lines = trace.rstrip("\n").splitlines()
     if len(lines) > TRACEBACK_LINES:
         lines = ["...", *lines[-TRACEBACK_LINES:]]
-    console.print(Text("\n".join(f"  {line}" for line in lines), style="dim"), highlight=False)
+    # soft wrap: the terminal folds a long line (a file path) itself, so it still reads and copies whole
+    console.print(Text("\n".join(f"  {line}" for line in lines), style="dim"), highlight=False, soft_wrap=True)
 
 
 def show_logs(console: Console, logs: JSON) -> None:
