@@ -165,8 +165,9 @@ def _runs_and_inspection(check: Checker, steps: list[list[tuple[str, str]]]) -> 
 
 
 def _cancel_and_retry(check: Checker, folder: Path, steps: list[tuple[str, str]], failed: str) -> None:
-    """``cancel`` a run still running (of a workflow that sleeps), ``retry`` the failed run of hello."""
-    cancel, retry = steps
+    """``cancel`` a run still running (of a workflow that sleeps), ``retry`` the failed run of hello, then
+    again from a chosen step."""
+    cancel, retry, retry_step = steps
     slow = folder / "slow"
     slow.mkdir()
     (slow / "napping.py").write_text(NAPPING)
@@ -177,6 +178,9 @@ def _cancel_and_retry(check: Checker, folder: Path, steps: list[tuple[str, str]]
     assert retry[0].startswith("knflow retry 01c3...") and "followed like `knflow run`" in CLI_MD.read_text()
     printed = check(retry, [], code=1, ids={"01c3...": failed})
     assert "failed  greet" in printed and "step greet failed: ValueError: nobody to greet" in printed
+    assert retry_step[0] == "knflow retry 01c3... --step greet"
+    printed = check(retry_step, [], code=1, ids={"01c3...": failed})
+    assert "step greet failed: ValueError: nobody to greet" in printed
 
 
 def _compare_dev_lines(shown: str, printed: str) -> None:
