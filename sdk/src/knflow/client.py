@@ -26,7 +26,7 @@ import httpx
 from pydantic import ValidationError
 
 from . import rest
-from ._errors import KnflowError
+from ._client_errors import ApiError, ConnectionFailed, WaitTimeoutError, problem_of
 from .spec import WorkflowSpec
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -35,66 +35,7 @@ TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 JSON = dict[str, Any]
 M = TypeVar("M", bound=rest.Reply)
 
-
-class ApiError(KnflowError):
-    """The control plane refused a request or could not be asked.
-
-    Attributes:
-        status: the HTTP status (0 when no response came back).
-        title: the problem's short title.
-        detail: the problem's explanation for this occurrence.
-        body: the whole decoded body (a problem+json dict when the server sent one).
-    """
-
-    def __init__(self, message: str, *, status: int = 0, title: str = "", detail: str = "", body: Any = None):
-        self.status = status
-        self.title = title
-        self.detail = detail
-        self.body = body
-        super().__init__(message)
-
-
-class ConnectionFailed(ApiError):
-    """No control plane answers at the client's URL.
-
-    Attributes:
-        url: the URL that was tried.
-    """
-
-    def __init__(self, url: str, reason: str = ""):
-        self.url = url
-        hint = f"cannot reach the knflow control plane at {url}"
-        if reason:
-            hint += f" ({reason})"
-        super().__init__(f"{hint}; is it running? Start one locally with `knflow dev`")
-
-
-class WaitTimeoutError(KnflowError, TimeoutError):
-    """A run did not finish within the time :meth:`Client.wait` was given.
-
-    Attributes:
-        run: the run as last seen.
-    """
-
-    def __init__(self, run: rest.Run, timeout: float):
-        self.run = run
-        super().__init__(f"run {run.id} still {run.status} after {timeout:g}s")
-
-
-def _problem_message(response: httpx.Response) -> ApiError:
-    try:
-        body: Any = response.json()
-    except ValueError:
-        body = response.text
-    title = detail = ""
-    if isinstance(body, dict):
-        title = str(body.get("title") or "")
-        detail = str(body.get("detail") or "")
-    title = (title or response.reason_phrase).rstrip(".")
-    if not detail and isinstance(body, str):
-        detail = body.strip()[:500]
-    message = f"{response.status_code} {title}" + (f": {detail}" if detail else "")
-    return ApiError(message, status=response.status_code, title=title, detail=detail, body=body)
+__all__ = ["DEFAULT_URL", "JSON", "TERMINAL_STATUSES", "ApiError", "Client", "ConnectionFailed", "WaitTimeoutError"]
 
 
 class Client:
@@ -145,7 +86,7 @@ class Client:
         except httpx.HTTPError as exc:
             raise ApiError(f"{method} {self.url}{path} failed: {exc}", detail=str(exc)) from exc
         if response.status_code >= 400:
-            raise _problem_message(response)
+            raise problem_of(response)
         if not response.content:
             return {}
         try:
@@ -279,7 +220,7 @@ class Client:
             with self._http.stream("GET", path, params={"follow": "true"}, timeout=timeout) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _problem_message(response)
+                    raise problem_of(response)
                 for line in response.iter_lines():
                     if line.strip():
                         yield json_module.loads(line)
@@ -310,7 +251,7 @@ class Client:
             with self._http.stream("GET", "/v1/stream", params=params) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _problem_message(response)
+                    raise problem_of(response)
                 for line in response.iter_lines():
                     if line.startswith("data: "):
                         yield rest.RunChange.model_validate_json(line[6:])
@@ -366,7 +307,7 @@ class Client:
             with self._http.stream("GET", f"/v1/runs/{run_id}/files/{key}", follow_redirects=True) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _problem_message(response)
+                    raise problem_of(response)
                 with open(dest, "wb") as out:
                     for chunk in response.iter_bytes(1024 * 1024):
                         written += out.write(chunk)
@@ -412,7 +353,7 @@ class Client:
         except httpx.HTTPError as exc:
             raise ApiError(f"{method} {self.url}{path} failed: {exc}", detail=str(exc)) from exc
         if response.status_code >= 400:
-            raise _problem_message(response)
+            raise problem_of(response)
         return response
 
     def wait(
