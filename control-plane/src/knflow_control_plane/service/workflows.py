@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from knflow import _types
 from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, SourceTrigger, WorkflowSpec
 
-from ..domain.files import is_payload_ref, payload_key
+from ..domain.files import payload_key
+from ..domain.inputs import check_inputs
 from ..domain.model import PlannedStep, plan_run
 from ..domain.query_inputs import query_inputs
 from ..domain.records import NewRun, Transition
@@ -375,33 +375,3 @@ class Workflows:
             trace_id=trace_id or new_trace_id(),
         )
         return await self.orchestrator.submit(new)
-
-
-def check_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Workflow inputs checked against the spec, defaults filled in.
-
-    Raises:
-        InvalidRequest: naming the first input that is unknown, missing or of the wrong type.
-    """
-    if not isinstance(inputs, dict):
-        raise InvalidRequest("inputs must be a JSON object", field="inputs")
-    for key in inputs:
-        if key not in spec.inputs:
-            raise InvalidRequest(
-                f"unknown input {key!r}; {spec.name} takes {sorted(spec.inputs)}", field=f"inputs.{key}"
-            )
-    checked: dict[str, Any] = {}
-    for name, param in spec.inputs.items():
-        if name not in inputs:
-            if param.required:
-                raise InvalidRequest(f"missing required input {name!r}", field=f"inputs.{name}")
-            checked[name] = param.default
-            continue
-        if is_payload_ref(inputs[name]):
-            checked[name] = inputs[name]  # checked before it was offloaded (an HTTP trigger's large input)
-            continue
-        reason = _types.mismatch(param.type, inputs[name])
-        if reason:
-            raise InvalidRequest(f"input {name!r}: {reason}", field=f"inputs.{name}")
-        checked[name] = inputs[name]
-    return checked
