@@ -252,8 +252,11 @@ state = "$d/containerd/state"
   [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$REGISTRY"]
     endpoint = ["http://$REGISTRY"]
 TOML
+    # A previous run's sockets and node state would pass for a live containerd and confuse the kubelet
+    # (pods and IP leases of a node that is gone); the image store (containerd/root) is kept: pulls cost.
+    rm -rf "$d/containerd.sock" "$d/containerd.sock.ttrpc" "$d/containerd/state" "$d/kubelet" "$d/ipam"
     run containerd "$NETNS" containerd --config "$d/containerd.toml"
-    wait_until containerd "containerd" test -S "$d/containerd.sock"
+    wait_until containerd "containerd" ctr --address "$d/containerd.sock" version
     cat >"$d/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
