@@ -1,0 +1,414 @@
+"""The run state machine: every decision a transition makes, from facts and the run's state to a plan.
+
+Pure: the store loads a :class:`~.transitions.RunState`, calls :func:`plan` and persists the
+:class:`~.transitions.Plan` (or loads what a :class:`~.transitions.Need` names, and calls again). Every
+step status change goes through :meth:`_Draft.move`, which allows only what
+:data:`~.model.STEP_TRANSITIONS` allows.
+
+The rules, once each:
+
+- An attempt's outcome counts only while its step runs that attempt (fencing): a replay, a late result
+  after the lease expired, or a result after the run ended changes nothing (``duplicate``).
+- A success releases each dependent; one whose upstream have all succeeded becomes ready. A run whose
+  steps have all succeeded ends with its result.
+- A failure is retried (after a backoff) or fails the step, and the run with it
+  (:func:`~.model.decide_after_failure`).
+- A run that ends without succeeding leaves nothing behind: steps not started are skipped (cancelled
+  when the run was), running attempts are abandoned, so their late results are refused.
+- Ready steps whose time has come are claimed for the context's worker, up to its capacity; inputs that
+  do not bind fail the step at once (not retryable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from knflow.bindings import BindingError, resolve
+
+from . import events as ev
+from .events import LifecycleEvent
+from .model import (
+    AttemptStatus,
+    Outcome,
+    RunStatus,
+    StepCounters,
+    StepStatus,
+    check_run_transition,
+    check_step_transition,
+    decide_after_failure,
+    plan_retry,
+    result_steps,
+)
+from .records import Claim, NewRun
+from .transitions import (
+    AttemptEnd,
+    AttemptFinished,
+    AttemptStart,
+    Context,
+    Fact,
+    FactResult,
+    LeaseExpired,
+    Need,
+    Plan,
+    RetryAsked,
+    RunCancelled,
+    RunChange,
+    RunState,
+    RunTimedOut,
+    Step,
+    StepsDue,
+    attempt_id,
+    initial_state,
+)
+
+S = StepStatus
+_RUN_ENDED = {
+    RunStatus.SUCCEEDED: ev.RUN_SUCCEEDED,
+    RunStatus.FAILED: ev.RUN_FAILED,
+    RunStatus.CANCELLED: ev.RUN_CANCELLED,
+}
+CANCELLED_ERROR = {"type": "Cancelled", "message": "cancelled", "step": None}
+TIMEOUT_ERROR = {"type": "RunTimeout", "message": "the run exceeded its timeout", "step": None}
+LEASE_LOST = "lease expired: the worker stopped"
+
+
+class _Missing(Exception):
+    """Raised inside the planner when the state lacks something it must have now."""
+
+    def __init__(self, need: Need):
+        self.need = need
+
+
+def plan(state: RunState, facts: Sequence[Fact], context: Context) -> Plan | Need:
+    """Apply ``facts`` to the run, in order, as if each came alone; the plan, or what to load first.
+
+    Raises:
+        TransitionError: a retry the rules refuse (the run still runs, nothing to run again).
+        NoSuchStep: a retry names a step the run does not have.
+    """
+    draft = _Draft(state, context)
+    try:
+        for fact in facts:
+            draft.apply(fact)
+    except _Missing as missing:
+        return missing.need
+    if draft.need_outputs or draft.need_bindings:
+        return Need(outputs=frozenset(draft.need_outputs), bindings=frozenset(draft.need_bindings))
+    return draft.plan()
+
+
+def plan_creation(new: NewRun, context: Context) -> tuple[RunState, Plan]:
+    """A new run's first state and the plan that starts it: ``run.started``, then its roots claimed for
+    the context's worker (when there is one). The store inserts the state with the plan applied."""
+    state = initial_state(new)
+    roots = {name: replace(step, ready_at=context.now) for name, step in state.steps.items() if not step.upstream}
+    state = replace(state, steps={**state.steps, **roots})
+    draft = _Draft(state, context)
+    draft.emit(ev.RUN_STARTED, None, workflow=new.workflow, version=new.workflow_version)
+    draft.apply(StepsDue())
+    assert not draft.need_outputs  # roots bind nothing but the run's inputs
+    assert not draft.need_bindings
+    return state, draft.plan()
+
+
+class _Draft:
+    """A plan being made: the run as the facts so far left it."""
+
+    def __init__(self, state: RunState, context: Context):
+        self.state, self.context, self.now = state, context, context.now
+        self.steps: dict[str, Step] = dict(state.steps)
+        self.changed: dict[str, Step] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.status, self.remaining = state.status, state.remaining
+        self.run: RunChange | None = None
+        self.ended: list[AttemptEnd] = []
+        self.started: list[AttemptStart] = []
+        self.claims: list[Claim] = []
+        self.events: list[LifecycleEvent] = []
+        self.spans: list[tuple[bool, RunStatus, int, int, int, int]] = []
+        self.withdrawn: set[str] = set()
+        self.need_outputs: set[str] = set()
+        self.need_bindings: set[str] = set()
+
+    # -- the facts -------------------------------------------------------------------------------
+    def apply(self, fact: Fact) -> None:
+        """One fact; its :class:`FactResult` appended."""
+        events, claims = len(self.events), len(self.claims)
+        if isinstance(fact, AttemptFinished):
+            applied = self.attempt_finished(fact.step, fact.attempt_id, fact.outcome, claim_next=True)
+        elif isinstance(fact, LeaseExpired):
+            applied = self.lease_expired(fact.step, fact.number)
+        elif isinstance(fact, StepsDue):
+            applied = self.status is RunStatus.RUNNING
+            if applied:
+                self.claim(sorted(n for n, s in self.steps.items() if s.status is S.READY))
+        elif isinstance(fact, RunCancelled | RunTimedOut):
+            applied = self.status is RunStatus.RUNNING
+            if applied:
+                cancelled = isinstance(fact, RunCancelled)
+                status = RunStatus.CANCELLED if cancelled else RunStatus.FAILED
+                self.end_run(status, error=dict(CANCELLED_ERROR if cancelled else TIMEOUT_ERROR))
+        elif isinstance(fact, RetryAsked):
+            self.retry(fact.step)
+            applied = True
+        else:  # pragma: no cover - the Fact union is closed
+            raise TypeError(f"not a fact: {fact!r}")
+        self.spans.append((not applied, self.status, events, len(self.events), claims, len(self.claims)))
+
+    def attempt_finished(self, name: str, attempt: str, outcome: Outcome, *, claim_next: bool) -> bool:
+        """Record an attempt's outcome if its step still runs it (else False: nothing changes)."""
+        step = self.steps.get(name)
+        if (
+            self.status is not RunStatus.RUNNING
+            or step is None
+            or step.status is not S.RUNNING
+            or attempt != attempt_id(self.state.run_id, name, step.attempts)
+        ):
+            return False
+        self.ended.append(AttemptEnd(attempt, outcome.status.value, outcome.outputs, outcome.error, outcome.logs))
+        if outcome.status is AttemptStatus.SUCCEEDED:
+            self.succeeded(step, outcome.outputs or {}, claim_next=claim_next)
+        else:
+            self.not_succeeded(step, outcome, claim_next=claim_next)
+        return True
+
+    def lease_expired(self, name: str, number: int) -> bool:
+        """A running attempt whose lease ran out is lost (not if it was renewed or has finished)."""
+        step = self.steps.get(name)
+        if step is None or step.status is not S.RUNNING or step.attempts != number:
+            return False
+        if step.lease_expires_at is not None and step.lease_expires_at >= self.now:
+            return False  # renewed since it was seen expired
+        lost = Outcome.lost(LEASE_LOST)
+        return self.attempt_finished(name, attempt_id(self.state.run_id, name, number), lost, claim_next=False)
+
+    # -- the rules -------------------------------------------------------------------------------
+    def succeeded(self, step: Step, outputs: dict[str, Any], *, claim_next: bool) -> None:
+        done = self.move(step, S.SUCCEEDED, error=None, finished_at=self.now, lease_owner=None, lease_expires_at=None)
+        self.outputs[done.name] = outputs
+        self.emit(ev.STEP_SUCCEEDED, done.name)
+        ready = []
+        for name in done.dependents:
+            dependent = self.steps.get(name)
+            if dependent is None:
+                raise _Missing(Need(all_steps=True))
+            if dependent.status is not S.PENDING:
+                continue
+            if dependent.waiting_on <= 1:
+                ready.append(self.move(dependent, S.READY, waiting_on=0, ready_at=self.now).name)
+            else:
+                self.update(dependent, waiting_on=dependent.waiting_on - 1)
+        self.remaining -= 1
+        self.touch_run()
+        if self.remaining <= 0:
+            self.finish()
+        elif claim_next and ready:
+            self.claim(sorted(ready))
+
+    def not_succeeded(self, step: Step, outcome: Outcome, *, claim_next: bool) -> None:
+        counters = StepCounters(step.attempts - step.budget_start, step.infra_failures)
+        decision = decide_after_failure(outcome, counters, step.policy, self.context.rng)
+        cleared: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+        if decision.status is S.READY:
+            infra = step.infra_failures + (1 if decision.infra else 0)
+            self.move(step, S.READY, ready_at=self.now + decision.retry_in, infra_failures=infra, **cleared)
+            self.emit(ev.STEP_RETRYING, step.name, retry_in=decision.retry_in, error=outcome.error)
+            if claim_next and decision.retry_in == 0:
+                self.claim([step.name])
+            return
+        self.move(step, S.FAILED, error=outcome.error, finished_at=self.now, **cleared)
+        self.emit(ev.STEP_FAILED, step.name, error=outcome.error)
+        self.end_run(RunStatus.FAILED, error={"step": step.name, **(outcome.error or {})})
+
+    def finish(self) -> None:
+        """End a run whose steps have all succeeded, with its result."""
+        binding = self.state.result_binding
+        if not binding:
+            self.end_run(RunStatus.SUCCEEDED)
+            return
+        outputs = self.outputs_of(result_steps(binding))
+        if outputs is None:
+            return
+        try:
+            result = resolve(binding, self.state.inputs, outputs, "result")
+        except BindingError as exc:
+            self.end_run(RunStatus.FAILED, error={"type": "BindingError", "message": str(exc), "step": None})
+            return
+        self.end_run(RunStatus.SUCCEEDED, result=result)
+
+    def end_run(self, status: RunStatus, *, result: Any = None, error: dict[str, Any] | None = None) -> None:
+        """Finish the run; unless it succeeded, steps not started never will and running attempts are
+        abandoned (their claims withdrawn, their late results refused)."""
+        check_run_transition(self.status, status)
+        if status is not RunStatus.SUCCEEDED:
+            if not self.state.complete:
+                raise _Missing(Need(all_steps=True))
+            leftover = S.CANCELLED if status is RunStatus.CANCELLED else S.SKIPPED
+            for step in sorted(self.steps.values(), key=lambda s: s.name):
+                if step.status in (S.PENDING, S.READY):
+                    self.move(step, leftover, finished_at=self.now)
+                elif step.status is S.RUNNING:
+                    self.abandon(step)
+        self.status = status
+        self.run = RunChange(status, self.remaining, result, error, self.now)
+        self.emit(_RUN_ENDED[status], None, result=result, error=error)
+
+    def abandon(self, step: Step) -> None:
+        current = attempt_id(self.state.run_id, step.name, step.attempts)
+        self.ended.append(AttemptEnd(current, AttemptStatus.CANCELLED.value))
+        self.withdrawn.add(current)
+        self.move(step, S.CANCELLED, finished_at=self.now, lease_owner=None, lease_expires_at=None)
+
+    def retry(self, chosen: str | None) -> None:
+        """Run a finished run again (:func:`~.model.plan_retry`); each step run again gets its full
+        retry budget; the others' outputs are reused."""
+        if not self.state.complete:
+            raise _Missing(Need(all_steps=True))
+        upstream = {name: (step.status.value, list(step.upstream or ())) for name, step in self.steps.items()}
+        again = plan_retry(self.status, upstream, chosen)
+        done = {name for name in self.steps if name not in again}
+        redo = sorted(again)
+        for name in redo:
+            step = self.steps[name]
+            if step.status is S.RUNNING:  # left running by an older version: its attempt is abandoned first
+                self.abandon(step)
+                step = self.steps[name]
+            waiting = sum(1 for up in step.upstream or () if up not in done)
+            self.move(
+                step,
+                S.READY if waiting == 0 else S.PENDING,
+                waiting_on=waiting,
+                ready_at=self.now if waiting == 0 else None,
+                budget_start=step.attempts,
+                infra_failures=0,
+                error=None,
+                finished_at=None,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        check_run_transition(self.status, RunStatus.RUNNING)
+        self.status, self.remaining = RunStatus.RUNNING, len(redo)
+        self.run = RunChange(RunStatus.RUNNING, self.remaining)
+        self.emit(ev.RUN_STARTED, None, retry=True, steps=redo)
+
+    def claim(self, names: Iterable[str]) -> None:
+        """Start an attempt of each ready step of ``names`` whose time has come, within the worker's room."""
+        worker = self.context.worker
+        if worker is None:
+            return
+        for name in names:
+            step = self.steps[name]
+            if len(self.claims) >= worker.capacity or self.status is not RunStatus.RUNNING:
+                return
+            if step.status is not S.READY or (step.ready_at is not None and step.ready_at > self.now):
+                continue
+            inputs = self.bind(step)
+            if inputs is _UNBOUND:
+                continue  # planned again once what it binds is loaded
+            number = step.attempts + 1
+            current = attempt_id(self.state.run_id, name, number)
+            started_at = step.started_at if step.started_at is not None else self.now
+            until = self.now + worker.lease
+            running = self.move(
+                step, S.RUNNING, attempts=number, lease_owner=worker.name, lease_expires_at=until, started_at=started_at
+            )
+            if isinstance(inputs, BindingError):
+                self.started.append(AttemptStart(current, name, number, None))
+                error = {"type": "BindingError", "message": str(inputs), "code": 400, "retryable": False}
+                self.attempt_finished(name, current, Outcome.failed({**error, "traceback": None}), claim_next=False)
+                continue
+            self.started.append(AttemptStart(current, name, number, inputs))
+            deadline = self.now + float(running.policy.timeout)
+            trace = self.state.trace_id
+            self.claims.append(
+                Claim(current, self.state.run_id, name, number, step.action, step.version, inputs, deadline, trace)
+            )
+            self.emit(ev.STEP_STARTED, name, attempt=number)
+
+    def bind(self, step: Step) -> Any:
+        """A ready step's inputs; the :class:`BindingError` when they do not resolve; ``_UNBOUND`` when
+        something to bind them was not loaded (noted in the draft's needs)."""
+        if step.bindings is None or step.upstream is None:
+            self.need_bindings.add(step.name)
+            return _UNBOUND
+        outputs = self.outputs_of(step.upstream)
+        if outputs is None:
+            return _UNBOUND
+        try:
+            return {
+                k: resolve(b, self.state.inputs, outputs, f"steps.{step.name}.inputs.{k}")
+                for k, b in step.bindings.items()
+            }
+        except BindingError as exc:
+            return exc
+
+    def outputs_of(self, names: Iterable[str]) -> dict[str, Any] | None:
+        """The outputs of ``names`` that exist (made now or loaded); None if some were not loaded."""
+        found, missing = {}, set()
+        for name in names:
+            if name in self.outputs:
+                found[name] = self.outputs[name]
+            elif name in self.state.outputs:
+                found[name] = self.state.outputs[name]
+            elif name in self.state.looked_up:
+                continue  # no outputs: binding to it fails
+            elif name not in self.steps or self.steps[name].status is S.SUCCEEDED:
+                missing.add(name)  # a step not loaded, or one that succeeded before: its outputs are stored
+        if missing:
+            self.need_outputs |= missing
+            return None
+        return found
+
+    # -- the draft -------------------------------------------------------------------------------
+    def move(self, step: Step, status: StepStatus, **changes: Any) -> Step:
+        """``step`` to ``status`` (only as :data:`~.model.STEP_TRANSITIONS` allows), with ``changes``."""
+        check_step_transition(step.status, status)
+        return self.update(step, status=status, **changes)
+
+    def update(self, step: Step, **changes: Any) -> Step:
+        after = replace(step, **changes)
+        self.steps[step.name] = self.changed[step.name] = after
+        return after
+
+    def touch_run(self) -> None:
+        if self.run is None or self.run.finished_at is None:
+            self.run = RunChange(self.status, self.remaining)
+
+    def emit(self, type_: str, step: str | None, **data: Any) -> None:
+        self.events.append(LifecycleEvent(type_, self.state.run_id, step, data))
+
+    def plan(self) -> Plan:
+        run = self.run
+        if run is not None and run.status is RunStatus.RUNNING:
+            run = replace(run, remaining=self.remaining)
+        # An attempt started and ended by this plan is written once, as it ends.
+        ends = {end.attempt_id: end for end in self.ended}
+        started = [replace(s, end=ends.pop(s.attempt_id, None)) for s in self.started]
+        ended = [end for end in self.ended if end.attempt_id in ends]
+        claims = [c for c in self.claims if c.attempt_id not in self.withdrawn]
+        results = [
+            FactResult(
+                duplicate,
+                status,
+                self.events[e0:e1],
+                [c for c in self.claims[c0:c1] if c.attempt_id not in self.withdrawn],
+            )
+            for duplicate, status, e0, e1, c0, c1 in self.spans
+        ]
+        return Plan(
+            self.state.run_id,
+            self.status,
+            self.changed,
+            self.outputs,
+            ended,
+            started,
+            run,
+            claims,
+            self.events,
+            results,
+        )
+
+
+_UNBOUND: Any = object()

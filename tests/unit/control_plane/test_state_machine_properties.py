@@ -1,0 +1,223 @@
+"""Random DAGs and random orders of facts through the run state machine, and the invariants it keeps.
+
+Facts come as a live system delivers them: outcomes of the attempts in flight (succeeded, failed
+retryable or not, lost), replays of outcomes already recorded, late results of attempts whose lease
+expired, lease expiries, timers, cancels, timeouts and retries, in any order, alone or in batches.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from knflow_control_plane.domain.model import AttemptStatus, Outcome, RunStatus, StepStatus, TransitionError
+from knflow_control_plane.domain.transitions import (
+    AttemptFinished,
+    Context,
+    Fact,
+    LeaseExpired,
+    Plan,
+    RetryAsked,
+    RunCancelled,
+    RunTimedOut,
+    StepsDue,
+)
+
+from .run_book import RunBook, dag_run, worker
+
+ACTIVE = {StepStatus.PENDING, StepStatus.READY, StepStatus.RUNNING}
+FATAL = {"type": "ActionError", "message": "no", "code": 400, "retryable": False, "traceback": None}
+FLAKY = {"type": "ConnectionError", "message": "down", "code": None, "retryable": True, "traceback": None}
+
+
+@st.composite
+def dags(draw: st.DrawFn) -> tuple[dict[str, list[str]], dict[str, int], str | None]:
+    """Up to 7 steps, each with upstream among the steps before it; retries 0-2; maybe a result."""
+    count = draw(st.integers(1, 7))
+    names = [f"s{i}" for i in range(count)]
+    upstream = {name: sorted(draw(st.sets(st.sampled_from(names[:i]))) if i else []) for i, name in enumerate(names)}
+    retries = {name: draw(st.integers(0, 2)) for name in names}
+    result = draw(st.one_of(st.none(), st.sampled_from(names)))
+    return upstream, retries, result
+
+
+def outcome_of(kind: str, value: int) -> Outcome:
+    if kind == "ok":
+        return Outcome.succeeded({"v": value})
+    if kind == "lost":
+        return Outcome.lost("gone")
+    return Outcome.failed(FATAL if kind == "fatal" else FLAKY)
+
+
+class Invariants:
+    """The checks after every transition, and the history they need."""
+
+    def __init__(self, book: RunBook, upstream: dict[str, list[str]]):
+        self.book, self.upstream = book, upstream
+        self.successes: dict[str, int] = {}
+
+    def check(self, before: RunStatus, facts: list[Fact], done: Plan) -> None:
+        book, steps = self.book, self.book.run.steps
+        retried = any(isinstance(f, RetryAsked) for f in facts)
+        if retried:
+            self.successes = {}
+        if before.finished and not retried:
+            assert not done.changes, f"a {before.value} run changed: {done}"
+        for end in [*done.ended, *(s.end for s in done.started if s.end)]:
+            if end.status == AttemptStatus.SUCCEEDED.value:
+                named = end.attempt_id.split("/")[1]
+                self.successes[named] = self.successes.get(named, 0) + 1
+                assert self.successes[named] == 1, f"step {named} succeeded twice"
+        for name, step in done.steps.items():
+            if step.status in (StepStatus.READY, StepStatus.RUNNING):
+                assert all(steps[up].status is StepStatus.SUCCEEDED for up in self.upstream[name]), name
+        status = book.run.status
+        statuses = {s.status for s in steps.values()}
+        if status is RunStatus.SUCCEEDED:
+            assert statuses == {StepStatus.SUCCEEDED}
+        elif status is RunStatus.RUNNING:
+            assert StepStatus.FAILED not in statuses and statuses != {StepStatus.SUCCEEDED}
+            assert book.run.remaining == sum(s.status is not StepStatus.SUCCEEDED for s in steps.values())
+        else:
+            assert not statuses & ACTIVE, f"a {status.value} run has active steps: {statuses}"
+            assert status is RunStatus.CANCELLED or StepStatus.FAILED in statuses or book.error is not None
+        running = {f"run-1/{n}/{s.attempts}" for n, s in steps.items() if s.status is StepStatus.RUNNING}
+        recorded = {a for a, s in book.attempts.items() if s == AttemptStatus.RUNNING.value}
+        assert running == recorded, "a step runs exactly while its current attempt does"
+        for result in done.results:
+            if result.duplicate:
+                assert not result.events and not result.claims
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dag=dags(), data=st.data())
+def test_random_dags_and_fact_orders_keep_the_invariants(
+    dag: tuple[dict[str, list[str]], dict[str, int], str | None], data: st.DataObject
+) -> None:
+    upstream, retries, result = dag
+    now = 1.0
+    capacity = data.draw(st.integers(1, 4), label="capacity")
+    partial = data.draw(st.booleans(), label="partial loads")
+    rng = random.Random(data.draw(st.integers(0, 2**16), label="seed"))
+    book, first = RunBook.create(
+        dag_run(upstream, retries, result), Context(now, worker(capacity), rng), partial=partial
+    )
+    checks = Invariants(book, upstream)
+    in_flight = {c.attempt_id: c.step for c in first.claims}
+    delivered: list[AttemptFinished] = []  # outcomes already sent: replayed later
+    for _ in range(data.draw(st.integers(1, 40), label="rounds")):
+        now += 1.0
+        facts = data.draw(st.lists(fact_strategy(book, in_flight, delivered), min_size=1, max_size=3), label="facts")
+        before = book.run.status
+        try:
+            done = book.transition(facts, Context(now, worker(capacity), rng))
+        except TransitionError:
+            assert any(isinstance(f, RetryAsked) for f in facts)
+            continue
+        checks.check(before, facts, done)
+        delivered += [f for f in facts if isinstance(f, AttemptFinished)]
+        for fact in facts:
+            if isinstance(fact, AttemptFinished):
+                in_flight.pop(fact.attempt_id, None)
+        in_flight.update({c.attempt_id: c.step for c in done.claims})
+        if book.run.status.finished and not in_flight and data.draw(st.booleans(), label="stop"):
+            break
+    event(f"run {book.run.status.value}")
+    event(f"{len(delivered) // 5 * 5}+ outcomes delivered")
+    assert_replays_change_nothing(book, delivered, now + 1, capacity)
+
+
+#: How often each kind of fact comes (by repetition): mostly outcomes, as in a live system.
+KINDS = ["finish"] * 14 + ["due"] * 2 + ["expire", "replay", "cancel", "timeout", "retry"]
+OUTCOMES = ["ok"] * 8 + ["flaky", "flaky", "fatal", "lost"]
+
+
+def fact_strategy(book: RunBook, in_flight: dict[str, str], delivered: list[AttemptFinished]) -> Any:
+    """One fact, among those the run's state makes possible now."""
+    kinds = [k for k in KINDS if (k not in ("finish", "expire") or in_flight) and (k != "replay" or delivered)]
+    if book.run.status.finished:
+        kinds += ["retry"] * 3
+    return st.sampled_from(kinds).flatmap(lambda kind: _fact(kind, book, in_flight, delivered))
+
+
+def _fact(kind: str, book: RunBook, in_flight: dict[str, str], delivered: list[AttemptFinished]) -> Any:
+    if kind == "finish":
+        return st.builds(
+            lambda pair, outcome, value: AttemptFinished(pair[1], pair[0], outcome_of(outcome, value)),
+            st.sampled_from(sorted(in_flight.items())),
+            st.sampled_from(OUTCOMES),
+            st.integers(0, 9),
+        )
+    if kind == "expire":
+        expiring = sorted((step, int(a.rsplit("/", 1)[1])) for a, step in in_flight.items())
+        return st.builds(lambda pair: LeaseExpired(*pair), st.sampled_from(expiring))
+    if kind == "replay":
+        return st.sampled_from(delivered)  # a replay, or a late result after the lease expired
+    if kind == "retry":
+        return st.builds(RetryAsked, st.one_of(st.none(), st.sampled_from(sorted(book.run.steps))))
+    return st.just({"due": StepsDue(), "cancel": RunCancelled(), "timeout": RunTimedOut()}[kind])
+
+
+def assert_replays_change_nothing(book: RunBook, delivered: list[AttemptFinished], now: float, capacity: int) -> None:
+    for fact in delivered:
+        done = book.transition([fact], Context(now, worker(capacity), random.Random(0)))
+        assert done.results[0].duplicate and not done.changes, f"a replay of {fact} changed the run"
+
+
+def test_a_chain_runs_to_its_result_one_success_at_a_time() -> None:
+    upstream = {"a": [], "b": ["a"], "c": ["b"]}
+    book, done = RunBook.create(dag_run(upstream, {}, "c"), Context(1.0, worker(4)))
+    for expected in ["a", "b", "c"]:
+        [claim] = done.claims
+        assert claim.step == expected and claim.number == 1
+        done = book.transition(
+            [AttemptFinished(claim.step, claim.attempt_id, Outcome.succeeded({"v": claim.inputs["x"] + 1}))],
+            Context(2.0, worker(4)),
+        )
+    assert book.run.status is RunStatus.SUCCEEDED and book.result == 2
+    assert [e.type.rsplit(".", 2)[-2:] for e in book.events][-2:] == [["step", "succeeded"], ["run", "succeeded"]]
+
+
+def test_a_late_result_after_the_lease_expired_is_refused_and_the_retry_counts() -> None:
+    book, done = RunBook.create(dag_run({"a": []}, {}, "a"), Context(1.0, worker(1)))
+    [first] = done.claims
+    lost = book.transition([LeaseExpired("a", 1)], Context(20.0, worker(1)))
+    assert lost.run_status is RunStatus.RUNNING and lost.claims == []  # retried after a platform backoff
+    [second] = book.transition([StepsDue()], Context(21.0, worker(1))).claims
+    late = book.transition([AttemptFinished("a", first.attempt_id, Outcome.succeeded({"v": 9}))], Context(22.0))
+    assert late.results[0].duplicate and not late.changes
+    book.transition([AttemptFinished("a", second.attempt_id, Outcome.succeeded({"v": 2}))], Context(23.0))
+    assert book.run.status is RunStatus.SUCCEEDED and book.result == 2
+
+
+def test_a_cancel_mid_way_abandons_running_attempts_and_skips_nothing_twice() -> None:
+    book, done = RunBook.create(dag_run({"a": [], "b": [], "c": ["a", "b"]}, {}, None), Context(1.0, worker(4)))
+    a, b = done.claims
+    book.transition([AttemptFinished("a", a.attempt_id, Outcome.succeeded({"v": 1}))], Context(2.0))
+    cancelled = book.transition([RunCancelled()], Context(3.0))
+    assert [e.attempt_id for e in cancelled.ended] == [b.attempt_id]
+    assert {n: s.status.value for n, s in book.run.steps.items()} == {
+        "a": "succeeded",
+        "b": "cancelled",
+        "c": "cancelled",
+    }
+    late = book.transition([AttemptFinished("b", b.attempt_id, Outcome.succeeded({"v": 1}))], Context(4.0))
+    assert late.results[0].duplicate and not late.changes
+
+
+def test_siblings_finishing_in_one_batch_release_their_join_once_with_both_outputs() -> None:
+    book, done = RunBook.create(dag_run({"a": [], "b": [], "c": ["a", "b"]}, {}, "c"), Context(1.0, worker(4)))
+    a, b = done.claims
+    both = book.transition(
+        [
+            AttemptFinished("a", a.attempt_id, Outcome.succeeded({"v": 1})),
+            AttemptFinished("b", b.attempt_id, Outcome.succeeded({"v": 2})),
+        ],
+        Context(2.0, worker(4)),
+    )
+    [join] = both.claims
+    assert join.inputs == {"x": 1, "from_a": 1, "from_b": 2}
+    assert both.results[0].claims == [] and both.results[1].claims == [join]  # the fact that released it
