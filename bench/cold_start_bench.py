@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.benchlib import emit, p50_p99, row
 
 from knflow.spec import ActionSpec
-from knflow_control_plane.adapters.local import LocalBackend
-from knflow_control_plane.adapters.venv import VenvBuilder
+from knflow_control_plane.adapters.local.backend import LocalBackend
+from knflow_control_plane.adapters.local.venv import VenvBuilder
 from knflow_control_plane.ports import Artifact, CodeBundle, HttpRequest
 
 CODE = CodeBundle(

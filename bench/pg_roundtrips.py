@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.services import fresh_postgres_database
 
 from knflow import action, workflow
-from knflow_control_plane.adapters.sqlalchemy_batches import Completion
-from knflow_control_plane.adapters.sqlalchemy_database import Database
-from knflow_control_plane.adapters.sqlalchemy_migrations import migrate
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.batches import Completion
+from knflow_control_plane.adapters.sqlalchemy.database import Database
+from knflow_control_plane.adapters.sqlalchemy.migrations import migrate
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.model import Outcome, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, Worker
 from knflow_control_plane.service.workflows import new_run_id

@@ -19,11 +19,11 @@ import time
 from typing import Any
 
 from knflow import action, workflow
-from knflow_control_plane.adapters import sqlalchemy_creation as creation
-from knflow_control_plane.adapters.sqlalchemy_batches import Completion, complete_batch
-from knflow_control_plane.adapters.sqlalchemy_database import Database
-from knflow_control_plane.adapters.sqlalchemy_migrations import migrate
-from knflow_control_plane.adapters.sqlalchemy_raw import RawConnection, SqliteDriver
+from knflow_control_plane.adapters.sqlalchemy import creation
+from knflow_control_plane.adapters.sqlalchemy.batches import Completion, complete_batch
+from knflow_control_plane.adapters.sqlalchemy.database import Database
+from knflow_control_plane.adapters.sqlalchemy.migrations import migrate
+from knflow_control_plane.adapters.sqlalchemy.raw import RawConnection, SqliteDriver
 from knflow_control_plane.domain.model import Outcome, plan_run
 from knflow_control_plane.domain.records import NewRun, Worker
 from knflow_control_plane.service.workflows import new_run_id

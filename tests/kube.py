@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from knflow_control_plane.adapters.kubernetes import KubeClient, KubeConfig
+from knflow_control_plane.adapters.knative.kubernetes import KubeClient, KubeConfig
 from tests.services import knative_env, kube_env
 
 ROOT = Path(__file__).resolve().parents[1]

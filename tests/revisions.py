@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.script import ScriptDirectory
 
-from knflow_control_plane.adapters.sqlalchemy_migrations import alembic_config
+from knflow_control_plane.adapters.sqlalchemy.migrations import alembic_config
 
 #: The start of the docstring of the migration that forgets builds stored with a relative path.
 ARTIFACTS_REPAIR = "artifacts: builds stored with a relative path are built again"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from knflow_control_plane.adapters.sqlalchemy_database import Database
-from knflow_control_plane.adapters.sqlalchemy_migrations import migrate
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.database import Database
+from knflow_control_plane.adapters.sqlalchemy.migrations import migrate
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from tests.services import drop_postgres_database, fresh_postgres_database
 
 # One migrated template per test process (named like the other per-process databases, so it is dropped at

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Connection
 
-from knflow_control_plane.adapters.sqlalchemy_database import Database
-from knflow_control_plane.adapters.sqlalchemy_migrations import alembic_config, migrate
-from knflow_control_plane.adapters.sqlalchemy_tables import action_versions
+from knflow_control_plane.adapters.sqlalchemy.database import Database
+from knflow_control_plane.adapters.sqlalchemy.migrations import alembic_config, migrate
+from knflow_control_plane.adapters.sqlalchemy.tables import action_versions
 from tests.revisions import ARTIFACTS_REPAIR, before
 from tests.services import drop_postgres_database, fresh_postgres_database
 

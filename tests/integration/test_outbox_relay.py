@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from cloudevents.core.v1.event import CloudEvent
 
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.model import Outcome
 from knflow_control_plane.service.outbox_relay import OutboxRelay
 from knflow_eventing import RUNS_TOPIC, MemoryBus

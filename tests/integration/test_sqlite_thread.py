@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from knflow_control_plane.adapters.sqlite_thread import SqliteThread
+from knflow_control_plane.adapters.sqlalchemy.sqlite_thread import SqliteThread
 
 
 def _thread(path: Path, inline: Any = None) -> SqliteThread:

@@ -1,5 +1,5 @@
 """Completions of one run batched into one transaction, on SQLite and a real Postgres
-(``adapters/run_batches.py`` and ``sqlalchemy_batches.complete_batch``): the same outcome as one by one,
+(``adapters/sqlalchemy/run_batches.py`` and ``sqlalchemy_batches.complete_batch``): the same outcome as one by one,
 in fewer transactions."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from knflow_control_plane.adapters.sqlalchemy_batches import Completion
-from knflow_control_plane.adapters.sqlalchemy_raw import RawConnection
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.batches import Completion
+from knflow_control_plane.adapters.sqlalchemy.raw import RawConnection
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.model import Outcome
 from knflow_control_plane.domain.records import Claim, Transition, Worker
 from tests.integration.test_store_concurrency import WIDTH, W, new_run, succeed

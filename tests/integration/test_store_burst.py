@@ -1,5 +1,5 @@
 """A burst of run starts on a real Postgres with a tiny pool: every start waits its turn in the
-admission gate (``adapters/admission.py``), none fails on the pool's checkout timeout, and a step of a
+admission gate (``adapters/sqlalchemy/admission.py``), none fails on the pool's checkout timeout, and a step of a
 run already going is recorded ahead of the burst's tail."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from knflow_control_plane.adapters.sqlalchemy_database import Database
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.database import Database
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.model import Outcome
 from tests.integration.conftest import _postgres_database
 from tests.integration.test_store_concurrency import W, new_run

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from knflow import action, workflow
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.model import Outcome, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, Worker
 from knflow_control_plane.service.workflows import new_run_id

@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from knflow_control_plane.adapters import sqlalchemy_creation as creation
-from knflow_control_plane.adapters.sqlalchemy_database import Database
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy import creation
+from knflow_control_plane.adapters.sqlalchemy.database import Database
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from tests.integration.conftest import _postgres_database
 from tests.integration.test_store_concurrency import W, new_run
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from knflow import action, workflow
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.model import NoSuchStep, Outcome, TransitionError, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, RunFilter, Worker
 from knflow_control_plane.service.workflows import new_run_id

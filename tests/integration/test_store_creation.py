@@ -1,5 +1,5 @@
 """Creating a run on SQLite and a real Postgres: on Postgres one statement when every root can start at
-once (``sqlalchemy_creation.create_many``, no BEGIN/COMMIT), the full transaction when not; the same
+once (``sqlalchemy.creation.create_many``, no BEGIN/COMMIT), the full transaction when not; the same
 run, attempts and events either way."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.records import Worker
 from tests.integration.test_store_batches import _statements
 from tests.integration.test_store_contract import W, new_run

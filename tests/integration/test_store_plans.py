@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from knflow_control_plane.adapters import sqlalchemy_statements_pg as pg
-from knflow_control_plane.adapters.sqlalchemy_database import Database
-from knflow_control_plane.adapters.sqlalchemy_raw import RawConnection
-from knflow_control_plane.adapters.sqlalchemy_raw_asyncpg import AsyncpgDriver, literal
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy import statements_pg as pg
+from knflow_control_plane.adapters.sqlalchemy.database import Database
+from knflow_control_plane.adapters.sqlalchemy.raw import RawConnection
+from knflow_control_plane.adapters.sqlalchemy.raw_asyncpg import AsyncpgDriver, literal
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.records import Claim
 from tests.integration.conftest import _postgres_database
 from tests.integration.test_store_concurrency import W, new_run, succeed
@@ -90,7 +90,7 @@ async def test_the_writes_of_several_runs_find_their_rows_by_index(postgres_stor
 
 
 async def test_the_held_writes_generic_plan_finds_its_rows_by_index(postgres_store: SqlAlchemyStore) -> None:
-    """``WRITE_PG`` is held and runs with a generic plan (``sqlalchemy_raw_asyncpg``): no parameter values
+    """``WRITE_PG`` is held and runs with a generic plan (``sqlalchemy.raw_asyncpg``): no parameter values
     to plan with, so it must find its rows by index whatever their number."""
     claims = await _populated(postgres_store)
     params = _writes(claims)

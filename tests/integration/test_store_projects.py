@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.model import Outcome
 from knflow_control_plane.domain.records import RunFilter
 from tests.integration.test_store_contract import W, drive, new_run

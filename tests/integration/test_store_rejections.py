@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.rejections import RejectedEvent
 
 

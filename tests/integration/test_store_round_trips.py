@@ -1,5 +1,5 @@
 """Round trips to Postgres of the raw path: statements nobody reads travel with the next message
-(``sqlalchemy_raw_asyncpg``), written there as literals, which must read back exactly."""
+(``sqlalchemy.raw_asyncpg``), written there as literals, which must read back exactly."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from knflow_control_plane.adapters import sqlalchemy_statements_pg as pg
-from knflow_control_plane.adapters.sqlalchemy_batches import Completion
-from knflow_control_plane.adapters.sqlalchemy_database import Database
-from knflow_control_plane.adapters.sqlalchemy_raw import RawConnection
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy import statements_pg as pg
+from knflow_control_plane.adapters.sqlalchemy.batches import Completion
+from knflow_control_plane.adapters.sqlalchemy.database import Database
+from knflow_control_plane.adapters.sqlalchemy.raw import RawConnection
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.model import Outcome
 from knflow_control_plane.domain.records import Claim
 from tests.integration.conftest import _postgres_database

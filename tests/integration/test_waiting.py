@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from knflow_control_plane.adapters.clock import SystemClock
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.model import Outcome
 from knflow_control_plane.ports import FunctionBackend, HttpReply, HttpRequest
 from knflow_control_plane.service.functions import Functions

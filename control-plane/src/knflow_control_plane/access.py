@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .adapters.fernet import FernetCipher, local_key
-from .adapters.sqlalchemy_access import SqlAlchemyAccess
-from .adapters.sqlalchemy_database import Database
+from .adapters.sqlalchemy.access import SqlAlchemyAccess
+from .adapters.sqlalchemy.database import Database
 from .service.api_keys import ApiKeys
 from .service.rate_limits import Buckets
 from .service.secrets import Secrets

@@ -13,15 +13,15 @@ from knflow_eventing import EventBus, MemoryBus
 
 from .access import Access, build_access
 from .adapters.clock import SystemClock
-from .adapters.sqlalchemy_database import Database
-from .adapters.sqlalchemy_migrations import migrate
-from .adapters.sqlalchemy_replies import SqlAlchemyReplies
-from .adapters.sqlalchemy_store import SqlAlchemyStore
+from .adapters.sqlalchemy.database import Database
+from .adapters.sqlalchemy.migrations import migrate
+from .adapters.sqlalchemy.replies import SqlAlchemyReplies
+from .adapters.sqlalchemy.store import SqlAlchemyStore
 from .errors import InvalidRequest
 from .gc_tuning import tune_gc
-from .objects import ObjectStore
 from .observability.metrics import BackendStats, Metrics
 from .ports import Builder, FunctionBackend, GarbageCollecting, RequestLimited, SecretValues, SourceRunner
+from .ports.objects import ObjectStore
 from .service.files import FileSettings, RunFiles
 from .service.functions import Functions
 from .service.garbage import FunctionGarbage
@@ -40,7 +40,7 @@ from .service.workflows import Workflows
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .adapters.kubernetes import KubeClient
+    from .adapters.knative.kubernetes import KubeClient
     from .observability._otel import Tracing
 
 
@@ -131,14 +131,14 @@ INLINE_BELOW_INFLIGHT = 4
 
 def _backend(settings: Settings, secrets: SecretValues) -> tuple[FunctionBackend, BackendStats | None]:
     if settings.backend == "local":
-        from .adapters.local import LocalBackend
+        from .adapters.local.backend import LocalBackend
 
         local = LocalBackend(settings.state_dir / "functions", idle_timeout=settings.idle_timeout)
         local.use_secrets(secrets)
         return local, local.stats
     if settings.backend == "knative":
-        from .adapters.knative import KnativeBackend
-        from .adapters.knative_manifests import KnativeOptions
+        from .adapters.knative.backend import KnativeBackend
+        from .adapters.knative.manifests import KnativeOptions
 
         options = KnativeOptions(
             namespace=settings.functions_namespace,
@@ -169,10 +169,10 @@ def _backend(settings: Settings, secrets: SecretValues) -> tuple[FunctionBackend
 def _source_runner(settings: Settings, secrets: SecretValues) -> SourceRunner:
     """Where custom triggers run: local processes, or Knative ContainerSources."""
     if settings.backend == "knative":
-        from .adapters.knative_sources import KnativeSources
+        from .adapters.knative.sources import KnativeSources
 
         return KnativeSources(_kube(settings), settings.functions_namespace)
-    from .adapters.local_sources import LocalSources
+    from .adapters.local.sources import LocalSources
 
     local = LocalSources(settings.state_dir / "triggers")
     local.secret_values = secrets
@@ -201,7 +201,7 @@ def _bus(settings: Settings) -> EventBus:
 
 
 def _kube(settings: Settings) -> KubeClient:
-    from .adapters.kubernetes import KubeClient, KubeConfig
+    from .adapters.knative.kubernetes import KubeClient, KubeConfig
 
     if not settings.kube_url:
         return KubeClient(KubeConfig.in_cluster())
@@ -211,12 +211,12 @@ def _kube(settings: Settings) -> KubeClient:
 
 def _builder(settings: Settings, objects: ObjectStore) -> Builder:
     if settings.builder == "venv":
-        from .adapters.venv import VenvBuilder
+        from .adapters.local.venv import VenvBuilder
 
         return VenvBuilder(settings.state_dir / "builds")
     if settings.builder == "kaniko":
-        from .adapters.kaniko import KanikoBuilder
-        from .adapters.kaniko_manifests import KanikoOptions
+        from .adapters.knative.kaniko import KanikoBuilder
+        from .adapters.knative.kaniko_manifests import KanikoOptions
 
         location = settings.resolved_object_store
         if not location.startswith("s3://"):
@@ -250,7 +250,7 @@ def object_store(settings: Settings) -> ObjectStore:
         bucket, _, prefix = location.removeprefix("s3://").partition("/")
         if not bucket:
             raise InvalidRequest(f"{location!r} names no bucket", field="KNFLOW_OBJECT_STORE")
-        from .adapters.s3 import S3ObjectStore
+        from .adapters.objects.s3 import S3ObjectStore
 
         return S3ObjectStore(
             bucket,
@@ -261,7 +261,7 @@ def object_store(settings: Settings) -> ObjectStore:
             prefix=prefix.strip("/") + "/" if prefix.strip("/") else "",
             create_bucket=settings.s3_create_bucket,
         )
-    from .adapters.objects_local import LocalObjectStore
+    from .adapters.objects.local import LocalObjectStore
 
     return LocalObjectStore(Path(location), settings.resolved_public_url, _url_secret(settings))
 

@@ -18,7 +18,7 @@ class Settings(BaseSettings):
         state_dir: where embedded state lives (``.knflow``): database, builds, function logs, objects.
         database_url: ``sqlite:///.knflow/knflow.db`` (embedded) or ``postgresql://...``.
         database_pool_size: Postgres connections one replica keeps open, and so transactions it runs at
-            once (the rest wait in order: ``adapters/admission.py``). 10 suits a Postgres on the same
+            once (the rest wait in order: ``adapters/sqlalchemy/admission.py``). 10 suits a Postgres on the same
             host; a remote one, whose round trips take longer, may want more.
         starts_at_once: run starts one replica has in progress at once; the rest of a burst waits at
             the door, holding nothing (see ``Workflows.start``).

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from knflow_control_plane.adapters.objects_local import LocalObjectStore
+from knflow_control_plane.adapters.objects.local import LocalObjectStore
 from tests.e2e.control_plane.processes import ControlPlane
 
 

@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from knflow_control_plane.adapters.kubernetes import KubeApiError, KubeClient, resource_path
-from knflow_control_plane.objects import ObjectStore
+from knflow_control_plane.adapters.knative.kubernetes import KubeApiError, KubeClient, resource_path
+from knflow_control_plane.ports.objects import ObjectStore
 
 Obj = dict[str, Any]
 SERVICES = ("serving.knative.dev/v1", "services")

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 
 from knflow._loader import load_file
-from knflow_control_plane.adapters.knative import KnativeBackend
-from knflow_control_plane.adapters.knative_gc import versions_in_use
-from knflow_control_plane.adapters.knative_manifests import service_name
-from knflow_control_plane.adapters.kubernetes import KubeClient, resource_path
+from knflow_control_plane.adapters.knative.backend import KnativeBackend
+from knflow_control_plane.adapters.knative.kubernetes import KubeClient, resource_path
+from knflow_control_plane.adapters.knative.manifests import service_name
 from knflow_control_plane.bootstrap import ControlPlane, build
 from knflow_control_plane.entrypoints.api import create_app
 from knflow_control_plane.ports import HttpRequest
+from knflow_control_plane.service.garbage import versions_in_use
 from knflow_control_plane.settings import Settings
 from tests.integration.objects.s3_service import s3_endpoint
 from tests.services import kube_env

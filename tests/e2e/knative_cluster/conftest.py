@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from knflow_control_plane.adapters.kubernetes import KubeApiError, KubeClient, resource_path
-from knflow_control_plane.adapters.s3 import S3ObjectStore
+from knflow_control_plane.adapters.knative.kubernetes import KubeApiError, KubeClient, resource_path
+from knflow_control_plane.adapters.objects.s3 import S3ObjectStore
 from tests.integration.objects.s3_service import s3_endpoint
 from tests.kube import apply_base, client
 from tests.services import knative_env

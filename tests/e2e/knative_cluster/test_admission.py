@@ -11,9 +11,9 @@ import pytest
 
 from knflow._loader import load_file
 from knflow.spec import ActionSpec
-from knflow_control_plane.adapters.knative import KnativeBackend
-from knflow_control_plane.adapters.knative_manifests import KnativeOptions
-from knflow_control_plane.adapters.kubernetes import KubeClient, resource_path
+from knflow_control_plane.adapters.knative.backend import KnativeBackend
+from knflow_control_plane.adapters.knative.kubernetes import KubeClient, resource_path
+from knflow_control_plane.adapters.knative.manifests import KnativeOptions
 from knflow_control_plane.bootstrap import build
 from knflow_control_plane.errors import DeployFailed
 from knflow_control_plane.settings import Settings

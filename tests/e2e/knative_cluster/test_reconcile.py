@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 
 from knflow.spec import ActionSpec
-from knflow_control_plane.adapters.knative import KnativeBackend
-from knflow_control_plane.adapters.knative_manifests import KnativeOptions, service_name
-from knflow_control_plane.adapters.kubernetes import KubeClient, resource_path
+from knflow_control_plane.adapters.knative.backend import KnativeBackend
+from knflow_control_plane.adapters.knative.kubernetes import KubeClient, resource_path
+from knflow_control_plane.adapters.knative.manifests import KnativeOptions, service_name
 from knflow_control_plane.errors import DeployFailed
 from knflow_control_plane.ports import Artifact
 

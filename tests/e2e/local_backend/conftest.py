@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from knflow_control_plane.adapters.local import LocalBackend
-from knflow_control_plane.adapters.venv import VenvBuilder
+from knflow_control_plane.adapters.local.backend import LocalBackend
+from knflow_control_plane.adapters.local.venv import VenvBuilder
 from knflow_control_plane.ports import Artifact
 
 from .helpers import CODE, spec

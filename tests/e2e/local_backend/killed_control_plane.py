@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from knflow.spec import ActionSpec
-from knflow_control_plane.adapters.local import LocalBackend
-from knflow_control_plane.adapters.venv import VenvBuilder
+from knflow_control_plane.adapters.local.backend import LocalBackend
+from knflow_control_plane.adapters.local.venv import VenvBuilder
 from knflow_control_plane.ports import CodeBundle, HttpRequest
 
 CODE = CodeBundle(files={"acts.py": b"import os\n\ndef pid():\n    return {'pid': os.getpid()}\n"}, digest="killed-cp")

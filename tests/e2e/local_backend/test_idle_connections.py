@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from knflow_control_plane.adapters import local_instances
-from knflow_control_plane.adapters.local import LocalBackend
+from knflow_control_plane.adapters.local import instances as local_instances
+from knflow_control_plane.adapters.local.backend import LocalBackend
 from knflow_control_plane.ports import Artifact
 
 from .helpers import invoke_request, outputs, spec

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from knflow_control_plane.adapters.forkserver import ForkServer, ForkServerError
-from knflow_control_plane.adapters.local import LocalBackend
-from knflow_control_plane.adapters.local_instances import Instance, Launcher
-from knflow_control_plane.adapters.zygotes import Zygotes
+from knflow_control_plane.adapters.local.backend import LocalBackend
+from knflow_control_plane.adapters.local.forkserver import ForkServer, ForkServerError
+from knflow_control_plane.adapters.local.instances import Instance, Launcher
+from knflow_control_plane.adapters.local.zygotes import Zygotes
 from knflow_control_plane.errors import FunctionUnavailable
 from knflow_control_plane.ports import Artifact
 

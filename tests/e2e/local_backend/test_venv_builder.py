@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from knflow_control_plane.adapters.venv import PTH_NAME, VenvBuilder, requirements_hash
+from knflow_control_plane.adapters.local.venv import PTH_NAME, VenvBuilder, requirements_hash
 from knflow_control_plane.errors import BuildFailed
 from knflow_control_plane.ports import CodeBundle
 

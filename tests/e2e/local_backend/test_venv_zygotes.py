@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from knflow_control_plane.adapters.local import LocalBackend
-from knflow_control_plane.adapters.venv import VenvBuilder
+from knflow_control_plane.adapters.local.backend import LocalBackend
+from knflow_control_plane.adapters.local.venv import VenvBuilder
 
 from .helpers import CODE, alive, children_of, cmdline, invoke_request, outputs, spec, wait_for
 

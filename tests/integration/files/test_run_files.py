@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.model import AttemptStatus
 from knflow_control_plane.domain.records import Claim
-from knflow_control_plane.objects import ObjectNotFound, ObjectStore
 from knflow_control_plane.ports import HttpReply
+from knflow_control_plane.ports.objects import ObjectNotFound, ObjectStore
 from knflow_control_plane.service.files import FileSettings, MissingFile, RunFiles
 from knflow_control_plane.service.outcomes import outcome_of
 from knflow_control_plane.service.retention import Retention

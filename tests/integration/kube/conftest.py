@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from knflow_control_plane.adapters.kubernetes import KubeClient, resource_path
+from knflow_control_plane.adapters.knative.kubernetes import KubeClient, resource_path
 from tests.kube import client
 from tests.services import kube_env
 

@@ -5,8 +5,8 @@ ServiceAccount (the RBAC of ``manifests/base``)."""
 from __future__ import annotations
 
 from knflow.spec import ActionSpec
-from knflow_control_plane.adapters.knative_sources import API_VERSION, PLURAL, KnativeSources, render_source
-from knflow_control_plane.adapters.kubernetes import KubeClient, resource_path
+from knflow_control_plane.adapters.knative.kubernetes import KubeClient, resource_path
+from knflow_control_plane.adapters.knative.sources import API_VERSION, PLURAL, KnativeSources, render_source
 from knflow_control_plane.ports import Artifact
 
 from .test_rbac import FUNCTIONS, knflow

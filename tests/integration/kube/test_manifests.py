@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from knflow_control_plane.adapters.kubernetes import KubeApiError, KubeClient, resource_path
+from knflow_control_plane.adapters.knative.kubernetes import KubeApiError, KubeClient, resource_path
 from tests.kube import apply_base, kubectl_apply
 from tests.services import kube_env
 

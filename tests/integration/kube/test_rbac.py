@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from knflow.spec import ActionSpec
-from knflow_control_plane.adapters.kaniko_manifests import KanikoOptions, render_job
-from knflow_control_plane.adapters.knative_manifests import KnativeOptions, render_service
-from knflow_control_plane.adapters.kubernetes import KubeApiError, KubeClient, resource_path
+from knflow_control_plane.adapters.knative.kaniko_manifests import KanikoOptions, render_job
+from knflow_control_plane.adapters.knative.kubernetes import KubeApiError, KubeClient, resource_path
+from knflow_control_plane.adapters.knative.manifests import KnativeOptions, render_service
 from tests.kube import apply_base, client
 from tests.services import kube_env
 

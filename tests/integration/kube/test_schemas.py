@@ -9,9 +9,15 @@ from typing import Any
 import pytest
 
 from knflow.spec import ActionSpec
-from knflow_control_plane.adapters.kaniko_manifests import KanikoOptions, render_job
-from knflow_control_plane.adapters.knative_manifests import KnativeOptions, readiness, render_service
-from knflow_control_plane.adapters.kubernetes import KubeApiError, KubeClient, KubeError, resource_path, wait_for
+from knflow_control_plane.adapters.knative.kaniko_manifests import KanikoOptions, render_job
+from knflow_control_plane.adapters.knative.kubernetes import (
+    KubeApiError,
+    KubeClient,
+    KubeError,
+    resource_path,
+    wait_for,
+)
+from knflow_control_plane.adapters.knative.manifests import KnativeOptions, readiness, render_service
 
 SERVICES = ("serving.knative.dev/v1", "services")
 DIGEST = "sha256:" + "0" * 64

@@ -14,10 +14,10 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from knflow_control_plane.adapters.objects_local import LocalObjectStore
-from knflow_control_plane.adapters.objects_local_app import LocalObjectsApp
-from knflow_control_plane.adapters.s3 import S3ObjectStore
-from knflow_control_plane.objects import ObjectStore
+from knflow_control_plane.adapters.objects.local import LocalObjectStore
+from knflow_control_plane.adapters.objects.local_app import LocalObjectsApp
+from knflow_control_plane.adapters.objects.s3 import S3ObjectStore
+from knflow_control_plane.ports.objects import ObjectStore
 
 from .s3_service import s3_endpoint
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from knflow_control_plane.adapters.objects_local import LocalObjectStore
+from knflow_control_plane.adapters.objects.local import LocalObjectStore
 
 MiB = 1024 * 1024
 SIZE = 64 * MiB

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from knflow_control_plane.objects import InvalidKey, ObjectInfo, ObjectNotFound, ObjectStore
+from knflow_control_plane.ports.objects import InvalidKey, ObjectInfo, ObjectNotFound, ObjectStore
 
 MiB = 1024 * 1024
 

@@ -13,9 +13,9 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from knflow_control_plane.adapters.objects_local import LocalObjectStore
-from knflow_control_plane.adapters.s3 import S3ObjectStore
-from knflow_control_plane.objects import ObjectStoreUnavailable
+from knflow_control_plane.adapters.objects.local import LocalObjectStore
+from knflow_control_plane.adapters.objects.s3 import S3ObjectStore
+from knflow_control_plane.ports.objects import ObjectStoreUnavailable
 
 from .conftest import FakeClock
 

@@ -7,7 +7,7 @@ import hashlib
 
 import httpx
 
-from knflow_control_plane.adapters.objects_local import LocalObjectStore
+from knflow_control_plane.adapters.objects.local import LocalObjectStore
 
 
 async def test_a_signed_put_url_uploads_once(local_store: LocalObjectStore) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from knflow_control_plane.adapters.sqlalchemy_database import Database
-from knflow_control_plane.adapters.sqlalchemy_migrations import migrate
-from knflow_control_plane.adapters.sqlalchemy_store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.database import Database
+from knflow_control_plane.adapters.sqlalchemy.migrations import migrate
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.service.scheduler import Scheduler
 
 NOW = datetime(2026, 11, 23, 12, 0, 10, tzinfo=UTC)

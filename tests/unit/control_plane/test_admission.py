@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from knflow_control_plane.adapters.admission import Admission
+from knflow_control_plane.adapters.sqlalchemy.admission import Admission
 
 
 async def _hold(gate: Admission, name: str, order: list[str], release: asyncio.Event, urgent: bool = True) -> None:

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from knflow.spec import ActionSpec, ParamSpec
-from knflow_control_plane.adapters.local_checks import load_failure
-from knflow_control_plane.adapters.venv import useful_lines
+from knflow_control_plane.adapters.local.checks import load_failure
+from knflow_control_plane.adapters.local.venv import useful_lines
 from knflow_control_plane.service.functions import signature_mismatch
 
 

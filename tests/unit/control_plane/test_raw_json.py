@@ -1,4 +1,4 @@
-"""JSON columns on the raw path (``sqlalchemy_json``): the same text and values as SQLAlchemy's own
+"""JSON columns on the raw path (``sqlalchemy.json_columns``): the same text and values as SQLAlchemy's own
 processors (bound as text on both drivers, read back here on SQLite), which stay in charge of whatever
 is unusual."""
 
@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from knflow_control_plane.adapters.sqlalchemy_json import dumps, loads
-from knflow_control_plane.adapters.sqlalchemy_raw import Plans, typed_rows
-from knflow_control_plane.adapters.sqlalchemy_tables import Json
+from knflow_control_plane.adapters.sqlalchemy.json_columns import dumps, loads
+from knflow_control_plane.adapters.sqlalchemy.raw import Plans, typed_rows
+from knflow_control_plane.adapters.sqlalchemy.tables import Json
 
 _things = sa.table("things", sa.column("id", sa.String), sa.column("doc", Json), sa.column("at", sa.Float))
 WRITE = _things.update().where(_things.c.id == sa.bindparam("b_id")).values(doc=sa.bindparam("doc", type_=Json))

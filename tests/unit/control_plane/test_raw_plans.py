@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from knflow_control_plane.adapters.sqlalchemy_raw import Plans
+from knflow_control_plane.adapters.sqlalchemy.raw import Plans
 
 _runs = sa.table("runs", sa.column("id", sa.String), sa.column("status", sa.String), sa.column("n", sa.Integer))
 STATEMENT = sa.select(_runs.c.id).where(

@@ -1,4 +1,4 @@
-"""Per-run batching of transitions (``adapters/run_batches.py``) over a fake transaction."""
+"""Per-run batching of transitions (``adapters/sqlalchemy/run_batches.py``) over a fake transaction."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from knflow_control_plane.adapters.run_batches import RunBatches
+from knflow_control_plane.adapters.sqlalchemy.run_batches import RunBatches
 
 
 class FakeStore:

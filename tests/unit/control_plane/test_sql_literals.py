@@ -1,10 +1,10 @@
-"""Values written as Postgres literals for held statements (``sqlalchemy_raw_asyncpg.literal``)."""
+"""Values written as Postgres literals for held statements (``sqlalchemy.raw_asyncpg.literal``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from knflow_control_plane.adapters.sqlalchemy_raw_asyncpg import NoLiteral, literal, prepared_name
+from knflow_control_plane.adapters.sqlalchemy.raw_asyncpg import NoLiteral, literal, prepared_name
 
 
 @pytest.mark.parametrize(

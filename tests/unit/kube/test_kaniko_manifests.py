@@ -8,7 +8,7 @@ import tarfile
 from typing import Any
 
 from knflow.spec import ActionSpec
-from knflow_control_plane.adapters.kaniko_manifests import (
+from knflow_control_plane.adapters.knative.kaniko_manifests import (
     KanikoOptions,
     build_context,
     digest_of,

@@ -6,7 +6,7 @@ from typing import Any
 
 from knflow._options import make_options
 from knflow.spec import ActionSpec
-from knflow_control_plane.adapters.knative_manifests import KnativeOptions, is_long, render_service
+from knflow_control_plane.adapters.knative.manifests import KnativeOptions, is_long, render_service
 
 OPTIONS = KnativeOptions(max_request_seconds=600, scale_down_delay="30s")
 

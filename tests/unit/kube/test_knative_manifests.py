@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from knflow.spec import ActionSpec
-from knflow_control_plane.adapters.knative_manifests import (
+from knflow_control_plane.adapters.knative.manifests import (
     KnativeOptions,
     label_value,
     readiness,

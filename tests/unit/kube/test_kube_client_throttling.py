@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from knflow_control_plane.adapters.kubernetes import KubeApiError, KubeClient, KubeConfig
+from knflow_control_plane.adapters.knative.kubernetes import KubeApiError, KubeClient, KubeConfig
 
 
 class ApiServer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from knflow_control_plane.errors import InvalidRequest
-from knflow_control_plane.objects import MAX_KEY_BYTES, InvalidKey, validate_key, validate_prefix
+from knflow_control_plane.ports.objects import MAX_KEY_BYTES, InvalidKey, validate_key, validate_prefix
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from knflow_control_plane.adapters.objects_local import LocalObjectStore
+from knflow_control_plane.adapters.objects.local import LocalObjectStore
 from knflow_control_plane.errors import Conflict
-from knflow_control_plane.objects import ObjectStore, TooLarge
+from knflow_control_plane.ports.objects import ObjectStore, TooLarge
 
 SECRET = b"unit-test-secret-0123456789"
 

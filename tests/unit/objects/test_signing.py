@@ -6,8 +6,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 
-from knflow_control_plane.adapters.signing import Grant, object_url, sign, verify, verify_query
-from knflow_control_plane.objects import UrlExpired, UrlInvalid
+from knflow_control_plane.adapters.objects.signing import Grant, object_url, sign, verify, verify_query
+from knflow_control_plane.ports.objects import UrlExpired, UrlInvalid
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 NOW = 1_800_000_000.0

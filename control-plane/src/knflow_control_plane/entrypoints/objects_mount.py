@@ -13,8 +13,8 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..adapters.objects_local import LocalObjectStore
-from ..adapters.objects_local_app import LocalObjectsApp
+from ..adapters.objects.local import LocalObjectStore
+from ..adapters.objects.local_app import LocalObjectsApp
 from .limits import BodyLimit
 
 OBJECTS_PATH = "/v1/objects"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from fastapi import FastAPI
 
-from ..adapters.local import LocalBackend
+from ..adapters.local.backend import LocalBackend
 from ..bootstrap import build
 from ..errors import ControlPlaneError
 from ..observability import logs, start_tracing

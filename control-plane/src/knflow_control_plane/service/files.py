@@ -40,8 +40,8 @@ from ..domain.files import (
 from ..domain.model import Outcome
 from ..domain.records import Claim
 from ..errors import Conflict, InvalidRequest, PayloadTooLarge
-from ..objects import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectNotFound, ObjectStore
 from ..ports import HttpReply, RunStore
+from ..ports.objects import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectNotFound, ObjectStore
 from .outcomes import CheckedReply
 from .payloads import Payloads
 from .ttl_cache import TtlCache

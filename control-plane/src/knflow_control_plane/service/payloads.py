@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from ..domain.files import LOGS_MARKER, PAYLOAD_MARKER, payload_keys, replace_refs
-from ..objects import ObjectNotFound, ObjectStore
+from ..ports.objects import ObjectNotFound, ObjectStore
 
 JSON_TYPE = "application/json"
 

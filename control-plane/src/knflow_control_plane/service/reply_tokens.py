@@ -2,7 +2,7 @@
 
 A token is ``{expires}.{sig}``: ``sig`` is the unpadded base64url HMAC-SHA256, under the control plane's
 signing secret, of ``"knflow-reply/v1\\n" + attempt_id + "\\n" + expires``. The domain prefix keeps it
-apart from the object URLs signed with the same secret (``adapters/signing.py``): neither signature
+apart from the object URLs signed with the same secret (``adapters/objects/signing.py``): neither signature
 can stand in for the other. Pure functions, no I/O: every replica that shares the secret can check a
 token that another minted.
 """

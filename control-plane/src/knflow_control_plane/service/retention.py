@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 
 from ..errors import ControlPlaneError
-from ..objects import ObjectStore
 from ..ports import RunStore
+from ..ports.objects import ObjectStore
 from .background import Background
 
 log = logging.getLogger("knflow.retention")

@@ -1,0 +1,290 @@
+"""The hot path's statements run on the driver itself (sqlite3, asyncpg), compiled once by SQLAlchemy.
+
+SQLAlchemy's per-execution machinery (connection events, parameter construction, cursor adaptation,
+result objects) costs 45-130 us per statement and ~130 us per transaction, against ~5 us per statement
+for the driver. The SQL is still defined once, as Core statements: each is compiled once per dialect
+(and per set of inserted columns, and per length of an expanding ``IN`` list), with SQLAlchemy's own
+bind and result processors (JSON on SQLite: the same text and values in fewer steps, ``sqlalchemy_json``),
+and the driver runs the text. Binding a statement is one list comprehension over its parameters.
+
+:class:`RawConnection` offers the part of ``sqlalchemy.engine.Connection`` that the transition
+functions use (``execute`` -> ``rowcount``, ``first``, ``one``, ``all``, ``scalar_one``, ``scalars``),
+so the same functions run on either. Statements built once at import (``sqlalchemy_statements``) are
+compiled once; any other statement is compiled on each use (correct, only slower).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol, TypeAlias
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from .json_columns import json_bind, json_result
+
+Params = Mapping[str, Any]
+
+
+#: Renderings kept per expanding statement (one per distinct list length; the watcher's lists run to 500).
+_EXPANSIONS = 1024
+
+
+#: The default of a parameter that has none (the caller must give it).
+_REQUIRED: Any = object()
+
+
+class _Plan(NamedTuple):
+    """One statement compiled for one dialect."""
+
+    compiled: SQLCompiler
+    sql: str
+    positions: tuple[str, ...]
+    processors: dict[str, Any]
+    defaults: dict[str, Any]
+    expanding: tuple[str, ...]
+    row: type[tuple[Any, ...]] | None
+    results: tuple[Callable[[Any], Any] | None, ...]
+    #: An expanding statement's SQL and arguments, by the lengths of its lists (see ``Plans._expand``).
+    expansions: dict[tuple[int, ...], tuple[str, tuple[tuple[str, int, Callable[[Any], Any] | None], ...]]]
+    #: Each position's parameter and its default (``_REQUIRED``: none).
+    lookups: tuple[tuple[str, Any], ...]
+    #: The positions whose argument goes through a bind processor, with it.
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...]
+    #: Whether any result column has a processor.
+    converts: bool
+
+
+class Plans:
+    """Compiled statements of one dialect, kept as long as their statement (module-level ones: forever)."""
+
+    def __init__(self, dialect: Dialect):
+        self.dialect = dialect
+        self._plans: dict[tuple[Any, tuple[str, ...] | None], _Plan] = {}
+        self._known: set[int] = set()
+
+    def known(self, *statements: object) -> None:
+        """Statements worth caching (built once, reused on every call)."""
+        self._known.update(id(s) for s in statements)
+
+    def bind(self, statement: Any, params: Params) -> tuple[_Plan, str, list[Any]]:
+        """The plan, SQL text and positional arguments of one execution."""
+        plan = self._plans.get((statement, None)) or self._plan(statement, params)
+        if plan.expanding:
+            return self._expand(plan, params)
+        get = params.get
+        args = [params[name] if default is _REQUIRED else get(name, default) for name, default in plan.lookups]
+        for position, process in plan.processed:
+            args[position] = process(args[position])
+        return plan, plan.sql, args
+
+    def _plan(self, statement: Any, params: Params) -> _Plan:
+        is_insert = getattr(statement, "is_insert", False) and not getattr(statement, "_values", None)
+        keys = tuple(params) if is_insert else None  # a bare insert() inserts the columns given
+        plan = self._plans.get((statement, keys))
+        if plan is None:
+            plan = self._compile(statement, keys)
+            if id(statement) in self._known:
+                self._plans[(statement, keys)] = plan
+        return plan
+
+    def _expand(self, plan: _Plan, params: Params) -> tuple[_Plan, str, list[Any]]:
+        """An ``IN`` list's statement: SQLAlchemy renders one placeholder per item (its post-compile,
+        ~1 ms for 500 items). The SQL depends only on the lists' lengths, so it is rendered once per
+        lengths, with where each argument comes from (a parameter, or an item of a list)."""
+        lengths = tuple(len(params[name] if name in params else plan.defaults[name]) for name in plan.expanding)
+        cached = plan.expansions.get(lengths)
+        if cached is None:
+            cached = self._render_expansion(plan, params)
+            if len(plan.expansions) < _EXPANSIONS:
+                plan.expansions[lengths] = cached
+        sql, sources = cached
+        args = []
+        for name, index, processor in sources:
+            value = params[name] if name in params else plan.defaults[name]
+            if index >= 0:
+                value = value[index]
+            args.append(processor(value) if processor is not None else value)
+        return plan, sql, args
+
+    def _render_expansion(
+        self, plan: _Plan, params: Params
+    ) -> tuple[str, tuple[tuple[str, int, Callable[[Any], Any] | None], ...]]:
+        expanded = plan.compiled._process_parameters_for_postcompile({**plan.defaults, **params})
+        process = {**expanded.processors, **plan.processors}  # ours where we have one (JSON on SQLite)
+        sources = []
+        for name in expanded.positiontup or ():
+            base, _, number = name.rpartition("_")
+            if name not in plan.positions and base in plan.expanding and number.isdigit():
+                sources.append((base, int(number) - 1, process.get(name)))  # SQLAlchemy names items <list>_1...
+            else:
+                sources.append((name, -1, process.get(name)))
+        return expanded.statement, tuple(sources)
+
+    def _compile(self, statement: ClauseElement, keys: tuple[str, ...] | None) -> _Plan:
+        compiled = statement.compile(dialect=self.dialect, column_keys=list(keys) if keys else None)
+        assert isinstance(compiled, SQLCompiler)
+        defaults = {name: b.effective_value for b, name in compiled.bind_names.items() if not b.required}
+        expanding = tuple(name for b, name in compiled.bind_names.items() if b.expanding)
+        columns = compiled._result_columns
+        row = collections.namedtuple("Row", [c.keyname for c in columns]) if columns else None
+        results = tuple(self._result(c.type) for c in columns)
+        processors: dict[str, Any] = dict(compiled._bind_processors)
+        for bind, name in compiled.bind_names.items():
+            if name in processors and isinstance(bind.type, sa.JSON):  # text on both drivers
+                processors[name] = json_bind(processors[name])
+        positions = tuple(compiled.positiontup or ())
+        return _Plan(
+            compiled,
+            compiled.string,
+            positions,
+            processors,
+            defaults,
+            expanding,
+            row,
+            results,
+            {},
+            tuple((name, defaults.get(name, _REQUIRED)) for name in positions),
+            tuple((i, processors[name]) for i, name in enumerate(positions) if processors.get(name) is not None),
+            any(results),
+        )
+
+    def _result(self, type_: Any) -> Callable[[Any], Any] | None:
+        processor = _result_processor(type_, self.dialect)
+        if processor is not None and self.dialect.name == "sqlite" and isinstance(type_, sa.JSON):
+            return json_result(processor)
+        return processor
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column type's result processor; none where it depends on the driver's column type code,
+    which is only known per execution: the numeric types, which asyncpg returns as Python numbers."""
+    try:
+        return type_._cached_result_processor(dialect, None)  # type: ignore[no-any-return]
+    except (TypeError, InvalidRequestError):
+        return None
+
+
+def _apply(processor: Callable[[Any], Any] | None, value: Any) -> Any:
+    return processor(value) if processor is not None else value
+
+
+class RawResult:
+    """What ``execute`` returns: the rows (typed by the statement's columns) and the row count."""
+
+    def __init__(self, rows: list[Any], rowcount: int):
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+    def all(self) -> list[Any]:
+        return self.rows
+
+    def first(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> Any:
+        if len(self.rows) != 1:
+            raise LookupError(f"expected one row, got {len(self.rows)}")
+        return self.rows[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+    def scalars(self) -> RawResult:
+        return RawResult([r[0] for r in self.rows], self.rowcount)
+
+
+def typed_rows(plan: _Plan, raw: Sequence[Sequence[Any]]) -> list[Any]:
+    """Driver rows as named tuples, through the columns' result processors."""
+    if plan.row is None:
+        return []
+    make, results = plan.row._make, plan.results  # type: ignore[attr-defined]
+    if not plan.converts:
+        return [make(r) for r in raw]
+    return [make([p(v) if p is not None else v for p, v in zip(results, r, strict=True)]) for r in raw]
+
+
+class Driver(Protocol):
+    """How one driver runs one compiled statement: rows (for statements returning rows) and a count."""
+
+    def run(self, sql: str, args: list[Any], returns_rows: bool) -> tuple[Sequence[Sequence[Any]], int]: ...
+
+    def run_many(self, sql: str, args: list[list[Any]]) -> int: ...
+
+    def run_later(self, sql: str, args: list[Any]) -> None:
+        """Run a statement whose rows nobody reads, no later than the next one (or the commit)."""
+        ...
+
+
+class RawConnection:
+    """The subset of a SQLAlchemy ``Connection`` the transition functions use, on a raw driver."""
+
+    def __init__(self, plans: Plans, driver: Driver):
+        self.dialect = plans.dialect
+        self._plans = plans
+        self._driver = driver
+
+    def execute(self, statement: Any, parameters: Params | Sequence[Params] | None = None) -> RawResult:
+        """Run ``statement`` with one set of parameters, or many (``executemany``; no rows back)."""
+        if isinstance(parameters, list | tuple):  # not the Sequence ABC: its check costs ~1 us a statement
+            if not parameters:
+                return RawResult([], 0)
+            bound = [self._plans.bind(statement, p) for p in parameters]
+            plan, sql, _ = bound[0]
+            if plan.row is None and not plan.expanding:
+                return RawResult([], self._driver.run_many(sql, [args for _, _, args in bound]))
+            results = [self.execute(statement, p) for p in parameters]
+            return RawResult([r for res in results for r in res.rows], sum(r.rowcount for r in results))
+        one: Any = parameters  # a mapping or None (not narrowed by the check above)
+        plan, sql, args = self._plans.bind(statement, one or {})
+        rows, count = self._driver.run(sql, args, plan.row is not None)
+        return RawResult(typed_rows(plan, rows), count)
+
+    def execute_later(self, statement: Any, parameters: Params) -> None:
+        """Run ``statement``, whose rows and count nobody reads, no later than the next statement or the
+        commit: on Postgres it travels in their message instead of a round trip of its own."""
+        plan, sql, args = self._plans.bind(statement, parameters)
+        if plan.expanding:  # its text varies with its lists' lengths: not worth preparing each
+            self._driver.run(sql, args, False)
+        else:
+            self._driver.run_later(sql, args)
+
+
+class SqliteDriver:
+    """``sqlite3``: one connection, used from one thread."""
+
+    def __init__(self, connection: Any):
+        self.connection = connection
+
+    def run(self, sql: str, args: list[Any], returns_rows: bool) -> tuple[Sequence[Sequence[Any]], int]:
+        cursor = self.connection.execute(sql, args)
+        rows = cursor.fetchall() if returns_rows else []
+        return rows, cursor.rowcount
+
+    def run_many(self, sql: str, args: list[list[Any]]) -> int:
+        return int(self.connection.executemany(sql, args).rowcount)
+
+    def run_later(self, sql: str, args: list[Any]) -> None:
+        self.connection.execute(sql, args)  # no network to save a round trip on
+
+
+#: What a transition function runs on: SQLAlchemy's connection or the raw one.
+AnyConnection: TypeAlias = "Connection | RawConnection"
+
+
+def execute_later(conn: AnyConnection, statement: Any, parameters: Params) -> None:
+    """:meth:`RawConnection.execute_later` on either connection (SQLAlchemy's runs it at once)."""
+    if isinstance(conn, RawConnection):
+        conn.execute_later(statement, parameters)
+    else:
+        conn.execute(statement, parameters)

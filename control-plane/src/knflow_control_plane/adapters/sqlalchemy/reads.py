@@ -1,0 +1,108 @@
+"""Reading runs for the API: one run with its steps and attempts, and filtered, paginated lists."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ...domain.records import AttemptView, Page, RunFilter, RunView, StepView
+from . import statements as st
+from .raw import AnyConnection
+from .tables import attempts, projects, runs, steps
+
+
+def _run_view(row: Any, step_views: list[StepView] | None = None) -> RunView:
+    return RunView(
+        run_id=row.id,
+        project=row.project,
+        workflow=row.workflow,
+        workflow_version=row.workflow_version,
+        status=row.status,
+        inputs=row.inputs,
+        result=row.result,
+        error=row.error,
+        trigger=row.trigger,
+        trace_id=row.trace_id,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        steps=step_views or [],
+    )
+
+
+def get_run(conn: Connection, run_id: str, project: str | None = None) -> RunView | None:
+    """A run with its steps and every attempt, or None."""
+    query = sa.select(runs).where(runs.c.id == run_id)
+    if project is not None:
+        query = query.where(runs.c.project == project)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    by_step: dict[str, list[AttemptView]] = defaultdict(list)
+    for a in conn.execute(sa.select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.number)):
+        by_step[a.step].append(
+            AttemptView(
+                a.id, a.number, a.status, a.inputs, a.outputs, a.error, a.logs, a.worker, a.started_at, a.finished_at
+            )
+        )
+    step_rows = conn.execute(sa.select(steps).where(steps.c.run_id == run_id)).all()
+    views = [
+        StepView(
+            s.name,
+            s.action,
+            s.version,
+            s.status,
+            by_step.get(s.name, []),
+            s.outputs,
+            s.error,
+            s.started_at,
+            s.finished_at,
+            s.ready_at if s.status == "ready" and s.attempts else None,
+        )
+        for s in step_rows
+    ]
+    views.sort(key=lambda v: (v.started_at is None, v.started_at or 0.0, v.name))
+    return _run_view(row, views)
+
+
+def run_status(conn: AnyConnection, run_id: str) -> tuple[str, Any, Any] | None:
+    """(status, result, error) of a run, cheaply, or None (a prebuilt statement: waiters poll this)."""
+    row = conn.execute(st.RUN_STATUS, {"b_run": run_id}).first()
+    return (row.status, row.result, row.error) if row else None
+
+
+def finished_among(conn: AnyConnection, run_ids: list[str]) -> list[str]:
+    """Which of these runs have finished (one statement for every run some request waits on)."""
+    return list(conn.execute(st.FINISHED_AMONG, {"ids": run_ids}).scalars().all())
+
+
+def in_project(conn: AnyConnection, run_ids: list[str], project: str) -> list[str]:
+    """Which of these runs belong to ``project``."""
+    return list(conn.execute(st.IN_PROJECT, {"ids": run_ids, "project": project}).scalars().all())
+
+
+def list_runs(conn: Connection, where: RunFilter) -> Page:
+    """Runs, newest first, filtered; run ids are time-ordered, so the cursor is the last id seen."""
+    query = sa.select(runs).where(runs.c.project == where.project)
+    if where.workflow:
+        query = query.where(runs.c.workflow == where.workflow)
+    if where.status:
+        query = query.where(runs.c.status == where.status)
+    if where.since is not None:
+        query = query.where(runs.c.created_at >= where.since)
+    if where.until is not None:
+        query = query.where(runs.c.created_at < where.until)
+    if where.cursor:
+        query = query.where(runs.c.id < where.cursor)
+    rows = conn.execute(query.order_by(runs.c.id.desc()).limit(where.limit + 1)).all()
+    page = [_run_view(r) for r in rows[: where.limit]]
+    return Page(page, page[-1].run_id if len(rows) > where.limit else None)
+
+
+def probe_writable(conn: Connection, project: str) -> None:
+    """Fail unless the store can take a write now: a row lock on the project (Postgres refuses it in a
+    read-only transaction, a replica's included; nothing waits: ``SKIP LOCKED``), in a write transaction
+    (SQLite's ``BEGIN IMMEDIATE`` fails on a database it cannot write)."""
+    conn.execute(sa.select(projects.c.id).where(projects.c.id == project).with_for_update(skip_locked=True))
