@@ -33,6 +33,7 @@ from .service.replies import Replies, ReplySettings
 from .service.retention import Retention
 from .service.run_feed import RunFeed
 from .service.scheduler import Scheduler
+from .service.secrets import Secrets
 from .service.sources import Sources
 from .service.trigger_consumer import TriggerConsumer
 from .service.trigger_intake import TriggerIntake
@@ -129,12 +130,12 @@ class ControlPlane:
 INLINE_BELOW_INFLIGHT = 4
 
 
-def _backend(settings: Settings, secrets: SecretValues) -> tuple[FunctionBackend, BackendStats | None]:
+def _backend(settings: Settings, secrets: Secrets) -> tuple[FunctionBackend, BackendStats | None]:
     if settings.backend == "local":
         from .adapters.local.backend import LocalBackend
 
         local = LocalBackend(settings.state_dir / "functions", idle_timeout=settings.idle_timeout)
-        local.use_secrets(secrets)
+        local.use_secrets(secrets.values)
         return local, local.stats
     if settings.backend == "knative":
         from .adapters.knative.backend import KnativeBackend
@@ -152,14 +153,20 @@ def _backend(settings: Settings, secrets: SecretValues) -> tuple[FunctionBackend
             image_pull_secrets=(settings.knative_image_pull_secret,) if settings.knative_image_pull_secret else (),
             secrets_name=f"knflow-secrets-{settings.project}",
         )
+        from .adapters.knative_secrets import KubeSecretMirror
+
         invoke_address = settings.knative_invoke == "address"
+        kube = _kube(settings)
         knative = KnativeBackend(
-            _kube(settings),
+            kube,
             options,
             invoke_address=invoke_address,
             ready_timeout=settings.knative_ready_timeout,
             gateway=settings.knative_gateway,
         )
+        # PUT/DELETE /v1/secrets write the functions' Secret; a deploy copies the action's secrets again.
+        secrets.mirror = KubeSecretMirror(kube, options.namespace, options.secrets_name)
+        knative.use_secrets(secrets.sync)
         return knative, None
     raise InvalidRequest(
         f"unknown backend {settings.backend!r} (expected 'local' or 'knative')", field="KNFLOW_BACKEND"
@@ -311,7 +318,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         ),
     )
     access = build_access(settings, store.db, _url_secret(settings))  # trigger keys signed like object URLs
-    backend, backend_stats = _backend(settings, access.secrets.values)
+    backend, backend_stats = _backend(settings, access.secrets)
     functions = Functions(store, _builder(settings, objects), backend, settings.project)
     replies = _replies(settings, store, backend, files)
     live = LiveLogs(settings.resolved_public_url, _url_secret(settings))

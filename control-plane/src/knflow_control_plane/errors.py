@@ -69,6 +69,13 @@ class ActionLoadFailed(DeployFailed):
     """
 
 
+class SecretNotApplied(ControlPlaneError):
+    """A secret is stored, but the functions' platform did not take it (the knative backend's Kubernetes
+    Secret could not be written): setting or deleting it again is safe."""
+
+    status = 502
+
+
 class FunctionUnavailable(ControlPlaneError):
     """A function could not be reached: the attempt is retried without using the action's retries."""
 

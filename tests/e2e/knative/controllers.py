@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
 import hashlib
@@ -33,6 +34,10 @@ from knflow_control_plane.ports.objects import ObjectStore
 
 Obj = dict[str, Any]
 SERVICES = ("serving.knative.dev/v1", "services")
+
+
+class MissingSecretKey(Exception):
+    """A container's ``secretKeyRef`` names a Secret or key that does not exist."""
 
 
 def _now() -> str:
@@ -223,7 +228,13 @@ class FakeCluster:
             }
             status: Obj = {"observedGeneration": generation, "conditions": [ready]}
         else:
-            url = await self._start_function(name, service)
+            try:
+                url = await self._start_function(name, service)
+            except MissingSecretKey as exc:  # as the kubelet: CreateContainerConfigError, the revision fails
+                ready = {"type": "Ready", "status": "False", "reason": "RevisionFailed", "message": str(exc)}
+                status = {"observedGeneration": generation, "conditions": [ready]}
+                await self.kube.merge_patch(path, {"status": status}, subresource="status")
+                return
             conditions = [
                 {"type": kind, "status": "True", "lastTransitionTime": _now()}
                 for kind in ("ConfigurationsReady", "RoutesReady", "Ready")
@@ -245,7 +256,7 @@ class FakeCluster:
         container = service["spec"]["template"]["spec"]["containers"][0]
         code = self.contexts[container["image"].partition("@")[2]] / "code"
         port = _free_port()
-        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        env = await self._env(container)
         env.update(PORT=str(port), KNFLOW_HOST="127.0.0.1", KNFLOW_CODE_PATH=str(code), PATH=os.environ["PATH"])
         log = (self.work / f"{name}.log").open("ab")
         process = await asyncio.create_subprocess_exec(
@@ -265,6 +276,23 @@ class FakeCluster:
                     break
                 await asyncio.sleep(0.05)
         raise AssertionError(f"the function of {name} did not start: {(self.work / f'{name}.log').read_text()}")
+
+    async def _env(self, container: Obj) -> dict[str, str]:
+        """The container's variables, ``valueFrom.secretKeyRef`` read from its Secret as the kubelet does."""
+        env: dict[str, str] = {}
+        for var in container.get("env", []):
+            ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+            if ref is None:
+                env[var["name"]] = var["value"]
+                continue
+            secret = await self.kube.find(resource_path("v1", "secrets", self.namespace, ref["name"]))
+            data = (secret or {}).get("data") or {}
+            if ref["key"] not in data:
+                raise MissingSecretKey(
+                    f"CreateContainerConfigError: couldn't find key {ref['key']} in Secret {ref['name']}"
+                )
+            env[var["name"]] = base64.b64decode(data[ref["key"]]).decode()
+        return env
 
     async def gone(self, name: str) -> None:
         """Wait until the Service ``name`` was deleted and its function stopped (as Knative's route goes)."""

@@ -1,6 +1,7 @@
 """Least privilege, proven with requests bearing a token of knflow's ServiceAccount: the RBAC of
 ``manifests/base`` lets the control plane do what the knative backend and kaniko builder do in the
-functions namespace, and nothing else (no secrets, no other namespace, no cluster-wide reads)."""
+functions namespace, and nothing else (no secret but its own ``knflow-secrets-default``, no other namespace,
+no cluster-wide reads)."""
 
 from __future__ import annotations
 

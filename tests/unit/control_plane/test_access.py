@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 
 from knflow_control_plane.adapters.fernet import FernetCipher, SecretUnreadable
 from knflow_control_plane.domain.access import Need, Principal, Role, need_of
-from knflow_control_plane.errors import InvalidRequest, NotFound
+from knflow_control_plane.errors import InvalidRequest, NotFound, SecretNotApplied, StoreUnavailable
 from knflow_control_plane.service.api_keys import ApiKeys, Unauthorized, source_key
 from knflow_control_plane.service.rate_limits import Buckets, RateLimited
 from knflow_control_plane.service.secrets import MissingSecret, Secrets
@@ -134,3 +134,43 @@ async def test_secrets_are_stored_encrypted_and_resolved_by_name() -> None:
     await secrets.delete("TOKEN")
     with pytest.raises(NotFound):
         await secrets.delete("TOKEN")
+
+
+class FlakyMirror:
+    """A ``SecretMirror`` in memory that fails while ``down``."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+        self.down = False
+
+    async def put(self, values: dict[str, str]) -> None:
+        if self.down:
+            raise StoreUnavailable("the Kubernetes API is unreachable")
+        self.data.update(values)
+
+    async def remove(self, name: str) -> None:
+        if self.down:
+            raise StoreUnavailable("the Kubernetes API is unreachable")
+        self.data.pop(name, None)
+
+
+async def test_a_mirror_gets_every_write_and_a_failed_one_is_said_and_repaired_by_a_retry_or_a_sync() -> None:
+    mirror = FlakyMirror()
+    secrets = Secrets(MemoryAccess(), FernetCipher(Fernet.generate_key()), "alpha", mirror=mirror)
+    await secrets.put("TOKEN", "hunter2")
+    assert mirror.data == {"TOKEN": "hunter2"}
+    mirror.down = True
+    with pytest.raises(SecretNotApplied) as failed:
+        await secrets.put("TOKEN", "hunter3")
+    assert "hunter" not in str(failed.value) and failed.value.status == 502
+    assert await secrets.values(["TOKEN"]) == {"TOKEN": "hunter3"}  # stored all the same
+    mirror.down = False
+    await secrets.sync(["TOKEN", "NOT_SET"])  # what a deploy does: the set ones are copied
+    assert mirror.data == {"TOKEN": "hunter3"}
+    mirror.down = True
+    with pytest.raises(SecretNotApplied):
+        await secrets.delete("TOKEN")
+    mirror.down = False
+    with pytest.raises(NotFound):
+        await secrets.delete("TOKEN")  # the retry finishes the removal, then says it is gone
+    assert mirror.data == {}

@@ -365,6 +365,21 @@ class AccessStore(Protocol):
 
 #: the plain values of a project's named secrets (raises when one is not set)
 SecretValues = Callable[[list[str]], Awaitable[dict[str, str]]]
+#: copies the named secrets (those that are set) to where the functions read them (see SecretMirror)
+SecretSync = Callable[[list[str]], Awaitable[None]]
+
+
+class SecretMirror(Protocol):
+    """Where the functions of a backend read the project's secrets, when not from the control plane itself
+    (the knative backend: one Kubernetes Secret, a key per secret). Values are never logged."""
+
+    async def put(self, values: dict[str, str]) -> None:
+        """Set these keys (creating the store if needed), leaving the others as they are."""
+        ...
+
+    async def remove(self, name: str) -> None:
+        """Remove one key (nothing when it or the store is not there)."""
+        ...
 
 
 class Cipher(Protocol):

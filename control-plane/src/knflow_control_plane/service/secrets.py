@@ -1,16 +1,21 @@
 """Named secrets of a project: set, listed by name, deleted; their values only encrypted at rest, never
 returned by the API nor logged, and given to the functions of actions that name them (``secrets=[...]``)
-as environment variables."""
+as environment variables.
+
+With a backend whose functions read their secrets elsewhere (the knative backend: a Kubernetes Secret), a
+``SecretMirror`` gets every write and delete, and the secrets an action names are copied to it again when
+it is deployed: a secret set while the mirror could not be written (or before the backend was knative) is
+there by the time a function that needs it starts."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from ..errors import InvalidRequest, NotFound
-from ..ports import AccessStore, Cipher
+from ..errors import ControlPlaneError, InvalidRequest, NotFound, SecretNotApplied
+from ..ports import AccessStore, Cipher, SecretMirror
 
 #: a secret's name is the environment variable it becomes
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -29,25 +34,38 @@ class Secrets:
         cipher: encrypts them.
         project: whose.
         clock: epoch seconds.
+        mirror: where the functions read the secrets, when not from the control plane (None: nowhere else).
     """
 
-    def __init__(self, access: AccessStore, cipher: Cipher, project: str, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        access: AccessStore,
+        cipher: Cipher,
+        project: str,
+        clock: Callable[[], float] = time.time,
+        mirror: SecretMirror | None = None,
+    ):
         self.access = access
         self.cipher = cipher
         self.project = project
         self._clock = clock
+        self.mirror = mirror
 
     async def put(self, name: str, value: str) -> bool:
         """Create or replace a secret; True when it is new.
 
         Raises:
             InvalidRequest: a name that is not an environment variable name, or a value over 64 KiB.
+            SecretNotApplied: it is stored, but the mirror could not be written (set it again).
         """
         check_name(name)
         data = value.encode()
         if len(data) > MAX_VALUE_BYTES:
             raise InvalidRequest(f"a secret holds at most {MAX_VALUE_BYTES} bytes", field="value")
-        return await self.access.put_secret(self.project, name, self.cipher.encrypt(data), self._clock())
+        created = await self.access.put_secret(self.project, name, self.cipher.encrypt(data), self._clock())
+        if self.mirror is not None:
+            await _applied(name, self.mirror.put({name: value}))
+        return created
 
     async def list(self) -> list[dict[str, Any]]:
         """Names and times, never values."""
@@ -58,9 +76,29 @@ class Secrets:
 
         Raises:
             NotFound: there is none of that name.
+            SecretNotApplied: it is deleted, but the mirror could not be written (delete it again).
         """
         if not await self.access.delete_secret(self.project, name):
+            if self.mirror is not None:  # a retry after a failed removal: finish it, then say so
+                await _applied(name, self.mirror.remove(name))
             raise NotFound(f"no secret {name!r}", field="name")
+        if self.mirror is not None:
+            await _applied(name, self.mirror.remove(name))
+
+    async def sync(self, names: Iterable[str]) -> None:
+        """Copy the named secrets that are set to the mirror (before a function naming them is deployed).
+
+        A name that is not set is left alone: the function's platform reports it missing when it starts.
+
+        Raises:
+            SecretNotApplied: the mirror could not be written.
+        """
+        wanted = sorted(set(names))
+        if self.mirror is None or not wanted:
+            return
+        found = await self.access.get_secrets(self.project, wanted)
+        values = {name: self.cipher.decrypt(token).decode() for name, token in found.items()}
+        await _applied(", ".join(sorted(values)), self.mirror.put(values))
 
     async def values(self, names: Iterable[str]) -> dict[str, str]:
         """The plain values of the named secrets, for a function's environment.
@@ -76,6 +114,16 @@ class Secrets:
             if name not in found:
                 raise MissingSecret(f"secret {name!r} is not set: knflow secrets set {name}", field="secrets")
         return {name: self.cipher.decrypt(token).decode() for name, token in found.items()}
+
+
+async def _applied(names: str, write: Awaitable[None]) -> None:
+    try:
+        await write
+    except ControlPlaneError as exc:  # the adapter's error names the Secret, never a value
+        raise SecretNotApplied(
+            f"secret {names} is stored, but the functions' copy could not be written ({exc}); try again",
+            field="name",
+        ) from exc
 
 
 def check_name(name: str) -> None:

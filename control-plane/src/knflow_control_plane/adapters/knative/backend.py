@@ -21,7 +21,7 @@ import httpx
 
 from knflow.spec import ActionSpec
 from knflow_control_plane.errors import DeployFailed, FunctionUnavailable
-from knflow_control_plane.ports import Artifact, FunctionStatus, HttpReply, HttpRequest
+from knflow_control_plane.ports import Artifact, FunctionStatus, HttpReply, HttpRequest, SecretSync
 
 from .kubernetes import KubeApiError, KubeClient, KubeError, resource_path, wait_for
 from .manifests import (
@@ -78,6 +78,12 @@ class KnativeBackend:
         self._http = http or httpx.AsyncClient(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
         self._functions: dict[tuple[str, str], _Function] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._sync_secrets: SecretSync | None = None
+
+    def use_secrets(self, sync: SecretSync) -> None:
+        """Copy the secrets an action names into the functions' Kubernetes Secret before each deploy of it
+        (those set before this backend ran, or while the API server was away, included)."""
+        self._sync_secrets = sync
 
     @property
     def request_limit(self) -> float:
@@ -102,6 +108,9 @@ class KnativeBackend:
             raise DeployFailed(f"the knative backend runs images, not {artifact.kind!r} artifacts", action=action.name)
         manifest = render_service(action, artifact.location, self.options)
         name = manifest["metadata"]["name"]
+        named = [str(s) for s in action.options.get("secrets") or ()]
+        if named and self._sync_secrets is not None:
+            await self._sync_secrets(named)
         try:
             stored = await self._create_or_patch(manifest)
             state = await self._wait_settled(name, stored)
