@@ -153,7 +153,7 @@ def _backend(settings: Settings, secrets: Secrets) -> tuple[FunctionBackend, Bac
             image_pull_secrets=(settings.knative_image_pull_secret,) if settings.knative_image_pull_secret else (),
             secrets_name=f"knflow-secrets-{settings.project}",
         )
-        from .adapters.knative_secrets import KubeSecretMirror
+        from .adapters.knative.secrets import KubeSecretMirror
 
         invoke_address = settings.knative_invoke == "address"
         kube = _kube(settings)

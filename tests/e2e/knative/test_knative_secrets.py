@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from knflow_control_plane.adapters.kubernetes import KubeClient, resource_path
-from knflow_control_plane.adapters.s3 import S3ObjectStore
+from knflow_control_plane.adapters.knative.kubernetes import KubeClient, resource_path
+from knflow_control_plane.adapters.objects.s3 import S3ObjectStore
 from tests.kube import apply_base
 
 from .conftest import NAMESPACE
