@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from ._action import ActionDefinition, action
     from ._errors import ActionError, InputValidationError, KnflowError, SpecError
     from ._file import File
+    from ._flow_specs import Concurrency
+    from ._flows import approval, first_of, sleep, unmapped, wait_for_event
     from ._options import ActionOptions
     from ._source import Event, TriggerDefinition, trigger
     from ._triggers import event, http_trigger, manual, schedule
@@ -27,6 +29,12 @@ _WHERE = {
     "KnflowError": "._errors",
     "SpecError": "._errors",
     "File": "._file",
+    "Concurrency": "._flow_specs",
+    "approval": "._flows",
+    "first_of": "._flows",
+    "sleep": "._flows",
+    "unmapped": "._flows",
+    "wait_for_event": "._flows",
     "ActionOptions": "._options",
     "Event": "._source",
     "TriggerDefinition": "._source",
@@ -43,6 +51,7 @@ __all__ = [
     "ActionDefinition",
     "ActionError",
     "ActionOptions",
+    "Concurrency",
     "Event",
     "File",
     "InputValidationError",
@@ -51,11 +60,16 @@ __all__ = [
     "TriggerDefinition",
     "WorkflowDefinition",
     "action",
+    "approval",
     "event",
+    "first_of",
     "http_trigger",
     "manual",
     "schedule",
+    "sleep",
     "trigger",
+    "unmapped",
+    "wait_for_event",
     "workflow",
 ]
 

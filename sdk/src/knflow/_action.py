@@ -62,11 +62,18 @@ class ActionDefinition(Generic[P, R]):
 
         trace = current_trace()
         if trace is not None:
-            return cast("R", trace.add_step(self, None, args, kwargs))
+            when = kwargs.pop("when", None) if self._reserves("when") else None
+            return cast("R", trace.add_step(self, None, args, kwargs, when=when))
         return self.fn(*args, **kwargs)
 
-    def named(self, step_name: str) -> Callable[..., Any]:
-        """Inside a workflow: call this action as a step called ``step_name``."""
+    def _reserves(self, keyword: str) -> bool:
+        # ``when=`` (and map's options) are the step's unless the action takes an input of that name:
+        # then it is the input, as it was before steps had options (``named(..., when=)`` still works)
+        return keyword not in self.params and not self.var_keyword
+
+    def named(self, step_name: str, *, when: Any = None) -> Callable[..., Any]:
+        """Inside a workflow: call this action as a step called ``step_name``, run only ``when`` a
+        condition holds (a boolean output, an input, or a condition string: see ``knflow.conditions``)."""
 
         def call(*args: Any, **kwargs: Any) -> Any:
             from ._tracing import current_trace
@@ -74,9 +81,32 @@ class ActionDefinition(Generic[P, R]):
             trace = current_trace()
             if trace is None:
                 raise SpecError("named() is for steps inside a @workflow function", path=step_name)
-            return trace.add_step(self, step_name, args, kwargs)
+            return trace.add_step(self, step_name, args, kwargs, when=when)
 
         return call
+
+    def map(self, **kwargs: Any) -> Any:
+        """Inside a workflow: run this action once per item of the run-time lists it is given.
+
+        Every argument bound to a workflow input or a step output is mapped over element-wise (equal
+        lengths at run time); constants and ``unmapped(ref)`` go whole to every item. The step's result
+        is the list of the items' results, in input order. Step options (when the action has no input of
+        that name): ``max_parallel`` (items in flight at most, default 16), ``on_error`` (``"fail"``:
+        the first permanent failure fails the map; ``"collect"``: the list holds results and error
+        records), ``when`` and ``name`` (the step's name).
+
+        Raises:
+            SpecError: outside a workflow, or with no argument to map over.
+        """
+        from ._tracing import current_trace
+
+        trace = current_trace()
+        if trace is None:
+            raise SpecError("map() is for steps inside a @workflow function", path=f"action {self.name}")
+        reserved = [key for key in ("max_parallel", "on_error", "when") if key in kwargs and self._reserves(key)]
+        options: dict[str, Any] = {key: kwargs.pop(key) for key in reserved}
+        name = kwargs.pop("name", None) if self._reserves("name") else None
+        return trace.add_map(self, name, kwargs, options)
 
     @cached_property
     def entrypoint(self) -> str:
@@ -250,6 +280,7 @@ def action(
     target: int | None = None,
     scale_down_delay: str | float | None = None,
     scale_to_zero_retention: str | float | None = None,
+    max_concurrency: int | None = None,
 ) -> Callable[[Callable[P, R]], ActionDefinition[P, R]]: ...
 
 

@@ -217,7 +217,7 @@ def _load_spec_file(file: Path, absent: set[str]) -> tuple[WorkflowSpec, dict[st
         spec = load_spec(file.read_bytes())
     except SpecError as exc:
         raise SpecError(f"{file}: {exc}", problems=exc.problems) from exc
-    missing = sorted({step.action for step in spec.steps} - set(spec.actions))
+    missing = sorted({step.action for step in spec.steps if step.action is not None} - set(spec.actions))
     if not missing:
         validate_workflow(spec)
         return spec, {}

@@ -17,6 +17,8 @@ MAX_SCALE_DOWN_DELAY_S = 3600.0
 #: the autoscaling options, kept out of the spec (and the version hash) while unset, so that actions
 #: written before they existed keep their versions
 AUTOSCALING = ("min_scale", "scale_metric", "target", "scale_down_delay", "scale_to_zero_retention")
+#: options added with dynamic flows (``knflow.dev/v2``), kept out of the spec while unset likewise
+FLOWS = ("max_concurrency",)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class ActionOptions:
             None: the action's ``concurrency``.
         scale_down_delay: seconds of lower load before instances are removed (at most 1 hour).
         scale_to_zero_retention: seconds the last instance stays after the function scaled to zero.
+        max_concurrency: steps calling this action in progress at once across all runs (the others
+            queue in order); None: no limit beyond the function's own scaling.
     """
 
     requirements: tuple[str, ...] = ()
@@ -63,10 +67,11 @@ class ActionOptions:
     target: int | None = None
     scale_down_delay: float | None = None
     scale_to_zero_retention: float | None = None
+    max_concurrency: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form (stable key order) for specs and hashing; autoscaling options only when set."""
-        scaling = {name: getattr(self, name) for name in AUTOSCALING if getattr(self, name) is not None}
+        scaling = {name: getattr(self, name) for name in (*AUTOSCALING, *FLOWS) if getattr(self, name) is not None}
         return {
             "requirements": list(self.requirements),
             "cpu": self.cpu,
@@ -112,6 +117,7 @@ def make_options(
     target: int | None = None,
     scale_down_delay: str | float | None = None,
     scale_to_zero_retention: str | float | None = None,
+    max_concurrency: int | None = None,
 ) -> ActionOptions:
     """Checked options; ``where`` prefixes the path of any error (e.g. ``action resize``).
 
@@ -155,6 +161,9 @@ def make_options(
         target=_positive_int(target, field=f"{where}.target", minimum=1) if target is not None else None,
         scale_down_delay=delay,
         scale_to_zero_retention=_duration(scale_to_zero_retention, field=f"{where}.scale_to_zero_retention"),
+        max_concurrency=None
+        if max_concurrency is None
+        else _positive_int(max_concurrency, field=f"{where}.max_concurrency", minimum=1),
     )
 
 

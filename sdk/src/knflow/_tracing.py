@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -85,27 +86,106 @@ class StepRef(OutputRef):
         return f"<outputs of step {self.step}>"
 
 
+class MapRef(OutputRef):
+    """The joined results of a mapped step, while tracing: one list, bound whole."""
+
+    __slots__ = ()
+
+    def __init__(self, step: str):
+        super().__init__(step, "result")
+
+    def __getitem__(self, output: str) -> NoReturn:
+        raise SpecError(
+            "a map's result is one list (an item per input, in order): pass it whole to the next action",
+            path=f"steps.{self.step}",
+        )
+
+    def __repr__(self) -> str:
+        return f"<results of mapped step {self.step}>"
+
+
 class Trace:
-    """The steps recorded while a workflow function runs once."""
+    """The steps recorded while a workflow function runs once.
+
+    A sleep, an event wait or an approval is a barrier: it waits for the steps traced before it, and the
+    steps traced after it wait for it (code order is time order, as it reads).
+    """
 
     def __init__(self, workflow: str):
         self.workflow = workflow
         self.steps: list[dict[str, Any]] = []
         self.actions: dict[str, ActionDefinition[Any, Any]] = {}
+        self.children: dict[str, Any] = {}  # the workflows called as steps, by name (local runs call them)
+        self.barrier: str | None = None
+        self.since_barrier: list[str] = []
 
     def add_step(
-        self, action: ActionDefinition[Any, Any], name: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        action: ActionDefinition[Any, Any],
+        name: str | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        when: Any = None,
     ) -> StepRef:
         """Record one call of ``action`` and return a reference to its outputs."""
+        step = self._action_step(action, name)
+        arguments = self._arguments(action, step, args, kwargs)
+        inputs = {key: to_binding(value, f"steps.{step}.inputs.{key}") for key, value in arguments.items()}
+        self.record({"name": step, "action": action.name, "inputs": inputs}, when)
+        returns = action.spec.output.get("type")
+        return StepRef(step, None, action.spec.declared_outputs, scalar=returns not in (None, "object"))
+
+    def add_map(
+        self, action: ActionDefinition[Any, Any], name: str | None, kwargs: dict[str, Any], options: dict[str, Any]
+    ) -> MapRef:
+        """Record a mapped call of ``action``: references are mapped over, constants and ``unmapped``
+        values go whole to every item."""
+        step = self._action_step(action, name)
+        arguments = self._arguments(action, step, (), kwargs)
+        over = [key for key, value in arguments.items() if isinstance(value, InputRef | OutputRef)]
+        if not over:
+            raise SpecError(
+                "map() needs an argument bound to a run-time list (a workflow input or a step output)",
+                path=f"steps.{step}",
+            )
+        inputs = {
+            key: to_binding(value.value if isinstance(value, Unmapped) else value, f"steps.{step}.inputs.{key}")
+            for key, value in arguments.items()
+        }
+        when = options.pop("when", None)
+        self.record({"name": step, "action": action.name, "inputs": inputs, "map": {"over": over, **options}}, when)
+        return MapRef(step)
+
+    def add_special(self, kind: str, base: str, name: str | None, body: dict[str, Any], *, barrier: bool) -> str:
+        """Record a step that calls no action (``workflow``, ``sleep``, ``wait_for_event``, ``approval``)."""
+        step = name or self._next_name(base)
+        inputs = body.pop("inputs", None)
+        when = body.pop("when", None)
+        record: dict[str, Any] = {"name": step, kind: body}
+        if inputs is not None:
+            record["inputs"] = inputs
+        if barrier:
+            record["after"] = list(self.since_barrier) or ([self.barrier] if self.barrier else [])
+        self.record(record, when)
+        if barrier:
+            self.barrier, self.since_barrier = step, []
+        return step
+
+    def record(self, step: dict[str, Any], when: Any) -> None:
+        """Add a traced step, with its condition and what it must wait for."""
+        if when is not None:
+            step["when"] = condition_text(when, f"steps.{step['name']}.when")
+        if self.barrier is not None and "after" not in step:
+            step["after"] = [self.barrier]
+        self.steps.append(step)
+        self.since_barrier.append(step["name"])
+
+    def _action_step(self, action: ActionDefinition[Any, Any], name: str | None) -> str:
         known = self.actions.setdefault(action.name, action)
         if known is not action:
             raise SpecError(f"two different actions are called {action.name!r}", path=f"workflow {self.workflow}")
-        step = name or self._next_name(action.name)
-        arguments = self._arguments(action, step, args, kwargs)
-        inputs = {key: to_binding(value, f"steps.{step}.inputs.{key}") for key, value in arguments.items()}
-        self.steps.append({"name": step, "action": action.name, "inputs": inputs})
-        returns = action.spec.output.get("type")
-        return StepRef(step, None, action.spec.declared_outputs, scalar=returns not in (None, "object"))
+        return name or self._next_name(action.name)
 
     def _next_name(self, base: str) -> str:
         taken = {s["name"] for s in self.steps}
@@ -131,8 +211,63 @@ class Trace:
         return arguments
 
 
+class Unmapped:
+    """A value a mapped step gets whole on every item: ``resize.map(image=images, size=unmapped(size))``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+class FirstOf:
+    """The first of several values whose steps ran: a result from either branch of a ``when``."""
+
+    __slots__ = ("options",)
+
+    def __init__(self, options: tuple[Any, ...]):
+        self.options = options
+
+
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def condition_text(value: Any, path: str) -> str:
+    """A ``when=`` value as the condition text the spec holds: a string is checked as it is, a reference
+    to a boolean output or input becomes ``steps.NAME.output.FIELD`` or ``inputs.NAME``.
+
+    Raises:
+        SpecError: naming ``path``, for a condition that does not parse or a value that is not one.
+    """
+    from .conditions import ConditionError, parse
+
+    if isinstance(value, InputRef):
+        return f"inputs.{value.name}"
+    if isinstance(value, StepRef) and value.scalar:
+        return f"steps.{value.step}.output.result"
+    if isinstance(value, OutputRef) and not isinstance(value, MapRef):
+        if value.output is None:
+            raise SpecError("a condition reads one output: give ref['name'], not all of a step's outputs", path=path)
+        if not _FIELD.match(value.output):
+            raise SpecError(f"output {value.output!r} cannot be named in a condition: give a string", path=path)
+        return f"steps.{value.step}.output.{value.output}"
+    if not isinstance(value, str):
+        raise SpecError(
+            f"when= takes a boolean output, an input or a condition string, got {type(value).__name__}", path=path
+        )
+    try:
+        parse(value)
+    except ConditionError as exc:
+        raise SpecError(str(exc), path=path) from exc
+    return value
+
+
 def to_binding(value: Any, path: str) -> dict[str, Any]:
     """The binding (spec form) for a value passed to a step or returned by a workflow."""
+    if isinstance(value, FirstOf):
+        return {"first_of": [to_binding(item, f"{path}.first_of[{i}]") for i, item in enumerate(value.options)]}
+    if isinstance(value, Unmapped):
+        raise SpecError("unmapped() is for the arguments of action.map()", path=path)
     if isinstance(value, InputRef):
         return {"input": value.name}
     if isinstance(value, StepRef) and value.scalar:

@@ -27,12 +27,14 @@ def http_trigger(
     success_code: Literal[200, 201] = 200,
     *,
     public: bool = False,
+    priority: int | None = None,
 ) -> HttpTrigger:
     """Start runs from ``/hooks/{path}``; reply with the result if it comes within ``timeout``
     (``0`` replies 202 at once), else 202 with a link to the run.
 
     When the control plane requires API keys (``KNFLOW_AUTH``), a hook needs a key with the ``invoke``
     (or ``admin``) role, unless ``public`` (a webhook called by a third party that sends no key).
+    ``priority`` (-1000..1000): its runs go before queued runs of lower priority (``knflow.dev/v2``).
 
     Raises:
         SpecError: for an invalid path, method, timeout or code.
@@ -46,6 +48,7 @@ def http_trigger(
         timeout=seconds,
         success_code=success_code,
         public=public,
+        priority=priority,
     )
 
 
@@ -55,28 +58,50 @@ def event(
     subject: str | None = None,
     filters: dict[str, Any] | None = None,
     topic: str = "knflow.triggers",
+    *,
+    priority: int | None = None,
 ) -> EventTrigger:
     """Start a run for each CloudEvent of ``type`` (and ``source``/``subject``: exact, or a prefix
     ending in ``*``) whose data fields equal ``filters``; the event's data becomes the inputs.
+    ``priority``: as for :func:`http_trigger`.
 
     Raises:
         SpecError: for invalid arguments.
     """
     return _build(
-        EventTrigger, "triggers.event", type=type, source=source, subject=subject, filters=filters or {}, topic=topic
+        EventTrigger,
+        "triggers.event",
+        type=type,
+        source=source,
+        subject=subject,
+        filters=filters or {},
+        topic=topic,
+        priority=priority,
     )
 
 
 def schedule(
-    cron: str, timezone: str = "UTC", inputs: dict[str, Any] | None = None, missed: Literal["skip", "catch_up"] = "skip"
+    cron: str,
+    timezone: str = "UTC",
+    inputs: dict[str, Any] | None = None,
+    missed: Literal["skip", "catch_up"] = "skip",
+    *,
+    priority: int | None = None,
 ) -> ScheduleTrigger:
-    """Start runs on a cron schedule (5 fields, or 6 with seconds first) in ``timezone``.
+    """Start runs on a cron schedule (5 fields, or 6 with seconds first) in ``timezone``; ``priority``
+    as for :func:`http_trigger`.
 
     Raises:
         SpecError: for an invalid cron expression or time zone.
     """
     return _build(
-        ScheduleTrigger, "triggers.schedule", cron=cron, timezone=timezone, inputs=inputs or {}, missed=missed
+        ScheduleTrigger,
+        "triggers.schedule",
+        cron=cron,
+        timezone=timezone,
+        inputs=inputs or {},
+        missed=missed,
+        priority=priority,
     )
 
 

@@ -12,13 +12,20 @@ from . import _types
 from ._action import ActionDefinition
 from ._durations import parse_duration
 from ._errors import SpecError
+from ._flow_specs import Concurrency
 from ._tracing import InputRef, to_binding, tracing
-from .bindings import resolve
-from .spec import ParamSpec, Trigger, WorkflowSpec, load_spec
+from .spec import (
+    API_VERSION,
+    API_VERSION_FLOWS,
+    ParamSpec,
+    Trigger,
+    WorkflowSpec,
+    load_spec,
+)
 
 if TYPE_CHECKING:
     from ._source import TriggerDefinition
-from .validation import topological_order, validate_workflow
+from .validation import validate_workflow
 
 
 class WorkflowDefinition:
@@ -36,28 +43,41 @@ class WorkflowDefinition:
         self.fn = fn
         self.spec = spec
         self.actions = actions
+        self.children: dict[str, WorkflowDefinition] = {}  # the workflows its steps call, by name
         self.name = spec.name
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
     def __call__(self, **inputs: Any) -> Any:
-        values = {name: inputs.get(name, param.default) for name, param in self.spec.inputs.items()}
-        missing = [n for n, p in self.spec.inputs.items() if p.required and n not in inputs]
-        if missing:
-            raise TypeError(f"workflow {self.name} is missing inputs {missing}")
-        outputs: dict[str, dict[str, Any]] = {}
-        for name in topological_order(self.spec):
-            step = self.spec.step(name)
-            action = self.actions[step.action]
-            args = {
-                k: resolve(b.model_dump(mode="json"), values, outputs, f"steps.{name}.inputs.{k}")
-                for k, b in step.inputs.items()
-            }
-            result = action.fn(**action.validate_inputs(args))
-            outputs[name] = result if isinstance(result, dict) else {"result": result}
-        if self.spec.result is None:
-            return None
-        return resolve(self.spec.result.model_dump(mode="json"), values, outputs, "result")
+        from ._tracing import current_trace
+
+        trace = current_trace()
+        if trace is not None:  # called inside another workflow: a step that starts a child run
+            from ._flows import sub_workflow
+
+            when = inputs.pop("when", None) if "when" not in self.spec.inputs else None
+            return sub_workflow(trace, self, None, inputs, None, when)
+        return self._run_here(inputs)
+
+    def named(self, step_name: str, *, version: str | None = None, when: Any = None) -> Callable[..., Any]:
+        """Inside another workflow: call this one as a step called ``step_name``, on ``version`` (the
+        one deployed when the parent run starts when None), run only ``when`` a condition holds."""
+
+        def call(**inputs: Any) -> Any:
+            from ._flows import sub_workflow
+            from ._tracing import current_trace
+
+            trace = current_trace()
+            if trace is None:
+                raise SpecError("named() is for steps inside a @workflow function", path=step_name)
+            return sub_workflow(trace, self, step_name, inputs, version, when)
+
+        return call
+
+    def _run_here(self, inputs: dict[str, Any]) -> Any:
+        from ._local_run import run_here
+
+        return run_here(self, inputs)
 
     def __repr__(self) -> str:
         return f"<workflow {self.name} ({len(self.spec.steps)} steps)>"
@@ -83,8 +103,9 @@ def trace(
     description: str | None = None,
     triggers: Sequence[Trigger | TriggerDefinition] = (),
     timeout: str | float | None = None,
+    concurrency: Concurrency | None = None,
 ) -> WorkflowDefinition:
-    """Trace ``fn`` once into a validated workflow.
+    """Trace ``fn`` once into a validated workflow (``knflow.dev/v2`` when it uses dynamic flows).
 
     Raises:
         SpecError: listing every problem found.
@@ -105,12 +126,18 @@ def trace(
                 "triggers": [_trigger_spec(t).model_dump() for t in triggers],
                 "actions": {n: a.spec.model_dump() for n, a in recorded.actions.items()},
                 "timeout": None if timeout is None else parse_duration(timeout, field="timeout"),
+                "concurrency": concurrency,
+                "api_version": API_VERSION_FLOWS,
             }
         )
     except ValidationError as exc:  # pragma: no cover - load_spec translates these
         raise SpecError(str(exc)) from exc
+    if not spec.flow_features:  # a spec without dynamic flows stays v1: its form and version as before
+        spec = load_spec({**spec.model_dump(mode="json"), "api_version": API_VERSION})
     validate_workflow(spec)
-    return WorkflowDefinition(fn, spec, dict(recorded.actions))
+    definition = WorkflowDefinition(fn, spec, dict(recorded.actions))
+    definition.children.update(recorded.children)
+    return definition
 
 
 @overload
@@ -124,6 +151,7 @@ def workflow(
     description: str | None = None,
     triggers: Sequence[Trigger | TriggerDefinition] = (),
     timeout: str | float | None = None,
+    concurrency: Concurrency | None = None,
 ) -> Callable[[Callable[..., Any]], WorkflowDefinition]: ...
 
 
@@ -135,20 +163,24 @@ def workflow(
     description: str | None = None,
     triggers: Sequence[Trigger | TriggerDefinition] = (),
     timeout: str | float | None = None,
+    concurrency: Concurrency | None = None,
 ) -> Any:
     """Make a function a workflow; bare (``@workflow``) or with options (``@workflow(triggers=[...])``).
 
     The function runs once, at decoration time, with references for its inputs: each action it
     calls becomes a step. Its return value (references, constants, dicts and lists of them) is the
     workflow's result. ``timeout`` (``"1h"``, seconds) bounds a whole run: past it the run fails and
-    its running attempts are abandoned.
+    its running attempts are abandoned. ``concurrency`` (``Concurrency(key="inputs.customer", limit=1)``)
+    bounds the runs in progress at once per key; the others queue in order.
 
     Raises:
         SpecError: when the traced DAG is invalid (cycles, unknown outputs, wrong types...).
     """
 
     def decorate(function: Callable[..., Any]) -> WorkflowDefinition:
-        return trace(function, name=name, description=description, triggers=triggers, timeout=timeout)
+        return trace(
+            function, name=name, description=description, triggers=triggers, timeout=timeout, concurrency=concurrency
+        )
 
     return decorate(fn) if fn is not None else decorate
 

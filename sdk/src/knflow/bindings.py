@@ -50,6 +50,11 @@ def resolve(
         return {key: resolve(item, inputs, outputs, f"{path}.{key}") for key, item in binding["object"].items()}
     if "array" in binding:
         return [resolve(item, inputs, outputs, f"{path}[{i}]") for i, item in enumerate(binding["array"])]
+    if "first_of" in binding:
+        for index, option in enumerate(binding["first_of"]):
+            if all(step in outputs for step in upstream(option)):
+                return resolve(option, inputs, outputs, f"{path}.first_of[{index}]")
+        raise BindingError("none of the steps of first_of ran", path=path)
     raise BindingError(f"not a binding: {dict(binding)!r}", path=path)
 
 
@@ -60,8 +65,8 @@ def upstream(binding: Mapping[str, Any]) -> Iterator[str]:
     elif "object" in binding:
         for item in binding["object"].values():
             yield from upstream(item)
-    elif "array" in binding:
-        for item in binding["array"]:
+    elif "array" in binding or "first_of" in binding:
+        for item in binding["array"] if "array" in binding else binding["first_of"]:
             yield from upstream(item)
 
 
@@ -72,6 +77,15 @@ def workflow_inputs_used(binding: Mapping[str, Any]) -> Iterator[str]:
     elif "object" in binding:
         for item in binding["object"].values():
             yield from workflow_inputs_used(item)
-    elif "array" in binding:
-        for item in binding["array"]:
+    elif "array" in binding or "first_of" in binding:
+        for item in binding["array"] if "array" in binding else binding["first_of"]:
             yield from workflow_inputs_used(item)
+
+
+def uses_first_of(binding: Mapping[str, Any]) -> bool:
+    """Whether a binding has a ``first_of`` anywhere in it."""
+    if "first_of" in binding:
+        return True
+    if "object" in binding:
+        return any(uses_first_of(item) for item in binding["object"].values())
+    return "array" in binding and any(uses_first_of(item) for item in binding["array"])

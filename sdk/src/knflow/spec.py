@@ -6,7 +6,11 @@ trip through JSON and YAML unchanged. Bindings say where each step input comes f
 - ``{"input": "url"}``: a workflow input;
 - ``{"value": 128}`` (or a bare scalar in YAML): a constant;
 - ``{"step": "fetch", "output": "image"}``: an output of an upstream step (no ``output``: all of them);
-- ``{"object": {...}}`` / ``{"array": [...]}``: a dict or list made of other bindings.
+- ``{"object": {...}}`` / ``{"array": [...]}``: a dict or list made of other bindings;
+- ``{"first_of": [...]}``: the first of several bindings whose steps ran (``knflow.dev/v2``).
+
+``knflow.dev/v2`` adds dynamic flows (map, ``when``, ``first_of``, sub-workflows, sleep, event waits,
+approvals, concurrency, priorities); a ``knflow.dev/v1`` spec reads as before, with the same version.
 """
 
 from __future__ import annotations
@@ -15,17 +19,18 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from ._errors import SpecError
+from ._flow_specs import ApprovalSpec, Concurrency, MapSpec, SleepSpec, SubWorkflowSpec, WaitSpec, flow_features
+from ._spec_base import GrownModel, Name
+from ._spec_base import SpecModel as _Model
 
 API_VERSION = "knflow.dev/v1"
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+#: the spec version that adds dynamic flows; a spec using them must say it
+API_VERSION_FLOWS = "knflow.dev/v2"
+#: most alternatives of one ``first_of``
+MAX_FIRST_OF = 16
 
 
 class InputBinding(_Model):
@@ -59,7 +64,19 @@ class ArrayBinding(_Model):
     array: list[Binding]
 
 
-Binding = Union[InputBinding, StepBinding, ObjectBinding, ArrayBinding, ValueBinding]  # noqa: UP007
+class FirstOfBinding(_Model):
+    """The first of several bindings whose steps all ran (were not skipped): a result from either branch
+    of a ``when``; a constant last is the default."""
+
+    first_of: list[Binding] = Field(min_length=2, max_length=MAX_FIRST_OF)
+
+    @field_validator("first_of", mode="before")
+    @classmethod
+    def _scalars_are_constants(cls, value: Any) -> Any:
+        return [_shorthand(v) for v in value] if isinstance(value, list) else value
+
+
+Binding = Union[InputBinding, StepBinding, ObjectBinding, ArrayBinding, FirstOfBinding, ValueBinding]  # noqa: UP007
 
 
 def _shorthand(value: Any) -> Any:
@@ -101,20 +118,61 @@ class ActionSpec(_Model):
         return list(outputs) if outputs is not None else None
 
 
-class StepSpec(_Model):
-    """One node of the DAG: a call of an action with bound inputs."""
+#: what a step does, one field each: exactly one is set
+STEP_KINDS = ("action", "workflow", "sleep", "wait_for_event", "approval")
+
+
+class StepSpec(GrownModel):
+    """One node of the DAG: a call of an action with bound inputs (``knflow.dev/v1``), or, in
+    ``knflow.dev/v2``, a mapped call, a sub-workflow, a durable sleep, an event wait or an approval,
+    optionally run only ``when`` a condition holds and ``after`` other steps."""
+
+    later_fields = frozenset({"action", "workflow", "sleep", "wait_for_event", "approval", "map", "when", "after"})
 
     name: Name
-    action: Name
+    action: Name | None = None
     inputs: dict[str, Binding] = Field(default_factory=dict)
+    workflow: SubWorkflowSpec | None = None
+    sleep: SleepSpec | None = None
+    wait_for_event: WaitSpec | None = None
+    approval: ApprovalSpec | None = None
+    map: MapSpec | None = None
+    when: str | None = Field(default=None, min_length=1)
+    #: steps that must finish first although no input reads them (what a sleep or a wait holds back)
+    after: list[Name] | None = None
 
     @field_validator("inputs", mode="before")
     @classmethod
     def _scalars_are_constants(cls, value: Any) -> Any:
         return {k: _shorthand(v) for k, v in value.items()} if isinstance(value, dict) else value
 
+    @model_validator(mode="after")
+    def _one_kind(self) -> StepSpec:
+        given = [kind for kind in STEP_KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise SpecError(f"a step has exactly one of {', '.join(STEP_KINDS)}; this one has {given or 'none'}")
+        if self.map is not None and given != ["action"]:
+            raise SpecError("only an action step can be mapped", path="map")
+        if self.inputs and given[0] not in ("action", "workflow"):
+            raise SpecError(f"a {given[0]} step takes no inputs", path="inputs")
+        return self
 
-class HttpTrigger(_Model):
+    @property
+    def kind(self) -> str:
+        """``action``, ``workflow``, ``sleep``, ``wait_for_event`` or ``approval``."""
+        return next(kind for kind in STEP_KINDS if getattr(self, kind) is not None)
+
+    @property
+    def flow_fields(self) -> list[str]:
+        """The ``knflow.dev/v2`` fields this step uses."""
+        return [
+            name
+            for name in ("workflow", "sleep", "wait_for_event", "approval", "map", "when", "after")
+            if getattr(self, name) is not None
+        ]
+
+
+class HttpTrigger(GrownModel):
     """Runs start from ``/hooks/{path}``; the reply waits up to ``timeout`` seconds for the result."""
 
     kind: Literal["http"] = "http"
@@ -124,6 +182,9 @@ class HttpTrigger(_Model):
     success_code: Literal[200, 201] = 200
     #: with API keys on, a public hook needs none (anyone who can reach the control plane may call it)
     public: bool = False
+    later_fields = frozenset({"priority"})
+    #: runs it starts go before queued runs of lower priority (``knflow.dev/v2``)
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
 
     @field_validator("path")
     @classmethod
@@ -131,7 +192,7 @@ class HttpTrigger(_Model):
         return "/" + value.strip("/")
 
 
-class EventTrigger(_Model):
+class EventTrigger(GrownModel):
     """Runs start from CloudEvents matching type, source and subject (exact, or prefix ending in ``*``)
     and equality ``filters`` on data fields (dotted paths)."""
 
@@ -141,9 +202,11 @@ class EventTrigger(_Model):
     subject: str | None = None
     filters: dict[str, Any] = Field(default_factory=dict)
     topic: str = "knflow.triggers"
+    later_fields = frozenset({"priority"})
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
 
 
-class ScheduleTrigger(_Model):
+class ScheduleTrigger(GrownModel):
     """Runs start on a cron schedule in a time zone; ``missed`` says what happens to ticks missed
     while no control plane ran."""
 
@@ -152,6 +215,8 @@ class ScheduleTrigger(_Model):
     timezone: str = "UTC"
     inputs: dict[str, Any] = Field(default_factory=dict)
     missed: Literal["skip", "catch_up"] = "skip"
+    later_fields = frozenset({"priority"})
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
 
     @model_validator(mode="after")
     def _check_cron(self) -> ScheduleTrigger:
@@ -168,7 +233,7 @@ class ManualTrigger(_Model):
     kind: Literal["manual"] = "manual"
 
 
-class SourceTrigger(_Model):
+class SourceTrigger(GrownModel):
     """Runs start from the events a custom ``@trigger`` yields: a long-running function of the user's
     code that posts them to the control plane (the Knative ``K_SINK`` convention). Its events have the
     source ``/triggers/{name}``; ``type`` (exact or ``*`` prefix) and ``filters`` narrow them down."""
@@ -180,6 +245,8 @@ class SourceTrigger(_Model):
     options: dict[str, Any] = Field(default_factory=dict)
     type: str = Field(default="*", min_length=1)
     filters: dict[str, Any] = Field(default_factory=dict)
+    later_fields = frozenset({"priority"})
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
 
     @property
     def event_source(self) -> str:
@@ -188,7 +255,7 @@ class SourceTrigger(_Model):
 
     def as_event_trigger(self) -> EventTrigger:
         """The event trigger that matches this source's events."""
-        return EventTrigger(type=self.type, source=self.event_source, filters=self.filters)
+        return EventTrigger(type=self.type, source=self.event_source, filters=self.filters, priority=self.priority)
 
     def as_action(self) -> ActionSpec:
         """The function to build and run (an action version with no inputs)."""
@@ -201,10 +268,12 @@ Trigger = Annotated[
 ]
 
 
-class WorkflowSpec(_Model):
+class WorkflowSpec(GrownModel):
     """A named DAG of steps with its inputs, result, triggers and the actions it calls."""
 
-    api_version: Literal["knflow.dev/v1"] = "knflow.dev/v1"
+    later_fields = frozenset({"concurrency"})
+
+    api_version: Literal["knflow.dev/v1", "knflow.dev/v2"] = "knflow.dev/v1"
     name: Name
     description: str = ""
     inputs: dict[str, ParamSpec] = Field(default_factory=dict)
@@ -213,6 +282,23 @@ class WorkflowSpec(_Model):
     triggers: list[Trigger] = Field(default_factory=list)
     actions: dict[str, ActionSpec] = Field(default_factory=dict)
     timeout: float | None = Field(default=None, gt=0, description="seconds a run may take in all")
+    concurrency: Concurrency | None = None
+
+    @property
+    def flow_features(self) -> list[tuple[str, str]]:
+        """(path, feature) of every ``knflow.dev/v2`` feature the spec uses, in spec order."""
+        return flow_features(self)
+
+    @model_validator(mode="after")
+    def _versioned(self) -> WorkflowSpec:
+        if self.api_version == API_VERSION:
+            used = flow_features(self)
+            if used:
+                path, feature = used[0]
+                raise SpecError(
+                    f"{feature} needs api_version: {API_VERSION_FLOWS} (this spec says {API_VERSION})", path=path
+                )
+        return self
 
     @field_validator("result", mode="before")
     @classmethod
@@ -239,6 +325,10 @@ class WorkflowSpec(_Model):
 
 ObjectBinding.model_rebuild()
 ArrayBinding.model_rebuild()
+FirstOfBinding.model_rebuild()
+WaitSpec.model_rebuild(_types_namespace={"Binding": Binding})
+StepSpec.model_rebuild()
+WorkflowSpec.model_rebuild()
 
 
 def problems_of(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import _types
 from ._errors import SpecError
+from ._flow_checks import check_concurrency, check_flow_step, declared_outputs, extra_upstream
 from .bindings import upstream, workflow_inputs_used
 from .spec import ActionSpec, HttpTrigger, ScheduleTrigger, StepSpec, WorkflowSpec
 
@@ -19,6 +20,7 @@ def dependencies(spec: WorkflowSpec) -> dict[str, set[str]]:
     """For each step, the steps it reads from."""
     return {
         step.name: {name for binding in step.inputs.values() for name in upstream(_dump(binding))}
+        | (extra_upstream(step) if step.action is None or step.when or step.after else set())
         for step in spec.steps
     }
 
@@ -87,6 +89,7 @@ def validate_workflow(spec: WorkflowSpec, actions: Mapping[str, ActionSpec] | No
     if spec.result is not None:
         problems.extend(_check_binding(_dump(spec.result), "result", _Context(spec, steps, catalogue), None))
     problems.extend(_check_triggers(spec))
+    problems.extend(check_concurrency(spec))
     if not problems:
         try:
             topological_order(spec)
@@ -100,10 +103,16 @@ def _check_step(
     step: StepSpec, spec: WorkflowSpec, steps: Mapping[str, StepSpec], catalogue: Mapping[str, ActionSpec]
 ) -> Problems:
     where = f"steps.{step.name}"
+    problems = check_flow_step(step, spec, steps)
+    if step.action is None:  # a sub-workflow's inputs are checked against the child where it is known
+        context = _Context(spec, steps, catalogue)
+        for name, binding in step.inputs.items():
+            problems.extend(_check_binding(_dump(binding), f"{where}.inputs.{name}", context, None))
+        return problems
     action = catalogue.get(step.action)
     if action is None:
-        return [(f"{where}.action", f"unknown action {step.action!r}")]
-    problems: Problems = []
+        return [*problems, (f"{where}.action", f"unknown action {step.action!r}")]
+    mapped = set(step.map.over) if step.map is not None else set()
     for name, param in action.inputs.items():
         if param.required and name not in step.inputs:
             problems.append((f"{where}.inputs.{name}", f"missing required input of action {action.name}"))
@@ -112,9 +121,8 @@ def _check_step(
         if declared is None and not action.var_keyword:
             problems.append((f"{where}.inputs.{name}", f"action {action.name} has no input {name!r}"))
         context = _Context(spec, steps, catalogue)
-        problems.extend(
-            _check_binding(_dump(binding), f"{where}.inputs.{name}", context, declared.type if declared else None)
-        )
+        expected = declared.type if declared is not None and name not in mapped else None  # mapped: its items are
+        problems.extend(_check_binding(_dump(binding), f"{where}.inputs.{name}", context, expected))
     return problems
 
 
@@ -155,12 +163,12 @@ def _check_output(
 ) -> Problems:
     if "object" in binding:
         return [p for k, b in binding["object"].items() for p in _check_output(b, f"{where}.{k}", steps, catalogue)]
-    if "array" in binding:
-        return [p for i, b in enumerate(binding["array"]) for p in _check_output(b, f"{where}[{i}]", steps, catalogue)]
+    if "array" in binding or "first_of" in binding:
+        key = "array" if "array" in binding else "first_of"
+        return [p for i, b in enumerate(binding[key]) for p in _check_output(b, f"{where}[{i}]", steps, catalogue)]
     if "step" not in binding or binding.get("output") is None or binding["step"] not in steps:
         return []
-    action = catalogue.get(steps[binding["step"]].action)
-    declared = action.declared_outputs if action else None
+    declared = declared_outputs(steps[binding["step"]], catalogue)
     if declared is not None and binding["output"] not in declared:
         return [(where, f"unknown output {binding['output']!r} of step {binding['step']!r} (declared: {declared})")]
     return []

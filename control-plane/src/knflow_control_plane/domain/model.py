@@ -173,6 +173,8 @@ def plan_run(spec: WorkflowSpec, actions: Mapping[str, ActionSpec]) -> list[Plan
             dependents[up].append(name)
     planned = []
     for step in spec.steps:
+        if step.action is None:  # registration refuses the other kinds until the engine runs them
+            raise TransitionError(f"step {step.name}: a {step.kind} step is not run by this control plane yet")
         action = actions[step.action]
         planned.append(
             PlannedStep(

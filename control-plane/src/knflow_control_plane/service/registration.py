@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from knflow import SpecError
 from knflow.spec import ActionSpec, HttpTrigger, SourceTrigger, WorkflowSpec
 from knflow.validation import validate_workflow
 
+from ..domain.flows import refuse_not_run_yet
 from ..errors import Conflict, InvalidRequest
 from ..ports import RunStore
 from .functions import unpack
@@ -64,11 +66,15 @@ def checked_document(spec: WorkflowSpec, catalogue: dict[str, ActionSpec]) -> tu
     """The stored form and version of ``spec`` carrying ``catalogue``, once validated against it.
 
     Raises:
-        InvalidRequest: when the spec does not validate.
+        SpecError: when the spec does not validate, or uses a feature the engine does not run yet
+            (each field named).
     """
     try:
         validate_workflow(spec, catalogue)
+    except SpecError:
+        raise  # its problems name each field
     except ValueError as exc:
         raise InvalidRequest(str(exc), field="spec") from exc
+    refuse_not_run_yet(spec)
     full = spec.model_copy(update={"actions": catalogue})
     return full.model_dump(mode="json"), full.version

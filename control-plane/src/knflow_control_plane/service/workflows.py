@@ -14,6 +14,7 @@ from typing import Any
 from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, SourceTrigger, WorkflowSpec
 
 from ..domain.files import payload_key
+from ..domain.flows import refuse_not_run_yet
 from ..domain.inputs import check_inputs
 from ..domain.model import PlannedStep, plan_run
 from ..domain.query_inputs import query_inputs
@@ -97,7 +98,8 @@ class Workflows:
         """Store a workflow version and the action versions it calls (with their code).
 
         Raises:
-            InvalidRequest: when the spec does not validate (unknown action, cycle, types...).
+            SpecError: when the spec does not validate (unknown action, cycle, types...) or uses a
+                dynamic-flow feature this control plane does not run yet (each field named).
         """
         catalogue = await self._catalogue(spec)
         # Checking and serialising a spec of thousands of steps takes a second or more: off the event loop.
@@ -132,7 +134,7 @@ class Workflows:
     async def _catalogue(self, spec: WorkflowSpec) -> dict[str, ActionSpec]:
         catalogue = dict(spec.actions)
         for step in spec.steps:
-            if step.action not in catalogue:
+            if step.action is not None and step.action not in catalogue:
                 record = await self.store.get_action_version(self.project, step.action)
                 if record is not None:
                     catalogue[step.action] = ActionSpec.model_validate(record["spec"])
@@ -212,6 +214,7 @@ class Workflows:
         A failed build or deploy leaves the deployment ``failed`` with the reason, and no routes.
         """
         spec = await self.spec(name, version)
+        refuse_not_run_yet(spec)  # a version stored by a control plane that ran more than this one
         now = time.time()
         await self.store.set_deployment(self.project, name, spec.version, "deploying", None, now, origin)
         try:

@@ -1,0 +1,87 @@
+"""Running a whole workflow in this process, step by step (unit tests of a workflow need nothing else):
+conditions, maps, ``first_of`` and sub-workflows included; timers, waits and approvals need a control plane."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import SpecError
+from .bindings import BindingError, resolve, upstream
+from .conditions import ConditionError, holds
+from .validation import dependencies, topological_order
+
+if TYPE_CHECKING:
+    from ._workflow import WorkflowDefinition
+    from .spec import StepSpec
+
+
+def run_here(definition: WorkflowDefinition, inputs: dict[str, Any]) -> Any:
+    """The result of one run of ``definition`` with ``inputs``, every action called here.
+
+    Raises:
+        TypeError: a required input is missing.
+        SpecError: the workflow has a step that only a control plane runs (sleep, event wait, approval).
+        ConditionError: a condition cannot be evaluated.
+    """
+    spec = definition.spec
+    values = {name: inputs.get(name, param.default) for name, param in spec.inputs.items()}
+    missing = [n for n, p in spec.inputs.items() if p.required and n not in inputs]
+    if missing:
+        raise TypeError(f"workflow {definition.name} is missing inputs {missing}")
+    outputs: dict[str, dict[str, Any]] = {}
+    skipped: set[str] = set()
+    deps = dependencies(spec)
+    for name in topological_order(spec):
+        step = spec.step(name)
+        if deps[name] & skipped and not _reads_only_first_of(step, skipped):
+            skipped.add(name)  # it reads a step that did not run: it does not run either
+            continue
+        if step.when is not None and not holds(step.when, values, outputs):
+            skipped.add(name)
+            continue
+        try:
+            outputs[name] = _run_step(definition, step, values, outputs)
+        except BindingError:
+            if not deps[name] & skipped:
+                raise
+            skipped.add(name)
+    if spec.result is None:
+        return None
+    return resolve(spec.result.model_dump(mode="json"), values, outputs, "result")
+
+
+def _reads_only_first_of(step: StepSpec, skipped: set[str]) -> bool:
+    # a skipped step read only inside first_of (which picks another branch) does not skip this one
+    direct = {
+        n for b in step.inputs.values() if "first_of" not in (d := b.model_dump(mode="json")) for n in upstream(d)
+    }
+    return not direct & skipped and step.when is None
+
+
+def _run_step(
+    definition: WorkflowDefinition, step: StepSpec, values: dict[str, Any], outputs: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    args = {
+        k: resolve(b.model_dump(mode="json"), values, outputs, f"steps.{step.name}.inputs.{k}")
+        for k, b in step.inputs.items()
+    }
+    if step.workflow is not None:
+        child = definition.children[step.workflow.name]
+        result = child(**args)
+        return result if isinstance(result, dict) else {"result": result}
+    if step.action is None:
+        raise SpecError(f"a {step.kind} step runs on a control plane only (knflow dev)", path=f"steps.{step.name}")
+    action = definition.actions[step.action]
+    if step.map is None:
+        result = action.fn(**action.validate_inputs(args))
+        return result if isinstance(result, dict) else {"result": result}
+    lists = {key: args[key] for key in step.map.over}
+    lengths = {len(v) if isinstance(v, list) else -1 for v in lists.values()}
+    if -1 in lengths or len(lengths) != 1:
+        raise ConditionError(f"steps.{step.name}: mapped inputs must be lists of one length")
+    count = lengths.pop()
+    results = []
+    for index in range(count):
+        item = {**args, **{key: value[index] for key, value in lists.items()}}
+        results.append(action.fn(**action.validate_inputs(item)))
+    return {"result": results}
