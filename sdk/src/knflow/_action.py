@@ -85,6 +85,21 @@ class ActionDefinition(Generic[P, R]):
 
         return call
 
+    def when(self, condition: Any, *, name: str | None = None) -> Callable[P, R]:
+        """Inside a workflow: this action as a step run only when ``condition`` holds (a boolean output,
+        an input, or a condition string); the same as ``when=`` in the call, but type-checked:
+        ``notify.when(check["ok"])(message=...)``."""
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            from ._tracing import current_trace
+
+            trace = current_trace()
+            if trace is None:
+                raise SpecError("when() is for steps inside a @workflow function", path=f"action {self.name}")
+            return cast("R", trace.add_step(self, name, args, kwargs, when=condition))
+
+        return call
+
     def map(self, **kwargs: Any) -> Any:
         """Inside a workflow: run this action once per item of the run-time lists it is given.
 

@@ -349,15 +349,16 @@ def _lookup(ref: Ref, inputs: Mapping[str, Any], outputs: Mapping[str, Mapping[s
         if ref.path[0] not in inputs:
             raise ConditionError(f"{ref}: workflow input {ref.path[0]!r} was not given")
         value: Any = inputs[ref.path[0]]
-        rest = ref.path[1:]
+        start = 1
     else:
         if ref.step not in outputs:
             raise ConditionError(f"{ref}: step {ref.step!r} has no outputs")
-        value, rest = dict(outputs[ref.step]), ref.path
-    for depth, key in enumerate(rest):
+        value, start = dict(outputs[ref.step]), 0
+    for depth in range(start, len(ref.path)):
+        key = ref.path[depth]
         if not isinstance(value, Mapping) or key not in value:
-            where = ".".join(rest[:depth]) or "its value"
-            raise ConditionError(f"{ref}: no field {key!r} in {where}")
+            where = Ref(ref.step, ref.path[:depth])
+            raise ConditionError(f"{ref}: no field {key!r} in {where} ({_kind(value)})")
         value = value[key]
     return value
 
