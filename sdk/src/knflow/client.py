@@ -172,6 +172,12 @@ class Client:
         # A control plane older than deployment sources refuses the field: deploy as it knows how.
         return self._typed(rest.Deployment, "POST", f"/v1/workflows/{name}/deploy", json={"version": version})
 
+    def rollback(self, name: str, version: str | None = None) -> rest.Deployment:
+        """Deploy ``version`` again, by default the version registered before the deployed one; runs in
+        progress keep their own versions."""
+        body = {"version": version}  # checked by the control plane, which names the field when it is wrong
+        return self._typed(rest.Deployment, "POST", f"/v1/workflows/{name}/rollback", json=body)
+
     def undeploy(self, name: str) -> rest.Deployment:
         """Stop serving a workflow (``status="undeployed"``)."""
         return self._typed(rest.Deployment, "POST", f"/v1/workflows/{name}/undeploy")
@@ -233,10 +239,12 @@ class Client:
         """Cancel a running run; returns the run."""
         return self._typed(rest.Run, "POST", f"/v1/runs/{run_id}/cancel")
 
-    def retry(self, run_id: str, *, step: str | None = None) -> rest.Run:
+    def retry(self, run_id: str, *, step: str | None = None, latest: bool = False) -> rest.Run:
         """Retry a finished run from its failed steps, or from ``step`` and everything downstream of it
-        (even when they succeeded); returns the run."""
-        body = rest.RetryRequest(step=step).model_dump() if step is not None else None
+        (even when they succeeded); returns the run. ``latest``: start a new run of the version deployed
+        now with the run's inputs instead, and return that one."""
+        wanted = step is not None or latest
+        body = rest.RetryRequest(step=step, latest=latest).model_dump(exclude_defaults=True) if wanted else None
         return self._typed(rest.Run, "POST", f"/v1/runs/{run_id}/retry", json=body)
 
     def changes(self, run_id: str | None = None) -> Iterator[rest.RunChange]:

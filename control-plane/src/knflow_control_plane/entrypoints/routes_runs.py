@@ -14,6 +14,7 @@ from knflow import rest
 from ..domain.model import NoSuchStep, TransitionError
 from ..domain.records import RunFilter
 from ..errors import Conflict, InvalidRequest, NotFound
+from ..service import versions
 from . import log_stream
 from .openapi import problems
 from .routes_workflows import plane
@@ -117,9 +118,13 @@ async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
 @router.post("/runs/{run_id}/retry", response_model=rest.Run, responses=problems(404, 409))
 async def retry_run(request: Request, run_id: str, body: rest.RetryRequest | None = None) -> dict[str, Any]:
     """Run a finished run again from the steps that did not succeed, or from ``step`` and everything
-    downstream of it (even when they succeeded); the other steps' outputs are reused."""
+    downstream of it (even when they succeeded); the other steps' outputs are reused. With ``latest``: a
+    new run of the version deployed now, with the run's inputs (the reply is the new run)."""
     cp = plane(request)
     step = body.step if body is not None else None
+    if body is not None and body.latest:
+        started = await versions.retry_on_latest(cp.workflows, run_id, step)
+        return await _run(request, started.run_id)
     try:
         transition = await cp.store.retry_run(run_id, time.time(), cp.settings.project, step)
     except NoSuchStep as exc:

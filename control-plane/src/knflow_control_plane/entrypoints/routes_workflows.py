@@ -13,6 +13,7 @@ from knflow.spec import ActionSpec, problems_of
 
 from ..bootstrap import ControlPlane
 from ..errors import Conflict, NotFound
+from ..service import versions
 from .openapi import problems
 from .schemas import iso
 from .spec_body import SpecLimits, decode_files, read_registration
@@ -124,6 +125,18 @@ async def deploy(request: Request, name: str, body: rest.DeployRequest | None = 
     body = body or rest.DeployRequest()
     deployed = await cp.workflows.deploy(name, body.version, source=body.source, replace=body.replace)
     await cp.consumer.reload()  # its event triggers match from now on here (other replicas: within a second)
+    if cp.sources is not None:
+        cp.sources.wake()
+    return deployed
+
+
+@router.post("/workflows/{name}/rollback", response_model=rest.Deployment, responses=problems(404, 409, 502))
+async def rollback(request: Request, name: str, body: rest.RollbackRequest | None = None) -> dict[str, Any]:
+    """Deploy an earlier version again: ``version``, or the one registered before the deployed one. Runs in
+    progress keep their own versions."""
+    cp = plane(request)
+    deployed = await versions.rollback(cp.workflows, name, (body or rest.RollbackRequest()).version)
+    await cp.consumer.reload()  # its event triggers, as for a deploy
     if cp.sources is not None:
         cp.sources.wake()
     return deployed

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from knflow.bindings import upstream
+from knflow.conditions import steps_read
 
 JSON = dict[str, Any]
 
@@ -29,9 +30,28 @@ def layers(spec: JSON) -> list[list[JSON]]:
 
 def _parents(step: JSON) -> list[str]:
     found: list[str] = []
-    for binding in (step.get("inputs") or {}).values():
+    bindings = [*(step.get("inputs") or {}).values(), *((step.get("wait_for_event") or {}).get("match") or {}).values()]
+    for binding in bindings:
         found.extend(p for p in upstream(binding) if p not in found)
+    waits_for = [*(step.get("after") or []), *sorted(steps_read(step["when"]) if step.get("when") else ())]
+    found.extend(p for p in waits_for if p not in found)
     return found
+
+
+def _title(step: JSON) -> str:
+    """The step's name and what it does: its action (mapped or not), the workflow it calls, or its wait."""
+    name = step["name"]
+    if step.get("map"):
+        return f"{name} (map {step['action']} over {', '.join(step['map']['over'])}, ≤{step['map']['max_parallel']})"
+    if step.get("workflow"):
+        return f"{name} (workflow {step['workflow']['name']})"
+    if step.get("sleep"):
+        return f"{name} (sleep {step['sleep']['seconds']:g}s)"
+    if step.get("wait_for_event"):
+        return f"{name} (wait for {step['wait_for_event']['type']})"
+    if step.get("approval"):
+        return f"{name} (approval)"
+    return name if step.get("action") in (None, name) else f"{name} ({step['action']})"
 
 
 def _source(binding: Any) -> str:
@@ -44,12 +64,16 @@ def _source(binding: Any) -> str:
         return f"{binding['step']}.{binding['output']}" if binding.get("output") else binding["step"]
     if "value" in binding:
         return repr(binding["value"])
+    if "first_of" in binding:
+        return "first of " + " | ".join(_source(option) for option in binding["first_of"])
     return ", ".join(sorted({*upstream(binding)})) or "{...}"
 
 
 def _box(step: JSON, width: int) -> list[str]:
-    title = step["name"] if step.get("action") in (None, step["name"]) else f"{step['name']} ({step['action']})"
+    title = _title(step)
     body = [f"{key} ◀ {_source(b)}" for key, b in (step.get("inputs") or {}).items()]
+    if step.get("when"):
+        body.append(f"when {step['when']}")
     lines = [_fit(title, width), *(_fit(line, width) for line in body)]
     inner = max(len(line) for line in lines)
     return [f"┌{'─' * (inner + 2)}┐", *(f"│ {line:<{inner}} │" for line in lines), f"└{'─' * (inner + 2)}┘"]

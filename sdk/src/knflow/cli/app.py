@@ -178,15 +178,23 @@ def retry(
     step: Annotated[
         str | None, typer.Option("--step", help="Run this step and everything downstream of it again, too.")
     ] = None,
+    latest: Annotated[
+        bool, typer.Option("--latest", help="Start a new run of the deployed version with the run's inputs.")
+    ] = False,
     no_wait: NoWaitOption = False,
     timeout: TimeoutOption = None,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Retry a failed run from its failed steps and follow it (exit codes as for ``run``)."""
+    """Retry a failed run from its failed steps and follow it (exit codes as for ``run``).
+
+    A run stays on the version it started with; --latest starts a new run on the version deployed now.
+    """
+    if latest and step is not None:
+        fail("--latest runs every step again: leave out --step")
     out = Output(as_json)
     with _context.make_client(url) as client:
-        _follow(client, client.retry(run_id, step=step), out, no_wait=no_wait, timeout=timeout)
+        _follow(client, client.retry(run_id, step=step, latest=latest), out, no_wait=no_wait, timeout=timeout)
 
 
 def _follow(client: Client, run: rest.Run, out: Output, *, no_wait: bool, timeout: float | None) -> None:
@@ -315,6 +323,25 @@ def cancel(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = Fal
     with _context.make_client(url) as client:
         found = client.cancel(run_id)
     _report(out, _context.as_json(found), f"run {found.id}: {found.status}")
+
+
+@app.command()
+@handles_errors
+def rollback(
+    workflow: Annotated[str, typer.Argument(help="The workflow to move back.")],
+    version: Annotated[
+        str | None, typer.Argument(help="The version to deploy again (default: the one before the deployed one).")
+    ] = None,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deploy an earlier version of WORKFLOW again; runs in progress keep their own versions."""
+    out = Output(as_json)
+    with _context.make_client(url) as client:
+        found = client.rollback(workflow, version)
+    _report(out, _context.as_json(found), f"workflow {found.workflow}: {found.status} at version {found.version}")
+    if found.status != "ready":
+        raise typer.Exit(EXIT_RUN_FAILED)
 
 
 @app.command()

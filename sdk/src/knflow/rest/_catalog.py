@@ -44,6 +44,13 @@ class DeployRequest(Request):
     replace: bool = False
 
 
+class RollbackRequest(Request):
+    """``POST /v1/workflows/{name}/rollback``: the version to deploy again, or None for the one registered
+    before the deployed one."""
+
+    version: str | None = Field(default=None, pattern=r"^[a-f0-9]{12}$")
+
+
 class Registered(Reply):
     """A registered workflow or action version; ``created`` is false when it existed already."""
 

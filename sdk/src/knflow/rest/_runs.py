@@ -21,9 +21,12 @@ class RunRequest(Request):
 
 
 class RetryRequest(Request):
-    """``POST /v1/runs/{id}/retry``: optionally, a step to run again with everything downstream of it."""
+    """``POST /v1/runs/{id}/retry``: optionally, a step to run again with everything downstream of it; or
+    ``latest``: a new run of the version deployed now with the run's inputs (every step runs; the reply
+    is the new run, its trigger ``{"kind": "retry", "run_id", "version"}``)."""
 
     step: str | None = Field(default=None, min_length=1)
+    latest: bool = False
 
 
 class Attempt(Reply):

@@ -1,0 +1,111 @@
+"""Dynamic flows at registration, against a real ``knflow dev``: a ``knflow.dev/v2`` spec is checked field by
+field (a condition's syntax error named with its column), and what the engine does not run yet is refused
+with a 422 naming each field that uses it, through the API and ``knflow deploy`` alike, nothing stored."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from .processes import BIN, ControlPlane
+
+ACTION = {
+    "name": "shout",
+    "version": "abc123",
+    "entrypoint": "app:shout",
+    "inputs": {"text": {"type": {"type": "string"}}},
+}
+FLOW_FILE = """
+from knflow import action, workflow
+
+
+@action
+def words(text: str) -> list:
+    return text.split()
+
+
+@action
+def shout(word: str) -> str:
+    return word.upper()
+
+
+@workflow
+def loud(text: str):
+    return shout.map(word=words(text=text), max_parallel=2)
+"""
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    cp = ControlPlane(tmp_path_factory.mktemp("flows") / ".knflow").start()
+    yield cp
+    cp.stop()
+
+
+def spec(when: str, api_version: str = "knflow.dev/v2") -> dict[str, Any]:
+    return {
+        "api_version": api_version,
+        "name": "branchy",
+        "inputs": {"text": {"type": {"type": "string"}}},
+        "steps": [
+            {"name": "first", "action": "shout", "inputs": {"text": {"input": "text"}}},
+            {"name": "notify", "action": "shout", "inputs": {"text": "hi"}, "when": when},
+        ],
+        "actions": {"shout": ACTION},
+    }
+
+
+def post_yaml(cp: ControlPlane, data: dict[str, Any]) -> httpx.Response:
+    body = yaml.safe_dump(data)
+    return httpx.post(f"{cp.url}/v1/workflows", content=body, headers={"content-type": "application/yaml"}, timeout=60)
+
+
+def test_a_condition_that_does_not_parse_is_named_with_its_column(plane: ControlPlane) -> None:
+    reply = post_yaml(plane, spec("steps.first.output.result == "))
+    assert reply.status_code == 422, reply.text
+    problem = reply.json()
+    assert problem["field"] == "steps.notify.when"
+    assert "expected a value, a reference or '(', found the end (at column 30)" in problem["detail"]
+    unknown = post_yaml(plane, spec("steps.ghost.output.ok"))
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"] == [
+        {"field": "steps.notify.when", "message": "steps.ghost.output.ok: unknown step 'ghost'"}
+    ]
+
+
+def test_a_feature_the_engine_does_not_run_yet_is_refused_naming_its_field(plane: ControlPlane) -> None:
+    reply = post_yaml(plane, spec("steps.first.output.result == 'HI'"))
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["field"] == "steps.notify.when"
+    assert reply.json()["detail"] == "steps.notify.when: not supported by this control plane yet: when"
+    assert httpx.get(f"{plane.url}/v1/workflows/branchy").status_code == 404  # nothing stored
+
+
+def test_a_v1_spec_is_told_which_field_needs_v2(plane: ControlPlane) -> None:
+    reply = post_yaml(plane, spec("true", api_version="knflow.dev/v1"))
+    assert reply.status_code == 422, reply.text
+    assert "when needs api_version: knflow.dev/v2 (this spec says knflow.dev/v1)" in reply.json()["detail"]
+
+
+def test_knflow_deploy_of_a_map_says_so_in_one_line(plane: ControlPlane, tmp_path: Path) -> None:
+    (tmp_path / "loud.py").write_text(FLOW_FILE)
+    done = subprocess.run(
+        [str(BIN / "knflow"), "deploy", "loud.py", "--url", plane.url],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "steps.shout.map: not supported by this control plane yet: map" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert httpx.get(f"{plane.url}/v1/workflows/loud").status_code == 404
