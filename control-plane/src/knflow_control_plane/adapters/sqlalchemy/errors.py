@@ -9,7 +9,9 @@ business outside the control plane.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import sys
 
 from sqlalchemy.exc import DBAPIError
 
@@ -56,10 +58,33 @@ def unavailable(exc: BaseException) -> bool:
         return True
     if _outage(_sqlstate(exc)) is not None:
         return True
-    error = _driver(exc)
-    module, name = type(error).__module__, type(error).__name__
-    return module.startswith(("asyncpg", "sqlalchemy.dialects.postgresql.asyncpg")) and (
-        "Connection" in name or name in ("InterfaceError", "InternalClientError")
+    return isinstance(_driver(exc), _asyncpg_outages())
+
+
+def _asyncpg_outages() -> tuple[type[BaseException], ...]:
+    """asyncpg's errors of a lost or refused connection, and SQLAlchemy's adaptations of them.
+
+    None while asyncpg is not imported (a SQLite store): then no error can be one of them, and importing
+    the driver to find out would cost a SQLite control plane its start-up time.
+    """
+    if "asyncpg" not in sys.modules:
+        return ()
+    return _asyncpg_classes()
+
+
+@functools.cache
+def _asyncpg_classes() -> tuple[type[BaseException], ...]:
+    from asyncpg import exceptions as driver
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi as adapted
+
+    return (
+        driver.InterfaceError,  # the connection is closed or in an unusable state
+        driver.InternalClientError,
+        driver.PostgresConnectionError,
+        driver.TooManyConnectionsError,
+        driver.FDWUnableToEstablishConnectionError,
+        adapted.InterfaceError,
+        adapted.InternalClientError,
     )
 
 
