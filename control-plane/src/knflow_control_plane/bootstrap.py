@@ -22,6 +22,7 @@ from .gc_tuning import tune_gc
 from .observability.metrics import BackendStats, Metrics
 from .ports import Builder, FunctionBackend, GarbageCollecting, RequestLimited, SecretValues, SourceRunner
 from .ports.objects import ObjectStore
+from .service.catalogue import Catalogue
 from .service.files import FileSettings, RunFiles
 from .service.functions import Functions
 from .service.garbage import FunctionGarbage
@@ -32,6 +33,7 @@ from .service.outbox_relay import OutboxRelay
 from .service.replies import Replies, ReplySettings
 from .service.retention import Retention
 from .service.run_feed import RunFeed
+from .service.runs import Runs
 from .service.scheduler import Scheduler
 from .service.secrets import Secrets
 from .service.sources import Sources
@@ -81,6 +83,10 @@ class ControlPlane:
     lifecycle: LifecyclePublisher | None = field(default=None, kw_only=True)
     #: this replica's run and step changes, for ``GET /v1/stream`` (the web UI's live updates)
     feed: RunFeed = field(default_factory=RunFeed, kw_only=True)
+    #: the API's reads and user actions on runs
+    runs: Runs = field(kw_only=True)
+    #: the API's reads and deletes in the catalogue
+    catalogue: Catalogue = field(kw_only=True)
 
     async def start(self) -> None:
         """Migrate the database, then start the orchestrator."""
@@ -411,6 +417,8 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         garbage=garbage,
         lifecycle=publisher,
         feed=feed,
+        runs=Runs(store, orchestrator, files, live, settings.project),
+        catalogue=Catalogue(store, settings.project),
     )
 
 

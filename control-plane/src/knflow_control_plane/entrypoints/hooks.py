@@ -74,7 +74,7 @@ async def hook(request: Request, path: str) -> Response:
     await authorize_hook(request, public=route is not None and bool(route["trigger"].get("public")))
     cp.access.hook_limits.take(route_path, f"the hook /hooks{route_path}")
     if route is None:
-        methods = await cp.store.routes_for_path(cp.settings.project, route_path)
+        methods = await cp.catalogue.methods_at(route_path)
         if methods:
             allowed = ", ".join(sorted(methods))
             reply = problem(405, "Method not allowed", f"{route_path} accepts {allowed}", field="method")

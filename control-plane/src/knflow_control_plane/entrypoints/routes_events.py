@@ -12,7 +12,7 @@ from knflow import rest
 from knflow_eventing import MalformedCloudEvent, parse_http
 
 from ..domain.rejections import RejectedEvent
-from ..service.api_keys import Forbidden
+from ..errors import Forbidden
 from .auth import principal_of
 from .limits import parse_body
 from .openapi import problems
@@ -104,7 +104,7 @@ async def list_rejected(
     """Trigger events that were accepted but started no run (their data did not fit the workflow's
     inputs, the workflow was undeployed...), newest first, with the reason and the field at fault."""
     cp = plane(request)
-    found = await cp.store.list_rejected(cp.settings.project, workflow=workflow, limit=limit + 1, before=cursor)
+    found = await cp.catalogue.rejected(workflow, limit + 1, cursor)
     more = len(found) > limit
     page = found[:limit]
     return rest.RejectedEvents(

@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from knflow import rest
 
-from ..errors import InvalidRequest, NotFound
+from ..errors import InvalidRequest
 from .openapi import problems
 from .routes_workflows import plane
 from .schemas import run_json
@@ -79,10 +79,7 @@ async def start_with_files(
     transition = await cp.workflows.start(name, inputs, version=version, trigger=trigger)
     if wait:
         await cp.orchestrator.wait(transition.run_id, wait)
-    view = await cp.store.get_run(transition.run_id, cp.settings.project)
-    if view is None:
-        raise NotFound(f"run {transition.run_id!r} does not exist", field="run_id")
-    return await cp.files.present_run(run_json(view))
+    return await cp.files.present_run(run_json(await cp.runs.get(transition.run_id)))
 
 
 async def form_inputs(request: Request) -> tuple[dict[str, Any], set[str]]:
@@ -119,9 +116,7 @@ async def run_files(request: Request, run_id: str) -> dict[str, Any]:
     """The run's files (written by its attempts or named by its inputs), with sizes, content types,
     lineage (run, step, attempt, field) and download links; ``expired_at`` when retention deleted one."""
     cp = plane(request)
-    view = await cp.store.get_run(run_id, cp.settings.project)
-    if view is None:
-        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    view = await cp.runs.get(run_id)
     files = await cp.files.run_files(run_id, view.inputs)
     return {"run_id": run_id, "files": files, "expired": any(f["expired_at"] is not None for f in files)}
 
@@ -135,18 +130,7 @@ async def run_files(request: Request, run_id: str) -> dict[str, Any]:
 async def download(request: Request, run_id: str, key: str) -> RedirectResponse:
     """Download one file of the run: a redirect to a presigned URL (the bytes never pass through the API)."""
     cp = plane(request)
-    # A link is signed only for a file of a run of the caller's project: that the run wrote, or that its
-    # inputs name (an upload's key alone, with a run id made up, bought a link).
-    view = await cp.store.get_run(run_id, cp.settings.project)
-    if view is None:
-        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
-    record = await cp.store.get_file(key, cp.settings.project)
-    if record is None:
-        raise NotFound(f"no file {key!r}", field="key")
-    if record.run_id != run_id and key not in await cp.files.input_keys(view.inputs):
-        raise NotFound(f"file {key!r} is not a file of run {run_id!r}", field="key")
-    if record.expired_at is not None:
-        raise NotFound(f"file {key!r} was deleted by the file retention policy", field="key", expired=True)
+    record = await cp.runs.file(run_id, key)
     return RedirectResponse(await cp.files.checked_link(record), status_code=307)
 
 

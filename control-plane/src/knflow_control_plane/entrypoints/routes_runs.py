@@ -11,9 +11,8 @@ from fastapi.responses import StreamingResponse
 
 from knflow import rest
 
-from ..domain.model import NoSuchStep, TransitionError
 from ..domain.records import RunFilter
-from ..errors import Conflict, InvalidRequest, NotFound
+from ..errors import InvalidRequest
 from ..service import versions
 from . import log_stream
 from .openapi import problems
@@ -37,9 +36,7 @@ async def start_run(request: Request, body: rest.RunRequest, wait: float = Query
 
 async def _run(request: Request, run_id: str) -> dict[str, Any]:
     cp = plane(request)
-    view = await cp.store.get_run(run_id, cp.settings.project)
-    if view is None:
-        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    view = await cp.runs.get(run_id)
     return await cp.files.present_run(run_json(view))  # offloaded payloads fetched back, file links
 
 
@@ -67,7 +64,7 @@ async def list_runs(
 ) -> dict[str, Any]:
     """Runs, newest first, filtered by workflow, status and creation time; paginated by cursor."""
     cp = plane(request)
-    page = await cp.store.list_runs(
+    page = await cp.runs.page(
         RunFilter(cp.settings.project, workflow, status, _epoch(since, "since"), _epoch(until, "until"), cursor, limit)
     )
     return {"runs": [run_json(r, with_steps=False) for r in page.runs], "next_cursor": page.next_cursor}
@@ -105,13 +102,7 @@ async def run_logs(
 @router.post("/runs/{run_id}/cancel", response_model=rest.Run, responses=problems(404))
 async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     """Cancel a running run: nothing new starts, running attempts are abandoned."""
-    cp = plane(request)
-    transition = await cp.store.cancel_run(run_id, time.time(), cp.settings.project)
-    if transition is None:
-        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
-    for attempt_id, text in (cp.live.of_run(run_id) if cp.live is not None else {}).items():
-        await cp.store.keep_logs(attempt_id, text)  # what it printed so far; all of it when it ends
-    cp.orchestrator.apply(transition)
+    await plane(request).runs.cancel(run_id)
     return await _run(request, run_id)
 
 
@@ -125,14 +116,5 @@ async def retry_run(request: Request, run_id: str, body: rest.RetryRequest | Non
     if body is not None and body.latest:
         started = await versions.retry_on_latest(cp.workflows, run_id, step)
         return await _run(request, started.run_id)
-    try:
-        transition = await cp.store.retry_run(run_id, time.time(), cp.settings.project, step)
-    except NoSuchStep as exc:
-        raise NotFound(f"run {run_id!r}: {exc}", field="step") from exc
-    except TransitionError as exc:
-        raise Conflict(f"run {run_id!r} cannot be retried: {exc}", field="run_id") from exc
-    if transition is None:
-        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
-    cp.orchestrator.apply(transition)  # its run.started (retry) reaches listeners; its steps are claimed next
-    cp.orchestrator.wake()
+    await cp.runs.retry(run_id, step)
     return await _run(request, run_id)

@@ -20,9 +20,9 @@ from fastapi.responses import StreamingResponse
 
 from knflow import rest
 
-from ..errors import ControlPlaneError, NotFound
-from ..ports import RunStore
+from ..errors import ControlPlaneError
 from ..service.run_feed import Change, Listener, RunFeed
+from ..service.runs import Runs
 from .openapi import problems
 from .routes_workflows import plane
 
@@ -68,12 +68,11 @@ def _frame(event: str, data: object) -> bytes:
 async def stream(request: Request, run_id: str | None = Query(None, min_length=1)) -> StreamingResponse:
     """Run and step changes as they happen (``text/event-stream``); ``run_id`` narrows to one run."""
     cp = plane(request)
-    project = cp.settings.project
-    if run_id is not None and not await cp.store.in_project([run_id], project):
-        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    if run_id is not None:
+        await cp.runs.check(run_id)
     listener = cp.feed.listen(run_id)
     return StreamingResponse(
-        _events(cp.feed, listener, _Owners(cp.store, project), cp.settings.worker_name),
+        _events(cp.feed, listener, _Owners(cp.runs), cp.settings.worker_name),
         media_type="text/event-stream",
         headers={"cache-control": "no-store", "x-accel-buffering": "no"},
     )
@@ -86,14 +85,14 @@ class _Owners:
     stream's life (a few seconds).
     """
 
-    def __init__(self, store: RunStore, project: str):
-        self.store, self.project = store, project
+    def __init__(self, runs: Runs):
+        self.runs = runs
         self._known: dict[str, bool] = {}
 
     async def keep(self, changes: list[Change]) -> list[Change]:
         unknown = {c.run_id for c in changes if c.kind != "resync" and c.run_id not in self._known}
         if unknown:
-            mine = await self.store.in_project(sorted(unknown), self.project)
+            mine = await self.runs.owned(sorted(unknown))
             self._known.update((run_id, run_id in mine) for run_id in unknown)
         return [c for c in changes if c.kind == "resync" or self._known[c.run_id]]
 

@@ -21,9 +21,9 @@ router = APIRouter(prefix="/v1")
 async def workflow_triggers(request: Request, name: str) -> rest.WorkflowTriggers:
     """The workflow's triggers: enabled or not, each schedule's next fire time."""
     cp = plane(request)
-    deployment = await cp.store.get_deployment(cp.settings.project, name)
-    deployed = deployment is not None and deployment["status"] == "ready"
-    spec = await cp.workflows.spec(name, deployment["version"] if deployed and deployment else None)
+    version = await cp.catalogue.deployed_version(name)
+    deployed = version is not None
+    spec = await cp.workflows.spec(name, version)
     now = cp.scheduler.clock.now()
     triggers = [_trigger(t, deployed, now) for t in spec.triggers]
     return rest.WorkflowTriggers(workflow=name, version=spec.version, deployed=deployed, triggers=triggers)

@@ -12,7 +12,6 @@ from knflow import SpecError, rest
 from knflow.spec import ActionSpec, problems_of
 
 from ..bootstrap import ControlPlane
-from ..errors import Conflict, NotFound
 from ..service import versions
 from .openapi import problems
 from .schemas import iso
@@ -60,7 +59,7 @@ async def register_workflow(request: Request, response: Response) -> dict[str, A
 @router.get("/workflows", response_model=rest.WorkflowList)
 async def list_workflows(request: Request) -> dict[str, Any]:
     """Every workflow with its latest version and deployment."""
-    rows = await plane(request).store.list_workflows(plane(request).settings.project)
+    rows = await plane(request).catalogue.workflows()
     return {
         "workflows": [
             {
@@ -80,7 +79,7 @@ async def get_workflow(request: Request, name: str) -> dict[str, Any]:
     """The latest version of a workflow, with its deployment."""
     cp = plane(request)
     spec = await cp.workflows.spec(name)
-    deployment = await cp.store.get_deployment(cp.settings.project, name)
+    deployment = await cp.catalogue.deployment(name)
     return {
         "name": name,
         "version": spec.version,
@@ -92,10 +91,7 @@ async def get_workflow(request: Request, name: str) -> dict[str, Any]:
 @router.get("/workflows/{name}/versions", response_model=rest.WorkflowVersions, responses=problems(404))
 async def workflow_versions(request: Request, name: str) -> dict[str, Any]:
     """Every version of a workflow, newest first."""
-    cp = plane(request)
-    history = await cp.store.workflow_history(cp.settings.project, name)
-    if not history:
-        raise NotFound(f"workflow {name!r} does not exist", field="workflow")
+    history = await plane(request).catalogue.versions(name)
     return {"name": name, "versions": [{"version": h["version"], "created_at": iso(h["created_at"])} for h in history]}
 
 
@@ -109,12 +105,7 @@ async def workflow_version(request: Request, name: str, version: str) -> dict[st
 @router.delete("/workflows/{name}", status_code=204, responses=problems(404, 409))
 async def delete_workflow(request: Request, name: str) -> Response:
     """Delete a workflow's definition (its runs stay). Refused while it is deployed."""
-    cp = plane(request)
-    deployment = await cp.store.get_deployment(cp.settings.project, name)
-    if deployment is not None and deployment["status"] == "ready":
-        raise Conflict(f"workflow {name!r} is deployed: undeploy it first", field="workflow")
-    if not await cp.store.delete_workflow(cp.settings.project, name):
-        raise NotFound(f"workflow {name!r} does not exist", field="workflow")
+    await plane(request).catalogue.delete_workflow(name)
     return Response(status_code=204)
 
 
@@ -156,11 +147,7 @@ async def undeploy(request: Request, name: str) -> dict[str, Any]:
 @router.get("/workflows/{name}/deployment", response_model=rest.Deployment, responses=problems(404))
 async def deployment(request: Request, name: str) -> dict[str, Any]:
     """The workflow's deployment status."""
-    cp = plane(request)
-    record = await cp.store.get_deployment(cp.settings.project, name)
-    if record is None:
-        raise NotFound(f"workflow {name!r} has never been deployed", field="workflow")
-    return _deployment_json(record) or {}
+    return _deployment_json(await plane(request).catalogue.require_deployment(name)) or {}
 
 
 def _deployment_json(record: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -197,7 +184,7 @@ async def register_action(request: Request, response: Response, body: rest.Actio
 @router.get("/actions", response_model=rest.ActionList)
 async def list_actions(request: Request) -> dict[str, Any]:
     """Every action version, newest first per action."""
-    rows = await plane(request).store.list_actions(plane(request).settings.project)
+    rows = await plane(request).catalogue.actions()
     return {
         "actions": [
             {
@@ -215,10 +202,7 @@ async def list_actions(request: Request) -> dict[str, Any]:
 @router.get("/actions/{name}", response_model=rest.Action, responses=problems(404))
 async def get_action(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
     """An action version (the newest by default) with its build logs."""
-    cp = plane(request)
-    record = await cp.store.get_action_version(cp.settings.project, name, version)
-    if record is None:
-        raise NotFound(f"action {name!r} does not exist", field="action")
+    record = await plane(request).catalogue.action(name, version)
     return {
         "name": name,
         "version": record["version"],
@@ -232,7 +216,5 @@ async def get_action(request: Request, name: str, version: str | None = None) ->
 @router.delete("/actions/{name}", status_code=204, responses=problems(404))
 async def delete_action(request: Request, name: str) -> Response:
     """Delete every version of an action."""
-    cp = plane(request)
-    if not await cp.store.delete_action(cp.settings.project, name):
-        raise NotFound(f"action {name!r} does not exist", field="action")
+    await plane(request).catalogue.delete_action(name)
     return Response(status_code=204)
