@@ -1,12 +1,21 @@
-"""The control plane's exception tree; the API turns each into an RFC 9457 problem."""
+"""The control plane's exception tree; the API turns each into an RFC 9457 problem.
+
+An error says what went wrong and carries the facts a client needs as keyword fields (``fields``); it
+never names an HTTP status. The API's exception handlers choose the status from the error's class
+(:mod:`knflow_control_plane.entrypoints.statuses`): a subclass outside this module gets its status by
+deriving from one of the kinds here (``NotFound``, ``Unavailable``, ``Forbidden``, ...).
+"""
 
 from __future__ import annotations
 
 
 class ControlPlaneError(Exception):
-    """Root of the control plane's own errors."""
+    """Root of the control plane's own errors.
 
-    status = 500
+    Args:
+        message: what went wrong, for a person (the problem's ``detail``); the class's docstring by default.
+        fields: facts about it, as keyword arguments (the problem's extension members).
+    """
 
     def __init__(self, message: str | None = None, **fields: object):
         self.fields = fields
@@ -16,49 +25,49 @@ class ControlPlaneError(Exception):
 class NotFound(ControlPlaneError, LookupError):
     """The thing asked for does not exist."""
 
-    status = 404
-
 
 class Conflict(ControlPlaneError):
     """The request clashes with the current state."""
 
-    status = 409
+
+class Unauthorized(ControlPlaneError):
+    """A valid API key is required: send ``Authorization: Bearer <key>``."""
+
+
+class Forbidden(ControlPlaneError):
+    """The API key's role does not allow this."""
+
+
+class RateLimited(ControlPlaneError):
+    """Too many requests: try again after Retry-After seconds.
+
+    Attributes:
+        fields: ``retry_after`` (whole seconds until one more is let through).
+    """
 
 
 class InvalidRequest(ControlPlaneError, ValueError):
     """The request is malformed or names something invalid."""
 
-    status = 422
-
 
 class EventDoesNotFit(InvalidRequest):
     """The event's data fits the inputs of none of the workflows whose triggers it matches."""
-
-    status = 400
 
 
 class MalformedBody(InvalidRequest):
     """The request body is not JSON knflow can store: not JSON, or NaN, Infinity, a lone surrogate, too deep."""
 
-    status = 400
-
 
 class PayloadTooLarge(ControlPlaneError):
     """The request body is over the size limit."""
-
-    status = 413
 
 
 class BuildFailed(ControlPlaneError):
     """An action version could not be built."""
 
-    status = 502
-
 
 class DeployFailed(ControlPlaneError):
     """A function could not be deployed."""
-
-    status = 502
 
 
 class ActionLoadFailed(DeployFailed):
@@ -73,28 +82,24 @@ class SecretNotApplied(ControlPlaneError):
     """A secret is stored, but the functions' platform did not take it (the knative backend's Kubernetes
     Secret could not be written): setting or deleting it again is safe."""
 
-    status = 502
+
+class Unavailable(ControlPlaneError):
+    """Something the control plane depends on cannot take the request now; sending it again later may work."""
 
 
-class FunctionUnavailable(ControlPlaneError):
+class FunctionUnavailable(Unavailable):
     """A function could not be reached: the attempt is retried without using the action's retries."""
 
-    status = 503
 
-
-class StoreUnavailable(ControlPlaneError):
+class StoreUnavailable(Unavailable):
     """The run store could not be reached or refused the transaction."""
 
-    status = 503
 
-
-class EventBusUnavailable(ControlPlaneError):
+class EventBusUnavailable(Unavailable):
     """The event bus could not take the event; sending it again is safe (runs are idempotent on its id)."""
 
-    status = 503
 
-
-class ShuttingDown(ControlPlaneError):
+class ShuttingDown(Unavailable):
     """The control plane is shutting down.
 
     A request waiting for a run is answered before the run ended.
@@ -102,5 +107,3 @@ class ShuttingDown(ControlPlaneError):
     Attributes:
         workflow_run_id: the run waited for (in ``fields``); it goes on when the control plane is back.
     """
-
-    status = 503

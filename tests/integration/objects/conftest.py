@@ -15,8 +15,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from knflow_control_plane.adapters.objects.local import LocalObjectStore
-from knflow_control_plane.adapters.objects.local_app import LocalObjectsApp
 from knflow_control_plane.adapters.objects.s3 import S3ObjectStore
+from knflow_control_plane.entrypoints.objects_app import LocalObjectsApp
 from knflow_control_plane.ports.objects import ObjectStore
 
 from .s3_service import s3_endpoint

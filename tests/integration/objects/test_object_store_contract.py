@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from knflow_control_plane.entrypoints.statuses import status_of
 from knflow_control_plane.ports.objects import InvalidKey, ObjectInfo, ObjectNotFound, ObjectStore
 
 MiB = 1024 * 1024
@@ -115,7 +116,7 @@ async def test_delete_prefix(object_store: ObjectStore) -> None:
 async def test_missing_key(object_store: ObjectStore) -> None:
     with pytest.raises(ObjectNotFound) as caught:
         await object_store.get("no/such/key")
-    assert caught.value.status == 404
+    assert status_of(caught.value) == 404
     assert caught.value.fields["key"] == "no/such/key"
     with pytest.raises(ObjectNotFound):
         await object_store.info("no/such/key")
@@ -125,7 +126,7 @@ async def test_missing_key(object_store: ObjectStore) -> None:
 async def test_invalid_keys_are_rejected(object_store: ObjectStore, key: str) -> None:
     with pytest.raises(InvalidKey) as caught:
         await object_store.put(key, b"x")
-    assert caught.value.status == 422
+    assert status_of(caught.value) == 422
     assert caught.value.fields["field"] == "key"
     with pytest.raises(InvalidKey):
         await object_store.get(key)

@@ -15,6 +15,7 @@ import pytest
 
 from knflow_control_plane.adapters.objects.local import LocalObjectStore
 from knflow_control_plane.adapters.objects.s3 import S3ObjectStore
+from knflow_control_plane.entrypoints.statuses import status_of
 from knflow_control_plane.ports.objects import ObjectStoreUnavailable
 
 from .conftest import FakeClock
@@ -141,7 +142,7 @@ async def test_s3_unreachable_is_unavailable() -> None:
     try:
         with pytest.raises(ObjectStoreUnavailable) as caught:
             await store.put("x", b"1")
-        assert caught.value.status == 503
+        assert status_of(caught.value) == 503
     finally:
         await store.close()
 

@@ -9,9 +9,17 @@ from cryptography.fernet import Fernet
 
 from knflow_control_plane.adapters.fernet import FernetCipher, SecretUnreadable
 from knflow_control_plane.domain.access import Need, Principal, Role, need_of
-from knflow_control_plane.errors import InvalidRequest, NotFound, SecretNotApplied, StoreUnavailable
-from knflow_control_plane.service.api_keys import ApiKeys, Unauthorized, source_key
-from knflow_control_plane.service.rate_limits import Buckets, RateLimited
+from knflow_control_plane.entrypoints.statuses import status_of
+from knflow_control_plane.errors import (
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    SecretNotApplied,
+    StoreUnavailable,
+    Unauthorized,
+)
+from knflow_control_plane.service.api_keys import ApiKeys, source_key
+from knflow_control_plane.service.rate_limits import Buckets
 from knflow_control_plane.service.secrets import MissingSecret, Secrets
 
 
@@ -73,7 +81,7 @@ def test_buckets_refuse_past_the_rate_with_the_seconds_to_wait() -> None:
     buckets.take("k", "this key")
     with pytest.raises(RateLimited) as refused:
         buckets.take("k", "this key")
-    assert refused.value.fields["retry_after"] == 1 and refused.value.status == 429
+    assert refused.value.fields["retry_after"] == 1 and status_of(refused.value) == 429
     buckets.take("other", "another key")  # per name
     now[0] = 0.5
     buckets.take("k", "this key")  # a token came back
@@ -162,7 +170,7 @@ async def test_a_mirror_gets_every_write_and_a_failed_one_is_said_and_repaired_b
     mirror.down = True
     with pytest.raises(SecretNotApplied) as failed:
         await secrets.put("TOKEN", "hunter3")
-    assert "hunter" not in str(failed.value) and failed.value.status == 502
+    assert "hunter" not in str(failed.value) and status_of(failed.value) == 502
     assert await secrets.values(["TOKEN"]) == {"TOKEN": "hunter3"}  # stored all the same
     mirror.down = False
     await secrets.sync(["TOKEN", "NOT_SET"])  # what a deploy does: the set ones are copied

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from knflow_control_plane.entrypoints.statuses import status_of
 from knflow_control_plane.errors import ShuttingDown
 from knflow_control_plane.service.run_waiters import RunWaiters
 
@@ -29,7 +30,7 @@ async def test_a_waiting_request_is_answered_with_the_run_id_when_the_plane_stop
     waiters.close()
     with pytest.raises(ShuttingDown) as caught:
         await asyncio.wait_for(waiting, 5)
-    assert caught.value.fields == {"workflow_run_id": "run-1"} and caught.value.status == 503
+    assert caught.value.fields == {"workflow_run_id": "run-1"} and status_of(caught.value) == 503
     assert "run-1" in str(caught.value)
     with pytest.raises(ShuttingDown):  # and so is one that comes later
         await waiters.wait("run-2", 60.0)

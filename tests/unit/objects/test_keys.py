@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from knflow_control_plane.entrypoints.statuses import status_of
 from knflow_control_plane.errors import InvalidRequest
 from knflow_control_plane.ports.objects import MAX_KEY_BYTES, InvalidKey, validate_key, validate_prefix
 
@@ -39,7 +40,7 @@ def test_invalid_keys(key: str, reason: str) -> None:
     error = caught.value
     assert isinstance(error, InvalidRequest)
     assert isinstance(error, ValueError)
-    assert error.status == 422
+    assert status_of(error) == 422
     assert error.fields["field"] == "key"
 
 

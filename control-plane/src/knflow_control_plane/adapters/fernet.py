@@ -12,13 +12,11 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from ..errors import ControlPlaneError
+from ..errors import Unavailable
 
 
-class SecretUnreadable(ControlPlaneError):
+class SecretUnreadable(Unavailable):
     """A stored secret cannot be decrypted with this control plane's key (was KNFLOW_SECRETS_KEY changed?)."""
-
-    status = 503
 
 
 class FernetCipher:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from ..domain.access import Need, Principal, Role, need_of
-from ..service.api_keys import Forbidden
+from ..errors import Forbidden
 from .routes_workflows import plane
 
 

@@ -14,8 +14,8 @@ import re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters.objects.local import LocalObjectStore
-from ..adapters.objects.local_app import LocalObjectsApp
 from .limits import BodyLimit
+from .objects_app import LocalObjectsApp
 
 OBJECTS_PATH = "/v1/objects"
 UPLOADS_PATH = "/v1/files"

@@ -15,6 +15,7 @@ from knflow import SpecError
 
 from ..errors import ControlPlaneError
 from .limits import BodyTooLarge
+from .statuses import status_of
 
 log = logging.getLogger("knflow.api")
 PROBLEM = "application/problem+json"
@@ -42,7 +43,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ControlPlaneError)
     async def _known(_: Request, exc: ControlPlaneError) -> JSONResponse:
         title = (type(exc).__doc__ or type(exc).__name__).strip().splitlines()[0]
-        reply = problem(exc.status, title, str(exc), **{k: v for k, v in exc.fields.items() if k != "logs"})
+        reply = problem(status_of(exc), title, str(exc), **{k: v for k, v in exc.fields.items() if k != "logs"})
         run_id = exc.fields.get("workflow_run_id")
         if isinstance(run_id, str):  # as the hooks' other replies about a run (ShuttingDown's 503)
             reply.headers["X-Knflow-Run-Id"] = run_id

@@ -19,7 +19,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from ..errors import ControlPlaneError, InvalidRequest, NotFound, PayloadTooLarge
+from ..errors import Forbidden, InvalidRequest, NotFound, PayloadTooLarge, Unavailable
 
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
@@ -48,25 +48,17 @@ class ObjectNotFound(NotFound):
         fields: ``key`` names the missing object.
     """
 
-    status = 404
 
-
-class ObjectStoreUnavailable(ControlPlaneError):
+class ObjectStoreUnavailable(Unavailable):
     """The object store could not be reached or refused the request."""
 
-    status = 503
 
-
-class UrlExpired(ControlPlaneError):
+class UrlExpired(Forbidden):
     """The signed URL has expired."""
 
-    status = 403
 
-
-class UrlInvalid(ControlPlaneError):
+class UrlInvalid(Forbidden):
     """The signed URL is invalid: its signature does not match what it grants."""
-
-    status = 403
 
 
 class TooLarge(PayloadTooLarge):
@@ -76,8 +68,6 @@ class TooLarge(PayloadTooLarge):
         fields: ``max_size`` is the limit in bytes.
     """
 
-    status = 413
-
 
 class InvalidKey(InvalidRequest):
     """The object key is not a valid relative path.
@@ -85,8 +75,6 @@ class InvalidKey(InvalidRequest):
     Attributes:
         fields: ``field`` is ``"key"``, ``key`` the rejected value.
     """
-
-    status = 422
 
 
 @dataclass(frozen=True, slots=True)

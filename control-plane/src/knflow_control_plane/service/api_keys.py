@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..domain.access import Need, Principal, Role
-from ..errors import ControlPlaneError, NotFound
+from ..errors import Forbidden, NotFound, Unauthorized
 from ..ports import AccessStore
 
 PREFIX = "knf_"
@@ -26,18 +26,6 @@ SOURCE_PREFIX = "knfs_"
 #: the longest a revoked key keeps working on a replica other than the one that revoked it (seconds)
 CACHE_SECONDS = 0.5
 _SOURCE_DOMAIN = b"knflow-source-key/v1\n"
-
-
-class Unauthorized(ControlPlaneError):
-    """A valid API key is required: send ``Authorization: Bearer <key>``."""
-
-    status = 401
-
-
-class Forbidden(ControlPlaneError):
-    """The API key's role does not allow this."""
-
-    status = 403
 
 
 def digest(key: str) -> str:

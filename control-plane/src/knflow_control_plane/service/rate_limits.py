@@ -12,15 +12,9 @@ import math
 import time
 from collections.abc import Callable
 
-from ..errors import ControlPlaneError
+from ..errors import RateLimited
 
 _MAX_BUCKETS = 100_000  # buckets of idle keys/hooks are dropped past this many
-
-
-class RateLimited(ControlPlaneError):
-    """Too many requests: try again after Retry-After seconds."""
-
-    status = 429
 
 
 class Buckets:

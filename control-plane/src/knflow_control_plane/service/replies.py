@@ -61,8 +61,6 @@ class MalformedCallback(ControlPlaneError):
         fields: ``field`` (the header or data field that is wrong).
     """
 
-    status = 400
-
 
 class Recorder(Protocol):
     """Who applies a recorded transition (the orchestrator: it starts what the transition claimed)."""

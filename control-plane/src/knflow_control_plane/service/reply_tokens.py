@@ -13,30 +13,26 @@ import base64
 import hashlib
 import hmac
 
-from ..errors import ControlPlaneError
+from ..errors import Forbidden, Unauthorized
 
 _DOMAIN = "knflow-reply/v1"
 MIN_SECRET_BYTES = 16
 
 
-class ReplyTokenMissing(ControlPlaneError):
+class ReplyTokenMissing(Unauthorized):
     """Reply token required.
 
     Attributes:
         fields: ``field`` (``authorization``).
     """
 
-    status = 401
 
-
-class ReplyTokenInvalid(ControlPlaneError):
+class ReplyTokenInvalid(Forbidden):
     """Reply token refused.
 
     Attributes:
         fields: ``field`` (``authorization``).
     """
-
-    status = 403
 
 
 def mint(secret: bytes, attempt_id: str, expires: int) -> str:

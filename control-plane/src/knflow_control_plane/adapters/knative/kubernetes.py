@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from ...errors import ControlPlaneError
+from ...errors import ControlPlaneError, Unavailable
 
 __all__ = [
     "KubeApiError",
@@ -49,10 +49,8 @@ class KubeError(ControlPlaneError):
     """The Kubernetes API failed a request."""
 
 
-class KubeUnavailable(KubeError):
+class KubeUnavailable(KubeError, Unavailable):
     """The Kubernetes API server could not be reached."""
-
-    status = 503
 
 
 class KubeApiError(KubeError):

@@ -1,2 +1,2 @@
 """Object stores (the port is :mod:`knflow_control_plane.ports.objects`): ``local`` (a folder, its signed
-URLs served by ``local_app`` and checked by ``signing``) and ``s3``."""
+URLs served by ``entrypoints/objects_app`` and checked by ``signing``) and ``s3``."""

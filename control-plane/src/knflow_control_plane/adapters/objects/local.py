@@ -1,4 +1,4 @@
-"""The ``local`` object store: a folder on disk (its signed URLs are served by :mod:`.local_app`).
+"""The ``local`` object store: a folder on disk (its signed URLs are served by ``entrypoints/objects_app.py``).
 
 Under ``root``: ``data/{key}`` (content), ``meta/{key}.json`` (content type, size, SHA-256, creation time,
 inode of its data file) and ``tmp/`` (writes in progress, renamed into place: readers see the old object

@@ -1,4 +1,5 @@
-"""``LocalObjectsApp``: the ASGI app serving :class:`.local.LocalObjectStore`'s signed URLs."""
+"""``LocalObjectsApp``: the ASGI app serving :class:`~knflow_control_plane.adapters.objects.local.LocalObjectStore`'s
+signed URLs."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
-from ...errors import ControlPlaneError
-from ...ports.objects import DEFAULT_CONTENT_TYPE, TooLarge, UrlInvalid
-from . import signing
-from .local import LocalObjectStore
+from ..adapters.objects import signing
+from ..adapters.objects.local import LocalObjectStore
+from ..errors import ControlPlaneError
+from ..ports.objects import DEFAULT_CONTENT_TYPE, TooLarge, UrlInvalid
+from .statuses import status_of
 
 
 class LocalObjectsApp:
@@ -49,7 +51,7 @@ class LocalObjectsApp:
             return  # nobody is left to answer; the partial upload was discarded
         except ControlPlaneError as exc:
             title = (type(exc).__doc__ or type(exc).__name__).strip().splitlines()[0]
-            await _problem(send, exc.status, title, str(exc), **exc.fields)
+            await _problem(send, status_of(exc), title, str(exc), **exc.fields)
 
     async def _get(self, grant: signing.Grant, send: Send) -> None:
         async with await self.store.get(grant.key) as stream:
