@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,6 +46,12 @@ class Plane:
 
     def start(self, timeout: float = 90.0) -> None:
         """Start ``knflow dev`` and wait until it is ready."""
+        with socket.socket() as probe:  # else readiness would be read from whoever holds the port
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no holder
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError as exc:
+                raise RuntimeError(f"{self.name}: port {self.port} is taken by another process") from exc
         env = {**os.environ, **self.env, "KNFLOW_WORKER_NAME": self.name}
         with (self.workdir / f"{self.name}.log").open("ab") as log:
             self.process = subprocess.Popen(

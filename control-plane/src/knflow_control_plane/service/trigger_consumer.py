@@ -154,11 +154,19 @@ class TriggerConsumer:
         }
 
     async def reload(self) -> None:
-        """Read the deployed event triggers again (after a deploy on this replica)."""
+        """Read the deployed event triggers again (after a deploy on this replica).
+
+        Reads overlap (the periodic one, a deploy's, an unmatched event's) and may answer out of order: a
+        read begun before another that already answered is older, and is dropped. Installed, it would
+        hide a workflow deployed in between while claiming the triggers known as of the newer read, so an
+        event that matched nothing would start no run and leave no record (the chaos run's finding).
+        """
         began = time.monotonic()
         rows = await self.store.list_event_triggers(self.project)
+        if began < self._known_as_of:
+            return
         self._triggers = [(row, _event_trigger(row["trigger"])) for row in rows]
-        self._known_as_of = max(self._known_as_of, began)
+        self._known_as_of = began
         self._loaded.set()
 
     async def _known_since(self, moment: float) -> None:
