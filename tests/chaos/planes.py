@@ -46,12 +46,7 @@ class Plane:
 
     def start(self, timeout: float = 90.0) -> None:
         """Start ``knflow dev`` and wait until it is ready."""
-        with socket.socket() as probe:  # else readiness would be read from whoever holds the port
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no holder
-            try:
-                probe.bind(("127.0.0.1", self.port))
-            except OSError as exc:
-                raise RuntimeError(f"{self.name}: port {self.port} is taken by another process") from exc
+        ensure_free(self.port)  # else readiness would be read from whoever holds the port
         env = {**os.environ, **self.env, "KNFLOW_WORKER_NAME": self.name}
         with (self.workdir / f"{self.name}.log").open("ab") as log:
             self.process = subprocess.Popen(
@@ -103,6 +98,20 @@ class Plane:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+def ensure_free(port: int) -> None:
+    """Raise unless nothing listens on ``port`` (a chaos run's fixed ports: another run may hold them).
+
+    Raises:
+        RuntimeError: naming the port.
+    """
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT holds nothing
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise RuntimeError(f"port {port} is taken by another process (another chaos run?)") from exc
 
 
 @dataclass

@@ -24,7 +24,7 @@ import httpx
 from .checker import check, report
 from .faults import Faults
 from .history import TERMINAL, History
-from .planes import BIN, ROOT, Plane, Service
+from .planes import BIN, ROOT, Plane, Service, ensure_free
 from .workload import Workload
 
 FLOWS = Path(__file__).parent / "flows"
@@ -169,8 +169,12 @@ def one_at_a_time() -> Iterator[None]:
 
 async def _chaos(database: str, minutes: float, workdir: Path) -> History:
     history = History(database)
+    replicas = planes(workdir, database, {})
+    for plane in replicas:  # before the services are touched: a run holding them must not lose them
+        ensure_free(plane.port)
     postgres, kafka, env = services(workdir, database)
-    replicas = planes(workdir, database, env)
+    for plane in replicas:
+        plane.env.update(env)
     markers = workdir / "in-flight"
     markers.mkdir(parents=True, exist_ok=True)
     try:
