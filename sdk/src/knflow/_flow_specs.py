@@ -23,6 +23,10 @@ MAX_WAIT_S = 366 * 86400.0
 MAX_MATCH_FIELDS = 32
 #: the most concurrent runs a concurrency key may allow
 MAX_CONCURRENCY_LIMIT = 100_000
+#: what a step does, one field each: exactly one is set
+STEP_KINDS = ("action", "workflow", "sleep", "wait_for_event", "approval")
+#: the fields of a step that ``knflow.dev/v2`` added
+FLOW_STEP_FIELDS = ("workflow", "sleep", "wait_for_event", "approval", "map", "when", "after")
 _DOTTED = re.compile(r"^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$")
 _KEY_PATH = re.compile(r"^inputs\.[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$")
 

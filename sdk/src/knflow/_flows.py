@@ -114,7 +114,7 @@ def sub_workflow(
     Raises:
         SpecError: for an input the child does not take, or a required one missing.
     """
-    step = name or trace._next_name(child.name)
+    step = name or trace.next_name(child.name)
     unknown = sorted(set(inputs) - set(child.spec.inputs))
     if unknown:
         raise SpecError(f"workflow {child.name} has no input {unknown[0]!r}", path=f"steps.{step}.inputs.{unknown[0]}")

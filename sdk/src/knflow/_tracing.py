@@ -159,7 +159,7 @@ class Trace:
 
     def add_special(self, kind: str, base: str, name: str | None, body: dict[str, Any], *, barrier: bool) -> str:
         """Record a step that calls no action (``workflow``, ``sleep``, ``wait_for_event``, ``approval``)."""
-        step = name or self._next_name(base)
+        step = name or self.next_name(base)
         inputs = body.pop("inputs", None)
         when = body.pop("when", None)
         record: dict[str, Any] = {"name": step, kind: body}
@@ -185,9 +185,10 @@ class Trace:
         known = self.actions.setdefault(action.name, action)
         if known is not action:
             raise SpecError(f"two different actions are called {action.name!r}", path=f"workflow {self.workflow}")
-        return name or self._next_name(action.name)
+        return name or self.next_name(action.name)
 
-    def _next_name(self, base: str) -> str:
+    def next_name(self, base: str) -> str:
+        """``base``, or ``base_2``, ``base_3``... when the name is taken."""
         taken = {s["name"] for s in self.steps}
         if base not in taken:
             return base

@@ -22,7 +22,17 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from ._errors import SpecError
-from ._flow_specs import ApprovalSpec, Concurrency, MapSpec, SleepSpec, SubWorkflowSpec, WaitSpec, flow_features
+from ._flow_specs import (
+    FLOW_STEP_FIELDS,
+    STEP_KINDS,
+    ApprovalSpec,
+    Concurrency,
+    MapSpec,
+    SleepSpec,
+    SubWorkflowSpec,
+    WaitSpec,
+    flow_features,
+)
 from ._spec_base import GrownModel, Name
 from ._spec_base import SpecModel as _Model
 
@@ -118,10 +128,6 @@ class ActionSpec(_Model):
         return list(outputs) if outputs is not None else None
 
 
-#: what a step does, one field each: exactly one is set
-STEP_KINDS = ("action", "workflow", "sleep", "wait_for_event", "approval")
-
-
 class StepSpec(GrownModel):
     """One node of the DAG: a call of an action with bound inputs (``knflow.dev/v1``), or, in
     ``knflow.dev/v2``, a mapped call, a sub-workflow, a durable sleep, an event wait or an approval,
@@ -165,11 +171,7 @@ class StepSpec(GrownModel):
     @property
     def flow_fields(self) -> list[str]:
         """The ``knflow.dev/v2`` fields this step uses."""
-        return [
-            name
-            for name in ("workflow", "sleep", "wait_for_event", "approval", "map", "when", "after")
-            if getattr(self, name) is not None
-        ]
+        return [name for name in FLOW_STEP_FIELDS if getattr(self, name) is not None]
 
 
 class HttpTrigger(GrownModel):
@@ -291,13 +293,11 @@ class WorkflowSpec(GrownModel):
 
     @model_validator(mode="after")
     def _versioned(self) -> WorkflowSpec:
-        if self.api_version == API_VERSION:
-            used = flow_features(self)
-            if used:
-                path, feature = used[0]
-                raise SpecError(
-                    f"{feature} needs api_version: {API_VERSION_FLOWS} (this spec says {API_VERSION})", path=path
-                )
+        used = flow_features(self) if self.api_version == API_VERSION else []
+        for path, feature in used[:1]:
+            raise SpecError(
+                f"{feature} needs api_version: {API_VERSION_FLOWS} (this spec says {API_VERSION})", path=path
+            )
         return self
 
     @field_validator("result", mode="before")
