@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -16,17 +16,12 @@ class SpecModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class GrownModel(SpecModel):
-    """A spec model with fields added after ``knflow.dev/v1``: each is left out of the dump while unset,
-    so that a spec that does not use it keeps its exact form, hence its version hash."""
+def _unset(value: Any) -> bool:
+    return value is None
 
-    later_fields: ClassVar[frozenset[str]] = frozenset()
 
-    @model_serializer(mode="wrap")
-    def _leave_out_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
-        data = handler(self)
-        if isinstance(data, dict):
-            for name in self.later_fields:
-                if data.get(name, 0) is None:
-                    del data[name]
-        return data
+def later(**constraints: Any) -> Any:
+    """A field added after ``knflow.dev/v1``: None by default, and left out of the dump while None, so that a
+    spec that does not use it keeps its exact form, hence its version hash (a per-field rule: pydantic-core
+    keeps its fast path, where a wrapping serializer made dumps 5x slower)."""
+    return Field(default=None, exclude_if=_unset, **constraints)

@@ -33,7 +33,7 @@ from ._flow_specs import (
     WaitSpec,
     flow_features,
 )
-from ._spec_base import GrownModel, Name
+from ._spec_base import Name, later
 from ._spec_base import SpecModel as _Model
 
 API_VERSION = "knflow.dev/v1"
@@ -128,24 +128,22 @@ class ActionSpec(_Model):
         return list(outputs) if outputs is not None else None
 
 
-class StepSpec(GrownModel):
+class StepSpec(_Model):
     """One node of the DAG: a call of an action with bound inputs (``knflow.dev/v1``), or, in
     ``knflow.dev/v2``, a mapped call, a sub-workflow, a durable sleep, an event wait or an approval,
     optionally run only ``when`` a condition holds and ``after`` other steps."""
 
-    later_fields = frozenset({"action", "workflow", "sleep", "wait_for_event", "approval", "map", "when", "after"})
-
     name: Name
-    action: Name | None = None
+    action: Name | None = later()
     inputs: dict[str, Binding] = Field(default_factory=dict)
-    workflow: SubWorkflowSpec | None = None
-    sleep: SleepSpec | None = None
-    wait_for_event: WaitSpec | None = None
-    approval: ApprovalSpec | None = None
-    map: MapSpec | None = None
-    when: str | None = Field(default=None, min_length=1)
+    workflow: SubWorkflowSpec | None = later()
+    sleep: SleepSpec | None = later()
+    wait_for_event: WaitSpec | None = later()
+    approval: ApprovalSpec | None = later()
+    map: MapSpec | None = later()
+    when: str | None = later(min_length=1)
     #: steps that must finish first although no input reads them (what a sleep or a wait holds back)
-    after: list[Name] | None = None
+    after: list[Name] | None = later()
 
     @field_validator("inputs", mode="before")
     @classmethod
@@ -154,6 +152,9 @@ class StepSpec(GrownModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> StepSpec:
+        others = (self.workflow, self.sleep, self.wait_for_event, self.approval)
+        if self.action is not None and others == (None, None, None, None):
+            return self  # an action step (a mapped one too): the common case, for every step of every spec
         given = [kind for kind in STEP_KINDS if getattr(self, kind) is not None]
         if len(given) != 1:
             raise SpecError(f"a step has exactly one of {', '.join(STEP_KINDS)}; this one has {given or 'none'}")
@@ -174,7 +175,7 @@ class StepSpec(GrownModel):
         return [name for name in FLOW_STEP_FIELDS if getattr(self, name) is not None]
 
 
-class HttpTrigger(GrownModel):
+class HttpTrigger(_Model):
     """Runs start from ``/hooks/{path}``; the reply waits up to ``timeout`` seconds for the result."""
 
     kind: Literal["http"] = "http"
@@ -184,9 +185,8 @@ class HttpTrigger(GrownModel):
     success_code: Literal[200, 201] = 200
     #: with API keys on, a public hook needs none (anyone who can reach the control plane may call it)
     public: bool = False
-    later_fields = frozenset({"priority"})
     #: runs it starts go before queued runs of lower priority (``knflow.dev/v2``)
-    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    priority: int | None = later(ge=-1000, le=1000)
 
     @field_validator("path")
     @classmethod
@@ -194,7 +194,7 @@ class HttpTrigger(GrownModel):
         return "/" + value.strip("/")
 
 
-class EventTrigger(GrownModel):
+class EventTrigger(_Model):
     """Runs start from CloudEvents matching type, source and subject (exact, or prefix ending in ``*``)
     and equality ``filters`` on data fields (dotted paths)."""
 
@@ -204,11 +204,10 @@ class EventTrigger(GrownModel):
     subject: str | None = None
     filters: dict[str, Any] = Field(default_factory=dict)
     topic: str = "knflow.triggers"
-    later_fields = frozenset({"priority"})
-    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    priority: int | None = later(ge=-1000, le=1000)
 
 
-class ScheduleTrigger(GrownModel):
+class ScheduleTrigger(_Model):
     """Runs start on a cron schedule in a time zone; ``missed`` says what happens to ticks missed
     while no control plane ran."""
 
@@ -217,8 +216,7 @@ class ScheduleTrigger(GrownModel):
     timezone: str = "UTC"
     inputs: dict[str, Any] = Field(default_factory=dict)
     missed: Literal["skip", "catch_up"] = "skip"
-    later_fields = frozenset({"priority"})
-    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    priority: int | None = later(ge=-1000, le=1000)
 
     @model_validator(mode="after")
     def _check_cron(self) -> ScheduleTrigger:
@@ -235,7 +233,7 @@ class ManualTrigger(_Model):
     kind: Literal["manual"] = "manual"
 
 
-class SourceTrigger(GrownModel):
+class SourceTrigger(_Model):
     """Runs start from the events a custom ``@trigger`` yields: a long-running function of the user's
     code that posts them to the control plane (the Knative ``K_SINK`` convention). Its events have the
     source ``/triggers/{name}``; ``type`` (exact or ``*`` prefix) and ``filters`` narrow them down."""
@@ -247,8 +245,7 @@ class SourceTrigger(GrownModel):
     options: dict[str, Any] = Field(default_factory=dict)
     type: str = Field(default="*", min_length=1)
     filters: dict[str, Any] = Field(default_factory=dict)
-    later_fields = frozenset({"priority"})
-    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    priority: int | None = later(ge=-1000, le=1000)
 
     @property
     def event_source(self) -> str:
@@ -270,10 +267,8 @@ Trigger = Annotated[
 ]
 
 
-class WorkflowSpec(GrownModel):
+class WorkflowSpec(_Model):
     """A named DAG of steps with its inputs, result, triggers and the actions it calls."""
-
-    later_fields = frozenset({"concurrency"})
 
     api_version: Literal["knflow.dev/v1", "knflow.dev/v2"] = "knflow.dev/v1"
     name: Name
@@ -284,7 +279,7 @@ class WorkflowSpec(GrownModel):
     triggers: list[Trigger] = Field(default_factory=list)
     actions: dict[str, ActionSpec] = Field(default_factory=dict)
     timeout: float | None = Field(default=None, gt=0, description="seconds a run may take in all")
-    concurrency: Concurrency | None = None
+    concurrency: Concurrency | None = later()
 
     @property
     def flow_features(self) -> list[tuple[str, str]]:

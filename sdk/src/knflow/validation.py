@@ -18,11 +18,14 @@ Problems = list[tuple[str, str]]
 
 def dependencies(spec: WorkflowSpec) -> dict[str, set[str]]:
     """For each step, the steps it reads from."""
-    return {
+    found = {
         step.name: {name for binding in step.inputs.values() for name in upstream(_dump(binding))}
-        | (extra_upstream(step) if step.action is None or step.when or step.after else set())
         for step in spec.steps
     }
+    for step in spec.steps:
+        if step.action is None or step.when is not None or step.after is not None:  # v2 edges (rare)
+            found[step.name] |= extra_upstream(step)
+    return found
 
 
 def _dump(binding: Any) -> dict[str, Any]:
@@ -103,7 +106,8 @@ def _check_step(
     step: StepSpec, spec: WorkflowSpec, steps: Mapping[str, StepSpec], catalogue: Mapping[str, ActionSpec]
 ) -> Problems:
     where = f"steps.{step.name}"
-    problems = check_flow_step(step, spec, steps)
+    v2 = step.action is None or step.when is not None or step.after is not None or step.map is not None
+    problems = check_flow_step(step, spec, steps) if v2 else []
     if step.action is None:  # a sub-workflow's inputs are checked against the child where it is known
         context = _Context(spec, steps, catalogue)
         for name, binding in step.inputs.items():
