@@ -14,9 +14,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from knflow.rest import PROBLEM_JSON, HookActionError, Problem, WorkflowRequest
+from knflow.rest import PROBLEM_JSON, HookActionError, Problem, RunRequest, WorkflowRequest
 
 _REF = "#/components/schemas/{model}"
+#: models referenced by hand (problems(), bodies read by the route itself), not by FastAPI
+HAND_REFERENCED = (Problem, HookActionError, WorkflowRequest, RunRequest)
 _WHY = {
     400: "Malformed request (not a CloudEvent, not JSON, ...); the problem names the part at fault",
     401: "No valid API key: send `Authorization: Bearer <key>`",
@@ -68,11 +70,7 @@ def install(app: FastAPI) -> None:
 
 def _with_problems(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    for model in (
-        Problem,
-        HookActionError,
-        WorkflowRequest,
-    ):  # referenced by hand (problems(), raw bodies), not by FastAPI
+    for model in HAND_REFERENCED:
         schema = model.model_json_schema(ref_template=_REF)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
