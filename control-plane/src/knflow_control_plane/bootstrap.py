@@ -132,7 +132,7 @@ class ControlPlane:
 
 
 #: Attempts in flight below which a SQLite transition runs in the event loop instead of the database
-#: thread: a chain or a lone trigger (A/B, chain: 2.5-3.9 -> 1.8-2.6 ms per step); under load the thread.
+#: thread: a chain or a lone trigger (faster per step, docs/performance.md); under load the thread.
 INLINE_BELOW_INFLIGHT = 4
 
 

@@ -113,8 +113,8 @@ class MemoryBus:
         retain_acked: events per partition kept after every group acknowledged them (a group created
             later starts from the earliest kept one); events not yet acknowledged are always kept.
         retain_ungrouped: events per partition kept for a topic no group consumes yet (lifecycle events
-            nobody subscribed to must not grow without bound: ~2 KB each as objects, so 10,000 per
-            partition held ~100 MB with 10,000 runs waiting).
+            nobody subscribed to must not grow without bound: a few KB each as objects, see
+            ``docs/performance.md``).
     """
 
     def __init__(self, *, partitions: int = 4, retain_acked: int = 1000, retain_ungrouped: int = 1000) -> None:

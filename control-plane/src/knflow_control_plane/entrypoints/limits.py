@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 T = TypeVar("T")
 #: bodies larger than this are parsed in a worker thread: a 10 MiB one takes seconds of CPU, and the
-#: server must keep answering meanwhile; smaller ones are parsed in place (a thread hop costs ~50 us)
+#: server must keep answering meanwhile; smaller ones are parsed in place (cheaper than a thread hop)
 OFF_LOOP_BYTES = 64 * 1024
 
 

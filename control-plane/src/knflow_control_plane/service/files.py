@@ -201,7 +201,7 @@ class RunFiles:
             keys = {name: f"{prefix}{segment(name, f'output{i}')}" for i, name in enumerate(names)}
             spare = [f"{prefix}~{i}" for i in range(self.settings.upload_slots)]
             # Presigning is local computation on both stores: awaited in turn, no task per URL (a gather
-            # of tasks cost ~0.3 ms per attempt, as much as the rest of the hot path's bookkeeping).
+            # of tasks cost as much as the rest of the hot path's bookkeeping, docs/performance.md).
             puts = [await self.objects.presign_put(key, ttl, max_size=limit) for key in [*keys.values(), *spare]]
             data["uploads"] = {
                 name: {"put": put, "key": key, "max_size": limit}

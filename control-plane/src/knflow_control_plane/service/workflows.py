@@ -82,8 +82,8 @@ class Workflows:
         self._routes: TtlCache[tuple[str, str], dict[str, Any] | None] = TtlCache(_READ_TTL_S)
         # A burst of starts (10,000 trigger events, one ``asyncio.gather``) waits here, before anything is
         # built for it: a start that waits deeper (for the store) holds its checked inputs, its ``NewRun``
-        # and six coroutine frames, ~4 KB. The burst's peak is what the heap keeps afterwards (pymalloc
-        # frees an arena only once it is empty): 10,000 parked runs kept +53 MB, +33 MB with this door.
+        # and six coroutine frames. The burst's peak is what the heap keeps afterwards (pymalloc frees an
+        # arena only once it is empty), so parking them here keeps less (docs/performance.md).
         # The store still takes starts as fast as before: 64 fill its group commits and its pool.
         self.starts_at_once = starts_at_once
         self._starting = asyncio.Semaphore(starts_at_once)

@@ -1,8 +1,8 @@
 """HTTP/1.1 to local instances: a raw asyncio ``Protocol`` with the ``httptools`` parser.
 
-Not ``httpx.AsyncClient``. Measured (``bench/cold_start_bench.py``, 2,000 sequential invokes of a
-no-op action, runtime included): this client p50 0.72 ms, httpx 3.1-3.7 ms to the same instance.
-Invoke overhead is most of a step's cost, so the few lines of HTTP/1.1 are worth owning.
+Not ``httpx.AsyncClient``: this client's invokes take a fraction of httpx's to the same instance
+(``bench/cold_start_bench.py``; the numbers are in ``docs/performance.md``). Invoke overhead is most of a
+step's cost, so the few lines of HTTP/1.1 are worth owning.
 """
 
 from __future__ import annotations

@@ -311,7 +311,7 @@ class Launcher:
             await asyncio.wait([asyncio.shield(i.exited) for i in instances], timeout=timeout)
 
     async def _wait_ready(self, instance: Instance, action: ActionSpec, log: Path, offset: int) -> None:
-        # Polled, with a fast backoff: a refused connect costs ~0.1 ms, and the runtime's ready line
+        # Polled, with a fast backoff: a refused connect is cheap, and the runtime's ready line
         # would need a pipe that the control plane must then drain for the process's whole life.
         deadline = time.monotonic() + self.start_timeout
         delay = 0.002

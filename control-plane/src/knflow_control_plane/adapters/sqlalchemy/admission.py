@@ -70,7 +70,7 @@ class Admission:
 
 class _Slot:
     # A plain class, not ``@asynccontextmanager``: 10,000 starts of a burst each hold one while they
-    # wait, and a generator-based one costs ~1 KB more apiece (measured with tracemalloc).
+    # wait, and a generator-based one costs more memory apiece (tracemalloc, docs/performance.md).
     __slots__ = ("_admission", "_urgent")
 
     def __init__(self, admission: Admission, urgent: bool):

@@ -43,8 +43,8 @@ T = TypeVar("T")
 
 # The hot transactions (raw path) find every row by its key. Their batched statements join tables with
 # JSON recordset parameters, which the planner estimates at 100 rows whatever their size: on tables of
-# a few thousand rows it then prefers a hash join over a scan of the whole table (3-5 ms a statement,
-# growing with the table) to a few index lookups. Within these transactions, joins are nested loops
+# a few thousand rows it then prefers a hash join over a scan of the whole table (milliseconds a
+# statement, growing with the table) to a few index lookups. Within these transactions, joins are nested loops
 # over indexes; a scan remains where no index applies. Sent with BEGIN: no round trip of its own.
 _BEGIN_KEYED = (
     "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
@@ -78,8 +78,8 @@ class Database:
         # Admitted transactions fit the pool's own connections, which stay open. Admitting its overflow
         # too (as before) made a transaction beyond the tenth open a connection, and close it on return
         # (SQLAlchemy keeps ``pool_size``): a connect (TCP, startup, auth) and every statement prepared
-        # again on the new connection (asyncpg's statement cache is per connection). 12 s of steady
-        # throughput opened 319 connections, now 11; 560-620 -> 750-980 steps/s. The overflow is left
+        # again on the new connection (asyncpg's statement cache is per connection): steady throughput
+        # opened hundreds of connections (docs/performance.md). The overflow is left
         # for whatever bypasses admission.
         self._admission = Admission(pool_size)
         self.pool_size = pool_size
@@ -187,7 +187,7 @@ class Database:
         """``fn`` on a connection of the pool, in the greenlet :meth:`_run_raw_asyncpg` spawned.
 
         The checkout happens in the same greenlet as the transaction: an ``AsyncConnection`` costs a
-        greenlet of its own to check out and to return (157 us of CPU a transaction here, against 31).
+        greenlet of its own to check out and to return (five times the CPU, docs/performance.md).
         A connection found closed (Postgres restarted, a proxy cut it) is discarded, and so is one that
         failed as unreachable: the raw path bypasses SQLAlchemy's error handling, which would do the same.
         ``BEGIN`` goes out with the transaction's first statement, ``COMMIT`` with its last held one

@@ -5,11 +5,11 @@ Used by the raw path's binding on both dialects, and as both engines' ``json_ser
 
 SQLAlchemy's JSON processors call ``json.dumps``/``json.loads``, which build a C encoder (or run a
 regular expression for whitespace) on every call and add Python frames around the C code that does the
-work: 3.4 us to encode a small dict and 2.1 us to decode it here, against 1.5 and 0.7 us for the C
-encoder and scanner called directly. A transition encodes ~10 values and decodes ~6, so this is
-~4% of a step's CPU. The text is the same as ``json.dumps``'s (same separators, ASCII escapes, ``NaN``);
-anything unusual (SQLAlchemy's ``null()`` and ``JSON.NULL``, numbers from ``json_extract``, text with
-surrounding whitespace or malformed) goes to SQLAlchemy's own processor or to ``json.loads``.
+work: about twice the time of the C encoder and scanner called directly. A transition encodes ~10
+values and decodes ~6, so this is a measurable part of a step's CPU (``docs/performance.md``). The
+text is the same as ``json.dumps``'s (same separators, ASCII escapes, ``NaN``); anything unusual
+(SQLAlchemy's ``null()`` and ``JSON.NULL``, numbers from ``json_extract``, text with surrounding
+whitespace or malformed) goes to SQLAlchemy's own processor or to ``json.loads``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The hot path's statements run on the driver itself (sqlite3, asyncpg), compiled once by SQLAlchemy.
 
 SQLAlchemy's per-execution machinery (connection events, parameter construction, cursor adaptation,
-result objects) costs 45-130 us per statement and ~130 us per transaction, against ~5 us per statement
-for the driver. The SQL is still defined once, as Core statements: each is compiled once per dialect
+result objects) costs an order of magnitude more per statement than the driver itself
+(``docs/performance.md``). The SQL is still defined once, as Core statements: each is compiled once per dialect
 (and per set of inserted columns, and per length of an expanding ``IN`` list), with SQLAlchemy's own
 bind and result processors (JSON on SQLite: the same text and values in fewer steps, ``sqlalchemy_json``),
 and the driver runs the text. Binding a statement is one list comprehension over its parameters.
@@ -94,7 +94,7 @@ class Plans:
 
     def _expand(self, plan: _Plan, params: Params) -> tuple[_Plan, str, list[Any]]:
         """An ``IN`` list's statement: SQLAlchemy renders one placeholder per item (its post-compile,
-        ~1 ms for 500 items). The SQL depends only on the lists' lengths, so it is rendered once per
+        slow for long lists). The SQL depends only on the lists' lengths, so it is rendered once per
         lengths, with where each argument comes from (a parameter, or an item of a list)."""
         lengths = tuple(len(params[name] if name in params else plan.defaults[name]) for name in plan.expanding)
         cached = plan.expansions.get(lengths)

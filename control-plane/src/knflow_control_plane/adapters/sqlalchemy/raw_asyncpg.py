@@ -1,7 +1,7 @@
 """The raw path's driver on Postgres (asyncpg): what needs no answer travels with the next message.
 
-Every message to Postgres is a round trip: a socket write and a wake-up on each side, ~250 us of wall
-time and ~150 us of this process's CPU on the slower 2-core host of ``docs/performance-history.md``.
+Every message to Postgres is a round trip: a socket write and a wake-up on each side, in wall time and
+in this process's CPU (``docs/performance.md`` has what one costs).
 A statement whose rows nobody reads (the lock a transition takes first, the writes it ends with) need
 not wait for its own answer: :meth:`AsyncpgDriver.run_later` holds it, and it goes out in the same
 simple-query message as the next one. ``BEGIN`` waits the same way, and ``COMMIT`` takes whatever is
@@ -10,7 +10,7 @@ still held: a lone completion is three round trips instead of five.
 A simple query carries no parameters, so a held statement is sent as ``EXECUTE name(literal, ...)`` of a
 statement prepared on the connection once (``PREPARE``, its own round trips, the first time only), run
 with a generic plan made once: the same statement written out with literals would be planned again each
-time (0.5 ms for ``WRITE_PG``, more than the round trip saved). Strings are quoted by doubling ``'``, which is exact
+time (for ``WRITE_PG``, more than the round trip saved). Strings are quoted by doubling ``'``, which is exact
 only with ``standard_conforming_strings`` on (the default; Postgres reports the setting to the driver);
 otherwise, or for a value with no literal here, the statement runs at once, as any other.
 """
@@ -161,8 +161,8 @@ class AsyncpgDriver:
         """Send the held ``BEGIN`` and statements, then ``ending`` if any, as one message.
 
         The held statements run with generic plans. Postgres otherwise plans ``WRITE_PG`` afresh on
-        each execution (its cost estimate for a generic plan is higher): 0.45 ms of its CPU each time,
-        for a write that takes 0.25 ms. ``SET LOCAL`` lasts until the transaction ends, so it is put
+        each execution (its cost estimate for a generic plan is higher), which costs it more CPU than the
+        write itself. ``SET LOCAL`` lasts until the transaction ends, so it is put
         back (to the session's value) unless the message ends the transaction.
         """
         message = [self._begin] if self._begin else []

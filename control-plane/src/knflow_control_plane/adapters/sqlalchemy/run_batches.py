@@ -7,8 +7,7 @@ Here they wait in Python instead, in lanes (the store puts each run in one lane)
 a transaction of its lane is under way joins the next one, which takes everything that queued: one
 commit for the lot, and one lock per run. Lanes do not wait for each other.
 
-Measured (``bench/orchestration_bench.py``, fan-out 1 -> 1,000 -> 1): Postgres 3.6-4.7 s -> 1.8-2.3 s,
-control-plane CPU per step 1.9-2.1 -> 0.7-0.9 ms; SQLite 0.86-0.98 -> 0.81-0.82 s.
+What it bought (``bench/orchestration_bench.py``, a fan-out of 1,000) is in ``docs/performance.md``.
 
 A batch that fails is run again one item at a time, each in its own transaction, so one bad item
 cannot fail the others.

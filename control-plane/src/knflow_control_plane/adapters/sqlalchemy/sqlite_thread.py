@@ -4,16 +4,16 @@ SQLite has one writer, so every transaction runs in one thread on one connection
 (:meth:`Database.run_raw`) that queue up while the thread is busy run together in one ``BEGIN
 IMMEDIATE .. COMMIT``, each inside its own ``SAVEPOINT`` (one that raises rolls back alone and its
 caller gets the error), and their callers are woken with one call into the event loop. Under load this
-amortises the commit (an fsync with ``synchronous=FULL``) and the thread hop (~100 us each way) over the
+amortises the commit (an fsync with ``synchronous=FULL``) and the thread hop (each way) over the
 batch; a transition running alone costs what it did. A transition's result is only handed back after
 the batch's COMMIT, so nothing is reported that is not durable.
 
 When the caller says it is not busy (``inline_when``: few attempts in flight, e.g. one chain), a hot
 transition instead runs right in the event loop on a second connection, if it gets the write lock at
 once (``busy_timeout`` 0; else it queues as above). A lone transition then skips the two thread hops
-and the GIL hand-offs of each statement (the thread releases the GIL around every statement): 30% of
-a chain step's wall time here. Under load the thread stays the better place: its SQLite work overlaps
-the event loop's Python, and queued transitions share a commit.
+and the GIL hand-offs of each statement (the thread releases the GIL around every statement): a
+good part of a chain step's wall time (``docs/performance.md``). Under load the thread stays the
+better place: its SQLite work overlaps the event loop's Python, and queued transitions share a commit.
 """
 
 from __future__ import annotations

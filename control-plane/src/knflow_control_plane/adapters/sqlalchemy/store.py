@@ -16,9 +16,8 @@ from .run_batches import RunBatches
 #: Lanes of completions (``run_batches``): how many batches of completions may run at once (Postgres).
 #: Few: under load the event loop is the bottleneck, and a batch's fixed cost (BEGIN, COMMIT, a
 #: connection, a greenlet; each round trip a send that wakes Postgres) is shared by more completions
-#: the fewer batches run at once. Two keeps one batch's round trips overlapping the next one's Python.
-#: Measured alternated (``steady.py throughput --store postgres``): 8 lanes 870-1,000 steps/s, 2 lanes
-#: 1,100-1,200, 1 lane 1,000-1,200; 1,000 runs at once: 691 / 899 -> 1,141 / 935.
+#: the fewer batches run at once. Two keeps one batch's round trips overlapping the next one's Python
+#: (the lane counts measured against each other are in docs/performance.md).
 LANES = 2
 
 
