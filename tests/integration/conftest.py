@@ -4,6 +4,7 @@ started by ``scripts/services/postgres.sh`` (copied from a migrated template: fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,10 +31,11 @@ async def _postgres_database() -> str:
     return await fresh_postgres_database("t", template=_template)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlAlchemyStore]:
+@contextlib.asynccontextmanager
+async def sql_store(kind: str, tmp_path: Path) -> AsyncIterator[SqlAlchemyStore]:
+    """A migrated store with the default project: ``sqlite`` in ``tmp_path``, or a fresh ``postgres`` database."""
     url = None
-    if request.param == "sqlite":
+    if kind == "sqlite":
         database = Database(f"sqlite:///{tmp_path / 'knflow.db'}")
         await migrate(database)
     else:
@@ -41,8 +43,16 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         database = Database(url)
     store = SqlAlchemyStore(database, outbox=True)
     await store.ensure_project("default", 0.0)
-    yield store
-    await store.close()
-    await asyncio.sleep(0)
-    if url is not None:
-        await drop_postgres_database(url)
+    try:
+        yield store
+    finally:
+        await store.close()
+        await asyncio.sleep(0)
+        if url is not None:
+            await drop_postgres_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlAlchemyStore]:
+    async with sql_store(request.param, tmp_path) as opened:
+        yield opened

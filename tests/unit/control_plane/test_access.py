@@ -1,13 +1,12 @@
-"""Roles, what each route needs, rate-limit buckets, trigger keys and secrets, with in-memory fakes."""
+"""Roles, what each route needs, rate-limit buckets, trigger keys and secrets, on the in-memory access store."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
 from knflow_control_plane.adapters.fernet import FernetCipher, SecretUnreadable
+from knflow_control_plane.adapters.memory import MemoryAccess
 from knflow_control_plane.domain.access import Need, Principal, Role, need_of
 from knflow_control_plane.entrypoints.statuses import status_of
 from knflow_control_plane.errors import (
@@ -21,45 +20,6 @@ from knflow_control_plane.errors import (
 from knflow_control_plane.service.api_keys import ApiKeys, source_key
 from knflow_control_plane.service.rate_limits import Buckets
 from knflow_control_plane.service.secrets import MissingSecret, Secrets
-
-
-class MemoryAccess:
-    """Just enough of ``AccessStore`` in memory."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, dict[str, Any]] = {}
-        self.secrets: dict[tuple[str, str], bytes] = {}
-
-    async def put_api_key(self, record: dict[str, Any]) -> None:
-        self.keys[record["key_hash"]] = record | {"revoked_at": None}
-
-    async def find_api_key(self, key_hash: str) -> dict[str, Any] | None:
-        found = self.keys.get(key_hash)
-        return found if found is not None and found["revoked_at"] is None else None
-
-    async def list_api_keys(self, project: str) -> list[dict[str, Any]]:
-        return [k for k in self.keys.values() if k["project"] == project]
-
-    async def revoke_api_key(self, project: str, key_id: str, now: float) -> bool:
-        for key in self.keys.values():
-            if key["id"] == key_id and key["project"] == project and key["revoked_at"] is None:
-                key["revoked_at"] = now
-                return True
-        return False
-
-    async def put_secret(self, project: str, name: str, ciphertext: bytes, now: float) -> bool:
-        new = (project, name) not in self.secrets
-        self.secrets[project, name] = ciphertext
-        return new
-
-    async def get_secrets(self, project: str, names: list[str]) -> dict[str, bytes]:
-        return {n: self.secrets[project, n] for n in names if (project, n) in self.secrets}
-
-    async def list_secrets(self, project: str) -> list[dict[str, Any]]:
-        return [{"name": n, "created_at": 0.0, "updated_at": 0.0} for p, n in self.secrets if p == project]
-
-    async def delete_secret(self, project: str, name: str) -> bool:
-        return self.secrets.pop((project, name), None) is not None
 
 
 def test_each_role_covers_what_the_issue_says() -> None:
@@ -129,7 +89,7 @@ async def test_secrets_are_stored_encrypted_and_resolved_by_name() -> None:
     secrets = Secrets(access, FernetCipher(Fernet.generate_key()), "alpha")
     assert await secrets.put("TOKEN", "hunter2") is True
     assert await secrets.put("TOKEN", "hunter3") is False
-    assert b"hunter3" not in access.secrets["alpha", "TOKEN"]
+    assert b"hunter3" not in (await access.get_secrets("alpha", ["TOKEN"]))["TOKEN"]
     assert await secrets.values(["TOKEN"]) == {"TOKEN": "hunter3"}
     assert [s["name"] for s in await secrets.list()] == ["TOKEN"]
     with pytest.raises(MissingSecret) as missing:

@@ -32,7 +32,7 @@ from knflow_runtime.tracing import make_provider
 from ..domain.events import RUN_CANCELLED, RUN_FAILED, RUN_SUCCEEDED
 from ..domain.model import AttemptStatus, Outcome
 from ..domain.records import Claim, NewRun, Transition
-from ..ports import HttpReply, RunStore
+from ..ports import HttpReply, RunReads
 from . import _db_spans
 from .tracing import run_span_id
 
@@ -107,7 +107,7 @@ class RunSpans:
         store: read when a run finishes whose start this replica did not see.
     """
 
-    def __init__(self, tracer: trace.Tracer, store: RunStore):
+    def __init__(self, tracer: trace.Tracer, store: RunReads):
         self.tracer = tracer
         self.store = store
         self._runs: OrderedDict[str, _Run] = OrderedDict()
@@ -311,7 +311,7 @@ class Tracing:
         ):
             yield
 
-    def run_spans(self, store: RunStore) -> RunSpans:
+    def run_spans(self, store: RunReads) -> RunSpans:
         """The orchestrator's tracer."""
         return RunSpans(self.tracer, store)
 

@@ -20,8 +20,13 @@ from prometheus_client.registry import Collector
 from ..domain import events as ev
 from ..domain.model import Outcome
 from ..domain.records import Claim, Transition
-from ..ports import FunctionBackend, FunctionStatus, RunStore
+from ..ports import CatalogueStore, FunctionBackend, FunctionStatus, RunReads
 from ..service.orchestrator import Orchestrator
+
+
+class MetricsStore(RunReads, CatalogueStore, Protocol):
+    """What the metrics read: runs, and the actions whose functions are counted."""
+
 
 log = logging.getLogger("knflow.metrics")
 
@@ -75,7 +80,7 @@ class Metrics:
     def __init__(
         self,
         orchestrator: Orchestrator,
-        store: RunStore,
+        store: MetricsStore,
         backend: FunctionBackend,
         project: str,
         backend_stats: BackendStats | None = None,

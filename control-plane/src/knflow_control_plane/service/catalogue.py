@@ -7,11 +7,15 @@ their rules: a deployed workflow is not deleted, a missing one is named in the e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from ..domain.rejections import RejectedEvent
 from ..errors import Conflict, NotFound
-from ..ports import RunStore
+from ..ports import CatalogueStore, RejectedEvents
+
+
+class CatalogueReads(CatalogueStore, RejectedEvents, Protocol):
+    """What the API's catalogue reads: actions, workflows, deployments, routes, and rejected events."""
 
 
 class Catalogue:
@@ -22,7 +26,7 @@ class Catalogue:
         project: the project whose catalogue this is.
     """
 
-    def __init__(self, store: RunStore, project: str):
+    def __init__(self, store: CatalogueReads, project: str):
         self.store, self.project = store, project
 
     async def workflows(self) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from knflow import File, wire
 from knflow._file import FILE_MARKER
@@ -40,11 +40,16 @@ from ..domain.files import (
 from ..domain.model import Outcome
 from ..domain.records import Claim
 from ..errors import Conflict, InvalidRequest, PayloadTooLarge
-from ..ports import HttpReply, RunStore
+from ..ports import CatalogueStore, FileRecords, HttpReply
 from ..ports.objects import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectNotFound, ObjectStore
 from .outcomes import CheckedReply
 from .payloads import Payloads
 from .ttl_cache import TtlCache
+
+
+class FilesStore(FileRecords, CatalogueStore, Protocol):
+    """What the run files service reads and writes: file records, and action versions (their outputs' types)."""
+
 
 _FILE_BYTES = f'"{FILE_MARKER}"'.encode()
 _SCHEMA_CACHE = 512
@@ -83,7 +88,7 @@ class RunFiles:
     def __init__(
         self,
         objects: ObjectStore,
-        store: RunStore,
+        store: FilesStore,
         settings: FileSettings,
         clock: Callable[[], float] = time.time,
     ):

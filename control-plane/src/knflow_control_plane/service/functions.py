@@ -9,7 +9,7 @@ from typing import Any
 from knflow.spec import ActionSpec
 
 from ..errors import BuildFailed, DeployFailed, InvalidRequest
-from ..ports import Artifact, Builder, CodeBundle, FunctionBackend, LoadChecking, Preflighted, RunStore
+from ..ports import Artifact, Builder, CatalogueStore, CodeBundle, FunctionBackend, LoadChecking, Preflighted
 
 
 class Functions:
@@ -19,7 +19,7 @@ class Functions:
     from the stored artifact (or builds it), which also repairs drift (a function removed by hand).
     """
 
-    def __init__(self, store: RunStore, builder: Builder, backend: FunctionBackend, project: str = "default"):
+    def __init__(self, store: CatalogueStore, builder: Builder, backend: FunctionBackend, project: str = "default"):
         self.store = store
         self.builder = builder
         self.backend = backend

@@ -16,17 +16,23 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from ..domain.records import RunFilter
 from ..errors import ControlPlaneError
-from ..ports import GarbageCollecting, RunStore
+from ..ports import CatalogueStore, GarbageCollecting, Leases, RunReads
+
+
+class GarbageStore(CatalogueStore, RunReads, Leases, Protocol):
+    """What garbage collection reads: deployed workflows, running runs, and the collecting replica's lease."""
+
 
 log = logging.getLogger("knflow.garbage")
 LEASE = "function-gc"
 _PAGE = 500
 
 
-async def versions_in_use(store: RunStore, project: str) -> set[tuple[str, str]]:
+async def versions_in_use(store: GarbageStore, project: str) -> set[tuple[str, str]]:
     """The ``(action, version)`` pairs that deployed workflows and unfinished runs of ``project`` use."""
     workflows: set[tuple[str, str]] = set()
     for workflow in await store.list_workflows(project):
@@ -61,7 +67,7 @@ class FunctionGarbage:
 
     def __init__(
         self,
-        store: RunStore,
+        store: GarbageStore,
         backend: GarbageCollecting,
         project: str,
         holder: str,

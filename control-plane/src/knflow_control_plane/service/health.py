@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from ..errors import ControlPlaneError
-from ..ports import RunStore
+from ..ports import Projects
 
 #: longest wait between attempts of a failing loop, seconds
 BACKOFF_CAP = 10.0
@@ -85,7 +85,7 @@ class StoreHealth:
         project: the project whose row the probe locks.
     """
 
-    def __init__(self, store: RunStore, project: str, ttl: float = READY_TTL):
+    def __init__(self, store: Projects, project: str, ttl: float = READY_TTL):
         self.store = store
         self.project = project
         self.ttl = ttl

@@ -14,16 +14,21 @@ import contextlib
 import logging
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cloudevents.core.v1.event import CloudEvent
 
 from knflow_eventing import RUNS_TOPIC, EventBus, EventingError, make_event
 
 from ..errors import ControlPlaneError
-from ..ports import RunStore
+from ..ports import Leases, Outbox
 from .background import Background
 from .health import Outage
+
+
+class RelayStore(Outbox, Leases, Protocol):
+    """What the relay needs: the outbox, and the lease of the one replica that relays."""
+
 
 log = logging.getLogger("knflow.outbox")
 
@@ -61,7 +66,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        store: RunStore,
+        store: RelayStore,
         bus: EventBus,
         holder: str,
         *,

@@ -12,11 +12,11 @@ from knflow.validation import validate_workflow
 
 from ..domain.flows import refuse_not_run_yet
 from ..errors import Conflict, InvalidRequest
-from ..ports import RunStore
+from ..ports import CatalogueStore
 from .functions import unpack
 
 
-async def check_routes(store: RunStore, project: str, spec: WorkflowSpec) -> None:
+async def check_routes(store: CatalogueStore, project: str, spec: WorkflowSpec) -> None:
     """No HTTP trigger of ``spec`` is a route another deployed workflow holds.
 
     Raises:
@@ -37,7 +37,9 @@ def actions_of(spec: WorkflowSpec) -> list[ActionSpec]:
     return [*spec.actions.values(), *(t.as_action() for t in spec.triggers if isinstance(t, SourceTrigger))]
 
 
-async def check_same_code(store: RunStore, project: str, action: ActionSpec, files: dict[str, bytes] | None) -> None:
+async def check_same_code(
+    store: CatalogueStore, project: str, action: ActionSpec, files: dict[str, bytes] | None
+) -> None:
     """An action version already stored with code has the same code for its module in ``files``: a version
     is a hash of that module, so other code under the same version would be ambiguous (the first stayed).
 

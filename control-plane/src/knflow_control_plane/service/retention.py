@@ -13,11 +13,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from ..errors import ControlPlaneError
-from ..ports import RunStore
+from ..ports import FileRecords, Leases
 from ..ports.objects import ObjectStore
 from .background import Background
+
+
+class RetentionStore(FileRecords, Leases, Protocol):
+    """What the retention policy needs: old file records, and the lease of the one replica that deletes."""
+
 
 log = logging.getLogger("knflow.retention")
 LEASE = "file-retention"
@@ -41,7 +47,7 @@ class Retention:
     def __init__(
         self,
         objects: ObjectStore,
-        store: RunStore,
+        store: RetentionStore,
         project: str,
         days: float,
         holder: str,

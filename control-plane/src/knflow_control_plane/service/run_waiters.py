@@ -11,7 +11,7 @@ from ..domain.events import RUN_CANCELLED, RUN_FAILED, RUN_STARTED, RUN_SUCCEEDE
 from ..domain.model import RunStatus
 from ..domain.records import Transition
 from ..errors import ControlPlaneError, ShuttingDown
-from ..ports import RunStore
+from ..ports import RunReads
 
 #: Runs asked about per query of the watcher.
 _CHUNK = 500
@@ -31,7 +31,7 @@ class RunWaiters:
         store: where a run's status is read.
     """
 
-    def __init__(self, store: RunStore):
+    def __init__(self, store: RunReads):
         self.store = store
         # Set to the run's state when the transition that ended it says it, else to None: look in the store.
         self._waiters: dict[str, list[asyncio.Future[State | None]]] = {}

@@ -8,15 +8,20 @@ retried, and a file link is only for a file of the run.
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from ..domain.files import FileRecord
 from ..domain.model import NoSuchStep, TransitionError
 from ..domain.records import Page, RunFilter, RunView
 from ..errors import Conflict, NotFound
-from ..ports import RunStore
+from ..ports import FileRecords, RunReads, RunTransitions
 from .files import RunFiles
 from .live_logs import LiveLogs
 from .orchestrator import Orchestrator
+
+
+class RunsStore(RunReads, RunTransitions, FileRecords, Protocol):
+    """What the API's run actions read and change: runs, their transitions, their files."""
 
 
 class Runs:
@@ -31,7 +36,7 @@ class Runs:
     """
 
     def __init__(
-        self, store: RunStore, orchestrator: Orchestrator, files: RunFiles, live: LiveLogs | None, project: str
+        self, store: RunsStore, orchestrator: Orchestrator, files: RunFiles, live: LiveLogs | None, project: str
     ):
         self.store, self.orchestrator, self.files, self.live = store, orchestrator, files, live
         self.project = project

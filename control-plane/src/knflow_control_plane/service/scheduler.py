@@ -13,17 +13,22 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from knflow.spec import ScheduleTrigger
 from knflow_eventing import Tick, due_ticks, next_tick
 
 from ..domain.rejections import RejectedEvent, excerpt
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
-from ..ports import Clock, RunStore
+from ..ports import Clock, RejectedEvents, TriggerStore
 from .background import Background
 from .health import Outage
 from .workflows import Workflows
+
+
+class SchedulerStore(TriggerStore, RejectedEvents, Protocol):
+    """What the scheduler needs: schedules and their cursors, and where a tick that starts no run is told."""
+
 
 log = logging.getLogger("knflow.scheduler")
 MAX_SLEEP_S = 1.0
@@ -34,7 +39,7 @@ SCHEDULE_TICK_TYPE = "dev.knflow.schedule.tick"
 class Scheduler:
     """Fires the due ticks of every deployed schedule of one project."""
 
-    def __init__(self, store: RunStore, workflows: Workflows, clock: Clock, project: str = "default"):
+    def __init__(self, store: SchedulerStore, workflows: Workflows, clock: Clock, project: str = "default"):
         self.store = store
         self.workflows = workflows
         self.clock = clock

@@ -13,14 +13,20 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from knflow.spec import SourceTrigger
 
 from ..errors import ControlPlaneError
-from ..ports import RunStore, SourceRunner
+from ..ports import Leases, SourceRunner, TriggerStore
 from .background import Background
 from .functions import Functions
 from .health import Outage
+
+
+class SourcesStore(TriggerStore, Leases, Protocol):
+    """What runs custom triggers reads: the deployed triggers, and the lease of the replica that runs them."""
+
 
 log = logging.getLogger("knflow.sources")
 
@@ -42,7 +48,7 @@ class Sources:
 
     def __init__(
         self,
-        store: RunStore,
+        store: SourcesStore,
         functions: Functions,
         runner: SourceRunner,
         sink: str,

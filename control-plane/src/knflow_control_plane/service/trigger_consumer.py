@@ -37,11 +37,16 @@ from knflow_eventing import (
 
 from ..domain.rejections import RejectedEvent
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
-from ..ports import RunStore
+from ..ports import RejectedEvents, TriggerStore
 from .health import Outage
 from .rejections import rejected_event
 from .trigger_intake import HTTP_TRIGGER_TYPE
 from .workflows import Workflows
+
+
+class ConsumerStore(TriggerStore, RejectedEvents, Protocol):
+    """What the trigger consumer needs: event triggers, and where an event that starts no run is told."""
+
 
 log = logging.getLogger("knflow.triggers")
 
@@ -88,7 +93,7 @@ class TriggerConsumer:
     def __init__(
         self,
         bus: EventBus,
-        store: RunStore,
+        store: ConsumerStore,
         workflows: Workflows,
         project: str = "default",
         *,
