@@ -186,7 +186,9 @@ def _upload(file: File, url: str, timeout: float, output: str, max_size: int | N
         if size > max_size:
             message = f"the file is too large for the object store: {size} bytes, the limit is {max_size}"
             raise OutputError(message, output=output)
-    headers = {"Content-Type": file.content_type}
+    # Create only: an S3 upload URL signs this header (a PUT without it is refused), and a second PUT of
+    # the same URL then answers 412 instead of replacing the object; the local store is create-only anyway.
+    headers = {"Content-Type": file.content_type, "If-None-Match": "*"}
     try:
         if file.path is not None:
             size = file.path.stat().st_size

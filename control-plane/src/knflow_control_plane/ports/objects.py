@@ -221,7 +221,10 @@ class ObjectStore(Protocol):
     async def presign_put(
         self, key: str, expires_in: int, content_type: str | None = None, max_size: int | None = None
     ) -> str:
-        """A URL that lets anyone holding it upload the object with a plain PUT for ``expires_in`` s.
+        """A URL that lets anyone holding it create the object with a PUT for ``expires_in`` s, once.
+
+        The PUT sends ``If-None-Match: *`` (S3 signs it into the URL); a second PUT of the URL is refused
+        (local: 409, S3: 412) and the object stays as first written.
 
         Args:
             key: where the upload goes.

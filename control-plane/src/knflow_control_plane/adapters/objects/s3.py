@@ -176,13 +176,16 @@ class S3ObjectStore:
     async def presign_put(
         self, key: str, expires_in: int, content_type: str | None = None, max_size: int | None = None
     ) -> str:
-        """A SigV4 presigned upload URL; see :meth:`ObjectStore.presign_put`.
+        """A SigV4 presigned upload URL that only creates; see :meth:`ObjectStore.presign_put`.
 
+        The URL signs the header ``If-None-Match: *`` (S3's conditional write): the uploader must send it
+        (without it the signature does not match: 403), and with it a second PUT of the same URL finds the
+        object and answers 412, so a finished run's output cannot be replaced through its own URL.
         ``max_size`` is not enforced: a presigned PUT can only pin an exact length. Check
         ``info(key).size`` after the upload.
         """
         client = await self._ready()
-        params = {"Bucket": self.bucket, "Key": self._name(validate_key(key))}
+        params = {"Bucket": self.bucket, "Key": self._name(validate_key(key)), "IfNoneMatch": "*"}
         if content_type is not None:
             params["ContentType"] = content_type
         url: str = await client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)
