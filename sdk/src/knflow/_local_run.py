@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._errors import SpecError
-from .bindings import BindingError, resolve, upstream
-from .conditions import ConditionError, holds
-from .validation import dependencies, topological_order
+from .bindings import resolve, skipped_read
+from .conditions import ConditionError, holds, steps_read
+from .validation import topological_order
 
 if TYPE_CHECKING:
     from ._workflow import WorkflowDefinition
@@ -30,32 +30,26 @@ def run_here(definition: WorkflowDefinition, inputs: dict[str, Any]) -> Any:
         raise TypeError(f"workflow {definition.name} is missing inputs {missing}")
     outputs: dict[str, dict[str, Any]] = {}
     skipped: set[str] = set()
-    deps = dependencies(spec)
     for name in topological_order(spec):
         step = spec.step(name)
-        if deps[name] & skipped and not _reads_only_first_of(step, skipped):
-            skipped.add(name)  # it reads a step that did not run: it does not run either
-            continue
-        if step.when is not None and not holds(step.when, values, outputs):
+        if _skips(step, values, outputs, skipped):
             skipped.add(name)
             continue
-        try:
-            outputs[name] = _run_step(definition, step, values, outputs)
-        except BindingError:
-            if not deps[name] & skipped:
-                raise
-            skipped.add(name)
+        outputs[name] = _run_step(definition, step, values, outputs)
     if spec.result is None:
         return None
     return resolve(spec.result.model_dump(mode="json"), values, outputs, "result")
 
 
-def _reads_only_first_of(step: StepSpec, skipped: set[str]) -> bool:
-    # a skipped step read only inside first_of (which picks another branch) does not skip this one
-    direct = {
-        n for b in step.inputs.values() if "first_of" not in (d := b.model_dump(mode="json")) for n in upstream(d)
-    }
-    return not direct & skipped and step.when is None
+def _skips(step: StepSpec, values: dict[str, Any], outputs: dict[str, dict[str, Any]], skipped: set[str]) -> bool:
+    """Whether a step does not run: it reads a step that did not run, or its condition is false (the same
+    rule as the control plane's ``decide_release``)."""
+    bindings = [b.model_dump(mode="json") for b in step.inputs.values()]
+    if any(skipped_read(binding, skipped) is not None for binding in bindings):
+        return True
+    if step.when is None:
+        return False
+    return bool(steps_read(step.when) & skipped) or not holds(step.when, values, outputs)
 
 
 def _run_step(

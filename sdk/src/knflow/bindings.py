@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from ._errors import KnflowError
@@ -89,3 +89,15 @@ def uses_first_of(binding: Mapping[str, Any]) -> bool:
     if "object" in binding:
         return any(uses_first_of(item) for item in binding["object"].values())
     return "array" in binding and any(uses_first_of(item) for item in binding["array"])
+
+
+def skipped_read(binding: Mapping[str, Any], skipped: Collection[str]) -> str | None:
+    """The skipped step (one that did not run, its ``when`` false) a binding cannot do without, or None
+    when it binds: a step read outside ``first_of``, or a ``first_of`` none of whose options ran."""
+    if "first_of" in binding:
+        options = [skipped_read(option, skipped) for option in binding["first_of"]]
+        return None if any(found is None for found in options) else options[0]
+    if "object" in binding or "array" in binding:
+        items = binding["object"].values() if "object" in binding else binding["array"]
+        return next((found for item in items if (found := skipped_read(item, skipped)) is not None), None)
+    return next((name for name in upstream(binding) if name in skipped), None)

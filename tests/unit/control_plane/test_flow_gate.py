@@ -9,7 +9,7 @@ import pytest
 
 from knflow import SpecError
 from knflow.spec import load_spec
-from knflow_control_plane.domain.conditions import Verdict, decide_when
+from knflow_control_plane.domain.conditions import Verdict, decide_release, decide_when
 from knflow_control_plane.domain.flows import NOT_RUN_YET, not_run_yet, refuse_not_run_yet
 
 ACTION = {"name": "a", "version": "abc", "entrypoint": "m:a", "options": {"max_concurrency": 2}}
@@ -77,5 +77,26 @@ def test_the_gate_lets_through_what_the_engine_runs() -> None:
 )
 def test_decide_when(when: str | None, skipped: tuple[str, ...], verdict: Verdict, reason: str) -> None:
     decision = decide_when(when, {"n": 3}, {"check": {"ok": True}}, skipped)
+    assert decision.verdict is verdict
+    assert decision.reason.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("bindings", "when", "verdict", "reason"),
+    [
+        ({"x": {"step": "a"}}, None, Verdict.RUN, ""),
+        ({"x": {"step": "b", "output": "v"}}, None, Verdict.SKIP, "inputs.x reads skipped step 'b'"),
+        ({"x": {"array": [{"value": 1}, {"object": {"k": {"step": "b"}}}]}}, None, Verdict.SKIP, "inputs.x reads"),
+        ({"x": {"first_of": [{"step": "b"}, {"step": "a"}]}}, None, Verdict.RUN, ""),
+        ({"x": {"first_of": [{"step": "b"}, {"value": None}]}}, None, Verdict.RUN, ""),  # the default
+        ({"x": {"first_of": [{"step": "b"}, {"step": "c"}]}}, None, Verdict.SKIP, "inputs.x reads skipped step 'b'"),
+        ({"x": {"input": "n"}}, "steps.b.output.ok", Verdict.SKIP, "when reads skipped step 'b'"),
+        ({"x": {"input": "n"}}, "steps.a.output.ok and inputs.n == 3", Verdict.RUN, ""),
+    ],
+)
+def test_decide_release_skips_what_reads_a_branch_that_did_not_run(
+    bindings: dict[str, Any], when: str | None, verdict: Verdict, reason: str
+) -> None:
+    decision = decide_release(when, bindings, {"n": 3}, {"a": {"ok": True}}, {"b", "c"})
     assert decision.verdict is verdict
     assert decision.reason.startswith(reason)

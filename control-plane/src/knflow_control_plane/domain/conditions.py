@@ -14,9 +14,20 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from knflow.bindings import skipped_read
 from knflow.conditions import ConditionError, Expr, evaluate, parse, references
 
-__all__ = ["ConditionError", "Expr", "Verdict", "WhenDecision", "decide_when", "evaluate", "parse", "references"]
+__all__ = [
+    "ConditionError",
+    "Expr",
+    "Verdict",
+    "WhenDecision",
+    "decide_release",
+    "decide_when",
+    "evaluate",
+    "parse",
+    "references",
+]
 
 
 class Verdict(str, Enum):
@@ -63,3 +74,25 @@ def decide_when(
     if not isinstance(value, bool):
         return WhenDecision(Verdict.FAIL, f"when: a condition must be true or false, got {value!r}")
     return WhenDecision(Verdict.RUN) if value else WhenDecision(Verdict.SKIP, f"when is false: {when}")
+
+
+def decide_release(
+    when: str | None,
+    bindings: Mapping[str, Mapping[str, Any]],
+    inputs: Mapping[str, Any],
+    outputs: Mapping[str, Mapping[str, Any]],
+    skipped: Collection[str],
+) -> WhenDecision:
+    """Run, skip or fail a step whose upstream steps have all finished (succeeded or skipped): what the
+    engine decides when it would make the step ready.
+
+    A step that reads a skipped step (an input bound to it outside ``first_of``, or a ``first_of`` none of
+    whose options ran) is skipped: its branch did not run. Otherwise its condition decides
+    (:func:`decide_when`). Without any skipped step and condition, the answer is RUN at once.
+    """
+    if skipped:
+        for key, binding in bindings.items():
+            missing = skipped_read(binding, skipped)
+            if missing is not None:
+                return WhenDecision(Verdict.SKIP, f"inputs.{key} reads skipped step {missing!r}")
+    return decide_when(when, inputs, outputs, skipped)
