@@ -109,3 +109,29 @@ def test_knflow_deploy_of_a_map_says_so_in_one_line(plane: ControlPlane, tmp_pat
     assert "steps.shout.map: not supported by this control plane yet: map" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert httpx.get(f"{plane.url}/v1/workflows/loud").status_code == 404
+
+
+def test_a_sub_workflow_step_names_a_registered_workflow_with_inputs_it_takes(plane: ControlPlane) -> None:
+    child = {**spec("true", api_version="knflow.dev/v1"), "name": "child"}
+    child["steps"] = child["steps"][:1]
+    assert post_yaml(plane, child).status_code in (200, 201)
+
+    def parent(call: dict[str, Any], inputs: dict[str, Any]) -> httpx.Response:
+        data = spec("true")
+        data["steps"] = [{"name": "call", "workflow": call, "inputs": inputs}]
+        return post_yaml(plane, {**data, "name": "parent"})
+
+    ghost = parent({"name": "ghost"}, {})
+    assert (ghost.status_code, ghost.json()["field"]) == (422, "steps.call.workflow.name"), ghost.text
+    assert "workflow 'ghost' is not registered" in ghost.json()["detail"]
+    old = parent({"name": "child", "version": "0123456789ab"}, {"text": "hi"})
+    assert (old.status_code, old.json()["field"]) == (422, "steps.call.workflow.version"), old.text
+    wrong = parent({"name": "child"}, {"nope": 1})
+    assert wrong.status_code == 422, wrong.text
+    assert wrong.json()["errors"] == [
+        {"field": "steps.call.inputs.nope", "message": "workflow child has no input 'nope'"},
+        {"field": "steps.call.inputs.text", "message": "missing required input of workflow child"},
+    ]
+    fine = parent({"name": "child"}, {"text": {"input": "text"}})
+    assert fine.status_code == 422, fine.text
+    assert fine.json()["detail"] == "steps.call.workflow: not supported by this control plane yet: workflow"

@@ -9,7 +9,7 @@ than accepted and run wrongly. This is the one gate: the engine work takes each 
 from __future__ import annotations
 
 from knflow import SpecError
-from knflow.spec import WorkflowSpec
+from knflow.spec import StepSpec, WorkflowSpec
 
 #: the features registration refuses, until the engine runs them
 NOT_RUN_YET: frozenset[str] = frozenset(
@@ -47,3 +47,20 @@ def refuse_not_run_yet(spec: WorkflowSpec, refused: frozenset[str] = NOT_RUN_YET
     problems = not_run_yet(spec, refused)
     if problems:
         raise SpecError.collect(problems)
+
+
+def child_input_problems(step: StepSpec, child: WorkflowSpec) -> list[tuple[str, str]]:
+    """(path, message) for each input of a sub-workflow step the child does not take, and each required
+    input of the child the step does not give."""
+    where = f"steps.{step.name}.inputs"
+    problems = [
+        (f"{where}.{key}", f"workflow {child.name} has no input {key!r}")
+        for key in step.inputs
+        if key not in child.inputs
+    ]
+    problems.extend(
+        (f"{where}.{key}", f"missing required input of workflow {child.name}")
+        for key, param in child.inputs.items()
+        if param.required and key not in step.inputs
+    )
+    return problems

@@ -10,7 +10,7 @@ from knflow import SpecError
 from knflow.spec import ActionSpec, HttpTrigger, SourceTrigger, WorkflowSpec
 from knflow.validation import validate_workflow
 
-from ..domain.flows import refuse_not_run_yet
+from ..domain.flows import child_input_problems, refuse_not_run_yet
 from ..errors import Conflict, InvalidRequest
 from ..ports import CatalogueStore
 from .functions import unpack
@@ -80,3 +80,25 @@ def checked_document(spec: WorkflowSpec, catalogue: dict[str, ActionSpec]) -> tu
     refuse_not_run_yet(spec)
     full = spec.model_copy(update={"actions": catalogue})
     return full.model_dump(mode="json"), full.version
+
+
+async def check_children(store: CatalogueStore, project: str, spec: WorkflowSpec) -> None:
+    """Each sub-workflow step names a registered workflow (and version), with inputs it takes.
+
+    Raises:
+        SpecError: naming each field that is wrong (``steps.{name}.workflow.name``, ``...inputs.{key}``).
+    """
+    problems: list[tuple[str, str]] = []
+    for step in spec.steps:
+        if step.workflow is None:
+            continue
+        where, child = f"steps.{step.name}", step.workflow
+        record = await store.get_workflow(project, child.name, child.version)
+        if record is None:
+            wanted = f"workflow {child.name!r}" + (f" version {child.version!r}" if child.version else "")
+            field = "version" if child.version and await store.get_workflow(project, child.name) else "name"
+            problems.append((f"{where}.workflow.{field}", f"{wanted} is not registered"))
+            continue
+        problems.extend(child_input_problems(step, WorkflowSpec.model_validate(record["spec"])))
+    if problems:
+        raise SpecError.collect(problems)

@@ -25,7 +25,7 @@ from .functions import Functions, pack
 from .garbage import FunctionGarbage
 from .orchestrator import Orchestrator, new_trace_id
 from .payloads import Payloads
-from .registration import actions_of, check_routes, check_same_code, checked_document
+from .registration import actions_of, check_children, check_routes, check_same_code, checked_document
 from .ttl_cache import TtlCache
 
 _PLAN_CACHE_SIZE = 256
@@ -102,6 +102,7 @@ class Workflows:
                 dynamic-flow feature this control plane does not run yet (each field named).
         """
         catalogue = await self._catalogue(spec)
+        await check_children(self.store, self.project, spec)
         # Checking and serialising a spec of thousands of steps takes a second or more: off the event loop.
         document, version = await asyncio.to_thread(checked_document, spec, catalogue)
         blob = pack(code) if code else None  # its paths checked first
