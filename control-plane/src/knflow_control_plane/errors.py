@@ -46,6 +46,33 @@ class RateLimited(ControlPlaneError):
     """
 
 
+class MethodNotAllowed(ControlPlaneError):
+    """Method not allowed
+
+    Attributes:
+        fields: ``field`` (``method``) and ``allow``, the methods served there (an ``Allow`` header, not
+            a member of the problem).
+    """
+
+
+class RunFailed(ControlPlaneError):
+    """Run failed
+
+    A request that waited for its run (an HTTP trigger's) is answered with how the run ended.
+
+    Attributes:
+        fields: ``workflow_run_id``, ``step`` (the step that failed) and ``result_link``.
+    """
+
+
+class RunCancelled(Conflict):
+    """Run cancelled
+
+    Attributes:
+        fields: as :class:`RunFailed`'s.
+    """
+
+
 class InvalidRequest(ControlPlaneError, ValueError):
     """The request is malformed or names something invalid."""
 

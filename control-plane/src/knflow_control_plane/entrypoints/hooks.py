@@ -14,11 +14,10 @@ from fastapi.responses import JSONResponse
 from knflow import rest
 from knflow_eventing import strict_json
 
-from ..errors import InvalidRequest, MalformedBody, NotFound
+from ..errors import InvalidRequest, MalformedBody, MethodNotAllowed, NotFound, RunCancelled, RunFailed
 from .auth import authorize_hook
 from .limits import parse_body
 from .openapi import problem_response, problems
-from .problems import problem
 from .routes_files import form_inputs
 from .routes_workflows import plane
 
@@ -77,9 +76,7 @@ async def hook(request: Request, path: str) -> Response:
         methods = await cp.catalogue.methods_at(route_path)
         if methods:
             allowed = ", ".join(sorted(methods))
-            reply = problem(405, "Method not allowed", f"{route_path} accepts {allowed}", field="method")
-            reply.headers["Allow"] = allowed
-            return reply
+            raise MethodNotAllowed(f"{route_path} accepts {allowed}", field="method", allow=allowed)
         raise NotFound(f"no HTTP trigger at /hooks{route_path}", field="path")
     trigger = route["trigger"]
     # The run starts from the bus: publish its trigger event (inputs checked first), then wait for it.
@@ -104,16 +101,13 @@ async def hook(request: Request, path: str) -> Response:
     if isinstance(code, int) and 400 <= code <= 599 and error.get("type") == "ActionError":
         body = {"error": error.get("message"), "code": code, "step": error.get("step"), "workflow_run_id": run_id}
         return JSONResponse(body, status_code=code, headers=headers)
-    failed = problem(
-        500 if status == "failed" else 409,
-        f"Run {status}",
+    ended = RunFailed if status == "failed" else RunCancelled
+    raise ended(
         f"step {error.get('step')!r} failed: {error.get('type')}: {error.get('message')}",
         workflow_run_id=run_id,
         step=error.get("step"),
         result_link=link,
     )
-    failed.headers.update(headers)
-    return failed
 
 
 for _method in METHODS:  # one operation (and operationId) per method: a generated client has one call each

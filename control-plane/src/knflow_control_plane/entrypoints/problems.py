@@ -12,12 +12,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from knflow import SpecError
+from knflow_eventing import MalformedCloudEvent
 
 from ..errors import ControlPlaneError
 from .limits import BodyTooLarge
 from .statuses import status_of
 
 log = logging.getLogger("knflow.api")
+#: fields of an error that are not members of its problem: build logs (long, and in the build's own
+#: record), and what goes in a header instead
+_NOT_MEMBERS = frozenset({"logs", "allow"})
 PROBLEM = "application/problem+json"
 
 
@@ -43,13 +47,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ControlPlaneError)
     async def _known(_: Request, exc: ControlPlaneError) -> JSONResponse:
         title = (type(exc).__doc__ or type(exc).__name__).strip().splitlines()[0]
-        reply = problem(status_of(exc), title, str(exc), **{k: v for k, v in exc.fields.items() if k != "logs"})
+        members = {k: v for k, v in exc.fields.items() if k not in _NOT_MEMBERS}
+        reply = problem(status_of(exc), title, str(exc), **members)
         run_id = exc.fields.get("workflow_run_id")
         if isinstance(run_id, str):  # as the hooks' other replies about a run (ShuttingDown's 503)
             reply.headers["X-Knflow-Run-Id"] = run_id
         if "retry_after" in exc.fields:  # a rate limit (429)
             reply.headers["Retry-After"] = str(exc.fields["retry_after"])
+        if "allow" in exc.fields:  # a method not allowed (405)
+            reply.headers["Allow"] = str(exc.fields["allow"])
         return reply
+
+    @app.exception_handler(MalformedCloudEvent)
+    async def _malformed_event(_: Request, exc: MalformedCloudEvent) -> JSONResponse:
+        extra = {"index": exc.index} if exc.index is not None else {}
+        return problem(400, "Malformed CloudEvent", str(exc), field=exc.attribute, **extra)
 
     @app.exception_handler(SpecError)
     async def _spec(_: Request, exc: SpecError) -> JSONResponse:

@@ -9,14 +9,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from knflow import rest
-from knflow_eventing import MalformedCloudEvent, parse_http
+from knflow_eventing import parse_http
 
 from ..domain.rejections import RejectedEvent
 from ..errors import Forbidden
 from .auth import principal_of
 from .limits import parse_body
 from .openapi import problems
-from .problems import problem
 from .routes_workflows import plane
 from .schemas import iso
 
@@ -64,11 +63,7 @@ async def ingest(request: Request) -> Response:
     Runs start once per event (source, id) and matching trigger, whatever the number of deliveries.
     """
     body = await request.body()
-    try:
-        events = await parse_body(len(body), parse_http, list(request.headers.items()), body)
-    except MalformedCloudEvent as exc:
-        extra = {"index": exc.index} if exc.index is not None else {}
-        return problem(400, "Malformed CloudEvent", str(exc), field=exc.attribute, **extra)
+    events = await parse_body(len(body), parse_http, list(request.headers.items()), body)  # MalformedCloudEvent
     own = principal_of(request).source
     if own is not None:  # a custom trigger's key: its own source only, so its events start only its runs
         stray = next((e.get_source() for e in events if e.get_source() != own), None)

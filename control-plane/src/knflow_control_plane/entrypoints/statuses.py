@@ -19,6 +19,7 @@ STATUS: dict[type[errors.ControlPlaneError], int] = {
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,
+    errors.MethodNotAllowed: 405,
     errors.Conflict: 409,
     errors.PayloadTooLarge: 413,
     errors.InvalidRequest: 422,
