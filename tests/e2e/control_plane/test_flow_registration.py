@@ -4,6 +4,7 @@ with a 422 naming each field that uses it, through the API and ``knflow deploy``
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from .processes import BIN, ControlPlane
+from .processes import BIN, ROOT, ControlPlane
 
 ACTION = {
     "name": "shout",
@@ -135,3 +136,26 @@ def test_a_sub_workflow_step_names_a_registered_workflow_with_inputs_it_takes(pl
     fine = parent({"name": "child"}, {"text": {"input": "text"}})
     assert fine.status_code == 422, fine.text
     assert fine.json()["detail"] == "steps.call.workflow: not supported by this control plane yet: workflow"
+
+
+def test_knflow_graph_draws_a_file_before_any_deploy(tmp_path: Path) -> None:
+    (tmp_path / "branches.py").write_text((ROOT / "examples" / "branches.py").read_text())
+
+    def graph(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(BIN / "knflow"), "graph", "branches.py", *args]
+        env = {**os.environ, "COLUMNS": "100"}
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120, check=False)
+
+    drawn = graph("-w", "gallery")
+    assert drawn.returncode == 0, drawn.stderr
+    for piece in ("resize (map resize over image, ≤2)", "when not steps.listing.output.many", "(workflow thumbnail)"):
+        assert piece in drawn.stdout, drawn.stdout
+    layers = json.loads(graph("-w", "gallery", "--json").stdout)["layers"]
+    assert [[step["name"] for step in layer] for layer in layers] == [
+        ["listing", "thumbnail"],
+        ["resize"],
+        ["archive", "single"],
+    ]
+    unchosen = graph()
+    assert unchosen.returncode == 2
+    assert unchosen.stderr.strip().endswith("defines 2 workflows (gallery, thumbnail): choose one with --workflow")

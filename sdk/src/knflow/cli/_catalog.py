@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -121,19 +122,43 @@ def _when(value: Any, timezone: str) -> str:
 def graph(
     workflow: WorkflowArgument,
     version: Annotated[str | None, typer.Option("--version", help="This version (default: the deployed one).")] = None,
+    pick: Annotated[
+        str | None, typer.Option("--workflow", "-w", help="With a file that defines several: the one to draw.")
+    ] = None,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Draw a workflow's DAG: its steps in layers, where each input comes from, and its result."""
+    """Draw a workflow's DAG: its steps in layers, where each input comes from, and its result.
+
+    WORKFLOW may be a .py, .yaml or .json file: its workflow is drawn as traced here, before any deploy.
+    """
     out = Output(as_json)
-    with _context.make_client(url) as client:
-        if version is None:
-            found = client.get_workflow(workflow)
-            version = found.deployment.version if found.deployment is not None else found.version
-        spec = client.get_workflow_version(workflow, version).spec
+    if Path(workflow).suffix in (".py", ".yaml", ".yml", ".json") and Path(workflow).is_file():
+        workflow, version, spec = _from_file(Path(workflow), pick)
+    else:
+        with _context.make_client(url) as client:
+            if version is None:
+                found = client.get_workflow(workflow)
+                version = found.deployment.version if found.deployment is not None else found.version
+            spec = client.get_workflow_version(workflow, version).spec
     if out.as_json:
         out.json({"workflow": workflow, "version": version, "layers": _graph.layers(spec), "spec": spec})
         return
     out.console.print(f"{workflow}  {version}", markup=False, highlight=False)
     for line in _graph.draw(spec, width=min(out.console.width, 100)):
         out.console.print(line, markup=False, highlight=False)
+
+
+def _from_file(path: Path, pick: str | None) -> tuple[str, str, JSON]:
+    """The name, version and spec of the workflow ``path`` defines (``pick`` among several; a one-line
+    error when it is not there or not chosen)."""
+    from knflow._loader import load_file
+
+    workflows = load_file(path).workflows
+    found = ", ".join(sorted(workflows)) or "none"
+    if pick is None and len(workflows) != 1:
+        _context.fail(f"{path} defines {len(workflows)} workflows ({found}): choose one with --workflow")
+    name = pick if pick is not None else next(iter(workflows))
+    if name not in workflows:
+        _context.fail(f"{path} defines no workflow {name!r} (found: {found})")
+    return name, workflows[name].version, workflows[name].model_dump(mode="json")
