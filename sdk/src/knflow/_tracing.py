@@ -165,8 +165,9 @@ class Trace:
         record: dict[str, Any] = {"name": step, kind: body}
         if inputs is not None:
             record["inputs"] = inputs
-        if barrier:
-            record["after"] = list(self.since_barrier) or ([self.barrier] if self.barrier else [])
+        before = list(self.since_barrier) or ([self.barrier] if self.barrier else [])
+        if barrier and before:  # a barrier first in the workflow waits for nothing
+            record["after"] = before
         self.record(record, when)
         if barrier:
             self.barrier, self.since_barrier = step, []

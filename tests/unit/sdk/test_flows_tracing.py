@@ -19,7 +19,7 @@ from knflow import (
     wait_for_event,
     workflow,
 )
-from knflow.spec import load_spec
+from knflow.spec import dump_json, dump_yaml, load_spec
 
 
 @action
@@ -268,3 +268,17 @@ def test_a_v1_spec_using_a_v2_field_is_told_to_say_v2() -> None:
     with pytest.raises(SpecError, match=r"steps\.a\.when: when needs api_version: knflow\.dev/v2"):
         load_spec(data)
     assert load_spec({**data, "api_version": "knflow.dev/v2"}).steps[0].when == "true"
+
+
+def test_a_barrier_first_waits_for_nothing_and_v2_specs_round_trip() -> None:
+    @workflow
+    def later(order: str) -> Any:
+        sleep(30)
+        return approval("ok?", name="ok", when="inputs.order != ''")["approved"]
+
+    assert step(later, "sleep") == {"name": "sleep", "inputs": {}, "sleep": {"seconds": 30.0}}
+    assert step(later, "ok")["after"] == ["sleep"]
+    assert later.spec.flow_features[0] == ("steps.sleep.sleep", "sleep")
+    for text in (dump_yaml(later.spec), dump_json(later.spec)):
+        again = load_spec(text)
+        assert again == later.spec and again.version == later.spec.version
