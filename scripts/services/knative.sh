@@ -136,8 +136,11 @@ configure() {
         kubectl apply --server-side -f "$serving/config/core/configmaps/" -f "$networking/config/config-network.yaml" \
             -f "$serving/config/core/webhooks/secret.yaml"
         # No tag resolution: knflow deploys by digest, and the test registry is not the controller's to reach.
+        # A revision whose pods never become available fails after 45 s instead of Knative's 600: its
+        # reconciler reads a crashing container's exit code only when the Deployment changes, which
+        # for a crash loop is when the progress deadline passes (the tests' image-that-exits case).
         kubectl -n "$KNATIVE_NAMESPACE" patch configmap config-deployment --type merge \
-            -p '{"data":{"registries-skipping-tag-resolving":"*"}}'
+            -p '{"data":{"registries-skipping-tag-resolving":"*","progress-deadline":"45s"}}'
         # Scale to zero within seconds of the last request (Knative's minimums), not a minute and a half.
         kubectl -n "$KNATIVE_NAMESPACE" patch configmap config-autoscaler --type merge \
             -p '{"data":{"stable-window":"6s","scale-to-zero-grace-period":"6s"}}'
@@ -196,6 +199,9 @@ netns_on_bridge() {
     mkdir -p "/etc/netns/$name"
     printf '127.0.0.1 localhost\n%s autoscaler.%s.svc.cluster.local autoscaler.%s.svc\n' \
         "$AUTOSCALER_IP" "$KNATIVE_NAMESPACE" "$KNATIVE_NAMESPACE" >"/etc/netns/$name/hosts"
+    # Every other Service's name resolves to the test ingress's service proxy (knative/cluster_dns.py):
+    # the autoscaler probes a revision's public Service by name before it scales to zero.
+    printf 'nameserver %s\noptions ndots:1 attempts:1 timeout:1\n' "$NODE_IP" >"/etc/netns/$name/resolv.conf"
 }
 
 start_network() {
@@ -343,7 +349,7 @@ push_images() {
 }
 
 start_ingress() {
-    run ingress "$NETNS" python3 "$HERE/knative/ingress.py" "127.0.0.1:$INGRESS_PORT" "$BASE/kube/kubeconfig"
+    run ingress "$NETNS" python3 "$HERE/knative/ingress.py" "127.0.0.1:$INGRESS_PORT" "$BASE/kube/kubeconfig" "$NODE_IP"
     wait_until ingress "the test ingress" curl -fs --max-time 2 "http://127.0.0.1:$INGRESS_PORT/healthz"
 }
 

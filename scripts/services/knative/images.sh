@@ -74,11 +74,16 @@ image_queue() {
     push "$1/knflow-test/queue:latest" "" "$WORK/etc.tar" "$WORK/queue.tar" -- --entrypoint /ko-app/queue --user 65532
 }
 
+# shared_libraries FILE...: the shared libraries these executables and extension modules load.
+shared_libraries() {
+    # (ldd heads each file's list with "FILE:" when given several.)
+    ldd "$@" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\/.*[^:]$/ { print $1 }' | sort -u
+}
+
 image_python() {
     local libs binary="$PYTHON_HOME/bin/python$PYTHON_VERSION"
     # The shared libraries the interpreter and its extension modules load (libc, libssl, libffi, ...).
-    libs="$(ldd "$binary" "$PYTHON_HOME"/lib/python"$PYTHON_VERSION"/lib-dynload/*.so 2>/dev/null \
-        | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)"
+    libs="$(shared_libraries "$binary" "$PYTHON_HOME"/lib/python"$PYTHON_VERSION"/lib-dynload/*.so)"
     local files=("$binary" "$PYTHON_HOME/bin/python3" "$PYTHON_HOME"/lib/libpython*.so*)
     mapfile -t stdlib < <(cd / && find "${PYTHON_HOME#/}/lib/python$PYTHON_VERSION" \
         \( -name site-packages -o -name test -o -name tests -o -name idlelib -o -name tkinter \
@@ -98,11 +103,18 @@ image_runtime() {
     python3 -c "import tomllib; print('\n'.join(tomllib.load(open('$ROOT/pyproject.toml', 'rb'))['tool']['uv']['constraint-dependencies']))" \
         >"$WORK/constraints.txt"
     "$UV" venv -q --python "$PYTHON_HOME/bin/python$PYTHON_VERSION" "$venv"
-    "$UV" pip install -q --python "$venv/bin/python" -c "$WORK/constraints.txt" --compile-bytecode \
+    # --no-sources: the workspace's sources would install the sdk (a dependency of the runtime) editable,
+    # a .pth pointing into this checkout, which the image does not have ("No module named 'knflow'").
+    "$UV" pip install -q --no-sources --python "$venv/bin/python" -c "$WORK/constraints.txt" --compile-bytecode \
         "$ROOT/sdk" "$ROOT/function-runtime"
     tar -C "$WORK/venv-root" --owner=0 --group=0 --numeric-owner -cf "$WORK/venv.tar" opt
     tar -C "$WORK/venv-root" --owner=65532 --group=65532 --numeric-owner -cf "$WORK/app.tar" app
-    push "$1/knflow-test/runtime:latest" "$base" "$WORK/venv.tar" "$WORK/app.tar" -- \
+    # What the venv's extension modules load beyond the interpreter's (httptools: libpthread.so.0).
+    local lib libs=() modules
+    mapfile -t modules < <(find "$venv" -name '*.so')
+    for lib in $(shared_libraries "${modules[@]}"); do libs+=("$lib" "$(readlink -f "$lib")"); done
+    tar_paths "$WORK/libs.tar" "${libs[@]}"
+    push "$1/knflow-test/runtime:latest" "$base" "$WORK/libs.tar" "$WORK/venv.tar" "$WORK/app.tar" -- \
         --entrypoint /opt/knflow/bin/python,-m,knflow_runtime --user 65532:65532 --workdir /app \
         --env PATH=/opt/knflow/bin:/usr/bin:/bin --env PYTHONUNBUFFERED=1 --env PYTHONDONTWRITEBYTECODE=1 \
         --env KNFLOW_CODE_PATH=/app

@@ -6,9 +6,13 @@ Ingress ready (a load balancer named ``knflow-test-ingress``) and routes an HTTP
 the Ingress rule's split, appending the rule's headers (``Knative-Serving-Revision``, ...), to an address
 of the split's Service's Endpoints, which Knative's own ServerlessService reconciler writes: the
 activator's while the revision is scaled to zero (or in proxy mode), its pods' queue-proxy otherwise.
+Given a third argument (the node's address on the pods' bridge) it also stands in for CoreDNS and
+kube-proxy there: ``cluster_dns`` resolves every ``*.svc[.cluster.local]`` name to that address, whose
+port 80 routes a Service's name to its Endpoints (how the autoscaler reaches a revision's public Service
+to learn that the activator is on the path, before it scales to zero).
 Runs inside the cluster's network namespace; standard library only.
 
-    ingress.py HOST:PORT KUBECONFIG
+    ingress.py HOST:PORT KUBECONFIG [SERVICES_IP]
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import ssl
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from typing import Any
+
+import cluster_dns
 
 INGRESSES = "/apis/networking.internal.knative.dev/v1alpha1/ingresses"
 LB = {"ingress": [{"domainInternal": "knflow-test-ingress"}]}
@@ -77,7 +84,9 @@ def mark_ready(api: Api) -> None:
 
 
 def route(api: Api, host: str) -> tuple[str, int, dict[str, str]] | None:
-    """The address, port and headers to add for a request to ``host``, or None when no rule has it."""
+    """The address, port and headers to add for a request to ``host``, or None when nothing has it: an
+    Ingress rule's host first, else a Service's own name (``NAME.NAMESPACE.svc[.cluster.local]``, what
+    kube-proxy would route by its ClusterIP, reached here through ``cluster_dns``)."""
     host = host.split(":", maxsplit=1)[0]
     for item in api.call("GET", INGRESSES)["items"]:
         for rule in item["spec"].get("rules") or ():
@@ -86,14 +95,28 @@ def route(api: Api, host: str) -> tuple[str, int, dict[str, str]] | None:
             for path in rule["http"]["paths"]:
                 split = max(path["splits"], key=lambda s: s.get("percent", 0))
                 headers = {**(path.get("appendHeaders") or {}), **(split.get("appendHeaders") or {})}
-                namespace, service = split["serviceNamespace"], split["serviceName"]
-                endpoints = api.call("GET", f"/api/v1/namespaces/{namespace}/endpoints/{service}")
-                for subset in endpoints.get("subsets") or ():
-                    port = next(
-                        (p["port"] for p in subset["ports"] if p.get("name") == "http"), subset["ports"][0]["port"]
-                    )
-                    for address in subset.get("addresses") or ():
-                        return address["ip"], int(port), headers
+                target = _endpoint(api, split["serviceNamespace"], split["serviceName"])
+                return (*target, headers) if target else None
+    name, _, rest = host.partition(".")
+    namespace, _, suffix = rest.partition(".")
+    if suffix in ("svc", "svc.cluster.local"):
+        target = _endpoint(api, namespace, name)
+        return (*target, {}) if target else None
+    return None
+
+
+def _endpoint(api: Api, namespace: str, service: str) -> tuple[str, int] | None:
+    """The first ready address of a Service's Endpoints and its ``http`` port."""
+    try:
+        endpoints = api.call("GET", f"/api/v1/namespaces/{namespace}/endpoints/{service}")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+    for subset in endpoints.get("subsets") or ():
+        port = next((p["port"] for p in subset["ports"] if p.get("name") == "http"), subset["ports"][0]["port"])
+        for address in subset.get("addresses") or ():
+            return address["ip"], int(port)
     return None
 
 
@@ -107,12 +130,11 @@ def serve(address: str, api: Api) -> None:
             sys.stderr.write("ingress: " + fmt % args + "\n")
 
         def _proxy(self) -> None:
-            if self.path == "/healthz":
-                self._answer(200, b"ok")
-                return
             target = route(api, self.headers.get("Host", ""))
             if target is None:
-                self._answer(404, b"no route for this host")
+                # Its own health only for a host it does not route: http.server turns the autoscaler's
+                # probe of "//healthz" into "/healthz".
+                self._answer(*((200, b"ok") if self.path == "/healthz" else (404, b"no route for this host")))
                 return
             ip, port, extra = target
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -149,8 +171,12 @@ def serve(address: str, api: Api) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Serve on ``argv[0]`` and keep the Ingresses of the kubeconfig ``argv[1]``'s cluster ready."""
+    """Serve on ``argv[0]`` and keep the Ingresses of the kubeconfig ``argv[1]``'s cluster ready; with
+    ``argv[2]`` (an address), also be the cluster's DNS on its port 53 and its Services on its port 80."""
     api = Api(argv[1])
+    if len(argv) > 2:
+        cluster_dns.serve(f"{argv[2]}:53", argv[2])
+        threading.Thread(target=serve, args=(f"{argv[2]}:80", api), daemon=True).start()
 
     def reconcile() -> None:
         while True:

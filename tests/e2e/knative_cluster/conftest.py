@@ -5,8 +5,11 @@ of knflow's objects before and after each test."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import secrets
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +20,11 @@ from tests.kube import apply_base, client
 from tests.services import knative_env
 
 NAMESPACE = "knflow-functions"
+ROOT = Path(__file__).resolve().parents[3]
 KINDS = (("serving.knative.dev/v1", "services"), ("batch/v1", "jobs"), ("v1", "pods"))
+# The cluster is one per machine, shared by every checkout's tests: each test empties the functions
+# namespace, so one test at a time, machine-wide.
+LOCK = "/tmp/knflow-knative-cluster.lock"
 
 
 async def clean(kube: KubeClient) -> None:
@@ -40,7 +47,15 @@ async def _default_service_account(kube: KubeClient) -> None:
 
 
 @pytest.fixture
-async def admin() -> AsyncIterator[KubeClient]:
+def cluster_lock() -> Iterator[None]:
+    """The cluster to this test alone (see ``LOCK``)."""
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture
+async def admin(cluster_lock: None) -> AsyncIterator[KubeClient]:
     """A client of the real-Knative cluster with the admin token (the test's own powers)."""
     kube = client(knative_env()["KNFLOW_TEST_KNATIVE_TOKEN_FILE"], knative=True)
     apply_base(knative=True)
@@ -67,3 +82,28 @@ async def bucket() -> AsyncIterator[str]:
     await store.start()
     yield name
     await store.close()
+
+
+def push_image(kind: str) -> str:
+    """Build and push a test image (``scripts/services/knative/images.sh``: ``runtime`` or ``builder``);
+    its reference by digest as the node pulls it."""
+    env = knative_env()
+    script = ROOT / "scripts" / "services" / "knative" / "images.sh"
+    command = ["bash", str(script), kind, env["KNFLOW_TEST_KNATIVE_REGISTRY_PUSH"]]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"images.sh {kind} failed:\n{done.stderr[-3000:]}")
+    pushed = done.stdout.strip().splitlines()[-1]
+    return f"{env['KNFLOW_TEST_KNATIVE_REGISTRY']}/{pushed.partition('/')[2]}"
+
+
+@pytest.fixture(scope="session")
+def runtime_image() -> str:
+    """knflow's function runtime of this checkout as an image in the cluster's registry."""
+    return push_image("runtime")
+
+
+@pytest.fixture(scope="session")
+def builder_image() -> str:
+    """The build Job's image in the tests (in place of Kaniko's executor, see ``knative/builder.py``)."""
+    return push_image("builder")

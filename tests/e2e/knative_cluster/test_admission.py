@@ -12,8 +12,9 @@ import pytest
 from knflow._loader import load_file
 from knflow.spec import ActionSpec
 from knflow_control_plane.adapters.knative.backend import KnativeBackend
+from knflow_control_plane.adapters.knative.kaniko_manifests import image_repository
 from knflow_control_plane.adapters.knative.kubernetes import KubeClient, resource_path
-from knflow_control_plane.adapters.knative.manifests import KnativeOptions
+from knflow_control_plane.adapters.knative.manifests import KnativeOptions, render_service
 from knflow_control_plane.bootstrap import build
 from knflow_control_plane.errors import DeployFailed
 from knflow_control_plane.settings import Settings
@@ -66,6 +67,19 @@ async def test_the_webhook_admits_or_refuses_each_option(
             await backend.preflight(action)
         assert "Knative refused the Service of" in str(caught.value)
         assert "admission webhook" in str(caught.value) and refusal in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["x", "X", "_"])
+async def test_a_one_character_action_name_makes_an_image_reference_knative_parses(
+    knflow_client: KubeClient, name: str
+) -> None:
+    options = KnativeOptions(namespace=NAMESPACE)
+    action = ActionSpec(name=name, version="v1", entrypoint="main:handler")
+    await KnativeBackend(knflow_client, options).preflight(action)  # its placeholder image
+    # The built image's reference too, with a registry of no path (its repository is the name alone).
+    image = f"{image_repository('registry.test:5000', name)}@sha256:{'0' * 64}"
+    services = resource_path("serving.knative.dev/v1", "services", NAMESPACE)
+    await knflow_client.create(services, render_service(action, image, options), dry_run=True)
 
 
 async def test_a_refused_option_fails_the_deploy_before_anything_is_built(

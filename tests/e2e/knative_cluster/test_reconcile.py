@@ -51,3 +51,24 @@ async def test_an_unschedulable_revision_fails_the_deploy_with_knatives_reason(
     assert "queue-proxy" in containers  # Knative's sidecar, injected by its controller
     ready = {c["type"]: c for c in revision["status"]["conditions"]}["ResourcesAvailable"]
     assert (ready["status"], ready["reason"]) == ("False", "Unschedulable")
+
+
+async def test_a_revision_whose_container_exits_fails_the_deploy_with_knatives_reason(
+    admin: KubeClient, knflow_client: KubeClient, runtime_image: str
+) -> None:
+    # The runtime image without the action's code: the function container exits at start.
+    action = ActionSpec(name="exits", version="v1", entrypoint="missing_module:handler")
+    backend = KnativeBackend(knflow_client, KnativeOptions(namespace=NAMESPACE), ready_timeout=120)
+    try:
+        await backend.deploy(action, Artifact(kind="image", location=runtime_image))
+        raise AssertionError("a revision whose container exits was deployed")
+    except DeployFailed as failed:
+        error = str(failed)
+    name = service_name("exits", "v1")
+    assert re.search(f"Knative Service {name} is not ready: Revision(Failed|Missing): ", error), error
+    assert f'Revision "{name}-00001" failed with message' in error
+    revision = await admin.get(resource_path("serving.knative.dev/v1", "revisions", NAMESPACE, f"{name}-00001"))
+    healthy = {c["type"]: c for c in revision["status"]["conditions"]}["ContainerHealthy"]
+    assert (healthy["status"], healthy["reason"]) == ("False", "ExitCode1"), healthy
+    assert healthy["message"] in error
+    assert "No module named 'missing_module'" in error  # the runtime's own words, through Knative

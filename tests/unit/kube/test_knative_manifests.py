@@ -12,8 +12,10 @@ from knflow.spec import ActionSpec
 from knflow_control_plane.adapters.knative.manifests import (
     KnativeOptions,
     label_value,
+    placeholder_image,
     readiness,
     render_service,
+    repository_name,
     service_name,
     timeout_seconds,
 )
@@ -155,3 +157,13 @@ def test_a_failed_service_says_why_its_revision_failed() -> None:
         'Configuration "f" does not have any ready Revision. '
         'Revision "f-00001" failed with message: no nodes available to schedule pods.'
     )
+
+
+def test_one_character_names_give_repositories_of_two_characters_or_more() -> None:
+    # Image reference parsers (Knative's webhook, Kaniko) refuse a one-character repository.
+    assert placeholder_image("x") != placeholder_image("_")
+    for name in ("x", "X", "_"):
+        repository = repository_name(name)
+        assert len(repository) >= 2 and re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", repository), repository
+        assert placeholder_image(name).startswith(f"preflight.knflow.invalid/{repository}@sha256:")
+    assert repository_name("resize") == "resize"

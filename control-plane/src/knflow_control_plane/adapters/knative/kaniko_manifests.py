@@ -16,7 +16,7 @@ from typing import Any
 
 from knflow.spec import ActionSpec
 
-from .manifests import labels, object_name, slug
+from .manifests import labels, object_name, repository_name, slug
 
 API_VERSION = "batch/v1"
 PLURAL = "jobs"
@@ -88,8 +88,8 @@ def job_name(action: str, version: str) -> str:
 
 
 def image_repository(registry: str, action: str) -> str:
-    """``{registry}/{action}`` with the action's name made a valid (lower-case) repository name."""
-    return f"{registry.rstrip('/')}/{slug(action)}"
+    """``{registry}/{action}`` with the action's name made a valid repository name (``repository_name``)."""
+    return f"{registry.rstrip('/')}/{repository_name(action)}"
 
 
 def context_key(action: ActionSpec, code_digest: str) -> str:

@@ -111,9 +111,16 @@ def service_name(action: str, version: str) -> str:
     return object_name(action, version)
 
 
+def repository_name(action: str) -> str:
+    """The image repository path component of an action: its slug, at least two characters (image
+    reference parsers, Knative's and Kaniko's among them, refuse a one-character repository)."""
+    base = slug(action)
+    return base if len(base) >= 2 else f"{base}-{hashlib.sha256(action.encode()).hexdigest()[:6]}"
+
+
 def placeholder_image(action: str) -> str:
     """An image reference by digest that no registry serves, for dry runs (``preflight``) before a build."""
-    return f"preflight.knflow.invalid/{slug(action)}@sha256:{'0' * 64}"
+    return f"preflight.knflow.invalid/{repository_name(action)}@sha256:{'0' * 64}"
 
 
 def label_value(text: str) -> str:
