@@ -3,9 +3,13 @@ named by its path."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from knflow import SpecError
 from knflow.spec import load_spec
@@ -32,6 +36,12 @@ def problems(data: dict[str, Any]) -> str:
     return str(caught.value)
 
 
+#: the v2 vocabulary, and a few of v1's, for the fuzzed specs below
+_KEYS = [
+    "action", "inputs", "map", "over", "max_parallel", "on_error", "when", "after", "workflow", "name", "version",
+    "sleep", "seconds", "wait_for_event", "type", "match", "timeout", "approval", "prompt", "first_of", "step",
+    "input", "value", "key", "limit",
+]  # fmt: skip
 LIST_STEP: dict[str, Any] = {"name": "l", "action": "lists"}
 
 
@@ -185,3 +195,51 @@ def test_first_of_needs_two_options_and_checks_each() -> None:
     assert "unknown step 'ghost'" in problems(spec(steps))
     one = [{"name": "s", "action": "a", "inputs": {"x": {"first_of": [1]}}}]
     assert "List should have at least 2 items" in problems(spec(one))
+
+
+_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(["x", "l", "s", "inputs.n", "", "a..b"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(_KEYS), inner, max_size=3)),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=5), max_size=3), _VALUES)
+def test_any_v2_shaped_spec_is_refused_with_spec_error_only(steps: list[dict[str, Any]], extra: Any) -> None:
+    # whatever the shape, reading and checking it raises SpecError naming fields, never another exception
+    data = spec([{"name": f"s{i}", **step} for i, step in enumerate(steps)], concurrency=extra)
+    with contextlib.suppress(SpecError):
+        validate_workflow(load_spec(data))
+
+
+_TEMPLATES: list[dict[str, Any]] = [
+    {"action": "a", "inputs": {"x": {"step": "l", "output": "items"}}, "map": {"over": ["x"], "max_parallel": 2}},
+    {"action": "a", "inputs": {"x": 1}, "when": "steps.l.output.items != [] and inputs.n > 1", "after": ["l"]},
+    {"action": "a", "inputs": {"x": {"first_of": [{"step": "l"}, 1]}}},
+    {"workflow": {"name": "child", "version": "0123456789ab"}, "inputs": {"k": {"input": "n"}}},
+    {"sleep": {"seconds": 5}},
+    {"wait_for_event": {"type": "t", "match": {"a.b": {"input": "n"}}, "timeout": 9}},
+    {"approval": {"prompt": "ok?", "timeout": 60}},
+]
+
+
+def _mutate(template: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+    copy = json.loads(json.dumps(template))
+    node = copy
+    for key in path[:-1]:
+        if not isinstance(node.get(key), dict):
+            break
+        node = node[key]
+    node[path[-1]] = value
+    return copy  # type: ignore[no-any-return]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_TEMPLATES), st.lists(st.sampled_from(_KEYS), min_size=1, max_size=3), _VALUES)
+def test_a_v2_step_with_any_field_changed_is_refused_with_spec_error_only(
+    template: dict[str, Any], path: list[str], value: Any
+) -> None:
+    data = spec([LIST_STEP, {"name": "s", **_mutate(template, path, value)}])
+    with contextlib.suppress(SpecError):
+        validate_workflow(load_spec(data))
