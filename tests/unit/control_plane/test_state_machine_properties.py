@@ -65,7 +65,7 @@ class Invariants:
         if retried:
             self.successes = {}
         if before.finished and not retried:
-            assert not done.changes, f"a {before.value} run changed: {done}"
+            self.after_the_end(before, done)
         for end in [*done.ended, *(s.end for s in done.started if s.end)]:
             if end.status == AttemptStatus.SUCCEEDED.value:
                 named = end.attempt_id.split("/")[1]
@@ -81,8 +81,9 @@ class Invariants:
         elif status is RunStatus.RUNNING:
             assert StepStatus.FAILED not in statuses and statuses != {StepStatus.SUCCEEDED}
             assert book.run.remaining == sum(s.status is not StepStatus.SUCCEEDED for s in steps.values())
-        else:
-            assert not statuses & ACTIVE, f"a {status.value} run has active steps: {statuses}"
+        else:  # attempts of a run failed by a step may still land (RUNNING), nothing else is active
+            assert not statuses & ACTIVE - {StepStatus.RUNNING}, f"a {status.value} run has active steps: {statuses}"
+            assert status is RunStatus.FAILED or StepStatus.RUNNING not in statuses
             assert status is RunStatus.CANCELLED or StepStatus.FAILED in statuses or book.error is not None
         running = {f"run-1/{n}/{s.attempts}" for n, s in steps.items() if s.status is StepStatus.RUNNING}
         recorded = {a for a, s in book.attempts.items() if s == AttemptStatus.RUNNING.value}
@@ -90,6 +91,16 @@ class Invariants:
         for result in done.results:
             if result.duplicate:
                 assert not result.events and not result.claims
+
+    def after_the_end(self, before: RunStatus, done: Plan) -> None:
+        """Nothing changes a finished run, but the outcome of an attempt that was running when a step
+        failed the run: recorded once (a success kept for a retry), starting nothing."""
+        if before is not RunStatus.FAILED:
+            assert not done.changes, f"a {before.value} run changed: {done}"
+            return
+        assert done.run is None and not done.started and not done.claims, f"a failed run moved on: {done}"
+        assert all(s.status in (StepStatus.SUCCEEDED, StepStatus.CANCELLED) for s in done.steps.values())
+        assert {e.type for e in done.events} <= {"dev.knflow.step.succeeded"}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,8 +13,9 @@ The rules, once each:
   steps have all succeeded ends with its result.
 - A failure is retried (after a backoff) or fails the step, and the run with it
   (:func:`~.model.decide_after_failure`).
-- A run that ends without succeeding leaves nothing behind: steps not started are skipped (cancelled
-  when the run was), running attempts are abandoned, so their late results are refused.
+- A run that ends without succeeding starts nothing more: steps not started are skipped (cancelled
+  when the run was). A cancelled or timed-out run abandons its running attempts (their late results
+  are refused); a run failed by a step lets them land: a success is kept for a retry to reuse.
 - Ready steps whose time has come are claimed for the context's worker, up to its capacity; inputs that
   do not bind fail the step at once (not retryable).
 """
@@ -149,7 +150,7 @@ class _Draft:
             if applied:
                 cancelled = isinstance(fact, RunCancelled)
                 status = RunStatus.CANCELLED if cancelled else RunStatus.FAILED
-                self.end_run(status, error=dict(CANCELLED_ERROR if cancelled else TIMEOUT_ERROR))
+                self.end_run(status, error=dict(CANCELLED_ERROR if cancelled else TIMEOUT_ERROR), abandon=True)
         elif isinstance(fact, RetryAsked):
             self.retry(fact.step)
             applied = True
@@ -161,18 +162,31 @@ class _Draft:
         """Record an attempt's outcome if its step still runs it (else False: nothing changes)."""
         step = self.steps.get(name)
         if (
-            self.status is not RunStatus.RUNNING
-            or step is None
+            step is None
             or step.status is not S.RUNNING
             or attempt != attempt_id(self.state.run_id, name, step.attempts)
+            or self.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED)
         ):
             return False
         self.ended.append(AttemptEnd(attempt, outcome.status.value, outcome.outputs, outcome.error, outcome.logs))
-        if outcome.status is AttemptStatus.SUCCEEDED:
+        if self.status is RunStatus.FAILED:
+            self.landed_after_failure(step, outcome)
+        elif outcome.status is AttemptStatus.SUCCEEDED:
             self.succeeded(step, outcome.outputs or {}, claim_next=claim_next)
         else:
             self.not_succeeded(step, outcome, claim_next=claim_next)
         return True
+
+    def landed_after_failure(self, step: Step, outcome: Outcome) -> None:
+        """An attempt still running when its run failed: its success is kept (a retry reuses it), its
+        failure cancels the step; nothing follows either."""
+        cleared: dict[str, Any] = {"finished_at": self.now, "lease_owner": None, "lease_expires_at": None}
+        if outcome.status is AttemptStatus.SUCCEEDED:
+            self.move(step, S.SUCCEEDED, error=None, **cleared)
+            self.outputs[step.name] = outcome.outputs or {}
+            self.emit(ev.STEP_SUCCEEDED, step.name)
+        else:
+            self.move(step, S.CANCELLED, error=outcome.error, **cleared)
 
     def lease_expired(self, name: str, number: int) -> bool:
         """A running attempt whose lease ran out is lost (not if it was renewed or has finished)."""
@@ -238,9 +252,12 @@ class _Draft:
             return
         self.end_run(RunStatus.SUCCEEDED, result=result)
 
-    def end_run(self, status: RunStatus, *, result: Any = None, error: dict[str, Any] | None = None) -> None:
-        """Finish the run; unless it succeeded, steps not started never will and running attempts are
-        abandoned (their claims withdrawn, their late results refused)."""
+    def end_run(
+        self, status: RunStatus, *, result: Any = None, error: dict[str, Any] | None = None, abandon: bool = False
+    ) -> None:
+        """Finish the run; unless it succeeded, steps not started never will. Running attempts are
+        abandoned (their claims withdrawn, their late results refused) when the run is cancelled or
+        ``abandon``; a run failed by a step lets them finish (:meth:`landed_after_failure`)."""
         check_run_transition(self.status, status)
         if status is not RunStatus.SUCCEEDED:
             if not self.state.complete:
@@ -249,7 +266,7 @@ class _Draft:
             for step in sorted(self.steps.values(), key=lambda s: s.name):
                 if step.status in (S.PENDING, S.READY):
                     self.move(step, leftover, finished_at=self.now)
-                elif step.status is S.RUNNING:
+                elif step.status is S.RUNNING and (abandon or status is RunStatus.CANCELLED):
                     self.abandon(step)
         self.status = status
         self.run = RunChange(status, self.remaining, result, error, self.now)

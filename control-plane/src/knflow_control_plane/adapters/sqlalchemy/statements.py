@@ -17,7 +17,7 @@ RUNNING, READY, PENDING, SUCCEEDED = (
     StepStatus.PENDING.value,
     StepStatus.SUCCEEDED.value,
 )
-#: What transitions read of a run (``sqlalchemy_tx.RunState``).
+#: What transitions read of a run (``domain.transitions.RunState``).
 RUN_STATE = ("id", "status", "inputs", "result_binding", "trace_id")
 _run_state = sa.select(*(runs.c[c] for c in RUN_STATE)).where(runs.c.id == sa.bindparam("b_run"))
 LOCK_RUN = {

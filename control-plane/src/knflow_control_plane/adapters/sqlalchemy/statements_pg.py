@@ -274,11 +274,11 @@ WRITE_PG = sa.select(
 # (``sqlalchemy_creation.create_many``). Returns the ids of the runs created.
 _RUN_COLUMNS = (
     *("id", "project", "workflow", "workflow_version", "status", "inputs", "result_binding", "trigger"),
-    *("remaining", "trace_id", "created_at", "deadline"),
+    *("remaining", "trace_id", "created_at", "deadline", "result", "error", "finished_at"),
 )
 _STEP_COLUMNS = (
     *("name", "action", "version", "status", "inputs", "upstream", "dependents", "waiting_on", "policy"),
-    *("ready_at", "attempts", "lease_owner", "lease_expires_at", "started_at"),
+    *("ready_at", "attempts", "lease_owner", "lease_expires_at", "started_at", "error", "finished_at"),
 )
 
 
@@ -327,15 +327,18 @@ _inserted = (
     .returning(steps.c.name)
     .cte("inserted")
 )
-_root_claims = _recordset(
-    "root_claims",
-    sa.column("r", sa.String),
-    sa.column("n", sa.String),
-    sa.column("id", sa.String),
-    sa.column("inputs", JSONB),
-)
-_root_tried = _attempts_started(
-    "root_tried", _root_claims, _root_claims.c.r, sa.literal(1), only_with=_run, on=_run.c.id == _root_claims.c.r
+_ROOT_ATTEMPT = ("id", "run_id", "step", "number", "status", "inputs", "error", "worker", "started_at", "finished_at")
+_root_claims = _recordset("root_claims", *(_typed(attempts, c) for c in _ROOT_ATTEMPT))
+_root_tried = (
+    attempts.insert()
+    .from_select(
+        list(_ROOT_ATTEMPT),
+        sa.select(*(_root_claims.c[c] for c in _ROOT_ATTEMPT)).select_from(
+            _root_claims.join(_run, _run.c.id == _root_claims.c.run_id)
+        ),
+    )
+    .returning(attempts.c.id)
+    .cte("root_tried")
 )
 _new_events = _recordset("new_events", *_event_columns(sa.column("data", JSONB), sa.column("run_id", sa.String)))
 _new_written = _events_written(

@@ -1,0 +1,329 @@
+"""Where SQLite and Postgres differ for the state machine's loads and writes: one strategy object each.
+
+The store loads a run state and persists a plan through the same functions on both databases
+(``transitions``); only these differ:
+
+- locking: SQLite has one writer (nothing to lock); Postgres locks each run's row first, by a statement
+  held to travel with the next one (``execute_later``), or read back when rows locked elsewhere are
+  skipped (``SKIP LOCKED``: the caller must know which runs it got);
+- lists: an expanding ``IN`` on SQLite, one array parameter (``= ANY``) on Postgres, so that a statement
+  held and sent as ``EXECUTE`` keeps one text whatever the number of runs;
+- a step's dependents, kept as a JSON array: ``json_each`` on SQLite, ``jsonb_array_elements_text``
+  on Postgres;
+- the writes of a plan: one ``executemany`` a table on SQLite (no network to cross), one
+  data-modifying statement for every table on Postgres (``PERSIST_PG``), held until the ``COMMIT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
+
+from ...domain.model import AttemptStatus, StepStatus
+from . import statements as st
+from .raw import AnyConnection, execute_later
+from .statements_pg import _recordset
+from .tables import Json, attempts, outbox, runs, steps
+
+READY, RUNNING_ATTEMPT = StepStatus.READY.value, AttemptStatus.RUNNING.value
+#: The step columns the state machine reads and writes (``domain.transitions.Step``).
+STEP_COLUMNS = (
+    *("name", "status", "action", "version", "attempts", "budget_start", "infra_failures", "waiting_on"),
+    *("dependents", "policy", "ready_at", "lease_owner", "lease_expires_at", "started_at", "finished_at", "error"),
+)
+#: Those a plan writes.
+WRITTEN = (
+    *("status", "waiting_on", "ready_at", "attempts", "budget_start", "infra_failures", "error"),
+    *("started_at", "finished_at", "lease_owner", "lease_expires_at"),
+)
+RUN_COLUMNS = ("status", "remaining", "inputs", "result_binding", "trace_id")
+
+
+@dataclass
+class Writes:
+    """A plan (or several runs' plans) as rows, table by table."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    ended: list[dict[str, Any]] = field(default_factory=list)
+    started: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.steps or self.ended or self.started or self.runs or self.events)
+
+
+def _load(among: Any, dependents: Any) -> sa.Select[Any]:
+    """The runs and the steps a transition reads: those named, their dependents, the ready ones whose
+    time has come (``due``), or all (``every``); a run's JSON columns in its first row only (a success
+    releasing a thousand dependents would decode them a thousand times), and a step's bindings only
+    when it may start now (``bound``: at most that many upstream left) or is asked for (``bind``)."""
+    named = steps.c.name.in_(dependents) | among(steps.c.name, "names")
+    due = sa.and_(
+        sa.bindparam("due", type_=sa.Boolean), steps.c.status == READY, steps.c.ready_at <= sa.bindparam("now")
+    )
+    wanted = sa.or_(sa.bindparam("every", type_=sa.Boolean), named, due)
+    startable = sa.or_(
+        steps.c.waiting_on <= sa.bindparam("bound"),
+        steps.c.status == READY,
+        among(steps.c.name, "bind"),
+        sa.bindparam("every", type_=sa.Boolean),
+    )
+    first = sa.func.row_number().over(partition_by=runs.c.id, order_by=steps.c.name) == 1
+    return (
+        sa.select(
+            runs.c.id.label("run_id"),
+            runs.c.status.label("run_status"),
+            runs.c.remaining.label("run_remaining"),
+            *(sa.case((first, runs.c[c])).label(f"run_{c}") for c in ("inputs", "result_binding")),
+            runs.c.trace_id.label("run_trace_id"),
+            *(steps.c[c] for c in STEP_COLUMNS),
+            *(sa.case((startable, steps.c[c])).label(c) for c in ("inputs", "upstream")),
+        )
+        .select_from(runs.outerjoin(steps, sa.and_(steps.c.run_id == runs.c.id, wanted)))
+        .where(among(runs.c.id, "b_runs"))
+        .order_by(runs.c.id, steps.c.name)
+    )
+
+
+def _outputs(among: Any) -> sa.Select[Any]:
+    """Succeeded steps' outputs (of any of the runs: the caller keeps those it asked for)."""
+    return sa.select(steps.c.run_id, steps.c.name, steps.c.outputs).where(
+        among(steps.c.run_id, "b_runs"), among(steps.c.name, "names"), steps.c.status == StepStatus.SUCCEEDED.value
+    )
+
+
+def _in_list(column: Any, name: str) -> Any:
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+def _any(column: Any, name: str) -> Any:
+    return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
+
+
+def _sqlite_dependents() -> Any:
+    named = steps.alias("named")
+    each = sa.func.json_each(named.c.dependents).table_valued("value")
+    return (
+        sa.select(each.c.value)
+        .select_from(named)
+        .join(each, sa.true())
+        .where(_in_list(named.c.run_id, "b_runs"), _in_list(named.c.name, "names"))
+    )
+
+
+def _postgres_dependents() -> Any:
+    named = steps.alias("named")
+    return sa.select(sa.func.jsonb_array_elements_text(named.c.dependents)).where(
+        _any(named.c.run_id, "b_runs"), _any(named.c.name, "names")
+    )
+
+
+LOAD_SQLITE = _load(_in_list, _sqlite_dependents())
+LOAD_PG = _load(_any, _postgres_dependents())
+OUTPUTS_SQLITE = _outputs(_in_list)
+OUTPUTS_PG = _outputs(_any)
+# The runs' rows locked, nothing read: held, to go with the load (Postgres).
+LOCK_MANY_PG = sa.select(runs.c.id).where(_any(runs.c.id, "b_runs")).order_by(runs.c.id).with_for_update()
+
+# -- writes -----------------------------------------------------------------------------------------
+WRITE_STEP = (
+    steps.update()
+    .where(steps.c.run_id == sa.bindparam("r"), steps.c.name == sa.bindparam("n"))
+    .values(**{c: sa.bindparam(f"w_{c}", type_=steps.c[c].type) for c in WRITTEN})
+)
+WRITE_OUTPUTS = (
+    steps.update()
+    .where(steps.c.run_id == sa.bindparam("r"), steps.c.name == sa.bindparam("n"))
+    .values(outputs=sa.bindparam("w_outputs", type_=Json))
+)
+END_ATTEMPT = (
+    attempts.update()
+    .where(attempts.c.id == sa.bindparam("w_id"), attempts.c.status == RUNNING_ATTEMPT)
+    .values(
+        status=sa.bindparam("w_status"),
+        outputs=sa.bindparam("w_outputs", type_=Json),
+        error=sa.bindparam("w_error", type_=Json),
+        logs=sa.func.coalesce(sa.bindparam("w_logs", type_=sa.Text), attempts.c.logs),
+        finished_at=sa.bindparam("now"),
+    )
+)
+WRITE_RUN = (
+    runs.update()
+    .where(runs.c.id == sa.bindparam("r"))
+    .values(
+        status=sa.bindparam("w_status"),
+        remaining=sa.bindparam("w_remaining"),
+        result=sa.bindparam("w_result", type_=Json),
+        error=sa.bindparam("w_error", type_=Json),
+        finished_at=sa.bindparam("w_finished_at", type_=sa.Float),
+    )
+)
+
+
+def _typed(table: sa.Table, name: str, as_name: str | None = None) -> sa.ColumnClause[Any]:
+    type_ = JSONB if isinstance(table.c[name].type, sa.JSON) else table.c[name].type
+    return sa.column(as_name or name, type_)
+
+
+_step_rows = _recordset(
+    "w_steps",
+    sa.column("r", sa.String),
+    sa.column("n", sa.String),
+    *(_typed(steps, c) for c in WRITTEN),
+    sa.column("set_outputs", sa.Boolean),
+    sa.column("outputs", JSONB),
+)
+_written_steps = (
+    steps.update()
+    .where(steps.c.run_id == _step_rows.c.r, _any(steps.c.run_id, "run_ids"), steps.c.name == _step_rows.c.n)
+    .values(
+        **{c: _step_rows.c[c] for c in WRITTEN},
+        outputs=sa.case((_step_rows.c.set_outputs, _step_rows.c.outputs), else_=steps.c.outputs),
+    )
+    .returning(steps.c.name)
+    .cte("written_steps")
+)
+_ends = _recordset(
+    "w_ends", sa.column("id", sa.String), *(_typed(attempts, c) for c in ("status", "outputs", "error", "logs"))
+)
+_ended = (
+    attempts.update()
+    .where(attempts.c.id == _ends.c.id, _any(attempts.c.id, "end_ids"), attempts.c.status == RUNNING_ATTEMPT)
+    .values(
+        status=_ends.c.status,
+        outputs=_ends.c.outputs,
+        error=_ends.c.error,
+        logs=sa.func.coalesce(_ends.c.logs, attempts.c.logs),
+        finished_at=sa.bindparam("now", type_=sa.Float),
+    )
+    .returning(attempts.c.id)
+    .cte("ended")
+)
+ATTEMPT_COLUMNS = (
+    *("id", "run_id", "step", "number", "status", "inputs", "outputs", "error", "logs", "worker"),
+    *("started_at", "finished_at"),
+)
+_starts = _recordset("w_starts", *(_typed(attempts, c) for c in ATTEMPT_COLUMNS))
+_started = (
+    attempts.insert()
+    .from_select(list(ATTEMPT_COLUMNS), sa.select(*(_starts.c[c] for c in ATTEMPT_COLUMNS)))
+    .returning(attempts.c.id)
+    .cte("started")
+)
+_run_rows = _recordset(
+    "w_runs",
+    sa.column("r", sa.String),
+    *(_typed(runs, c) for c in ("status", "remaining", "result", "error", "finished_at")),
+)
+_written_runs = (
+    runs.update()
+    .where(runs.c.id == _run_rows.c.r, _any(runs.c.id, "run_ids"))
+    .values(**{c: _run_rows.c[c] for c in ("status", "remaining", "result", "error", "finished_at")})
+    .returning(runs.c.id)
+    .cte("written_runs")
+)
+_events = _recordset(
+    "w_events",
+    sa.column("i", sa.Integer),
+    *(_typed(outbox, c) for c in ("type", "run_id", "step", "data", "created_at")),
+)
+_written_events = (
+    outbox.insert()
+    .from_select(
+        ["type", "run_id", "step", "data", "created_at"],
+        sa.select(*(_events.c[c] for c in ("type", "run_id", "step", "data", "created_at"))).order_by(_events.c.i),
+    )
+    .returning(outbox.c.id)
+    .cte("written_events")
+)
+
+
+def _count(cte: Any) -> Any:
+    return sa.select(sa.func.count()).select_from(cte).scalar_subquery()
+
+
+#: A plan's writes, every table in one statement (Postgres): a statement is a round trip there.
+PERSIST_PG = sa.select(
+    *(_count(c).label(c.name) for c in (_written_steps, _ended, _started, _written_runs, _written_events))
+)
+
+
+class SqliteDialect:
+    """SQLite: one writer at a time (nothing to lock); the writes one ``executemany`` a table."""
+
+    name = "sqlite"
+    load_statement = LOAD_SQLITE
+    outputs_statement = OUTPUTS_SQLITE
+
+    def lock(self, conn: AnyConnection, run_ids: Sequence[str], *, skip_locked: bool) -> list[str]:
+        """The runs this transaction may change: all of them (the database thread runs one at a time)."""
+        return list(run_ids)
+
+    def persist(self, conn: AnyConnection, writes: Writes, now: float) -> None:
+        """Write ``writes`` (in an order where each row exists before it is updated)."""
+        if writes.started:
+            conn.execute(st.INSERT_ATTEMPT, writes.started)
+        if writes.ended:
+            conn.execute(END_ATTEMPT, [{**row, "now": now} for row in writes.ended])
+        if writes.steps:
+            conn.execute(WRITE_STEP, writes.steps)
+            produced = [{"r": s["r"], "n": s["n"], "w_outputs": s["outputs"]} for s in writes.steps if s["set_outputs"]]
+            if produced:
+                conn.execute(WRITE_OUTPUTS, produced)
+        if writes.runs:
+            conn.execute(WRITE_RUN, writes.runs)
+        if writes.events:
+            conn.execute(st.INSERT_OUTBOX, [{k: v for k, v in e.items() if k != "i"} for e in writes.events])
+
+
+class PostgresDialect:
+    """Postgres: runs locked in the order of their ids; the writes one statement, held to the ``COMMIT``."""
+
+    name = "postgresql"
+    load_statement = LOAD_PG
+    outputs_statement = OUTPUTS_PG
+
+    def lock(self, conn: AnyConnection, run_ids: Sequence[str], *, skip_locked: bool) -> list[str]:
+        """Lock the runs' rows; those another transaction holds are left out when ``skip_locked``."""
+        ordered = sorted(run_ids)
+        if not skip_locked:
+            execute_later(conn, LOCK_MANY_PG, {"b_runs": ordered})
+            return ordered
+        statement = st.LOCK_RUNS["postgresql-skip"]
+        return [row.id for row in conn.execute(statement, {"b_runs": ordered})]
+
+    def persist(self, conn: AnyConnection, writes: Writes, now: float) -> None:
+        """Write ``writes`` by one statement, sent with the ``COMMIT`` (nothing reads its counts)."""
+        run_ids = sorted({row["r"] for row in (*writes.steps, *writes.runs)})
+        params = {
+            "w_steps": [_unprefixed(row) for row in writes.steps],
+            "w_ends": [_unprefixed(row) for row in writes.ended],
+            "end_ids": [row["w_id"] for row in writes.ended],
+            "w_starts": writes.started,
+            "w_runs": [_unprefixed(row) for row in writes.runs],
+            "w_events": writes.events,
+            "run_ids": run_ids,
+            "now": now,
+        }
+        execute_later(conn, PERSIST_PG, params)
+
+
+def _unprefixed(row: dict[str, Any]) -> dict[str, Any]:
+    return {k[2:] if k.startswith("w_") else k: v for k, v in row.items()}
+
+
+def dialect_of(conn: AnyConnection) -> SqliteDialect | PostgresDialect:
+    """The strategy for ``conn``'s database."""
+    return POSTGRES if conn.dialect.name == "postgresql" else SQLITE
+
+
+SQLITE = SqliteDialect()
+POSTGRES = PostgresDialect()
+#: Every statement above: compiled once for the raw driver path (``raw``).
+ALL = [v for v in list(globals().values()) if isinstance(v, sa.sql.expression.Executable)]

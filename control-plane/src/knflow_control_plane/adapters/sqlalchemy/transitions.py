@@ -1,0 +1,248 @@
+"""The run state machine's port on SQL: load what the facts need, plan (the domain decides), persist.
+
+Every transition of runs goes through :func:`transition`, on SQLite and Postgres alike: lock the runs
+(``dialects``), load each one's :class:`RunState` (the steps the facts name and their
+dependents, or the ready ones, or all), call :func:`~..domain.planner.plan`, load more while it answers
+:class:`Need` (outputs to bind, a fan-in's bindings, every step to end a run), and write every plan by
+the dialect's one path. Nothing here decides what becomes ready, retries, fails or ends.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ...domain.model import AttemptStatus, RetryPolicy, RunStatus, StepStatus
+from ...domain.planner import plan
+from ...domain.records import Transition
+from ...domain.transitions import AttemptFinished, Context, Fact, LeaseExpired, Need, Plan, RunState, Step, StepsDue
+from .dialects import WRITTEN, PostgresDialect, SqliteDialect, Writes, dialect_of
+from .raw import AnyConnection
+
+#: Plans asked again after loading what the planner needed: outputs, bindings, then every step.
+_MAX_ROUNDS = 4
+
+
+def transition(
+    conn: AnyConnection,
+    facts: Mapping[str, Sequence[Fact]],
+    context: Context,
+    *,
+    skip_locked: bool = False,
+    use_outbox: bool = False,
+    share_room: bool = False,
+) -> dict[str, Plan | None]:
+    """Apply each run's facts in one transaction: a plan per run (None: no such run, or locked by
+    another transaction when ``skip_locked``). ``share_room``: the runs share the worker's capacity (in
+    the order of their ids), instead of each having all of it."""
+    dialect = dialect_of(conn)
+    run_ids = sorted(facts)
+    locked = dialect.lock(conn, run_ids, skip_locked=skip_locked)
+    states = load_for(conn, dialect, {run_id: facts[run_id] for run_id in locked}, context.now)
+    plans: dict[str, Plan | None] = dict.fromkeys(run_ids)
+    writes = Writes()
+    room = context.worker.capacity if context.worker else 0
+    for run_id in run_ids:
+        state = states.get(run_id)
+        if state is None:
+            continue
+        own = context
+        if share_room and context.worker is not None:
+            if room <= 0:
+                break
+            own = replace(context, worker=replace(context.worker, capacity=room))
+        done = _plan_fully(conn, dialect, state, facts[run_id], own)
+        room -= len(done.claims)
+        plans[run_id] = done
+        add_writes(writes, done, own, use_outbox)
+    if writes:
+        dialect.persist(conn, writes, context.now)
+    return plans
+
+
+def _plan_fully(
+    conn: AnyConnection,
+    dialect: SqliteDialect | PostgresDialect,
+    state: RunState,
+    facts: Sequence[Fact],
+    context: Context,
+) -> Plan:
+    """Plan, loading what the planner asks for until it has it all; the same random draws each time."""
+    seed = context.rng.random()
+    for _ in range(_MAX_ROUNDS):
+        got = plan(state, facts, replace(context, rng=random.Random(seed)))
+        if isinstance(got, Plan):
+            return got
+        state = _load_more(conn, dialect, state, got, context.now)
+    raise RuntimeError(f"run {state.run_id}: the planner still needs {got}")
+
+
+def load_for(
+    conn: AnyConnection, dialect: SqliteDialect | PostgresDialect, facts: Mapping[str, Sequence[Fact]], now: float
+) -> dict[str, RunState]:
+    """The state of each run the facts need: the steps they name and their dependents (with their
+    bindings when they may start now), the ready steps when a timer fired, or every step (a fact that
+    ends or retries the run)."""
+    names: set[str] = set()
+    bound, due, every = 1, False, False
+    for run_facts in facts.values():
+        named = {f.step for f in run_facts if isinstance(f, AttemptFinished | LeaseExpired)}
+        names |= named
+        bound = max(bound, len(named))
+        due = due or any(isinstance(f, StepsDue) for f in run_facts)
+        every = every or any(not isinstance(f, AttemptFinished | LeaseExpired | StepsDue) for f in run_facts)
+    return _select(conn, dialect, sorted(facts), names=sorted(names), bound=bound, due=due, every=every, now=now)
+
+
+def _select(
+    conn: AnyConnection,
+    dialect: SqliteDialect | PostgresDialect,
+    run_ids: list[str],
+    *,
+    names: list[str],
+    now: float,
+    bound: int = 1,
+    due: bool = False,
+    every: bool = False,
+    bind: Sequence[str] = (),
+) -> dict[str, RunState]:
+    if not run_ids:
+        return {}
+    params = {
+        "b_runs": run_ids,
+        "names": names,
+        "bind": list(bind),
+        "bound": bound,
+        "due": due,
+        "every": every,
+        "now": now,
+    }
+    return _states(conn.execute(dialect.load_statement, params).all(), complete=every)
+
+
+def _states(rows: Sequence[Any], *, complete: bool) -> dict[str, RunState]:
+    states: dict[str, RunState] = {}
+    current: dict[str, Step] = {}
+    for row in rows:
+        if row.run_id not in states:  # a run's first row (ordered by run)
+            current = {}
+            states[row.run_id] = RunState(
+                row.run_id,
+                RunStatus(row.run_status),
+                row.run_remaining,
+                row.run_inputs or {},
+                row.run_result_binding,
+                row.run_trace_id,
+                current,
+                complete=complete,
+            )
+        if row.name is not None:
+            current[row.name] = _step(row)
+    return states
+
+
+def _step(row: Any) -> Step:
+    return Step(
+        name=row.name,
+        status=StepStatus(row.status),
+        action=row.action,
+        version=row.version,
+        attempts=row.attempts,
+        budget_start=row.budget_start,
+        infra_failures=row.infra_failures,
+        waiting_on=row.waiting_on,
+        dependents=tuple(row.dependents),
+        policy=RetryPolicy(**row.policy),
+        bindings=row.inputs,
+        upstream=tuple(row.upstream) if row.upstream is not None else None,
+        ready_at=row.ready_at,
+        lease_owner=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        error=row.error,
+    )
+
+
+def _load_more(
+    conn: AnyConnection, dialect: SqliteDialect | PostgresDialect, state: RunState, need: Need, now: float
+) -> RunState:
+    """``state`` with what ``need`` names loaded too."""
+    if need.all_steps or need.bindings:
+        asked = sorted(need.bindings)
+        fresh = _select(conn, dialect, [state.run_id], names=asked, bind=asked, every=need.all_steps, now=now)
+        loaded = fresh[state.run_id].steps if state.run_id in fresh else {}
+        state = replace(state, steps={**state.steps, **loaded}, complete=state.complete or need.all_steps)
+    if need.outputs:
+        asked = sorted(need.outputs)
+        rows = conn.execute(dialect.outputs_statement, {"b_runs": [state.run_id], "names": asked}).all()
+        found = {row.name: row.outputs or {} for row in rows if row.run_id == state.run_id}
+        state = replace(state, outputs={**state.outputs, **found}, looked_up=state.looked_up | frozenset(asked))
+    return state
+
+
+def add_writes(writes: Writes, done: Plan, context: Context, use_outbox: bool) -> None:
+    """``done`` as rows: changed steps, attempts ended and started, the run, and its events (outbox)."""
+    run_id, now = done.run_id, context.now
+    for name, step in done.steps.items():
+        row = {"r": run_id, "n": name, **{f"w_{c}": getattr(step, c) for c in WRITTEN}}
+        row["w_status"] = step.status.value
+        produced = name in done.outputs
+        writes.steps.append({**row, "set_outputs": produced, "outputs": done.outputs.get(name)})
+    for end in done.ended:
+        writes.ended.append(
+            {
+                "w_id": end.attempt_id,
+                "w_status": end.status,
+                "w_outputs": end.outputs,
+                "w_error": end.error,
+                "w_logs": end.logs,
+            }
+        )
+    worker = context.worker.name if context.worker else None
+    for start in done.started:
+        finish = start.end
+        writes.started.append(
+            {
+                "id": start.attempt_id,
+                "run_id": run_id,
+                "step": start.step,
+                "number": start.number,
+                "status": finish.status if finish else AttemptStatus.RUNNING.value,
+                "inputs": start.inputs,
+                "outputs": finish.outputs if finish else None,
+                "error": finish.error if finish else None,
+                "logs": (finish.logs or "") if finish else "",
+                "worker": worker,
+                "started_at": now,
+                "finished_at": now if finish else None,
+            }
+        )
+    if done.run is not None:
+        change = done.run
+        writes.runs.append(
+            {
+                "r": run_id,
+                "w_status": change.status.value,
+                "w_remaining": change.remaining,
+                "w_result": change.result,
+                "w_error": change.error,
+                "w_finished_at": change.finished_at,
+            }
+        )
+    if use_outbox:
+        base = len(writes.events)
+        writes.events += [
+            {"i": base + i, "type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data, "created_at": now}
+            for i, e in enumerate(done.events)
+        ]
+
+
+def as_transition(run_id: str, done: Plan | None, **extra: Any) -> Transition:
+    """The whole plan as one :class:`Transition` (its claims and events)."""
+    if done is None:
+        return Transition(run_id, RunStatus.FAILED, duplicate=True, **extra)
+    duplicate = bool(done.results) and all(r.duplicate for r in done.results)
+    return Transition(run_id, done.run_status, list(done.claims), list(done.events), duplicate=duplicate, **extra)
