@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from knflow_control_plane.adapters.sqlalchemy import statements_pg as pg
+from knflow_control_plane.adapters.sqlalchemy import dialects
 from knflow_control_plane.adapters.sqlalchemy.database import Database
 from knflow_control_plane.adapters.sqlalchemy.raw import RawConnection
 from knflow_control_plane.adapters.sqlalchemy.raw_asyncpg import AsyncpgDriver, literal
@@ -52,14 +52,17 @@ async def _populated(store: SqlAlchemyStore) -> list[Claim]:
 async def test_a_batch_of_successes_finds_its_rows_by_index(postgres_store: SqlAlchemyStore) -> None:
     claims = await _populated(postgres_store)
     params = {
-        "done": [{"id": c.attempt_id, "at": time.time(), "outputs": {}, "error": None, "logs": ""} for c in claims],
-        "ids": [c.attempt_id for c in claims],
-        "run_ids": sorted({c.run_id for c in claims}),
+        "b_runs": sorted({c.run_id for c in claims}),
+        "names": sorted({c.step for c in claims}),
+        "bind": [],
+        "bound": len(claims),
+        "due": False,
+        "every": False,
         "now": time.time(),
     }
-    plan = await postgres_store.db.run_raw(_explain, pg.SUCCEED_MANY_PG, params)
+    plan = await postgres_store.db.run_raw(_explain, dialects.LOAD_PG, params)
     assert "Seq Scan" not in plan, plan
-    assert _by_index(plan, "pk_attempts") and _by_index(plan, "pk_steps"), plan
+    assert _by_index(plan, "pk_runs") and _by_index(plan, "pk_steps"), plan
 
 
 def _by_index(plan: str, index: str) -> bool:
@@ -69,34 +72,44 @@ def _by_index(plan: str, index: str) -> bool:
 
 
 def _writes(claims: list[Claim]) -> dict[str, Any]:
-    """``WRITE_PG``'s parameters: each claim's step claimed again, the first run ended."""
+    """``PERSIST_PG``'s parameters: each claim's attempt ended and its step claimed again, the first run
+    ended."""
+    now = time.time()
+    step = {"status": "running", "waiting_on": 0, "ready_at": now, "attempts": 2, "budget_start": 0}
+    step |= {"infra_failures": 0, "error": None, "started_at": now, "finished_at": None, "lease_owner": W.name}
+    step |= {"lease_expires_at": now + W.lease, "set_outputs": False, "outputs": None}
+    again = {"number": 2, "status": "running", "inputs": {}, "outputs": None, "error": None, "logs": ""}
+    again |= {"worker": W.name, "started_at": now, "finished_at": None}
     return {
-        "claims": [{"r": c.run_id, "n": c.step, "a": 2, "id": f"{c.attempt_id}-2", "inputs": {}} for c in claims],
-        "ends": [{"r": claims[0].run_id, "status": "failed", "result": None, "error": {"type": "X"}}],
-        "events": [],
+        "w_steps": [{"r": c.run_id, "n": c.step, **step} for c in claims],
+        "w_ends": [
+            {"id": c.attempt_id, "status": "lost", "outputs": None, "error": None, "logs": None} for c in claims
+        ],
+        "end_ids": [c.attempt_id for c in claims],
+        "w_starts": [{"id": f"{c.attempt_id}-2", "run_id": c.run_id, "step": c.step, **again} for c in claims],
+        "w_runs": [{"r": claims[0].run_id, "status": "failed", "remaining": 1, "result": None, "error": {"type": "X"}}],
+        "w_events": [],
         "run_ids": sorted({c.run_id for c in claims}),
-        "now": time.time(),
-        "owner": W.name,
-        "until": time.time() + W.lease,
+        "now": now,
     }
 
 
 async def test_the_writes_of_several_runs_find_their_rows_by_index(postgres_store: SqlAlchemyStore) -> None:
     claims = await _populated(postgres_store)
     params = _writes(claims)
-    plan = await postgres_store.db.run_raw(_explain, pg.WRITE_PG, params)
+    plan = await postgres_store.db.run_raw(_explain, dialects.PERSIST_PG, params)
     assert "Seq Scan" not in plan, plan
-    assert _by_index(plan, "pk_steps") and _by_index(plan, "pk_runs"), plan
+    assert _by_index(plan, "pk_steps") and _by_index(plan, "pk_runs") and _by_index(plan, "pk_attempts"), plan
 
 
 async def test_the_held_writes_generic_plan_finds_its_rows_by_index(postgres_store: SqlAlchemyStore) -> None:
-    """``WRITE_PG`` is held and runs with a generic plan (``sqlalchemy.raw_asyncpg``): no parameter values
+    """``PERSIST_PG`` is held and runs with a generic plan (``sqlalchemy.raw_asyncpg``): no parameter values
     to plan with, so it must find its rows by index whatever their number."""
     claims = await _populated(postgres_store)
     params = _writes(claims)
 
     def explain_generic(conn: RawConnection) -> str:
-        _, sql, args = conn._plans.bind(pg.WRITE_PG, params)
+        _, sql, args = conn._plans.bind(dialects.PERSIST_PG, params)
         driver = conn._driver
         assert isinstance(driver, AsyncpgDriver)
         name = driver._prepare(sql)

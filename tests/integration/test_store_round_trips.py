@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from knflow_control_plane.adapters.sqlalchemy import statements_pg as pg
+from knflow_control_plane.adapters.sqlalchemy import dialects
 from knflow_control_plane.adapters.sqlalchemy.batches import Completion
 from knflow_control_plane.adapters.sqlalchemy.database import Database
 from knflow_control_plane.adapters.sqlalchemy.raw import RawConnection
@@ -145,7 +145,7 @@ async def test_without_standard_strings_nothing_is_held_and_strings_still_read_b
 async def test_a_held_write_that_fails_rolls_back_and_leaves_the_connection_usable(pg_store: SqlAlchemyStore) -> None:
     second = (await pg_store.create_run(new_run({"x": 2}), time.time(), None)).run_id
     admin = await asyncpg.connect(pg_store.db.url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:  # the held write of the claim (WRITE_PG, sent with COMMIT) now fails
+    try:  # the held write of the claim (PERSIST_PG, sent with COMMIT) now fails
         await admin.execute("ALTER TABLE attempts ADD CONSTRAINT no_more CHECK (number < 0) NOT VALID")
         with round_trips() as sent, pytest.raises(asyncpg.CheckViolationError, match="no_more"):
             await pg_store.claim_ready(time.time(), W)
@@ -162,9 +162,9 @@ async def test_a_held_write_that_fails_rolls_back_and_leaves_the_connection_usab
 
 async def test_statements_after_held_ones_plan_as_the_session_does(pg_store: SqlAlchemyStore) -> None:
     def held_then_shown(conn: RawConnection) -> tuple[str, str]:
-        conn.execute_later(pg.LOCK_PG, {"b_run": "no-such-run"})
+        conn.execute_later(dialects.LOCK_MANY_PG, {"b_runs": ["no-such-run"]})
         during = conn._driver.run("SHOW plan_cache_mode", [], True)[0][0][0]
-        conn.execute_later(pg.LOCK_PG, {"b_run": "no-such-run"})
+        conn.execute_later(dialects.LOCK_MANY_PG, {"b_runs": ["no-such-run"]})
         return during, conn._driver.run("SHOW plan_cache_mode", [], True)[0][0][0]
 
     with round_trips() as sent:
@@ -176,16 +176,14 @@ async def test_statements_after_held_ones_plan_as_the_session_does(pg_store: Sql
 
 async def test_a_success_reads_the_run_once_however_many_steps_it_releases(pg_store: SqlAlchemyStore) -> None:
     seed = (await pg_store.create_run(new_run({"x": 1}), time.time(), W)).claims[0]
-    outcome = Outcome.succeeded({"result": 1})
 
-    def succeed(conn: RawConnection) -> list[Any]:
-        conn.execute_later(pg.LOCK_PG, {"b_run": seed.run_id})
-        params = {"attempt_id": seed.attempt_id, "b_run": seed.run_id, "step": seed.step, "now": time.time()}
-        new = {"new_status": "succeeded", "new_outputs": outcome.outputs, "new_error": None, "new_logs": ""}
-        return conn.execute(pg.SUCCEED_PG, {**params, **new}).all()
+    def load(conn: RawConnection) -> list[Any]:
+        conn.execute_later(dialects.LOCK_MANY_PG, {"b_runs": [seed.run_id]})
+        params = {"b_runs": [seed.run_id], "names": [seed.step], "bind": [], "bound": 1, "due": False}
+        return conn.execute(dialects.LOAD_PG, {**params, "every": False, "now": time.time()}).all()
 
-    rows = await pg_store.db.run_raw(succeed)
-    assert [r.name for r in rows] == sorted(f"f{i}" for i in range(WIDTH))
+    rows = await pg_store.db.run_raw(load)
+    assert [r.name for r in rows] == sorted([seed.step, *(f"f{i}" for i in range(WIDTH))])
     assert (rows[0].run_status, rows[0].run_inputs) == ("running", {"x": 1})
-    assert all(r.run_status is None and r.run_inputs is None for r in rows[1:])  # decoded once, not 60 times
-    assert {r.recorded for r in rows} == {1} and {r.remaining for r in rows} == {WIDTH + 1}
+    assert all(r.run_inputs is None for r in rows[1:])  # decoded once, not 60 times
+    assert {r.run_remaining for r in rows} == {WIDTH + 2}

@@ -10,7 +10,7 @@ still held: a lone completion is three round trips instead of five.
 A simple query carries no parameters, so a held statement is sent as ``EXECUTE name(literal, ...)`` of a
 statement prepared on the connection once (``PREPARE``, its own round trips, the first time only), run
 with a generic plan made once: the same statement written out with literals would be planned again each
-time (for ``WRITE_PG``, more than the round trip saved). Strings are quoted by doubling ``'``, which is exact
+time (for ``PERSIST_PG``, more than the round trip saved). Strings are quoted by doubling ``'``, which is exact
 only with ``standard_conforming_strings`` on (the default; Postgres reports the setting to the driver);
 otherwise, or for a value with no literal here, the statement runs at once, as any other.
 """
@@ -160,7 +160,7 @@ class AsyncpgDriver:
     def _send_held(self, ending: str | None = None) -> None:
         """Send the held ``BEGIN`` and statements, then ``ending`` if any, as one message.
 
-        The held statements run with generic plans. Postgres otherwise plans ``WRITE_PG`` afresh on
+        The held statements run with generic plans. Postgres otherwise plans ``PERSIST_PG`` afresh on
         each execution (its cost estimate for a generic plan is higher), which costs it more CPU than the
         write itself. ``SET LOCAL`` lasts until the transaction ends, so it is put
         back (to the session's value) unless the message ends the transaction.
