@@ -385,7 +385,12 @@ class _Draft:
         return self.update(step, status=status, **changes)
 
     def update(self, step: Step, **changes: Any) -> Step:
-        after = replace(step, **changes)
+        # ``dataclasses.replace`` costs as much as the rest of a transition's planning: a copy of the
+        # frozen record's fields, then the changes (fields only, as ``replace`` would check).
+        after = object.__new__(Step)
+        fields = after.__dict__
+        fields.update(step.__dict__)
+        fields.update(changes)
         self.steps[step.name] = self.changed[step.name] = after
         return after
 
@@ -399,18 +404,26 @@ class _Draft:
     def plan(self) -> Plan:
         run = self.run
         if run is not None and run.status is RunStatus.RUNNING:
-            run = replace(run, remaining=self.remaining)
+            run = RunChange(run.status, self.remaining)
         # An attempt started and ended by this plan is written once, as it ends.
         ends = {end.attempt_id: end for end in self.ended}
-        started = [replace(s, end=ends.pop(s.attempt_id, None)) for s in self.started]
+        started = self.started
+        if ends and started:
+            started = [
+                AttemptStart(s.attempt_id, s.step, s.number, s.inputs, ends.pop(s.attempt_id))
+                if s.attempt_id in ends
+                else s
+                for s in started
+            ]
         ended = [end for end in self.ended if end.attempt_id in ends]
-        claims = [c for c in self.claims if c.attempt_id not in self.withdrawn]
+        withdrawn = self.withdrawn
+        claims = [c for c in self.claims if c.attempt_id not in withdrawn] if withdrawn else self.claims
         results = [
             FactResult(
                 duplicate,
                 status,
                 self.events[e0:e1],
-                [c for c in self.claims[c0:c1] if c.attempt_id not in self.withdrawn],
+                [c for c in self.claims[c0:c1] if c.attempt_id not in withdrawn],
             )
             for duplicate, status, e0, e1, c0, c1 in self.spans
         ]

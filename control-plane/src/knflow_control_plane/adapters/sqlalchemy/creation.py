@@ -64,7 +64,7 @@ def create_run(
     if rows.attempts:
         conn.execute(st.INSERT_ATTEMPT, rows.attempts)
     if use_outbox:
-        conn.execute(st.INSERT_OUTBOX, [{k: v for k, v in e.items() if k != "i"} for e in rows.events])
+        conn.execute(st.INSERT_OUTBOX, rows.events)
     return Transition(new.run_id, first.run_status, list(first.claims), list(first.events))
 
 
@@ -177,8 +177,7 @@ def _rows(new: NewRun, state: RunState, first: Plan, now: float, worker: Worker 
         for s in first.started
     ]
     events = [
-        {"i": i, "type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data, "created_at": now}
-        for i, e in enumerate(first.events)
+        {"type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data, "created_at": now} for e in first.events
     ]
     return _Rows(run, steps, attempts, events)
 

@@ -9,7 +9,6 @@ the dialect's one path. Nothing here decides what becomes ready, retries, fails 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -21,6 +20,8 @@ from ...domain.transitions import AttemptFinished, Context, Fact, LeaseExpired, 
 from .dialects import WRITTEN, PostgresDialect, SqliteDialect, Writes, dialect_of
 from .raw import AnyConnection
 
+#: The columns a plan writes of a step, with their parameters' names.
+_WRITTEN_KEYS = tuple((column, f"w_{column}") for column in WRITTEN)
 #: Plans asked again after loading what the planner needed: outputs, bindings, then every step.
 _MAX_ROUNDS = 4
 
@@ -69,10 +70,10 @@ def _plan_fully(
     facts: Sequence[Fact],
     context: Context,
 ) -> Plan:
-    """Plan, loading what the planner asks for until it has it all; the same random draws each time."""
-    seed = context.rng.random()
+    """Plan, loading what the planner asks for until it has it all (a plan set aside draws its retry
+    delays again: jitter, nothing else depends on them)."""
     for _ in range(_MAX_ROUNDS):
-        got = plan(state, facts, replace(context, rng=random.Random(seed)))
+        got = plan(state, facts, context)
         if isinstance(got, Plan):
             return got
         state = _load_more(conn, dialect, state, got, context.now)
@@ -119,34 +120,46 @@ def _select(
         "every": every,
         "now": now,
     }
-    return _states(conn.execute(dialect.load_statement, params).all(), complete=every)
+    run_rows, step_rows = dialect.load(conn, params)
+    return _states(run_rows, step_rows, complete=every)
 
 
-def _states(rows: Sequence[Any], *, complete: bool) -> dict[str, RunState]:
-    states: dict[str, RunState] = {}
-    current: dict[str, Step] = {}
-    for row in rows:
-        if row.run_id not in states:  # a run's first row (ordered by run)
-            current = {}
-            states[row.run_id] = RunState(
-                row.run_id,
-                RunStatus(row.run_status),
-                row.run_remaining,
-                row.run_inputs or {},
-                row.run_result_binding,
-                row.run_trace_id,
-                current,
-                complete=complete,
-            )
-        if row.name is not None:
-            current[row.name] = _step(row)
-    return states
+def _states(run_rows: Sequence[Any], step_rows: Sequence[Any], *, complete: bool) -> dict[str, RunState]:
+    steps: dict[str, dict[str, Step]] = {row.run_id: {} for row in run_rows}
+    for row in step_rows:
+        if row.run_id in steps:
+            steps[row.run_id][row.name] = _step(row)
+    return {
+        row.run_id: RunState(
+            row.run_id,
+            RunStatus(row.run_status),
+            row.run_remaining,
+            row.run_inputs,
+            row.run_result_binding,
+            row.run_trace_id,
+            steps[row.run_id],
+            complete=complete,
+        )
+        for row in run_rows
+    }
+
+
+_STATUS = StepStatus._value2member_map_
+_POLICIES: dict[tuple[Any, ...], RetryPolicy] = {}
 
 
 def _step(row: Any) -> Step:
-    return Step(
+    """A step's row as the state machine's record, built without the frozen dataclass's ``__init__``
+    (a field at a time through ``object.__setattr__``: most of a transition's load in Python)."""
+    policy = row.policy
+    key = (policy["retries"], policy["backoff"], policy["backoff_max"], policy["timeout"])
+    retry = _POLICIES.get(key)
+    if retry is None:  # a handful of distinct policies: kept, not rebuilt on every load
+        retry = _POLICIES.setdefault(key, RetryPolicy(*key)) if len(_POLICIES) < 1024 else RetryPolicy(*key)
+    step = object.__new__(Step)
+    step.__dict__.update(
         name=row.name,
-        status=StepStatus(row.status),
+        status=_STATUS[row.status],
         action=row.action,
         version=row.version,
         attempts=row.attempts,
@@ -154,7 +167,7 @@ def _step(row: Any) -> Step:
         infra_failures=row.infra_failures,
         waiting_on=row.waiting_on,
         dependents=tuple(row.dependents),
-        policy=RetryPolicy(**row.policy),
+        policy=retry,
         bindings=row.inputs,
         upstream=tuple(row.upstream) if row.upstream is not None else None,
         ready_at=row.ready_at,
@@ -164,6 +177,7 @@ def _step(row: Any) -> Step:
         finished_at=row.finished_at,
         error=row.error,
     )
+    return step
 
 
 def _load_more(
@@ -187,10 +201,11 @@ def add_writes(writes: Writes, done: Plan, context: Context, use_outbox: bool) -
     """``done`` as rows: changed steps, attempts ended and started, the run, and its events (outbox)."""
     run_id, now = done.run_id, context.now
     for name, step in done.steps.items():
-        row = {"r": run_id, "n": name, **{f"w_{c}": getattr(step, c) for c in WRITTEN}}
-        row["w_status"] = step.status.value
-        produced = name in done.outputs
-        writes.steps.append({**row, "set_outputs": produced, "outputs": done.outputs.get(name)})
+        fields = step.__dict__
+        row = {key: fields[column] for column, key in _WRITTEN_KEYS}
+        row.update(r=run_id, n=name, w_status=step.status.value)
+        row.update(set_outputs=name in done.outputs, outputs=done.outputs.get(name))
+        writes.steps.append(row)
     for end in done.ended:
         writes.ended.append(
             {
@@ -233,10 +248,8 @@ def add_writes(writes: Writes, done: Plan, context: Context, use_outbox: bool) -
             }
         )
     if use_outbox:
-        base = len(writes.events)
         writes.events += [
-            {"i": base + i, "type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data, "created_at": now}
-            for i, e in enumerate(done.events)
+            {"type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data, "created_at": now} for e in done.events
         ]
 
 
