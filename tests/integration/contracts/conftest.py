@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from knflow_control_plane.adapters.memory import MemoryAccess, MemoryFileRecords, MemoryLeases, MemoryRejectedEvents
+from knflow_control_plane.adapters.memory import (
+    MemoryAccess,
+    MemoryCatalogue,
+    MemoryFileRecords,
+    MemoryLeases,
+    MemoryRejectedEvents,
+    MemoryTriggers,
+)
 from knflow_control_plane.adapters.sqlalchemy.access import SqlAlchemyAccess
-from knflow_control_plane.ports import AccessStore, FileRecords, Leases, RejectedEvents
+from knflow_control_plane.ports import AccessStore, CatalogueStore, FileRecords, Leases, RejectedEvents, TriggerStore
 from tests.integration.conftest import sql_store
 
 IMPLEMENTATIONS = ["memory", "sqlite", "postgres"]
@@ -52,3 +59,23 @@ async def access(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     async with sql_store(request.param, tmp_path) as store:
         await store.ensure_project("other", 0.0)
         yield SqlAlchemyAccess(store.db)
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+async def catalogue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CatalogueStore]:
+    if request.param == "memory":
+        yield MemoryCatalogue()
+        return
+    async with sql_store(request.param, tmp_path) as store:
+        await store.ensure_project("other", 0.0)
+        yield store
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+async def triggers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TriggerStore]:
+    if request.param == "memory":
+        yield MemoryTriggers()
+        return
+    async with sql_store(request.param, tmp_path) as store:
+        await store.ensure_project("other", 0.0)
+        yield store

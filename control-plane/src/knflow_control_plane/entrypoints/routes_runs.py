@@ -125,7 +125,7 @@ async def retry_run(request: Request, run_id: str, body: rest.RetryRequest | Non
     cp = plane(request)
     step = body.step if body is not None else None
     if body is not None and body.latest:
-        started = await versions.retry_on_latest(cp.workflows, run_id, step)
+        started = await versions.retry_on_latest(cp.workflows, cp.runs, run_id, step)
         return await _run(request, started.run_id)
     await cp.runs.retry(run_id, step)
     return await _run(request, run_id)

@@ -8,7 +8,8 @@ from typing import Any
 
 from ..domain.model import RunStatus
 from ..domain.records import Transition
-from ..errors import Conflict, InvalidRequest, NotFound
+from ..errors import Conflict, InvalidRequest
+from .runs import Runs
 from .workflows import Workflows
 
 
@@ -42,7 +43,7 @@ async def _previous(workflows: Workflows, name: str, current: str) -> str:
     return str(older[0])
 
 
-async def retry_on_latest(workflows: Workflows, run_id: str, step: str | None = None) -> Transition:
+async def retry_on_latest(workflows: Workflows, runs: Runs, run_id: str, step: str | None = None) -> Transition:
     """Start a new run of the version of the run's workflow deployed now, with the run's inputs; the run
     itself stays as it ended, on its own version. Every step runs: outputs of another version's steps are
     not reused. The new run's trigger names the run it retries (``{"kind": "retry", "run_id", "version"}``).
@@ -54,9 +55,7 @@ async def retry_on_latest(workflows: Workflows, run_id: str, step: str | None = 
     """
     if step is not None:
         raise InvalidRequest("a retry on the latest version runs every step: leave out the step", field="step")
-    run = await workflows.store.get_run(run_id, workflows.project)
-    if run is None:
-        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    run = await runs.get(run_id)  # NotFound when it is not a run of this project
     if not RunStatus(run.status).finished:
         raise Conflict(f"run {run_id!r} cannot be retried: it is still {run.status}", field="run_id")
     inputs = run.inputs if workflows.payloads is None else await workflows.payloads.resolve(run.inputs)

@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, SourceTrigger, WorkflowSpec
 
@@ -20,13 +20,26 @@ from ..domain.model import PlannedStep, plan_run
 from ..domain.query_inputs import query_inputs
 from ..domain.records import NewRun, Transition
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
-from ..ports import FunctionBackend, RunStore
+from ..ports import CatalogueStore, FunctionBackend, TriggerStore
 from .functions import Functions, pack
 from .garbage import FunctionGarbage
-from .orchestrator import Orchestrator, new_trace_id
+from .orchestrator import new_trace_id
 from .payloads import Payloads
 from .registration import actions_of, check_children, check_routes, check_same_code, checked_document
 from .ttl_cache import TtlCache
+
+
+class WorkflowStore(CatalogueStore, TriggerStore, Protocol):
+    """What the workflow use cases read and write: the catalogue, and the triggers a deploy enables."""
+
+
+class RunStarter(Protocol):
+    """Where a checked run goes to be created (the orchestrator)."""
+
+    async def submit(self, new: NewRun) -> Transition:
+        """Create the run and start what it can."""
+        ...
+
 
 _PLAN_CACHE_SIZE = 256
 #: seconds a replica reuses a deployment or route it read (another replica's deploy shows within it)
@@ -54,10 +67,10 @@ class Workflows:
 
     def __init__(
         self,
-        store: RunStore,
+        store: WorkflowStore,
         functions: Functions,
         backend: FunctionBackend,
-        orchestrator: Orchestrator,
+        orchestrator: RunStarter,
         project: str = "default",
         *,
         custom_triggers: bool = True,

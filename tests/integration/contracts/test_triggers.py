@@ -1,0 +1,43 @@
+"""Event triggers and schedules of deployed workflows: replaced on deploy, a schedule keeping its cursor."""
+
+from __future__ import annotations
+
+from knflow_control_plane.ports import TriggerStore
+
+EVENT = {"kind": "event", "type": "shop.order", "source": "/shop"}
+CRON = {"kind": "schedule", "cron": "*/5 * * * *", "timezone": "UTC"}
+
+
+async def test_triggers_are_listed_by_workflow_and_position_and_replaced_whole(triggers: TriggerStore) -> None:
+    await triggers.replace_triggers("default", "orders", "w1", [EVENT, {**EVENT, "type": "shop.refund"}], [CRON], 100.0)
+    await triggers.replace_triggers("default", "billing", "b1", [EVENT], [], 100.0)
+    await triggers.replace_triggers("other", "orders", "o1", [EVENT], [CRON], 100.0)
+    events = await triggers.list_event_triggers("default")
+    assert [(e["workflow"], e["position"], e["version"], e["trigger"]["type"]) for e in events] == [
+        ("billing", 0, "b1", "shop.order"),
+        ("orders", 0, "w1", "shop.order"),
+        ("orders", 1, "w1", "shop.refund"),
+    ]
+    assert events[0] == {"project": "default", "workflow": "billing", "position": 0, "version": "b1", "trigger": EVENT}
+    assert await triggers.list_schedules("default") == [
+        {"project": "default", "workflow": "orders", "position": 0, "version": "w1", "trigger": CRON, "cursor": 100.0}
+    ]
+    await triggers.replace_triggers("default", "orders", "w2", [], [], 200.0)
+    assert [e["workflow"] for e in await triggers.list_event_triggers("default")] == ["billing"]
+    assert await triggers.list_schedules("default") == []
+    await triggers.delete_triggers("default", "billing")
+    assert await triggers.list_event_triggers("default") == []
+    assert len(await triggers.list_event_triggers("other")) == 1
+
+
+async def test_a_schedule_keeps_its_cursor_across_deploys_and_only_moves_forward(triggers: TriggerStore) -> None:
+    await triggers.replace_triggers("default", "orders", "w1", [], [CRON], 100.0)
+    await triggers.advance_schedule("default", "orders", 0, 160.0)
+    await triggers.advance_schedule("default", "orders", 0, 130.0)  # a racing replica's older tick
+    assert [s["cursor"] for s in await triggers.list_schedules("default")] == [160.0]
+    await triggers.replace_triggers("default", "orders", "w2", [], [CRON, {**CRON, "cron": "0 * * * *"}], 300.0)
+    kept, new = await triggers.list_schedules("default")
+    assert (kept["version"], kept["cursor"]) == ("w2", 160.0)
+    assert new["cursor"] == 300.0  # a new schedule fires no tick of the past
+    await triggers.replace_triggers("default", "orders", "w3", [], [{**CRON, "timezone": "Europe/Paris"}], 400.0)
+    assert [s["cursor"] for s in await triggers.list_schedules("default")] == [400.0]
