@@ -370,7 +370,9 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         concurrency=settings.trigger_concurrency,
         tracing=tracing,
     )
-    intake = TriggerIntake(bus, workflows, tracing, matcher=consumer.matches)
+    # The in-process bus dies with the process: an event is accepted once handled, not once on the bus.
+    handled = consumer.handled_events if settings.event_bus == "memory" else None
+    intake = TriggerIntake(bus, workflows, tracing, matcher=consumer.matches, handled=handled)
     # SQLite: a transition runs in the event loop while this replica is nearly idle (latency), in the
     # database thread once attempts pile up (throughput: overlap and shared commits). See sqlite_thread.
     store.db.run_inline_when(lambda: orchestrator.inflight < INLINE_BELOW_INFLIGHT)

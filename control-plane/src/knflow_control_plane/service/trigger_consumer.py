@@ -38,6 +38,7 @@ from knflow_eventing import (
 from ..domain.rejections import RejectedEvent
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import RejectedEvents, TriggerStore
+from .handled_events import HandledEvents
 from .health import Outage
 from .rejections import rejected_event
 from .trigger_intake import HTTP_TRIGGER_TYPE
@@ -120,6 +121,8 @@ class TriggerConsumer:
         self._known_as_of = float("-inf")
         self._reloading: asyncio.Task[None] | None = None
         self._stopping = False
+        #: requests waiting for their events to be handled (used with the in-process bus only)
+        self.handled_events = HandledEvents()
         #: events handled (runs started or found), events that could not start a run, and runs an event
         #: had started already (redeliveries)
         self.handled = 0
@@ -367,6 +370,7 @@ class TriggerConsumer:
                     log.exception("event %s could not be handled", delivery.event.get_id())
                     await self._record_failure(delivery, exc)
                     break
+            self.handled_events.done(delivery.event)
             with contextlib.suppress(EventingError):
                 await delivery.ack()  # a lost ack only means a redelivery, which finds the run
         finally:

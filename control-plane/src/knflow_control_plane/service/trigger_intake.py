@@ -16,6 +16,7 @@ from cloudevents.core.v1.event import CloudEvent
 from knflow_eventing import TRIGGERS_TOPIC, EventBus, EventingError, inputs_from_event, make_event
 
 from ..errors import ControlPlaneError, EventBusUnavailable, EventDoesNotFit, InvalidRequest
+from .handled_events import HandledEvents
 from .workflows import Workflows, new_run_id
 
 HTTP_TRIGGER_TYPE = "dev.knflow.trigger.http"
@@ -52,6 +53,8 @@ class TriggerIntake:
         trace: gives the current ``traceparent`` to put on the event (None when tracing is off).
         matcher: the deployed event triggers an ingested event matches (the trigger consumer's), to refuse
             at once an event whose data fits none of their workflows; None: no check at ingest.
+        handled: with a bus that dies with the process (in-process), where to wait until the published
+            events are handled before answering (see :mod:`.handled_events`); None: a durable bus.
     """
 
     def __init__(
@@ -60,11 +63,13 @@ class TriggerIntake:
         workflows: Workflows,
         trace: TraceContext | None = None,
         matcher: Matcher | None = None,
+        handled: HandledEvents | None = None,
     ):
         self.bus = bus
         self.workflows = workflows
         self.trace = trace
         self.matcher = matcher
+        self.handled = handled
 
     async def fire_http(
         self,
@@ -136,6 +141,13 @@ class TriggerIntake:
         )
 
     async def _publish(self, events: list[tuple[CloudEvent, str | None]]) -> None:
+        if self.handled is None:
+            await self._send(events)
+            return
+        async with self.handled.expect([event for event, _key in events]):
+            await self._send(events)
+
+    async def _send(self, events: list[tuple[CloudEvent, str | None]]) -> None:
         try:
             await self.bus.publish_many(TRIGGERS_TOPIC, events)
         except EventingError as exc:
