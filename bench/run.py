@@ -27,6 +27,7 @@ BENCHMARKS: list[tuple[str, bool]] = [
     ("bench/kafka_bench.py", True),  # scenario 7: Kafka trigger -> run start, ingest (eventing)
     ("bench/files_bench.py", True),  # files: control plane peak RSS moving 200 MiB (20 MiB in --quick)
     ("bench/runtime_bench.py", False),  # function runtime detail: imports, HTTP layer, CPU per request
+    ("bench/kube_client_bench.py", True),  # knflow's Kubernetes client against lightkube (knative.sh's cluster)
 ]
 COLUMNS = f"{'scenario':40} {'store':8} {'p50 ms':>9} {'p99 ms':>9} {'throughput':>15} {'RSS MB':>7} {'x floor':>7} met"
 
