@@ -1,4 +1,4 @@
-"""A run held in memory that loads state for the planner and applies its plans, as the store does.
+"""A run held in memory behind the ``RunStates`` port, driven by the store's own loop (``apply_facts``).
 
 It loads as little as the SQL store does (the steps the facts name and their dependents, large columns
 only of dependents that may start), answers the planner's :class:`Need` by loading more, and checks on
@@ -7,13 +7,14 @@ every write what the database's conditions would (an attempt's record ends once,
 
 from __future__ import annotations
 
-import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from knflow_control_plane.adapters.sqlalchemy.transitions import apply_facts
 from knflow_control_plane.domain.events import LifecycleEvent
-from knflow_control_plane.domain.model import AttemptStatus, PlannedStep, RetryPolicy
-from knflow_control_plane.domain.planner import plan, plan_creation
+from knflow_control_plane.domain.model import AttemptStatus, PlannedStep, RetryPolicy, StepStatus
+from knflow_control_plane.domain.planner import plan_creation
 from knflow_control_plane.domain.records import NewRun, Worker
 from knflow_control_plane.domain.transitions import (
     AttemptFinished,
@@ -24,6 +25,7 @@ from knflow_control_plane.domain.transitions import (
     Plan,
     RunState,
     Step,
+    StepsDue,
     initial_state,
 )
 
@@ -70,42 +72,61 @@ class RunBook:
         book.apply(first)
         return book, first
 
-    def load(self, facts: list[Fact], need: Need | None) -> RunState:
-        """What the store would load for ``facts`` (and ``need``, when the planner asked for more)."""
+    # -- the RunStates port (``ports/store.py``), as the SQL store implements it -------------------
+    def lock(self, run_ids: Sequence[str], *, skip_locked: bool) -> list[str]:
+        return [r for r in run_ids if r == self.run.run_id]
+
+    def load_for(self, facts: Mapping[str, Sequence[Fact]], now: float) -> dict[str, RunState]:
+        """What the store would load: the steps the facts name and their dependents (bindings only of
+        those that may start), the ready ones for a timer, every step to end or retry the run."""
+        run_facts = facts.get(self.run.run_id)
+        if run_facts is None:
+            return {}
         steps = self.run.steps
-        if not self.partial or (need is not None and need.all_steps):
-            return replace(self.run, outputs=dict(self.outputs), looked_up=frozenset(steps), complete=True)
-        named = {f.step for f in facts if isinstance(f, AttemptFinished | LeaseExpired)} & set(steps)
+        named = {f.step for f in run_facts if isinstance(f, AttemptFinished | LeaseExpired)} & set(steps)
         wanted = named | {d for n in named for d in steps[n].dependents}
-        if not any(isinstance(f, AttemptFinished | LeaseExpired) for f in facts):
-            wanted |= set(steps)  # a timer: the store reads the ready steps
-        bound = len(facts) + (len(need.bindings) if need else 0)
-        loaded = {}
-        for name in wanted:
-            step = steps[name]
-            keep = (
-                step.waiting_on <= bound or (need is not None and name in need.bindings) or step.status.value == "ready"
-            )
-            loaded[name] = step if keep else replace(step, bindings=None, upstream=None)
-        asked = need.outputs if need else frozenset()
-        outputs = {n: self.outputs[n] for n in asked if n in self.outputs and steps[n].status.value == "succeeded"}
-        return replace(self.run, steps=loaded, outputs=outputs, looked_up=frozenset(asked), complete=False)
+        every = not self.partial or any(not isinstance(f, AttemptFinished | LeaseExpired | StepsDue) for f in run_facts)
+        if every:
+            wanted = set(steps)
+        elif any(isinstance(f, StepsDue) for f in run_facts):
+            wanted |= {n for n, s in steps.items() if s.status is StepStatus.READY}
+        bound = max(1, len(named))
+        loaded = {
+            name: steps[name]
+            if every or steps[name].waiting_on <= bound or steps[name].status is StepStatus.READY
+            else replace(steps[name], bindings=None, upstream=None)
+            for name in wanted
+        }
+        return {self.run.run_id: replace(self.run, steps=loaded, outputs={}, complete=every)}
+
+    def load_more(self, state: RunState, need: Need, now: float) -> RunState:
+        steps = dict(state.steps)
+        if need.all_steps:
+            steps = {**self.run.steps, **{n: s for n, s in steps.items() if s.bindings is not None}}
+        for name in need.bindings:
+            steps[name] = self.run.steps[name]
+        found = {
+            n: self.outputs[n]
+            for n in need.outputs
+            if n in self.outputs and self.run.steps[n].status is StepStatus.SUCCEEDED
+        }
+        return replace(
+            state,
+            steps=steps,
+            outputs={**state.outputs, **found},
+            looked_up=state.looked_up | need.outputs,
+            complete=state.complete or need.all_steps,
+        )
+
+    def persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
+        for done, _ in plans:
+            self.apply(done)
 
     def transition(self, facts: list[Fact], context: Context) -> Plan:
-        """Load, plan (loading more while the planner needs it), apply."""
-        need: Need | None = None
-        for _ in range(5):
-            seed = context.rng.random()
-            got = plan(self.load(facts, need), facts, replace(context, rng=random.Random(seed)))
-            if isinstance(got, Plan):
-                self.apply(got)
-                return got
-            need = Need(
-                outputs=got.outputs | (need.outputs if need else frozenset()),
-                bindings=got.bindings | (need.bindings if need else frozenset()),
-                all_steps=got.all_steps or (need.all_steps if need else False),
-            )
-        raise AssertionError(f"the planner kept asking for more: {need}")
+        """Load, plan (loading more while the planner needs it), apply: the store's own loop."""
+        done = apply_facts(self, {self.run.run_id: facts}, context)[self.run.run_id]
+        assert done is not None
+        return done
 
     def apply(self, done: Plan) -> None:
         """Persist a plan, checking what the database's conditions would."""

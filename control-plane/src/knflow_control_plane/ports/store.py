@@ -8,12 +8,14 @@ epoch seconds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..domain.files import FileRecord
 from ..domain.model import Outcome
 from ..domain.records import NewRun, Page, RunFilter, RunView, Transition, Worker
 from ..domain.rejections import RejectedEvent
+from ..domain.transitions import Context, Fact, Need, Plan, RunState
 
 
 class RunTransitions(Protocol):
@@ -31,6 +33,29 @@ class RunTransitions(Protocol):
     async def retry_run(self, run_id: str, now: float, project: str, step: str | None = None) -> Transition | None: ...
     async def renew_leases(self, worker: str, keys: list[tuple[str, str]], until: float) -> int: ...
     async def next_due(self) -> float | None: ...
+
+
+class RunStates(Protocol):
+    """What the run state machine needs of storage within one transaction (``domain/planner.py`` decides,
+    this loads and writes): the runs locked, the state their facts need, more when the planner asks for
+    it (:class:`Need`), and the plans written. ``adapters/sqlalchemy/transitions.py`` implements it on
+    SQLite and Postgres and drives every transition through it (``apply_facts``)."""
+
+    def lock(self, run_ids: Sequence[str], *, skip_locked: bool) -> list[str]:
+        """Lock the runs for this transaction; the ids of those it holds (others' skipped if asked)."""
+        ...
+
+    def load_for(self, facts: Mapping[str, Sequence[Fact]], now: float) -> dict[str, RunState]:
+        """Each run's state, as much as its facts need (a run that does not exist is left out)."""
+        ...
+
+    def load_more(self, state: RunState, need: Need, now: float) -> RunState:
+        """``state`` with what the planner asked for loaded too."""
+        ...
+
+    def persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
+        """Write the plans (each with the context it was made in)."""
+        ...
 
 
 class RunReads(Protocol):

@@ -1,6 +1,7 @@
 """The run state machine's port on SQL: load what the facts need, plan (the domain decides), persist.
 
-Every transition of runs goes through :func:`transition`, on SQLite and Postgres alike: lock the runs
+Every transition of runs goes through :func:`apply_facts` (over the :class:`~...ports.store.RunStates`
+port; :class:`SqlRunStates` here), on SQLite and Postgres alike: lock the runs
 (``dialects``), load each one's :class:`RunState` (the steps the facts name and their
 dependents, or the ready ones, or all), call :func:`~..domain.planner.plan`, load more while it answers
 :class:`Need` (outputs to bind, a fan-in's bindings, every step to end a run), and write every plan by
@@ -17,6 +18,7 @@ from ...domain.model import AttemptStatus, RetryPolicy, RunStatus, StepStatus
 from ...domain.planner import plan
 from ...domain.records import Transition
 from ...domain.transitions import AttemptFinished, Context, Fact, LeaseExpired, Need, Plan, RunState, Step, StepsDue
+from ...ports.store import RunStates
 from .dialects import WRITTEN, PostgresDialect, SqliteDialect, Writes, dialect_of
 from .raw import AnyConnection
 
@@ -35,18 +37,31 @@ def transition(
     use_outbox: bool = False,
     share_room: bool = False,
 ) -> dict[str, Plan | None]:
-    """Apply each run's facts in one transaction: a plan per run (None: no such run, or locked by
-    another transaction when ``skip_locked``). ``share_room``: the runs share the worker's capacity (in
-    the order of their ids), instead of each having all of it."""
-    dialect = dialect_of(conn)
+    """:func:`apply_facts` in the transaction of ``conn``."""
+    states = SqlRunStates(conn, use_outbox=use_outbox)
+    return apply_facts(states, facts, context, skip_locked=skip_locked, share_room=share_room)
+
+
+def apply_facts(
+    states: RunStates,
+    facts: Mapping[str, Sequence[Fact]],
+    context: Context,
+    *,
+    skip_locked: bool = False,
+    share_room: bool = False,
+) -> dict[str, Plan | None]:
+    """Apply each run's facts in one transaction: lock, load, plan (loading more while the planner
+    needs it), persist every plan. A plan per run (None: no such run, or locked by another transaction
+    when ``skip_locked``). ``share_room``: the runs share the worker's capacity (in the order of their
+    ids), instead of each having all of it."""
     run_ids = sorted(facts)
-    locked = dialect.lock(conn, run_ids, skip_locked=skip_locked)
-    states = load_for(conn, dialect, {run_id: facts[run_id] for run_id in locked}, context.now)
+    locked = states.lock(run_ids, skip_locked=skip_locked)
+    loaded = states.load_for({run_id: facts[run_id] for run_id in locked}, context.now)
     plans: dict[str, Plan | None] = dict.fromkeys(run_ids)
-    writes = Writes()
+    made = []
     room = context.worker.capacity if context.worker else 0
     for run_id in run_ids:
-        state = states.get(run_id)
+        state = loaded.get(run_id)
         if state is None:
             continue
         own = context
@@ -54,30 +69,51 @@ def transition(
             if room <= 0:
                 break
             own = replace(context, worker=replace(context.worker, capacity=room))
-        done = _plan_fully(conn, dialect, state, facts[run_id], own)
+        done = _plan_fully(states, state, facts[run_id], own)
         room -= len(done.claims)
         plans[run_id] = done
-        add_writes(writes, done, own, use_outbox)
-    if writes:
-        dialect.persist(conn, writes, context.now)
+        made.append((done, own))
+    if made:
+        states.persist(made)
     return plans
 
 
-def _plan_fully(
-    conn: AnyConnection,
-    dialect: SqliteDialect | PostgresDialect,
-    state: RunState,
-    facts: Sequence[Fact],
-    context: Context,
-) -> Plan:
+def _plan_fully(states: RunStates, state: RunState, facts: Sequence[Fact], context: Context) -> Plan:
     """Plan, loading what the planner asks for until it has it all (a plan set aside draws its retry
     delays again: jitter, nothing else depends on them)."""
     for _ in range(_MAX_ROUNDS):
         got = plan(state, facts, context)
         if isinstance(got, Plan):
             return got
-        state = _load_more(conn, dialect, state, got, context.now)
+        state = states.load_more(state, got, context.now)
     raise RuntimeError(f"run {state.run_id}: the planner still needs {got}")
+
+
+class SqlRunStates:
+    """:class:`~...ports.store.RunStates` on one SQL transaction, through the dialect's one path."""
+
+    def __init__(self, conn: AnyConnection, *, use_outbox: bool):
+        self.conn, self.dialect, self.use_outbox = conn, dialect_of(conn), use_outbox
+
+    def lock(self, run_ids: Sequence[str], *, skip_locked: bool) -> list[str]:
+        """The runs' rows locked (Postgres; SQLite has one writer): the ids held."""
+        return self.dialect.lock(self.conn, run_ids, skip_locked=skip_locked)
+
+    def load_for(self, facts: Mapping[str, Sequence[Fact]], now: float) -> dict[str, RunState]:
+        """See :func:`load_for`."""
+        return load_for(self.conn, self.dialect, facts, now)
+
+    def load_more(self, state: RunState, need: Need, now: float) -> RunState:
+        """See :func:`_load_more`."""
+        return _load_more(self.conn, self.dialect, state, need, now)
+
+    def persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
+        """Every plan's rows, written by the dialect's one statement a table (Postgres: one in all)."""
+        writes = Writes()
+        for done, context in plans:
+            add_writes(writes, done, context, self.use_outbox)
+        if writes:
+            self.dialect.persist(self.conn, writes, max(context.now for _, context in plans))
 
 
 def load_for(
