@@ -42,35 +42,47 @@ class RateLimited(ControlPlaneError):
     """Too many requests: try again after Retry-After seconds.
 
     Attributes:
-        fields: ``retry_after`` (whole seconds until one more is let through).
+        retry_after: whole seconds until one more is let through (also in ``fields``).
     """
+
+    def __init__(self, message: str | None = None, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
 
 
 class MethodNotAllowed(ControlPlaneError):
     """Method not allowed
 
     Attributes:
-        fields: ``field`` (``method``) and ``allow``, the methods served there (an ``Allow`` header, not
-            a member of the problem).
+        allow: the methods served there, comma-separated (an ``Allow`` header, not a member of the
+            problem); ``fields`` also names the ``field`` at fault, ``method``.
     """
 
+    def __init__(self, message: str | None = None, *, allow: str) -> None:
+        super().__init__(message, field="method", allow=allow)
+        self.allow = allow
 
-class RunFailed(ControlPlaneError):
-    """Run failed
 
-    A request that waited for its run (an HTTP trigger's) is answered with how the run ended.
+class RunEnded(ControlPlaneError):
+    """A run a request waited for ended without succeeding (an HTTP trigger's reply tells how).
 
     Attributes:
-        fields: ``workflow_run_id``, ``step`` (the step that failed) and ``result_link``.
+        workflow_run_id: the run.
+        step: the step that failed, if one did.
+        result_link: where the run can be read.
     """
 
+    def __init__(self, message: str | None = None, *, workflow_run_id: str, step: str | None, result_link: str):
+        super().__init__(message, workflow_run_id=workflow_run_id, step=step, result_link=result_link)
+        self.workflow_run_id, self.step, self.result_link = workflow_run_id, step, result_link
 
-class RunCancelled(Conflict):
-    """Run cancelled
 
-    Attributes:
-        fields: as :class:`RunFailed`'s.
-    """
+class RunFailed(RunEnded):
+    """Run failed"""
+
+
+class RunCancelled(RunEnded, Conflict):
+    """Run cancelled"""
 
 
 class InvalidRequest(ControlPlaneError, ValueError):
@@ -132,5 +144,9 @@ class ShuttingDown(Unavailable):
     A request waiting for a run is answered before the run ended.
 
     Attributes:
-        workflow_run_id: the run waited for (in ``fields``); it goes on when the control plane is back.
+        workflow_run_id: the run waited for (also in ``fields``); it goes on when the control plane is back.
     """
+
+    def __init__(self, message: str | None = None, *, workflow_run_id: str) -> None:
+        super().__init__(message, workflow_run_id=workflow_run_id)
+        self.workflow_run_id = workflow_run_id

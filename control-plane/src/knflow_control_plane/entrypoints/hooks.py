@@ -76,7 +76,7 @@ async def hook(request: Request, path: str) -> Response:
         methods = await cp.catalogue.methods_at(route_path)
         if methods:
             allowed = ", ".join(sorted(methods))
-            raise MethodNotAllowed(f"{route_path} accepts {allowed}", field="method", allow=allowed)
+            raise MethodNotAllowed(f"{route_path} accepts {allowed}", allow=allowed)
         raise NotFound(f"no HTTP trigger at /hooks{route_path}", field="path")
     trigger = route["trigger"]
     # The run starts from the bus: publish its trigger event (inputs checked first), then wait for it.
