@@ -94,7 +94,8 @@ def test_cancel_and_retry_from_failure(control_plane: ControlPlane, tmp_path: Pa
     shutil.copytree(Path(__file__).parent / "flows", project)
     assert control_plane.cli("deploy", str(project / "chain.py")).returncode == 0
     url = control_plane.url
-    started = httpx.post(f"{url}/v1/runs", json={"workflow": "chain", "inputs": {"delay": 0.3}}, timeout=10).json()
+    # 2 s a step: the CLI's own start takes seconds on a loaded machine, and the run must still be going.
+    started = httpx.post(f"{url}/v1/runs", json={"workflow": "chain", "inputs": {"delay": 2.0}}, timeout=10).json()
     cancelled = control_plane.cli("cancel", started["id"], "--json")
     assert cancelled.returncode == 0 and json.loads(cancelled.stdout)["status"] == "cancelled"
     time.sleep(0.5)  # the running attempt's late reply must change nothing
