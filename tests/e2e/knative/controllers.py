@@ -250,9 +250,12 @@ class FakeCluster:
         await self.kube.merge_patch(path, {"status": status}, subresource="status")
 
     async def _start_function(self, name: str, service: Obj) -> str:
-        old = self.processes.pop(name, None)
+        old = self.processes.get(name)
         if old is not None:
+            # Still registered while it stops: a task cancelled meanwhile (the test ending) leaves it to
+            # __aexit__, rather than to the garbage collector (a ResourceWarning, an error under -W error).
             await self._stop(old)
+            self.processes.pop(name, None)
         container = service["spec"]["template"]["spec"]["containers"][0]
         code = self.contexts[container["image"].partition("@")[2]] / "code"
         port = _free_port()
