@@ -13,6 +13,8 @@ STEP_STARTED: Final = "dev.knflow.step.started"
 STEP_SUCCEEDED: Final = "dev.knflow.step.succeeded"
 STEP_FAILED: Final = "dev.knflow.step.failed"
 STEP_RETRYING: Final = "dev.knflow.step.retrying"
+#: a step that did not run: its ``when`` was false, or it reads a step that did not run (``data.reason``)
+STEP_SKIPPED: Final = "dev.knflow.step.skipped"
 
 
 @dataclass(frozen=True)

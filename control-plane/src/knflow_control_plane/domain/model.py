@@ -157,6 +157,8 @@ class PlannedStep:
     upstream: tuple[str, ...]
     dependents: tuple[str, ...]
     policy: RetryPolicy
+    #: the step's condition, if it has one (``knflow.dev/v2``)
+    when: str | None = None
 
     @property
     def waiting_on(self) -> int:
@@ -185,6 +187,7 @@ def plan_run(spec: WorkflowSpec, actions: Mapping[str, ActionSpec]) -> list[Plan
                 upstream=tuple(sorted(deps[step.name])),
                 dependents=tuple(sorted(dependents[step.name])),
                 policy=RetryPolicy.of(action),
+                when=step.when,
             )
         )
     return planned

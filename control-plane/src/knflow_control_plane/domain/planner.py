@@ -18,17 +18,23 @@ The rules, once each:
   are refused); a run failed by a step lets them land: a success is kept for a retry to reuse.
 - Ready steps whose time has come are claimed for the context's worker, up to its capacity; inputs that
   do not bind fail the step at once (not retryable).
+- A step with a ``when`` that is false, or that reads a skipped step outside ``first_of``, is skipped as
+  it would be claimed, and releases its dependents as a success does; a condition that cannot be
+  evaluated fails it like inputs that do not bind (:func:`~.conditions.decide_release`).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from knflow.bindings import BindingError, resolve
+from knflow.conditions import ConditionError
 
 from . import events as ev
+from .conditions import Verdict, decide_release
 from .events import LifecycleEvent
 from .model import (
     AttemptStatus,
@@ -203,6 +209,13 @@ class _Draft:
         done = self.move(step, S.SUCCEEDED, error=None, finished_at=self.now, lease_owner=None, lease_expires_at=None)
         self.outputs[done.name] = outputs
         self.emit(ev.STEP_SUCCEEDED, done.name)
+        ready = self.release(done)
+        if self.remaining > 0 and claim_next and ready:
+            self.claim(sorted(ready))
+
+    def release(self, done: Step) -> list[str]:
+        """A step is done (succeeded, or skipped): each dependent waits for one step less; those that wait
+        for none are ready (returned). The run ends when no step remains."""
         ready = []
         for name in done.dependents:
             dependent = self.steps.get(name)
@@ -218,8 +231,13 @@ class _Draft:
         self.touch_run()
         if self.remaining <= 0:
             self.finish()
-        elif claim_next and ready:
-            self.claim(sorted(ready))
+        return ready
+
+    def skip(self, step: Step, reason: str) -> list[str]:
+        """A ready step that does not run (:func:`~.conditions.decide_release`); its newly ready dependents."""
+        done = self.move(step, S.SKIPPED, finished_at=self.now)
+        self.emit(ev.STEP_SKIPPED, step.name, reason=reason)
+        return self.release(done)
 
     def not_succeeded(self, step: Step, outcome: Outcome, *, claim_next: bool) -> None:
         counters = StepCounters(step.attempts - step.budget_start, step.infra_failures)
@@ -315,7 +333,9 @@ class _Draft:
         worker = self.context.worker
         if worker is None:
             return
-        for name in names:
+        queue = deque(names)  # a skipped step readies its dependents here: a loop, not a recursion
+        while queue:
+            name = queue.popleft()
             step = self.steps[name]
             if len(self.claims) >= worker.capacity or self.status is not RunStatus.RUNNING:
                 return
@@ -324,6 +344,9 @@ class _Draft:
             inputs = self.bind(step)
             if inputs is _UNBOUND:
                 continue  # planned again once what it binds is loaded
+            if isinstance(inputs, _Skip):
+                queue.extend(sorted(self.skip(step, inputs.reason)))
+                continue
             number = step.attempts + 1
             current = attempt_id(self.state.run_id, name, number)
             started_at = step.started_at if step.started_at is not None else self.now
@@ -331,9 +354,9 @@ class _Draft:
             running = self.move(
                 step, S.RUNNING, attempts=number, lease_owner=worker.name, lease_expires_at=until, started_at=started_at
             )
-            if isinstance(inputs, BindingError):
+            if isinstance(inputs, BindingError | ConditionError):
                 self.started.append(AttemptStart(current, name, number, None))
-                error = {"type": "BindingError", "message": str(inputs), "code": 400, "retryable": False}
+                error = {"type": type(inputs).__name__, "message": str(inputs), "code": 400, "retryable": False}
                 self.attempt_finished(name, current, Outcome.failed({**error, "traceback": None}), claim_next=False)
                 continue
             self.started.append(AttemptStart(current, name, number, inputs))
@@ -353,6 +376,13 @@ class _Draft:
         outputs = self.outputs_of(step.upstream)
         if outputs is None:
             return _UNBOUND
+        if step.when is not None or len(outputs) < len(step.upstream):  # a condition, or a branch not run
+            skipped = set(step.upstream) - set(outputs)
+            decision = decide_release(step.when, step.bindings, self.state.inputs, outputs, skipped)
+            if decision.verdict is Verdict.SKIP:
+                return _Skip(decision.reason)
+            if decision.verdict is Verdict.FAIL:
+                return ConditionError(f"steps.{step.name}.{decision.reason}")
         try:
             return {
                 k: resolve(b, self.state.inputs, outputs, f"steps.{step.name}.inputs.{k}")
@@ -442,3 +472,10 @@ class _Draft:
 
 
 _UNBOUND: Any = object()
+
+
+@dataclass(frozen=True)
+class _Skip:
+    """What :meth:`_Draft.bind` answers for a step that does not run, and why."""
+
+    reason: str

@@ -52,6 +52,8 @@ class Step:
     started_at: float | None = None
     finished_at: float | None = None
     error: dict[str, Any] | None = None
+    #: the step's condition (``knflow.dev/v2``), decided when it would start
+    when: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,7 @@ def initial_state(new: NewRun) -> RunState:
             policy=s.policy,
             bindings=s.inputs,
             upstream=tuple(s.upstream),
+            when=s.when,
         )
         for s in new.steps
     }
