@@ -30,6 +30,7 @@ from .service.lifecycle_publisher import LifecyclePublisher
 from .service.live_logs import LiveLogs
 from .service.orchestrator import Orchestrator, OrchestratorSettings
 from .service.outbox_relay import OutboxRelay
+from .service.projects import Projects
 from .service.replies import Replies, ReplySettings
 from .service.retention import Retention
 from .service.run_feed import RunFeed
@@ -87,6 +88,8 @@ class ControlPlane:
     runs: Runs = field(kw_only=True)
     #: the API's reads and deletes in the catalogue
     catalogue: Catalogue = field(kw_only=True)
+    #: the projects this plane serves (``/v1/projects``)
+    projects: Projects = field(kw_only=True)
 
     async def start(self) -> None:
         """Migrate the database, then start the orchestrator."""
@@ -394,6 +397,8 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         settings.project,
         key_for=access.keys.source_key if settings.auth else None,
     )
+    projects = Projects(store, access.keys, workflows, settings.project)
+    projects.on_undeploy = sources.wake
 
     return ControlPlane(
         settings,
@@ -421,6 +426,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         feed=feed,
         runs=Runs(store, orchestrator, files, live, settings.project),
         catalogue=Catalogue(store, settings.project),
+        projects=projects,
     )
 
 

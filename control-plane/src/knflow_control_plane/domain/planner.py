@@ -363,7 +363,18 @@ class _Draft:
             deadline = self.now + float(running.policy.timeout)
             trace = self.state.trace_id
             self.claims.append(
-                Claim(current, self.state.run_id, name, number, step.action, step.version, inputs, deadline, trace)
+                Claim(
+                    current,
+                    self.state.run_id,
+                    name,
+                    number,
+                    step.action,
+                    step.version,
+                    inputs,
+                    deadline,
+                    trace,
+                    self.state.project,
+                )
             )
             self.emit(ev.STEP_STARTED, name, attempt=number)
 

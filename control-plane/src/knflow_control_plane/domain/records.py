@@ -62,6 +62,8 @@ class Claim:
     inputs: dict[str, Any]
     deadline: float
     trace_id: str | None = None
+    #: the run's project: where its action, secrets and files are looked up
+    project: str = "default"
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,8 @@ class RunState:
     outputs: Mapping[str, Any] = field(default_factory=dict)
     looked_up: frozenset[str] = frozenset()
     complete: bool = False
+    #: the run's project: its claims carry it (where their action, secrets and files are looked up)
+    project: str = "default"
 
 
 # -- facts ------------------------------------------------------------------------------------------
@@ -242,5 +244,13 @@ def initial_state(new: NewRun) -> RunState:
         for s in new.steps
     }
     return RunState(
-        new.run_id, RunStatus.RUNNING, len(new.steps), new.inputs, new.result, new.trace_id, steps, complete=True
+        new.run_id,
+        RunStatus.RUNNING,
+        len(new.steps),
+        new.inputs,
+        new.result,
+        new.trace_id,
+        steps,
+        complete=True,
+        project=new.project,
     )

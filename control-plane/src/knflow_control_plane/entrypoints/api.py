@@ -23,6 +23,7 @@ from . import (
     problems,
     routes_events,
     routes_keys,
+    routes_projects,
     routes_runs,
     routes_secrets,
     routes_stream,
@@ -82,13 +83,15 @@ def create_app(
     problems.install(app)
     openapi.install(app)
     docs_page.install(app)
-    guarded = [Depends(auth.authorize)] if settings.auth else []
+    # the key first (when keys are on), then the project the request acts in
+    guarded = [*([Depends(auth.authorize)] if settings.auth else []), Depends(auth.scope)]
     routers = (
         routes_workflows.router,
         routes_runs.router,
         routes_events.router,
         routes_keys.router,
         routes_secrets.router,
+        routes_projects.router,
         hooks.router,
     )
     for router in routers:

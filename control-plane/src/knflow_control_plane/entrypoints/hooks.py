@@ -14,12 +14,13 @@ from fastapi.responses import JSONResponse
 from knflow import rest
 from knflow_eventing import strict_json
 
+from ..domain.access import Role
 from ..errors import InvalidRequest, MalformedBody, MethodNotAllowed, NotFound, RunCancelled, RunFailed
 from .auth import authorize_hook
+from .context import plane
 from .limits import parse_body
 from .openapi import problem_response, problems
 from .routes_files import form_inputs
-from .routes_workflows import plane
 
 router = APIRouter()
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -70,10 +71,15 @@ async def hook(request: Request, path: str) -> Response:
     route_path = "/" + path.strip("/")
     route = await cp.workflows.route(request.method, route_path)
     # Keyed hooks answer 401 before 404: a caller without a key learns of no path but the public ones.
-    await authorize_hook(request, public=route is not None and bool(route["trigger"].get("public")))
+    caller = await authorize_hook(request, public=route is not None and bool(route["trigger"].get("public")))
+    # A project's key calls its own project's keyed hooks: another's are as if they did not exist.
+    mine = caller.project if caller is not None and caller.role is not Role.operator else None
+    if route is not None and mine is not None and route["project"] != mine:
+        route = None
     cp.access.hook_limits.take(route_path, f"the hook /hooks{route_path}")
     if route is None:
-        methods = await cp.catalogue.methods_at(route_path)
+        # a project's key is told of its own project's methods only; keys off or public: any project's
+        methods = await (cp.catalogue.of(mine) if mine else cp.catalogue).methods_at(route_path, anywhere=not mine)
         if methods:
             allowed = ", ".join(sorted(methods))
             raise MethodNotAllowed(f"{route_path} accepts {allowed}", allow=allowed)

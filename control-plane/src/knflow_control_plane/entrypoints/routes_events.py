@@ -14,9 +14,9 @@ from knflow_eventing import parse_http
 from ..domain.rejections import RejectedEvent
 from ..errors import Forbidden
 from .auth import principal_of
+from .context import catalogue_of, plane, project_of
 from .limits import parse_body
 from .openapi import problems
-from .routes_workflows import plane
 from .schemas import iso
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -69,7 +69,7 @@ async def ingest(request: Request) -> Response:
         stray = next((e.get_source() for e in events if e.get_source() != own), None)
         if stray is not None:
             raise Forbidden(f"this trigger's key posts events of source {own!r} only, not {stray!r}", field="source")
-    await plane(request).intake.ingest(events)
+    await plane(request).intake.ingest(events, project_of(request))
     return JSONResponse({"accepted": len(events), "ids": [e.get_id() for e in events]}, status_code=202)
 
 
@@ -98,8 +98,7 @@ async def list_rejected(
 ) -> rest.RejectedEvents:
     """Trigger events that were accepted but started no run (their data did not fit the workflow's
     inputs, the workflow was undeployed...), newest first, with the reason and the field at fault."""
-    cp = plane(request)
-    found = await cp.catalogue.rejected(workflow, limit + 1, cursor)
+    found = await catalogue_of(request).rejected(workflow, limit + 1, cursor)
     more = len(found) > limit
     page = found[:limit]
     return rest.RejectedEvents(

@@ -13,8 +13,8 @@ from starlette.datastructures import UploadFile
 from knflow import rest
 
 from ..errors import InvalidRequest
+from .context import plane, project_of, runs_of, workflows_of
 from .openapi import problems
-from .routes_workflows import plane
 from .schemas import run_json
 
 router = APIRouter(prefix="/v1")
@@ -46,7 +46,9 @@ async def upload_files(request: Request, name: str = Query("", max_length=255)) 
     if content_type.lower().startswith("multipart/form-data"):
         return JSONResponse({"files": await form_files(request)}, status_code=201)
     media = content_type or None
-    return JSONResponse({"file": await cp.files.upload(request.stream(), name or "file", media, "file")}, 201)
+    return JSONResponse(
+        {"file": await cp.files.upload(request.stream(), name or "file", media, "file", project_of(request))}, 201
+    )
 
 
 async def form_files(request: Request) -> dict[str, Any]:
@@ -76,10 +78,10 @@ async def start_with_files(
         raise InvalidRequest("send the inputs as multipart/form-data (or JSON to POST /v1/runs)", field="body")
     inputs, _ = await form_inputs(request)
     trigger = {"kind": "manual", "at": time.time()}
-    transition = await cp.workflows.start(name, inputs, version=version, trigger=trigger)
+    transition = await workflows_of(request).start(name, inputs, version=version, trigger=trigger)
     if wait:
         await cp.orchestrator.wait(transition.run_id, wait)
-    return await cp.files.present_run(run_json(await cp.runs.get(transition.run_id)))
+    return await cp.files.present_run(run_json(await runs_of(request).get(transition.run_id)))
 
 
 async def form_inputs(request: Request) -> tuple[dict[str, Any], set[str]]:
@@ -102,7 +104,9 @@ async def form_inputs(request: Request) -> tuple[dict[str, Any], set[str]]:
     try:
         for field, value in form.multi_items():
             if isinstance(value, UploadFile):
-                inputs[field] = await cp.files.upload(_chunks(value), value.filename or field, _type(value), field)
+                inputs[field] = await cp.files.upload(
+                    _chunks(value), value.filename or field, _type(value), field, project_of(request)
+                )
                 files.add(field)
             else:
                 inputs[field] = _value(value)
@@ -116,7 +120,7 @@ async def run_files(request: Request, run_id: str) -> dict[str, Any]:
     """The run's files (written by its attempts or named by its inputs), with sizes, content types,
     lineage (run, step, attempt, field) and download links; ``expired_at`` when retention deleted one."""
     cp = plane(request)
-    view = await cp.runs.get(run_id)
+    view = await runs_of(request).get(run_id)
     files = await cp.files.run_files(run_id, view.inputs)
     return {"run_id": run_id, "files": files, "expired": any(f["expired_at"] is not None for f in files)}
 
@@ -130,7 +134,7 @@ async def run_files(request: Request, run_id: str) -> dict[str, Any]:
 async def download(request: Request, run_id: str, key: str) -> RedirectResponse:
     """Download one file of the run: a redirect to a presigned URL (the bytes never pass through the API)."""
     cp = plane(request)
-    record = await cp.runs.file(run_id, key)
+    record = await runs_of(request).file(run_id, key)
     return RedirectResponse(await cp.files.checked_link(record), status_code=307)
 
 

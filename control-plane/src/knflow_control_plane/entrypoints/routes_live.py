@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from knflow import rest, wire
 
 from ..errors import NotFound
+from .context import plane
 from .openapi import problems
-from .routes_workflows import plane
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 

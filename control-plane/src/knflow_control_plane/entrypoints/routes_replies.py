@@ -13,8 +13,8 @@ from fastapi import APIRouter, Path, Request
 
 from knflow import rest, wire
 
+from .context import plane
 from .openapi import problems
-from .routes_workflows import plane
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 

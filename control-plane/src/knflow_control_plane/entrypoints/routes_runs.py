@@ -15,10 +15,10 @@ from ..domain.records import RunFilter
 from ..errors import InvalidRequest
 from ..service import versions
 from . import log_stream
+from .context import plane, runs_of, workflows_of
 from .json_body import body_schema, read_model
 from .limits import parse_body
 from .openapi import problems
-from .routes_workflows import plane
 from .schemas import run_json
 
 router = APIRouter(prefix="/v1")
@@ -37,7 +37,7 @@ async def start_run(request: Request, wait: float = Query(0, ge=0, le=300)) -> d
     raw = await request.body()
     # A typed body, read here: FastAPI would parse and check megabytes of inputs on the event loop.
     body = await parse_body(len(raw), read_model, raw, request.headers.get("content-type"), rest.RunRequest)
-    transition = await cp.workflows.start(
+    transition = await workflows_of(request).start(
         body.workflow, body.inputs, version=body.version, trigger={"kind": "manual", "at": time.time()}
     )
     if wait:
@@ -47,7 +47,7 @@ async def start_run(request: Request, wait: float = Query(0, ge=0, le=300)) -> d
 
 async def _run(request: Request, run_id: str) -> dict[str, Any]:
     cp = plane(request)
-    view = await cp.runs.get(run_id)
+    view = await runs_of(request).get(run_id)
     return await cp.files.present_run(run_json(view))  # offloaded payloads fetched back, file links
 
 
@@ -75,7 +75,7 @@ async def list_runs(
 ) -> dict[str, Any]:
     """Runs, newest first, filtered by workflow, status and creation time; paginated by cursor."""
     cp = plane(request)
-    page = await cp.runs.page(
+    page = await runs_of(request).page(
         RunFilter(cp.settings.project, workflow, status, _epoch(since, "since"), _epoch(until, "until"), cursor, limit)
     )
     return {"runs": [run_json(r, with_steps=False) for r in page.runs], "next_cursor": page.next_cursor}
@@ -113,7 +113,7 @@ async def run_logs(
 @router.post("/runs/{run_id}/cancel", response_model=rest.Run, responses=problems(404))
 async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     """Cancel a running run: nothing new starts, running attempts are abandoned."""
-    await plane(request).runs.cancel(run_id)
+    await runs_of(request).cancel(run_id)
     return await _run(request, run_id)
 
 
@@ -122,10 +122,9 @@ async def retry_run(request: Request, run_id: str, body: rest.RetryRequest | Non
     """Run a finished run again from the steps that did not succeed, or from ``step`` and everything
     downstream of it (even when they succeeded); the other steps' outputs are reused. With ``latest``: a
     new run of the version deployed now, with the run's inputs (the reply is the new run)."""
-    cp = plane(request)
     step = body.step if body is not None else None
     if body is not None and body.latest:
-        started = await versions.retry_on_latest(cp.workflows, cp.runs, run_id, step)
+        started = await versions.retry_on_latest(workflows_of(request), runs_of(request), run_id, step)
         return await _run(request, started.run_id)
-    await cp.runs.retry(run_id, step)
+    await runs_of(request).retry(run_id, step)
     return await _run(request, run_id)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Request, Response
 from knflow import rest
 
 from ..service.secrets import NAME
+from .context import plane, project_of
 from .openapi import problems
-from .routes_workflows import plane
 from .schemas import iso
 
 router = APIRouter(prefix="/v1")
@@ -27,7 +27,7 @@ async def set_secret(
 ) -> dict[str, Any]:
     """Create or replace a secret (encrypted at rest); actions that name it (``secrets=[...]``) get it as the
     environment variable ``name`` from their next start. The value is never returned."""
-    created = await plane(request).access.secrets.put(name, body.value)
+    created = await plane(request).access.secrets.put(project_of(request), name, body.value)
     response.status_code = 201 if created else 200
     return {"name": name, "created": created}
 
@@ -35,7 +35,7 @@ async def set_secret(
 @router.get("/secrets", response_model=rest.SecretList)
 async def list_secrets(request: Request) -> dict[str, Any]:
     """The project's secrets: names and times, never values."""
-    found = await plane(request).access.secrets.list()
+    found = await plane(request).access.secrets.list(project_of(request))
     return {
         "secrets": [
             {"name": s["name"], "created_at": iso(s["created_at"]), "updated_at": iso(s["updated_at"])} for s in found
@@ -46,5 +46,5 @@ async def list_secrets(request: Request) -> dict[str, Any]:
 @router.delete("/secrets/{name}", status_code=204, responses=problems(404))
 async def delete_secret(request: Request, name: str = _NAME) -> Response:
     """Delete a secret (functions started before keep the value they were given)."""
-    await plane(request).access.secrets.delete(name)
+    await plane(request).access.secrets.delete(project_of(request), name)
     return Response(status_code=204)

@@ -23,8 +23,8 @@ from knflow import rest
 from ..errors import ControlPlaneError
 from ..service.run_feed import Change, Listener, RunFeed
 from ..service.runs import Runs
+from .context import plane, runs_of
 from .openapi import problems
-from .routes_workflows import plane
 
 router = APIRouter(prefix="/v1")
 
@@ -69,10 +69,10 @@ async def stream(request: Request, run_id: str | None = Query(None, min_length=1
     """Run and step changes as they happen (``text/event-stream``); ``run_id`` narrows to one run."""
     cp = plane(request)
     if run_id is not None:
-        await cp.runs.check(run_id)
+        await runs_of(request).check(run_id)
     listener = cp.feed.listen(run_id)
     return StreamingResponse(
-        _events(cp.feed, listener, _Owners(cp.runs), cp.settings.worker_name),
+        _events(cp.feed, listener, _Owners(runs_of(request)), cp.settings.worker_name),
         media_type="text/event-stream",
         headers={"cache-control": "no-store", "x-accel-buffering": "no"},
     )

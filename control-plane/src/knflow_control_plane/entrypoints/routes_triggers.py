@@ -11,8 +11,8 @@ from knflow import rest
 from knflow.spec import HttpTrigger, ScheduleTrigger, Trigger
 from knflow_eventing import next_tick
 
+from .context import catalogue_of, plane
 from .openapi import problems
-from .routes_workflows import plane
 
 router = APIRouter(prefix="/v1")
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1")
 async def workflow_triggers(request: Request, name: str) -> rest.WorkflowTriggers:
     """The workflow's triggers: enabled or not, each schedule's next fire time."""
     cp = plane(request)
-    version = await cp.catalogue.deployed_version(name)
+    version = await catalogue_of(request).deployed_version(name)
     deployed = version is not None
     spec = await cp.workflows.spec(name, version)
     now = cp.scheduler.clock.now()

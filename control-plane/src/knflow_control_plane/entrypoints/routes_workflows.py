@@ -11,19 +11,13 @@ from pydantic import ValidationError
 from knflow import SpecError, rest
 from knflow.spec import ActionSpec, problems_of
 
-from ..bootstrap import ControlPlane
 from ..service import versions
+from .context import catalogue_of, plane, workflows_of
 from .openapi import problems
 from .schemas import iso
 from .spec_body import SpecLimits, decode_files, read_registration
 
 router = APIRouter(prefix="/v1")
-
-
-def plane(request: Request) -> ControlPlane:
-    """The control plane serving this request."""
-    cp: ControlPlane = request.app.state.control_plane
-    return cp
 
 
 _WORKFLOW_BODY = {
@@ -51,7 +45,7 @@ async def register_workflow(request: Request, response: Response) -> dict[str, A
     raw = await request.body()
     limits = SpecLimits(cp.settings.max_spec_steps, cp.settings.max_spec_bytes)
     spec, code = await asyncio.to_thread(read_registration, raw, content_type, limits)  # seconds for a big one
-    version, created = await cp.workflows.register(spec, code)
+    version, created = await workflows_of(request).register(spec, code)
     response.status_code = 201 if created else 200
     return {"name": spec.name, "version": version, "created": created}
 
@@ -59,7 +53,7 @@ async def register_workflow(request: Request, response: Response) -> dict[str, A
 @router.get("/workflows", response_model=rest.WorkflowList)
 async def list_workflows(request: Request) -> dict[str, Any]:
     """Every workflow with its latest version and deployment."""
-    rows = await plane(request).catalogue.workflows()
+    rows = await catalogue_of(request).workflows()
     return {
         "workflows": [
             {
@@ -79,7 +73,7 @@ async def get_workflow(request: Request, name: str) -> dict[str, Any]:
     """The latest version of a workflow, with its deployment."""
     cp = plane(request)
     spec = await cp.workflows.spec(name)
-    deployment = await cp.catalogue.deployment(name)
+    deployment = await catalogue_of(request).deployment(name)
     return {
         "name": name,
         "version": spec.version,
@@ -91,21 +85,21 @@ async def get_workflow(request: Request, name: str) -> dict[str, Any]:
 @router.get("/workflows/{name}/versions", response_model=rest.WorkflowVersions, responses=problems(404))
 async def workflow_versions(request: Request, name: str) -> dict[str, Any]:
     """Every version of a workflow, newest first."""
-    history = await plane(request).catalogue.versions(name)
+    history = await catalogue_of(request).versions(name)
     return {"name": name, "versions": [{"version": h["version"], "created_at": iso(h["created_at"])} for h in history]}
 
 
 @router.get("/workflows/{name}/versions/{version}", response_model=rest.WorkflowVersion, responses=problems(404))
 async def workflow_version(request: Request, name: str, version: str) -> dict[str, Any]:
     """One version of a workflow."""
-    spec = await plane(request).workflows.spec(name, version)
+    spec = await workflows_of(request).spec(name, version)
     return {"name": name, "version": version, "spec": spec.model_dump(mode="json")}
 
 
 @router.delete("/workflows/{name}", status_code=204, responses=problems(404, 409))
 async def delete_workflow(request: Request, name: str) -> Response:
     """Delete a workflow's definition (its runs stay). Refused while it is deployed."""
-    await plane(request).catalogue.delete_workflow(name)
+    await catalogue_of(request).delete_workflow(name)
     return Response(status_code=204)
 
 
@@ -114,7 +108,7 @@ async def deploy(request: Request, name: str, body: rest.DeployRequest | None = 
     """Build and deploy the workflow's actions and enable its triggers."""
     cp = plane(request)
     body = body or rest.DeployRequest()
-    deployed = await cp.workflows.deploy(name, body.version, source=body.source, replace=body.replace)
+    deployed = await workflows_of(request).deploy(name, body.version, source=body.source, replace=body.replace)
     await cp.consumer.reload()  # its event triggers match from now on here (other replicas: within a second)
     if cp.sources is not None:
         cp.sources.wake()
@@ -126,7 +120,7 @@ async def rollback(request: Request, name: str, body: rest.RollbackRequest | Non
     """Deploy an earlier version again: ``version``, or the one registered before the deployed one. Runs in
     progress keep their own versions."""
     cp = plane(request)
-    deployed = await versions.rollback(cp.workflows, name, (body or rest.RollbackRequest()).version)
+    deployed = await versions.rollback(workflows_of(request), name, (body or rest.RollbackRequest()).version)
     await cp.consumer.reload()  # its event triggers, as for a deploy
     if cp.sources is not None:
         cp.sources.wake()
@@ -137,7 +131,7 @@ async def rollback(request: Request, name: str, body: rest.RollbackRequest | Non
 async def undeploy(request: Request, name: str) -> dict[str, Any]:
     """Disable the workflow's triggers."""
     cp = plane(request)
-    undeployed = await cp.workflows.undeploy(name)
+    undeployed = await workflows_of(request).undeploy(name)
     await cp.consumer.reload()
     if cp.sources is not None:
         cp.sources.wake()
@@ -147,7 +141,7 @@ async def undeploy(request: Request, name: str) -> dict[str, Any]:
 @router.get("/workflows/{name}/deployment", response_model=rest.Deployment, responses=problems(404))
 async def deployment(request: Request, name: str) -> dict[str, Any]:
     """The workflow's deployment status."""
-    return _deployment_json(await plane(request).catalogue.require_deployment(name)) or {}
+    return _deployment_json(await catalogue_of(request).require_deployment(name)) or {}
 
 
 def _deployment_json(record: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -176,7 +170,7 @@ async def register_action(request: Request, response: Response, body: rest.Actio
     except ValidationError as exc:
         raise SpecError.collect(problems_of(exc, "spec")) from exc
     code = decode_files(body.code.files) if body.code else None
-    created = await plane(request).workflows.register_action(spec, code)
+    created = await workflows_of(request).register_action(spec, code)
     response.status_code = 201 if created else 200
     return {"name": spec.name, "version": spec.version, "created": created}
 
@@ -184,7 +178,7 @@ async def register_action(request: Request, response: Response, body: rest.Actio
 @router.get("/actions", response_model=rest.ActionList)
 async def list_actions(request: Request) -> dict[str, Any]:
     """Every action version, newest first per action."""
-    rows = await plane(request).catalogue.actions()
+    rows = await catalogue_of(request).actions()
     return {
         "actions": [
             {
@@ -202,7 +196,7 @@ async def list_actions(request: Request) -> dict[str, Any]:
 @router.get("/actions/{name}", response_model=rest.Action, responses=problems(404))
 async def get_action(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
     """An action version (the newest by default) with its build logs."""
-    record = await plane(request).catalogue.action(name, version)
+    record = await catalogue_of(request).action(name, version)
     return {
         "name": name,
         "version": record["version"],
@@ -216,5 +210,5 @@ async def get_action(request: Request, name: str, version: str | None = None) ->
 @router.delete("/actions/{name}", status_code=204, responses=problems(404))
 async def delete_action(request: Request, name: str) -> Response:
     """Delete every version of an action."""
-    await plane(request).catalogue.delete_action(name)
+    await catalogue_of(request).delete_action(name)
     return Response(status_code=204)

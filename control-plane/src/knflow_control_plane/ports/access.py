@@ -20,22 +20,25 @@ class AccessStore(Protocol):
     async def delete_secret(self, project: str, name: str) -> bool: ...
 
 
-#: the plain values of a project's named secrets (raises when one is not set)
-SecretValues = Callable[[list[str]], Awaitable[dict[str, str]]]
-#: copies the named secrets (those that are set) to where the functions read them (see SecretMirror)
-SecretSync = Callable[[list[str]], Awaitable[None]]
+#: the plain values of the named secrets of the project a function (by its backend name) belongs to
+#: (raises when one is not set)
+SecretValues = Callable[[str, list[str]], Awaitable[dict[str, str]]]
+#: copies the named secrets (those that are set) of the project a function (by its backend name) belongs
+#: to, to where the functions read them (see SecretMirror)
+SecretSync = Callable[[str, list[str]], Awaitable[None]]
 
 
 class SecretMirror(Protocol):
-    """Where the functions of a backend read the project's secrets, when not from the control plane itself
-    (the knative backend: one Kubernetes Secret, a key per secret). Values are never logged."""
+    """Where the functions of a backend read a project's secrets, when not from the control plane itself
+    (the knative backend: one Kubernetes Secret per project, a key per secret). Values are never logged."""
 
-    async def put(self, values: dict[str, str]) -> None:
-        """Set these keys (creating the store if needed), leaving the others as they are."""
+    async def put(self, values: dict[str, str], project: str | None = None) -> None:
+        """Set these keys of ``project``'s store (None: the default project's), creating it if needed,
+        leaving the others as they are."""
         ...
 
-    async def remove(self, name: str) -> None:
-        """Remove one key (nothing when it or the store is not there)."""
+    async def remove(self, name: str, project: str | None = None) -> None:
+        """Remove one key of ``project``'s store (nothing when it or the store is not there)."""
         ...
 
 

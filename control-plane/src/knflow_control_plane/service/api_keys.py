@@ -34,12 +34,12 @@ def digest(key: str) -> str:
 
 
 class ApiKeys:
-    """Create, list, revoke and check the API keys of one project.
+    """Create, list, revoke and check the API keys of every project a control plane serves.
 
     Args:
         access: where keys are stored.
-        project: the project this control plane serves.
-        bootstrap_key: a key always accepted as ``admin`` (to create the first stored keys).
+        project: the control plane's default project (the bootstrap key's, until a request names another).
+        bootstrap_key: a key always accepted as ``operator`` (to create projects and their first keys).
         signing_secret: signs the keys of custom triggers (every replica must share it).
         clock: epoch seconds (expiry).
     """
@@ -59,13 +59,15 @@ class ApiKeys:
         self._clock = clock
         self._recent: dict[str, tuple[Principal, float | None, float]] = {}  # hash -> (who, expires, seen)
 
-    async def create(self, name: str, role: Role = Role.admin, expires_in: float | None = None) -> dict[str, Any]:
-        """A new key; its secret (``key``) is in the result and nowhere else."""
+    async def create(
+        self, project: str, name: str, role: Role = Role.admin, expires_in: float | None = None
+    ) -> dict[str, Any]:
+        """A new key of ``project``; its secret (``key``) is in the result and nowhere else."""
         key = PREFIX + secrets.token_urlsafe(32)
         now = self._clock()
         record = {
             "id": secrets.token_hex(8),
-            "project": self.project,
+            "project": project,
             "name": name,
             "role": role.value,
             "key_hash": digest(key),
@@ -75,17 +77,17 @@ class ApiKeys:
         await self.access.put_api_key(record)
         return {k: v for k, v in record.items() if k != "key_hash"} | {"key": key}
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self, project: str) -> list[dict[str, Any]]:
         """The project's keys, without secrets."""
-        return await self.access.list_api_keys(self.project)
+        return await self.access.list_api_keys(project)
 
-    async def revoke(self, key_id: str) -> None:
+    async def revoke(self, project: str, key_id: str) -> None:
         """Revoke a key: refused at once here, within :data:`CACHE_SECONDS` on other replicas.
 
         Raises:
             NotFound: when the project has no live key with this id.
         """
-        if not await self.access.revoke_api_key(self.project, key_id, self._clock()):
+        if not await self.access.revoke_api_key(project, key_id, self._clock()):
             raise NotFound(f"no live API key {key_id!r}", field="id")
         self._recent.clear()
 
@@ -93,13 +95,13 @@ class ApiKeys:
         """Who the request's ``Authorization: Bearer`` key acts as.
 
         Raises:
-            Unauthorized: no key, or an unknown, revoked, expired or other project's key.
+            Unauthorized: no key, or an unknown, revoked or expired key.
         """
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key:
             raise Unauthorized(field="authorization")
         if self.bootstrap_key and hmac.compare_digest(key, self.bootstrap_key):
-            return Principal(self.project, Role.admin)
+            return Principal(self.project, Role.operator)
         if key.startswith(SOURCE_PREFIX):
             return self._source_principal(key)
         hashed = digest(key)
@@ -108,10 +110,10 @@ class ApiKeys:
         if cached is not None and time.monotonic() - cached[2] < CACHE_SECONDS and _alive(cached[1], now):
             return cached[0]
         record = await self.access.find_api_key(hashed)
-        if record is None or record["project"] != self.project or not _alive(record["expires_at"], now):
+        if record is None or not _alive(record["expires_at"], now):
             self._recent.pop(hashed, None)
             raise Unauthorized("the API key is unknown, revoked or expired", field="authorization")
-        found = Principal(self.project, Role(record["role"]), key_id=record["id"])
+        found = Principal(record["project"], Role(record["role"]), key_id=record["id"])
         self._recent[hashed] = (found, record["expires_at"], time.monotonic())
         return found
 
@@ -127,9 +129,9 @@ class ApiKeys:
             raise Forbidden(f"a {found.role.value} key cannot do this (it needs {need.value})", field="authorization")
         return found
 
-    def source_key(self, workflow: str, trigger: str) -> str:
-        """The key a custom trigger posts its events with: ``invoke`` for its own source only."""
-        return source_key(self._secret, self.project, workflow, trigger)
+    def source_key(self, project: str, workflow: str, trigger: str) -> str:
+        """The key a custom trigger of ``project`` posts its events with: ``invoke`` for its own source only."""
+        return source_key(self._secret, project, workflow, trigger)
 
     def _source_principal(self, key: str) -> Principal:
         body, _, signature = key[len(SOURCE_PREFIX) :].partition(".")
@@ -140,7 +142,7 @@ class ApiKeys:
         project, _, rest = claim.decode(errors="replace").partition("\n")
         _, _, source = rest.partition("\n")
         valid = self._secret and claim and hmac.compare_digest(signature, _sign(self._secret, claim))
-        if not valid or project != self.project or not source:
+        if not valid or not project or not source:
             raise Unauthorized("the trigger key is not valid here", field="authorization")
         return Principal(project, Role.source, source=source)
 

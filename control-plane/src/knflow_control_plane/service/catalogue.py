@@ -7,6 +7,7 @@ their rules: a deployed workflow is not deleted, a missing one is named in the e
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Protocol
 
 from ..domain.rejections import RejectedEvent
@@ -28,6 +29,14 @@ class Catalogue:
 
     def __init__(self, store: CatalogueReads, project: str):
         self.store, self.project = store, project
+
+    def of(self, project: str) -> Catalogue:
+        """The same, for ``project``."""
+        if project == self.project:
+            return self
+        found = copy.copy(self)
+        found.project = project
+        return found
 
     async def workflows(self) -> list[dict[str, Any]]:
         """Every workflow with its latest version and deployment."""
@@ -100,9 +109,10 @@ class Catalogue:
         if not await self.store.delete_action(self.project, name):
             raise NotFound(f"action {name!r} does not exist", field="action")
 
-    async def methods_at(self, path: str) -> list[str]:
-        """The HTTP methods some deployed trigger serves at ``path``."""
-        return await self.store.routes_for_path(self.project, path)
+    async def methods_at(self, path: str, *, anywhere: bool = False) -> list[str]:
+        """The HTTP methods some deployed trigger of this project (of any project: ``anywhere``) serves at
+        ``path``."""
+        return await self.store.routes_for_path(None if anywhere else self.project, path)
 
     async def rejected(self, workflow: str | None, limit: int, before: int | None) -> list[RejectedEvent]:
         """Up to ``limit`` rejected trigger events, newest first, older than the id ``before``."""

@@ -98,13 +98,14 @@ class RunFiles:
         self.payloads = Payloads(objects, settings.payload_threshold)
         self._clock = clock
         # (action, version) -> named upload slots (None: no file outputs); immutable, loaded once at a time
-        self._slots: TtlCache[tuple[str, str], list[str] | None] = TtlCache(math.inf, size=_SCHEMA_CACHE)
+        self._slots: TtlCache[tuple[str, str, str], list[str] | None] = TtlCache(math.inf, size=_SCHEMA_CACHE)
 
     # -- uploads and links --------------------------------------------------------------------
     async def upload(
-        self, data: AsyncIterator[bytes], name: str, content_type: str | None, field: str
+        self, data: AsyncIterator[bytes], name: str, content_type: str | None, field: str, project: str | None = None
     ) -> dict[str, Any]:
-        """Store an uploaded file (streamed) and return its reference, to be passed as a workflow input.
+        """Store an uploaded file (streamed) of ``project`` (the default one: None) and return its reference, to
+        be passed as a workflow input.
 
         Raises:
             FileTooLarge: the upload is over the file size limit (nothing is kept).
@@ -115,18 +116,29 @@ class RunFiles:
         info = await self.objects.put(key, _limited(data, self.settings.max_file_bytes, field), content_type)
         now = self._clock()
         record = FileRecord(
-            key, self.settings.project, None, None, None, field, name, info.content_type, info.size, info.sha256, now
+            key,
+            project or self.settings.project,
+            None,
+            None,
+            None,
+            field,
+            name,
+            info.content_type,
+            info.size,
+            info.sha256,
+            now,
         )
         await self.store.record_files([record])
         return File(key=key, name=name, content_type=info.content_type, size=info.size).to_wire()
 
-    async def run_files(self, run_id: str, inputs: Any) -> list[dict[str, Any]]:
-        """The files of a run with their lineage and download links: those its attempts wrote, and those
-        its inputs name (uploads, files of other runs)."""
-        records = {record.key: record for record in await self.store.list_files(run_id, self.settings.project)}
+    async def run_files(self, run_id: str, inputs: Any, project: str | None = None) -> list[dict[str, Any]]:
+        """The files of a run of ``project`` with their lineage and download links: those its attempts wrote,
+        and those its inputs name (uploads, files of other runs)."""
+        project = project or self.settings.project
+        records = {record.key: record for record in await self.store.list_files(run_id, project)}
         named = [str(ref.get("key")) for _, ref in file_refs(await self.payloads.resolve(inputs))]
         for key in dict.fromkeys(named):
-            if key not in records and (record := await self.store.get_file(key, self.settings.project)) is not None:
+            if key not in records and (record := await self.store.get_file(key, project)) is not None:
                 records[key] = record
         ordered = sorted(records.values(), key=lambda record: (record.created_at, record.key))
         links = await asyncio.gather(*(self.link(r.key) for r in ordered if r.expired_at is None))
@@ -169,7 +181,7 @@ class RunFiles:
     async def present_run(self, run: dict[str, Any]) -> dict[str, Any]:
         """A run's JSON (``run_json``) with offloaded payloads fetched back, links in its result, and
         ``files``: how many files its attempts wrote and when the retention policy deleted them, if it did."""
-        records = await self.store.list_files(str(run.get("id")), self.settings.project)
+        records = await self.store.list_files(str(run.get("id")), str(run.get("project") or self.settings.project))
         expired = [r.expired_at for r in records if r.expired_at is not None]
         run["files"] = {"count": len(records), "expired_at": max(expired) if expired else None}
         resolve = self.payloads.resolve
@@ -198,7 +210,7 @@ class RunFiles:
         refs = list(file_refs(inputs))
         if refs:
             data["files"] = await self._gets(claim, refs)
-        slots = await self._named_slots(claim.action, claim.version)
+        slots = await self._named_slots(claim.project, claim.action, claim.version)
         if slots is not None:
             prefix = attempt_prefix(claim.run_id, claim.step, claim.number)
             ttl, limit = self.settings.url_ttl, self.settings.max_file_bytes
@@ -262,7 +274,7 @@ class RunFiles:
         try:
             await self.objects.info(key)
         except (ObjectNotFound, InvalidRequest):
-            record = await self.store.get_file(key, self.settings.project)
+            record = await self.store.get_file(key, claim.project)
             why = "does not exist"
             if record is not None and record.expired_at is not None:
                 when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(record.expired_at))
@@ -271,11 +283,11 @@ class RunFiles:
                 f"step {claim.step!r} input {path!r}: file {key!r} {why}", step=claim.step, field=path, key=key
             ) from None
 
-    async def _named_slots(self, action: str, version: str) -> list[str] | None:
-        return await self._slots.get((action, version), lambda: self._load_slots(action, version))
+    async def _named_slots(self, project: str, action: str, version: str) -> list[str] | None:
+        return await self._slots.get((project, action, version), lambda: self._load_slots(project, action, version))
 
-    async def _load_slots(self, action: str, version: str) -> list[str] | None:
-        record = await self.store.get_action_version(self.settings.project, action, version)
+    async def _load_slots(self, project: str, action: str, version: str) -> list[str] | None:
+        record = await self.store.get_action_version(project, action, version)
         spec = record["spec"] if record is not None else {}
         declared = (spec.get("options") or {}).get("outputs")
         schema = spec.get("output") or {}
@@ -306,7 +318,7 @@ class RunFiles:
             name = str(ref.get("name") or key.rsplit("/", 1)[-1])
             records.append(
                 FileRecord(
-                    key, self.settings.project, claim.run_id, claim.step, claim.number, path, name,
+                    key, claim.project, claim.run_id, claim.step, claim.number, path, name,
                     info.content_type, info.size, info.sha256, now,
                 )
             )  # fmt: skip

@@ -8,12 +8,16 @@ from typing import Any
 
 from knflow.spec import ActionSpec
 
+from ..domain.projects import function_name
 from ..errors import BuildFailed, DeployFailed, InvalidRequest
 from ..ports import Artifact, Builder, CatalogueStore, CodeBundle, FunctionBackend, LoadChecking, Preflighted
 
 
 class Functions:
-    """Builds and deploys action versions on demand, once per process (cached).
+    """Builds and deploys action versions of every project on demand, once per process (cached).
+
+    A backend knows a function by :meth:`name`: the action's name in the plane's default ``project``,
+    ``{project}.{action}`` in any other, so two projects never share a function (nor its secrets).
 
     After a restart the backend knows nothing: the first invocation of a version deploys it again
     from the stored artifact (or builds it), which also repairs drift (a function removed by hand).
@@ -23,15 +27,20 @@ class Functions:
         self.store = store
         self.builder = builder
         self.backend = backend
-        self.project = project
-        self._deployed: set[tuple[str, str]] = set()
+        self.project = project  # the plane's default project
+        self._deployed: set[tuple[str, str]] = set()  # (function name, version)
         self._checked: set[tuple[str, str]] = set()  # imported where they run, signature as registered
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
-    async def ensure(self, action: str, version: str, *, check: bool = False) -> None:
+    def name(self, project: str, action: str) -> str:
+        """The name the backend knows the function of ``action`` of ``project`` by."""
+        return function_name(project, action, self.project)
+
+    async def ensure(self, project: str, action: str, version: str, *, check: bool = False) -> None:
         """Build (if needed) and deploy one action version.
 
         Args:
+            project: the action's project.
             action: the action's name.
             version: its version.
             check: also import it where it runs and compare its signature with the registered one
@@ -43,7 +52,7 @@ class Functions:
             ActionLoadFailed: when it cannot be imported where it runs (``check``).
             DeployFailed: when the backend cannot deploy it, or its signature there is not the registered one.
         """
-        key = (action, version)
+        key = (self.name(project, action), version)
         checked = not check or not isinstance(self.backend, LoadChecking)
         if key in self._deployed and (checked or key in self._checked):
             return
@@ -51,11 +60,12 @@ class Functions:
         async with lock:
             if key in self._deployed and (checked or key in self._checked):
                 return
-            record = await self.store.get_action_version(self.project, action, version)
+            record = await self.store.get_action_version(project, action, version)
             if record is None:
                 raise InvalidRequest(f"action {action} version {version} is not registered", field="action")
             spec = ActionSpec.model_validate(record["spec"])
-            artifact = await self._artifact(record, spec)
+            artifact = await self._artifact(project, record, spec)
+            spec = spec.model_copy(update={"name": key[0]})
             await self.backend.deploy(spec, artifact)
             self._deployed.add(key)
             if not checked and isinstance(self.backend, LoadChecking):
@@ -65,7 +75,7 @@ class Functions:
                     raise DeployFailed(f"action {action}: {mismatch}", action=action)
                 self._checked.add(key)
 
-    async def preflight(self, action: str, version: str) -> None:
+    async def preflight(self, project: str, action: str, version: str) -> None:
         """Have the backend's platform admit the version's function before it is built (a no-op for a
         backend that cannot tell, or a version deployed already).
 
@@ -73,30 +83,31 @@ class Functions:
             InvalidRequest: when the version is unknown.
             DeployFailed: when the platform refuses it.
         """
-        if (action, version) in self._deployed or not isinstance(self.backend, Preflighted):
+        name = self.name(project, action)
+        if (name, version) in self._deployed or not isinstance(self.backend, Preflighted):
             return
-        record = await self.store.get_action_version(self.project, action, version)
+        record = await self.store.get_action_version(project, action, version)
         if record is None:
             raise InvalidRequest(f"action {action} version {version} is not registered", field="action")
-        await self.backend.preflight(ActionSpec.model_validate(record["spec"]))
+        await self.backend.preflight(ActionSpec.model_validate(record["spec"]).model_copy(update={"name": name}))
 
-    async def artifact(self, action: str, version: str) -> Artifact:
+    async def artifact(self, project: str, action: str, version: str) -> Artifact:
         """The built artifact of an action version, building it first when needed (no deploy).
 
         Raises:
             InvalidRequest: when the version is unknown or has no code.
             BuildFailed: when its build fails.
         """
-        record = await self.store.get_action_version(self.project, action, version)
+        record = await self.store.get_action_version(project, action, version)
         if record is None:
             raise InvalidRequest(f"action {action} version {version} is not registered", field="action")
-        return await self._artifact(record, ActionSpec.model_validate(record["spec"]))
+        return await self._artifact(project, record, ActionSpec.model_validate(record["spec"]))
 
-    def forget(self, action: str, version: str) -> None:
-        """Deploy again on next use (after the backend lost the function)."""
-        self._deployed.discard((action, version))
+    def forget(self, function: str, version: str) -> None:
+        """Deploy again on next use (after the backend lost the function, by its :meth:`name`)."""
+        self._deployed.discard((function, version))
 
-    async def _artifact(self, record: dict[str, Any], spec: ActionSpec) -> Artifact:
+    async def _artifact(self, project: str, record: dict[str, Any], spec: ActionSpec) -> Artifact:
         if record.get("build_status") == "ready" and record.get("artifact"):
             artifact = Artifact(**record["artifact"])
             if usable(artifact):
@@ -108,11 +119,11 @@ class Functions:
             result = await self.builder.build(spec, code)
         except BuildFailed as exc:
             await self.store.set_build(
-                self.project, spec.name, spec.version, "failed", str(exc.fields.get("logs", exc)), None, time.time()
+                project, spec.name, spec.version, "failed", str(exc.fields.get("logs", exc)), None, time.time()
             )
             raise
         await self.store.set_build(
-            self.project, spec.name, spec.version, "ready", result.logs, vars(result.artifact), time.time()
+            project, spec.name, spec.version, "ready", result.logs, vars(result.artifact), time.time()
         )
         return result.artifact
 

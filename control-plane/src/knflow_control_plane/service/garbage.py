@@ -18,13 +18,16 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from ..domain.projects import function_name
 from ..domain.records import RunFilter
 from ..errors import ControlPlaneError
 from ..ports import CatalogueStore, GarbageCollecting, Leases, RunReads
+from ..ports import Projects as ProjectStore
 
 
-class GarbageStore(CatalogueStore, RunReads, Leases, Protocol):
-    """What garbage collection reads: deployed workflows, running runs, and the collecting replica's lease."""
+class GarbageStore(CatalogueStore, RunReads, Leases, ProjectStore, Protocol):
+    """What garbage collection reads: the projects, their deployed workflows and running runs, and the
+    collecting replica's lease."""
 
 
 log = logging.getLogger("knflow.garbage")
@@ -32,7 +35,17 @@ LEASE = "function-gc"
 _PAGE = 500
 
 
-async def versions_in_use(store: GarbageStore, project: str) -> set[tuple[str, str]]:
+async def versions_in_use(store: GarbageStore, default: str) -> set[tuple[str, str]]:
+    """The ``(function, version)`` pairs that deployed workflows and unfinished runs of every project use
+    (functions by their backend name: ``domain.projects.function_name``, ``default`` the plane's project)."""
+    used: set[tuple[str, str]] = set()
+    for row in await store.list_projects():
+        project = row["name"]
+        used |= {(function_name(project, a, default), v) for a, v in await _project_versions(store, project)}
+    return used
+
+
+async def _project_versions(store: GarbageStore, project: str) -> set[tuple[str, str]]:
     """The ``(action, version)`` pairs that deployed workflows and unfinished runs of ``project`` use."""
     workflows: set[tuple[str, str]] = set()
     for workflow in await store.list_workflows(project):
@@ -54,12 +67,12 @@ async def versions_in_use(store: GarbageStore, project: str) -> set[tuple[str, s
 
 
 class FunctionGarbage:
-    """Collects unused functions of one project, on demand and periodically.
+    """Collects unused functions of every project, on demand and periodically.
 
     Args:
         store: where deployments and runs are.
         backend: the backend whose functions go.
-        project: whose functions.
+        project: the plane's default project (its functions are named without a project).
         holder: this replica's name on the sweep lease.
         interval: seconds between periodic collections; 0: only after undeploys.
         clock: the current Unix time.

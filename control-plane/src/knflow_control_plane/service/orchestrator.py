@@ -283,7 +283,7 @@ class Orchestrator:
 
     async def _attempt(self, claim: Claim) -> Outcome:
         try:
-            await self.functions.ensure(claim.action, claim.version)
+            await self.functions.ensure(claim.project, claim.action, claim.version)
             return await self._invoke(claim)
         except FunctionUnavailable as exc:
             return Outcome.lost(str(exc))
@@ -324,7 +324,8 @@ class Orchestrator:
             data["live"] = self.live.address(claim)
         headers, body = encode_invoke(claim.run_id, claim.step, claim.number, data, traceparent)
         timeout = max(0.1, claim.deadline - self.clock.now().timestamp()) + self.settings.invoke_grace
-        reply = await self.backend.invoke(claim.action, claim.version, HttpRequest(headers, body), timeout)
+        function = self.functions.name(claim.project, claim.action)
+        reply = await self.backend.invoke(function, claim.version, HttpRequest(headers, body), timeout)
         if replies is not None and reply.status == 202:
             return await self._await_callback(replies, claim)
         return reply if self.files is None else await self.files.settle(claim, reply)

@@ -24,12 +24,11 @@ async def check_routes(store: CatalogueStore, project: str, spec: WorkflowSpec) 
     """
     for trigger in spec.triggers:
         if isinstance(trigger, HttpTrigger):
-            route = await store.find_route(project, trigger.method, trigger.path)
-            if route is not None and route["workflow"] != spec.name:
-                raise Conflict(
-                    f"HTTP trigger {trigger.method} {trigger.path} is taken by workflow {route['workflow']!r}",
-                    field="triggers",
-                )
+            # a hook path is the plane's: another project's holds it as well (its name is not told)
+            route = await store.find_route(None, trigger.method, trigger.path)
+            if route is not None and (route["project"] != project or route["workflow"] != spec.name):
+                holder = f"workflow {route['workflow']!r}" if route["project"] == project else "another project"
+                raise Conflict(f"HTTP trigger {trigger.method} {trigger.path} is taken by {holder}", field="triggers")
 
 
 def actions_of(spec: WorkflowSpec) -> list[ActionSpec]:

@@ -17,12 +17,14 @@ from typing import Protocol
 
 from ..errors import ControlPlaneError
 from ..ports import FileRecords, Leases
+from ..ports import Projects as ProjectStore
 from ..ports.objects import ObjectStore
 from .background import Background
 
 
-class RetentionStore(FileRecords, Leases, Protocol):
-    """What the retention policy needs: old file records, and the lease of the one replica that deletes."""
+class RetentionStore(FileRecords, Leases, ProjectStore, Protocol):
+    """What the retention policy needs: the projects, their old file records, and the lease of the one
+    replica that deletes."""
 
 
 log = logging.getLogger("knflow.retention")
@@ -70,10 +72,11 @@ class Retention:
         """Delete every file past its age now; how many went."""
         now = self._clock()
         removed = 0
-        while records := await self.store.files_created_before(self.project, now - self.max_age, self.batch):
-            await asyncio.gather(*(self.objects.delete(record.key) for record in records))
-            await self.store.mark_files_expired([record.key for record in records], self._clock())
-            removed += len(records)
+        for project in [row["name"] for row in await self.store.list_projects()]:  # every project's files
+            while records := await self.store.files_created_before(project, now - self.max_age, self.batch):
+                await asyncio.gather(*(self.objects.delete(record.key) for record in records))
+                await self.store.mark_files_expired([record.key for record in records], self._clock())
+                removed += len(records)
         return removed
 
     async def start(self) -> None:

@@ -7,6 +7,7 @@ retried, and a file link is only for a file of the run.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Protocol
 
@@ -40,6 +41,14 @@ class Runs:
     ):
         self.store, self.orchestrator, self.files, self.live = store, orchestrator, files, live
         self.project = project
+
+    def of(self, project: str) -> Runs:
+        """The same, for ``project``."""
+        if project == self.project:
+            return self
+        found = copy.copy(self)
+        found.project = project
+        return found
 
     async def get(self, run_id: str) -> RunView:
         """The run with its steps and attempts.

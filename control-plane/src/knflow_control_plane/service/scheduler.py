@@ -37,7 +37,7 @@ SCHEDULE_TICK_TYPE = "dev.knflow.schedule.tick"
 
 
 class Scheduler:
-    """Fires the due ticks of every deployed schedule of one project."""
+    """Fires the due ticks of every deployed schedule of every project (``project``: the plane's default)."""
 
     def __init__(self, store: SchedulerStore, workflows: Workflows, clock: Clock, project: str = "default"):
         self.store = store
@@ -58,7 +58,7 @@ class Scheduler:
         """Start the runs of every due tick; returns the seconds until the next tick (capped)."""
         now = self.clock.now()
         sleep = MAX_SLEEP_S
-        for row in await self.store.list_schedules(self.project):
+        for row in await self.store.list_schedules(None):
             trigger = ScheduleTrigger.model_validate(row["trigger"])
             cursor = datetime.fromtimestamp(row["cursor"], UTC)
             for tick in due_ticks(trigger.cron, trigger.timezone, cursor, now, trigger.missed):
@@ -81,7 +81,7 @@ class Scheduler:
         }
         source = f"/schedules/{row['workflow']}/{row['position']}"
         try:
-            await self.workflows.start(
+            await self.workflows.of(row["project"]).start(
                 row["workflow"],
                 dict(trigger.inputs),
                 trigger=record,
@@ -92,7 +92,7 @@ class Scheduler:
             log.warning("the %s tick of %s starts no run: %s", at, row["workflow"], exc)
             field = exc.fields.get("field")
             rejected = RejectedEvent(
-                project=self.project,
+                project=row["project"],
                 received_at=self.clock.now().timestamp(),
                 topic="schedule",
                 source=source,
@@ -106,7 +106,7 @@ class Scheduler:
             await self.store.record_rejected([rejected])
         except ControlPlaneError:
             log.exception("the %s tick of %s could not start a run", at, row["workflow"])
-        await self.store.advance_schedule(self.project, row["workflow"], row["position"], tick.at.timestamp())
+        await self.store.advance_schedule(row["project"], row["workflow"], row["position"], tick.at.timestamp())
 
     async def _loop(self) -> None:
         outage = Outage("firing schedules", log, base=1.0, cap=MAX_SLEEP_S)

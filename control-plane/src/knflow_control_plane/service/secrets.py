@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from ..domain.projects import project_of
 from ..errors import ControlPlaneError, InvalidRequest, NotFound, SecretNotApplied
 from ..ports import AccessStore, Cipher, SecretMirror
 
@@ -27,12 +28,12 @@ class MissingSecret(InvalidRequest):
 
 
 class Secrets:
-    """The secrets of one project.
+    """The secrets of every project.
 
     Args:
         access: where the encrypted values are stored.
         cipher: encrypts them.
-        project: whose.
+        project: the control plane's default project (whose secrets a function named without a project gets).
         clock: epoch seconds.
         mirror: where the functions read the secrets, when not from the control plane (None: nowhere else).
     """
@@ -51,7 +52,7 @@ class Secrets:
         self._clock = clock
         self.mirror = mirror
 
-    async def put(self, name: str, value: str) -> bool:
+    async def put(self, project: str, name: str, value: str) -> bool:
         """Create or replace a secret; True when it is new.
 
         Raises:
@@ -62,31 +63,36 @@ class Secrets:
         data = value.encode()
         if len(data) > MAX_VALUE_BYTES:
             raise InvalidRequest(f"a secret holds at most {MAX_VALUE_BYTES} bytes", field="value")
-        created = await self.access.put_secret(self.project, name, self.cipher.encrypt(data), self._clock())
+        created = await self.access.put_secret(project, name, self.cipher.encrypt(data), self._clock())
         if self.mirror is not None:
-            await _applied(name, self.mirror.put({name: value}))
+            await _applied(name, self.mirror.put({name: value}, self._other(project)))
         return created
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self, project: str) -> list[dict[str, Any]]:
         """Names and times, never values."""
-        return await self.access.list_secrets(self.project)
+        return await self.access.list_secrets(project)
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, project: str, name: str) -> None:
         """Delete a secret.
 
         Raises:
             NotFound: there is none of that name.
             SecretNotApplied: it is deleted, but the mirror could not be written (delete it again).
         """
-        if not await self.access.delete_secret(self.project, name):
+        if not await self.access.delete_secret(project, name):
             if self.mirror is not None:  # a retry after a failed removal: finish it, then say so
-                await _applied(name, self.mirror.remove(name))
+                await _applied(name, self.mirror.remove(name, self._other(project)))
             raise NotFound(f"no secret {name!r}", field="name")
         if self.mirror is not None:
-            await _applied(name, self.mirror.remove(name))
+            await _applied(name, self.mirror.remove(name, self._other(project)))
 
-    async def sync(self, names: Iterable[str]) -> None:
-        """Copy the named secrets that are set to the mirror (before a function naming them is deployed).
+    def _other(self, project: str) -> str | None:
+        """``project`` for the mirror: None for the plane's default one (its store is the configured one)."""
+        return None if project == self.project else project
+
+    async def sync(self, function: str, names: Iterable[str]) -> None:
+        """Copy the named secrets that are set, of the project ``function`` belongs to (its backend name), to
+        the mirror (before that function is deployed).
 
         A name that is not set is left alone: the function's platform reports it missing when it starts.
 
@@ -96,12 +102,14 @@ class Secrets:
         wanted = sorted(set(names))
         if self.mirror is None or not wanted:
             return
-        found = await self.access.get_secrets(self.project, wanted)
+        project = project_of(function, self.project)
+        found = await self.access.get_secrets(project, wanted)
         values = {name: self.cipher.decrypt(token).decode() for name, token in found.items()}
-        await _applied(", ".join(sorted(values)), self.mirror.put(values))
+        await _applied(", ".join(sorted(values)), self.mirror.put(values, self._other(project)))
 
-    async def values(self, names: Iterable[str]) -> dict[str, str]:
-        """The plain values of the named secrets, for a function's environment.
+    async def values(self, function: str, names: Iterable[str]) -> dict[str, str]:
+        """The plain values of the named secrets of the project ``function`` belongs to (its backend name,
+        ``domain.projects.function_name``), for that function's environment.
 
         Raises:
             MissingSecret: naming the first secret that does not exist.
@@ -109,7 +117,7 @@ class Secrets:
         wanted = sorted(set(names))
         if not wanted:
             return {}
-        found = await self.access.get_secrets(self.project, wanted)
+        found = await self.access.get_secrets(project_of(function, self.project), wanted)
         for name in wanted:
             if name not in found:
                 raise MissingSecret(f"secret {name!r} is not set: knflow secrets set {name}", field="secrets")

@@ -40,8 +40,9 @@ class Sources:
         runner: runs it (local processes, ...).
         sink: the URL events are posted to (``K_SINK``): this control plane's ``/v1/events``.
         holder: this replica's name on the leases.
-        project: whose triggers.
-        key_for: the API key a trigger posts with, by (workflow, trigger name); None when the API needs none.
+        project: the plane's default project (the triggers of every project run).
+        key_for: the API key a trigger posts with, by (project, workflow, trigger name); None when the API
+            needs none.
         interval: seconds between looks (and lease renewals).
         lease_ttl: seconds before a silent holder's triggers move to another replica.
     """
@@ -55,7 +56,7 @@ class Sources:
         holder: str,
         project: str = "default",
         *,
-        key_for: Callable[[str, str], str] | None = None,
+        key_for: Callable[[str, str, str], str] | None = None,
         interval: float = 2.0,
         lease_ttl: float = 10.0,
     ):
@@ -99,12 +100,14 @@ class Sources:
             ControlPlaneError: the store failed.
         """
         wanted: dict[str, SourceTrigger] = {}
-        workflows: dict[str, str] = {}
-        for row in await self.store.list_event_triggers(self.project):
+        owners: dict[str, tuple[str, str]] = {}  # key -> (project, workflow)
+        for row in await self.store.list_event_triggers(None):  # of every project
             if row["trigger"].get("kind") == "source":
                 spec = SourceTrigger.model_validate(row["trigger"])
-                wanted[f"{row['workflow']}/{spec.name}"] = spec
-                workflows[f"{row['workflow']}/{spec.name}"] = row["workflow"]
+                # the default project's keys as before projects shared a plane (leases of running triggers)
+                prefix = "" if row["project"] == self.project else f"{row['project']}/"
+                wanted[f"{prefix}{row['workflow']}/{spec.name}"] = spec
+                owners[f"{prefix}{row['workflow']}/{spec.name}"] = (row["project"], row["workflow"])
         for key in set(self._started) - wanted.keys():
             await self._drop(key)
         for key, spec in wanted.items():
@@ -118,11 +121,15 @@ class Sources:
                 continue  # running, or ended on its own: it stays as it is until the next deploy
             if key in self._started:
                 await self.runner.stop(key)  # a new version was deployed
-            artifact = await self.functions.artifact(spec.name, spec.version)
+            project, workflow = owners[key]
+            artifact = await self.functions.artifact(project, spec.name, spec.version)
             env = {"K_SINK": self.sink, "KNFLOW_TRIGGER_NAME": spec.name}
             if self.key_for is not None:  # a key that can only post events of this trigger's source
-                env["KNFLOW_API_KEY"] = self.key_for(workflows[key], spec.name)
-            await self.runner.start(key, spec.as_action(), artifact, env)
+                env["KNFLOW_API_KEY"] = self.key_for(project, workflow, spec.name)
+            action = spec.as_action()  # named as its project's function: it gets that project's secrets
+            await self.runner.start(
+                key, action.model_copy(update={"name": self.functions.name(project, spec.name)}), artifact, env
+            )
             self._started[key] = spec.version
             log.info("trigger %s (version %s) runs on %s", key, spec.version, self.holder)
 

@@ -41,7 +41,7 @@ from ..ports import RejectedEvents, TriggerStore
 from .handled_events import HandledEvents
 from .health import Outage
 from .rejections import rejected_event
-from .trigger_intake import HTTP_TRIGGER_TYPE
+from .trigger_intake import HTTP_TRIGGER_TYPE, PROJECT_EXTENSION
 from .workflows import Workflows
 
 
@@ -170,7 +170,7 @@ class TriggerConsumer:
         event that matched nothing would start no run and leave no record (the chaos run's finding).
         """
         began = time.monotonic()
-        rows = await self.store.list_event_triggers(self.project)
+        rows = await self.store.list_event_triggers(None)  # of every project
         if began < self._known_as_of:
             return
         self._triggers = [(row, _event_trigger(row["trigger"])) for row in rows]
@@ -188,12 +188,13 @@ class TriggerConsumer:
                 self._reloading = asyncio.create_task(self.reload(), name="knflow-trigger-reload")
             await asyncio.shield(self._reloading)  # one begun before ``moment`` loops once more
 
-    def matches(self, event: CloudEvent) -> list[tuple[str, str]]:
-        """The (workflow, version) of every loaded event trigger on ``knflow.triggers`` that ``event`` matches."""
+    def matches(self, event: CloudEvent) -> list[tuple[str, str, str]]:
+        """The (project, workflow, version) of every loaded event trigger on ``knflow.triggers`` that ``event``
+        matches (of its project only, when it names one: ``knflowproject``)."""
         return [
-            (row["workflow"], row["version"])
+            (row["project"], row["workflow"], row["version"])
             for row, trigger in self._triggers
-            if trigger.topic == TRIGGERS_TOPIC and matching_triggers(event, [trigger])
+            if trigger.topic == TRIGGERS_TOPIC and _for(event, row) and matching_triggers(event, [trigger])
         ]
 
     # -- handling one event ------------------------------------------------------------------------
@@ -238,17 +239,24 @@ class TriggerConsumer:
         started: list[str] = []
         rejected: list[RejectedEvent] = []
         for row, trigger in self._triggers:
-            if trigger.topic == topic and matching_triggers(event, [trigger]):
+            if trigger.topic == topic and _for(event, row) and matching_triggers(event, [trigger]):
                 try:
                     started.append(await self._start_matched(event, row, trace_id))
                 except _REJECTED as exc:
-                    rejected.append(self._rejection(event, topic, exc, row["workflow"]))
+                    rejected.append(self._rejection(event, topic, exc, row["workflow"], row["project"]))
         return started, rejected
 
-    def _rejection(self, event: CloudEvent, topic: str, exc: Exception, workflow: str | None) -> RejectedEvent:
+    def _rejection(
+        self, event: CloudEvent, topic: str, exc: Exception, workflow: str | None, project: str | None = None
+    ) -> RejectedEvent:
         field = exc.fields.get("field") if isinstance(exc, ControlPlaneError) else None
         return rejected_event(
-            event, self.project, topic, str(exc), workflow=workflow, field=field if isinstance(field, str) else None
+            event,
+            project or project_of_event(event, self.project),
+            topic,
+            str(exc),
+            workflow=workflow,
+            field=field if isinstance(field, str) else None,
         )
 
     async def _start_http(self, event: CloudEvent, trace_id: str | None) -> tuple[list[str], list[RejectedEvent]]:
@@ -270,7 +278,7 @@ class TriggerConsumer:
             "at": _epoch(event),
             "event": {"id": event.get_id(), "source": event.get_source(), "type": event.get_type()},
         }
-        transition = await self.workflows.start(
+        transition = await self.workflows.of(project_of_event(event, self.project)).start(
             data["workflow"],
             dict(data.get("inputs") or {}),
             trigger=record,
@@ -295,7 +303,7 @@ class TriggerConsumer:
             },
             "trigger": row["position"],
         }
-        transition = await self.workflows.start(
+        transition = await self.workflows.of(row["project"]).start(
             row["workflow"],
             inputs_from_event(event),
             trigger=record,
@@ -380,7 +388,22 @@ class TriggerConsumer:
         reason = f"the control plane failed to handle it ({type(exc).__name__}); see its logs"
         self.rejected += 1
         with contextlib.suppress(Exception):  # best effort: the traceback is in the log already
-            await self.store.record_rejected([rejected_event(delivery.event, self.project, delivery.topic, reason)])
+            project = project_of_event(delivery.event, self.project)
+            await self.store.record_rejected([rejected_event(delivery.event, project, delivery.topic, reason)])
+
+
+def project_of_event(event: CloudEvent, default: str) -> str:
+    """The project an event was posted for (``knflowproject``: set by the API from the caller's key, and by
+    an HTTP trigger from its route), else ``default``."""
+    named = event.get_extension(PROJECT_EXTENSION)
+    return named if isinstance(named, str) and named else default
+
+
+def _for(event: CloudEvent, row: dict[str, Any]) -> bool:
+    """Whether a trigger of ``row``'s project may take ``event``: any project's, when the event names none
+    (it came straight from a topic); only its own project's, when it does (posted with a project's key)."""
+    named = event.get_extension(PROJECT_EXTENSION)
+    return not named or named == row["project"]
 
 
 def _epoch(event: CloudEvent) -> float | None:

@@ -20,6 +20,10 @@ from .handled_events import HandledEvents
 from .workflows import Workflows, new_run_id
 
 HTTP_TRIGGER_TYPE = "dev.knflow.trigger.http"
+#: The CloudEvents extension naming the project an event is for: set from the caller's key by
+#: ``POST /v1/events`` and from the route by an HTTP trigger; an event without it (straight from a topic)
+#: may start the runs of any project's triggers.
+PROJECT_EXTENSION = "knflowproject"
 """The type of the event an HTTP trigger publishes (its id is the run id it will create)."""
 
 
@@ -36,7 +40,7 @@ class TraceContext(Protocol):
 
 
 #: The (workflow, version) of each deployed event trigger on ``knflow.triggers`` that an event matches.
-Matcher = Callable[[CloudEvent], list[tuple[str, str]]]
+Matcher = Callable[[CloudEvent], list[tuple[str, str, str]]]
 
 
 def event_key(event: CloudEvent) -> str:
@@ -89,22 +93,27 @@ class TriggerIntake:
             Conflict: the workflow is no longer deployed.
             EventBusUnavailable: the bus did not take the event.
         """
-        version, checked = await self.workflows.check(route["workflow"], inputs, route["version"], query or {})
+        workflows = self.workflows.of(route["project"])
+        version, checked = await workflows.check(route["workflow"], inputs, route["version"], query or {})
         run_id = new_run_id(time.time())
-        checked = await self.workflows.offload_inputs(run_id, checked)  # events stay small (Kafka: 1 MB)
+        checked = await workflows.offload_inputs(run_id, checked)  # events stay small (Kafka: 1 MB)
         data = {"workflow": route["workflow"], "version": version, "inputs": checked, "method": method, "path": path}
+        project = {PROJECT_EXTENSION: route["project"]}
         if self.trace is None:
-            await self._publish([(make_event(HTTP_TRIGGER_TYPE, f"/hooks{path}", data, id=run_id), run_id)])
+            event = make_event(HTTP_TRIGGER_TYPE, f"/hooks{path}", data, id=run_id, extensions=project)
+            await self._publish([(event, run_id)])
             return run_id
         with self.trace.produce(TRIGGERS_TOPIC, run_id, run_id):
             traceparent = self.trace.current_traceparent()
-            extensions = {"traceparent": traceparent} if traceparent else {}
+            extensions = {"traceparent": traceparent, **project} if traceparent else project
             event = make_event(HTTP_TRIGGER_TYPE, f"/hooks{path}", data, id=run_id, extensions=extensions)
             await self._publish([(event, run_id)])
         return run_id
 
-    async def ingest(self, events: Sequence[CloudEvent]) -> None:
-        """Publish events received by ``POST /v1/events`` (keyed by subject, else id).
+    async def ingest(self, events: Sequence[CloudEvent], project: str | None = None) -> None:
+        """Publish events received by ``POST /v1/events`` (keyed by subject, else id), for the triggers of
+        ``project`` only (the caller's: each event gets it as ``knflowproject``, whatever it said), or of
+        every project (None).
 
         An event that matches deployed event triggers but whose data fits the inputs of none of their
         workflows is refused with the whole batch, before anything is published: it could start no run.
@@ -113,6 +122,8 @@ class TriggerIntake:
             EventDoesNotFit: naming the event's index in the batch and the input at fault.
             EventBusUnavailable: the bus did not take them all (sending them again is safe).
         """
+        if project is not None:
+            events = [CloudEvent({**e.get_attributes(), PROJECT_EXTENSION: project}, e.get_data()) for e in events]
         for index, event in enumerate(events):
             await self._check_fits(event, index if len(events) > 1 else None)
         await self._publish([(event, event_key(event)) for event in events])
@@ -123,9 +134,9 @@ class TriggerIntake:
             return
         inputs = inputs_from_event(event)
         misfits: list[InvalidRequest] = []
-        for workflow, version in matched:
+        for project, workflow, version in matched:
             try:
-                await self.workflows.check(workflow, inputs, version)
+                await self.workflows.of(project).check(workflow, inputs, version)
                 return
             except InvalidRequest as exc:
                 misfits.append(exc)
@@ -133,7 +144,7 @@ class TriggerIntake:
                 return  # undeployed since, or the store is busy: the consumer decides, and records a refusal
         first = misfits[0]
         where = {"index": index} if index is not None else {}
-        names = ", ".join(sorted({w for w, _v in matched}))
+        names = ", ".join(sorted({w for _p, w, _v in matched}))
         raise EventDoesNotFit(
             f"event {event.get_id()!r} matches {names} but its data fits no workflow's inputs: {first}",
             field=first.fields.get("field", "data"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import math
 import secrets
@@ -101,6 +102,24 @@ class Workflows:
         self.starts_at_once = starts_at_once
         self._starting = asyncio.Semaphore(starts_at_once)
         self._deploy_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._projects: dict[str, Workflows] = {project: self}
+
+    def of(self, project: str) -> Workflows:
+        """This service for ``project`` (made once): its own plans and deployments; the hook routes (the
+        plane's, whichever project holds one), the door of starts and the deploy listeners are shared."""
+        found = self._projects.get(project)
+        if found is None:
+            found = copy.copy(self)
+            found.project = project
+            found._deployments = TtlCache(_READ_TTL_S)
+            found._plans = TtlCache(math.inf, size=_PLAN_CACHE_SIZE)
+            self._projects[project] = found
+        return found
+
+    def forget(self, project: str) -> None:
+        """Drop what is kept of a deleted project."""
+        if project != self.project:
+            self._projects.pop(project, None)
 
     def on_deploy(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Call ``listener`` with the outcome of every deploy here (``workflow``, ``version``, ``status``,
@@ -173,8 +192,9 @@ class Workflows:
         return await self._deployments.get(name, lambda: self.store.get_deployment(self.project, name))
 
     async def route(self, method: str, path: str) -> dict[str, Any] | None:
-        """The deployed HTTP trigger at ``method path`` (read at most once per ``_READ_TTL_S`` per replica)."""
-        return await self._routes.get((method, path), lambda: self.store.find_route(self.project, method, path))
+        """The deployed HTTP trigger at ``method path``, of whichever project holds it (read at most once per
+        ``_READ_TTL_S`` per replica)."""
+        return await self._routes.get((method, path), lambda: self.store.find_route(None, method, path))
 
     def _changed(self) -> None:
         self._deployments.clear()
@@ -234,16 +254,18 @@ class Workflows:
         try:
             # Every function admitted first: a value the platform refuses fails the deploy before any build.
             for action in spec.actions.values():
-                await self.functions.preflight(action.name, action.version)
+                await self.functions.preflight(self.project, action.name, action.version)
             for action in spec.actions.values():
-                await self.functions.ensure(action.name, action.version, check=True)
+                await self.functions.ensure(self.project, action.name, action.version, check=True)
             for source in spec.triggers:
                 if isinstance(source, SourceTrigger):
                     if not self.custom_triggers:
                         raise InvalidRequest(
                             f"custom trigger {source.name}: this backend cannot run custom triggers", field="triggers"
                         )
-                    await self.functions.artifact(source.name, source.version)  # built now, run by Sources
+                    await self.functions.artifact(
+                        self.project, source.name, source.version
+                    )  # built now, run by Sources
         except ControlPlaneError as exc:
             await self.store.delete_routes(self.project, name)
             await self.store.delete_triggers(self.project, name)

@@ -48,6 +48,7 @@ from ._intake import (
     Uploaded,
 )
 from ._problems import PROBLEM_JSON, FieldError, Problem
+from ._projects import PROJECT_PATTERN, Project, ProjectCreated, ProjectDeleted, ProjectList, ProjectRequest
 from ._runs import (
     Attempt,
     HookAccepted,
@@ -67,6 +68,7 @@ from ._runs import (
 
 __all__ = [
     "PROBLEM_JSON",
+    "PROJECT_PATTERN",
     "Action",
     "ActionList",
     "ActionRequest",
@@ -88,6 +90,11 @@ __all__ = [
     "LiveReceived",
     "LogEntry",
     "Problem",
+    "Project",
+    "ProjectCreated",
+    "ProjectDeleted",
+    "ProjectList",
+    "ProjectRequest",
     "Registered",
     "RollbackRequest",
     "RejectedEvent",

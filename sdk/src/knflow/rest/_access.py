@@ -9,8 +9,9 @@ from pydantic import Field
 
 from ._base import Reply, Request
 
-#: ``admin``: deploy and manage; ``invoke``: hooks and events only; ``read``: runs and logs.
-Role = Literal["admin", "invoke", "read"]
+#: ``admin``: deploy and manage its project; ``invoke``: hooks and events only; ``read``: runs and logs;
+#: ``operator``: every project, and the projects themselves (created only by an operator).
+Role = Literal["admin", "invoke", "read", "operator"]
 
 
 class ApiKeyRequest(Request):

@@ -110,7 +110,7 @@ class KnativeBackend:
         name = manifest["metadata"]["name"]
         named = [str(s) for s in action.options.get("secrets") or ()]
         if named and self._sync_secrets is not None:
-            await self._sync_secrets(named)
+            await self._sync_secrets(action.name, named)
         try:
             stored = await self._create_or_patch(manifest)
             state = await self._wait_settled(name, stored)

@@ -272,8 +272,11 @@ def _container(action: ActionSpec, image: str, concurrency: int, options: Knativ
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
+    # A function of another project than the plane's default (``project.action``) reads its own project's Secret.
+    project, qualified, _ = action.name.partition(".")
+    secrets_name = f"knflow-secrets-{project}" if qualified else options.secrets_name
     for secret in sorted(str(s) for s in opts.get("secrets") or ()):
-        ref = {"name": options.secrets_name, "key": secret}
+        ref = {"name": secrets_name, "key": secret}
         container["env"].append({"name": secret, "valueFrom": {"secretKeyRef": ref}})
     resources = resources_of(opts)
     if resources:

@@ -261,7 +261,7 @@ class Launcher:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         declared = action.options.get("env")
         named = list(action.options.get("secrets") or ())
-        secrets = await self.secret_values(named) if named and self.secret_values is not None else None
+        secrets = await self.secret_values(action.name, named) if named and self.secret_values is not None else None
         extra = child_environment({}, declared, secrets, runtime=runtime)
         child = await self._fork(artifact.location, [], extra, artifact.code_path, str(log))
         if child is not None:

@@ -74,7 +74,7 @@ class LocalSources:
         if artifact.code_path:
             command += ["--code-path", artifact.code_path]
         named = list(action.options.get("secrets") or ())
-        secrets = await self.secret_values(named) if named and self.secret_values is not None else None
+        secrets = await self.secret_values(action.name, named) if named and self.secret_values is not None else None
         environment = child_environment(os.environ, action.options.get("env"), secrets, runtime=env)
         log_path = self.log_dir / (key.replace("/", "_") + ".log")
         load_prctl()

@@ -232,12 +232,14 @@ def replace_routes(
     clashes = []
     for trigger in triggers:
         taken = conn.execute(
-            sa.select(routes.c.workflow).where(
-                routes.c.project == project, routes.c.method == trigger["method"], routes.c.path == trigger["path"]
+            # a hook path is the plane's, whichever project holds it (``/hooks/{path}`` names no project)
+            sa.select(routes.c.project, routes.c.workflow).where(
+                routes.c.method == trigger["method"], routes.c.path == trigger["path"]
             )
-        ).scalar()
+        ).first()
         if taken is not None:
-            clashes.append(f"{trigger['method']} {trigger['path']} (used by {taken})")
+            holder = taken.workflow if taken.project == project else "another project"
+            clashes.append(f"{trigger['method']} {trigger['path']} (used by {holder})")
             continue
         conn.execute(
             routes.insert().values(
@@ -257,16 +259,14 @@ def delete_routes(conn: Connection, project: str, workflow: str) -> None:
     conn.execute(routes.delete().where(routes.c.project == project, routes.c.workflow == workflow))
 
 
-def find_route(conn: Connection, project: str, method: str, path: str) -> dict[str, Any] | None:
-    """The deployed workflow an HTTP trigger request goes to."""
-    row = conn.execute(
-        sa.select(routes).where(routes.c.project == project, routes.c.method == method, routes.c.path == path)
-    ).first()
+def find_route(conn: Connection, project: str | None, method: str, path: str) -> dict[str, Any] | None:
+    """The deployed workflow an HTTP trigger request goes to (in any project: None), with its ``project``."""
+    query = sa.select(routes).where(routes.c.method == method, routes.c.path == path)
+    row = conn.execute(query if project is None else query.where(routes.c.project == project)).first()
     return dict(row._mapping) if row else None
 
 
-def routes_for_path(conn: Connection, project: str, path: str) -> list[str]:
-    """Methods served at ``path`` (to tell 405 from 404)."""
-    return list(
-        conn.execute(sa.select(routes.c.method).where(routes.c.project == project, routes.c.path == path)).scalars()
-    )
+def routes_for_path(conn: Connection, project: str | None, path: str) -> list[str]:
+    """Methods served at ``path`` (to tell 405 from 404), in ``project`` (in any: None)."""
+    query = sa.select(routes.c.method).where(routes.c.path == path)
+    return list(conn.execute(query if project is None else query.where(routes.c.project == project)).scalars())

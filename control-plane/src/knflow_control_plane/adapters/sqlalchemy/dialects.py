@@ -41,7 +41,7 @@ WRITTEN = (
     *("status", "waiting_on", "ready_at", "attempts", "budget_start", "infra_failures", "error"),
     *("started_at", "finished_at", "lease_owner", "lease_expires_at"),
 )
-RUN_COLUMNS = ("status", "remaining", "inputs", "result_binding", "trace_id")
+RUN_COLUMNS = ("status", "remaining", "inputs", "result_binding", "trace_id", "project")
 Rows = Sequence[Any]
 
 
@@ -94,6 +94,7 @@ def _load_pg() -> sa.Select[Any]:
             runs.c.remaining.label("run_remaining"),
             *(sa.case((first, runs.c[c])).label(f"run_{c}") for c in ("inputs", "result_binding")),
             runs.c.trace_id.label("run_trace_id"),
+            runs.c.project.label("run_project"),
             *_step_columns(startable),
         )
         .select_from(runs.outerjoin(steps, sa.and_(steps.c.run_id == runs.c.id, wanted)))

@@ -54,6 +54,7 @@ def _attempt(conn: Connection, attempt_id: str) -> tuple[str, Claim] | None:
             steps.c.version,
             steps.c.policy,
             runs.c.trace_id,
+            runs.c.project,
         )
         .join(steps, sa.and_(steps.c.run_id == attempts.c.run_id, steps.c.name == attempts.c.step))
         .join(runs, runs.c.id == attempts.c.run_id)
@@ -63,7 +64,16 @@ def _attempt(conn: Connection, attempt_id: str) -> tuple[str, Claim] | None:
         return None
     deadline = float(row.started_at or 0.0) + float((row.policy or {}).get("timeout") or 0.0)
     claim = Claim(
-        attempt_id, row.run_id, row.step, row.number, row.action, row.version, row.inputs or {}, deadline, row.trace_id
+        attempt_id,
+        row.run_id,
+        row.step,
+        row.number,
+        row.action,
+        row.version,
+        row.inputs or {},
+        deadline,
+        row.trace_id,
+        row.project,
     )
     return str(row.status), claim
 

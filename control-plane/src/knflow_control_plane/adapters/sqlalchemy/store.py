@@ -9,7 +9,7 @@ from ...domain.files import FileRecord
 from ...domain.model import Outcome
 from ...domain.records import NewRun, Page, RunFilter, RunView, Transition, Worker
 from ...domain.rejections import RejectedEvent
-from . import batches, catalog, creation, files, reads, recovery, rejections, triggers
+from . import batches, catalog, creation, files, projects, reads, recovery, rejections, triggers
 from .database import Database
 from .run_batches import RunBatches
 
@@ -153,6 +153,18 @@ class SqlAlchemyStore:
         """Create the project unless it exists."""
         await self.db.run(catalog.ensure_project, project, now)
 
+    async def create_project(self, project: str, now: float) -> bool:
+        """Create a project; False when it exists."""
+        return await self.db.run(projects.create_project, project, now)
+
+    async def list_projects(self, only: str | None = None) -> list[dict[str, Any]]:
+        """Every project (or only one), with its count of workflows and its deployed ones."""
+        return await self.db.run(projects.list_projects, only)
+
+    async def delete_project(self, project: str) -> bool:
+        """Delete a project and every record of it; False when there was none."""
+        return await self.db.run(projects.delete_project, project)
+
     async def put_action_version(
         self, project: str, spec: dict[str, Any], code: bytes | None, code_digest: str | None, now: float
     ) -> bool:
@@ -224,11 +236,11 @@ class SqlAlchemyStore:
         """Remove a workflow's routes."""
         await self.db.run(catalog.delete_routes, project, workflow)
 
-    async def find_route(self, project: str, method: str, path: str) -> dict[str, Any] | None:
+    async def find_route(self, project: str | None, method: str, path: str) -> dict[str, Any] | None:
         """The route for an HTTP trigger request."""
         return await self.db.run(catalog.find_route, project, method, path)
 
-    async def routes_for_path(self, project: str, path: str) -> list[str]:
+    async def routes_for_path(self, project: str | None, path: str) -> list[str]:
         """Methods served at a path."""
         return await self.db.run(catalog.routes_for_path, project, path)
 
@@ -249,11 +261,11 @@ class SqlAlchemyStore:
         """Remove a workflow's event and schedule triggers."""
         await self.db.run(triggers.delete_triggers, project, workflow)
 
-    async def list_event_triggers(self, project: str) -> list[dict[str, Any]]:
+    async def list_event_triggers(self, project: str | None) -> list[dict[str, Any]]:
         """Event triggers of deployed workflows."""
         return await self.db.run(triggers.list_event_triggers, project)
 
-    async def list_schedules(self, project: str) -> list[dict[str, Any]]:
+    async def list_schedules(self, project: str | None) -> list[dict[str, Any]]:
         """Schedules of deployed workflows, with their cursors."""
         return await self.db.run(triggers.list_schedules, project)
 

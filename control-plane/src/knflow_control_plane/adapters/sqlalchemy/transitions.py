@@ -175,6 +175,7 @@ def _states(run_rows: Sequence[Any], step_rows: Sequence[Any], *, complete: bool
             row.run_trace_id,
             steps[row.run_id],
             complete=complete,
+            project=row.run_project,
         )
         for row in run_rows
     }

@@ -68,21 +68,19 @@ def delete_triggers(conn: Connection, project: str, workflow: str) -> None:
     conn.execute(schedules.delete().where(schedules.c.project == project, schedules.c.workflow == workflow))
 
 
-def list_event_triggers(conn: Connection, project: str) -> list[dict[str, Any]]:
-    """Every event trigger of the project's deployed workflows."""
-    rows = conn.execute(
-        sa.select(event_triggers)
-        .where(event_triggers.c.project == project)
-        .order_by(event_triggers.c.workflow, event_triggers.c.position)
+def list_event_triggers(conn: Connection, project: str | None) -> list[dict[str, Any]]:
+    """Every event trigger of the project's deployed workflows (of every project: None), with ``project``."""
+    query = sa.select(event_triggers).order_by(
+        event_triggers.c.project, event_triggers.c.workflow, event_triggers.c.position
     )
+    rows = conn.execute(query if project is None else query.where(event_triggers.c.project == project))
     return [dict(r._mapping) for r in rows]
 
 
-def list_schedules(conn: Connection, project: str) -> list[dict[str, Any]]:
-    """Every schedule of the project's deployed workflows, with its cursor."""
-    rows = conn.execute(
-        sa.select(schedules).where(schedules.c.project == project).order_by(schedules.c.workflow, schedules.c.position)
-    )
+def list_schedules(conn: Connection, project: str | None) -> list[dict[str, Any]]:
+    """Every schedule of the project's deployed workflows (of every project: None), with its cursor."""
+    query = sa.select(schedules).order_by(schedules.c.project, schedules.c.workflow, schedules.c.position)
+    rows = conn.execute(query if project is None else query.where(schedules.c.project == project))
     return [dict(r._mapping) for r in rows]
 
 
