@@ -55,8 +55,11 @@ async def test_a_wait_for_a_run_that_never_appears_ends_at_its_timeout_with_none
 class _Ready:
     """Functions that are always deployed."""
 
-    async def ensure(self, action: str, version: str) -> None:
+    async def ensure(self, project: str, action: str, version: str) -> None:
         return None
+
+    def name(self, project: str, action: str) -> str:
+        return action
 
 
 class _GatedBackend:

@@ -27,11 +27,16 @@ class FixedClock:
 class RecordingWorkflows:
     """Stands in for the workflow use cases above the store: records the runs it is asked to start."""
 
-    def __init__(self) -> None:
-        self.started: list[dict[str, Any]] = []
+    def __init__(self, project: str = "default", started: list[dict[str, Any]] | None = None) -> None:
+        self.project = project
+        self.started: list[dict[str, Any]] = [] if started is None else started
+
+    def of(self, project: str) -> RecordingWorkflows:
+        """The same recorder, for the runs of ``project`` (each start records its project)."""
+        return RecordingWorkflows(project, self.started)
 
     async def start(self, name: str, inputs: dict[str, Any], **kwargs: Any) -> None:
-        self.started.append({"workflow": name, "inputs": inputs, **kwargs})
+        self.started.append({"project": self.project, "workflow": name, "inputs": inputs, **kwargs})
 
 
 @pytest.mark.parametrize(("policy", "runs", "skipped"), [("skip", 1, 9), ("catch_up", 10, 0)])
@@ -58,8 +63,29 @@ async def test_missed_ticks_follow_the_policy(tmp_path: Path, policy: str, runs:
         await store.close()
 
 
+async def test_the_schedules_of_every_project_fire_each_in_its_own_project(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'knflow.db'}")
+    await migrate(database)
+    store = SqlAlchemyStore(database)
+    cron = {"kind": "schedule", "cron": "* * * * * *", "timezone": "UTC", "inputs": {"n": 1}, "missed": "skip"}
+    for project in ("default", "beta"):
+        await store.replace_triggers(project, "wf", "v1", [], [cron], now=NOW.timestamp() - 1)
+    workflows = RecordingWorkflows()
+    try:
+        await Scheduler(store, workflows, FixedClock()).fire_due()  # type: ignore[arg-type]
+        assert sorted(call["project"] for call in workflows.started) == ["beta", "default"]
+        for project in ("default", "beta"):
+            [schedule] = await store.list_schedules(project)
+            assert schedule["cursor"] == NOW.timestamp()  # each project's own cursor moved
+    finally:
+        await store.close()
+
+
 class RefusingWorkflows:
     """The workflow was undeployed after its schedule was read: every tick's run is refused."""
+
+    def of(self, project: str) -> RefusingWorkflows:
+        return self
 
     async def start(self, name: str, inputs: dict[str, Any], **kwargs: Any) -> None:
         from knflow_control_plane.errors import Conflict
