@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from . import rest
 from ._client_errors import ApiError, ConnectionFailed, WaitTimeoutError, problem_of
+from ._client_projects import PROJECT_HEADER, ProjectCalls
 from .spec import WorkflowSpec
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -38,12 +39,15 @@ M = TypeVar("M", bound=rest.Reply)
 __all__ = ["DEFAULT_URL", "JSON", "TERMINAL_STATUSES", "ApiError", "Client", "ConnectionFailed", "WaitTimeoutError"]
 
 
-class Client:
+class Client(ProjectCalls):
     """A client of one control plane.
 
     Args:
         url: the control plane's base URL; defaults to ``$KNFLOW_URL``, else ``http://127.0.0.1:8080``.
         api_key: sent as ``Authorization: Bearer``; defaults to ``$KNFLOW_API_KEY``.
+        project: the project to act in, sent as ``X-Knflow-Project`` (an operator's key, or a plane with
+            keys off; a project's own key acts in its project); defaults to ``$KNFLOW_PROJECT``, else none
+            (the key's project, or the plane's default).
         timeout: seconds for each HTTP request.
         transport: an httpx transport to use instead of the network (tests use ``httpx.MockTransport``).
     """
@@ -53,6 +57,7 @@ class Client:
         url: str | None = None,
         api_key: str | None = None,
         timeout: float = 30.0,
+        project: str | None = None,
         *,
         transport: httpx.BaseTransport | None = None,
     ):
@@ -61,6 +66,9 @@ class Client:
         headers = {"Accept": "application/json"}
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        self.project = project if project is not None else os.environ.get("KNFLOW_PROJECT") or None
+        if self.project:
+            headers[PROJECT_HEADER] = self.project
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
 
     def __enter__(self) -> Client:

@@ -91,6 +91,10 @@ class ApiKeys:
             raise NotFound(f"no live API key {key_id!r}", field="id")
         self._recent.clear()
 
+    def forget(self) -> None:
+        """Forget the keys remembered as live (a project was deleted here: its keys stop working at once)."""
+        self._recent.clear()
+
     async def principal(self, authorization: str | None) -> Principal:
         """Who the request's ``Authorization: Bearer`` key acts as.
 

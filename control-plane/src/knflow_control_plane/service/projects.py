@@ -120,6 +120,7 @@ class Projects:
         if deployed and self.on_undeploy is not None:
             self.on_undeploy()
         await self.store.delete_project(name)
+        self.keys.forget()  # its keys stop at once here, within CACHE_SECONDS on other replicas
         self.workflows.forget(name)
         self._exists.clear()
         return {"name": name, "undeployed": deployed}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
@@ -31,9 +32,35 @@ UrlOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 
 
+ProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        envvar="KNFLOW_PROJECT",
+        metavar="NAME",
+        help="Project to act in (an operator's key, or a plane without keys; default: the key's own).",
+    ),
+]
+
+
+#: the project ``knflow --project P`` (or ``$KNFLOW_PROJECT``) picked for this command (set by the
+#: command line's callback before the command runs)
+_PROJECT: ContextVar[str | None] = ContextVar("knflow_project", default=None)
+
+
+def select_project(project: str | None) -> None:
+    """Remember the project the command line picked (None: none, the key's own or the plane's default)."""
+    _PROJECT.set(project or None)
+
+
+def selected_project() -> str | None:
+    """The project ``knflow --project P`` (or ``$KNFLOW_PROJECT``) picked for this command, if any."""
+    return _PROJECT.get()
+
+
 def make_client(url: str | None) -> Client:
     """The client commands use; tests replace this function to talk to a fake control plane."""
-    return Client(url=url)
+    return Client(url=url, project=selected_project())
 
 
 class Output:

@@ -14,7 +14,7 @@ from knflow import rest
 from knflow._loader import load_file
 from knflow.client import JSON, Client, WaitTimeoutError
 
-from . import _access, _catalog, _context, _events, _files, _help, _live, _progress, _render
+from . import _access, _catalog, _context, _events, _files, _help, _live, _progress, _projects, _render
 from ._context import (
     EXIT_ADDRESS_IN_USE,
     EXIT_OK,
@@ -52,8 +52,10 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
     ] = False,
+    project: _context.ProjectOption = None,
 ) -> None:
     """knflow: serverless workflows of Python actions."""
+    _context.select_project(project)
 
 
 POLL_SECONDS = 0.15
@@ -401,3 +403,4 @@ app.command()(_catalog.graph)
 app.command()(_events.rejected)
 app.add_typer(_access.keys_app, name="keys")
 app.add_typer(_access.secrets_app, name="secrets")
+app.add_typer(_projects.projects_app, name="projects")
