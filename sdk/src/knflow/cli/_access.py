@@ -30,7 +30,11 @@ secrets_app = _group("Secrets of the project: set (from --value or standard inpu
 def create_key(
     name: Annotated[str, typer.Argument(help="What the key is for (shown in the list).")],
     role: Annotated[
-        str, typer.Option("--role", help="admin (deploy and manage), invoke (hooks and events), read (runs, logs).")
+        str,
+        typer.Option(
+            "--role",
+            help="admin (deploy and manage), invoke (hooks and events), read (runs, logs), operator (projects).",
+        ),
     ] = "admin",
     expires: Annotated[
         str | None, typer.Option("--expires", help="When it stops working: a duration like 30d, 12h, 3600.")
@@ -39,8 +43,8 @@ def create_key(
     as_json: JsonOption = False,
 ) -> None:
     """Create an API key; the key itself is printed now and never again."""
-    if role not in ("admin", "invoke", "read"):
-        fail(f"--role must be admin, invoke or read, not {role!r}")
+    if role not in ("admin", "invoke", "read", "operator"):
+        fail(f"--role must be admin, invoke, read or operator, not {role!r}")
     try:
         seconds = None if expires is None else parse_duration(expires, field="--expires")
     except SpecError as exc:
