@@ -63,7 +63,7 @@ HTTP = {"kind": "http", "method": "POST", "path": "/orders", "timeout": 0}
 async def _fill(store: SqlAlchemyStore, project: str) -> str:
     """A project holding a bit of everything: a deployed workflow with a route and a schedule, a finished and
     a running run, a file, a key, a secret, a rejected event. The id of its running run."""
-    from knflow_control_plane.adapters.sqlalchemy_access import SqlAlchemyAccess
+    from knflow_control_plane.adapters.sqlalchemy.access import SqlAlchemyAccess
     from knflow_control_plane.domain.files import FileRecord
     from knflow_control_plane.domain.rejections import RejectedEvent
 
@@ -105,7 +105,7 @@ async def test_a_project_is_created_once_and_listed_with_what_it_holds(store: Sq
 
 
 async def test_deleting_a_project_removes_everything_of_it_and_nothing_of_another(store: SqlAlchemyStore) -> None:
-    from knflow_control_plane.adapters.sqlalchemy_access import SqlAlchemyAccess
+    from knflow_control_plane.adapters.sqlalchemy.access import SqlAlchemyAccess
 
     kept_run = await _fill(store, "alpha")
     gone_run = await _fill(store, "beta")
