@@ -14,7 +14,7 @@ from knflow_control_plane.service.trigger_consumer import TriggerConsumer
 from knflow_control_plane.service.workflows import Workflows
 from knflow_eventing import EventBus, make_event
 
-ORDERS = {"workflow": "orders", "version": "v1", "position": 0, "trigger": event(type="com.shop.order").model_dump()}
+ORDERS = {"project": "default", "workflow": "orders", "version": "v1", "position": 0, "trigger": event(type="com.shop.order").model_dump()}
 
 
 class SlowReads:
@@ -25,7 +25,7 @@ class SlowReads:
         self.reads: list[asyncio.Event] = []
         self.rejected: list[Any] = []
 
-    async def list_event_triggers(self, project: str) -> list[dict[str, Any]]:
+    async def list_event_triggers(self, project: str | None) -> list[dict[str, Any]]:
         snapshot = list(self.rows)
         gate = asyncio.Event()
         self.reads.append(gate)
@@ -52,6 +52,9 @@ class Starts:
     def __init__(self) -> None:
         self.started: list[str] = []
 
+    def of(self, project: str) -> Starts:
+        return self
+
     async def start(self, name: str, inputs: dict[str, Any], **_: Any) -> Started:
         self.started.append(name)
         return Started(f"run-{len(self.started)}")
@@ -70,4 +73,4 @@ async def test_a_read_begun_before_a_deploy_that_finishes_last_does_not_hide_the
     await periodic
     assert await handled == ["run-1"]
     assert workflows.started == ["orders"]
-    assert consumer.matches(make_event("com.shop.order", "/shop", {}, id="o-2")) == [("orders", "v1")]
+    assert consumer.matches(make_event("com.shop.order", "/shop", {}, id="o-2")) == [("default", "orders", "v1")]
