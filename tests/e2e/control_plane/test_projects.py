@@ -79,6 +79,16 @@ def test_project_a_admin_key_reaches_nothing_of_project_b_on_one_plane(plane: Co
     run = httpx.post(f"{plane.url}/v1/runs?wait=60", json={"workflow": "chain"}, headers=_bearer(beta), timeout=90)
     assert run.json()["status"] == "succeeded", run.text
     ids = {"run_id": run.json()["id"], "key_id": b_key["id"], "version": run.json()["workflow_version"]}
+    # the plane's default project holds the same workflow: A reaches nothing of it either
+    (tmp_path / "default").mkdir()
+    chain = (
+        (FLOWS / "chain.py").read_text().replace('path="/chain"', 'path="/chain-default"')
+    )  # a hook is one project's
+    (tmp_path / "default" / "chain.py").write_text(chain)
+    _deploy(plane, BOOT, tmp_path / "default" / "chain.py")
+    own = httpx.post(f"{plane.url}/v1/runs?wait=60", json={"workflow": "chain"}, headers=_bearer(BOOT), timeout=90)
+    assert own.json()["status"] == "succeeded", own.text
+    hidden = [*ids.values(), own.json()["id"]]
     before = _state_of(plane, beta)
     values = ids | {"name": "chain", "key": "x", "step": "s0", "number": "1", "path": "chain"}
     for method, template in _routes(tmp_path):
@@ -90,7 +100,7 @@ def test_project_a_admin_key_reaches_nothing_of_project_b_on_one_plane(plane: Co
             assert reply.status_code in (403, 404, 405, 409, 422), (method, path, reply.status_code, reply.text)
         else:  # a listing or a creation in A: nothing of B's in it
             assert reply.status_code < 500, (method, path, reply.status_code, reply.text)
-            for secret in (*ids.values(), '"beta"'):
+            for secret in (*hidden, '"beta"', '"default"'):
                 assert secret not in reply.text, (method, path, reply.text)
     assert _state_of(plane, beta) == before  # B's state is unchanged
     # A project's key names no other project; the operator sees every one

@@ -14,7 +14,13 @@ from knflow_control_plane.service.trigger_consumer import TriggerConsumer
 from knflow_control_plane.service.workflows import Workflows
 from knflow_eventing import EventBus, make_event
 
-ORDERS = {"project": "default", "workflow": "orders", "version": "v1", "position": 0, "trigger": event(type="com.shop.order").model_dump()}
+ORDERS = {
+    "project": "default",
+    "workflow": "orders",
+    "version": "v1",
+    "position": 0,
+    "trigger": event(type="com.shop.order").model_dump(),
+}
 
 
 class SlowReads:

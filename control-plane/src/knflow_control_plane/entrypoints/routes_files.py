@@ -121,7 +121,7 @@ async def run_files(request: Request, run_id: str) -> dict[str, Any]:
     lineage (run, step, attempt, field) and download links; ``expired_at`` when retention deleted one."""
     cp = plane(request)
     view = await runs_of(request).get(run_id)
-    files = await cp.files.run_files(run_id, view.inputs)
+    files = await cp.files.run_files(run_id, view.inputs, project_of(request))
     return {"run_id": run_id, "files": files, "expired": any(f["expired_at"] is not None for f in files)}
 
 

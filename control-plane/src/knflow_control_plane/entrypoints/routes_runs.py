@@ -74,9 +74,8 @@ async def list_runs(
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """Runs, newest first, filtered by workflow, status and creation time; paginated by cursor."""
-    cp = plane(request)
     page = await runs_of(request).page(
-        RunFilter(cp.settings.project, workflow, status, _epoch(since, "since"), _epoch(until, "until"), cursor, limit)
+        RunFilter(project_of(request), workflow, status, _epoch(since, "since"), _epoch(until, "until"), cursor, limit)
     )
     return {"runs": [run_json(r, with_steps=False) for r in page.runs], "next_cursor": page.next_cursor}
 

@@ -11,7 +11,7 @@ from knflow import rest
 from knflow.spec import HttpTrigger, ScheduleTrigger, Trigger
 from knflow_eventing import next_tick
 
-from .context import catalogue_of, plane
+from .context import catalogue_of, plane, workflows_of
 from .openapi import problems
 
 router = APIRouter(prefix="/v1")
@@ -23,7 +23,7 @@ async def workflow_triggers(request: Request, name: str) -> rest.WorkflowTrigger
     cp = plane(request)
     version = await catalogue_of(request).deployed_version(name)
     deployed = version is not None
-    spec = await cp.workflows.spec(name, version)
+    spec = await workflows_of(request).spec(name, version)
     now = cp.scheduler.clock.now()
     triggers = [_trigger(t, deployed, now) for t in spec.triggers]
     return rest.WorkflowTriggers(workflow=name, version=spec.version, deployed=deployed, triggers=triggers)

@@ -71,8 +71,7 @@ async def list_workflows(request: Request) -> dict[str, Any]:
 @router.get("/workflows/{name}", response_model=rest.Workflow, responses=problems(404))
 async def get_workflow(request: Request, name: str) -> dict[str, Any]:
     """The latest version of a workflow, with its deployment."""
-    cp = plane(request)
-    spec = await cp.workflows.spec(name)
+    spec = await workflows_of(request).spec(name)
     deployment = await catalogue_of(request).deployment(name)
     return {
         "name": name,
