@@ -15,7 +15,7 @@ from ..domain.records import RunFilter
 from ..errors import InvalidRequest
 from ..service import versions
 from . import log_stream
-from .context import plane, runs_of, workflows_of
+from .context import plane, project_of, runs_of, workflows_of
 from .json_body import body_schema, read_model
 from .limits import parse_body
 from .openapi import problems
