@@ -115,3 +115,14 @@ async def test_routes_belong_to_one_workflow_and_name_their_clashes(catalogue: C
     assert await catalogue.find_route("default", "POST", "/orders") is None
     bills = await catalogue.find_route("default", "POST", "/bills")
     assert bills is not None and bills["workflow"] == "billing"
+
+
+async def test_a_hook_path_is_held_by_one_project_of_the_plane(catalogue: CatalogueStore) -> None:
+    http = {"kind": "http", "method": "POST", "path": "/orders", "timeout": 0}
+    assert await catalogue.replace_routes("default", "orders", "v1", [http]) == []
+    assert await catalogue.replace_routes("other", "shop", "v1", [http]) == ["POST /orders (used by another project)"]
+    found = await catalogue.find_route(None, "POST", "/orders")  # a hook names no project: whoever holds it
+    assert found is not None and (found["project"], found["workflow"]) == ("default", "orders")
+    assert await catalogue.find_route("other", "POST", "/orders") is None
+    assert await catalogue.routes_for_path("other", "/orders") == []
+    assert await catalogue.routes_for_path(None, "/orders") == ["POST"]

@@ -41,3 +41,14 @@ async def test_a_schedule_keeps_its_cursor_across_deploys_and_only_moves_forward
     assert new["cursor"] == 300.0  # a new schedule fires no tick of the past
     await triggers.replace_triggers("default", "orders", "w3", [], [{**CRON, "timezone": "Europe/Paris"}], 400.0)
     assert [s["cursor"] for s in await triggers.list_schedules("default")] == [400.0]
+
+
+async def test_every_projects_triggers_are_listed_together_for_the_plane(triggers: TriggerStore) -> None:
+    await triggers.replace_triggers("default", "orders", "w1", [EVENT], [CRON], 100.0)
+    await triggers.replace_triggers("other", "orders", "o1", [EVENT], [CRON], 100.0)
+    every = await triggers.list_event_triggers(None)  # what one plane serving every project matches
+    assert [(e["project"], e["workflow"], e["version"]) for e in every] == [
+        ("default", "orders", "w1"),
+        ("other", "orders", "o1"),
+    ]
+    assert [s["project"] for s in await triggers.list_schedules(None)] == ["default", "other"]

@@ -83,6 +83,11 @@ class Projects(Protocol):
 
     async def probe(self, project: str) -> None: ...
     async def ensure_project(self, project: str, now: float) -> None: ...
+
+
+class ProjectAdmin(Protocol):
+    """Projects as the operator manages them: created, listed with what they hold, deleted with it all."""
+
     async def create_project(self, project: str, now: float) -> bool: ...
     async def list_projects(self, only: str | None = None) -> list[dict[str, Any]]: ...
     async def delete_project(self, project: str) -> bool: ...
@@ -173,6 +178,7 @@ class RunStore(
     RunReads,
     FileRecords,
     Projects,
+    ProjectAdmin,
     CatalogueStore,
     TriggerStore,
     Outbox,

@@ -21,11 +21,10 @@ from typing import Protocol
 from ..domain.projects import function_name
 from ..domain.records import RunFilter
 from ..errors import ControlPlaneError
-from ..ports import CatalogueStore, GarbageCollecting, Leases, RunReads
-from ..ports import Projects as ProjectStore
+from ..ports import CatalogueStore, GarbageCollecting, Leases, ProjectAdmin, RunReads
 
 
-class GarbageStore(CatalogueStore, RunReads, Leases, ProjectStore, Protocol):
+class GarbageStore(CatalogueStore, RunReads, Leases, ProjectAdmin, Protocol):
     """What garbage collection reads: the projects, their deployed workflows and running runs, and the
     collecting replica's lease."""
 

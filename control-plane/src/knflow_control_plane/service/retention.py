@@ -16,13 +16,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..errors import ControlPlaneError
-from ..ports import FileRecords, Leases
-from ..ports import Projects as ProjectStore
+from ..ports import FileRecords, Leases, ProjectAdmin
 from ..ports.objects import ObjectStore
 from .background import Background
 
 
-class RetentionStore(FileRecords, Leases, ProjectStore, Protocol):
+class RetentionStore(FileRecords, Leases, ProjectAdmin, Protocol):
     """What the retention policy needs: the projects, their old file records, and the lease of the one
     replica that deletes."""
 

@@ -155,14 +155,16 @@ class MemoryCatalogue:
     async def replace_routes(
         self, project: str, workflow: str, version: str, triggers: list[dict[str, Any]]
     ) -> list[str]:
-        """Make ``triggers`` the HTTP routes of ``workflow``; the paths another workflow holds are refused."""
+        """Make ``triggers`` the HTTP routes of ``workflow``; the paths another workflow holds (of any project:
+        a hook path is the plane's) are refused."""
         await self.delete_routes(project, workflow)
         clashes = []
         for trigger in triggers:
             key = (project, trigger["method"], trigger["path"])
-            taken = self._routes.get(key)
+            taken = await self.find_route(None, trigger["method"], trigger["path"])
             if taken is not None:
-                clashes.append(f"{trigger['method']} {trigger['path']} (used by {taken['workflow']})")
+                holder = taken["workflow"] if taken["project"] == project else "another project"
+                clashes.append(f"{trigger['method']} {trigger['path']} (used by {holder})")
                 continue
             self._routes[key] = {
                 "project": project,
@@ -179,14 +181,16 @@ class MemoryCatalogue:
         for key in [k for k, r in self._routes.items() if k[0] == project and r["workflow"] == workflow]:
             del self._routes[key]
 
-    async def find_route(self, project: str, method: str, path: str) -> dict[str, Any] | None:
-        """The deployed workflow an HTTP trigger request goes to."""
-        found = self._routes.get((project, method, path))
-        return _copy(found) if found is not None else None
+    async def find_route(self, project: str | None, method: str, path: str) -> dict[str, Any] | None:
+        """The deployed workflow an HTTP trigger request goes to (in any project: None)."""
+        found = [
+            r for (owner, m, p), r in self._routes.items() if m == method and p == path and project in (None, owner)
+        ]
+        return _copy(found[0]) if found else None
 
-    async def routes_for_path(self, project: str, path: str) -> list[str]:
-        """Methods served at ``path`` (to tell 405 from 404)."""
-        return [method for (owner, method, at) in self._routes if owner == project and at == path]
+    async def routes_for_path(self, project: str | None, path: str) -> list[str]:
+        """Methods served at ``path`` (to tell 405 from 404), in ``project`` (in any: None)."""
+        return [method for (owner, method, at) in self._routes if project in (None, owner) and at == path]
 
 
 def _copy(row: dict[str, Any]) -> dict[str, Any]:

@@ -42,8 +42,8 @@ class MemoryTriggers:
         self._events.pop((project, workflow), None)
         self._schedules.pop((project, workflow), None)
 
-    async def list_schedules(self, project: str) -> list[dict[str, Any]]:
-        """Every schedule of the project, with its cursor, by workflow and position."""
+    async def list_schedules(self, project: str | None) -> list[dict[str, Any]]:
+        """Every schedule of the project (of every project: None), with its cursor, by workflow and position."""
         return _listed(self._schedules, project)
 
     async def advance_schedule(self, project: str, workflow: str, position: int, tick: float) -> None:
@@ -52,8 +52,8 @@ class MemoryTriggers:
             if schedule["position"] == position and schedule["cursor"] < tick:
                 schedule["cursor"] = tick
 
-    async def list_event_triggers(self, project: str) -> list[dict[str, Any]]:
-        """Every event trigger of the project, by workflow and position."""
+    async def list_event_triggers(self, project: str | None) -> list[dict[str, Any]]:
+        """Every event trigger of the project (of every project: None), by workflow and position."""
         return _listed(self._events, project)
 
 
@@ -67,10 +67,10 @@ def _row(project: str, workflow: str, position: int, version: str, trigger: dict
     }
 
 
-def _listed(rows: dict[tuple[str, str], list[dict[str, Any]]], project: str) -> list[dict[str, Any]]:
+def _listed(rows: dict[tuple[str, str], list[dict[str, Any]]], project: str | None) -> list[dict[str, Any]]:
     return [
         {**r, "trigger": stored(r["trigger"])}
         for (owner, _), mine in sorted(rows.items())
-        if owner == project
+        if project in (None, owner)
         for r in mine
     ]
