@@ -81,13 +81,15 @@ def _writes(claims: list[Claim]) -> dict[str, Any]:
     again = {"number": 2, "status": "running", "inputs": {}, "outputs": None, "error": None, "logs": ""}
     again |= {"worker": W.name, "started_at": now, "finished_at": None}
     return {
-        "w_steps": [{"r": c.run_id, "n": c.step, **step} for c in claims],
+        "w_steps": [{"run_key": c.run_id, "step_key": c.step, **step} for c in claims],
         "w_ends": [
             {"id": c.attempt_id, "status": "lost", "outputs": None, "error": None, "logs": None} for c in claims
         ],
         "end_ids": [c.attempt_id for c in claims],
         "w_starts": [{"id": f"{c.attempt_id}-2", "run_id": c.run_id, "step": c.step, **again} for c in claims],
-        "w_runs": [{"r": claims[0].run_id, "status": "failed", "remaining": 1, "result": None, "error": {"type": "X"}}],
+        "w_runs": [
+            {"run_key": claims[0].run_id, "status": "failed", "remaining": 1, "result": None, "error": {"type": "X"}}
+        ],
         "w_events": [],
         "run_ids": sorted({c.run_id for c in claims}),
         "now": now,

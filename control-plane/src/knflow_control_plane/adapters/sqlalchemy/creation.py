@@ -105,7 +105,7 @@ def _insert_pg(conn: AnyConnection, batch: list[Creation], rng: random.Random, u
         params["root_claims"] += rows.attempts
         if use_outbox:
             events = params["new_events"]
-            events += [{**e, "i": len(events) + i} for i, e in enumerate(rows.events)]
+            events += [{**e, "seq": len(events) + i} for i, e in enumerate(rows.events)]
     owner = next((c.worker.name for c in batch if c.worker is not None), None)
     now = max(c.now for c in batch)
     created = set(conn.execute(pg.CREATE_PG, {**params, "owner": owner, "now": now}).one().created or ())

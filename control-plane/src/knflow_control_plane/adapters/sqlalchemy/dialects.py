@@ -159,7 +159,7 @@ LOCK_MANY_PG = sa.select(runs.c.id).where(_any(runs.c.id, "b_runs")).order_by(ru
 # -- writes -----------------------------------------------------------------------------------------
 WRITE_STEP = (
     steps.update()
-    .where(steps.c.run_id == sa.bindparam("r"), steps.c.name == sa.bindparam("n"))
+    .where(steps.c.run_id == sa.bindparam("run_key"), steps.c.name == sa.bindparam("step_key"))
     .values(
         **{c: sa.bindparam(f"w_{c}", type_=steps.c[c].type) for c in WRITTEN},
         # the outputs only of the steps that produced them (a step run again keeps its last ones until then)
@@ -182,7 +182,7 @@ END_ATTEMPT = (
 )
 WRITE_RUN = (
     runs.update()
-    .where(runs.c.id == sa.bindparam("r"))
+    .where(runs.c.id == sa.bindparam("run_key"))
     .values(
         status=sa.bindparam("w_status"),
         remaining=sa.bindparam("w_remaining"),
@@ -200,15 +200,17 @@ def _typed(table: sa.Table, name: str, as_name: str | None = None) -> sa.ColumnC
 
 _step_rows = _recordset(
     "w_steps",
-    sa.column("r", sa.String),
-    sa.column("n", sa.String),
+    sa.column("run_key", sa.String),
+    sa.column("step_key", sa.String),
     *(_typed(steps, c) for c in WRITTEN),
     sa.column("set_outputs", sa.Boolean),
     sa.column("outputs", JSONB),
 )
 _written_steps = (
     steps.update()
-    .where(steps.c.run_id == _step_rows.c.r, _any(steps.c.run_id, "run_ids"), steps.c.name == _step_rows.c.n)
+    .where(
+        steps.c.run_id == _step_rows.c.run_key, _any(steps.c.run_id, "run_ids"), steps.c.name == _step_rows.c.step_key
+    )
     .values(
         **{c: _step_rows.c[c] for c in WRITTEN},
         outputs=sa.case((_step_rows.c.set_outputs, _step_rows.c.outputs), else_=steps.c.outputs),
@@ -245,26 +247,26 @@ _started = (
 )
 _run_rows = _recordset(
     "w_runs",
-    sa.column("r", sa.String),
+    sa.column("run_key", sa.String),
     *(_typed(runs, c) for c in ("status", "remaining", "result", "error", "finished_at")),
 )
 _written_runs = (
     runs.update()
-    .where(runs.c.id == _run_rows.c.r, _any(runs.c.id, "run_ids"))
+    .where(runs.c.id == _run_rows.c.run_key, _any(runs.c.id, "run_ids"))
     .values(**{c: _run_rows.c[c] for c in ("status", "remaining", "result", "error", "finished_at")})
     .returning(runs.c.id)
     .cte("written_runs")
 )
 _events = _recordset(
     "w_events",
-    sa.column("i", sa.Integer),
+    sa.column("seq", sa.Integer),
     *(_typed(outbox, c) for c in ("type", "run_id", "step", "data", "created_at")),
 )
 _written_events = (
     outbox.insert()
     .from_select(
         ["type", "run_id", "step", "data", "created_at"],
-        sa.select(*(_events.c[c] for c in ("type", "run_id", "step", "data", "created_at"))).order_by(_events.c.i),
+        sa.select(*(_events.c[c] for c in ("type", "run_id", "step", "data", "created_at"))).order_by(_events.c.seq),
     )
     .returning(outbox.c.id)
     .cte("written_events")
@@ -345,14 +347,14 @@ class PostgresDialect:
 
     def persist(self, conn: AnyConnection, writes: Writes, now: float) -> None:
         """Write ``writes`` by one statement, sent with the ``COMMIT`` (nothing reads its counts)."""
-        run_ids = sorted({row["r"] for row in (*writes.steps, *writes.runs)})
+        run_ids = sorted({row["run_key"] for row in (*writes.steps, *writes.runs)})
         params = {
             "w_steps": [_unprefixed(row) for row in writes.steps],
             "w_ends": [_unprefixed(row) for row in writes.ended],
             "end_ids": [row["w_id"] for row in writes.ended],
             "w_starts": writes.started,
             "w_runs": [_unprefixed(row) for row in writes.runs],
-            "w_events": [{**event, "i": i} for i, event in enumerate(writes.events)],  # their order
+            "w_events": [{**event, "seq": seq} for seq, event in enumerate(writes.events)],  # their order
             "run_ids": run_ids,
             "now": now,
         }

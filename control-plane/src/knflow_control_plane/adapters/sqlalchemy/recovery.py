@@ -148,13 +148,13 @@ def hold_leases(conn: Connection, worker: str, holds: list[tuple[str, str, float
     result = conn.execute(
         steps.update()
         .where(
-            steps.c.run_id == sa.bindparam("r"),
-            steps.c.name == sa.bindparam("n"),
+            steps.c.run_id == sa.bindparam("run_key"),
+            steps.c.name == sa.bindparam("step_key"),
             steps.c.lease_owner == worker,
             steps.c.status == StepStatus.RUNNING.value,
         )
         .values(lease_expires_at=sa.bindparam("until")),
-        [{"r": run_id, "n": step, "until": until} for run_id, step, until in holds],
+        [{"run_key": run_id, "step_key": step, "until": until} for run_id, step, until in holds],
     )
     return int(result.rowcount)
 

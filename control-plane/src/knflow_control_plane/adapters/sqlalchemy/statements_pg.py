@@ -28,18 +28,18 @@ def _count(cte: Any) -> sa.ScalarSelect[Any]:
 
 
 def _events_written(name: str, events: Any, run_id: Any, only_with: Any = None, on: Any = None) -> Any:
-    """INSERT_OUTBOX of each row of ``events`` (``i``, ``type``, ``step``, ``data``), in the order of
-    ``i``, at ``now``; only the rows that join ``only_with`` (a CTE) ``on`` a condition, when given."""
+    """INSERT_OUTBOX of each row of ``events`` (``seq``, ``type``, ``step``, ``data``), in the order of
+    ``seq``, at ``now``; only the rows that join ``only_with`` (a CTE) ``on`` a condition, when given."""
     rows = sa.select(events.c.type, run_id, events.c.step, events.c.data, sa.bindparam("now", type_=sa.Float))
     if only_with is not None:
         rows = rows.select_from(events.join(only_with, sa.true() if on is None else on))
     columns = ["type", "run_id", "step", "data", "created_at"]
-    return outbox.insert().from_select(columns, rows.order_by(events.c.i)).returning(outbox.c.id).cte(name)
+    return outbox.insert().from_select(columns, rows.order_by(events.c.seq)).returning(outbox.c.id).cte(name)
 
 
 def _event_columns(*more: sa.ColumnClause[Any]) -> tuple[sa.ColumnClause[Any], ...]:
     """The columns of a recordset of lifecycle events, and ``more``."""
-    return (sa.column("i", sa.Integer), sa.column("type", sa.String), sa.column("step", sa.String), *more)
+    return (sa.column("seq", sa.Integer), sa.column("type", sa.String), sa.column("step", sa.String), *more)
 
 
 # create_run() of any number of runs: INSERT_TRIGGER_EVENT of the keyed ones, INSERT_RUN and INSERT_STEPS,

@@ -240,7 +240,7 @@ def add_writes(writes: Writes, done: Plan, context: Context, use_outbox: bool) -
     for name, step in done.steps.items():
         fields = step.__dict__
         row = {key: fields[column] for column, key in _WRITTEN_KEYS}
-        row.update(r=run_id, n=name, w_status=step.status.value)
+        row.update(run_key=run_id, step_key=name, w_status=step.status.value)
         row.update(set_outputs=name in done.outputs, outputs=done.outputs.get(name))
         writes.steps.append(row)
     for end in done.ended:
@@ -276,7 +276,7 @@ def add_writes(writes: Writes, done: Plan, context: Context, use_outbox: bool) -
         change = done.run
         writes.runs.append(
             {
-                "r": run_id,
+                "run_key": run_id,
                 "w_status": change.status.value,
                 "w_remaining": change.remaining,
                 "w_result": change.result,
