@@ -77,19 +77,19 @@ def _writes(claims: list[Claim]) -> dict[str, Any]:
     now = time.time()
     step = {"status": "running", "waiting_on": 0, "ready_at": now, "attempts": 2, "budget_start": 0}
     step |= {"infra_failures": 0, "error": None, "started_at": now, "finished_at": None, "lease_owner": W.name}
-    step |= {"lease_expires_at": now + W.lease, "set_outputs": False, "outputs": None}
+    step = {f"w_{k}": v for k, v in step.items()} | {"w_lease_expires_at": now + W.lease}
+    step |= {"set_outputs": False, "outputs": None}
     again = {"number": 2, "status": "running", "inputs": {}, "outputs": None, "error": None, "logs": ""}
     again |= {"worker": W.name, "started_at": now, "finished_at": None}
     return {
         "w_steps": [{"run_key": c.run_id, "step_key": c.step, **step} for c in claims],
         "w_ends": [
-            {"id": c.attempt_id, "status": "lost", "outputs": None, "error": None, "logs": None} for c in claims
+            {"w_id": c.attempt_id, "w_status": "lost", "w_outputs": None, "w_error": None, "w_logs": None}
+            for c in claims
         ],
         "end_ids": [c.attempt_id for c in claims],
         "w_starts": [{"id": f"{c.attempt_id}-2", "run_id": c.run_id, "step": c.step, **again} for c in claims],
-        "w_runs": [
-            {"run_key": claims[0].run_id, "status": "failed", "remaining": 1, "result": None, "error": {"type": "X"}}
-        ],
+        "w_runs": [{"run_key": claims[0].run_id, "w_status": "failed", "w_remaining": 1, "w_error": {"type": "X"}}],
         "w_events": [],
         "run_ids": sorted({c.run_id for c in claims}),
         "now": now,

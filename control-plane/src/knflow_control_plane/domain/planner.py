@@ -37,6 +37,7 @@ from . import events as ev
 from .conditions import Verdict, decide_release
 from .events import LifecycleEvent
 from .model import (
+    STEP_TRANSITIONS,
     AttemptStatus,
     Outcome,
     RunStatus,
@@ -130,6 +131,7 @@ class _Draft:
         self.outputs: dict[str, dict[str, Any]] = {}
         self.status, self.remaining = state.status, state.remaining
         self.run: RunChange | None = None
+        self.run_touched = False
         self.ended: list[AttemptEnd] = []
         self.started: list[AttemptStart] = []
         self.claims: list[Claim] = []
@@ -422,7 +424,8 @@ class _Draft:
     # -- the draft -------------------------------------------------------------------------------
     def move(self, step: Step, status: StepStatus, **changes: Any) -> Step:
         """``step`` to ``status`` (only as :data:`~.model.STEP_TRANSITIONS` allows), with ``changes``."""
-        check_step_transition(step.status, status)
+        if status not in STEP_TRANSITIONS[step.status]:
+            check_step_transition(step.status, status)  # raises, naming both
         return self.update(step, status=status, **changes)
 
     def update(self, step: Step, **changes: Any) -> Step:
@@ -436,16 +439,16 @@ class _Draft:
         return after
 
     def touch_run(self) -> None:
-        if self.run is None or self.run.finished_at is None:
-            self.run = RunChange(self.status, self.remaining)
+        """The run's row changes (its count of steps left); written as :meth:`plan` finds it."""
+        self.run_touched = True
 
     def emit(self, type_: str, step: str | None, **data: Any) -> None:
         self.events.append(LifecycleEvent(type_, self.state.run_id, step, data))
 
     def plan(self) -> Plan:
         run = self.run
-        if run is not None and run.status is RunStatus.RUNNING:
-            run = RunChange(run.status, self.remaining)
+        if (run is None and self.run_touched) or (run is not None and run.status is RunStatus.RUNNING):
+            run = RunChange(RunStatus.RUNNING, self.remaining)
         # An attempt started and ended by this plan is written once, as it ends.
         ends = {end.attempt_id: end for end in self.ended}
         started = self.started

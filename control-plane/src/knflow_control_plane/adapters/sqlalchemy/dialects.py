@@ -16,6 +16,7 @@ The store loads a run state and persists a plan through the same functions on bo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
-from ...domain.model import AttemptStatus, StepStatus
+from ...domain.model import AttemptStatus, RetryPolicy, StepStatus
 from . import statements as st
 from .raw import AnyConnection, execute_later
 from .statements_pg import _recordset
@@ -59,6 +60,36 @@ class Writes:
         return bool(self.steps or self.ended or self.started or self.runs or self.events)
 
 
+#: Decoded policies and dependents lists, by their JSON text: a workflow's steps share a few of each.
+_POLICIES: dict[str, RetryPolicy] = {}
+_DEPENDENTS: dict[str, tuple[str, ...]] = {}
+_KEPT = 4096
+
+
+def policy_of(text: Any) -> RetryPolicy:
+    """A step's retry policy from its JSON text (decoded once per distinct text; asyncpg hands it decoded)."""
+    if not isinstance(text, str):
+        return RetryPolicy(**text)
+    policy = _POLICIES.get(text)
+    if policy is None:
+        policy = RetryPolicy(**json.loads(text))
+        if len(_POLICIES) < _KEPT:
+            _POLICIES[text] = policy
+    return policy
+
+
+def dependents_of(text: Any) -> tuple[str, ...]:
+    """A step's dependents from their JSON text (decoded once per distinct text; asyncpg hands them decoded)."""
+    if not isinstance(text, str):
+        return tuple(text)
+    names = _DEPENDENTS.get(text)
+    if names is None:
+        names = tuple(json.loads(text))
+        if len(_DEPENDENTS) < _KEPT:
+            _DEPENDENTS[text] = names
+    return names
+
+
 def _wanted(among: Any, dependents: Any) -> tuple[Any, Any]:
     """Which steps a transition reads: those named, their dependents, the ready ones whose time has come
     (``due``), or all (``every``); and which of them come with their bindings: those that may start now
@@ -74,9 +105,13 @@ def _wanted(among: Any, dependents: Any) -> tuple[Any, Any]:
     return sa.or_(every, named, due), startable
 
 
+#: Step columns read as their JSON text: few distinct values, decoded once each (``transitions._step``).
+AS_TEXT = ("dependents", "policy")
+
+
 def _step_columns(startable: Any) -> list[Any]:
     return [
-        *(steps.c[c] for c in STEP_COLUMNS),
+        *(sa.type_coerce(steps.c[c], sa.Text).label(c) if c in AS_TEXT else steps.c[c] for c in STEP_COLUMNS),
         *(sa.case((startable, steps.c[c])).label(c) for c in ("inputs", "upstream")),
     ]
 
@@ -198,11 +233,17 @@ def _typed(table: sa.Table, name: str, as_name: str | None = None) -> sa.ColumnC
     return sa.column(as_name or name, type_)
 
 
+def _prefixed(table: sa.Table, name: str) -> sa.ColumnClause[Any]:
+    """A recordset column named as the SQLite statements' parameters (``w_`` and the column), so that
+    the same rows serve both dialects as they are."""
+    return _typed(table, name, f"w_{name}")
+
+
 _step_rows = _recordset(
     "w_steps",
     sa.column("run_key", sa.String),
     sa.column("step_key", sa.String),
-    *(_typed(steps, c) for c in WRITTEN),
+    *(_prefixed(steps, c) for c in WRITTEN),
     sa.column("set_outputs", sa.Boolean),
     sa.column("outputs", JSONB),
 )
@@ -212,23 +253,21 @@ _written_steps = (
         steps.c.run_id == _step_rows.c.run_key, _any(steps.c.run_id, "run_ids"), steps.c.name == _step_rows.c.step_key
     )
     .values(
-        **{c: _step_rows.c[c] for c in WRITTEN},
+        **{c: _step_rows.c[f"w_{c}"] for c in WRITTEN},
         outputs=sa.case((_step_rows.c.set_outputs, _step_rows.c.outputs), else_=steps.c.outputs),
     )
     .returning(steps.c.name)
     .cte("written_steps")
 )
-_ends = _recordset(
-    "w_ends", sa.column("id", sa.String), *(_typed(attempts, c) for c in ("status", "outputs", "error", "logs"))
-)
+_ends = _recordset("w_ends", *(_prefixed(attempts, c) for c in ("id", "status", "outputs", "error", "logs")))
 _ended = (
     attempts.update()
-    .where(attempts.c.id == _ends.c.id, _any(attempts.c.id, "end_ids"), attempts.c.status == RUNNING_ATTEMPT)
+    .where(attempts.c.id == _ends.c.w_id, _any(attempts.c.id, "end_ids"), attempts.c.status == RUNNING_ATTEMPT)
     .values(
-        status=_ends.c.status,
-        outputs=_ends.c.outputs,
-        error=_ends.c.error,
-        logs=sa.func.coalesce(_ends.c.logs, attempts.c.logs),
+        status=_ends.c.w_status,
+        outputs=_ends.c.w_outputs,
+        error=_ends.c.w_error,
+        logs=sa.func.coalesce(_ends.c.w_logs, attempts.c.logs),
         finished_at=sa.bindparam("now", type_=sa.Float),
     )
     .returning(attempts.c.id)
@@ -245,15 +284,12 @@ _started = (
     .returning(attempts.c.id)
     .cte("started")
 )
-_run_rows = _recordset(
-    "w_runs",
-    sa.column("run_key", sa.String),
-    *(_typed(runs, c) for c in ("status", "remaining", "result", "error", "finished_at")),
-)
+_RUN_WRITTEN = ("status", "remaining", "result", "error", "finished_at")
+_run_rows = _recordset("w_runs", sa.column("run_key", sa.String), *(_prefixed(runs, c) for c in _RUN_WRITTEN))
 _written_runs = (
     runs.update()
     .where(runs.c.id == _run_rows.c.run_key, _any(runs.c.id, "run_ids"))
-    .values(**{c: _run_rows.c[c] for c in ("status", "remaining", "result", "error", "finished_at")})
+    .values(**{c: _run_rows.c[f"w_{c}"] for c in _RUN_WRITTEN})
     .returning(runs.c.id)
     .cte("written_runs")
 )
@@ -296,7 +332,9 @@ class SqliteDialect:
             return run_rows, conn.execute(LOAD_ALL_SQLITE, params).all()
         step_rows: list[Any] = list(conn.execute(LOAD_NAMED_SQLITE, params).all()) if params["names"] else []
         seen = {(row.run_id, row.name) for row in step_rows}
-        dependents = sorted({name for row in step_rows for name in row.dependents} - set(params["names"]))
+        dependents = sorted(
+            {name for row in step_rows for name in dependents_of(row.dependents)} - set(params["names"])
+        )
         if dependents:
             more = conn.execute(LOAD_NAMED_SQLITE, {**params, "names": dependents}).all()
             step_rows += [row for row in more if (row.run_id, row.name) not in seen]
@@ -349,20 +387,16 @@ class PostgresDialect:
         """Write ``writes`` by one statement, sent with the ``COMMIT`` (nothing reads its counts)."""
         run_ids = sorted({row["run_key"] for row in (*writes.steps, *writes.runs)})
         params = {
-            "w_steps": [_unprefixed(row) for row in writes.steps],
-            "w_ends": [_unprefixed(row) for row in writes.ended],
+            "w_steps": writes.steps,
+            "w_ends": writes.ended,
             "end_ids": [row["w_id"] for row in writes.ended],
             "w_starts": writes.started,
-            "w_runs": [_unprefixed(row) for row in writes.runs],
+            "w_runs": writes.runs,
             "w_events": [{**event, "seq": seq} for seq, event in enumerate(writes.events)],  # their order
             "run_ids": run_ids,
             "now": now,
         }
         execute_later(conn, PERSIST_PG, params)
-
-
-def _unprefixed(row: dict[str, Any]) -> dict[str, Any]:
-    return {k[2:] if k.startswith("w_") else k: v for k, v in row.items()}
 
 
 def dialect_of(conn: AnyConnection) -> SqliteDialect | PostgresDialect:

@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ...domain.model import AttemptStatus, RetryPolicy, RunStatus, StepStatus
+from ...domain.model import AttemptStatus, RunStatus, StepStatus
 from ...domain.planner import plan
 from ...domain.records import Transition
 from ...domain.transitions import AttemptFinished, Context, Fact, LeaseExpired, Need, Plan, RunState, Step, StepsDue
 from ...ports.store import RunStates
-from .dialects import WRITTEN, PostgresDialect, SqliteDialect, Writes, dialect_of
+from .dialects import WRITTEN, PostgresDialect, SqliteDialect, Writes, dependents_of, dialect_of, policy_of
 from .raw import AnyConnection
 
 #: The columns a plan writes of a step, with their parameters' names.
@@ -182,17 +182,11 @@ def _states(run_rows: Sequence[Any], step_rows: Sequence[Any], *, complete: bool
 
 
 _STATUS = StepStatus._value2member_map_
-_POLICIES: dict[tuple[Any, ...], RetryPolicy] = {}
 
 
 def _step(row: Any) -> Step:
     """A step's row as the state machine's record, built without the frozen dataclass's ``__init__``
     (a field at a time through ``object.__setattr__``: most of a transition's load in Python)."""
-    policy = row.policy
-    key = (policy["retries"], policy["backoff"], policy["backoff_max"], policy["timeout"])
-    retry = _POLICIES.get(key)
-    if retry is None:  # a handful of distinct policies: kept, not rebuilt on every load
-        retry = _POLICIES.setdefault(key, RetryPolicy(*key)) if len(_POLICIES) < 1024 else RetryPolicy(*key)
     step = object.__new__(Step)
     step.__dict__.update(
         name=row.name,
@@ -203,8 +197,8 @@ def _step(row: Any) -> Step:
         budget_start=row.budget_start,
         infra_failures=row.infra_failures,
         waiting_on=row.waiting_on,
-        dependents=tuple(row.dependents),
-        policy=retry,
+        dependents=dependents_of(row.dependents),
+        policy=policy_of(row.policy),
         bindings=row.inputs,
         upstream=tuple(row.upstream) if row.upstream is not None else None,
         ready_at=row.ready_at,
