@@ -30,9 +30,9 @@ from knflow_control_plane.adapters.sqlalchemy.batches import Completion
 from knflow_control_plane.adapters.sqlalchemy.database import Database
 from knflow_control_plane.adapters.sqlalchemy.migrations import migrate
 from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
+from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import Outcome, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, Worker
-from knflow_control_plane.service.workflows import new_run_id
 
 FAN = 20
 

@@ -24,9 +24,9 @@ from knflow_control_plane.adapters.sqlalchemy.batches import Completion, complet
 from knflow_control_plane.adapters.sqlalchemy.database import Database
 from knflow_control_plane.adapters.sqlalchemy.migrations import migrate
 from knflow_control_plane.adapters.sqlalchemy.raw import RawConnection, SqliteDriver
+from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import Outcome, plan_run
 from knflow_control_plane.domain.records import NewRun, Worker
-from knflow_control_plane.service.workflows import new_run_id
 
 
 @action

@@ -9,9 +9,9 @@ from typing import Any
 
 from knflow import action, workflow
 from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
+from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import Outcome, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, Worker
-from knflow_control_plane.service.workflows import new_run_id
 
 WIDTH = 60
 W = Worker("w1", lease=30.0, capacity=10_000)

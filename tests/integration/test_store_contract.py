@@ -10,9 +10,9 @@ import pytest
 
 from knflow import action, workflow
 from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
+from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import NoSuchStep, Outcome, TransitionError, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, RunFilter, Worker
-from knflow_control_plane.service.workflows import new_run_id
 
 
 @action(retries=1, backoff=0.0)

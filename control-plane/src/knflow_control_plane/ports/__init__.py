@@ -39,9 +39,11 @@ from .store import (
     Projects,
     RejectedEvents,
     RunReads,
+    RunStarter,
     RunStore,
     RunTransitions,
     TriggerStore,
+    WorkflowStore,
 )
 
 __all__ = [
@@ -70,6 +72,7 @@ __all__ = [
     "ReplyStore",
     "RequestLimited",
     "RunReads",
+    "RunStarter",
     "RunStore",
     "RunTracer",
     "RunTransitions",
@@ -78,6 +81,7 @@ __all__ = [
     "SecretValues",
     "SourceRunner",
     "TriggerStore",
+    "WorkflowStore",
 ]
 
 

@@ -173,6 +173,18 @@ class Leases(Protocol):
     async def release_lease(self, name: str, holder: str) -> None: ...
 
 
+class WorkflowStore(CatalogueStore, TriggerStore, Protocol):
+    """What the workflow use cases read and write: the catalogue, and the triggers a deploy enables."""
+
+
+class RunStarter(Protocol):
+    """Where a checked run goes to be created (the orchestrator)."""
+
+    async def submit(self, new: NewRun) -> Transition:
+        """Create the run and start what it can."""
+        ...
+
+
 class RunStore(
     RunTransitions,
     RunReads,

@@ -12,8 +12,6 @@ import contextlib
 import functools
 import logging
 import math
-import random
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from knflow import wire
 from knflow_runtime.contract import encode_invoke
 
 from ..domain.events import STEP_RETRYING
+from ..domain.ids import new_span_id
 from ..domain.model import Outcome, RunStatus
 from ..domain.records import Claim, NewRun, Transition, Worker
 from ..errors import BuildFailed, ControlPlaneError, DeployFailed, FunctionUnavailable, InvalidRequest
@@ -67,16 +66,6 @@ AttemptListener = Callable[[Claim, Outcome | None, float], None]
 def rfc3339(epoch: float) -> str:
     """An epoch time as RFC 3339 UTC text."""
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
-
-
-def new_trace_id() -> str:
-    """A W3C trace id."""
-    return secrets.token_hex(16)
-
-
-def new_span_id() -> str:
-    """A W3C parent (span) id: unique, not secret, so the fast generator (as OpenTelemetry's SDK does)."""
-    return f"{random.getrandbits(64) or 1:016x}"
 
 
 class Orchestrator:

@@ -15,9 +15,10 @@ from cloudevents.core.v1.event import CloudEvent
 
 from knflow_eventing import TRIGGERS_TOPIC, EventBus, EventingError, inputs_from_event, make_event
 
+from ..domain.ids import new_run_id
 from ..errors import ControlPlaneError, EventBusUnavailable, EventDoesNotFit, InvalidRequest
 from .handled_events import HandledEvents
-from .workflows import Workflows, new_run_id
+from .workflows import Workflows
 
 HTTP_TRIGGER_TYPE = "dev.knflow.trigger.http"
 #: The CloudEvents extension naming the project an event is for: set from the caller's key by

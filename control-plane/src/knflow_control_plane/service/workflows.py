@@ -6,41 +6,27 @@ import asyncio
 import copy
 import hashlib
 import math
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, SourceTrigger, WorkflowSpec
 
 from ..domain.files import payload_key
 from ..domain.flows import refuse_not_run_yet
+from ..domain.ids import new_run_id, new_trace_id
 from ..domain.inputs import check_inputs
 from ..domain.model import PlannedStep, plan_run
 from ..domain.query_inputs import query_inputs
 from ..domain.records import NewRun, Transition
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
-from ..ports import CatalogueStore, FunctionBackend, TriggerStore
+from ..ports import FunctionBackend, RunStarter, WorkflowStore
 from .functions import Functions, pack
 from .garbage import FunctionGarbage
-from .orchestrator import new_trace_id
 from .payloads import Payloads
 from .registration import actions_of, check_children, check_routes, check_same_code, checked_document
 from .ttl_cache import TtlCache
-
-
-class WorkflowStore(CatalogueStore, TriggerStore, Protocol):
-    """What the workflow use cases read and write: the catalogue, and the triggers a deploy enables."""
-
-
-class RunStarter(Protocol):
-    """Where a checked run goes to be created (the orchestrator)."""
-
-    async def submit(self, new: NewRun) -> Transition:
-        """Create the run and start what it can."""
-        ...
-
 
 _PLAN_CACHE_SIZE = 256
 #: seconds a replica reuses a deployment or route it read (another replica's deploy shows within it)
@@ -56,11 +42,6 @@ class _Plan:
     spec: WorkflowSpec
     steps: list[PlannedStep]
     result: dict[str, Any] | None
-
-
-def new_run_id(now: float) -> str:
-    """A time-ordered run id: 12 hex digits of milliseconds, then 16 random ones."""
-    return f"{int(now * 1000):012x}{secrets.token_hex(8)}"
 
 
 class Workflows:
