@@ -44,7 +44,8 @@ class Settings(BaseSettings):
         max_body_bytes: largest request body accepted (upload routes: ``max_file_bytes``).
         max_spec_steps: most steps a workflow spec may have (more: 422 naming ``steps``).
         max_spec_bytes: largest workflow spec, as YAML or JSON text (more: 413 naming ``spec``).
-        project: the project of this control plane's records.
+        project: the control plane's default project (it serves every project; this one is the bootstrap
+            key's, the one a request that names none acts in, and the one that cannot be deleted).
         auth: require ``Authorization: Bearer <API key>`` on the API and the hooks.
         bootstrap_key: a key always accepted when ``auth`` is on (to create the first stored keys).
         secrets_key: the Fernet key secrets are encrypted with at rest (``Fernet.generate_key()``; every
