@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .processes import ControlPlane
+from .processes import ControlPlane, wait_for
 from .test_access_isolation import FLOWS, _routes
 
 BOOT = "operator-bootstrap-key-0123456789"
@@ -174,6 +174,29 @@ def test_a_deployed_project_is_deleted_only_with_force_and_then_entirely(plane: 
         timeout=90,
     )
     assert run.status_code in (200, 201), run.text
+    # an event posted with alpha's key starts alpha's runs only, though beta listens to the same type
+    signup = {
+        "specversion": "1.0",
+        "id": "s-1",
+        "type": "com.example.signup",
+        "source": "/site",
+        "data": {"email": "x@y"},
+    }
+    posted = httpx.post(
+        f"{plane.url}/v1/events",
+        json=signup,
+        headers=_bearer(alpha) | {"content-type": "application/cloudevents+json"},
+        timeout=60,
+    )
+    assert posted.status_code == 202, posted.text
+    started = wait_for(
+        lambda: httpx.get(f"{plane.url}/v1/runs?workflow=welcome_mail", headers=_bearer(alpha)).json()["runs"],
+        60,
+        "alpha's run from the event",
+    )
+    assert len(started) == 1
+    beta_runs = httpx.get(f"{plane.url}/v1/runs", headers=_bearer(beta)).json()["runs"]
+    assert [r["id"] for r in beta_runs] == [run.json()["id"]]  # none from alpha's event
     refused = plane.cli("projects", "delete", "beta", env=OPERATOR)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert "referral_bonus, welcome_mail" in refused.stderr and "force" in refused.stderr
