@@ -52,7 +52,7 @@ async def get_project(request: Request, name: str = _NAME) -> dict[str, Any]:
     return _project_json(await plane(request).projects.get(name))
 
 
-@router.delete("/projects/{name}", response_model=rest.ProjectDeleted, responses=problems(404, 409, 422))
+@router.delete("/projects/{name}", response_model=rest.ProjectDeleted, responses=problems(404, 409))
 async def delete_project(
     request: Request,
     name: str = _NAME,

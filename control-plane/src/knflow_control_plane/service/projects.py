@@ -23,6 +23,10 @@ class ProjectExists(Conflict):
     """A project of that name exists already."""
 
 
+class DefaultProject(Conflict):
+    """The control plane's default project (``KNFLOW_PROJECT``) is not deleted."""
+
+
 class ProjectInUse(Conflict):
     """The project still has deployed workflows: undeploy them, or delete with ``force``.
 
@@ -101,12 +105,12 @@ class Projects:
 
         Raises:
             NotFound: there is none of that name.
-            InvalidRequest: it is the plane's default project.
+            DefaultProject: it is the plane's default project.
             ProjectInUse: it has deployed workflows and ``force`` is not set.
         """
         project = await self.get(name)
         if name == self.default:
-            raise InvalidRequest(f"project {name!r} is this control plane's default (KNFLOW_PROJECT)", field="name")
+            raise DefaultProject(f"project {name!r} is this control plane's default (KNFLOW_PROJECT)", field="name")
         deployed = list(project["deployed"])
         if deployed and not force:
             raise ProjectInUse(
