@@ -187,17 +187,23 @@ def _runtime_image(env: dict[str, str]) -> str:
     return f"{env['KNFLOW_TEST_KNATIVE_REGISTRY']}/{done.stdout.strip().splitlines()[-1].partition('/')[2]}"
 
 
-async def _measure(op: Op, samples: int) -> tuple[list[float], float]:
-    """Latencies (ms) of ``samples`` calls after a warm-up, and the process's CPU ms per call."""
-    for i in range(3):
-        await op(-1 - i)
-    times = []
-    cpu = time.process_time()
+async def _measure(ops: dict[str, Op], samples: int) -> dict[str, tuple[list[float], float]]:
+    """Each client's latencies (ms) of ``samples`` calls after a warm-up, and its CPU ms per call. The
+    clients take turns call by call, first one then the other, so that the machine's noise (shared,
+    2 cores) falls on both alike."""
+    for op in ops.values():
+        for i in range(3):
+            await op(-1 - i)
+    times: dict[str, list[float]] = {name: [] for name in ops}
+    cpu = dict.fromkeys(ops, 0.0)
+    order = list(ops)
     for i in range(samples):
-        started = time.perf_counter()
-        await op(i)
-        times.append((time.perf_counter() - started) * 1000)
-    return times, (time.process_time() - cpu) * 1000 / samples
+        for name in order if i % 2 else reversed(order):
+            cpu_started, started = time.process_time(), time.perf_counter()
+            await ops[name](i)
+            times[name].append((time.perf_counter() - started) * 1000)
+            cpu[name] += time.process_time() - cpu_started
+    return {name: (times[name], cpu[name] * 1000 / samples) for name in ops}
 
 
 async def latencies(samples: int) -> list[dict[str, Any]]:
@@ -206,10 +212,10 @@ async def latencies(samples: int) -> list[dict[str, Any]]:
     clients = {"knflow": knflow_ops(), "lightkube": lightkube_ops()}
     rows = []
     try:
-        for name in clients["knflow"][0]:
-            for client, (ops, _) in clients.items():
-                times, cpu_ms = await _measure(ops[name], samples)
-                rows.append(row(f"kube {name}", client, **p50_p99(times), detail=f"CPU {cpu_ms:.2f} ms/op"))
+        for op in clients["knflow"][0]:
+            measured = await _measure({client: ops[op] for client, (ops, _) in clients.items()}, samples)
+            for client, (times, cpu_ms) in measured.items():
+                rows.append(row(f"kube {op}", client, **p50_p99(times), detail=f"CPU {cpu_ms:.2f} ms/op"))
     finally:
         for _, close in clients.values():
             await close()
