@@ -53,7 +53,7 @@ async def test_a_batch_of_successes_finds_its_rows_by_index(postgres_store: SqlA
     claims = await _populated(postgres_store)
     params = {
         "b_runs": sorted({c.run_id for c in claims}),
-        "names": sorted({c.step for c in claims}),
+        "keys": [{"run_key": c.run_id, "step_key": c.step} for c in claims],
         "bind": [],
         "bound": len(claims),
         "due": False,

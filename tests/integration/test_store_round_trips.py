@@ -179,7 +179,8 @@ async def test_a_success_reads_the_run_once_however_many_steps_it_releases(pg_st
 
     def load(conn: RawConnection) -> list[Any]:
         conn.execute_later(dialects.LOCK_MANY_PG, {"b_runs": [seed.run_id]})
-        params = {"b_runs": [seed.run_id], "names": [seed.step], "bind": [], "bound": 1, "due": False}
+        params = {"b_runs": [seed.run_id], "keys": [{"run_key": seed.run_id, "step_key": seed.step}], "bind": []}
+        params |= {"bound": 1, "due": False}
         return conn.execute(dialects.LOAD_PG, {**params, "every": False, "now": time.time()}).all()
 
     rows = await pg_store.db.run_raw(load)

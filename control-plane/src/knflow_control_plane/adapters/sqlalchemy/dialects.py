@@ -90,19 +90,33 @@ def dependents_of(text: Any) -> tuple[str, ...]:
     return names
 
 
-def _wanted(among: Any, dependents: Any) -> tuple[Any, Any]:
-    """Which steps a transition reads: those named, their dependents, the ready ones whose time has come
-    (``due``), or all (``every``); and which of them come with their bindings: those that may start now
-    (``bound``: at most that many upstream left) or are asked for (``bind``)."""
-    named = steps.c.name.in_(dependents) | among(steps.c.name, "names")
-    every = sa.bindparam("every", type_=sa.Boolean)
+def _startable(among: Any) -> Any:
+    """Which of the steps read come with their bindings: those that may start now (``bound``: at most
+    that many upstream left), the ready ones, those asked for (``bind``), or all (``every``)."""
+    return sa.or_(
+        steps.c.waiting_on <= sa.bindparam("bound"),
+        steps.c.status == READY,
+        among(steps.c.name, "bind"),
+        sa.bindparam("every", type_=sa.Boolean),
+    )
+
+
+def _wanted_pg() -> Any:
+    """Which steps a transition reads on Postgres: those named (``keys``: run and step, exactly: a batch
+    spans many runs) and their dependents, the ready ones whose time has come (``due``), or all
+    (``every``)."""
+    keys = _recordset("keys", sa.column("run_key", sa.String), sa.column("step_key", sa.String))
+    named = steps.alias("named")
+    dependents = (
+        sa.select(named.c.run_id, sa.func.jsonb_array_elements_text(named.c.dependents))
+        .select_from(named.join(keys, sa.and_(named.c.run_id == keys.c.run_key, named.c.name == keys.c.step_key)))
+        .where(_any(named.c.run_id, "b_runs"))
+    )
+    pairs = sa.union_all(sa.select(keys.c.run_key, keys.c.step_key), dependents)
     due = sa.and_(
         sa.bindparam("due", type_=sa.Boolean), steps.c.status == READY, steps.c.ready_at <= sa.bindparam("now")
     )
-    startable = sa.or_(
-        steps.c.waiting_on <= sa.bindparam("bound"), steps.c.status == READY, among(steps.c.name, "bind"), every
-    )
-    return sa.or_(every, named, due), startable
+    return sa.or_(sa.bindparam("every", type_=sa.Boolean), sa.tuple_(steps.c.run_id, steps.c.name).in_(pairs), due)
 
 
 #: Step columns read as their JSON text: few distinct values, decoded once each (``transitions._step``).
@@ -111,16 +125,16 @@ AS_TEXT = ("dependents", "policy")
 
 def _step_columns(startable: Any) -> list[Any]:
     return [
-        *(sa.type_coerce(steps.c[c], sa.Text).label(c) if c in AS_TEXT else steps.c[c] for c in STEP_COLUMNS),
+        *(sa.cast(steps.c[c], sa.Text).label(c) if c in AS_TEXT else steps.c[c] for c in STEP_COLUMNS),
         *(sa.case((startable, steps.c[c])).label(c) for c in ("inputs", "upstream")),
     ]
 
 
 def _load_pg() -> sa.Select[Any]:
-    """The runs and the steps a transition reads (:func:`_wanted`) in one statement, one round trip; a
+    """The runs and the steps a transition reads (:func:`_wanted_pg`) in one statement, one round trip; a
     run's JSON columns in its first row only (a success releasing a thousand dependents would decode
     them a thousand times)."""
-    wanted, startable = _wanted(_any, _postgres_dependents())
+    wanted, startable = _wanted_pg(), _startable(_any)
     first = sa.func.row_number().over(partition_by=runs.c.id, order_by=steps.c.name) == 1
     return (
         sa.select(
@@ -139,10 +153,10 @@ def _load_pg() -> sa.Select[Any]:
 
 
 def _load_sqlite() -> tuple[sa.Select[Any], ...]:
-    """The runs, then the steps a transition reads (:func:`_wanted`), as plain lookups: cheaper there
+    """The runs, then the steps a transition reads, as plain lookups: cheaper there
     (no round trips to save) than the one statement Postgres takes with its ``OR`` s, window function
     and outer join. The steps named, then their dependents by name; or the ready ones; or all."""
-    _, startable = _wanted(_in_list, _sqlite_dependents())
+    startable = _startable(_in_list)
     run_rows = sa.select(runs.c.id.label("run_id"), *(runs.c[c].label(f"run_{c}") for c in RUN_COLUMNS)).where(
         _in_list(runs.c.id, "b_runs")
     )
@@ -164,24 +178,6 @@ def _in_list(column: Any, name: str) -> Any:
 
 def _any(column: Any, name: str) -> Any:
     return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
-
-
-def _sqlite_dependents() -> Any:
-    named = steps.alias("named")
-    each = sa.func.json_each(named.c.dependents).table_valued("value")
-    return (
-        sa.select(each.c.value)
-        .select_from(named)
-        .join(each, sa.true())
-        .where(_in_list(named.c.run_id, "b_runs"), _in_list(named.c.name, "names"))
-    )
-
-
-def _postgres_dependents() -> Any:
-    named = steps.alias("named")
-    return sa.select(sa.func.jsonb_array_elements_text(named.c.dependents)).where(
-        _any(named.c.run_id, "b_runs"), _any(named.c.name, "names")
-    )
 
 
 LOAD_RUNS_SQLITE, LOAD_NAMED_SQLITE, LOAD_DUE_SQLITE, LOAD_ALL_SQLITE = _load_sqlite()
@@ -326,7 +322,7 @@ class SqliteDialect:
     outputs_statement = OUTPUTS_SQLITE
 
     def load(self, conn: AnyConnection, params: dict[str, Any]) -> tuple[Rows, Rows]:
-        """The runs' rows and the steps' rows :func:`_wanted` names."""
+        """The runs' rows and those of the steps named, their dependents, the ready ones, or all."""
         run_rows = conn.execute(LOAD_RUNS_SQLITE, params).all()
         if params["every"]:
             return run_rows, conn.execute(LOAD_ALL_SQLITE, params).all()
@@ -369,7 +365,7 @@ class PostgresDialect:
     outputs_statement = OUTPUTS_PG
 
     def load(self, conn: AnyConnection, params: dict[str, Any]) -> tuple[Rows, Rows]:
-        """The runs' rows and the steps' rows :func:`_wanted` names, by one statement (a run's first row
+        """The runs' rows and the steps' rows :func:`_wanted_pg` names, by one statement (a run's first row
         carries its columns)."""
         rows = conn.execute(LOAD_PG, params).all()
         return [r for r in rows if r.run_inputs is not None], [r for r in rows if r.name is not None]

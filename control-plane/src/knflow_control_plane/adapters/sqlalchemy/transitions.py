@@ -123,14 +123,17 @@ def load_for(
     bindings when they may start now), the ready steps when a timer fired, or every step (a fact that
     ends or retries the run)."""
     names: set[str] = set()
+    keys: list[dict[str, str]] = []
     bound, due, every = 1, False, False
-    for run_facts in facts.values():
+    for run_id, run_facts in facts.items():
         named = {f.step for f in run_facts if isinstance(f, AttemptFinished | LeaseExpired)}
         names |= named
+        keys += [{"run_key": run_id, "step_key": name} for name in sorted(named)]
         bound = max(bound, len(named))
         due = due or any(isinstance(f, StepsDue) for f in run_facts)
         every = every or any(not isinstance(f, AttemptFinished | LeaseExpired | StepsDue) for f in run_facts)
-    return _select(conn, dialect, sorted(facts), names=sorted(names), bound=bound, due=due, every=every, now=now)
+    run_ids = sorted(facts)
+    return _select(conn, dialect, run_ids, names=sorted(names), keys=keys, bound=bound, due=due, every=every, now=now)
 
 
 def _select(
@@ -140,6 +143,7 @@ def _select(
     *,
     names: list[str],
     now: float,
+    keys: list[dict[str, str]] | None = None,
     bound: int = 1,
     due: bool = False,
     every: bool = False,
@@ -147,9 +151,12 @@ def _select(
 ) -> dict[str, RunState]:
     if not run_ids:
         return {}
+    if keys is None:
+        keys = [{"run_key": run_id, "step_key": name} for run_id in run_ids for name in names]
     params = {
         "b_runs": run_ids,
-        "names": names,
+        "names": names,  # SQLite: the steps of any of the runs by these names (a batch there is one run's)
+        "keys": keys,  # Postgres: exactly these (a batch there spans runs)
         "bind": list(bind),
         "bound": bound,
         "due": due,
