@@ -82,10 +82,10 @@ def test_a_condition_that_does_not_parse_is_named_with_its_column(plane: Control
 
 
 def test_a_feature_the_engine_does_not_run_yet_is_refused_naming_its_field(plane: ControlPlane) -> None:
-    reply = post_yaml(plane, spec("steps.first.output.result == 'HI'"))
+    reply = post_yaml(plane, {**spec("steps.first.output.result == 'HI'"), "concurrency": {"limit": 1}})
     assert reply.status_code == 422, reply.text
-    assert reply.json()["field"] == "steps.notify.when"
-    assert reply.json()["detail"] == "steps.notify.when: not supported by this control plane yet: when"
+    assert reply.json()["field"] == "concurrency"
+    assert reply.json()["detail"] == "concurrency: not supported by this control plane yet: concurrency"
     assert httpx.get(f"{plane.url}/v1/workflows/branchy").status_code == 404  # nothing stored
 
 

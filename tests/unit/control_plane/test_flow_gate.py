@@ -15,6 +15,10 @@ from knflow_control_plane.domain.flows import NOT_RUN_YET, not_run_yet, refuse_n
 ACTION = {"name": "a", "version": "abc", "entrypoint": "m:a", "options": {"max_concurrency": 2}}
 
 
+#: the gate before the engine ran any dynamic-flow feature (conditions, ``after`` and ``first_of`` now run)
+EVERY_FEATURE = NOT_RUN_YET | {"when", "after", "first_of"}
+
+
 def v2(steps: list[dict[str, Any]], **extra: Any) -> Any:
     return load_spec({"api_version": "knflow.dev/v2", "name": "wf", "steps": steps, "actions": {"a": ACTION}, **extra})
 
@@ -34,7 +38,7 @@ def test_every_feature_in_use_is_named_with_its_field() -> None:
         concurrency={"key": "inputs.k"},
         triggers=[{"kind": "http", "path": "/p", "priority": 3}],
     )
-    found = not_run_yet(spec)
+    found = not_run_yet(spec, refused=EVERY_FEATURE)
     assert [path for path, _ in found] == [
         "concurrency",
         "steps.m.map",
@@ -50,13 +54,24 @@ def test_every_feature_in_use_is_named_with_its_field() -> None:
     ]
     assert found[2] == ("steps.m.when", "not supported by this control plane yet: when")
     with pytest.raises(SpecError) as caught:
-        refuse_not_run_yet(spec)
+        refuse_not_run_yet(spec, refused=EVERY_FEATURE)
     assert caught.value.path == "concurrency" and len(caught.value.problems) == 11
+    assert [path for path, _ in not_run_yet(spec)] == [
+        "concurrency",
+        "steps.m.map",
+        "steps.c.workflow",
+        "steps.s.sleep",
+        "steps.w.wait_for_event",
+        "steps.ok.approval",
+        "actions.a.options.max_concurrency",
+        "triggers.0.priority",
+    ]
 
 
 def test_the_gate_lets_through_what_the_engine_runs() -> None:
     spec = v2([{"name": "l", "action": "a"}, {"name": "g", "action": "a", "when": "steps.l.output.ok"}])
-    refuse_not_run_yet(spec, refused=NOT_RUN_YET - {"when", "max_concurrency"})
+    refuse_not_run_yet(spec, refused=NOT_RUN_YET - {"max_concurrency"})
+    assert not {"when", "after", "first_of"} & NOT_RUN_YET
     plain = load_spec(
         {"name": "wf", "steps": [{"name": "l", "action": "a"}], "actions": {"a": {**ACTION, "options": {}}}}
     )

@@ -15,9 +15,6 @@ from knflow.spec import StepSpec, WorkflowSpec
 NOT_RUN_YET: frozenset[str] = frozenset(
     {
         "map",
-        "when",
-        "after",
-        "first_of",
         "workflow",
         "sleep",
         "wait_for_event",

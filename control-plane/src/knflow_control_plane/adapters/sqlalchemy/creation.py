@@ -152,6 +152,7 @@ def _rows(new: NewRun, state: RunState, first: Plan, now: float, worker: Worker 
                 "dependents": list(step.dependents),
                 "waiting_on": step.waiting_on,
                 "policy": vars(step.policy),
+                "condition": planned.when,
                 "ready_at": step.ready_at,
                 "attempts": step.attempts,
                 "lease_owner": step.lease_owner,

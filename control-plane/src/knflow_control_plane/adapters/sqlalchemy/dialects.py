@@ -36,6 +36,7 @@ READY, RUNNING_ATTEMPT = StepStatus.READY.value, AttemptStatus.RUNNING.value
 STEP_COLUMNS = (
     *("name", "status", "action", "version", "attempts", "budget_start", "infra_failures", "waiting_on"),
     *("dependents", "policy", "ready_at", "lease_owner", "lease_expires_at", "started_at", "finished_at", "error"),
+    "condition",
 )
 #: Those a plan writes.
 WRITTEN = (

@@ -132,6 +132,7 @@ steps = sa.Table(
     sa.Column("dependents", Json, nullable=False),
     sa.Column("waiting_on", sa.Integer, nullable=False),
     sa.Column("policy", Json, nullable=False),
+    sa.Column("condition", sa.Text, nullable=True),  # the step's ``when`` (knflow.dev/v2), decided as it starts
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("budget_start", sa.Integer, nullable=False, server_default="0"),
     sa.Column("infra_failures", sa.Integer, nullable=False, server_default="0"),

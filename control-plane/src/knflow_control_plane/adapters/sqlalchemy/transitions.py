@@ -214,6 +214,7 @@ def _step(row: Any) -> Step:
         started_at=row.started_at,
         finished_at=row.finished_at,
         error=row.error,
+        when=row.condition,
     )
     return step
 
