@@ -243,3 +243,27 @@ def test_without_keys_the_cli_picks_the_project_with_project(tmp_path: Path) -> 
         assert bad.returncode == 2 and "X-Knflow-Project" in bad.stderr, bad.stderr
     finally:
         plane.stop()
+
+
+@pytest.mark.parametrize("keys", [False, True])
+def test_a_custom_trigger_of_another_project_starts_that_projects_runs(tmp_path: Path, keys: bool) -> None:
+    env = {"KNFLOW_POLL_INTERVAL": "0.2", **({"KNFLOW_AUTH": "true", "KNFLOW_BOOTSTRAP_KEY": BOOT} if keys else {})}
+    plane = ControlPlane(tmp_path / ".knflow", env=env).start()
+    operator = OPERATOR if keys else {}
+    try:
+        assert plane.cli("projects", "create", "beta", env=operator).returncode == 0
+        shutil.copy(FLOWS.parent.parent / "eventing" / "flows" / "counter.py", tmp_path / "counter.py")
+        deployed = plane.cli("--project", "beta", "deploy", str(tmp_path / "counter.py"), env=operator)
+        assert deployed.returncode == 0, deployed.stderr
+        headers = {"X-Knflow-Project": "beta", **(_bearer(BOOT) if keys else {})}
+
+        def finished() -> list[dict[str, object]] | None:
+            runs = httpx.get(f"{plane.url}/v1/runs?workflow=counted", headers=headers).json()["runs"]
+            return runs if len(runs) == 5 and all(r["status"] == "succeeded" for r in runs) else None
+
+        runs = wait_for(finished, 90, "five runs of counted in project beta")
+        assert sorted(str(r["result"]) for r in runs) == ["0", "2", "4", "6", "8"]
+        default = httpx.get(f"{plane.url}/v1/runs", headers=_bearer(BOOT) if keys else {}).json()["runs"]
+        assert default == []  # nothing in the default project
+    finally:
+        plane.stop()

@@ -79,6 +79,14 @@ async def scope(request: Request) -> None:
     request.state.principal = Principal(named, found.role, key_id=found.key_id, source=found.source)
 
 
+def named_project(request: Request) -> str | None:
+    """The project the request acts in when it names one: by its key (keys on) or by ``X-Knflow-Project``;
+    None for a request without a key nor the header (keys off), which names no project."""
+    if plane(request).settings.auth or request.headers.get(PROJECT_HEADER) is not None:
+        return principal_of(request).project
+    return None
+
+
 async def authorize_hook(request: Request, public: bool) -> Principal | None:
     """A hook's check: none for a public hook or with keys off (None), else an ``invoke`` key within its
     limit (its principal).

@@ -13,8 +13,8 @@ from knflow_eventing import parse_http
 
 from ..domain.rejections import RejectedEvent
 from ..errors import Forbidden
-from .auth import principal_of
-from .context import catalogue_of, plane, project_of
+from .auth import named_project, principal_of
+from .context import catalogue_of, plane
 from .limits import parse_body
 from .openapi import problems
 from .schemas import iso
@@ -69,7 +69,9 @@ async def ingest(request: Request) -> Response:
         stray = next((e.get_source() for e in events if e.get_source() != own), None)
         if stray is not None:
             raise Forbidden(f"this trigger's key posts events of source {own!r} only, not {stray!r}", field="source")
-    await plane(request).intake.ingest(events, project_of(request))
+    # A key's project (or the one the header names) only; keys off and no header: any project's triggers,
+    # as for an event from a topic (a custom trigger of any project posts so on a plane without keys).
+    await plane(request).intake.ingest(events, named_project(request))
     return JSONResponse({"accepted": len(events), "ids": [e.get_id() for e in events]}, status_code=202)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from knflow.spec import ActionSpec
 
+from ...domain.projects import action_of
 from ...errors import DeployFailed
 from ...ports import Artifact
 from .kubernetes import KubeApiError, KubeClient, resource_path
@@ -37,12 +38,12 @@ def render_source(key: str, action: ActionSpec, image: str, sink: str, namespace
     ``K_SINK`` is not in the container's env: the ContainerSource controller injects it from ``sink``.
     """
     env = {str(k): str(v) for k, v in dict(action.options.get("env") or {}).items()}
-    env["KNFLOW_TRIGGER_NAME"] = action.name
+    env["KNFLOW_TRIGGER_NAME"] = action_of(action.name)  # its own name: its events' source
     container: dict[str, Any] = {
         "name": "trigger",
         "image": image,
         "command": ["python", "-m", "knflow_runtime.source"],
-        "args": ["--trigger", action.entrypoint, "--name", action.name],
+        "args": ["--trigger", action.entrypoint, "--name", action_of(action.name)],
         "env": [{"name": k, "value": v} for k, v in env.items()],
         "securityContext": {
             "runAsNonRoot": True,

@@ -18,6 +18,7 @@ from pathlib import Path
 from knflow.spec import ActionSpec
 
 from ...domain.environment import child_environment
+from ...domain.projects import action_of
 from ...ports import Artifact, SecretValues
 from .forkserver_zygote import die_with_parent, load_prctl
 
@@ -70,7 +71,9 @@ class LocalSources:
     async def _supervise(self, key: str, action: ActionSpec, artifact: Artifact, env: dict[str, str]) -> None:
         pause = RESTART_FIRST_S
         python = artifact.location if artifact.kind == "venv" else sys.executable
-        command = [python, "-m", "knflow_runtime.source", "--trigger", action.entrypoint, "--name", action.name]
+        # its own name (its events' source, /triggers/{name}); a project's function name only for its secrets
+        name = action_of(action.name)
+        command = [python, "-m", "knflow_runtime.source", "--trigger", action.entrypoint, "--name", name]
         if artifact.code_path:
             command += ["--code-path", artifact.code_path]
         named = list(action.options.get("secrets") or ())
