@@ -1,18 +1,22 @@
-"""One contract for the run store, run against SQLite and a real Postgres."""
+"""One contract for the run store, run against the in-memory store, SQLite and a real Postgres."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from knflow import action, workflow
-from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
+from knflow_control_plane.adapters.memory import MemoryStore
 from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import NoSuchStep, Outcome, TransitionError, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, RunFilter, Worker
+from knflow_control_plane.ports import RunStore
+from tests.integration.conftest import sql_store
 
 
 @action(retries=1, backoff=0.0)
@@ -33,6 +37,18 @@ def diamond(x: int) -> object:
 
 
 W = Worker("w1", lease=30.0, capacity=100)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunStore]:
+    """The store under contract: the in-memory twin, or a fresh SQLite or Postgres database."""
+    if request.param == "memory":
+        memory = MemoryStore(outbox=True)
+        await memory.ensure_project("default", 0.0)
+        yield memory
+        return
+    async with sql_store(request.param, tmp_path) as opened:
+        yield opened
 
 
 def new_run(**extra: Any) -> NewRun:
@@ -56,7 +72,7 @@ def outputs_for(claim: Claim) -> dict[str, Any]:
     return {"sum": claim.inputs["a"] + claim.inputs["b"]}
 
 
-async def drive(store: SqlAlchemyStore, claims: list[Claim]) -> None:
+async def drive(store: RunStore, claims: list[Claim]) -> None:
     while claims:
         claim = claims.pop(0)
         done = await store.complete(
@@ -65,7 +81,7 @@ async def drive(store: SqlAlchemyStore, claims: list[Claim]) -> None:
         claims.extend(done.claims)
 
 
-async def test_a_run_goes_through_its_dag_and_stores_its_result(store: SqlAlchemyStore) -> None:
+async def test_a_run_goes_through_its_dag_and_stores_its_result(store: RunStore) -> None:
     created = await store.create_run(new_run(), time.time(), W)
     assert sorted(c.step for c in created.claims) == ["left", "right"]
     await drive(store, list(created.claims))
@@ -78,7 +94,7 @@ async def test_a_run_goes_through_its_dag_and_stores_its_result(store: SqlAlchem
     }
 
 
-async def test_finished_among_names_only_the_finished_runs_of_those_asked(store: SqlAlchemyStore) -> None:
+async def test_finished_among_names_only_the_finished_runs_of_those_asked(store: RunStore) -> None:
     done = await store.create_run(new_run(), time.time(), W)
     await drive(store, list(done.claims))
     running = await store.create_run(new_run(), time.time(), W)
@@ -90,7 +106,7 @@ async def test_finished_among_names_only_the_finished_runs_of_those_asked(store:
     assert await store.finished_among([]) == set()
 
 
-async def test_an_attempt_is_recorded_at_most_once(store: SqlAlchemyStore) -> None:
+async def test_an_attempt_is_recorded_at_most_once(store: RunStore) -> None:
     created = await store.create_run(new_run(), time.time(), W)
     claim = created.claims[0]
     first = await store.complete(
@@ -105,14 +121,14 @@ async def test_an_attempt_is_recorded_at_most_once(store: SqlAlchemyStore) -> No
     assert next(s for s in run.steps if s.name == claim.step).outputs == {"result": 2}
 
 
-async def test_run_creation_is_idempotent_on_the_trigger_event(store: SqlAlchemyStore) -> None:
+async def test_run_creation_is_idempotent_on_the_trigger_event(store: RunStore) -> None:
     first = await store.create_run(new_run(idempotency=("/sensors", "evt-1")), time.time(), W)
     second = await store.create_run(new_run(idempotency=("/sensors", "evt-1")), time.time(), W)
     assert second.duplicate and second.run_id == first.run_id and second.claims == []
     assert len((await store.list_runs(RunFilter())).runs) == 1
 
 
-async def test_a_retryable_failure_is_retried_then_the_run_fails_naming_the_step(store: SqlAlchemyStore) -> None:
+async def test_a_retryable_failure_is_retried_then_the_run_fails_naming_the_step(store: RunStore) -> None:
     created = await store.create_run(new_run(), time.time(), W)
     left = next(c for c in created.claims if c.step == "left")
     error = {"type": "ConnectionError", "message": "down", "code": None, "retryable": True, "traceback": "tb"}
@@ -126,7 +142,7 @@ async def test_a_retryable_failure_is_retried_then_the_run_fails_naming_the_step
     assert {s.name: s.status for s in run.steps}["join"] == "skipped"
 
 
-async def test_retry_from_failure_reuses_succeeded_steps(store: SqlAlchemyStore) -> None:
+async def test_retry_from_failure_reuses_succeeded_steps(store: RunStore) -> None:
     created = await store.create_run(new_run(), time.time(), W)
     left, right = sorted(created.claims, key=lambda c: c.step)
     await store.complete(right.run_id, "right", right.attempt_id, Outcome.succeeded({"result": 2}), time.time(), W)
@@ -144,7 +160,7 @@ async def test_retry_from_failure_reuses_succeeded_steps(store: SqlAlchemyStore)
 
 
 async def test_retry_from_a_chosen_step_runs_it_and_its_downstream_again_even_after_success(
-    store: SqlAlchemyStore,
+    store: RunStore,
 ) -> None:
     created = await store.create_run(new_run(), time.time(), W)
     await drive(store, list(created.claims))
@@ -163,7 +179,7 @@ async def test_retry_from_a_chosen_step_runs_it_and_its_downstream_again_even_af
     assert {s.name: len(s.attempts) for s in run.steps} == {"left": 1, "right": 2, "join": 2}
 
 
-async def test_cancel_abandons_running_attempts_and_ignores_late_replies(store: SqlAlchemyStore) -> None:
+async def test_cancel_abandons_running_attempts_and_ignores_late_replies(store: RunStore) -> None:
     created = await store.create_run(new_run(), time.time(), W)
     cancelled = await store.cancel_run(created.run_id, time.time(), "default")
     assert cancelled is not None and cancelled.run_status.value == "cancelled"
@@ -175,7 +191,7 @@ async def test_cancel_abandons_running_attempts_and_ignores_late_replies(store: 
     assert await store.claim_ready(time.time(), W) == []
 
 
-async def test_an_expired_lease_makes_the_step_claimable_again(store: SqlAlchemyStore) -> None:
+async def test_an_expired_lease_makes_the_step_claimable_again(store: RunStore) -> None:
     short = Worker("dead", lease=0.01, capacity=100)
     created = await store.create_run(new_run(), time.time(), short)
     await asyncio.sleep(0.05)
@@ -193,7 +209,7 @@ async def test_an_expired_lease_makes_the_step_claimable_again(store: SqlAlchemy
     assert run is not None and run.result == 4
 
 
-async def test_a_renewed_lease_outlives_its_first_end_and_only_its_holder_renews(store: SqlAlchemyStore) -> None:
+async def test_a_renewed_lease_outlives_its_first_end_and_only_its_holder_renews(store: RunStore) -> None:
     short = Worker("w1", lease=0.05, capacity=100)
     renewed = await store.create_run(new_run(), time.time(), short)
     not_theirs = await store.create_run(new_run(), time.time(), short)
@@ -204,7 +220,7 @@ async def test_a_renewed_lease_outlives_its_first_end_and_only_its_holder_renews
     assert {t.run_id for t in lost} == {not_theirs.run_id}  # the holder's renewal held; the other did nothing
 
 
-async def test_listing_filters_and_paginates(store: SqlAlchemyStore) -> None:
+async def test_listing_filters_and_paginates(store: RunStore) -> None:
     ids = []
     for _ in range(5):
         ids.append((await store.create_run(new_run(), time.time(), None)).run_id)
@@ -218,7 +234,7 @@ async def test_listing_filters_and_paginates(store: SqlAlchemyStore) -> None:
     assert len((await store.list_runs(RunFilter(workflow="diamond"))).runs) == 5
 
 
-async def test_concurrent_workers_never_claim_the_same_step(store: SqlAlchemyStore) -> None:
+async def test_concurrent_workers_never_claim_the_same_step(store: RunStore) -> None:
     for _ in range(20):
         await store.create_run(new_run(), time.time(), None)
     workers = [Worker(f"w{i}", 30.0, 7) for i in range(4)]
@@ -230,7 +246,7 @@ async def test_concurrent_workers_never_claim_the_same_step(store: SqlAlchemySto
     assert len(claimed) == 40  # every root step of every run, exactly once
 
 
-async def test_a_run_past_its_timeout_fails_and_abandons_its_attempts(store: SqlAlchemyStore) -> None:
+async def test_a_run_past_its_timeout_fails_and_abandons_its_attempts(store: RunStore) -> None:
     created = await store.create_run(new_run(timeout=0.01), time.time(), W)
     await asyncio.sleep(0.05)
     expired = await store.expire_runs(time.time())
@@ -246,7 +262,7 @@ async def test_a_run_past_its_timeout_fails_and_abandons_its_attempts(store: Sql
     assert reply.duplicate
 
 
-async def test_concurrent_creations_from_one_event_make_one_run(store: SqlAlchemyStore) -> None:
+async def test_concurrent_creations_from_one_event_make_one_run(store: RunStore) -> None:
     results = await asyncio.gather(
         *[store.create_run(new_run(idempotency=("/orders", "o-42")), time.time(), W) for _ in range(8)]
     )
@@ -257,7 +273,7 @@ async def test_concurrent_creations_from_one_event_make_one_run(store: SqlAlchem
     assert len((await store.list_runs(RunFilter())).runs) == 1
 
 
-async def test_schedules_keep_their_cursor_across_redeploys_and_only_move_forward(store: SqlAlchemyStore) -> None:
+async def test_schedules_keep_their_cursor_across_redeploys_and_only_move_forward(store: RunStore) -> None:
     cron = {"kind": "schedule", "cron": "* * * * * *", "timezone": "UTC", "inputs": {}, "missed": "skip"}
     event: dict[str, Any] = {
         "kind": "event",
@@ -277,7 +293,7 @@ async def test_schedules_keep_their_cursor_across_redeploys_and_only_move_forwar
     assert await store.list_schedules("default") == [] and await store.list_event_triggers("default") == []
 
 
-async def test_lifecycle_events_go_through_the_outbox_in_order(store: SqlAlchemyStore) -> None:
+async def test_lifecycle_events_go_through_the_outbox_in_order(store: RunStore) -> None:
     created = await store.create_run(new_run(), time.time(), W)
     await drive(store, list(created.claims))
     batch = await store.take_outbox(100)

@@ -1,5 +1,6 @@
-"""Each port of the run store (but the transitions) and the access store, on every implementation: the
-in-memory twin shipped in the package, SQLite, and a fresh database on the real Postgres."""
+"""Each small port of the run store and the access store, on every implementation: the in-memory twin
+shipped in the package, SQLite, and a fresh database on the real Postgres (the transitions' contract is
+``tests/integration/test_store_contract.py``, on the same three)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """The run store's ports, each sized by its consumer: a service asks for the few calls it makes.
 
 :class:`RunStore` is all of them at once, as ``adapters/sqlalchemy/store.py`` implements them;
-``adapters/memory/`` ships an in-memory twin of each port but the transitions, and one contract suite
-(``tests/integration/contracts/``) runs on every implementation. Each call is one transaction; times are
+``adapters/memory/`` ships an in-memory twin of each (``MemoryStore``: all of them, its transitions
+through the same ``apply_facts`` and planner over :class:`RunStates`), and the contract suites
+(``tests/integration/contracts/``, ``tests/integration/test_store_contract.py``) run on every
+implementation. Each call is one transaction; times are
 epoch seconds.
 """
 

@@ -1,7 +1,8 @@
-"""Every in-memory twin in one object: the run store of a unit test, but for the transitions."""
+"""Every in-memory twin in one object: the whole run store, for unit tests."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from .catalogue import MemoryCatalogue
@@ -9,16 +10,30 @@ from .files import MemoryFileRecords
 from .leases import MemoryLeases
 from .projects import MemoryProjects
 from .rejections import MemoryRejectedEvents
+from .runs import MemoryRuns
 from .triggers import MemoryTriggers
 
 
 class MemoryStore(
-    MemoryCatalogue, MemoryTriggers, MemoryRejectedEvents, MemoryFileRecords, MemoryLeases, MemoryProjects
+    MemoryRuns,
+    MemoryCatalogue,
+    MemoryTriggers,
+    MemoryRejectedEvents,
+    MemoryFileRecords,
+    MemoryLeases,
+    MemoryProjects,
 ):
-    """The catalogue, triggers, rejected events, file records, leases and projects of every project (and
-    the operator's calls on projects: :class:`~knflow_control_plane.ports.ProjectAdmin`)."""
+    """The whole run store in memory (every port of :class:`~knflow_control_plane.ports.RunStore`): runs
+    and their transitions, the catalogue, triggers, rejected events, file records, leases and projects of
+    every project (and the operator's calls on projects: :class:`~knflow_control_plane.ports.ProjectAdmin`).
 
-    def __init__(self) -> None:
+    Args:
+        outbox: keep lifecycle events in the outbox (as ``SqlAlchemyStore(outbox=True)``).
+        rng: randomness for retry jitter (seed it in tests).
+    """
+
+    def __init__(self, *, outbox: bool = False, rng: random.Random | None = None) -> None:
+        MemoryRuns.__init__(self, outbox=outbox, rng=rng)
         MemoryCatalogue.__init__(self)
         MemoryTriggers.__init__(self)
         MemoryRejectedEvents.__init__(self)
@@ -59,7 +74,11 @@ class MemoryStore(
         for name in [k for k, r in self._records.items() if r.project == project]:
             del self._records[name]
         self._rows = [r for r in self._rows if r.project != project]
+        self._forget_runs_of(project)
         return True
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 #: Deployments that still serve (as ``adapters/sqlalchemy/projects.py`` counts them).

@@ -1,0 +1,393 @@
+"""Runs in memory: the run state machine's transitions, run reads and the lifecycle outbox (the
+:class:`~knflow_control_plane.ports.RunTransitions`, ``RunReads`` and ``Outbox`` ports).
+
+The same path as the database's: every transition goes through ``apply_facts`` over the ``RunStates``
+port (here, dicts), so ``domain/planner.py`` decides and this only keeps what its plans say. Each run is
+always loaded whole (every step and output), so the planner never needs to ask for more.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ...domain.model import AttemptStatus, Outcome, RunStatus, StepStatus
+from ...domain.planner import plan_creation
+from ...domain.records import AttemptView, NewRun, Page, RunFilter, RunView, StepView, Transition, Worker
+from ...domain.transitions import (
+    AttemptFinished,
+    Context,
+    Fact,
+    LeaseExpired,
+    Need,
+    Plan,
+    RetryAsked,
+    RunCancelled,
+    RunState,
+    RunTimedOut,
+    Step,
+    StepsDue,
+)
+from ..sqlalchemy.transitions import apply_facts, as_transition
+from ._json import stored
+
+#: the most characters of a cancelled attempt's output kept in its record (as the database keeps)
+MAX_KEPT_LOGS = 1024 * 1024
+#: a step's fields a plan changes; the others (bindings, dependents, policy...) are the run's plan
+_CHANGED = (
+    *("status", "waiting_on", "ready_at", "attempts", "budget_start", "infra_failures", "error"),
+    *("started_at", "finished_at", "lease_owner", "lease_expires_at"),
+)
+
+
+class MemoryRuns:
+    """Runs, their steps and attempts, and the outbox, in this process.
+
+    Args:
+        outbox: keep lifecycle events in the outbox (as ``SqlAlchemyStore(outbox=True)``).
+        rng: randomness for retry jitter (seed it in tests).
+    """
+
+    def __init__(self, *, outbox: bool = False, rng: random.Random | None = None) -> None:
+        self.outbox, self.rng = outbox, rng or random.Random()
+        self._runs: dict[str, dict[str, Any]] = {}
+        self._steps: dict[str, dict[str, Step]] = {}
+        self._outputs: dict[str, dict[str, Any]] = {}  # run -> step -> its last outputs
+        self._attempts: dict[str, dict[str, Any]] = {}
+        self._keys: dict[tuple[str, str, str, str], str] = {}  # (project, source, event id, workflow) -> run
+        self._outbox_rows: list[dict[str, Any]] = []
+
+    # -- transitions --------------------------------------------------------------------------
+    async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
+        """Create a run (idempotent on its trigger event); claim its first steps for ``worker``."""
+        if new.idempotency is not None:
+            key = (new.project, *new.idempotency, new.workflow)
+            if key in self._keys:
+                existing = self._runs[self._keys[key]]
+                return Transition(existing["id"], RunStatus(existing["status"]), duplicate=True, created=False)
+            self._keys[key] = new.run_id
+        state, first = plan_creation(new, Context(now, worker, self.rng))
+        ended = first.run
+        self._runs[new.run_id] = {
+            "id": new.run_id,
+            "project": new.project,
+            "workflow": new.workflow,
+            "workflow_version": new.workflow_version,
+            "status": first.run_status.value,
+            "inputs": stored(new.inputs),
+            "result_binding": new.result,
+            "trigger": stored(new.trigger),
+            "remaining": ended.remaining if ended else state.remaining,
+            "trace_id": new.trace_id,
+            "created_at": now,
+            "deadline": now + new.timeout if new.timeout else None,
+            "result": ended.result if ended else None,
+            "error": ended.error if ended else None,
+            "finished_at": ended.finished_at if ended else None,
+        }
+        self._steps[new.run_id] = {name: first.steps.get(name, step) for name, step in state.steps.items()}
+        self._outputs[new.run_id] = {}
+        self._write_attempts(new.run_id, first, Context(now, worker, self.rng))
+        self._write_events(first, now)
+        return Transition(new.run_id, first.run_status, list(first.claims), list(first.events))
+
+    async def complete(
+        self, run_id: str, step: str, attempt_id: str, outcome: Outcome, now: float, worker: Worker | None = None
+    ) -> Transition:
+        """Record an attempt's outcome at most once; claim what it made ready for ``worker``."""
+        finished: list[Fact] = [AttemptFinished(step, attempt_id, outcome)]
+        plans = apply_facts(self, {run_id: finished}, Context(now, worker, self.rng))
+        done = plans[run_id]
+        if done is None:
+            return Transition(run_id, RunStatus.FAILED, duplicate=True)
+        result = done.results[0]
+        return Transition(run_id, result.run_status, result.claims, result.events, duplicate=result.duplicate)
+
+    async def claim_ready(self, now: float, worker: Worker) -> list[Transition]:
+        """Claim ready steps whose time has come, across runs, up to the worker's capacity."""
+        if worker.capacity <= 0:
+            return []
+        ready = sorted(
+            (step.ready_at or 0.0, run_id)
+            for run_id, steps in self._steps.items()
+            for step in steps.values()
+            if step.status is StepStatus.READY and step.ready_at is not None and step.ready_at <= now
+        )
+        candidates = sorted({run_id for _, run_id in ready[: worker.capacity * 4]})
+        due: list[Fact] = [StepsDue()]
+        context = Context(now, worker, self.rng)
+        plans = apply_facts(self, dict.fromkeys(candidates, due), context, share_room=True)
+        return [as_transition(run_id, done) for run_id, done in plans.items() if done is not None and done.changes]
+
+    async def expire_leases(self, now: float, worker: Worker, limit: int = 100) -> list[Transition]:
+        """Attempts whose lease ran out are recorded as lost; their steps become ready."""
+        expired = sorted(
+            (run_id, step.name, step.attempts)
+            for run_id, steps in self._steps.items()
+            for step in steps.values()
+            if step.status is StepStatus.RUNNING and step.lease_expires_at is not None and step.lease_expires_at < now
+        )[:limit]
+        facts: dict[str, list[Fact]] = {}
+        for run_id, name, number in expired:
+            facts.setdefault(run_id, []).append(LeaseExpired(name, number))
+        return _applied(apply_facts(self, facts, Context(now, None, self.rng), skip_locked=True))
+
+    async def expire_runs(self, now: float, limit: int = 100) -> list[Transition]:
+        """Runs past their timeout fail; their running attempts are abandoned."""
+        overdue = [
+            run_id
+            for run_id, run in sorted(self._runs.items())
+            if run["status"] == RunStatus.RUNNING.value and run["deadline"] is not None and run["deadline"] < now
+        ][:limit]
+        timed_out: list[Fact] = [RunTimedOut()]
+        return _applied(apply_facts(self, dict.fromkeys(overdue, timed_out), Context(now, None, self.rng)))
+
+    async def cancel_run(self, run_id: str, now: float, project: str) -> Transition | None:
+        """Cancel a running run; None when ``project`` has no such run."""
+        run = self._runs.get(run_id)
+        if run is None or run["project"] != project:
+            return None
+        if run["status"] != RunStatus.RUNNING.value:
+            return Transition(run_id, RunStatus(run["status"]), created=False)
+        cancelled: list[Fact] = [RunCancelled()]
+        return as_transition(run_id, apply_facts(self, {run_id: cancelled}, Context(now))[run_id])
+
+    async def keep_logs(self, attempt_id: str, logs: str) -> None:
+        """Keep the output of an attempt abandoned by its run's cancellation (a no-op for any other)."""
+        attempt = self._attempts.get(attempt_id)
+        if attempt is not None and attempt["status"] == AttemptStatus.CANCELLED.value:
+            if len(logs) > MAX_KEPT_LOGS:
+                logs = logs[:MAX_KEPT_LOGS] + f"\n[knflow: output cut at {MAX_KEPT_LOGS} characters]\n"
+            attempt["logs"] = logs
+
+    async def retry_run(self, run_id: str, now: float, project: str, step: str | None = None) -> Transition | None:
+        """Retry a finished run (see ``SqlAlchemyStore.retry_run``); None when ``project`` has no such run.
+
+        Raises:
+            TransitionError: when the run still runs, has no such step, or nothing would run again.
+        """
+        run = self._runs.get(run_id)
+        if run is None or run["project"] != project:
+            return None
+        asked: list[Fact] = [RetryAsked(step)]
+        return as_transition(run_id, apply_facts(self, {run_id: asked}, Context(now))[run_id])
+
+    async def renew_leases(self, worker: str, keys: list[tuple[str, str]], until: float) -> int:
+        """Extend the leases ``worker`` holds on the steps ``keys``; how many it still holds."""
+        held = 0
+        for run_id, name in keys:
+            step = self._steps.get(run_id, {}).get(name)
+            if step is not None and step.lease_owner == worker and step.status is StepStatus.RUNNING:
+                self._steps[run_id][name] = replace(step, lease_expires_at=until)
+                held += 1
+        return held
+
+    async def next_due(self) -> float | None:
+        """When the next ready step becomes claimable or a lease expires."""
+        times = [
+            step.ready_at if step.status is StepStatus.READY else step.lease_expires_at
+            for steps in self._steps.values()
+            for step in steps.values()
+            if step.status in (StepStatus.READY, StepStatus.RUNNING)
+        ]
+        found = [t for t in times if t is not None]
+        return min(found) if found else None
+
+    # -- the RunStates port: what apply_facts loads and writes ----------------------------------
+    def lock(self, run_ids: Sequence[str], *, skip_locked: bool) -> list[str]:
+        """Nothing to lock: one event loop runs every transition to its end."""
+        return sorted(run_ids)
+
+    def load_for(self, facts: Mapping[str, Sequence[Fact]], now: float) -> dict[str, RunState]:
+        """Each existing run whole: every step and every output."""
+        return {run_id: self._state(run_id) for run_id in facts if run_id in self._runs}
+
+    def load_more(self, state: RunState, need: Need, now: float) -> RunState:
+        """Nothing more to load: :meth:`load_for` loaded everything."""
+        return state
+
+    def persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
+        """Keep what each plan changed: steps, outputs, attempts, the run, its events."""
+        for done, context in plans:
+            steps = self._steps[done.run_id]
+            for name, step in done.steps.items():
+                steps[name] = replace(steps[name], **{field: getattr(step, field) for field in _CHANGED})
+            self._outputs[done.run_id].update(stored(done.outputs))
+            self._write_attempts(done.run_id, done, context)
+            if done.run is not None:
+                change = done.run
+                self._runs[done.run_id].update(
+                    status=change.status.value,
+                    remaining=change.remaining,
+                    result=stored(change.result),
+                    error=change.error,
+                    finished_at=change.finished_at,
+                )
+            self._write_events(done, context.now)
+
+    def _state(self, run_id: str) -> RunState:
+        run = self._runs[run_id]
+        outputs = self._outputs[run_id]
+        return RunState(
+            run_id,
+            RunStatus(run["status"]),
+            run["remaining"],
+            run["inputs"],
+            run["result_binding"],
+            run["trace_id"],
+            dict(self._steps[run_id]),
+            outputs=dict(outputs),
+            looked_up=frozenset(self._steps[run_id]),
+            complete=True,
+            project=run["project"],
+        )
+
+    def _write_attempts(self, run_id: str, done: Plan, context: Context) -> None:
+        for end in done.ended:
+            attempt = self._attempts.get(end.attempt_id)
+            if attempt is not None and attempt["status"] == AttemptStatus.RUNNING.value:
+                attempt.update(status=end.status, outputs=stored(end.outputs), error=end.error)
+                attempt.update(finished_at=context.now, logs=attempt["logs"] if end.logs is None else end.logs)
+        for start in done.started:
+            finish = start.end
+            self._attempts[start.attempt_id] = {
+                "id": start.attempt_id,
+                "run_id": run_id,
+                "step": start.step,
+                "number": start.number,
+                "status": finish.status if finish else AttemptStatus.RUNNING.value,
+                "inputs": stored(start.inputs),
+                "outputs": stored(finish.outputs) if finish else None,
+                "error": finish.error if finish else None,
+                "logs": (finish.logs or "") if finish else "",
+                "worker": context.worker.name if context.worker else None,
+                "started_at": context.now,
+                "finished_at": context.now if finish else None,
+            }
+
+    def _write_events(self, done: Plan, now: float) -> None:
+        if self.outbox:
+            for e in done.events:
+                row = {"type": e.type, "run_id": e.run_id, "step": e.step, "data": stored(e.data), "created_at": now}
+                self._outbox_rows.append({"id": len(self._outbox_rows) + 1, **row, "published_at": None})
+
+    # -- reads --------------------------------------------------------------------------------
+    async def get_run(self, run_id: str, project: str | None = None) -> RunView | None:
+        """A run with its steps and every attempt, or None."""
+        run = self._runs.get(run_id)
+        if run is None or project not in (None, run["project"]):
+            return None
+        attempts = sorted((a for a in self._attempts.values() if a["run_id"] == run_id), key=lambda a: a["number"])
+        views = [
+            StepView(
+                name,
+                step.action,
+                step.version,
+                step.status.value,
+                [_attempt_view(a) for a in attempts if a["step"] == name],
+                self._outputs[run_id].get(name),
+                step.error,
+                step.started_at,
+                step.finished_at,
+                step.ready_at if step.status is StepStatus.READY and step.attempts else None,
+            )
+            for name, step in self._steps[run_id].items()
+        ]
+        views.sort(key=lambda v: (v.started_at is None, v.started_at or 0.0, v.name))
+        return _run_view(run, views)
+
+    async def run_status(self, run_id: str) -> tuple[str, Any, Any] | None:
+        """(status, result, error) of a run, or None."""
+        run = self._runs.get(run_id)
+        return (run["status"], run["result"], run["error"]) if run is not None else None
+
+    async def finished_among(self, run_ids: list[str]) -> set[str]:
+        """Which of these runs have finished."""
+        return {r for r in run_ids if r in self._runs and self._runs[r]["status"] != RunStatus.RUNNING.value}
+
+    async def in_project(self, run_ids: list[str], project: str) -> set[str]:
+        """Which of these runs belong to ``project``."""
+        return {r for r in run_ids if r in self._runs and self._runs[r]["project"] == project}
+
+    async def list_runs(self, where: RunFilter) -> Page:
+        """Runs, newest first (run ids are time-ordered), filtered; the cursor is the last id seen."""
+        found = [
+            run
+            for run_id, run in sorted(self._runs.items(), reverse=True)
+            if run["project"] == where.project
+            and (not where.workflow or run["workflow"] == where.workflow)
+            and (not where.status or run["status"] == where.status)
+            and (where.since is None or run["created_at"] >= where.since)
+            and (where.until is None or run["created_at"] < where.until)
+            and (not where.cursor or run_id < where.cursor)
+        ]
+        page = [_run_view(run, []) for run in found[: where.limit]]
+        return Page(page, page[-1].run_id if len(found) > where.limit else None)
+
+    def _forget_runs_of(self, project: str) -> None:
+        """Delete the project's runs with their steps, attempts and trigger keys (its events stay, as
+        the outbox's do in the database: they are the history already published or on its way)."""
+        gone = {run_id for run_id, run in self._runs.items() if run["project"] == project}
+        for table in (self._runs, self._steps, self._outputs):
+            for run_id in gone:
+                table.pop(run_id, None)
+        for attempt_id in [a for a, row in self._attempts.items() if row["run_id"] in gone]:
+            del self._attempts[attempt_id]
+        for key in [k for k in self._keys if k[0] == project]:
+            del self._keys[key]
+
+    # -- the outbox ---------------------------------------------------------------------------
+    async def take_outbox(self, limit: int) -> list[dict[str, Any]]:
+        """The oldest unpublished lifecycle events, in the order they happened."""
+        return [dict(e) for e in self._outbox_rows if e["published_at"] is None][:limit]
+
+    async def mark_published(self, ids: list[int], now: float) -> None:
+        """Record that these outbox events reached the bus."""
+        for event in self._outbox_rows:
+            if event["id"] in ids:
+                event["published_at"] = now
+
+    async def prune_outbox(self, published_before: float) -> int:
+        """Forget events published before ``published_before``; how many went."""
+        kept = [e for e in self._outbox_rows if e["published_at"] is None or e["published_at"] >= published_before]
+        gone = len(self._outbox_rows) - len(kept)
+        self._outbox_rows[:] = kept
+        return gone
+
+
+def _applied(plans: dict[str, Plan | None]) -> list[Transition]:
+    """A transition per fact that changed its run, in order."""
+    return [
+        Transition(run_id, result.run_status, result.claims, result.events)
+        for run_id, done in plans.items()
+        if done is not None
+        for result in done.results
+        if not result.duplicate
+    ]
+
+
+def _attempt_view(a: dict[str, Any]) -> AttemptView:
+    return AttemptView(
+        a["id"], a["number"], a["status"], a["inputs"], a["outputs"], a["error"], a["logs"], a["worker"],
+        a["started_at"], a["finished_at"],
+    )  # fmt: skip
+
+
+def _run_view(run: dict[str, Any], steps: list[StepView]) -> RunView:
+    return RunView(
+        run_id=run["id"],
+        project=run["project"],
+        workflow=run["workflow"],
+        workflow_version=run["workflow_version"],
+        status=run["status"],
+        inputs=run["inputs"],
+        result=run["result"],
+        error=run["error"],
+        trigger=run["trigger"],
+        trace_id=run["trace_id"],
+        created_at=run["created_at"],
+        finished_at=run["finished_at"],
+        steps=steps,
+    )
