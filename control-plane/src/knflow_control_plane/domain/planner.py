@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from knflow.bindings import BindingError, resolve
@@ -110,9 +110,7 @@ def plan(state: RunState, facts: Sequence[Fact], context: Context) -> Plan | Nee
 def plan_creation(new: NewRun, context: Context) -> tuple[RunState, Plan]:
     """A new run's first state and the plan that starts it: ``run.started``, then its roots claimed for
     the context's worker (when there is one). The store inserts the state with the plan applied."""
-    state = initial_state(new)
-    roots = {name: replace(step, ready_at=context.now) for name, step in state.steps.items() if not step.upstream}
-    state = replace(state, steps={**state.steps, **roots})
+    state = initial_state(new, context.now)
     draft = _Draft(state, context)
     draft.emit(ev.RUN_STARTED, None, workflow=new.workflow, version=new.workflow_version)
     draft.apply(StepsDue())

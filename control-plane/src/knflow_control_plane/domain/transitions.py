@@ -226,8 +226,9 @@ class Need:
     all_steps: bool = False
 
 
-def initial_state(new: NewRun) -> RunState:
-    """A new run as the state machine sees it before anything happened: roots ready, the rest pending."""
+def initial_state(new: NewRun, now: float | None = None) -> RunState:
+    """A new run as the state machine sees it before anything happened: roots ready (since ``now``), the
+    rest pending."""
     steps = {
         s.name: Step(
             name=s.name,
@@ -240,6 +241,7 @@ def initial_state(new: NewRun) -> RunState:
             bindings=s.inputs,
             upstream=tuple(s.upstream),
             when=s.when,
+            ready_at=None if s.upstream else now,
         )
         for s in new.steps
     }
