@@ -62,8 +62,6 @@ class Invariants:
     def check(self, before: RunStatus, facts: list[Fact], done: Plan) -> None:
         book, steps = self.book, self.book.run.steps
         retried = any(isinstance(f, RetryAsked) for f in facts)
-        if retried:
-            self.successes = {}
         if before.finished and not retried:
             self.after_the_end(before, done)
         for end in [*done.ended, *(s.end for s in done.started if s.end)]:
@@ -71,6 +69,10 @@ class Invariants:
                 named = end.attempt_id.split("/")[1]
                 self.successes[named] = self.successes.get(named, 0) + 1
                 assert self.successes[named] == 1, f"step {named} succeeded twice"
+        if retried:
+            # After the batch's own successes are counted: a retry re-opens the steps it re-runs (a success
+            # recorded in the same batch, before the retry, is one of the old epoch), and only those.
+            self.successes = {n: c for n, c in self.successes.items() if steps[n].status is StepStatus.SUCCEEDED}
         for name, step in done.steps.items():
             if step.status in (StepStatus.READY, StepStatus.RUNNING):
                 assert all(steps[up].status is StepStatus.SUCCEEDED for up in self.upstream[name]), name
