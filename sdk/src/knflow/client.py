@@ -255,6 +255,12 @@ class Client(ProjectCalls):
         body = rest.RetryRequest(step=step, latest=latest).model_dump(exclude_defaults=True) if wanted else None
         return self._typed(rest.Run, "POST", f"/v1/runs/{run_id}/retry", json=body)
 
+    def decide(self, run_id: str, step: str, *, approve: bool, comment: str | None = None) -> rest.Run:
+        """Approve (or reject) the waiting approval ``step`` of a run, with an optional ``comment``; returns the run."""
+        body = rest.DecisionRequest(comment=comment).model_dump(exclude_none=True)
+        verb = "approve" if approve else "reject"
+        return self._typed(rest.Run, "POST", f"/v1/runs/{run_id}/steps/{step}/{verb}", json=body)
+
     def changes(self, run_id: str | None = None) -> Iterator[rest.RunChange]:
         """The live feed (``GET /v1/stream``) of every run, or of ``run_id``, for one stream's life (the
         server ends each after about 10 s: call again to go on). The first change is ``kind="hello"``.

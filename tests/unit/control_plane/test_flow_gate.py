@@ -15,8 +15,9 @@ from knflow_control_plane.domain.flows import NOT_RUN_YET, not_run_yet, refuse_n
 ACTION = {"name": "a", "version": "abc", "entrypoint": "m:a", "options": {"max_concurrency": 2}}
 
 
-#: the gate before the engine ran any dynamic-flow feature (conditions, ``after`` and ``first_of`` now run)
-EVERY_FEATURE = NOT_RUN_YET | {"when", "after", "first_of"}
+#: the gate before the engine ran any dynamic-flow feature (conditions, ``after``, ``first_of`` and
+#: approvals now run)
+EVERY_FEATURE = NOT_RUN_YET | {"when", "after", "first_of", "approval"}
 
 
 def v2(steps: list[dict[str, Any]], **extra: Any) -> Any:
@@ -62,7 +63,6 @@ def test_every_feature_in_use_is_named_with_its_field() -> None:
         "steps.c.workflow",
         "steps.s.sleep",
         "steps.w.wait_for_event",
-        "steps.ok.approval",
         "actions.a.options.max_concurrency",
         "triggers.0.priority",
     ]
@@ -71,7 +71,7 @@ def test_every_feature_in_use_is_named_with_its_field() -> None:
 def test_the_gate_lets_through_what_the_engine_runs() -> None:
     spec = v2([{"name": "l", "action": "a"}, {"name": "g", "action": "a", "when": "steps.l.output.ok"}])
     refuse_not_run_yet(spec, refused=NOT_RUN_YET - {"max_concurrency"})
-    assert not {"when", "after", "first_of"} & NOT_RUN_YET
+    assert not {"when", "after", "first_of", "approval"} & NOT_RUN_YET
     plain = load_spec(
         {"name": "wf", "steps": [{"name": "l", "action": "a"}], "actions": {"a": {**ACTION, "options": {}}}}
     )

@@ -15,6 +15,7 @@ STEP_FAILED: Final = "dev.knflow.step.failed"
 STEP_RETRYING: Final = "dev.knflow.step.retrying"
 #: a step that did not run: its ``when`` was false, or it reads a step that did not run (``data.reason``)
 STEP_SKIPPED: Final = "dev.knflow.step.skipped"
+STEP_WAITING: Final = "dev.knflow.step.waiting"
 
 
 @dataclass(frozen=True)

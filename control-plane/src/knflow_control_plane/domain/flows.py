@@ -18,7 +18,6 @@ NOT_RUN_YET: frozenset[str] = frozenset(
         "workflow",
         "sleep",
         "wait_for_event",
-        "approval",
         "concurrency",
         "max_concurrency",
         "priority",

@@ -41,6 +41,7 @@ class StepStatus(str, Enum):
     PENDING = "pending"  # waiting for upstream steps
     READY = "ready"  # claimable once its ready_at has come (now, or after a retry backoff)
     RUNNING = "running"  # an attempt holds a lease
+    WAITING = "waiting"  # an approval: waits for a decision or its deadline, holding no worker
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -66,7 +67,8 @@ RUN_TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
 S = StepStatus
 STEP_TRANSITIONS: Mapping[StepStatus, frozenset[StepStatus]] = {
     S.PENDING: frozenset({S.READY, S.SKIPPED, S.CANCELLED}),
-    S.READY: frozenset({S.RUNNING, S.SKIPPED, S.CANCELLED}),
+    S.READY: frozenset({S.RUNNING, S.WAITING, S.SKIPPED, S.CANCELLED}),
+    S.WAITING: frozenset({S.SUCCEEDED, S.FAILED, S.SKIPPED, S.CANCELLED}),
     S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.READY, S.CANCELLED}),
     S.FAILED: frozenset({S.PENDING, S.READY}),
     S.CANCELLED: frozenset({S.PENDING, S.READY}),
@@ -159,6 +161,8 @@ class PlannedStep:
     policy: RetryPolicy
     #: the step's condition, if it has one (``knflow.dev/v2``)
     when: str | None = None
+    #: what a step that runs no action waits for (``{"kind": "approval", "prompt", "timeout"}``)
+    wait: dict[str, Any] | None = None
 
     @property
     def waiting_on(self) -> int:
@@ -175,6 +179,22 @@ def plan_run(spec: WorkflowSpec, actions: Mapping[str, ActionSpec]) -> list[Plan
             dependents[up].append(name)
     planned = []
     for step in spec.steps:
+        if step.approval is not None:
+            approval = {"kind": "approval", "prompt": step.approval.prompt, "timeout": step.approval.timeout}
+            planned.append(
+                PlannedStep(
+                    name=step.name,
+                    action="",
+                    version="",
+                    inputs={},
+                    upstream=tuple(sorted(deps[step.name])),
+                    dependents=tuple(sorted(dependents[step.name])),
+                    policy=RetryPolicy(),
+                    when=step.when,
+                    wait=approval,
+                )
+            )
+            continue
         if step.action is None:  # registration refuses the other kinds until the engine runs them
             raise TransitionError(f"step {step.name}: a {step.kind} step is not run by this control plane yet")
         action = actions[step.action]

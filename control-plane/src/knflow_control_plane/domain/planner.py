@@ -51,6 +51,7 @@ from .model import (
 )
 from .records import Claim, NewRun
 from .transitions import (
+    ApprovalDecided,
     AttemptEnd,
     AttemptFinished,
     AttemptStart,
@@ -67,9 +68,11 @@ from .transitions import (
     RunTimedOut,
     Step,
     StepsDue,
+    TimerFired,
     attempt_id,
     initial_state,
 )
+from .waits import wait_ended, waiting_data, wake_at
 
 S = StepStatus
 _RUN_ENDED = {
@@ -157,6 +160,8 @@ class _Draft:
                 cancelled = isinstance(fact, RunCancelled)
                 status = RunStatus.CANCELLED if cancelled else RunStatus.FAILED
                 self.end_run(status, error=dict(CANCELLED_ERROR if cancelled else TIMEOUT_ERROR), abandon=True)
+        elif isinstance(fact, ApprovalDecided | TimerFired):
+            applied = self.wait_over(fact)
         elif isinstance(fact, RetryAsked):
             self.retry(fact.step)
             applied = True
@@ -203,6 +208,23 @@ class _Draft:
             return False  # renewed since it was seen expired
         lost = Outcome.lost(LEASE_LOST)
         return self.attempt_finished(name, attempt_id(self.state.run_id, name, number), lost, claim_next=False)
+
+    def wait_over(self, fact: ApprovalDecided | TimerFired) -> bool:
+        """A waiting step's decision or deadline (:func:`~.waits.wait_ended`): it succeeds, or fails and
+        its run with it. False when the step does not wait (any more) or the run has ended."""
+        step = self.steps.get(fact.step)
+        if step is None or step.status is not S.WAITING or self.status is not RunStatus.RUNNING:
+            return False
+        end = wait_ended(step, fact, self.now)
+        if end is None:
+            return False
+        if end.outputs is not None:
+            self.succeeded(self.update(step, wake_at=None), end.outputs, claim_next=True)
+            return True
+        self.move(step, S.FAILED, error=end.error, finished_at=self.now, wake_at=None)
+        self.emit(ev.STEP_FAILED, step.name, error=end.error)
+        self.end_run(RunStatus.FAILED, error={"step": step.name, **(end.error or {})})
+        return True
 
     # -- the rules -------------------------------------------------------------------------------
     def succeeded(self, step: Step, outputs: dict[str, Any], *, claim_next: bool) -> None:
@@ -282,8 +304,8 @@ class _Draft:
                 raise _Missing(Need(all_steps=True))
             leftover = S.CANCELLED if status is RunStatus.CANCELLED else S.SKIPPED
             for step in sorted(self.steps.values(), key=lambda s: s.name):
-                if step.status in (S.PENDING, S.READY):
-                    self.move(step, leftover, finished_at=self.now)
+                if step.status in (S.PENDING, S.READY, S.WAITING):
+                    self.move(step, leftover, finished_at=self.now, wake_at=None)
                 elif step.status is S.RUNNING and (abandon or status is RunStatus.CANCELLED):
                     self.abandon(step)
         self.status = status
@@ -346,6 +368,10 @@ class _Draft:
                 continue  # planned again once what it binds is loaded
             if isinstance(inputs, _Skip):
                 queue.extend(sorted(self.skip(step, inputs.reason)))
+                continue
+            if step.wait is not None and not isinstance(inputs, BindingError | ConditionError):
+                self.move(step, S.WAITING, started_at=self.now, wake_at=wake_at(step, self.now))
+                self.emit(ev.STEP_WAITING, name, **waiting_data(step, self.now))
                 continue
             number = step.attempts + 1
             current = attempt_id(self.state.run_id, name, number)

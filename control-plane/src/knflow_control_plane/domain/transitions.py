@@ -54,6 +54,10 @@ class Step:
     error: dict[str, Any] | None = None
     #: the step's condition (``knflow.dev/v2``), decided when it would start
     when: str | None = None
+    #: what a step that runs no action waits for (an approval: ``{"kind", "prompt", "timeout"}``)
+    wait: Mapping[str, Any] | None = None
+    #: when a waiting step's deadline passes (:class:`TimerFired`), if it has one
+    wake_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,27 @@ class RetryAsked:
     step: str | None = None
 
 
-Fact: TypeAlias = AttemptFinished | LeaseExpired | StepsDue | RunCancelled | RunTimedOut | RetryAsked
+@dataclass(frozen=True)
+class ApprovalDecided:
+    """A person approved or rejected the waiting approval ``step``: who (a key's id or name, or
+    ``local``), and why (``comment``)."""
+
+    step: str
+    approved: bool
+    by: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    """The deadline of the waiting ``step`` passed (its ``wake_at``)."""
+
+    step: str
+
+
+Fact: TypeAlias = (
+    AttemptFinished | LeaseExpired | StepsDue | RunCancelled | RunTimedOut | RetryAsked | ApprovalDecided | TimerFired
+)
 
 
 @dataclass(frozen=True)
@@ -242,6 +266,7 @@ def initial_state(new: NewRun, now: float | None = None) -> RunState:
             upstream=tuple(s.upstream),
             when=s.when,
             ready_at=None if s.upstream else now,
+            wait=s.wait,
         )
         for s in new.steps
     }

@@ -1,4 +1,4 @@
-"""``/v1/runs``: start, list, get, logs, cancel, retry."""
+"""``/v1/runs``: start, list, get, logs, cancel, retry, approve and reject."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ..domain.records import RunFilter
 from ..errors import InvalidRequest
 from ..service import versions
 from . import log_stream
+from .auth import principal_of
 from .context import plane, project_of, runs_of, workflows_of
 from .json_body import body_schema, read_model
 from .limits import parse_body
@@ -126,4 +127,30 @@ async def retry_run(request: Request, run_id: str, body: rest.RetryRequest | Non
         started = await versions.retry_on_latest(workflows_of(request), runs_of(request), run_id, step)
         return await _run(request, started.run_id)
     await runs_of(request).retry(run_id, step)
+    return await _run(request, run_id)
+
+
+@router.post("/runs/{run_id}/steps/{step}/approve", response_model=rest.Run, responses=problems(404, 409))
+async def approve_step(
+    request: Request, run_id: str, step: str, body: rest.DecisionRequest | None = None
+) -> dict[str, Any]:
+    """Approve the waiting approval ``step``: it succeeds (``approved``, ``by``, ``comment``,
+    ``decided_at`` its outputs) and the run goes on. 409 when the step is not waiting for a decision."""
+    return await _decide(request, run_id, step, True, body)
+
+
+@router.post("/runs/{run_id}/steps/{step}/reject", response_model=rest.Run, responses=problems(404, 409))
+async def reject_step(
+    request: Request, run_id: str, step: str, body: rest.DecisionRequest | None = None
+) -> dict[str, Any]:
+    """Reject the waiting approval ``step``: it fails (``ApprovalRejected``, naming who), and the run with it.
+    409 when the step is not waiting for a decision."""
+    return await _decide(request, run_id, step, False, body)
+
+
+async def _decide(
+    request: Request, run_id: str, step: str, approved: bool, body: rest.DecisionRequest | None
+) -> dict[str, Any]:
+    by = principal_of(request).key_id or "local"  # keys off (knflow dev): the person at the machine
+    await runs_of(request).decide(run_id, step, approved, by, body.comment if body is not None else None)
     return await _run(request, run_id)

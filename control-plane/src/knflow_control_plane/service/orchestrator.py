@@ -373,6 +373,8 @@ class Orchestrator:
             self.apply(transition)
         for transition in await self.store.expire_runs(now):
             self.apply(transition)
+        for transition in await self.store.fire_timers(now):  # waiting steps past their deadline
+            self.apply(transition)
         await self._claim_ready(now)
 
     async def _claim_ready(self, now: float) -> None:

@@ -14,6 +14,7 @@ from typing import Protocol
 from ..domain.files import FileRecord
 from ..domain.model import NoSuchStep, TransitionError
 from ..domain.records import Page, RunFilter, RunView
+from ..domain.transitions import ApprovalDecided
 from ..errors import Conflict, NotFound
 from ..ports import FileRecords, RunReads, RunTransitions
 from .files import RunFiles
@@ -108,6 +109,26 @@ class Runs:
             raise NotFound(f"run {run_id!r} does not exist", field="run_id")
         self.orchestrator.apply(transition)  # its run.started (retry) reaches listeners; its steps are claimed next
         self.orchestrator.wake()
+
+    async def decide(self, run_id: str, step: str, approved: bool, by: str, comment: str | None) -> None:
+        """Approve or reject the waiting approval ``step`` of the run, as ``by``.
+
+        Raises:
+            NotFound: no run ``run_id`` in this project, or no step ``step`` in it.
+            Conflict: the step is not waiting for a decision (decided already, timed out, not reached yet,
+                or not an approval).
+        """
+        decision = ApprovalDecided(step, approved, by, comment)
+        try:
+            transition = await self.store.decide(run_id, self.project, decision, time.time())
+        except NoSuchStep as exc:
+            raise NotFound(f"run {run_id!r}: {exc}", field="step") from exc
+        except TransitionError as exc:
+            raise Conflict(f"run {run_id!r}: {exc}", field="step") from exc
+        if transition is None:
+            raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+        self.orchestrator.apply(transition)
+        self.orchestrator.wake()  # the steps it released are claimed by the next poll
 
     async def file(self, run_id: str, key: str) -> FileRecord:
         """The file ``key`` of the run, for a download link.

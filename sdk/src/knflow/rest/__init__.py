@@ -51,6 +51,7 @@ from ._problems import PROBLEM_JSON, FieldError, Problem
 from ._projects import PROJECT_PATTERN, Project, ProjectCreated, ProjectDeleted, ProjectList, ProjectRequest
 from ._runs import (
     Attempt,
+    DecisionRequest,
     HookAccepted,
     HookActionError,
     LogEntry,
@@ -103,6 +104,7 @@ __all__ = [
     "ReplyRecorded",
     "Request",
     "RetryRequest",
+    "DecisionRequest",
     "Role",
     "Run",
     "RunChange",

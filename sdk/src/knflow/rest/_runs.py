@@ -29,6 +29,13 @@ class RetryRequest(Request):
     latest: bool = False
 
 
+class DecisionRequest(Request):
+    """``POST /v1/runs/{id}/steps/{step}/approve`` or ``.../reject``: an optional comment, kept with the
+    decision (who decided, the API key's id or ``local``, and when, are recorded by the control plane)."""
+
+    comment: str | None = Field(default=None, max_length=2000)
+
+
 class Attempt(Reply):
     """One attempt of a step: its inputs, outputs or error, what it printed, and when."""
 

@@ -153,6 +153,8 @@ def _rows(new: NewRun, state: RunState, first: Plan, now: float, worker: Worker 
                 "waiting_on": step.waiting_on,
                 "policy": vars(step.policy),
                 "condition": planned.when,
+                "wait": planned.wait,
+                "wake_at": step.wake_at,
                 "ready_at": step.ready_at,
                 "attempts": step.attempts,
                 "lease_owner": step.lease_owner,

@@ -36,12 +36,12 @@ READY, RUNNING_ATTEMPT = StepStatus.READY.value, AttemptStatus.RUNNING.value
 STEP_COLUMNS = (
     *("name", "status", "action", "version", "attempts", "budget_start", "infra_failures", "waiting_on"),
     *("dependents", "policy", "ready_at", "lease_owner", "lease_expires_at", "started_at", "finished_at", "error"),
-    "condition",
+    *("condition", "wait", "wake_at"),
 )
 #: Those a plan writes.
 WRITTEN = (
     *("status", "waiting_on", "ready_at", "attempts", "budget_start", "infra_failures", "error"),
-    *("started_at", "finished_at", "lease_owner", "lease_expires_at"),
+    *("started_at", "finished_at", "lease_owner", "lease_expires_at", "wake_at"),
 )
 RUN_COLUMNS = ("status", "remaining", "inputs", "result_binding", "trace_id", "project")
 Rows = Sequence[Any]

@@ -160,10 +160,12 @@ def hold_leases(conn: Connection, worker: str, holds: list[tuple[str, str, float
 
 
 def next_due(conn: AnyConnection) -> float | None:
-    """The earliest time a ready step becomes claimable or a lease expires (for the worker's sleep)."""
+    """The earliest time a ready step becomes claimable, a lease expires or a waiting step's deadline
+    passes (for the worker's sleep)."""
     ready = conn.execute(st.NEXT_READY).scalar()
     lease = conn.execute(st.NEXT_LEASE_EXPIRY).scalar()
-    times = [t for t in (ready, lease) if t is not None]
+    wake = conn.execute(st.NEXT_WAKE).scalar()
+    times = [t for t in (ready, lease, wake) if t is not None]
     return min(times) if times else None
 
 

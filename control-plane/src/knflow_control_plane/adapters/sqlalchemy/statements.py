@@ -75,6 +75,7 @@ IN_PROJECT = sa.select(runs.c.id).where(
 )
 NEXT_READY = sa.select(sa.func.min(steps.c.ready_at)).where(steps.c.status == READY)
 NEXT_LEASE_EXPIRY = sa.select(sa.func.min(steps.c.lease_expires_at)).where(steps.c.status == RUNNING)
+NEXT_WAKE = sa.select(sa.func.min(steps.c.wake_at)).where(steps.c.status == StepStatus.WAITING.value)
 
 # The lifecycle outbox's relay (``sqlalchemy_triggers``): every batch of transitions is relayed.
 TAKE_OUTBOX = (

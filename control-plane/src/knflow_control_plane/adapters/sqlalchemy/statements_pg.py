@@ -55,7 +55,7 @@ _RUN_COLUMNS = (
 _STEP_COLUMNS = (
     *("name", "action", "version", "status", "inputs", "upstream", "dependents", "waiting_on", "policy"),
     *("ready_at", "attempts", "lease_owner", "lease_expires_at", "started_at", "error", "finished_at"),
-    "condition",
+    *("condition", "wait", "wake_at"),
 )
 
 

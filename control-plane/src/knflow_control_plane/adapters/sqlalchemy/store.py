@@ -9,7 +9,8 @@ from ...domain.files import FileRecord
 from ...domain.model import Outcome
 from ...domain.records import NewRun, Page, RunFilter, RunView, Transition, Worker
 from ...domain.rejections import RejectedEvent
-from . import batches, catalog, creation, files, projects, reads, recovery, rejections, triggers
+from ...domain.transitions import ApprovalDecided
+from . import batches, catalog, creation, files, projects, reads, recovery, rejections, triggers, waits
 from .database import Database
 from .run_batches import RunBatches
 
@@ -85,6 +86,14 @@ class SqlAlchemyStore:
     async def cancel_run(self, run_id: str, now: float, project: str) -> Transition | None:
         """Cancel a run; None if ``project`` has no such run."""
         return await self.db.run(recovery.cancel_run, run_id, now, project, self.outbox)
+
+    async def decide(self, run_id: str, project: str, decision: ApprovalDecided, now: float) -> Transition | None:
+        """Approve or reject a waiting approval; None if ``project`` has no such run (see :func:`waits.decide`)."""
+        return await self.db.run(waits.decide, run_id, project, decision, now, self.outbox)
+
+    async def fire_timers(self, now: float) -> list[Transition]:
+        """End the waiting steps whose deadline passed."""
+        return await self.db.run(waits.fire_timers, now, self.rng, self.outbox)
 
     async def keep_logs(self, attempt_id: str, logs: str) -> None:
         """Keep the output of an attempt abandoned by its run's cancellation (a no-op for any other)."""

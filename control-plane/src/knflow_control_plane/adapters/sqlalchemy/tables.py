@@ -133,6 +133,8 @@ steps = sa.Table(
     sa.Column("waiting_on", sa.Integer, nullable=False),
     sa.Column("policy", Json, nullable=False),
     sa.Column("condition", sa.Text, nullable=True),  # the step's ``when`` (knflow.dev/v2), decided as it starts
+    sa.Column("wait", Json, nullable=True),  # what a step running no action waits for (an approval)
+    sa.Column("wake_at", Time, nullable=True),  # a waiting step's deadline
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("budget_start", sa.Integer, nullable=False, server_default="0"),
     sa.Column("infra_failures", sa.Integer, nullable=False, server_default="0"),
@@ -149,6 +151,12 @@ steps = sa.Table(
         "ready_at",
         postgresql_where=sa.text("status = 'ready'"),
         sqlite_where=sa.text("status = 'ready'"),
+    ),
+    sa.Index(
+        "ix_steps_waiting",
+        "wake_at",
+        postgresql_where=sa.text("status = 'waiting'"),
+        sqlite_where=sa.text("status = 'waiting'"),
     ),
     sa.Index(
         "ix_steps_leases",

@@ -215,6 +215,8 @@ def _step(row: Any) -> Step:
         finished_at=row.finished_at,
         error=row.error,
         when=row.condition,
+        wait=row.wait,
+        wake_at=row.wake_at,
     )
     return step
 
