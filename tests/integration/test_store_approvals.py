@@ -1,21 +1,26 @@
-"""Approvals in the run store, on SQLite and a real Postgres: the approval step waits (status ``waiting``,
-no attempt, its deadline stored and reported by ``next_due``); a decision goes through the state machine
-(approved: the next step is claimed by the next poll; a second decision or an unknown step refused, another
-project's run not found); a deadline passing fails the step and the run (``fire_timers``)."""
+"""Approvals in the run store, on its in-memory twin, SQLite and a real Postgres: the approval step waits
+(status ``waiting``, no attempt, its deadline stored and reported by ``next_due``); a decision goes through
+the state machine (approved: the next step is claimed by the next poll; a second decision or an unknown
+step refused, another project's run not found); a deadline passing fails the step and the run
+(``fire_timers``)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from knflow import action, approval, workflow
-from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
+from knflow_control_plane.adapters.memory import MemoryStore
 from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import NoSuchStep, Outcome, TransitionError, plan_run
 from knflow_control_plane.domain.records import NewRun, Worker
 from knflow_control_plane.domain.transitions import ApprovalDecided
+from knflow_control_plane.ports import RunStore
+from tests.integration.conftest import sql_store
 
 
 @action
@@ -38,7 +43,19 @@ def checkout(order: str) -> object:
 W = Worker("w1", lease=30.0, capacity=100)
 
 
-async def waiting_run(store: SqlAlchemyStore, now: float) -> str:
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunStore]:
+    """The in-memory twin, or a fresh SQLite or Postgres database."""
+    if request.param == "memory":
+        memory = MemoryStore(outbox=True)
+        await memory.ensure_project("default", 0.0)
+        yield memory
+        return
+    async with sql_store(request.param, tmp_path) as opened:
+        yield opened
+
+
+async def waiting_run(store: RunStore, now: float) -> str:
     spec = checkout.spec
     result = spec.result.model_dump(mode="json") if spec.result else None
     new = NewRun(
@@ -51,7 +68,7 @@ async def waiting_run(store: SqlAlchemyStore, now: float) -> str:
     return created.run_id
 
 
-async def test_an_approved_step_lets_the_run_go_on(store: SqlAlchemyStore) -> None:
+async def test_an_approved_step_lets_the_run_go_on(store: RunStore) -> None:
     now = time.time()
     run_id = await waiting_run(store, now)
     view = await store.get_run(run_id)
@@ -79,7 +96,7 @@ async def test_an_approved_step_lets_the_run_go_on(store: SqlAlchemyStore) -> No
     assert ok.outputs == {"approved": True, "by": "key-1", "comment": "fine", "decided_at": now + 1}
 
 
-async def test_the_stored_deadline_fails_the_step_and_its_run(store: SqlAlchemyStore) -> None:
+async def test_the_stored_deadline_fails_the_step_and_its_run(store: RunStore) -> None:
     now = time.time()
     run_id = await waiting_run(store, now)
     assert [t for t in await store.fire_timers(now + 10) if t.run_id == run_id] == []

@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ...domain.model import AttemptStatus, Outcome, RunStatus, StepStatus
+from ...domain.model import AttemptStatus, NoSuchStep, Outcome, RunStatus, StepStatus, TransitionError
 from ...domain.planner import plan_creation
 from ...domain.records import AttemptView, NewRun, Page, RunFilter, RunView, StepView, Transition, Worker
 from ...domain.transitions import (
+    ApprovalDecided,
     AttemptFinished,
     Context,
     Fact,
@@ -29,6 +30,7 @@ from ...domain.transitions import (
     RunTimedOut,
     Step,
     StepsDue,
+    TimerFired,
 )
 from ..sqlalchemy.transitions import apply_facts, as_transition
 from ._json import stored
@@ -38,7 +40,7 @@ MAX_KEPT_LOGS = 1024 * 1024
 #: a step's fields a plan changes; the others (bindings, dependents, policy...) are the run's plan
 _CHANGED = (
     *("status", "waiting_on", "ready_at", "attempts", "budget_start", "infra_failures", "error"),
-    *("started_at", "finished_at", "lease_owner", "lease_expires_at"),
+    *("started_at", "finished_at", "lease_owner", "lease_expires_at", "wake_at"),
 )
 
 
@@ -154,6 +156,39 @@ class MemoryRuns:
         cancelled: list[Fact] = [RunCancelled()]
         return as_transition(run_id, apply_facts(self, {run_id: cancelled}, Context(now))[run_id])
 
+    async def decide(self, run_id: str, project: str, decision: ApprovalDecided, now: float) -> Transition | None:
+        """Approve or reject a waiting approval (see ``SqlAlchemyStore.decide``); None when ``project`` has
+        no such run.
+
+        Raises:
+            NoSuchStep: the run has no step of that name.
+            TransitionError: the step is not waiting for a decision.
+        """
+        run = self._runs.get(run_id)
+        if run is None or run["project"] != project:
+            return None
+        step = self._steps[run_id].get(decision.step)
+        if step is None:
+            raise NoSuchStep(f"no step {decision.step!r}")
+        facts: list[Fact] = [decision]
+        done = as_transition(run_id, apply_facts(self, {run_id: facts}, Context(now))[run_id])
+        if done.duplicate:
+            raise TransitionError(f"step {decision.step!r} is not waiting for a decision: it is {step.status.value}")
+        return done
+
+    async def fire_timers(self, now: float, limit: int = 100) -> list[Transition]:
+        """Waiting steps whose deadline passed end (an approval fails with a timeout)."""
+        due = sorted(
+            (run_id, step.name)
+            for run_id, steps in self._steps.items()
+            for step in steps.values()
+            if step.status is StepStatus.WAITING and step.wake_at is not None and step.wake_at <= now
+        )[:limit]
+        facts: dict[str, list[Fact]] = {}
+        for run_id, name in due:
+            facts.setdefault(run_id, []).append(TimerFired(name))
+        return _applied(apply_facts(self, facts, Context(now, None, self.rng), skip_locked=True))
+
     async def keep_logs(self, attempt_id: str, logs: str) -> None:
         """Keep the output of an attempt abandoned by its run's cancellation (a no-op for any other)."""
         attempt = self._attempts.get(attempt_id)
@@ -185,12 +220,13 @@ class MemoryRuns:
         return held
 
     async def next_due(self) -> float | None:
-        """When the next ready step becomes claimable or a lease expires."""
+        """When the next ready step becomes claimable, a lease expires or a waiting step's deadline passes."""
+        due = {StepStatus.READY: "ready_at", StepStatus.RUNNING: "lease_expires_at", StepStatus.WAITING: "wake_at"}
         times = [
-            step.ready_at if step.status is StepStatus.READY else step.lease_expires_at
+            getattr(step, due[step.status])
             for steps in self._steps.values()
             for step in steps.values()
-            if step.status in (StepStatus.READY, StepStatus.RUNNING)
+            if step.status in due
         ]
         found = [t for t in times if t is not None]
         return min(found) if found else None
