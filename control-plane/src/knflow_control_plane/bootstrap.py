@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import secrets
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from knflow_eventing import EventBus, MemoryBus
@@ -15,12 +12,10 @@ from .access import Access, build_access
 from .adapters.clock import SystemClock
 from .adapters.sqlalchemy.database import Database
 from .adapters.sqlalchemy.migrations import migrate
-from .adapters.sqlalchemy.replies import SqlAlchemyReplies
 from .adapters.sqlalchemy.store import SqlAlchemyStore
-from .errors import InvalidRequest
 from .gc_tuning import tune_gc
-from .observability.metrics import BackendStats, Metrics
-from .ports import Builder, FunctionBackend, GarbageCollecting, RequestLimited, SecretValues, SourceRunner
+from .observability.metrics import Metrics
+from .ports import FunctionBackend, GarbageCollecting
 from .ports.objects import ObjectStore
 from .service.catalogue import Catalogue
 from .service.files import FileSettings, RunFiles
@@ -31,20 +26,20 @@ from .service.live_logs import LiveLogs
 from .service.orchestrator import Orchestrator, OrchestratorSettings
 from .service.outbox_relay import OutboxRelay
 from .service.projects import Projects
-from .service.replies import Replies, ReplySettings
+from .service.replies import Replies
 from .service.retention import Retention
 from .service.run_feed import RunFeed
 from .service.runs import Runs
 from .service.scheduler import Scheduler
-from .service.secrets import Secrets
 from .service.sources import Sources
 from .service.trigger_consumer import TriggerConsumer
 from .service.trigger_intake import TriggerIntake
 from .service.workflows import Workflows
 from .settings import Settings
+from .wiring.backends import function_backend, function_builder, source_runner
+from .wiring.infrastructure import event_bus, object_store, replies_for, url_secret
 
 if TYPE_CHECKING:
-    from .adapters.knative.kubernetes import KubeClient
     from .observability._otel import Tracing
 
 
@@ -139,162 +134,6 @@ class ControlPlane:
 INLINE_BELOW_INFLIGHT = 4
 
 
-def _backend(settings: Settings, secrets: Secrets) -> tuple[FunctionBackend, BackendStats | None]:
-    if settings.backend == "local":
-        from .adapters.local.backend import LocalBackend
-
-        local = LocalBackend(settings.state_dir / "functions", idle_timeout=settings.idle_timeout)
-        local.use_secrets(secrets.values)
-        return local, local.stats
-    if settings.backend == "knative":
-        from .adapters.knative.backend import KnativeBackend
-        from .adapters.knative.manifests import KnativeOptions
-
-        options = KnativeOptions(
-            namespace=settings.functions_namespace,
-            cluster_local=settings.knative_visibility == "cluster-local",
-            min_scale=settings.knative_min_scale,
-            scale_metric=settings.knative_scale_metric,
-            scale_down_delay=settings.knative_scale_down_delay,
-            scale_to_zero_retention=settings.knative_scale_to_zero_retention,
-            max_request_seconds=settings.knative_max_request_seconds,
-            service_account=settings.knative_service_account,
-            image_pull_secrets=(settings.knative_image_pull_secret,) if settings.knative_image_pull_secret else (),
-            secrets_name=f"knflow-secrets-{settings.project}",
-        )
-        from .adapters.knative.secrets import KubeSecretMirror
-
-        invoke_address = settings.knative_invoke == "address"
-        kube = _kube(settings)
-        knative = KnativeBackend(
-            kube,
-            options,
-            invoke_address=invoke_address,
-            ready_timeout=settings.knative_ready_timeout,
-            gateway=settings.knative_gateway,
-        )
-        # PUT/DELETE /v1/secrets write the functions' Secret; a deploy copies the action's secrets again.
-        secrets.mirror = KubeSecretMirror(kube, options.namespace, options.secrets_name)
-        knative.use_secrets(secrets.sync)
-        return knative, None
-    raise InvalidRequest(
-        f"unknown backend {settings.backend!r} (expected 'local' or 'knative')", field="KNFLOW_BACKEND"
-    )
-
-
-def _source_runner(settings: Settings, secrets: SecretValues) -> SourceRunner:
-    """Where custom triggers run: local processes, or Knative ContainerSources."""
-    if settings.backend == "knative":
-        from .adapters.knative.sources import KnativeSources
-
-        return KnativeSources(_kube(settings), settings.functions_namespace)
-    from .adapters.local.sources import LocalSources
-
-    local = LocalSources(settings.state_dir / "triggers")
-    local.secret_values = secrets
-    return local
-
-
-def _bus(settings: Settings) -> EventBus:
-    if settings.event_bus == "memory":
-        return MemoryBus(partitions=settings.kafka_partitions)
-    if settings.event_bus == "kafka":
-        if not settings.kafka_bootstrap:
-            message = "KNFLOW_KAFKA_BOOTSTRAP is required with the kafka bus"
-            raise InvalidRequest(message, field="KNFLOW_KAFKA_BOOTSTRAP")
-        from knflow_eventing.kafka import KafkaBus
-
-        return KafkaBus(
-            settings.kafka_bootstrap,
-            partitions=settings.kafka_partitions,
-            client_id=settings.worker_name,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 10),
-        )
-    raise InvalidRequest(
-        f"unknown event bus {settings.event_bus!r} (expected 'memory' or 'kafka')", field="KNFLOW_EVENT_BUS"
-    )
-
-
-def _kube(settings: Settings) -> KubeClient:
-    from .adapters.knative.kubernetes import KubeClient, KubeConfig
-
-    if not settings.kube_url:
-        return KubeClient(KubeConfig.in_cluster())
-    config = KubeConfig(url=settings.kube_url, token_file=settings.kube_token_file, ca_file=settings.kube_ca_file)
-    return KubeClient(config)
-
-
-def _builder(settings: Settings, objects: ObjectStore) -> Builder:
-    if settings.builder == "venv":
-        from .adapters.local.venv import VenvBuilder
-
-        return VenvBuilder(settings.state_dir / "builds")
-    if settings.builder == "kaniko":
-        from .adapters.knative.kaniko import KanikoBuilder
-        from .adapters.knative.kaniko_manifests import KanikoOptions
-
-        location = settings.resolved_object_store
-        if not location.startswith("s3://"):
-            message = "the kaniko builder reads build contexts from S3: set KNFLOW_OBJECT_STORE=s3://bucket[/prefix]"
-            raise InvalidRequest(message, field="KNFLOW_OBJECT_STORE")
-        options = KanikoOptions(
-            namespace=settings.functions_namespace,
-            image=settings.kaniko_image,
-            registry=settings.registry,
-            base_image=settings.runtime_image,
-            cache_repo=settings.kaniko_cache_repo,
-            registry_secret=settings.kaniko_registry_secret,
-            s3_secret=settings.kaniko_s3_secret,
-            s3_endpoint=settings.kaniko_s3_endpoint or settings.s3_endpoint,
-            s3_region=settings.s3_region,
-            insecure_registry=settings.kaniko_insecure_registry,
-            timeout=settings.kaniko_timeout,
-        )
-        return KanikoBuilder(_kube(settings), objects, location, options)
-    raise InvalidRequest(f"unknown builder {settings.builder!r} (expected 'venv' or 'kaniko')", field="KNFLOW_BUILDER")
-
-
-def object_store(settings: Settings) -> ObjectStore:
-    """The object store ``KNFLOW_OBJECT_STORE`` names: ``s3://bucket[/prefix]`` or a local folder.
-
-    Raises:
-        InvalidRequest: an ``s3://`` URL without a bucket.
-    """
-    location = settings.resolved_object_store
-    if location.startswith("s3://"):
-        bucket, _, prefix = location.removeprefix("s3://").partition("/")
-        if not bucket:
-            raise InvalidRequest(f"{location!r} names no bucket", field="KNFLOW_OBJECT_STORE")
-        from .adapters.objects.s3 import S3ObjectStore
-
-        return S3ObjectStore(
-            bucket,
-            endpoint_url=settings.s3_endpoint,
-            region=settings.s3_region,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key,
-            prefix=prefix.strip("/") + "/" if prefix.strip("/") else "",
-            create_bucket=settings.s3_create_bucket,
-        )
-    from .adapters.objects.local import LocalObjectStore
-
-    return LocalObjectStore(Path(location), settings.resolved_public_url, _url_secret(settings))
-
-
-def _url_secret(settings: Settings) -> bytes:
-    if settings.object_url_secret:
-        return settings.object_url_secret.encode()
-    # Generated once and kept: URLs handed out must stay valid across restarts.
-    path = settings.state_dir / "url-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError), path.open("x") as out:
-            path.chmod(0o600)
-            out.write(secrets.token_urlsafe(32))
-    return path.read_text().strip().encode()
-
-
 def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     """A control plane for ``settings`` (not started yet).
 
@@ -302,7 +141,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         settings: the configuration.
         tracing: the OpenTelemetry tracing to feed (``observability.start_tracing``); None when off.
     """
-    bus = _bus(settings)
+    bus = event_bus(settings)
     # A durable bus gets lifecycle events through the transactional outbox; an in-process one straight
     # after each commit (service/lifecycle_publisher.py: the outbox would buy nothing there).
     direct = bus if settings.lifecycle_events and isinstance(bus, MemoryBus) else None
@@ -326,11 +165,11 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
             payload_threshold=settings.payload_threshold,
         ),
     )
-    access = build_access(settings, store.db, _url_secret(settings))  # trigger keys signed like object URLs
-    backend, backend_stats = _backend(settings, access.secrets)
-    functions = Functions(store, _builder(settings, objects), backend, settings.project)
-    replies = _replies(settings, store, backend, files)
-    live = LiveLogs(settings.resolved_public_url, _url_secret(settings))
+    access = build_access(settings, store.db, url_secret(settings))  # trigger keys signed like object URLs
+    backend, backend_stats = function_backend(settings, access.secrets)
+    functions = Functions(store, function_builder(settings, objects), backend, settings.project)
+    replies = replies_for(settings, store, backend, files)
+    live = LiveLogs(settings.resolved_public_url, url_secret(settings))
     orchestrator = Orchestrator(
         store,
         functions,
@@ -391,7 +230,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
     sources = Sources(
         store,
         functions,
-        _source_runner(settings, access.secrets.values),
+        source_runner(settings, access.secrets.values),
         f"{settings.resolved_public_url}/v1/events",
         settings.worker_name,
         settings.project,
@@ -428,18 +267,3 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         catalogue=Catalogue(store, settings.project),
         projects=projects,
     )
-
-
-def _replies(settings: Settings, store: SqlAlchemyStore, backend: FunctionBackend, files: RunFiles) -> Replies:
-    after = settings.reply_mode_after_seconds
-    if after is None and isinstance(backend, RequestLimited):
-        after = backend.request_limit
-    options = ReplySettings(
-        base_url=settings.resolved_public_url,
-        after=after,
-        lease=settings.lease_seconds,
-        interval=settings.poll_interval,
-    )
-    # The object URL secret, under another domain: every replica must share it either way.
-    secret = _url_secret(settings)
-    return Replies(SqlAlchemyReplies(store.db), store, secret, options, settings.worker_name, SystemClock(), files)

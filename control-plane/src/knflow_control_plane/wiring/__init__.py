@@ -1,0 +1,1 @@
+"""The pieces ``bootstrap.build`` assembles a replica from, by concept: backends, infrastructure."""
