@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from knflow import action, approval, workflow
+from knflow import action, approval, sleep, workflow
 from knflow_control_plane.adapters.memory import MemoryStore
 from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import NoSuchStep, Outcome, TransitionError, plan_run
@@ -40,6 +40,13 @@ def checkout(order: str) -> object:
     return ship(order=placed["order"])
 
 
+@workflow
+def napping(order: str) -> object:
+    placed = place(order=order)
+    sleep("10m", name="nap")
+    return ship(order=placed["order"])
+
+
 W = Worker("w1", lease=30.0, capacity=100)
 
 
@@ -55,8 +62,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield opened
 
 
-async def waiting_run(store: RunStore, now: float) -> str:
-    spec = checkout.spec
+async def waiting_run(store: RunStore, now: float, spec: Any = checkout.spec) -> str:
     result = spec.result.model_dump(mode="json") if spec.result else None
     new = NewRun(
         new_run_id(now), "default", spec.name, spec.version, {"order": "A1"}, plan_run(spec, spec.actions), result
@@ -80,7 +86,7 @@ async def test_an_approved_step_lets_the_run_go_on(store: RunStore) -> None:
     assert await store.decide(run_id, "other", ApprovalDecided("ok", True, "local"), now) is None
     with pytest.raises(NoSuchStep):
         await store.decide(run_id, "default", ApprovalDecided("ghost", True, "local"), now)
-    with pytest.raises(TransitionError, match="not waiting for a decision: it is pending"):
+    with pytest.raises(TransitionError, match="'ship' is not an approval"):
         await store.decide(run_id, "default", ApprovalDecided("ship", True, "local"), now)
     decided = await store.decide(run_id, "default", ApprovalDecided("ok", True, "key-1", "fine"), now + 1)
     assert decided is not None and decided.claims == []  # released, claimed by the next poll
@@ -106,3 +112,18 @@ async def test_the_stored_deadline_fails_the_step_and_its_run(store: RunStore) -
     assert view is not None and view.status == "failed"
     assert view.error is not None and view.error["type"] == "ApprovalTimeout" and view.error["step"] == "ok"
     assert {s.name: s.status for s in view.steps} == {"place": "succeeded", "ok": "failed", "ship": "skipped"}
+
+
+async def test_a_sleep_wakes_at_its_stored_time_and_the_run_goes_on(store: RunStore) -> None:
+    now = time.time()
+    run_id = await waiting_run(store, now, napping.spec)
+    view = await store.get_run(run_id)
+    assert view is not None and {s.name: s.status for s in view.steps}["nap"] == "waiting"
+    with pytest.raises(TransitionError, match="'nap' is not an approval"):
+        await store.decide(run_id, "default", ApprovalDecided("nap", True, "local"), now)
+    assert [t for t in await store.fire_timers(now + 599) if t.run_id == run_id] == []
+    woke = [t for t in await store.fire_timers(now + 600) if t.run_id == run_id]
+    assert [t.run_status.value for t in woke] == ["running"]
+    assert [t for t in await store.fire_timers(now + 601) if t.run_id == run_id] == []  # once
+    claimed = [c for t in await store.claim_ready(now + 601, W) for c in t.claims if c.run_id == run_id]
+    assert [c.step for c in claimed] == ["ship"]

@@ -112,7 +112,7 @@ def test_approve_lets_the_run_go_on_and_reject_fails_it(plane: ControlPlane, tmp
     nobody = httpx.post(f"{plane.url}/v1/runs/0123456789abcdef/steps/ok/reject", timeout=30)
     assert nobody.status_code == 404 and nobody.json()["field"] == "run_id", nobody.text
     early = httpx.post(f"{plane.url}/v1/runs/{refused}/steps/ship/approve", timeout=30)
-    assert early.status_code == 409 and "it is pending" in early.json()["detail"], early.text
+    assert early.status_code == 409 and "is not an approval" in early.json()["detail"], early.text
     rejected = plane.cli("reject", refused, "ok", "-m", "no stock")
     assert rejected.returncode == 0, rejected.stdout + rejected.stderr
     failed = finished(plane, refused)

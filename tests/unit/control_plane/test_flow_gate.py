@@ -16,8 +16,8 @@ ACTION = {"name": "a", "version": "abc", "entrypoint": "m:a", "options": {"max_c
 
 
 #: the gate before the engine ran any dynamic-flow feature (conditions, ``after``, ``first_of`` and
-#: approvals now run)
-EVERY_FEATURE = NOT_RUN_YET | {"when", "after", "first_of", "approval"}
+#: approvals and sleeps now run)
+EVERY_FEATURE = NOT_RUN_YET | {"when", "after", "first_of", "approval", "sleep"}
 
 
 def v2(steps: list[dict[str, Any]], **extra: Any) -> Any:
@@ -61,7 +61,6 @@ def test_every_feature_in_use_is_named_with_its_field() -> None:
         "concurrency",
         "steps.m.map",
         "steps.c.workflow",
-        "steps.s.sleep",
         "steps.w.wait_for_event",
         "actions.a.options.max_concurrency",
         "triggers.0.priority",
@@ -71,7 +70,7 @@ def test_every_feature_in_use_is_named_with_its_field() -> None:
 def test_the_gate_lets_through_what_the_engine_runs() -> None:
     spec = v2([{"name": "l", "action": "a"}, {"name": "g", "action": "a", "when": "steps.l.output.ok"}])
     refuse_not_run_yet(spec, refused=NOT_RUN_YET - {"max_concurrency"})
-    assert not {"when", "after", "first_of", "approval"} & NOT_RUN_YET
+    assert not {"when", "after", "first_of", "approval", "sleep"} & NOT_RUN_YET
     plain = load_spec(
         {"name": "wf", "steps": [{"name": "l", "action": "a"}], "actions": {"a": {**ACTION, "options": {}}}}
     )

@@ -88,3 +88,22 @@ def test_without_a_timeout_nothing_fires_and_a_cancel_ends_the_wait() -> None:
     assert book.run.steps["ok"].status is S.CANCELLED
     late: Any = book.transition([ApprovalDecided("ok", True, "local")], Context(11_001.0))
     assert late.results[0].duplicate
+
+
+def test_a_sleep_waits_until_its_wake_up_time_then_succeeds_once() -> None:
+    steps = [
+        PlannedStep("before", "work", "v1", {}, (), ("nap",), RetryPolicy()),
+        PlannedStep("nap", "", "", {}, ("before",), ("after",), RetryPolicy(), wait={"kind": "sleep", "seconds": 600}),
+        PlannedStep("after", "work", "v1", {}, ("nap",), (), RetryPolicy()),
+    ]
+    book, _ = RunBook.create(NewRun("run-1", "default", "flow", "v1", {}, steps), Context(1.0, worker(8)))
+    done = book.transition(
+        [AttemptFinished("before", "run-1/before/1", Outcome.succeeded({}))], Context(2.0, worker(8))
+    )
+    assert done.claims == [] and done.events[-1].data == {"kind": "sleep", "wake_at": 602.0}
+    assert book.run.steps["nap"].status is S.WAITING and book.run.steps["nap"].wake_at == 602.0
+    assert book.transition([ApprovalDecided("nap", True, "local")], Context(3.0, worker(8))).results[0].duplicate
+    assert book.transition([TimerFired("nap")], Context(601.0, worker(8))).results[0].duplicate
+    woke = book.transition([TimerFired("nap"), TimerFired("nap")], Context(602.5, worker(8)))
+    assert [r.duplicate for r in woke.results] == [False, True]  # a timer fired twice wakes it once
+    assert woke.outputs["nap"] == {"woke_at": 602.5} and [c.step for c in woke.claims] == ["after"]

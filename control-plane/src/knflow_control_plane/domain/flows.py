@@ -16,7 +16,6 @@ NOT_RUN_YET: frozenset[str] = frozenset(
     {
         "map",
         "workflow",
-        "sleep",
         "wait_for_event",
         "concurrency",
         "max_concurrency",

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 from knflow.bindings import upstream
-from knflow.spec import ActionSpec, WorkflowSpec
+from knflow.spec import ActionSpec, StepSpec, WorkflowSpec
 from knflow.validation import dependencies
 
 #: Attempts lost to the platform (a crashed worker or function) are retried without using the
@@ -179,8 +179,8 @@ def plan_run(spec: WorkflowSpec, actions: Mapping[str, ActionSpec]) -> list[Plan
             dependents[up].append(name)
     planned = []
     for step in spec.steps:
-        if step.approval is not None:
-            approval = {"kind": "approval", "prompt": step.approval.prompt, "timeout": step.approval.timeout}
+        wait = _wait_of(step)
+        if wait is not None:
             planned.append(
                 PlannedStep(
                     name=step.name,
@@ -191,7 +191,7 @@ def plan_run(spec: WorkflowSpec, actions: Mapping[str, ActionSpec]) -> list[Plan
                     dependents=tuple(sorted(dependents[step.name])),
                     policy=RetryPolicy(),
                     when=step.when,
-                    wait=approval,
+                    wait=wait,
                 )
             )
             continue
@@ -211,6 +211,15 @@ def plan_run(spec: WorkflowSpec, actions: Mapping[str, ActionSpec]) -> list[Plan
             )
         )
     return planned
+
+
+def _wait_of(step: StepSpec) -> dict[str, Any] | None:
+    """What a step that runs no action waits for, as its row keeps it; None for the other kinds."""
+    if step.approval is not None:
+        return {"kind": "approval", "prompt": step.approval.prompt, "timeout": step.approval.timeout}
+    if step.sleep is not None:
+        return {"kind": "sleep", "seconds": step.sleep.seconds}
+    return None
 
 
 @dataclass(frozen=True)

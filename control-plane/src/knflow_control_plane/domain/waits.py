@@ -1,9 +1,10 @@
-"""Steps that wait without a worker (``knflow.dev/v2`` approvals): what they record when they start
-waiting and when they end. No I/O; :mod:`.planner` applies these as facts (:class:`~.transitions.ApprovalDecided`,
-:class:`~.transitions.TimerFired`) arrive."""
+"""Steps that wait without a worker (``knflow.dev/v2`` approvals and durable sleeps): what they record
+when they start waiting and when they end. No I/O; :mod:`.planner` applies these as facts
+(:class:`~.transitions.ApprovalDecided`, :class:`~.transitions.TimerFired`) arrive."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,28 +20,43 @@ class WaitEnd:
 
 
 def wake_at(step: Step, now: float) -> float | None:
-    """When the deadline of ``step``, starting to wait at ``now``, passes (None: it has none)."""
-    timeout = (step.wait or {}).get("timeout")
-    return now + float(timeout) if timeout else None
+    """When the deadline of ``step``, starting to wait at ``now``, passes (None: it has none): a sleep's
+    end, an approval's timeout."""
+    wait = step.wait or {}
+    seconds = wait.get("seconds") if wait.get("kind") == "sleep" else wait.get("timeout")
+    return now + float(seconds) if seconds else None
 
 
 def waiting_data(step: Step, now: float) -> dict[str, Any]:
     """The data of the ``dev.knflow.step.waiting`` event: what it waits for and until when."""
     wait = step.wait or {}
-    return {"kind": wait.get("kind"), "prompt": wait.get("prompt"), "wake_at": wake_at(step, now)}
+    data = {"kind": wait.get("kind"), "wake_at": wake_at(step, now)}
+    return {**data, "prompt": wait["prompt"]} if "prompt" in wait else data
 
 
 def wait_ended(step: Step, fact: ApprovalDecided | TimerFired, now: float) -> WaitEnd | None:
     """How ``fact`` ends the waiting ``step``; None when it does not (a timer fired before its deadline,
-    a deadline since moved)."""
+    a decision on a step that is not an approval)."""
+    sleeping = (step.wait or {}).get("kind") == "sleep"
     if isinstance(fact, TimerFired):
         if step.wake_at is None or step.wake_at > now:
             return None
+        if sleeping:
+            return WaitEnd(outputs={"woke_at": now})
         timeout = (step.wait or {}).get("timeout")
         message = f"approval {step.name!r} had no decision within {float(timeout or 0):g} s"
         return WaitEnd(error={"type": "ApprovalTimeout", "message": message, "retryable": False})
+    if sleeping:
+        return None
     decided = {"by": fact.by, "comment": fact.comment, "decided_at": now}
     if fact.approved:
         return WaitEnd(outputs={"approved": True, **decided})
     message = f"approval {step.name!r} rejected by {fact.by}" + (f": {fact.comment}" if fact.comment else "")
     return WaitEnd(error={"type": "ApprovalRejected", "message": message, "retryable": False, **decided})
+
+
+def not_decided(step: str, status: str, wait: Mapping[str, Any] | None) -> str:
+    """Why a decision on ``step`` (``status``, waiting for ``wait``) changed nothing."""
+    if (wait or {}).get("kind") != "approval":
+        return f"step {step!r} is not an approval"
+    return f"step {step!r} is not waiting for a decision: it is {status}"

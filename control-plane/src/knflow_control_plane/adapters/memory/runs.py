@@ -32,6 +32,7 @@ from ...domain.transitions import (
     StepsDue,
     TimerFired,
 )
+from ...domain.waits import not_decided
 from ..sqlalchemy.transitions import apply_facts, as_transition
 from ._json import stored
 
@@ -173,11 +174,11 @@ class MemoryRuns:
         facts: list[Fact] = [decision]
         done = as_transition(run_id, apply_facts(self, {run_id: facts}, Context(now))[run_id])
         if done.duplicate:
-            raise TransitionError(f"step {decision.step!r} is not waiting for a decision: it is {step.status.value}")
+            raise TransitionError(not_decided(decision.step, step.status.value, step.wait))
         return done
 
     async def fire_timers(self, now: float, limit: int = 100) -> list[Transition]:
-        """Waiting steps whose deadline passed end (an approval fails with a timeout)."""
+        """Waiting steps whose deadline passed end (a sleep succeeds, an approval fails with a timeout)."""
         due = sorted(
             (run_id, step.name)
             for run_id, steps in self._steps.items()

@@ -1,4 +1,4 @@
-"""Transitions of steps that wait without a worker (approvals): a decision, and deadlines passing. Each
+"""Transitions of steps that wait without a worker (approvals, sleeps): a decision, and deadlines passing. Each
 is a fact for the state machine (``transitions``); nothing here decides what the step becomes."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from ...domain.model import NoSuchStep, StepStatus, TransitionError
 from ...domain.records import Transition
 from ...domain.transitions import ApprovalDecided, Context, Fact, TimerFired
+from ...domain.waits import not_decided
 from .raw import AnyConnection
 from .recovery import _applied, _in_project
 from .tables import steps
@@ -31,24 +32,24 @@ def decide(
     """
     if _in_project(conn, run_id, project) is None:
         return None
-    status = conn.execute(
-        sa.select(steps.c.status).where(steps.c.run_id == run_id, steps.c.name == decision.step)
-    ).scalar()
-    if status is None:
+    row = conn.execute(
+        sa.select(steps.c.status, steps.c.wait).where(steps.c.run_id == run_id, steps.c.name == decision.step)
+    ).first()
+    if row is None:
         raise NoSuchStep(f"no step {decision.step!r}")
     facts: list[Fact] = [decision]
     plans = transition(conn, {run_id: facts}, Context(now), use_outbox=use_outbox)
     done = as_transition(run_id, plans[run_id])
     if done.duplicate:
-        raise TransitionError(f"step {decision.step!r} is not waiting for a decision: it is {status}")
+        raise TransitionError(not_decided(decision.step, row.status, row.wait))
     return done
 
 
 def fire_timers(
     conn: AnyConnection, now: float, rng: random.Random, use_outbox: bool, limit: int = 100
 ) -> list[Transition]:
-    """Waiting steps whose deadline passed (stored: it survives restarts) end as their kind says (an
-    approval fails with a timeout); a transition per step."""
+    """Waiting steps whose deadline passed (stored: it survives restarts) end as their kind says (a sleep
+    succeeds, an approval fails with a timeout); a transition per step."""
     due = conn.execute(
         sa.select(steps.c.run_id, steps.c.name)
         .where(steps.c.status == StepStatus.WAITING.value, steps.c.wake_at <= now)
