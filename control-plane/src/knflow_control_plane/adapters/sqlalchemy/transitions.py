@@ -24,8 +24,6 @@ from .raw import AnyConnection
 
 #: The columns a plan writes of a step, with their parameters' names.
 _WRITTEN_KEYS = tuple((column, f"w_{column}") for column in WRITTEN)
-#: Plans asked again after loading what the planner needed: outputs, bindings, then every step.
-_MAX_ROUNDS = 4
 
 
 def transition(
@@ -80,13 +78,25 @@ def apply_facts(
 
 def _plan_fully(states: RunStates, state: RunState, facts: Sequence[Fact], context: Context) -> Plan:
     """Plan, loading what the planner asks for until it has it all (a plan set aside draws its retry
-    delays again: jitter, nothing else depends on them)."""
-    for _ in range(_MAX_ROUNDS):
+    delays again: jitter, nothing else depends on them). Each round loads more than the last (a skipped
+    step's condition may ask for outputs, then for every step...), so this ends; a need already met is
+    a bug, raised rather than looped on."""
+    while True:
         got = plan(state, facts, context)
         if isinstance(got, Plan):
             return got
+        if _met(state, got):
+            raise RuntimeError(f"run {state.run_id}: the planner still needs {got}")
         state = states.load_more(state, got, context.now)
-    raise RuntimeError(f"run {state.run_id}: the planner still needs {got}")
+
+
+def _met(state: RunState, need: Need) -> bool:
+    """Whether ``state`` already holds all ``need`` asks for."""
+    return (
+        need.outputs <= state.looked_up
+        and (not need.all_steps or state.complete)
+        and all(name in state.steps and state.steps[name].bindings is not None for name in need.bindings)
+    )
 
 
 class SqlRunStates:
