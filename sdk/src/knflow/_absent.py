@@ -1,13 +1,13 @@
-"""Stand-ins for packages that are not installed where a workflow is traced.
+"""Stand-ins for packages that are not installed where a workflow is recorded.
 
-``knflow deploy`` imports the user's file to trace its workflows, on the user's machine; an action's
+``knflow deploy`` imports the user's file to record its workflows, on the user's machine; an action's
 ``requirements=`` are installed only where it runs. A file that imports such a package at its top
 (``import six`` beside ``@action(requirements=["six"])``) would fail to load there, so the loader
 imports it again with each missing package replaced by an :class:`AbsentModule`: attributes, calls,
 subscripts and subclassing all work on it and produce more stand-ins, and a decorator from it leaves
-the function it wraps as it is. Tracing needs none of the package's behaviour (actions are not run,
+the function it wraps as it is. Recording needs none of the package's behaviour (actions are not run,
 only their signatures read and their calls recorded); the deploy then imports every action where it
-runs, beside its requirements, and checks that its signature there is the traced one.
+runs, beside its requirements, and checks that its signature there is the recorded one.
 """
 
 from __future__ import annotations

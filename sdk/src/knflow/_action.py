@@ -58,12 +58,12 @@ class ActionDefinition(Generic[P, R]):
         self.__wrapped__ = fn
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        from ._tracing import current_trace
+        from ._recording import current_recording
 
-        trace = current_trace()
-        if trace is not None:
+        recording = current_recording()
+        if recording is not None:
             when = kwargs.pop("when", None) if self._reserves("when") else None
-            return cast("R", trace.add_step(self, None, args, kwargs, when=when))
+            return cast("R", recording.add_step(self, None, args, kwargs, when=when))
         return self.fn(*args, **kwargs)
 
     def _reserves(self, keyword: str) -> bool:
@@ -76,12 +76,12 @@ class ActionDefinition(Generic[P, R]):
         condition holds (a boolean output, an input, or a condition string: see ``knflow.conditions``)."""
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            from ._tracing import current_trace
+            from ._recording import current_recording
 
-            trace = current_trace()
-            if trace is None:
+            recording = current_recording()
+            if recording is None:
                 raise SpecError("named() is for steps inside a @workflow function", path=step_name)
-            return trace.add_step(self, step_name, args, kwargs, when=when)
+            return recording.add_step(self, step_name, args, kwargs, when=when)
 
         return call
 
@@ -91,12 +91,12 @@ class ActionDefinition(Generic[P, R]):
         ``notify.when(check["ok"])(message=...)``."""
 
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            from ._tracing import current_trace
+            from ._recording import current_recording
 
-            trace = current_trace()
-            if trace is None:
+            recording = current_recording()
+            if recording is None:
                 raise SpecError("when() is for steps inside a @workflow function", path=f"action {self.name}")
-            return cast("R", trace.add_step(self, name, args, kwargs, when=condition))
+            return cast("R", recording.add_step(self, name, args, kwargs, when=condition))
 
         return call
 
@@ -113,15 +113,15 @@ class ActionDefinition(Generic[P, R]):
         Raises:
             SpecError: outside a workflow, or with no argument to map over.
         """
-        from ._tracing import current_trace
+        from ._recording import current_recording
 
-        trace = current_trace()
-        if trace is None:
+        recording = current_recording()
+        if recording is None:
             raise SpecError("map() is for steps inside a @workflow function", path=f"action {self.name}")
         reserved = [key for key in ("max_parallel", "on_error", "when") if key in kwargs and self._reserves(key)]
         options: dict[str, Any] = {key: kwargs.pop(key) for key in reserved}
         name = kwargs.pop("name", None) if self._reserves("name") else None
-        return trace.add_map(self, name, kwargs, options)
+        return recording.add_map(self, name, kwargs, options)
 
     @cached_property
     def entrypoint(self) -> str:

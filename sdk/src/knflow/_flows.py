@@ -1,5 +1,5 @@
 """Dynamic flows inside a ``@workflow`` function: ``first_of``, ``unmapped``, ``sleep``, ``wait_for_event``
-and ``approval``. Each is traced into the spec (``knflow.dev/v2``), so the DAG is known before a run."""
+and ``approval``. Each is recorded into the spec (``knflow.dev/v2``), so the DAG is known before a run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from ._durations import parse_duration
 from ._errors import SpecError
-from ._tracing import FirstOf, StepRef, Trace, Unmapped, current_trace, to_binding
+from ._recording import FirstOf, Recording, StepRef, Unmapped, current_recording, to_binding
 from .spec import ObjectBinding
 
 #: what a wait step's outputs are: the CloudEvent that ended it
@@ -33,11 +33,11 @@ def first_of(*options: Any) -> FirstOf:
     return FirstOf(options)
 
 
-def _trace(what: str) -> Trace:
-    trace = current_trace()
-    if trace is None:
+def _recording_of(what: str) -> Recording:
+    recording = current_recording()
+    if recording is None:
         raise SpecError(f"{what}() is for steps inside a @workflow function", path=what)
-    return trace
+    return recording
 
 
 def _timeout(value: str | float | None, path: str) -> float | None:
@@ -45,15 +45,15 @@ def _timeout(value: str | float | None, path: str) -> float | None:
 
 
 def sleep(duration: str | float, *, name: str | None = None, when: Any = None) -> None:
-    """A durable timer: the steps traced after it start ``duration`` (``"10m"``, seconds) after the steps
-    traced before it finished. No process or worker is held while it waits.
+    """A durable timer: the steps recorded after it start ``duration`` (``"10m"``, seconds) after the steps
+    recorded before it finished. No process or worker is held while it waits.
 
     Raises:
         SpecError: outside a workflow, or for a duration that is not one.
     """
-    trace = _trace("sleep")
+    recording = _recording_of("sleep")
     seconds = parse_duration(duration, field=f"steps.{name or 'sleep'}.sleep.seconds")
-    trace.add_special("sleep", "sleep", name, {"seconds": seconds, "when": when}, barrier=True)
+    recording.add_special("sleep", "sleep", name, {"seconds": seconds, "when": when}, barrier=True)
 
 
 def wait_for_event(
@@ -66,14 +66,14 @@ def wait_for_event(
     when: Any = None,
 ) -> StepRef:
     """Wait for a CloudEvent of ``type`` (and ``source``) whose data fields (dotted paths) equal
-    ``match`` (constants, inputs or step outputs); the steps traced after it wait for it. Its output
+    ``match`` (constants, inputs or step outputs); the steps recorded after it wait for it. Its output
     ``event`` is the event (``id``, ``type``, ``source``, ``subject``, ``data``); past ``timeout`` the
     step fails.
 
     Raises:
         SpecError: outside a workflow, or for invalid arguments.
     """
-    trace = _trace("wait_for_event")
+    recording = _recording_of("wait_for_event")
     step = name or "wait"
     body: dict[str, Any] = {
         "type": type,
@@ -86,35 +86,35 @@ def wait_for_event(
         body["source"] = source
     if timeout is not None:
         body["timeout"] = _timeout(timeout, f"steps.{step}.wait_for_event.timeout")
-    recorded = trace.add_special("wait_for_event", "wait", name, body, barrier=True)
+    recorded = recording.add_special("wait_for_event", "wait", name, body, barrier=True)
     return StepRef(recorded, None, WAIT_OUTPUTS)
 
 
 def approval(prompt: str, *, timeout: str | float | None = None, name: str | None = None, when: Any = None) -> StepRef:
-    """Wait for a person to approve or reject (``knflow approve RUN STEP``); the steps traced after it
+    """Wait for a person to approve or reject (``knflow approve RUN STEP``); the steps recorded after it
     wait for it. Its outputs: ``approved`` (a boolean, for ``when=``), ``by`` and ``comment``; past
     ``timeout`` the step fails.
 
     Raises:
         SpecError: outside a workflow, or for invalid arguments.
     """
-    trace = _trace("approval")
+    recording = _recording_of("approval")
     body: dict[str, Any] = {"prompt": prompt, "when": when}
     if timeout is not None:
         body["timeout"] = _timeout(timeout, f"steps.{name or 'approval'}.approval.timeout")
-    recorded = trace.add_special("approval", "approval", name, body, barrier=True)
+    recorded = recording.add_special("approval", "approval", name, body, barrier=True)
     return StepRef(recorded, None, APPROVAL_OUTPUTS)
 
 
 def sub_workflow(
-    trace: Trace, child: Any, name: str | None, inputs: dict[str, Any], version: str | None, when: Any
+    recording: Recording, child: Any, name: str | None, inputs: dict[str, Any], version: str | None, when: Any
 ) -> StepRef:
     """Record a call of the workflow ``child`` (a ``WorkflowDefinition``) as a step that starts a child run.
 
     Raises:
         SpecError: for an input the child does not take, or a required one missing.
     """
-    step = name or trace.next_name(child.name)
+    step = name or recording.next_name(child.name)
     unknown = sorted(set(inputs) - set(child.spec.inputs))
     if unknown:
         raise SpecError(f"workflow {child.name} has no input {unknown[0]!r}", path=f"steps.{step}.inputs.{unknown[0]}")
@@ -125,8 +125,8 @@ def sub_workflow(
     body: dict[str, Any] = {"name": child.name, "inputs": bindings, "when": when}
     if version is not None:
         body["version"] = version
-    trace.add_special("workflow", child.name, step, body, barrier=False)
-    trace.children[child.name] = child
+    recording.add_special("workflow", child.name, step, body, barrier=False)
+    recording.children[child.name] = child
     result = child.spec.result
     declared = sorted(result.object) if isinstance(result, ObjectBinding) else None
     return StepRef(step, None, declared)

@@ -42,7 +42,7 @@ class LoadedProject:
         workflows: the workflow specs found, by name, each carrying the actions it calls.
         actions: every ``@action`` found in the Python files imported, by name.
         files: the code bundle, relative POSIX path -> content.
-        absent: packages the files import that are not installed here: traced with stand-ins, and
+        absent: packages the files import that are not installed here: recorded with stand-ins, and
             imported for real where each action runs (its ``requirements=``), at deploy.
     """
 

@@ -1,4 +1,4 @@
-"""``@workflow``: a function traced once into a DAG spec of steps."""
+"""``@workflow``: a function recorded once into a DAG spec of steps."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ._action import ActionDefinition
 from ._durations import parse_duration
 from ._errors import SpecError
 from ._flow_specs import Concurrency
-from ._tracing import InputRef, to_binding, tracing
+from ._recording import InputRef, recording, to_binding
 from .spec import (
     API_VERSION,
     API_VERSION_FLOWS,
@@ -35,7 +35,7 @@ class WorkflowDefinition:
 
     Attributes:
         fn: the decorated function.
-        spec: the traced, validated workflow spec.
+        spec: the recorded, validated workflow spec.
         actions: the actions its steps call, by name.
     """
 
@@ -49,14 +49,14 @@ class WorkflowDefinition:
         self.__wrapped__ = fn
 
     def __call__(self, **inputs: Any) -> Any:
-        from ._tracing import current_trace
+        from ._recording import current_recording
 
-        trace = current_trace()
-        if trace is not None:  # called inside another workflow: a step that starts a child run
+        recording = current_recording()
+        if recording is not None:  # called inside another workflow: a step that starts a child run
             from ._flows import sub_workflow
 
             when = inputs.pop("when", None) if "when" not in self.spec.inputs else None
-            return sub_workflow(trace, self, None, inputs, None, when)
+            return sub_workflow(recording, self, None, inputs, None, when)
         return self._run_here(inputs)
 
     def named(self, step_name: str, *, version: str | None = None, when: Any = None) -> Callable[..., Any]:
@@ -65,12 +65,12 @@ class WorkflowDefinition:
 
         def call(**inputs: Any) -> Any:
             from ._flows import sub_workflow
-            from ._tracing import current_trace
+            from ._recording import current_recording
 
-            trace = current_trace()
-            if trace is None:
+            recording = current_recording()
+            if recording is None:
                 raise SpecError("named() is for steps inside a @workflow function", path=step_name)
-            return sub_workflow(trace, self, step_name, inputs, version, when)
+            return sub_workflow(recording, self, step_name, inputs, version, when)
 
         return call
 
@@ -96,7 +96,7 @@ def _workflow_inputs(fn: Callable[..., Any], name: str) -> dict[str, ParamSpec]:
     return inputs
 
 
-def trace(
+def record_workflow(
     fn: Callable[..., Any],
     *,
     name: str | None = None,
@@ -105,14 +105,14 @@ def trace(
     timeout: str | float | None = None,
     concurrency: Concurrency | None = None,
 ) -> WorkflowDefinition:
-    """Trace ``fn`` once into a validated workflow (``knflow.dev/v2`` when it uses dynamic flows).
+    """Recording ``fn`` once into a validated workflow (``knflow.dev/v2`` when it uses dynamic flows).
 
     Raises:
         SpecError: listing every problem found.
     """
     workflow_name = name or fn.__name__
     inputs = _workflow_inputs(fn, workflow_name)
-    with tracing(workflow_name) as recorded:
+    with recording(workflow_name) as recorded:
         returned = fn(**{key: InputRef(key) for key in inputs})
     result = None if returned is None else to_binding(returned, "result")
     try:
@@ -174,11 +174,11 @@ def workflow(
     bounds the runs in progress at once per key; the others queue in order.
 
     Raises:
-        SpecError: when the traced DAG is invalid (cycles, unknown outputs, wrong types...).
+        SpecError: when the recorded DAG is invalid (cycles, unknown outputs, wrong types...).
     """
 
     def decorate(function: Callable[..., Any]) -> WorkflowDefinition:
-        return trace(
+        return record_workflow(
             function, name=name, description=description, triggers=triggers, timeout=timeout, concurrency=concurrency
         )
 

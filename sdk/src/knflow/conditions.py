@@ -2,7 +2,7 @@
 
 No ``eval``: text is tokenized and parsed into a small AST (frozen dataclasses), checked when a spec is
 registered, and evaluated over plain dicts when the step is about to run. Shared by the SDK (checks at
-trace time, the in-process runner) and the control plane (registration, the engine)::
+recording time, the in-process runner) and the control plane (registration, the engine)::
 
     expr    := or
     or      := and ("or" and)*

@@ -1,6 +1,6 @@
 """The workflow spec: the public contract between the SDK, the CLI, the API and the control plane.
 
-A spec is what ``@workflow`` traces a function into, and what a YAML file says directly; both round
+A spec is what ``@workflow`` records a function into, and what a YAML file says directly; both round
 trip through JSON and YAML unchanged. Bindings say where each step input comes from:
 
 - ``{"input": "url"}``: a workflow input;

@@ -152,7 +152,7 @@ def fetching(key: str):
 """
 
 
-def test_a_package_an_action_requires_is_traced_with_a_stand_in_when_not_installed(tmp_path: Path) -> None:
+def test_a_package_an_action_requires_is_recorded_with_a_stand_in_when_not_installed(tmp_path: Path) -> None:
     project = load_file(write(tmp_path / "absentflow.py", ABSENT))
 
     assert project.absent == ("knflow_unit_absent_pkg",)

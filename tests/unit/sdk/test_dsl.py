@@ -1,4 +1,4 @@
-"""The workflow DSL: tracing a function into a DAG spec."""
+"""The workflow DSL: recording a function into a DAG spec."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def test_invalid_workflows_name_the_step_and_field(body: Any, message: str) -> N
     assert message in str(caught.value)
 
 
-def test_references_cannot_be_computed_with_at_trace_time() -> None:
+def test_references_cannot_be_computed_with_at_recording_time() -> None:
     with pytest.raises(SpecError, match="known only at run time"):
 
         @workflow

@@ -1,4 +1,4 @@
-"""Tracing a ``@workflow`` function: action calls become steps, values become bindings."""
+"""Recording a ``@workflow`` function: action calls become steps, values become bindings."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from ._file import File
 if TYPE_CHECKING:
     from ._action import ActionDefinition
 
-_current: ContextVar[Trace | None] = ContextVar("knflow_trace", default=None)
+_current: ContextVar[Recording | None] = ContextVar("knflow_recording", default=None)
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
-def current_trace() -> Trace | None:
-    """The trace being recorded in this context, if a ``@workflow`` function is being traced."""
+def current_recording() -> Recording | None:
+    """The recording in progress in this context, if a ``@workflow`` function is being recorded."""
     return _current.get()
 
 
@@ -39,7 +39,7 @@ class _Ref:
 
 
 class InputRef(_Ref):
-    """A workflow input, while tracing."""
+    """A workflow input, while recording."""
 
     __slots__ = ("name",)
 
@@ -51,7 +51,7 @@ class InputRef(_Ref):
 
 
 class OutputRef(_Ref):
-    """One output of a step, while tracing."""
+    """One output of a step, while recording."""
 
     __slots__ = ("output", "step")
 
@@ -63,7 +63,7 @@ class OutputRef(_Ref):
 
 
 class StepRef(OutputRef):
-    """The outputs of a step, while tracing; ``ref["name"]`` is one output."""
+    """The outputs of a step, while recording; ``ref["name"]`` is one output."""
 
     __slots__ = ("declared", "scalar")
 
@@ -87,7 +87,7 @@ class StepRef(OutputRef):
 
 
 class MapRef(OutputRef):
-    """The joined results of a mapped step, while tracing: one list, bound whole."""
+    """The joined results of a mapped step, while recording: one list, bound whole."""
 
     __slots__ = ()
 
@@ -104,11 +104,11 @@ class MapRef(OutputRef):
         return f"<results of mapped step {self.step}>"
 
 
-class Trace:
+class Recording:
     """The steps recorded while a workflow function runs once.
 
-    A sleep, an event wait or an approval is a barrier: it waits for the steps traced before it, and the
-    steps traced after it wait for it (code order is time order, as it reads).
+    A sleep, an event wait or an approval is a barrier: it waits for the steps recorded before it, and the
+    steps recorded after it wait for it (code order is time order, as it reads).
     """
 
     def __init__(self, workflow: str):
@@ -174,7 +174,7 @@ class Trace:
         return step
 
     def record(self, step: dict[str, Any], when: Any) -> None:
-        """Add a traced step, with its condition and what it must wait for."""
+        """Add a recorded step, with its condition and what it must wait for."""
         if when is not None:
             step["when"] = condition_text(when, f"steps.{step['name']}.when")
         if self.barrier is not None and "after" not in step:
@@ -296,13 +296,13 @@ def to_binding(value: Any, path: str) -> dict[str, Any]:
 
 
 @contextmanager
-def tracing(workflow: str) -> Iterator[Trace]:
+def recording(workflow: str) -> Iterator[Recording]:
     """Record action calls made in this context as steps of ``workflow``."""
     if _current.get() is not None:
         raise SpecError("a @workflow function cannot be traced inside another one", path=f"workflow {workflow}")
-    trace = Trace(workflow)
-    token = _current.set(trace)
+    recording = Recording(workflow)
+    token = _current.set(recording)
     try:
-        yield trace
+        yield recording
     finally:
         _current.reset(token)

@@ -1,4 +1,4 @@
-"""Dynamic flows traced into the spec (``knflow.dev/v2``): map, when, first_of, sub-workflows, sleep, event
+"""Dynamic flows recorded into the spec (``knflow.dev/v2``): map, when, first_of, sub-workflows, sleep, event
 waits, approvals, concurrency, priorities; the in-process runner; and v1 specs left exactly as they were."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def step(definition: Any, name: str) -> dict[str, Any]:
     return found
 
 
-def test_map_traces_mapped_and_unmapped_arguments_into_one_step() -> None:
+def test_map_records_mapped_and_unmapped_arguments_into_one_step() -> None:
     @workflow
     def thumbs(prefix: str, sizes: list[int]) -> Any:
         found = listing(prefix=prefix)
@@ -126,7 +126,7 @@ def test_a_skipped_branch_falls_through_first_of_and_skips_its_readers() -> None
         (3, "when= takes a boolean output, an input or a condition string, got int"),
     ],
 )
-def test_a_bad_condition_is_refused_when_traced(when: Any, message: str) -> None:
+def test_a_bad_condition_is_refused_when_recorded(when: Any, message: str) -> None:
     with pytest.raises(SpecError) as caught:
 
         @workflow
