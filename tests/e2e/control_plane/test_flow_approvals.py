@@ -7,6 +7,8 @@ across a restart of ``knflow dev``."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .processes import ControlPlane, wait_for
+from .processes import BIN, ControlPlane, wait_for
 
 CODE = """
 from knflow import action, approval, workflow
@@ -141,3 +143,27 @@ def test_a_timeout_fails_the_approval_also_across_a_restart(plane: ControlPlane,
         assert late.status_code == 409, late.text
     finally:
         back.stop()
+
+
+def test_knflow_run_shows_the_wait_and_its_end(plane: ControlPlane, tmp_path: Path) -> None:
+    deploy(plane, tmp_path)
+    shown = tmp_path / "run.out"
+    with shown.open("w") as out:
+        watching = subprocess.Popen(
+            [str(BIN / "knflow"), "run", "checkout", "-i", "order=E5", "--url", plane.url],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env={**os.environ, "COLUMNS": "100"},
+        )
+        try:
+            wait_for(lambda: "waiting  ok" in shown.read_text(), 60, "knflow run to show the wait")
+            run_id = shown.read_text().split()[1]  # "run ID of checkout (VERSION)"
+            approved = httpx.post(f"{plane.url}/v1/runs/{run_id}/steps/ok/approve", json={}, timeout=30)
+            assert approved.status_code == 200, approved.text
+            assert watching.wait(60) == 0, shown.read_text()
+        finally:
+            if watching.poll() is None:
+                watching.kill()
+    lines = shown.read_text()
+    assert "⏸ waiting  ok" in lines and "✓ succeeded  ok" in lines and "shipped E5" in lines, lines

@@ -17,13 +17,17 @@ from ._render import JSON, duration_ms, epoch, format_duration, format_error, st
 _ENDED = frozenset({"succeeded", "failed", "lost", "cancelled"})
 
 
+#: the statuses of a step without attempts worth a line: it never ran, or it waits and ends without a worker
+_NO_ATTEMPT = ("cancelled", "skipped", "waiting", "succeeded", "failed")
+
+
 class Progress:
     """Prints each attempt's start and end as polls of a run reveal them (``on_poll`` of ``Client.wait``)."""
 
     def __init__(self, console: Console):
         self.console = console
         self.shown: set[tuple[str, int, str]] = set()
-        self.steps_ended: set[str] = set()
+        self.shown_steps: set[tuple[str, str]] = set()
 
     def __call__(self, run: JSON) -> None:
         """Print what changed since the last poll."""
@@ -33,9 +37,14 @@ class Progress:
             for attempt in attempts:
                 self._attempt(name, step, attempt, last=attempt is attempts[-1])
             status = str(step.get("status"))
-            if not attempts and status in ("cancelled", "skipped") and name not in self.steps_ended:
-                self.steps_ended.add(name)  # never ran: the run ended first
-                self.console.print(Text.assemble("  ", status_text(status), "  ", (name, "bold")))
+            if not attempts and status in _NO_ATTEMPT and (name, status) not in self.shown_steps:
+                # never ran (skipped, or the run ended first); or runs no action: an approval or a sleep
+                # waits, then ends
+                self.shown_steps.add((name, status))
+                line = Text.assemble("  ", status_text(status), "  ", (name, "bold"))
+                if status == "failed" and step.get("error"):
+                    line.append(f": {format_error(step.get('error'))}")
+                self.console.print(line)
 
     def _attempt(self, name: str, step: JSON, attempt: JSON, *, last: bool) -> None:
         number, status = int(attempt.get("number") or 0), str(attempt.get("status"))

@@ -13,7 +13,13 @@ from rich.text import Text
 
 JSON = dict[str, Any]
 
-_MARKS = {"running": ("▶", "cyan"), "succeeded": ("✓", "green"), "failed": ("✗", "red"), "cancelled": ("⊘", "yellow")}
+_MARKS = {
+    "running": ("▶", "cyan"),
+    "succeeded": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "cancelled": ("⊘", "yellow"),
+    "waiting": ("⏸", "magenta"),
+}
 
 
 def _parse_time(value: Any) -> datetime | None:
