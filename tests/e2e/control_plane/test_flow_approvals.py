@@ -93,6 +93,12 @@ def test_approve_lets_the_run_go_on_and_reject_fails_it(plane: ControlPlane, tmp
     assert run["status"] == "running"
     held = steps(run)
     assert held["ok"]["attempts"] == [] and held["ship"]["status"] == "pending", held
+    assert held["ok"]["wait"] == {"kind": "approval", "prompt": "Ship it?", "timeout": None}
+    assert held["ok"]["wake_at"] is None and held["ship"]["wait"] is None
+    shown = plane.cli("get", run_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "step ok waits for approval: Ship it?" in shown.stdout, shown.stdout
+    assert f"knflow approve {run_id} ok" in shown.stdout and f"knflow reject {run_id} ok" in shown.stdout
     approved = plane.cli("approve", run_id, "ok", "--comment", "looks good")
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert f"run {run_id}: step ok approved" in approved.stdout
@@ -134,6 +140,7 @@ def test_a_timeout_fails_the_approval_also_across_a_restart(plane: ControlPlane,
     assert failed["error"]["message"] == "approval 'ok' had no decision within 3 s"
 
     survivor = waiting(plane, "hurry", "D4")
+    assert steps(get(plane, survivor))["ok"]["wake_at"] is not None  # the deadline, stored
     plane.kill()  # the deadline is stored: the plane that comes back fires it
     back = ControlPlane(plane.state_dir, port=plane.port).start()
     try:

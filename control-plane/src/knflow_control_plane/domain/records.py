@@ -109,6 +109,10 @@ class StepView:
     finished_at: float | None
     #: when a retry of this step may start (a failed attempt's backoff); None unless one is waiting
     next_attempt_at: float | None = None
+    #: what a step running no action waits for (an approval's prompt and timeout, a sleep's seconds)
+    wait: dict[str, Any] | None = None
+    #: while it waits, when its deadline passes (a sleep's end, an approval's timeout)
+    wake_at: float | None = None
 
 
 @dataclass(frozen=True)

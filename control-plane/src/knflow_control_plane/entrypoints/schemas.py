@@ -47,6 +47,8 @@ def step_json(s: StepView) -> dict[str, Any]:
         "finished_at": iso(s.finished_at),
         "duration_ms": _duration(s.started_at, s.finished_at),
         "next_attempt_at": iso(s.next_attempt_at),
+        "wait": s.wait,
+        "wake_at": iso(s.wake_at),
         "attempts": [attempt_json(a) for a in s.attempts],
     }
 

@@ -176,6 +176,22 @@ def show_run(console: Console, run: JSON) -> None:
     show_outcome(console, run)
 
 
+def show_waits(console: Console, run: JSON) -> None:
+    """What each waiting step of a running run waits for: a person (and how to decide), or the time."""
+    for step in run.get("steps", []):
+        wait = step.get("wait") or {}
+        if step.get("status") != "waiting":
+            continue
+        name, until = step.get("name"), step.get("wake_at")
+        if wait.get("kind") == "approval":
+            line = f"step {name} waits for approval: {wait.get('prompt')}"
+            line += f" (until {until})" if until else ""
+            line += f"\n  knflow approve {run.get('id')} {name}\n  knflow reject {run.get('id')} {name}"
+        else:
+            line = f"step {name} sleeps until {until}"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)  # commands copied whole
+
+
 def show_outcome(console: Console, run: JSON) -> None:
     """A finished run's result, or which step failed and why."""
     status = run.get("status")
@@ -184,6 +200,7 @@ def show_outcome(console: Console, run: JSON) -> None:
         console.print(f"result: {json.dumps(run.get('result'), indent=2, default=str)}", markup=False, soft_wrap=True)
         return
     if status not in ("failed", "cancelled"):
+        show_waits(console, run)
         return
     failed = [s for s in run.get("steps", []) if s.get("status") == "failed"]
     for step in failed:

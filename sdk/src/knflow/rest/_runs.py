@@ -66,6 +66,11 @@ class Step(Reply):
     duration_ms: float | None = None
     #: when a retry may start (a failed attempt's backoff); None unless one is waiting
     next_attempt_at: datetime | None = None
+    #: what a step running no action waits for: ``{"kind": "approval", "prompt", "timeout"}`` or
+    #: ``{"kind": "sleep", "seconds"}``; None for an action's step
+    wait: dict[str, Any] | None = None
+    #: while it waits (status ``waiting``), when its deadline passes: a sleep's end, an approval's timeout
+    wake_at: datetime | None = None
     attempts: list[Attempt] = Field(default_factory=list)
 
 

@@ -329,6 +329,8 @@ class MemoryRuns:
                 step.started_at,
                 step.finished_at,
                 step.ready_at if step.status is StepStatus.READY and step.attempts else None,
+                dict(step.wait) if step.wait is not None else None,
+                step.wake_at if step.status is StepStatus.WAITING else None,
             )
             for name, step in self._steps[run_id].items()
         ]

@@ -60,6 +60,8 @@ def get_run(conn: Connection, run_id: str, project: str | None = None) -> RunVie
             s.started_at,
             s.finished_at,
             s.ready_at if s.status == "ready" and s.attempts else None,
+            s.wait,
+            s.wake_at if s.status == "waiting" else None,
         )
         for s in step_rows
     ]
