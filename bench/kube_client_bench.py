@@ -1,4 +1,4 @@
-"""knflow's own Kubernetes client against a maintained async one (lightkube), on a real API server.
+"""knflow's Kubernetes adapter (a thin layer over lightkube) against lightkube's own verbs, on a real API server.
 
     .venv/bin/python bench/kube_client_bench.py [--quick] [--json rows.json]
 
@@ -9,6 +9,12 @@ creates a suspended Job and deletes it, and reads a finished pod's log. Per oper
 latency, and the CPU the client's process spent on it. Per client, in a fresh interpreter: the import
 of the client (the module and, for lightkube, the resource models used) and the peak RSS after one
 request. The clients' own work only differs; the API server's is the same for both.
+
+Both sides run on lightkube's connection (its httpx2 client, auth, TLS): "knflow" is
+``adapters/knative/kubernetes.py`` as the control plane uses it (REST paths, dicts, ``fieldValidation=Strict``
+on writes, the 429 and connect-retry loop), "lightkube" its typed verbs used directly. The row is the
+price of knflow's layer. knflow's former own client (httpx, 375 lines) is not kept here as a baseline:
+its numbers against lightkube, measured the same way before the move, are in docs/deploy.md.
 """
 
 from __future__ import annotations
@@ -72,7 +78,7 @@ def _pod(image: str) -> dict[str, Any]:
 
 
 def knflow_ops() -> tuple[dict[str, Op], Callable[[], Awaitable[None]]]:
-    """The operations through knflow's ``KubeClient``, and how to close it."""
+    """The operations through knflow's ``KubeClient`` (the adapter over lightkube), and how to close it."""
     from knflow_control_plane.adapters.knative.kubernetes import KubeClient, KubeConfig, resource_path
 
     env = knative_env()
@@ -93,8 +99,9 @@ def knflow_ops() -> tuple[dict[str, Op], Callable[[], Awaitable[None]]]:
             await events.aclose()
 
     async def create_job(i: int) -> object:
-        await kube.create(jobs, _job(f"bench-k-{RUN}-{i + 100}"))
-        return await kube.delete(f"{jobs}/bench-k-{i}")
+        created = await kube.create(jobs, _job(f"bench-k-{RUN}-{i + 100}"))
+        await kube.delete(f"{jobs}/bench-k-{RUN}-{i + 100}")
+        return created
 
     ops: dict[str, Op] = {
         "get Service": lambda _: kube.get(f"{services}/{SERVICE}"),
@@ -107,7 +114,8 @@ def knflow_ops() -> tuple[dict[str, Op], Callable[[], Awaitable[None]]]:
 
 
 def lightkube_ops() -> tuple[dict[str, Op], Callable[[], Awaitable[None]]]:
-    """The same operations through lightkube's ``AsyncClient`` (typed resources, dicts for bodies)."""
+    """The same operations through lightkube's ``AsyncClient`` used directly (typed resources, dicts for
+    bodies)."""
     from lightkube import AsyncClient, KubeConfig
     from lightkube.codecs import from_dict
     from lightkube.resources.batch_v1 import Job
@@ -144,7 +152,7 @@ def lightkube_ops() -> tuple[dict[str, Op], Callable[[], Awaitable[None]]]:
 
 
 async def _setup() -> None:
-    """The namespace, the Service and the finished pod, made once with knflow's client."""
+    """The namespace, the Service and the finished pod, made once with knflow's adapter."""
     from knflow_control_plane.adapters.knative.kubernetes import KubeApiError, KubeClient, KubeConfig, resource_path
 
     env = knative_env()

@@ -1,13 +1,17 @@
-"""A small async client of the Kubernetes API, over httpx.
+"""knflow's Kubernetes port, a thin layer over lightkube's async connection.
 
-Why not ``kubernetes_asyncio`` or the official client: knflow touches four kinds (Knative ``Service``,
-``batch/v1`` ``Job``, ``Pod`` and its log) through a handful of verbs, all of them plain JSON over
-HTTPS. httpx is already a dependency; the generated clients add tens of megabytes of models, an
-aiohttp stack and their own (synchronous) configuration loading, to then hand us dicts for CRDs anyway.
-This module is ~250 lines we can read: the REST paths, bearer tokens (re-read from disk, since
-projected ServiceAccount tokens rotate), merge patches, dry runs, and watches as async iterators.
+knflow touches a handful of kinds (Knative ``Service``, ``batch/v1`` ``Job``, ``Pod`` and its log,
+``Secret``, ``ContainerSource``) through a handful of verbs, by REST path: :class:`KubeClient` is that
+small surface, and its callers never see the library. lightkube (a maintained async client) does the
+connection: the API server's address, its CA, the bearer token read from a file and read again when the
+server answers 401 (projected ServiceAccount tokens rotate), TLS and connection pooling
+(``bench/kube_client_bench.py`` measured it against knflow's former own client and raw lightkube verbs;
+docs/deploy.md has the numbers and why lightkube rather than kr8s).
 
-Errors are translated at this edge: :class:`KubeApiError` carries the API's ``Status`` (code, reason,
+What knflow adds, in one place (:meth:`KubeClient._send`): every write carries ``fieldValidation=Strict``
+(a field the schema does not know is an error, not silently pruned) and, when asked, ``dryRun=All``;
+a 429 is waited out as its ``Retry-After`` says, a connection that could not be opened is tried again;
+errors are translated at this edge: :class:`KubeApiError` carries the API's ``Status`` (code, reason,
 message); :class:`KubeUnavailable` means the API server could not be reached.
 """
 
@@ -17,13 +21,16 @@ import asyncio
 import contextlib
 import json
 import os
-import ssl
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
+from lightkube.config import client_adapter
+from lightkube.config.kubeconfig import SingleConfig
+from lightkube.config.models import Cluster, Context, User
+from lightkube.core.exceptions import ConfigError
 
 from ...errors import ControlPlaneError, Unavailable
 
@@ -103,13 +110,13 @@ class KubeConfig:
             ca_file=SERVICE_ACCOUNT_DIR / "ca.crt",
         )
 
-    def bearer(self) -> str | None:
-        """The token to send now."""
-        if self.token:
-            return self.token
-        if self.token_file is not None:
-            return self.token_file.read_text().strip()
-        return None
+    def lightkube(self) -> SingleConfig:
+        """This configuration as lightkube's (one cluster, one user)."""
+        ca = str(self.ca_file) if self.ca_file is not None else None
+        token_file = str(self.token_file) if self.token_file is not None and not self.token else None
+        user = User(token=self.token or None, token_file=token_file)
+        cluster = Cluster(server=self.url, certificate_auth=ca)
+        return SingleConfig(context_name="knflow", context=Context(cluster="knflow"), cluster=cluster, user=user)
 
 
 def resource_path(api_version: str, plural: str, namespace: str | None = None, name: str | None = None) -> str:
@@ -140,10 +147,12 @@ class KubeClient:
     def __init__(self, config: KubeConfig, *, timeout: float = 30.0, field_manager: str = "knflow"):
         self.config = config
         self.field_manager = field_manager
-        verify: ssl.SSLContext | bool = True
-        if config.ca_file is not None:
-            verify = ssl.create_default_context(cafile=str(config.ca_file))
-        self._http = httpx.AsyncClient(base_url=config.url, verify=verify, timeout=timeout)
+        self._timeout = timeout
+        params = client_adapter.ConnectionParams(timeout=httpx2.Timeout(timeout))
+        try:
+            self._http = client_adapter.AsyncClient(config.lightkube(), params)
+        except (ConfigError, OSError) as exc:  # an unreadable CA bundle, say
+            raise KubeError(f"the Kubernetes client cannot be configured: {exc}") from exc
 
     async def get(self, path: str) -> Obj:
         """The object at ``path``.
@@ -230,19 +239,19 @@ class KubeClient:
         if label_selector:
             params["labelSelector"] = label_selector
         # The server ends the stream: the client's read timeout must outlast it.
-        timeout = httpx.Timeout(self._http.timeout.connect, read=timeout_seconds + 30.0)
+        timeout = httpx2.Timeout(self._timeout, read=timeout_seconds + 30.0)
         try:
-            async with self._http.stream(
-                "GET", path, params=params, headers=self._headers(), timeout=timeout
-            ) as response:
+            async with self._http.stream("GET", path, params=params, headers=_ACCEPT_JSON, timeout=timeout) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise _api_error(response)
                 async for line in response.aiter_lines():
                     if line.strip():
                         yield json.loads(line)
-        except httpx.TransportError as exc:
+        except httpx2.TransportError as exc:
             raise KubeUnavailable(f"watch of {path} failed: {exc!r}") from exc
+        except ConfigError as exc:  # the token file is gone
+            raise KubeError(f"watch of {path}: {exc}") from exc
 
     async def request(
         self,
@@ -275,18 +284,28 @@ class KubeClient:
         body: Obj | None = None,
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
-    ) -> httpx.Response:
-        headers = self._headers()
+    ) -> httpx2.Response:
+        """The one place a request is sent: throttling and transient failures handled, errors translated."""
+        headers = dict(_ACCEPT_JSON)
         content = None
         if body is not None:
             headers["content-type"] = content_type
             content = json.dumps(body).encode()
-        for attempt in range(1, _THROTTLED_TRIES + 1):
+        for attempt in range(1, _TRIES + 1):
             try:
                 response = await self._http.request(method, path, params=params, content=content, headers=headers)
-            except httpx.TransportError as exc:
+            except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+                # The request never reached the server (an API server restarting, a blip of the network):
+                # safe to send again whatever the verb, a few times, before calling the server unreachable.
+                if attempt < _CONNECT_TRIES:
+                    await asyncio.sleep(0.2 * attempt)
+                    continue
                 raise KubeUnavailable(f"{method} {path}: the Kubernetes API is unreachable: {exc!r}") from exc
-            if response.status_code != 429 or attempt == _THROTTLED_TRIES:
+            except httpx2.TransportError as exc:
+                raise KubeUnavailable(f"{method} {path}: the Kubernetes API is unreachable: {exc!r}") from exc
+            except ConfigError as exc:  # the token file is gone
+                raise KubeError(f"{method} {path}: {exc}") from exc
+            if response.status_code != 429 or attempt == _TRIES:
                 break
             # 429: the API server is throttling, or a resource's storage is still initialising (a CRD just
             # established): wait as it says (Retry-After, in seconds) and ask again, as client-go does.
@@ -294,13 +313,6 @@ class KubeClient:
         if response.status_code >= 400:
             raise _api_error(response)
         return response
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"accept": "application/json"}
-        token = self.config.bearer()
-        if token:
-            headers["authorization"] = f"Bearer {token}"
-        return headers
 
     def _write_params(self, dry_run: bool) -> dict[str, str]:
         # Strict: a field the schema does not know is an error, not silently pruned (CRDs prune).
@@ -310,10 +322,13 @@ class KubeClient:
         return params
 
 
-_THROTTLED_TRIES = 10
+_ACCEPT_JSON = {"accept": "application/json"}
+#: Tries of one request the server throttles (429); of one whose connection could not be opened.
+_TRIES = 10
+_CONNECT_TRIES = 3
 
 
-def _retry_after(response: httpx.Response) -> float:
+def _retry_after(response: httpx2.Response) -> float:
     """Seconds to wait before asking again after a 429 (``Retry-After``, capped; 1 s when absent)."""
     try:
         return min(10.0, max(0.1, float(response.headers.get("retry-after", "1"))))
@@ -321,7 +336,7 @@ def _retry_after(response: httpx.Response) -> float:
         return 1.0
 
 
-def _api_error(response: httpx.Response) -> KubeApiError:
+def _api_error(response: httpx2.Response) -> KubeApiError:
     method, path = response.request.method, response.request.url.path
     try:
         status = response.json()
