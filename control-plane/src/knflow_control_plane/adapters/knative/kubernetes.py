@@ -83,7 +83,7 @@ class KubeConfig:
     Attributes:
         url: ``https://host:port`` of the API server.
         token: a bearer token, or None to read ``token_file`` (or send none).
-        token_file: a file holding the bearer token, read again before each request (rotation).
+        token_file: a file holding the bearer token, read again when the server answers 401 (rotation).
         ca_file: the CA bundle that signed the server's certificate; None for the system's.
     """
 
