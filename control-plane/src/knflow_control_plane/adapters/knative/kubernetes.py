@@ -294,9 +294,10 @@ class KubeClient:
         for attempt in range(1, _TRIES + 1):
             try:
                 response = await self._http.request(method, path, params=params, content=content, headers=headers)
-            except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
-                # The request never reached the server (an API server restarting, a blip of the network):
-                # safe to send again whatever the verb, a few times, before calling the server unreachable.
+            except httpx2.ConnectError as exc:
+                # The connection was refused or reset before the request went out (an API server restarting):
+                # safe to send again whatever the verb, a few times, before calling the server unreachable. A
+                # connect timeout is not retried: it has already waited the whole timeout.
                 if attempt < _CONNECT_TRIES:
                     await asyncio.sleep(0.2 * attempt)
                     continue
