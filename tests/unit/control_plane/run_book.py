@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from knflow_control_plane.adapters.sqlalchemy.transitions import apply_facts
 from knflow_control_plane.domain.events import LifecycleEvent
 from knflow_control_plane.domain.model import AttemptStatus, PlannedStep, RetryPolicy, StepStatus
 from knflow_control_plane.domain.planner import plan_creation
@@ -28,6 +27,7 @@ from knflow_control_plane.domain.transitions import (
     StepsDue,
     initial_state,
 )
+from knflow_control_plane.service.state_machine import apply_facts
 
 
 def dag_run(upstream: dict[str, list[str]], retries: dict[str, int], result: str | None) -> NewRun:

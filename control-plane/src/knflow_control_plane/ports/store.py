@@ -43,7 +43,8 @@ class RunStates(Protocol):
     """What the run state machine needs of storage within one transaction (``domain/planner.py`` decides,
     this loads and writes): the runs locked, the state their facts need, more when the planner asks for
     it (:class:`Need`), and the plans written. ``adapters/sqlalchemy/transitions.py`` implements it on
-    SQLite and Postgres and drives every transition through it (``apply_facts``)."""
+    SQLite and Postgres, ``adapters/memory/runs.py`` in memory; ``service/state_machine.py``
+    ``apply_facts`` drives every transition through it."""
 
     def lock(self, run_ids: Sequence[str], *, skip_locked: bool) -> list[str]:
         """Lock the runs for this transaction; the ids of those it holds (others' skipped if asked)."""

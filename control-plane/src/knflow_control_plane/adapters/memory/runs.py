@@ -33,7 +33,7 @@ from ...domain.transitions import (
     TimerFired,
 )
 from ...domain.waits import not_decided
-from ..sqlalchemy.transitions import apply_facts, as_transition
+from ...service.state_machine import apply_facts, as_transition
 from ._json import stored
 
 #: the most characters of a cancelled attempt's output kept in its record (as the database keeps)

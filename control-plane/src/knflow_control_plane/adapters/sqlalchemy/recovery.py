@@ -13,10 +13,11 @@ from sqlalchemy.engine import Connection
 from ...domain.model import RunStatus, StepStatus
 from ...domain.records import Transition, Worker
 from ...domain.transitions import Context, Fact, LeaseExpired, Plan, RetryAsked, RunCancelled, RunTimedOut, StepsDue
+from ...service.state_machine import as_transition
 from . import statements as st
 from .raw import AnyConnection
 from .tables import runs, steps
-from .transitions import as_transition, transition
+from .transitions import transition
 
 
 def claim_ready(

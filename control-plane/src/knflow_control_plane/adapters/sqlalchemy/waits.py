@@ -12,10 +12,11 @@ from ...domain.model import NoSuchStep, StepStatus, TransitionError
 from ...domain.records import Transition
 from ...domain.transitions import ApprovalDecided, Context, Fact, TimerFired
 from ...domain.waits import not_decided
+from ...service.state_machine import as_transition
 from .raw import AnyConnection
 from .recovery import _applied, _in_project
 from .tables import steps
-from .transitions import as_transition, transition
+from .transitions import transition
 
 
 def decide(
