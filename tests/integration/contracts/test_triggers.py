@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from knflow_control_plane.domain.records import Schedule
 from knflow_control_plane.ports import TriggerStore
 
 EVENT = {"kind": "event", "type": "shop.order", "source": "/shop"}
@@ -20,7 +21,7 @@ async def test_triggers_are_listed_by_workflow_and_position_and_replaced_whole(t
     ]
     assert events[0] == {"project": "default", "workflow": "billing", "position": 0, "version": "b1", "trigger": EVENT}
     assert await triggers.list_schedules("default") == [
-        {"project": "default", "workflow": "orders", "position": 0, "version": "w1", "trigger": CRON, "cursor": 100.0}
+        Schedule(project="default", workflow="orders", position=0, version="w1", trigger=CRON, cursor=100.0)
     ]
     await triggers.replace_triggers("default", "orders", "w2", [], [], 200.0)
     assert [e["workflow"] for e in await triggers.list_event_triggers("default")] == ["billing"]
@@ -34,13 +35,13 @@ async def test_a_schedule_keeps_its_cursor_across_deploys_and_only_moves_forward
     await triggers.replace_triggers("default", "orders", "w1", [], [CRON], 100.0)
     await triggers.advance_schedule("default", "orders", 0, 160.0)
     await triggers.advance_schedule("default", "orders", 0, 130.0)  # a racing replica's older tick
-    assert [s["cursor"] for s in await triggers.list_schedules("default")] == [160.0]
+    assert [s.cursor for s in await triggers.list_schedules("default")] == [160.0]
     await triggers.replace_triggers("default", "orders", "w2", [], [CRON, {**CRON, "cron": "0 * * * *"}], 300.0)
     kept, new = await triggers.list_schedules("default")
-    assert (kept["version"], kept["cursor"]) == ("w2", 160.0)
-    assert new["cursor"] == 300.0  # a new schedule fires no tick of the past
+    assert (kept.version, kept.cursor) == ("w2", 160.0)
+    assert new.cursor == 300.0  # a new schedule fires no tick of the past
     await triggers.replace_triggers("default", "orders", "w3", [], [{**CRON, "timezone": "Europe/Paris"}], 400.0)
-    assert [s["cursor"] for s in await triggers.list_schedules("default")] == [400.0]
+    assert [s.cursor for s in await triggers.list_schedules("default")] == [400.0]
 
 
 async def test_every_projects_triggers_are_listed_together_for_the_plane(triggers: TriggerStore) -> None:
@@ -51,4 +52,4 @@ async def test_every_projects_triggers_are_listed_together_for_the_plane(trigger
         ("default", "orders", "w1"),
         ("other", "orders", "o1"),
     ]
-    assert [s["project"] for s in await triggers.list_schedules(None)] == ["default", "other"]
+    assert [s.project for s in await triggers.list_schedules(None)] == ["default", "other"]

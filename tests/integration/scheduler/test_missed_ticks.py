@@ -56,7 +56,7 @@ async def test_missed_ticks_follow_the_policy(tmp_path: Path, policy: str, runs:
         sources = {call["idempotency"] for call in workflows.started}
         assert len(sources) == runs  # one idempotency key per tick
         [schedule] = await store.list_schedules("default")
-        assert schedule["cursor"] == NOW.timestamp()
+        assert schedule.cursor == NOW.timestamp()
         await Scheduler(store, workflows, FixedClock()).fire_due()  # type: ignore[arg-type]
         assert len(workflows.started) == runs  # nothing is due twice
     finally:
@@ -76,7 +76,7 @@ async def test_the_schedules_of_every_project_fire_each_in_its_own_project(tmp_p
         assert sorted(call["project"] for call in workflows.started) == ["beta", "default"]
         for project in ("default", "beta"):
             [schedule] = await store.list_schedules(project)
-            assert schedule["cursor"] == NOW.timestamp()  # each project's own cursor moved
+            assert schedule.cursor == NOW.timestamp()  # each project's own cursor moved
     finally:
         await store.close()
 
@@ -106,6 +106,6 @@ async def test_a_tick_that_can_start_no_run_is_kept_as_a_rejected_event(tmp_path
         assert rejected.workflow == "wf" and rejected.field == "workflow" and "not deployed" in rejected.reason
         assert rejected.data == '{"n": 1}'
         [schedule] = await store.list_schedules("default")
-        assert schedule["cursor"] == NOW.timestamp()  # the tick is over: not fired again
+        assert schedule.cursor == NOW.timestamp()  # the tick is over: not fired again
     finally:
         await store.close()

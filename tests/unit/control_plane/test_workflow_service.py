@@ -100,7 +100,7 @@ async def test_a_deploy_builds_and_deploys_each_action_once_then_enables_the_tri
     assert builder.built == [f"price@{price.spec.version}"] and backend.deployed == ["price"]
     route = await workflows.route("POST", "/orders")
     assert route is not None and route["workflow"] == "orders" and route["version"] == version
-    assert [s["trigger"]["cron"] for s in await store.list_schedules("default")] == ["*/5 * * * *"]
+    assert [s.trigger["cron"] for s in await store.list_schedules("default")] == ["*/5 * * * *"]
     built = await store.get_action_version("default", "price", price.spec.version)
     assert built is not None and built["build_status"] == "ready" and built["artifact"]["kind"] == "venv"
 

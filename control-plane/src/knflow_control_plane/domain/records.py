@@ -153,3 +153,18 @@ class Page:
 
     runs: list[RunView]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A deployed workflow's schedule trigger, at its position among the workflow's schedules."""
+
+    project: str
+    workflow: str
+    position: int
+    #: the workflow version whose spec declared it (the runs it starts pin this version)
+    version: str
+    #: the ``ScheduleTrigger`` as stored (``cron``, ``timezone``, ``inputs``, ``missed``)
+    trigger: dict[str, Any]
+    #: the time (epoch seconds) up to which its ticks are fired; only moves forward
+    cursor: float

@@ -13,11 +13,12 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from knflow.spec import ScheduleTrigger
 from knflow_eventing import Tick, due_ticks, next_tick
 
+from ..domain.records import Schedule
 from ..domain.rejections import RejectedEvent, excerpt
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import Clock, RejectedEvents, TriggerStore
@@ -59,8 +60,8 @@ class Scheduler:
         now = self.clock.now()
         sleep = MAX_SLEEP_S
         for row in await self.store.list_schedules(None):
-            trigger = ScheduleTrigger.model_validate(row["trigger"])
-            cursor = datetime.fromtimestamp(row["cursor"], UTC)
+            trigger = ScheduleTrigger.model_validate(row.trigger)
+            cursor = datetime.fromtimestamp(row.cursor, UTC)
             for tick in due_ticks(trigger.cron, trigger.timezone, cursor, now, trigger.missed):
                 await self._fire(row, trigger, tick)
                 cursor = tick.at
@@ -68,7 +69,7 @@ class Scheduler:
             sleep = min(sleep, max(0.0, (upcoming - self.clock.now()).total_seconds()))
         return sleep
 
-    async def _fire(self, row: dict[str, Any], trigger: ScheduleTrigger, tick: Tick) -> None:
+    async def _fire(self, row: Schedule, trigger: ScheduleTrigger, tick: Tick) -> None:
         at = tick.at.astimezone(UTC).isoformat()
         record = {
             "kind": "schedule",
@@ -79,34 +80,34 @@ class Scheduler:
             "late_by_s": round(tick.late_by.total_seconds(), 3),
             "missed_policy": trigger.missed,
         }
-        source = f"/schedules/{row['workflow']}/{row['position']}"
+        source = f"/schedules/{row.workflow}/{row.position}"
         try:
-            await self.workflows.of(row["project"]).start(
-                row["workflow"],
+            await self.workflows.of(row.project).start(
+                row.workflow,
                 dict(trigger.inputs),
                 trigger=record,
-                version=row["version"],
+                version=row.version,
                 idempotency=(source, at),
             )
         except (InvalidRequest, NotFound, Conflict) as exc:  # this tick can never start its run: kept, shown
-            log.warning("the %s tick of %s starts no run: %s", at, row["workflow"], exc)
+            log.warning("the %s tick of %s starts no run: %s", at, row.workflow, exc)
             field = exc.fields.get("field")
             rejected = RejectedEvent(
-                project=row["project"],
+                project=row.project,
                 received_at=self.clock.now().timestamp(),
                 topic="schedule",
                 source=source,
                 event_id=at,
                 type=SCHEDULE_TICK_TYPE,
                 reason=str(exc),
-                workflow=row["workflow"],
+                workflow=row.workflow,
                 field=field if isinstance(field, str) else None,
                 data=excerpt(json.dumps(trigger.inputs, default=str)),
             )
             await self.store.record_rejected([rejected])
         except ControlPlaneError:
-            log.exception("the %s tick of %s could not start a run", at, row["workflow"])
-        await self.store.advance_schedule(row["project"], row["workflow"], row["position"], tick.at.timestamp())
+            log.exception("the %s tick of %s could not start a run", at, row.workflow)
+        await self.store.advance_schedule(row.project, row.workflow, row.position, tick.at.timestamp())
 
     async def _loop(self) -> None:
         outage = Outage("firing schedules", log, base=1.0, cap=MAX_SLEEP_S)

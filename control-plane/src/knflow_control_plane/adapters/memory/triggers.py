@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...domain.records import Schedule
 from ._json import stored
 
 
@@ -42,9 +43,9 @@ class MemoryTriggers:
         self._events.pop((project, workflow), None)
         self._schedules.pop((project, workflow), None)
 
-    async def list_schedules(self, project: str | None) -> list[dict[str, Any]]:
+    async def list_schedules(self, project: str | None) -> list[Schedule]:
         """Every schedule of the project (of every project: None), with its cursor, by workflow and position."""
-        return _listed(self._schedules, project)
+        return [Schedule(**row) for row in _listed(self._schedules, project)]
 
     async def advance_schedule(self, project: str, workflow: str, position: int, tick: float) -> None:
         """Move a schedule's cursor forward to ``tick`` (never back)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from ...domain.files import FileRecord
 from ...domain.model import Outcome
-from ...domain.records import NewRun, Page, RunFilter, RunView, Transition, Worker
+from ...domain.records import NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
 from ...domain.rejections import RejectedEvent
 from ...domain.transitions import ApprovalDecided
 from . import batches, catalog, creation, files, projects, reads, recovery, rejections, triggers, waits
@@ -274,7 +274,7 @@ class SqlAlchemyStore:
         """Event triggers of deployed workflows."""
         return await self.db.run(triggers.list_event_triggers, project)
 
-    async def list_schedules(self, project: str | None) -> list[dict[str, Any]]:
+    async def list_schedules(self, project: str | None) -> list[Schedule]:
         """Schedules of deployed workflows, with their cursors."""
         return await self.db.run(triggers.list_schedules, project)
 

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ...domain.records import Schedule
 from . import statements as st
 from .raw import AnyConnection
 from .tables import event_triggers, leases, outbox, schedules
@@ -77,11 +78,11 @@ def list_event_triggers(conn: Connection, project: str | None) -> list[dict[str,
     return [dict(r._mapping) for r in rows]
 
 
-def list_schedules(conn: Connection, project: str | None) -> list[dict[str, Any]]:
+def list_schedules(conn: Connection, project: str | None) -> list[Schedule]:
     """Every schedule of the project's deployed workflows (of every project: None), with its cursor."""
     query = sa.select(schedules).order_by(schedules.c.project, schedules.c.workflow, schedules.c.position)
     rows = conn.execute(query if project is None else query.where(schedules.c.project == project))
-    return [dict(r._mapping) for r in rows]
+    return [Schedule(r.project, r.workflow, r.position, r.version, r.trigger, r.cursor) for r in rows]
 
 
 def advance_schedule(conn: Connection, project: str, workflow: str, position: int, tick: float) -> None:
