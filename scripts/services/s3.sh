@@ -22,9 +22,15 @@ log_tail() {
     tail -n 40 "$DIR/moto.log" >&2 2>/dev/null || true
 }
 
-# Any HTTP answer means up: a bucket that does not exist costs moto nothing (its /moto-api/data.json
-# would serialise every bucket and object, slower as the state grows).
+# An S3 answer (a 404 for a bucket that does not exist) means up: it costs moto nothing (its
+# /moto-api/data.json would serialise every bucket and object, slower as the state grows). A 5xx is a broken
+# server, e.g. one whose venv was deleted under it (a checkout removed): its lazy imports fail.
 ready() {
+    local code
+    code="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "$URL/knflow-ready-probe" 2>/dev/null || true)"
+    [[ "$code" =~ ^[1-4][0-9][0-9]$ ]]
+}
+answers() {
     local code
     code="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "$URL/knflow-ready-probe" 2>/dev/null || true)"
     [[ "$code" =~ ^[1-5][0-9][0-9]$ ]]
@@ -43,9 +49,11 @@ cmd_start() {
             echo "s3: already running on $URL" >&2
             return
         fi
-        die "moto (pid $(cat "$DIR/moto.pid")) is running but not answering on $URL (port changed? run stop first)"
+        answers || die "moto (pid $(cat "$DIR/moto.pid")) is running but not answering on $URL (port changed? run stop first)"
+        echo "s3: moto (pid $(cat "$DIR/moto.pid")) answers 5xx: restarting it" >&2
+        stop_server
     fi
-    if ready; then
+    if answers; then
         die "something else already answers on $URL: set KNFLOW_S3_PORT to a free port"
     fi
     # setsid: the server outlives this script and the test session that started it;
@@ -67,10 +75,8 @@ cmd_start() {
     echo "s3: started on $URL (log: $DIR/moto.log)" >&2
 }
 
-cmd_stop() {
-    [[ -d "$DIR" ]] || return 0
-    exec 9>"$DIR/lock"
-    flock 9
+# The server of the pid file, gone (the caller holds the lock).
+stop_server() {
     if pid_alive; then
         local pid
         pid="$(cat "$DIR/moto.pid")"
@@ -80,6 +86,13 @@ cmd_stop() {
         echo "s3: stopped" >&2
     fi
     rm -f "$DIR/moto.pid"
+}
+
+cmd_stop() {
+    [[ -d "$DIR" ]] || return 0
+    exec 9>"$DIR/lock"
+    flock 9
+    stop_server
 }
 
 cmd_status() {
