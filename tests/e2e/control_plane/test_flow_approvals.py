@@ -99,6 +99,8 @@ def test_approve_lets_the_run_go_on_and_reject_fails_it(plane: ControlPlane, tmp
     assert shown.returncode == 0, shown.stderr
     assert "step ok waits for approval: Ship it?" in shown.stdout, shown.stdout
     assert f"knflow approve {run_id} ok" in shown.stdout and f"knflow reject {run_id} ok" in shown.stdout
+    told = f"run {run_id} checkout waits for approval at step ok: Ship it? (knflow approve {run_id} ok)"
+    wait_for(lambda: told in plane.log(), 30, "knflow dev to tell the person watching it")
     approved = plane.cli("approve", run_id, "ok", "--comment", "looks good")
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert f"run {run_id}: step ok approved" in approved.stdout

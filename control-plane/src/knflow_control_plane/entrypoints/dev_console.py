@@ -1,5 +1,5 @@
 """What ``knflow dev`` tells the person who started it, on stdout: where it listens and keeps its state,
-one line per deploy and per run start and end, and how it stops. Logs stay on stderr."""
+one line per deploy, per run start and end and per approval a run waits for, and how it stops. Logs stay on stderr."""
 
 from __future__ import annotations
 
@@ -49,12 +49,17 @@ class DevConsole:
             self.say(f"deploying {label} failed: {_first_line(outcome.get('error'))}", stamp=True)
 
     def on_transition(self, transition: Transition) -> None:
-        """A line for each run started or ended in ``transition``."""
+        """A line for each run started or ended in ``transition``, and each approval it waits for."""
         for event in transition.events:
             if event.type == ev.RUN_STARTED:
                 self._started(event.run_id, event.data)
             elif event.type in _ENDS:
                 self._ended(event.run_id, _ENDS[event.type], event.data)
+            elif event.type == ev.STEP_WAITING and event.data.get("kind") == "approval":
+                workflow = self._runs.get(event.run_id, ("",))[0]
+                asked = _first_line(event.data.get("prompt"))
+                line = f"run {event.run_id} {workflow} waits for approval at step {event.step}: {asked}"
+                self.say(f"{line} (knflow approve {event.run_id} {event.step})".replace("  ", " "), stamp=True)
 
     def stopping(self, running: int, seconds: float) -> None:
         """The first Ctrl-C (or SIGTERM): what the stop waits for."""
