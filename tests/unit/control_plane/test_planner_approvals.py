@@ -14,7 +14,9 @@ from knflow_control_plane.domain.transitions import (
     ApprovalDecided,
     AttemptFinished,
     Context,
+    RetryAsked,
     RunCancelled,
+    StepsDue,
     TimerFired,
 )
 
@@ -107,3 +109,13 @@ def test_a_sleep_waits_until_its_wake_up_time_then_succeeds_once() -> None:
     woke = book.transition([TimerFired("nap"), TimerFired("nap")], Context(602.5, worker(8)))
     assert [r.duplicate for r in woke.results] == [False, True]  # a timer fired twice wakes it once
     assert woke.outputs["nap"] == {"woke_at": 602.5} and [c.step for c in woke.claims] == ["after"]
+
+
+def test_a_retry_after_a_rejection_asks_again() -> None:
+    book = placed()
+    book.transition([ApprovalDecided("ok", False, "local", "not yet")], Context(5.0, worker(8)))
+    retried = book.transition([RetryAsked(None)], Context(6.0))
+    assert retried.run_status is RunStatus.RUNNING and book.run.steps["ok"].status is S.READY
+    asked = book.transition([StepsDue()], Context(7.0, worker(8)))
+    assert asked.claims == [] and book.run.steps["ok"].status is S.WAITING
+    assert book.run.steps["ok"].wake_at == 67.0 and book.run.steps["place"].attempts == 1  # place reused
