@@ -115,7 +115,7 @@ def test_a_retry_after_a_rejection_asks_again() -> None:
     book = placed()
     book.transition([ApprovalDecided("ok", False, "local", "not yet")], Context(5.0, worker(8)))
     retried = book.transition([RetryAsked(None)], Context(6.0))
-    assert retried.run_status is RunStatus.RUNNING and book.run.steps["ok"].status is S.READY
+    assert retried.run_status is RunStatus.RUNNING and retried.steps["ok"].status is S.READY
     asked = book.transition([StepsDue()], Context(7.0, worker(8)))
-    assert asked.claims == [] and book.run.steps["ok"].status is S.WAITING
+    assert asked.claims == [] and asked.steps["ok"].status is S.WAITING
     assert book.run.steps["ok"].wake_at == 67.0 and book.run.steps["place"].attempts == 1  # place reused
