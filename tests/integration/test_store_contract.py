@@ -288,7 +288,7 @@ async def test_schedules_keep_their_cursor_across_redeploys_and_only_move_forwar
     await store.replace_triggers("default", "wf", "v2", [event], [cron], now=500.0)  # same cron: cursor kept
     [schedule] = await store.list_schedules("default")
     assert schedule.cursor == 150.0 and schedule.version == "v2"
-    assert [t["trigger"]["type"] for t in await store.list_event_triggers("default")] == ["com.example.created"]
+    assert [t.trigger["type"] for t in await store.list_event_triggers("default")] == ["com.example.created"]
     await store.delete_triggers("default", "wf")
     assert await store.list_schedules("default") == [] and await store.list_event_triggers("default") == []
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from knflow_control_plane.domain.records import Schedule
+from knflow_control_plane.domain.records import DeployedTrigger, Schedule
 from knflow_control_plane.ports import TriggerStore
 
 EVENT = {"kind": "event", "type": "shop.order", "source": "/shop"}
@@ -14,17 +14,17 @@ async def test_triggers_are_listed_by_workflow_and_position_and_replaced_whole(t
     await triggers.replace_triggers("default", "billing", "b1", [EVENT], [], 100.0)
     await triggers.replace_triggers("other", "orders", "o1", [EVENT], [CRON], 100.0)
     events = await triggers.list_event_triggers("default")
-    assert [(e["workflow"], e["position"], e["version"], e["trigger"]["type"]) for e in events] == [
+    assert [(e.workflow, e.position, e.version, e.trigger["type"]) for e in events] == [
         ("billing", 0, "b1", "shop.order"),
         ("orders", 0, "w1", "shop.order"),
         ("orders", 1, "w1", "shop.refund"),
     ]
-    assert events[0] == {"project": "default", "workflow": "billing", "position": 0, "version": "b1", "trigger": EVENT}
+    assert events[0] == DeployedTrigger(project="default", workflow="billing", position=0, version="b1", trigger=EVENT)
     assert await triggers.list_schedules("default") == [
         Schedule(project="default", workflow="orders", position=0, version="w1", trigger=CRON, cursor=100.0)
     ]
     await triggers.replace_triggers("default", "orders", "w2", [], [], 200.0)
-    assert [e["workflow"] for e in await triggers.list_event_triggers("default")] == ["billing"]
+    assert [e.workflow for e in await triggers.list_event_triggers("default")] == ["billing"]
     assert await triggers.list_schedules("default") == []
     await triggers.delete_triggers("default", "billing")
     assert await triggers.list_event_triggers("default") == []
@@ -48,7 +48,7 @@ async def test_every_projects_triggers_are_listed_together_for_the_plane(trigger
     await triggers.replace_triggers("default", "orders", "w1", [EVENT], [CRON], 100.0)
     await triggers.replace_triggers("other", "orders", "o1", [EVENT], [CRON], 100.0)
     every = await triggers.list_event_triggers(None)  # what one plane serving every project matches
-    assert [(e["project"], e["workflow"], e["version"]) for e in every] == [
+    assert [(e.project, e.workflow, e.version) for e in every] == [
         ("default", "orders", "w1"),
         ("other", "orders", "o1"),
     ]

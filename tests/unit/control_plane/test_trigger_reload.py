@@ -9,29 +9,30 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from knflow import event
+from knflow_control_plane.domain.records import DeployedTrigger
 from knflow_control_plane.ports import RunStore
 from knflow_control_plane.service.trigger_consumer import TriggerConsumer
 from knflow_control_plane.service.workflows import Workflows
 from knflow_eventing import EventBus, make_event
 
-ORDERS = {
-    "project": "default",
-    "workflow": "orders",
-    "version": "v1",
-    "position": 0,
-    "trigger": event(type="com.shop.order").model_dump(),
-}
+ORDERS = DeployedTrigger(
+    project="default",
+    workflow="orders",
+    position=0,
+    version="v1",
+    trigger=event(type="com.shop.order").model_dump(),
+)
 
 
 class SlowReads:
     """``list_event_triggers`` that reads the rows when called (its snapshot) and answers when let go."""
 
     def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[DeployedTrigger] = []
         self.reads: list[asyncio.Event] = []
         self.rejected: list[Any] = []
 
-    async def list_event_triggers(self, project: str | None) -> list[dict[str, Any]]:
+    async def list_event_triggers(self, project: str | None) -> list[DeployedTrigger]:
         snapshot = list(self.rows)
         gate = asyncio.Event()
         self.reads.append(gate)

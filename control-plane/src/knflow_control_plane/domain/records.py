@@ -156,6 +156,19 @@ class Page:
 
 
 @dataclass(frozen=True)
+class DeployedTrigger:
+    """A deployed workflow's event (or custom ``@trigger`` source) trigger, at its position among them."""
+
+    project: str
+    workflow: str
+    position: int
+    #: the workflow version whose spec declared it (the runs it starts pin this version)
+    version: str
+    #: the trigger as stored (``kind`` ``event`` or ``source``, and its spec's fields)
+    trigger: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Schedule:
     """A deployed workflow's schedule trigger, at its position among the workflow's schedules."""
 

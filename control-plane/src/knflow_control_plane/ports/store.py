@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from ..domain.files import FileRecord
 from ..domain.model import Outcome
-from ..domain.records import NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
+from ..domain.records import DeployedTrigger, NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
 from ..domain.rejections import RejectedEvent
 from ..domain.transitions import ApprovalDecided, Context, Fact, Need, Plan, RunState
 
@@ -151,7 +151,7 @@ class TriggerStore(Protocol):
     async def delete_triggers(self, project: str, workflow: str) -> None: ...
     async def list_schedules(self, project: str | None) -> list[Schedule]: ...
     async def advance_schedule(self, project: str, workflow: str, position: int, tick: float) -> None: ...
-    async def list_event_triggers(self, project: str | None) -> list[dict[str, Any]]: ...
+    async def list_event_triggers(self, project: str | None) -> list[DeployedTrigger]: ...
 
 
 class Outbox(Protocol):

@@ -102,12 +102,12 @@ class Sources:
         wanted: dict[str, SourceTrigger] = {}
         owners: dict[str, tuple[str, str]] = {}  # key -> (project, workflow)
         for row in await self.store.list_event_triggers(None):  # of every project
-            if row["trigger"].get("kind") == "source":
-                spec = SourceTrigger.model_validate(row["trigger"])
+            if row.trigger.get("kind") == "source":
+                spec = SourceTrigger.model_validate(row.trigger)
                 # the default project's keys as before projects shared a plane (leases of running triggers)
-                prefix = "" if row["project"] == self.project else f"{row['project']}/"
-                wanted[f"{prefix}{row['workflow']}/{spec.name}"] = spec
-                owners[f"{prefix}{row['workflow']}/{spec.name}"] = (row["project"], row["workflow"])
+                prefix = "" if row.project == self.project else f"{row.project}/"
+                wanted[f"{prefix}{row.workflow}/{spec.name}"] = spec
+                owners[f"{prefix}{row.workflow}/{spec.name}"] = (row.project, row.workflow)
         for key in set(self._started) - wanted.keys():
             await self._drop(key)
         for key, spec in wanted.items():

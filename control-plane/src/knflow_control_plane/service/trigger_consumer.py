@@ -35,6 +35,7 @@ from knflow_eventing import (
     matching_triggers,
 )
 
+from ..domain.records import DeployedTrigger
 from ..domain.rejections import RejectedEvent
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import RejectedEvents, TriggerStore
@@ -111,7 +112,7 @@ class TriggerConsumer:
         self.refresh = refresh
         self.tracing = tracing
         self._slots = asyncio.Semaphore(concurrency)
-        self._triggers: list[tuple[dict[str, Any], EventTrigger]] = []
+        self._triggers: list[tuple[DeployedTrigger, EventTrigger]] = []
         self._consumers: dict[str, asyncio.Task[None]] = {}
         self._subscriptions: dict[str, Subscription] = {}
         self._handlers: set[asyncio.Task[None]] = set()
@@ -173,7 +174,7 @@ class TriggerConsumer:
         rows = await self.store.list_event_triggers(None)  # of every project
         if began < self._known_as_of:
             return
-        self._triggers = [(row, _event_trigger(row["trigger"])) for row in rows]
+        self._triggers = [(row, _event_trigger(row.trigger)) for row in rows]
         self._known_as_of = began
         self._loaded.set()
 
@@ -192,7 +193,7 @@ class TriggerConsumer:
         """The (project, workflow, version) of every loaded event trigger on ``knflow.triggers`` that ``event``
         matches (of its project only, when it names one: ``knflowproject``)."""
         return [
-            (row["project"], row["workflow"], row["version"])
+            (row.project, row.workflow, row.version)
             for row, trigger in self._triggers
             if trigger.topic == TRIGGERS_TOPIC and _for(event, row) and matching_triggers(event, [trigger])
         ]
@@ -243,7 +244,7 @@ class TriggerConsumer:
                 try:
                     started.append(await self._start_matched(event, row, trace_id))
                 except _REJECTED as exc:
-                    rejected.append(self._rejection(event, topic, exc, row["workflow"], row["project"]))
+                    rejected.append(self._rejection(event, topic, exc, row.workflow, row.project))
         return started, rejected
 
     def _rejection(
@@ -291,7 +292,7 @@ class TriggerConsumer:
         self.duplicates += transition.duplicate
         return transition.run_id
 
-    async def _start_matched(self, event: CloudEvent, row: dict[str, Any], trace_id: str | None) -> str:
+    async def _start_matched(self, event: CloudEvent, row: DeployedTrigger, trace_id: str | None) -> str:
         record = {
             "kind": "event",
             "at": _epoch(event),
@@ -301,13 +302,13 @@ class TriggerConsumer:
                 "type": event.get_type(),
                 "subject": event.get_subject(),
             },
-            "trigger": row["position"],
+            "trigger": row.position,
         }
-        transition = await self.workflows.of(row["project"]).start(
-            row["workflow"],
+        transition = await self.workflows.of(row.project).start(
+            row.workflow,
             inputs_from_event(event),
             trigger=record,
-            version=row["version"],
+            version=row.version,
             idempotency=(event.get_source(), event.get_id()),
             trace_id=trace_id,
             triggered=True,
@@ -399,11 +400,11 @@ def project_of_event(event: CloudEvent, default: str) -> str:
     return named if isinstance(named, str) and named else default
 
 
-def _for(event: CloudEvent, row: dict[str, Any]) -> bool:
+def _for(event: CloudEvent, row: DeployedTrigger) -> bool:
     """Whether a trigger of ``row``'s project may take ``event``: any project's, when the event names none
     (it came straight from a topic); only its own project's, when it does (posted with a project's key)."""
     named = event.get_extension(PROJECT_EXTENSION)
-    return not named or named == row["project"]
+    return not named or named == row.project
 
 
 def _epoch(event: CloudEvent) -> float | None:

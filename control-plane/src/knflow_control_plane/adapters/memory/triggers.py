@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...domain.records import Schedule
+from ...domain.records import DeployedTrigger, Schedule
 from ._json import stored
 
 
@@ -53,9 +53,9 @@ class MemoryTriggers:
             if schedule["position"] == position and schedule["cursor"] < tick:
                 schedule["cursor"] = tick
 
-    async def list_event_triggers(self, project: str | None) -> list[dict[str, Any]]:
+    async def list_event_triggers(self, project: str | None) -> list[DeployedTrigger]:
         """Every event trigger of the project (of every project: None), by workflow and position."""
-        return _listed(self._events, project)
+        return [DeployedTrigger(**row) for row in _listed(self._events, project)]
 
 
 def _row(project: str, workflow: str, position: int, version: str, trigger: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ...domain.files import FileRecord
 from ...domain.model import Outcome
-from ...domain.records import NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
+from ...domain.records import DeployedTrigger, NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
 from ...domain.rejections import RejectedEvent
 from ...domain.transitions import ApprovalDecided
 from . import batches, catalog, creation, files, projects, reads, recovery, rejections, triggers, waits
@@ -270,7 +270,7 @@ class SqlAlchemyStore:
         """Remove a workflow's event and schedule triggers."""
         await self.db.run(triggers.delete_triggers, project, workflow)
 
-    async def list_event_triggers(self, project: str | None) -> list[dict[str, Any]]:
+    async def list_event_triggers(self, project: str | None) -> list[DeployedTrigger]:
         """Event triggers of deployed workflows."""
         return await self.db.run(triggers.list_event_triggers, project)
 

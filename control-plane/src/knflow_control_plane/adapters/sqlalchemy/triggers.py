@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ...domain.records import Schedule
+from ...domain.records import DeployedTrigger, Schedule
 from . import statements as st
 from .raw import AnyConnection
 from .tables import event_triggers, leases, outbox, schedules
@@ -69,13 +69,13 @@ def delete_triggers(conn: Connection, project: str, workflow: str) -> None:
     conn.execute(schedules.delete().where(schedules.c.project == project, schedules.c.workflow == workflow))
 
 
-def list_event_triggers(conn: Connection, project: str | None) -> list[dict[str, Any]]:
+def list_event_triggers(conn: Connection, project: str | None) -> list[DeployedTrigger]:
     """Every event trigger of the project's deployed workflows (of every project: None), with ``project``."""
     query = sa.select(event_triggers).order_by(
         event_triggers.c.project, event_triggers.c.workflow, event_triggers.c.position
     )
     rows = conn.execute(query if project is None else query.where(event_triggers.c.project == project))
-    return [dict(r._mapping) for r in rows]
+    return [DeployedTrigger(r.project, r.workflow, r.position, r.version, r.trigger) for r in rows]
 
 
 def list_schedules(conn: Connection, project: str | None) -> list[Schedule]:
