@@ -198,6 +198,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         settings.project,
         custom_triggers=settings.backend in ("local", "knative"),
         payloads=files.payloads,
+        files=store,
         garbage=garbage,
         starts_at_once=settings.starts_at_once,
     )

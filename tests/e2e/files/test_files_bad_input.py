@@ -39,14 +39,22 @@ def run(cp: ControlPlane, workflow: str, inputs: dict[str, Any]) -> dict[str, An
     return body
 
 
-def test_a_missing_file_fails_the_step_naming_it_and_the_input(strict_plane: ControlPlane) -> None:
+def test_a_file_the_project_does_not_hold_is_refused_naming_the_input(strict_plane: ControlPlane) -> None:
     ghost = {"knflow.file": {"key": "uploads/0000/ghost.bin", "name": "ghost.bin", "content_type": "x/y", "size": 1}}
-    failed = run(strict_plane, "measure", {"data": ghost})
-    assert failed["status"] == "failed"
-    error = failed["error"]
-    assert error["type"] == "MissingFile" and error["step"] == "size_of" and error["retryable"] is False
-    assert error["message"] == "step 'size_of' input 'data': file 'uploads/0000/ghost.bin' does not exist"
-    assert len(failed["steps"][0]["attempts"]) == 1  # not retried
+    url = strict_plane.url
+    before = httpx.get(f"{url}/v1/runs", params={"limit": 500}, timeout=30).json()["runs"]
+    for reply in (
+        httpx.post(f"{url}/v1/runs", json={"workflow": "measure", "inputs": {"data": ghost}}, timeout=30),
+        httpx.post(f"{url}/hooks/invert", json={"data": ghost}, timeout=30),
+        httpx.post(f"{url}/v1/runs", json={"workflow": "bundle", "inputs": {"files": [ghost]}}, timeout=30),
+    ):
+        assert reply.status_code == 422, reply.text
+        assert reply.headers["content-type"] == "application/problem+json"
+        problem = reply.json()
+        assert problem["field"] in ("inputs.data", "inputs.files[0]"), problem
+        assert problem["detail"].endswith("file 'uploads/0000/ghost.bin' not found"), problem
+    after = httpx.get(f"{url}/v1/runs", params={"limit": 500}, timeout=30).json()["runs"]
+    assert after == before  # refused, not stored
 
 
 def test_a_value_that_is_not_a_file_is_refused_naming_the_input(strict_plane: ControlPlane) -> None:
@@ -106,8 +114,8 @@ def test_files_over_the_size_limit_are_refused(strict_plane: ControlPlane) -> No
 def test_a_download_of_an_unknown_file_is_a_problem(strict_plane: ControlPlane, tmp_path: Path) -> None:
     reply = httpx.get(f"{strict_plane.url}/v1/runs/nope/files/uploads/x/y.bin", timeout=30)
     assert reply.status_code == 404 and reply.json()["field"] == "run_id"  # no such run: no link of any kind
-    ghost = {"knflow.file": {"key": "uploads/0000/ghost.bin", "name": "ghost.bin", "content_type": "x/y", "size": 1}}
-    existing = run(strict_plane, "measure", {"data": ghost})["id"]
+    ref = httpx.post(f"{strict_plane.url}/v1/files", params={"name": "z.bin"}, content=b"z", timeout=30).json()["file"]
+    existing = run(strict_plane, "measure", {"data": ref})["id"]
     reply = httpx.get(f"{strict_plane.url}/v1/runs/{existing}/files/uploads/x/y.bin", timeout=30)
     assert reply.status_code == 404 and reply.json()["field"] == "key"
     assert httpx.get(f"{strict_plane.url}/v1/runs/nope/files", timeout=30).json()["field"] == "run_id"

@@ -53,3 +53,16 @@ async def test_retention_finds_old_kept_files_and_marks_them_expired(file_record
     expired = await file_records.get_file("k0", "default")
     assert expired is not None and expired.expired_at == 500.0
     assert await file_records.files_created_before("other", 1_000.0, limit=10) == []
+
+
+async def test_an_upload_is_found_only_in_the_project_it_was_made_in(file_records: FileRecords) -> None:
+    """The lookup that scopes a run's input files: one key, answered only for its own project."""
+    await file_records.record_files([record("uploads/u1/b.txt", run_id=None, project="b")])
+    await file_records.record_files([record("runs/ra/make/1/out.png", run_id="ra", project="a")])
+    found = await file_records.get_file("uploads/u1/b.txt", "b")
+    assert found is not None and found.project == "b" and found.run_id is None
+    assert await file_records.get_file("uploads/u1/b.txt", "a") is None
+    assert await file_records.get_file("runs/ra/make/1/out.png", "b") is None
+    assert (await file_records.get_file("runs/ra/make/1/out.png", "a")) == record(
+        "runs/ra/make/1/out.png", run_id="ra", project="a"
+    )

@@ -58,12 +58,13 @@ async def files(object_store: ObjectStore, store: SqlAlchemyStore, clock_: Clock
 
 
 async def test_invoke_events_carry_urls_for_input_files_and_upload_slots(files: RunFiles) -> None:
-    await files.objects.put("uploads/a/in.txt", b"input bytes", "text/plain")
-    c = claim(inputs={"image": ref("uploads/a/in.txt"), "many": [ref("uploads/a/in.txt")]})
+    upload = await files.upload(_chunks(b"input bytes"), "in.txt", "text/plain", "image")
+    key = upload["knflow.file"]["key"]
+    c = claim(inputs={"image": upload, "many": [ref(key)]})
     data = await files.invoke_data(c, {"inputs": c.inputs, "deadline": "2030-01-01T00:00:00Z"})
-    assert list(data["files"]) == ["uploads/a/in.txt"]  # one URL per key, wherever it sits
+    assert list(data["files"]) == [key]  # one URL per key, wherever it sits
     async with httpx.AsyncClient() as http:
-        assert (await http.get(data["files"]["uploads/a/in.txt"]["get"])).content == b"input bytes"
+        assert (await http.get(data["files"][key]["get"])).content == b"input bytes"
         spare = data["spare"]
         assert [s["key"] for s in spare] == ["runs/r1/resize/1/~0", "runs/r1/resize/1/~1"]
         put = await http.put(spare[0]["put"], content=b"out", headers={"content-type": "text/plain"})
@@ -76,6 +77,29 @@ async def test_a_missing_input_file_is_named_with_its_step_and_input(files: RunF
     with pytest.raises(MissingFile) as caught:
         await files.invoke_data(c, {"inputs": c.inputs, "deadline": "2030-01-01T00:00:00Z"})
     assert str(caught.value) == "step 'resize' input 'cfg.nested': file 'uploads/none/x.bin' does not exist"
+
+
+async def test_a_file_of_another_project_is_missing_to_a_run_and_gets_no_url(files: RunFiles) -> None:
+    theirs = await files.upload(_chunks(b"secret"), "b.txt", None, "data", project="other")
+    c = claim(inputs={"photo": theirs})
+    with pytest.raises(MissingFile) as caught:
+        await files.invoke_data(c, {"inputs": c.inputs, "deadline": "2030-01-01T00:00:00Z"})
+    key = theirs["knflow.file"]["key"]
+    assert str(caught.value) == f"step 'resize' input 'photo': file {key!r} does not exist"  # as if it were not there
+    in_other = Claim("r2/resize/1", "r2", "resize", 1, "resize", "v1", {"photo": theirs}, 2e9, project="other")
+    data = await files.invoke_data(in_other, {"inputs": in_other.inputs, "deadline": "2030-01-01T00:00:00Z"})
+    assert list(data["files"]) == [key]  # its own project's run gets it
+
+
+async def test_an_upstream_file_of_the_same_run_needs_no_record(files: RunFiles) -> None:
+    await files.objects.put("runs/r1/make/1/out.bin", b"made", "application/octet-stream")
+    c = claim(inputs={"made": ref("runs/r1/make/1/out.bin")})
+    data = await files.invoke_data(c, {"inputs": c.inputs, "deadline": "2030-01-01T00:00:00Z"})
+    assert list(data["files"]) == ["runs/r1/make/1/out.bin"]
+    stranger = claim(inputs={"made": ref("runs/r0/make/1/out.bin")})
+    await files.objects.put("runs/r0/make/1/out.bin", b"made", "application/octet-stream")
+    with pytest.raises(MissingFile, match=r"input 'made': file 'runs/r0/make/1/out\.bin' does not exist"):
+        await files.invoke_data(stranger, {"inputs": stranger.inputs, "deadline": "2030-01-01T00:00:00Z"})
 
 
 async def test_file_outputs_are_checked_and_recorded_with_lineage(files: RunFiles, store: SqlAlchemyStore) -> None:

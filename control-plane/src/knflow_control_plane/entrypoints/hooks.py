@@ -26,11 +26,12 @@ router = APIRouter()
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-async def _inputs(request: Request) -> dict[str, Any]:
-    """The body's inputs (the query string's are read apart, as their declared types)."""
+async def _inputs(request: Request, project: str) -> dict[str, Any]:
+    """The body's inputs (the query string's are read apart, as their declared types); files uploaded in a
+    multipart body are ``project``'s (the hook's: a public hook's caller has none)."""
     inputs: dict[str, Any] = {}
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        form, _ = await form_inputs(request)  # file parts stored, streamed, and passed as File inputs
+        form, _ = await form_inputs(request, project)  # file parts stored, streamed, and passed as File inputs
         return form
     raw = await request.body()
     if raw.strip():
@@ -87,7 +88,9 @@ async def hook(request: Request, path: str) -> Response:
     trigger = route["trigger"]
     # The run starts from the bus: publish its trigger event (inputs checked first), then wait for it.
     query = dict(request.query_params)
-    run_id = await cp.intake.fire_http(route, await _inputs(request), request.method, route_path, query)
+    run_id = await cp.intake.fire_http(
+        route, await _inputs(request, route["project"]), request.method, route_path, query
+    )
     link = f"{cp.settings.resolved_public_url}/v1/runs/{run_id}"
     headers = {"X-Knflow-Run-Id": run_id}
     accepted = JSONResponse(

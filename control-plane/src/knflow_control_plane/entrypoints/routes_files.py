@@ -84,9 +84,10 @@ async def start_with_files(
     return await cp.files.present_run(run_json(await runs_of(request).get(transition.run_id)))
 
 
-async def form_inputs(request: Request) -> tuple[dict[str, Any], set[str]]:
-    """A multipart form as workflow inputs: each file part stored and replaced by its reference, each
-    other field as its JSON value (or its text when it is not JSON); and the names of the file fields.
+async def form_inputs(request: Request, project: str | None = None) -> tuple[dict[str, Any], set[str]]:
+    """A multipart form as workflow inputs: each file part stored (as a file of ``project``, the request's
+    when None) and replaced by its reference, each other field as its JSON value (or its text when it is not
+    JSON); and the names of the file fields.
 
     Starlette spools each file part to a temporary file past 1 MiB, and it is streamed from there into
     the object store in 1 MiB chunks: an upload is never held whole in memory.
@@ -105,7 +106,7 @@ async def form_inputs(request: Request) -> tuple[dict[str, Any], set[str]]:
         for field, value in form.multi_items():
             if isinstance(value, UploadFile):
                 inputs[field] = await cp.files.upload(
-                    _chunks(value), value.filename or field, _type(value), field, project_of(request)
+                    _chunks(value), value.filename or field, _type(value), field, project or project_of(request)
                 )
                 files.add(field)
             else:

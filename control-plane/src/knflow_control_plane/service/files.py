@@ -42,6 +42,7 @@ from ..domain.records import Claim
 from ..errors import Conflict, InvalidRequest, PayloadTooLarge
 from ..ports import CatalogueStore, FileRecords, HttpReply
 from ..ports.objects import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectNotFound, ObjectStore
+from .file_scope import of_run, owned
 from .outcomes import CheckedReply
 from .payloads import Payloads
 from .ttl_cache import TtlCache
@@ -200,7 +201,8 @@ class RunFiles:
         """``data`` with offloaded inputs fetched back and the attempt's presigned URLs added.
 
         Raises:
-            MissingFile: an input file does not exist (the step fails, naming the input).
+            MissingFile: an input file does not exist, or is not one of the run's project (the step fails,
+                naming the input).
             ObjectStoreUnavailable: the store cannot be reached (the attempt is retried).
         """
         inputs = data["inputs"]
@@ -271,6 +273,11 @@ class RunFiles:
         return {key: {"get": url} for key, url in zip(fields, urls, strict=True)}
 
     async def _check_exists(self, claim: Claim, key: str, path: str) -> None:
+        # Another project's file is missing to this run, in the same words as one that never existed.
+        if not of_run(key, claim.run_id) and not await owned(self.store, key, claim.project):
+            raise MissingFile(
+                f"step {claim.step!r} input {path!r}: file {key!r} does not exist", step=claim.step, field=path, key=key
+            )
         try:
             await self.objects.info(key)
         except (ObjectNotFound, InvalidRequest):

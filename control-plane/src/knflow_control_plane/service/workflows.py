@@ -21,7 +21,8 @@ from ..domain.model import PlannedStep, plan_run
 from ..domain.query_inputs import query_inputs
 from ..domain.records import NewRun, Transition
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
-from ..ports import FunctionBackend, RunStarter, WorkflowStore
+from ..ports import FileRecords, FunctionBackend, RunStarter, WorkflowStore
+from .file_scope import check_input_files
 from .functions import Functions, pack
 from .garbage import FunctionGarbage
 from .payloads import Payloads
@@ -57,6 +58,7 @@ class Workflows:
         *,
         custom_triggers: bool = True,
         payloads: Payloads | None = None,
+        files: FileRecords | None = None,
         garbage: FunctionGarbage | None = None,
         starts_at_once: int = STARTS_AT_ONCE,
     ):
@@ -67,6 +69,7 @@ class Workflows:
         self.project = project
         self.custom_triggers = custom_triggers  # whether the backend can run @trigger functions
         self.payloads = payloads  # where large workflow inputs go (None: kept inline)
+        self.files = files  # the project of each file the inputs name is checked here (None: not checked)
         self.garbage = garbage  # deletes functions an undeploy left unused (backends that can)
         # (workflow, version) -> its plan: immutable, so kept without expiry; loaded once even when 10,000
         # runs of a version start at once (one store read each exhausted the Postgres pool).
@@ -306,7 +309,8 @@ class Workflows:
         Raises:
             NotFound: unknown workflow.
             Conflict: the workflow is not deployed.
-            InvalidRequest: an input is unknown, missing or of the wrong type (named in ``field``).
+            InvalidRequest: an input is unknown, missing or of the wrong type, or names a file that is not
+                one of the project's (named in ``field``).
         """
         deployment = await self.deployment(name)
         if deployment is None or deployment["status"] != "ready":
@@ -316,7 +320,13 @@ class Workflows:
         plan = await self._plan(name, version)
         if query:
             inputs = {**query_inputs(plan.spec.inputs, query), **inputs}
-        return version, check_inputs(plan.spec, inputs)
+        return version, await self._checked_files(check_inputs(plan.spec, inputs))
+
+    async def _checked_files(self, checked: dict[str, Any]) -> dict[str, Any]:
+        # Every way in (API, hooks, events, schedules) names only its own project's files (file_scope.py).
+        if self.files is not None:
+            await check_input_files(self.files, self.project, checked)
+        return checked
 
     async def offload_inputs(self, run_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
         """Checked inputs with each large value (over the payload threshold) moved to the object store and
@@ -356,7 +366,8 @@ class Workflows:
         Raises:
             NotFound: unknown workflow.
             Conflict: the workflow is not deployed.
-            InvalidRequest: an input is unknown, missing or of the wrong type (named in ``field``).
+            InvalidRequest: an input is unknown, missing or of the wrong type, or names a file that is not
+                one of the project's (named in ``field``).
         """
         async with self._starting:
             return await self._start(name, inputs, trigger, version, idempotency, run_id, trace_id, triggered)
@@ -374,7 +385,7 @@ class Workflows:
     ) -> Transition:
         if triggered and version is not None:
             plan = await self._plan(name, version)
-            checked = check_inputs(plan.spec, inputs)
+            checked = await self._checked_files(check_inputs(plan.spec, inputs))
         else:
             version, checked = await self.check(name, inputs, version)
             plan = await self._plan(name, version)
