@@ -414,6 +414,6 @@ _UNBOUND: Any = object()
 
 @dataclass(frozen=True)
 class _Skip:
-    """What :meth:`_Draft.bind` answers for a step that does not run, and why."""
+    """What the draft's ``bind`` answers for a step that does not run, and why."""
 
     reason: str
