@@ -84,6 +84,9 @@ export const api = {
   cancel: (id: string) => request<Run>("POST", `/v1/runs/${enc(id)}/cancel`),
   retry: (id: string, step?: string) =>
     request<Run>("POST", `/v1/runs/${enc(id)}/retry`, step === undefined ? undefined : { step }),
+  /** Decides a waiting approval step; the reply is the run (409 when it is not waiting any more). */
+  decide: (id: string, step: string, decision: "approve" | "reject", comment: string) =>
+    request<Run>("POST", `/v1/runs/${enc(id)}/steps/${enc(step)}/${decision}`, comment ? { comment } : {}),
   workflows: () => request<{ workflows: WorkflowSummary[] }>("GET", "/v1/workflows"),
   workflow: (name: string) => request<WorkflowDetail>("GET", `/v1/workflows/${enc(name)}`),
   workflowVersion: (name: string, version: string) =>

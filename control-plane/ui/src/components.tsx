@@ -3,8 +3,15 @@ import type { ComponentChildren } from "preact";
 import { useMemo } from "preact/hooks";
 import { type Layout, layout, NODE_HEIGHT, NODE_WIDTH } from "./dag";
 import { duration } from "./format";
+import { NodeIcon } from "./icons";
 import { look } from "./status";
 import type { Step, WorkflowSpec } from "./types";
+import { nodeDeadline, nodeNote } from "./waits";
+
+/** A condition short enough for the label over its node; the whole of it is the label's tooltip. */
+function short(text: string, size = 30): string {
+  return text.length > size ? `${text.slice(0, size - 1)}…` : text;
+}
 
 /** A status badge; ``label`` shows another word in the status's colour (a deployment's "ready"). */
 export function Badge({ status, label }: { status: string | null | undefined; label?: string }) {
@@ -71,27 +78,42 @@ export function Dag({ spec, steps, selected, onSelect }: DagProps) {
           const step = steps?.get(node.name);
           const tone = steps ? look(step?.status).tone : "plan";
           const attempts = step?.attempts.length ?? 0;
+          const deadline = step ? nodeDeadline(step) : null;
           const detail = step
-            ? [look(step.status).label, duration(step.duration_ms), attempts > 1 ? `${attempts} tries` : ""]
+            ? (nodeNote(step) ??
+              [look(step.status).label, duration(step.duration_ms), attempts > 1 ? `${attempts} tries` : ""]
                 .filter(Boolean)
-                .join(" · ")
+                .join(" · "))
             : node.action;
           return (
             <g
               key={node.name}
-              class={`node tone-${tone}${selected === node.name ? " selected" : ""}`}
+              class={`node kind-${node.kind} tone-${tone}${selected === node.name ? " selected" : ""}`}
               data-step={node.name}
+              data-kind={node.kind}
               data-status={step?.status ?? ""}
               transform={`translate(${node.x - NODE_WIDTH / 2},${node.y - NODE_HEIGHT / 2})`}
               onClick={() => onSelect?.(node.name)}
             >
-              <rect width={NODE_WIDTH} height={NODE_HEIGHT} rx="8" />
-              <text x="12" y="21" class="node-name">
+              <title>{node.when ? `${node.name}: runs when ${node.when}` : node.name}</title>
+              {node.when && (
+                <text x="4" y="-4" class="node-when">
+                  when {short(node.when)}
+                </text>
+              )}
+              <rect width={NODE_WIDTH} height={NODE_HEIGHT} rx={node.kind === "action" ? "8" : "22"} />
+              <NodeIcon kind={node.kind} />
+              <text x={node.kind === "action" ? 12 : 30} y="21" class="node-name">
                 {node.name}
               </text>
               <text x="12" y="39" class="node-detail">
                 {detail}
               </text>
+              {deadline && (
+                <text x="12" y={NODE_HEIGHT + 12} class="node-deadline">
+                  {deadline}
+                </text>
+              )}
             </g>
           );
         })}

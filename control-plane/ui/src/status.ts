@@ -1,11 +1,11 @@
-// How each status is drawn. One table: a state the server adds later (waiting for an approval, a map
-// step's items...) gets a row here and every view draws it; until then it is drawn as "unknown".
+// How each status is drawn. One table: a state the server adds later (a map step's items...) gets a
+// row here and every view draws it; until then it is drawn plainly under its own name.
 import type { KnownStepStatus, RunStatus } from "./types";
 
 interface Look {
   label: string;
   /** CSS class carrying the colour. */
-  tone: "idle" | "active" | "good" | "bad" | "muted";
+  tone: "idle" | "active" | "good" | "bad" | "muted" | "skipped" | "waiting";
   /** Whether nothing more happens to it on its own. */
   settled: boolean;
 }
@@ -17,7 +17,10 @@ const LOOKS: Record<KnownStepStatus | RunStatus, Look> = {
   succeeded: { label: "succeeded", tone: "good", settled: true },
   failed: { label: "failed", tone: "bad", settled: true },
   cancelled: { label: "cancelled", tone: "muted", settled: true },
-  skipped: { label: "skipped", tone: "muted", settled: true },
+  // Not run: its condition did not hold, or it reads a step skipped so. Drawn greyed and dashed.
+  skipped: { label: "skipped", tone: "skipped", settled: true },
+  // Held by an approval or a durable sleep: nothing runs, no worker is held; its own colour.
+  waiting: { label: "waiting", tone: "waiting", settled: false },
 };
 
 export function look(status: string | null | undefined): Look {

@@ -10,7 +10,8 @@ export type KnownStepStatus =
   | "succeeded"
   | "failed"
   | "cancelled"
-  | "skipped";
+  | "skipped"
+  | "waiting";
 
 export interface ErrorInfo {
   type?: string;
@@ -46,7 +47,15 @@ export interface Step {
   finished_at: string | null;
   duration_ms: number | null;
   attempts: Attempt[];
+  /** What a step running no action waits for: an approval or a durable sleep. */
+  wait?: StepWait | null;
+  /** While ``waiting``: the deadline (a sleep's end, an approval's timeout), or null without one. */
+  wake_at?: string | null;
 }
+
+export type StepWait =
+  | { kind: "approval"; prompt: string; timeout: number | null }
+  | { kind: "sleep"; seconds: number };
 
 export interface Run {
   id: string;
@@ -95,8 +104,18 @@ export type Binding =
 
 export interface StepSpec {
   name: string;
-  action: string;
+  /** Absent (null) on a step that runs no action: an approval, a sleep, a sub-workflow. */
+  action?: string | null;
   inputs: Record<string, Binding>;
+  /** A condition: the step runs only when it holds, else it is skipped (knflow.dev/v2). */
+  when?: string | null;
+  /** Steps that must finish first although no input reads them. */
+  after?: string[] | null;
+  approval?: { prompt: string; timeout: number | null } | null;
+  sleep?: { seconds: number } | null;
+  workflow?: { name: string } | null;
+  wait_for_event?: Record<string, unknown> | null;
+  map?: Record<string, unknown> | null;
 }
 
 export interface WorkflowSpec {

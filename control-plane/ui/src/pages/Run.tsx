@@ -16,6 +16,9 @@ export function Run({ id, selected }: { id: string; selected: string | null }) {
   const [spec, setSpec] = useState<WorkflowSpec | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  /** What a decision that came too late (a 409) says; kept until another step or run is shown. */
+  const [notice, setNotice] = useState<string | null>(null);
+  useEffect(() => setNotice(null), [id, selected]);
 
   const load = useCallback(async () => {
     try {
@@ -91,6 +94,11 @@ export function Run({ id, selected }: { id: string; selected: string | null }) {
         <dd class="mono">{run.trace_id ?? ""}</dd>
       </dl>
       <Problem error={error} />
+      {notice && (
+        <div class="problem" role="alert">
+          {notice}
+        </div>
+      )}
       {run.error && !step && (
         <div class="run-error">
           <strong>{run.error.type}</strong>: {run.error.message}
@@ -142,6 +150,12 @@ export function Run({ id, selected }: { id: string; selected: string | null }) {
             onClose={() => select(null)}
             onRetry={finished ? () => act(() => api.retry(run.id, step.name)) : undefined}
             busy={busy}
+            spec={spec?.steps.find((s) => s.name === step.name)}
+            onDecided={setRun}
+            onStale={(message) => {
+              setNotice(message);
+              void load();
+            }}
           />
         )}
       </div>

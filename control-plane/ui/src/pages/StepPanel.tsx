@@ -4,7 +4,9 @@ import { api } from "../api";
 import { Badge, Section } from "../components";
 import { bytes, duration, json, localTime } from "../format";
 import { followLogs } from "../logs";
-import type { Run, RunFile, Step } from "../types";
+import type { ErrorInfo, Run, RunFile, Step, StepSpec } from "../types";
+import { skipReason } from "../waits";
+import { Decision } from "./Decision";
 
 interface Props {
   run: Run;
@@ -13,9 +15,15 @@ interface Props {
   /** Runs this step and everything downstream again; absent while the run still runs. */
   onRetry: (() => void) | undefined;
   busy: boolean;
+  /** The step as the plan has it (its condition). */
+  spec: StepSpec | undefined;
+  /** A decision on a waiting approval came back with the run. */
+  onDecided: (run: Run) => void;
+  /** A decision came too late (409): the message to show; the run is read again. */
+  onStale: (message: string) => void;
 }
 
-export function StepPanel({ run, step, onClose, onRetry, busy }: Props) {
+export function StepPanel({ run, step, onClose, onRetry, busy, spec, onDecided, onStale }: Props) {
   const [chosen, setChosen] = useState<number | null>(null);
   const [files, setFiles] = useState<RunFile[]>([]);
   const attempts = step.attempts;
@@ -46,9 +54,19 @@ export function StepPanel({ run, step, onClose, onRetry, busy }: Props) {
         </button>
       </header>
       <p class="dim">
-        action <span class="mono">{step.action}</span> <span class="mono">{step.version.slice(0, 10)}</span>
+        {step.wait ? step.wait.kind : "action"} <span class="mono">{step.action}</span>{" "}
+        <span class="mono">{step.version.slice(0, 10)}</span>
         {step.duration_ms !== null && ` · ${duration(step.duration_ms)}`}
       </p>
+      {spec?.when && (
+        <p class="dim">
+          runs when <span class="mono">{spec.when}</span>
+        </p>
+      )}
+      {step.status === "waiting" && (
+        <Decision run={run} step={step} onDecided={onDecided} onStale={onStale} />
+      )}
+      {step.status === "skipped" && <p class="skip-note">{skipReason(spec)}</p>}
       {onRetry && (
         <button type="button" disabled={busy} onClick={onRetry}>
           Retry from this step
@@ -75,17 +93,7 @@ export function StepPanel({ run, step, onClose, onRetry, busy }: Props) {
             {attempt.duration_ms !== null && ` · ${duration(attempt.duration_ms)}`}
             {attempt.worker && ` · ${attempt.worker}`}
           </p>
-          {error && (
-            <Section title="Error">
-              <div class="error">
-                <strong>{error.type}</strong>: {error.message}
-                {error.code !== undefined && error.code !== null && (
-                  <span class="dim"> (code {error.code})</span>
-                )}
-              </div>
-              {error.traceback && <pre class="traceback">{error.traceback}</pre>}
-            </Section>
-          )}
+          <ErrorSection error={error} />
           <Section title="Inputs">
             <pre class="json">{json(attempt.inputs)}</pre>
           </Section>
@@ -105,7 +113,15 @@ export function StepPanel({ run, step, onClose, onRetry, busy }: Props) {
           </Section>
         </>
       ) : (
-        <p class="dim">Not started yet.</p>
+        <>
+          {step.status === "pending" && <p class="dim">Not started yet.</p>}
+          <ErrorSection error={step.error} />
+          {step.outputs && (
+            <Section title="Outputs">
+              <pre class="json">{json(step.outputs)}</pre>
+            </Section>
+          )}
+        </>
       )}
       {files.length > 0 && (
         <Section title="Files">
@@ -128,5 +144,19 @@ export function StepPanel({ run, step, onClose, onRetry, busy }: Props) {
         </Section>
       )}
     </aside>
+  );
+}
+
+/** A failure: its type, message, code, and traceback when an action raised it. */
+function ErrorSection({ error }: { error: ErrorInfo | null | undefined }) {
+  if (!error) return null;
+  return (
+    <Section title="Error">
+      <div class="error">
+        <strong>{error.type}</strong>: {error.message}
+        {error.code !== undefined && error.code !== null && <span class="dim"> (code {error.code})</span>}
+      </div>
+      {error.traceback && <pre class="traceback">{error.traceback}</pre>}
+    </Section>
   );
 }

@@ -1,0 +1,124 @@
+"""The run page of a dynamic flow in a real browser: a skipped branch drawn as not run, an approval
+waiting with its prompt and deadline, and the Approve and Reject buttons of its panel deciding it, the
+page following the run live. A real ``knflow dev``, the workflow deployed with ``knflow deploy``.
+
+Screenshots go to ``.knflow/artifacts/ui/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Locator, Page, expect
+
+from ..control_plane.processes import ControlPlane, wait_for
+from .conftest import FLOWS, deploy, shot
+
+#: Generous: the first invocation of each action starts its function (a cold start, a venv build).
+WAIT_MS = 60_000
+
+
+def node(page: Page, step: str) -> Locator:
+    """The DAG node of ``step``."""
+    return page.locator(f'.dag g.node[data-step="{step}"]')
+
+
+def run_of(cp: ControlPlane, run_id: str) -> dict[str, Any]:
+    reply = httpx.get(f"{cp.url}/v1/runs/{run_id}", timeout=30)
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def waiting_run(cp: ControlPlane, order: str) -> str:
+    """A new run of ``release``, once it waits at its approval."""
+    started = cp.cli("run", "release", "-i", f"order={order}", "--no-wait", "--json")
+    assert started.returncode == 0, started.stderr
+    run_id = str(json.loads(started.stdout)["id"])
+    wait_for(
+        lambda: {s["name"]: s["status"] for s in run_of(cp, run_id)["steps"]}["ok"] == "waiting",
+        60,
+        "the approval to wait",
+    )
+    return run_id
+
+
+def test_a_waiting_approval_is_approved_from_its_panel_and_the_run_goes_green_live(
+    plane: ControlPlane, page: Page, tmp_path: Path
+) -> None:
+    deploy(plane, tmp_path, FLOWS / "release.py")
+    run_id = waiting_run(plane, "A1")
+    page.goto(f"{plane.url}/ui/runs/{run_id}")
+    page.evaluate("window.__sameDocument = true")  # gone if anything reloads the page
+
+    skipped = node(page, "express")
+    expect(skipped).to_have_attribute("data-status", "skipped")
+    expect(skipped).to_have_class("node kind-action tone-skipped")
+    expect(skipped).to_contain_text("skipped · not run")
+    expect(skipped.locator(".node-when")).to_have_text("when steps.prepare.output.rush")
+    ok = node(page, "ok")
+    expect(ok).to_have_attribute("data-status", "waiting")
+    expect(ok).to_have_attribute("data-kind", "approval")
+    expect(ok.locator(".node-detail")).to_have_text("awaits: Ship it?")
+    expect(ok.locator(".node-deadline")).to_contain_text("deadline ")  # the 1d timeout's moment
+    expect(node(page, "ship")).to_have_attribute("data-status", "pending")
+
+    skipped.click()
+    expect(page.locator('.step-panel[data-step="express"] .skip-note')).to_contain_text(
+        "its condition did not hold (when steps.prepare.output.rush)"
+    )
+    ok.click()
+    panel = page.locator('.step-panel[data-step="ok"]')
+    decision = panel.locator(".decision")
+    expect(decision).to_contain_text("Waits for a decision: Ship it?")
+    held = {s["name"]: s for s in run_of(plane, run_id)["steps"]}["ok"]
+    assert held["wait"]["kind"] == "approval" and held["wake_at"], held  # a 1d timeout: a stored deadline
+    expect(decision).to_contain_text("Deadline ")
+    shot(page, "run-waiting")
+
+    decision.locator('textarea[name="comment"]').fill("looks good")
+    decision.get_by_role("button", name="Approve").click()
+    expect(page.locator(".run-page")).to_have_attribute("data-status", "succeeded", timeout=WAIT_MS)
+    expect(ok).to_have_attribute("data-status", "succeeded")
+    expect(node(page, "ship")).to_have_attribute("data-status", "succeeded")
+    expect(panel.locator(".decision")).to_have_count(0)
+    expect(panel.locator(".json").last).to_contain_text('"comment": "looks good"')
+    assert page.evaluate("window.__sameDocument") is True
+    done = run_of(plane, run_id)
+    assert done["result"] == "shipped A1", done
+    decided = {s["name"]: s for s in done["steps"]}["ok"]
+    assert decided["outputs"]["approved"] is True and decided["outputs"]["comment"] == "looks good"
+    shot(page, "run-approved")
+
+
+def test_a_rejected_approval_fails_the_run_and_a_stale_decision_says_so(
+    plane: ControlPlane, page: Page, tmp_path: Path
+) -> None:
+    deploy(plane, tmp_path, FLOWS / "release.py")
+    run_id = waiting_run(plane, "B2")
+    page.goto(f"{plane.url}/ui/runs/{run_id}?step=ok")
+    decision = page.locator('.step-panel[data-step="ok"] .decision')
+    decision.locator('textarea[name="comment"]').fill("no stock")
+    decision.get_by_role("button", name="Reject").click()
+    expect(page.locator(".run-page")).to_have_attribute("data-status", "failed", timeout=WAIT_MS)
+    expect(node(page, "ok")).to_have_attribute("data-status", "failed")
+    expect(node(page, "ship")).to_have_attribute("data-status", "skipped")
+    panel = page.locator('.step-panel[data-step="ok"]')
+    expect(panel.locator(".error")).to_contain_text("ApprovalRejected: approval 'ok' rejected by local: no stock")
+    shot(page, "run-rejected")
+    failed = run_of(plane, run_id)
+    assert failed["status"] == "failed" and failed["error"]["type"] == "ApprovalRejected", failed
+
+    # Decided elsewhere while the page still offers the buttons: the 409 is said plainly.
+    other = waiting_run(plane, "C3")
+    page.route("**/v1/stream**", lambda route: route.abort())  # the page does not hear of the decision
+    page.goto(f"{plane.url}/ui/runs/{other}?step=ok")
+    decision = page.locator('.step-panel[data-step="ok"] .decision')
+    expect(decision.get_by_role("button", name="Approve")).to_be_visible()
+    approved = plane.cli("approve", other, "ok")
+    assert approved.returncode == 0, approved.stderr
+    decision.get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("alert")).to_contain_text("Already decided: this approval is no longer waiting")
+    expect(page.locator(".run-page")).to_have_attribute("data-status", "succeeded", timeout=WAIT_MS)
