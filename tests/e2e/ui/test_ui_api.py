@@ -19,14 +19,15 @@ from .conftest import FLOWS, deploy
 
 
 def changes_until(
-    url: str, run_id: str, last: str, on_hello: Callable[[], None], timeout: float = 60.0
+    url: str, run_id: str | None, last: str, on_hello: Callable[[], None], timeout: float = 60.0
 ) -> list[dict[str, Any]]:
-    """The feed's changes of one run until one of type ``last``, across the stream's reconnections;
-    ``on_hello`` is called once each stream is open."""
+    """The feed's changes of one run (or of all) until one of type ``last``, across the stream's
+    reconnections; ``on_hello`` is called once each stream is open."""
     seen: list[dict[str, Any]] = []
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        with httpx.stream("GET", f"{url}/v1/stream", params={"run_id": run_id}, timeout=30) as stream:
+        params = {"run_id": run_id} if run_id else {}
+        with httpx.stream("GET", f"{url}/v1/stream", params=params, timeout=30) as stream:
             assert stream.status_code == 200
             assert stream.headers["content-type"].startswith("text/event-stream")
             event = ""
@@ -110,3 +111,23 @@ def test_triggers_with_the_next_fire_time_and_the_page_at_every_client_route(
     assert httpx.get(f"{plane.url}{asset}", timeout=10).headers["content-type"].startswith("text/javascript")
     assert httpx.get(f"{plane.url}/", timeout=10).headers["location"] == "/ui/"
     assert "/v1/stream" in httpx.get(f"{plane.url}/openapi.json", timeout=10).json()["paths"]
+
+
+def test_the_feed_carries_skipped_and_waiting_steps(plane: ControlPlane, tmp_path: Path) -> None:
+    deploy(plane, tmp_path, FLOWS / "release.py")
+    started: list[str] = []
+
+    def start() -> None:  # once the (all-runs) stream listens, so that no change comes before it
+        if not started:
+            reply = httpx.post(
+                f"{plane.url}/v1/runs", json={"workflow": "release", "inputs": {"order": "F1"}}, timeout=30
+            )
+            assert reply.status_code in (200, 201, 202), reply.text
+            started.append(reply.json()["id"])
+
+    seen = changes_until(plane.url, None, "dev.knflow.step.waiting", start)
+    steps = [(c["type"], c["step"]) for c in seen if c["run_id"] == started[0]]
+    assert ("dev.knflow.step.skipped", "express") in steps, steps
+    assert steps[-1] == ("dev.knflow.step.waiting", "ok") and seen[-1]["run_status"] == "running"
+    decided = httpx.post(f"{plane.url}/v1/runs/{started[0]}/steps/ok/approve", json={"comment": "ok"}, timeout=30)
+    assert decided.status_code == 200 and decided.json()["id"] == started[0], decided.text
