@@ -92,6 +92,15 @@ def test_a_waiting_approval_is_approved_from_its_panel_and_the_run_goes_green_li
     assert decided["outputs"]["approved"] is True and decided["outputs"]["comment"] == "looks good"
     shot(page, "run-approved")
 
+    page.goto(f"{plane.url}/ui/workflows/release")  # the plan: the approval's prompt, the condition
+    plan = page.locator('.dag g.node[data-step="ok"]')
+    expect(plan).to_have_attribute("data-kind", "approval")
+    expect(plan.locator(".node-detail")).to_have_text("approval: Ship it?")
+    expect(plan.locator(".node-icon")).to_have_count(1)
+    expect(page.locator('.dag g.node[data-step="express"] .node-when')).to_have_text("when steps.prepare.output.rush")
+    expect(page.locator(".dag polyline.edge")).to_have_count(4)  # prepare->express (when), ->ok, express->ok, ok->ship
+    shot(page, "workflow-flow")
+
 
 def test_a_rejected_approval_fails_the_run_and_a_stale_decision_says_so(
     plane: ControlPlane, page: Page, tmp_path: Path
