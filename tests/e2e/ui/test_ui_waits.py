@@ -131,3 +131,24 @@ def test_a_rejected_approval_fails_the_run_and_a_stale_decision_says_so(
     decision.get_by_role("button", name="Approve").click()
     expect(page.get_by_role("alert")).to_contain_text("Already decided: this approval is no longer waiting")
     expect(page.locator(".run-page")).to_have_attribute("data-status", "succeeded", timeout=WAIT_MS)
+
+
+def test_a_sleeping_step_shows_when_it_wakes_and_the_run_goes_on_live(
+    plane: ControlPlane, page: Page, tmp_path: Path
+) -> None:
+    deploy(plane, tmp_path, FLOWS / "release.py")
+    started = plane.cli("run", "later", "-i", "order=D4", "--no-wait", "--json")
+    assert started.returncode == 0, started.stderr
+    run_id = str(json.loads(started.stdout)["id"])
+    page.goto(f"{plane.url}/ui/runs/{run_id}?step=nap")
+    nap = node(page, "nap")
+    expect(nap).to_have_attribute("data-status", "waiting", timeout=WAIT_MS)
+    expect(nap).to_have_attribute("data-kind", "sleep")
+    expect(nap.locator(".node-detail")).to_have_text("sleeping")
+    expect(nap.locator(".node-deadline")).to_contain_text("wakes ")
+    expect(page.locator('.step-panel[data-step="nap"] .decision')).to_contain_text("A durable sleep of 4s, until ")
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)  # a sleep is decided by the clock
+    shot(page, "run-sleeping")
+    expect(page.locator(".run-page")).to_have_attribute("data-status", "succeeded", timeout=WAIT_MS)
+    expect(nap).to_have_attribute("data-status", "succeeded")
+    assert run_of(plane, run_id)["result"] == "shipped D4"

@@ -1,7 +1,7 @@
-"""A workflow the web UI's approval tests drive: a branch that is skipped (its condition does not hold),
-an approval a person decides from the run page, then the step it holds back."""
+"""Workflows the web UI's dynamic-flow tests drive: a branch that is skipped (its condition does not
+hold), an approval a person decides from the run page, then the step it holds back; and a durable sleep."""
 
-from knflow import action, approval, workflow
+from knflow import action, approval, sleep, workflow
 
 
 @action
@@ -28,4 +28,11 @@ def release(order: str) -> object:
     prepare(order=order)
     express.when("steps.prepare.output.rush")(order=order)
     approval("Ship it?", timeout="1d", name="ok")
+    return ship(order=order)
+
+
+@workflow
+def later(order: str) -> object:
+    """Sleep a few seconds, then ship."""
+    sleep("4s", name="nap")
     return ship(order=order)
