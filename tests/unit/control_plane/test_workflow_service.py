@@ -12,7 +12,7 @@ from knflow.spec import ActionSpec
 from knflow_control_plane.adapters.memory import MemoryStore
 from knflow_control_plane.domain.model import RunStatus
 from knflow_control_plane.domain.records import NewRun, Transition
-from knflow_control_plane.errors import BuildFailed, Conflict, NotFound
+from knflow_control_plane.errors import BuildFailed, Conflict, InvalidRequest, NotFound
 from knflow_control_plane.ports import Artifact, BuildResult, CodeBundle, FunctionStatus, HttpReply, HttpRequest
 from knflow_control_plane.service.catalogue import Catalogue
 from knflow_control_plane.service.functions import Functions
@@ -149,6 +149,25 @@ async def test_a_start_submits_checked_inputs_and_undeploy_stops_both_starts_and
         await workflows.start("orders", {"n": 3})
     with pytest.raises(NotFound):
         await workflows.undeploy("never-registered")
+
+
+async def test_a_stored_value_reference_is_accepted_only_as_knflow_wrote_it_for_this_run(parts: Any) -> None:
+    # A client's {"knflow.payload": {"key": ...}} would have any stored value read back to the run's steps
+    # and page (another run's, another project's); an HTTP trigger's intake writes them under the run's id.
+    _, _, _, starter, workflows = parts
+    await workflows.register(orders.spec, CODE)
+    await workflows.deploy("orders")
+    elsewhere = {"knflow.payload": {"key": "payloads/01other/inputs/n.json", "size": 9}}
+    for sneaky in (elsewhere, {"knflow.payload": {"key": "payloads/01mine/../01other/inputs/n.json"}}):
+        with pytest.raises(InvalidRequest, match="written by knflow only") as refused:
+            await workflows.start("orders", {"n": sneaky}, run_id="01mine")
+        assert refused.value.fields["field"] == "inputs.n"
+    with pytest.raises(InvalidRequest, match="written by knflow only"):
+        await workflows.start("orders", {"n": elsewhere})  # no run id yet: no reference can be its own
+    assert starter.runs == []
+    own = {"knflow.payload": {"key": "payloads/01mine/inputs/n.json", "size": 9}}
+    started = await workflows.start("orders", {"n": own}, run_id="01mine")
+    assert started.run_id == "01mine" and starter.runs[0].inputs == {"n": own}
 
 
 async def test_the_catalogue_refuses_to_delete_a_deployed_workflow(parts: Any) -> None:

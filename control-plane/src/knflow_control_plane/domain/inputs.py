@@ -9,7 +9,7 @@ from knflow import _types
 from knflow.spec import WorkflowSpec
 
 from ..errors import InvalidRequest
-from .files import is_payload_ref
+from .files import is_payload_ref, payload_keys
 
 
 def check_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -40,3 +40,18 @@ def check_inputs(spec: WorkflowSpec, inputs: dict[str, Any]) -> dict[str, Any]:
             raise InvalidRequest(f"input {name!r}: {reason}", field=f"inputs.{name}")
         checked[name] = inputs[name]
     return checked
+
+
+def foreign_payload(inputs: dict[str, Any], run_id: str) -> str | None:
+    """The first input holding a stored-value reference (``knflow.payload``) that knflow did not write for
+    run ``run_id``, or None.
+
+    Only knflow writes such references into a run's inputs: an HTTP trigger's intake moves a large input
+    to ``payloads/{run id}/inputs/...`` before the run exists. One a client sent would have the value of
+    any key read back to its steps and its run's page (another run's, another project's), so it is refused.
+    """
+    own = f"payloads/{run_id}/"
+    for name, value in inputs.items():
+        if any(not key.startswith(own) or ".." in key for key in payload_keys(value)):
+            return name
+    return None

@@ -13,10 +13,10 @@ from typing import Any
 
 from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, SourceTrigger, WorkflowSpec
 
-from ..domain.files import payload_key
+from ..domain.files import PAYLOAD_MARKER, payload_key
 from ..domain.flows import refuse_not_run_yet
 from ..domain.ids import new_run_id, new_trace_id
-from ..domain.inputs import check_inputs
+from ..domain.inputs import check_inputs, foreign_payload
 from ..domain.model import PlannedStep, plan_run
 from ..domain.query_inputs import query_inputs
 from ..domain.records import NewRun, Transition
@@ -391,6 +391,11 @@ class Workflows:
             plan = await self._plan(name, version)
         now = time.time()
         run_id = run_id or new_run_id(now)
+        if (foreign := foreign_payload(checked, run_id)) is not None:
+            raise InvalidRequest(
+                f"input {foreign!r}: a stored-value reference ({PAYLOAD_MARKER}) is written by knflow only",
+                field=f"inputs.{foreign}",
+            )
         checked = await self.offload_inputs(run_id, checked)
         new = NewRun(
             run_id=run_id,
