@@ -21,6 +21,9 @@ GROUPS: dict[str, str] = {
 }
 
 
+# tryfirst: xdist's worker reads the marks in its own pytest_collection_modifyitems, and its plugin is
+# registered after this file, so it would otherwise run first and see none (each group on both workers).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test of a group with ``xdist_group`` (a no-op when xdist is not running)."""
     root = config.rootpath
