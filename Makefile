@@ -39,7 +39,7 @@ lint: install
 
 # The services start while the install runs (a fresh machine builds the API server meanwhile); Debian's
 # chromium (the web UI's tests) after them, so that its apt-get never races theirs for dpkg's lock.
-# Two pytest workers (tests/conftest.py says which tests share a worker): most tests wait, not compute.
+# Two pytest workers, a file's tests on one (tests/conftest.py: which files wait for each other's end).
 test: $(UV)
 	@mkdir -p .knflow; \
 	KNFLOW_WITH_KAFKA=1 bash scripts/services/up.sh > .knflow/services.env & services=$$!; \
@@ -47,7 +47,7 @@ test: $(UV)
 	wait $$services || { echo "make test: the test services did not start" >&2; exit 1; }; \
 	bash scripts/chromium.sh > .knflow/chromium.env || { echo "make test: chromium (the UI tests' browser) did not install" >&2; exit 1; }; \
 	set -a; eval "$$(grep -h "^export " .knflow/services.env .knflow/chromium.env)"; set +a; \
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadgroup --durations=25
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=25
 
 # KNFLOW_PG_DURABLE=1: Postgres as in production (fsync on), so a commit is one that survives power loss.
 bench: install

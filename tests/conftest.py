@@ -1,35 +1,49 @@
 """What every test shares: which tests must not run beside each other when `make test` runs two workers.
 
-`make test` runs pytest-xdist with ``--dist loadgroup``: tests of one group run on one worker, one after
-the other; everything else is spread freely. Most tests wait on processes and sockets rather than on a core,
-so two workers on two cores take about half the time. A group is a resource a test changes for everyone:
+`make test` runs pytest-xdist with ``--dist loadfile`` (a file's tests on one worker, in order). A group is
+a resource a test file changes for everyone; the files of one group take its lock (a file lock in /tmp,
+so concurrent checkouts wait for each other too) for as long as their module runs. Everything else runs
+freely: most tests wait on processes and sockets rather than on a core. (xdist's own ``loadgroup`` is not
+used: with pytest 9 it no longer groups, its node-id suffix is ignored.)
 """
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
-# Path prefix (from the repository root) -> the xdist group of every test under it.
+# Path prefix (from the repository root) -> the group of every test file under it. Every other file
+# marked ``kafka`` (the shared broker: a test restarts it, another deletes topics every other Kafka test
+# may be reading) is in the group "kafka".
 GROUPS: dict[str, str] = {
-    # The shared broker: a test restarts it, another deletes topics every other Kafka test may be reading.
-    "tests/integration/eventing/test_kafka_bus.py": "kafka",
-    "tests/e2e/eventing/test_triggers_kafka.py": "kafka",
     # Fixed ports of its own Postgres, Kafka and replicas (tests/chaos/runner.py): one chaos run at a time.
     "tests/chaos/test_chaos.py": "chaos",
     # One node's kubelet and containerd: its pods fit one test file at a time.
     "tests/e2e/knative_cluster/": "knative-cluster",
 }
+LOCKS = Path("/tmp")
 
 
-# tryfirst: xdist's worker reads the marks in its own pytest_collection_modifyitems, and its plugin is
-# registered after this file, so it would otherwise run first and see none (each group on both workers).
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test of a group with ``xdist_group`` (a no-op when xdist is not running)."""
-    root = config.rootpath
-    for item in items:
-        where = item.path.relative_to(root).as_posix()
-        for prefix, group in GROUPS.items():
-            if where.startswith(prefix):
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
+def group_of(module: pytest.Module, root: Path) -> str | None:
+    """The group of a test file, if it is in one."""
+    where = module.path.relative_to(root).as_posix()
+    group = next((group for prefix, group in GROUPS.items() if where.startswith(prefix)), None)
+    if group is None and module.get_closest_marker("kafka") is not None:
+        group = "kafka"
+    return group
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_file_of_a_group_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Hold the group's lock while this test file runs (nothing when it is in no group)."""
+    module = request.node
+    group = group_of(module, request.config.rootpath) if isinstance(module, pytest.Module) else None
+    if group is None:
+        yield
+        return
+    with open(LOCKS / f"knflow-test-group-{group}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
