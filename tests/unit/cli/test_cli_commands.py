@@ -313,3 +313,11 @@ def test_run_progress_shows_every_attempt_and_the_retry_not_internal_states(fake
     assert any(line.startswith("✓ succeeded  fetch  attempt 2") for line in lines)
     assert any(line.startswith("✓ succeeded  save  attempt 1") for line in lines)
     assert not any("ready" in line or "pending" in line for line in lines)
+
+
+def test_a_request_the_clients_own_model_refuses_is_one_line_naming_the_field(fake: FakeApi) -> None:
+    result = runner.invoke(app, ["projects", "create", "Bad Name"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: name: String should match pattern"), result.output
+    assert "'Bad Name'" in lines[0] and "Traceback" not in result.output

@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
+import pydantic
 import typer
 from rich.console import Console
 
@@ -98,11 +99,20 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
             fail(str(exc))
         except KnflowError as exc:
             fail(str(exc))
+        except pydantic.ValidationError as exc:  # a request the client's own REST model refuses
+            fail(_refused(exc))
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
 
     return run
+
+
+def _refused(exc: pydantic.ValidationError) -> str:
+    """The first thing a request model refused, as one line naming the field (``name: String should ...``)."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or exc.title
+    return f"{field}: {first['msg']} (got {first.get('input')!r})"
 
 
 def parse_value(text: str) -> Any:
