@@ -51,7 +51,7 @@ def _title(step: JSON) -> str:
         return f"{name} (wait for {step['wait_for_event']['type']})"
     if step.get("approval"):
         return f"{name} (approval)"
-    return name if step.get("action") in (None, name) else f"{name} ({step['action']})"
+    return name if step.get("action") in (None, "", name) else f"{name} ({step['action']})"
 
 
 def _source(binding: Any) -> str:

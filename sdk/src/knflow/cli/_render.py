@@ -133,7 +133,7 @@ def steps_table(run: JSON) -> Table:
     for step in run.get("steps", []):
         name, action = str(step.get("name")), str(step.get("action"))
         table.add_row(
-            name if action in (name, "None") else f"{name} ({action})",
+            name if action in (name, "None", "") else f"{name} ({action})",  # an approval or a sleep: none
             status_text(str(step.get("status"))),
             str(len(step.get("attempts") or [])),
             clock_time(step.get("started_at")),
