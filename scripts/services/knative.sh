@@ -263,6 +263,10 @@ TOML
     rm -rf "$d/containerd.sock" "$d/containerd.sock.ttrpc" "$d/containerd/state" "$d/kubelet" "$d/ipam"
     run containerd "$NETNS" containerd --config "$d/containerd.toml"
     wait_until containerd "containerd" ctr --address "$d/containerd.sock" version
+    # containerd 1.6 answers its own API before its CRI service has recovered state; a kubelet that
+    # connects in between is told "server is not initialized yet" and exits. The CRI service's last
+    # start step is its streaming server, logged once the service answers.
+    wait_until containerd "containerd's CRI service" grep -q "Start streaming server" "$BASE/containerd.log"
     cat >"$d/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -282,8 +286,15 @@ maxPods: 40
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%}
 imageGCHighThresholdPercent: 100
 YAML
-    run kubelet "$NETNS" "$KNFLOW_NODE_BIN/kubelet" --config "$d/kubelet.yaml" --kubeconfig "$BASE/kube/kubeconfig" \
-        --hostname-override knflow-node --node-ip "$NODE_IP" --root-dir "$d/kubelet" --cert-dir "$d/kubelet-pki"
+    local attempt
+    for attempt in 1 2 3; do
+        run kubelet "$NETNS" "$KNFLOW_NODE_BIN/kubelet" --config "$d/kubelet.yaml" --kubeconfig "$BASE/kube/kubeconfig" \
+            --hostname-override knflow-node --node-ip "$NODE_IP" --root-dir "$d/kubelet" --cert-dir "$d/kubelet-pki"
+        sleep 1
+        # The kubelet exits at once if the CRI was still starting; only that failure is worth a retry.
+        pid_of kubelet >/dev/null || ! grep -q "not initialized yet" "$BASE/kubelet.log" || continue
+        break
+    done
     wait_until kubelet "the kubelet's node" node_ready
 }
 
