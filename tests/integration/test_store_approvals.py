@@ -17,7 +17,7 @@ from knflow import action, approval, sleep, workflow
 from knflow_control_plane.adapters.memory import MemoryStore
 from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import NoSuchStep, Outcome, TransitionError, plan_run
-from knflow_control_plane.domain.records import NewRun, Worker
+from knflow_control_plane.domain.records import NewRun, RunFilter, Worker
 from knflow_control_plane.domain.transitions import ApprovalDecided
 from knflow_control_plane.ports import RunStore
 from tests.integration.conftest import sql_store
@@ -127,3 +127,22 @@ async def test_a_sleep_wakes_at_its_stored_time_and_the_run_goes_on(store: RunSt
     assert [t for t in await store.fire_timers(now + 601) if t.run_id == run_id] == []  # once
     claimed = [c for t in await store.claim_ready(now + 601, W) for c in t.claims if c.run_id == run_id]
     assert [c.step for c in claimed] == ["ship"]
+
+
+async def test_a_list_names_the_waiting_steps_and_filters_on_them(store: RunStore) -> None:
+    now = time.time()
+    held = await waiting_run(store, now)
+    spec = checkout.spec
+    busy = NewRun(
+        new_run_id(now + 1), "default", spec.name, spec.version, {"order": "B2"}, plan_run(spec, spec.actions), None
+    )
+    working = (await store.create_run(busy, now + 1, W)).run_id  # its first step runs: nothing waits
+
+    listed = {r.run_id: r.waiting for r in (await store.list_runs(RunFilter())).runs}
+    assert listed == {held: ["ok"], working: []}
+    assert (await store.get_run(held) or pytest.fail("no run")).waiting == ["ok"]
+    assert [r.run_id for r in (await store.list_runs(RunFilter(waiting=True))).runs] == [held]
+    assert [r.run_id for r in (await store.list_runs(RunFilter(status="running", waiting=False))).runs] == [working]
+
+    await store.decide(held, "default", ApprovalDecided("ok", True, "local"), now + 2)
+    assert (await store.list_runs(RunFilter(waiting=True))).runs == []

@@ -64,9 +64,11 @@ export interface RunQuery {
   until?: string | undefined;
   cursor?: string | undefined;
   limit?: number;
+  /** Only the runs with a waiting step (true), or without one (false). */
+  waiting?: boolean | undefined;
 }
 
-function query(params: Record<string, string | number | undefined>): string {
+function query(params: Record<string, string | number | boolean | undefined>): string {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {
     if (value !== undefined && value !== "") search.set(name, String(value));

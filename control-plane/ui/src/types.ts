@@ -71,6 +71,8 @@ export interface Run {
   finished_at: string | null;
   duration_ms: number | null;
   steps?: Step[];
+  /** The steps waiting now (an approval, a sleep, an event) of a running run. */
+  waiting?: string[];
 }
 
 export interface RunPage {

@@ -212,9 +212,11 @@ class Client(ProjectCalls):
         status: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        waiting: bool | None = None,
     ) -> rest.RunPage:
-        """One page of runs, newest first, and the cursor of the next one."""
-        params = {"workflow": workflow, "status": status, "limit": limit, "cursor": cursor}
+        """One page of runs, newest first, and the cursor of the next one; ``waiting=True`` keeps the runs
+        with a waiting step (an approval, a sleep), ``False`` those without one."""
+        params = {"workflow": workflow, "status": status, "limit": limit, "cursor": cursor, "waiting": waiting}
         return self._typed(rest.RunPage, "GET", "/v1/runs", params=params)
 
     def logs(self, run_id: str) -> rest.RunLogs:

@@ -152,3 +152,39 @@ def test_a_sleeping_step_shows_when_it_wakes_and_the_run_goes_on_live(
     expect(page.locator(".run-page")).to_have_attribute("data-status", "succeeded", timeout=WAIT_MS)
     expect(nap).to_have_attribute("data-status", "succeeded")
     assert run_of(plane, run_id)["result"] == "shipped D4"
+
+
+def test_the_runs_list_marks_the_waiting_runs_and_filters_on_them_live(
+    plane: ControlPlane, page: Page, tmp_path: Path
+) -> None:
+    deploy(plane, tmp_path, FLOWS / "release.py")
+    held = waiting_run(plane, "E5")
+    done = waiting_run(plane, "F6")
+    assert plane.cli("approve", done, "ok").returncode == 0
+    wait_for(lambda: run_of(plane, done)["status"] == "succeeded", 60, "the approved run to finish")
+    listed = httpx.get(f"{plane.url}/v1/runs", params={"waiting": "true"}, timeout=30)
+    assert [(r["id"], r["waiting"]) for r in listed.json()["runs"]] == [(held, ["ok"])], listed.text
+    refused = httpx.get(f"{plane.url}/v1/runs", params={"waiting": "maybe"}, timeout=30)
+    assert refused.status_code == 422 and "waiting" in refused.text, refused.text
+
+    page.goto(f"{plane.url}/ui/runs")
+    page.evaluate("window.__sameDocument = true")  # gone if anything reloads the page
+    row = page.locator(f'tr[data-run="{held}"]')
+    expect(row).to_have_attribute("data-waiting", "ok")
+    expect(row.locator(".waits")).to_have_text("waits: ok")
+    expect(page.locator(f'tr[data-run="{done}"]')).to_have_attribute("data-waiting", "")
+    expect(page.locator(f'tr[data-run="{done}"] .waits')).to_have_count(0)
+
+    page.locator('select[name="status"]').select_option("waiting")
+    expect(page.locator("tr[data-run]")).to_have_count(1)
+    expect(row).to_be_visible()
+    assert "status=waiting" in page.url
+    shot(page, "runs-waiting")
+
+    # Live: a run that starts waiting joins the list; one approved elsewhere leaves it.
+    third = waiting_run(plane, "G7")
+    expect(page.locator(f'tr[data-run="{third}"]')).to_have_attribute("data-waiting", "ok", timeout=WAIT_MS)
+    assert plane.cli("approve", held, "ok").returncode == 0
+    expect(row).to_have_count(0, timeout=WAIT_MS)
+    expect(page.locator("tr[data-run]")).to_have_count(1)
+    assert page.evaluate("window.__sameDocument") is True

@@ -132,6 +132,8 @@ class RunView:
     created_at: float
     finished_at: float | None
     steps: list[StepView] = field(default_factory=list)
+    #: the steps that wait now (an approval, a sleep, an event): the run is running but nothing of it runs
+    waiting: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ class RunFilter:
     until: float | None = None
     cursor: str | None = None
     limit: int = 50
+    #: True: only the runs with a waiting step; False: only those without one; None: either
+    waiting: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -73,10 +73,12 @@ async def list_runs(
     until: str | None = _TIME,
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=500),
+    waiting: bool | None = Query(None, description="Only the runs with (true) or without (false) a waiting step"),
 ) -> dict[str, Any]:
-    """Runs, newest first, filtered by workflow, status and creation time; paginated by cursor."""
+    """Runs, newest first, filtered by workflow, status, creation time and waiting steps; paginated by cursor."""
+    times = _epoch(since, "since"), _epoch(until, "until")
     page = await runs_of(request).page(
-        RunFilter(project_of(request), workflow, status, _epoch(since, "since"), _epoch(until, "until"), cursor, limit)
+        RunFilter(project_of(request), workflow, status, *times, cursor=cursor, limit=limit, waiting=waiting)
     )
     return {"runs": [run_json(r, with_steps=False) for r in page.runs], "next_cursor": page.next_cursor}
 

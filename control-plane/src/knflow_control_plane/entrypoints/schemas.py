@@ -69,6 +69,7 @@ def run_json(r: RunView, *, with_steps: bool = True) -> dict[str, Any]:
         "created_at": iso(r.created_at),
         "finished_at": iso(r.finished_at),
         "duration_ms": _duration(r.created_at, r.finished_at),
+        "waiting": r.waiting,
     }
     if with_steps:
         body["steps"] = [step_json(s) for s in r.steps]

@@ -64,6 +64,12 @@ export function Run({ id, selected }: { id: string; selected: string | null }) {
         <h2>
           <a {...linkProps(`/workflows/${run.workflow}?version=${run.workflow_version}`)}>{run.workflow}</a>{" "}
           <span class="mono dim">{run.id}</span> <Badge status={run.status} />
+          {run.waiting?.length ? (
+            <>
+              {" "}
+              <Badge status="waiting" label={`waits: ${run.waiting.join(", ")}`} />
+            </>
+          ) : null}
         </h2>
         <div class="actions">
           {run.status === "running" && (

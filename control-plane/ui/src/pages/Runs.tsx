@@ -8,7 +8,15 @@ import { linkProps, navigate } from "../router";
 import type { Run, WorkflowSummary } from "../types";
 
 const PAGE = 50;
-const STATUSES = ["running", "succeeded", "failed", "cancelled"];
+/** The status filter's choices; ``waiting`` is a running run with a step waiting (an approval, a sleep). */
+const STATUSES = ["running", "waiting", "succeeded", "failed", "cancelled"];
+const STEP_WAITING = "dev.knflow.step.waiting";
+
+/** The API's filter for the status chosen: ``waiting`` is ``status=running&waiting=true``. */
+function statusQuery(status: string): { status?: string; waiting?: boolean } {
+  if (status === "waiting") return { status: "running", waiting: true };
+  return status ? { status } : {};
+}
 
 export function Runs({ search }: { search: URLSearchParams }) {
   const workflow = search.get("workflow") ?? "";
@@ -26,7 +34,7 @@ export function Runs({ search }: { search: URLSearchParams }) {
     try {
       const page = await api.runs({
         workflow: workflow || undefined,
-        status: status || undefined,
+        ...statusQuery(status),
         since,
         cursor,
         limit: PAGE,
@@ -45,8 +53,15 @@ export function Runs({ search }: { search: URLSearchParams }) {
   useEffect(() => {
     api.workflows().then((w) => setWorkflows(w.workflows), setError);
   }, []);
-  // Only the first page moves: later pages are history, read again when asked for.
-  useLive(null, load, (change) => change.kind === "run", cursor === undefined);
+  // Only the first page moves: later pages are history, read again when asked for. Besides the runs'
+  // own changes, a step that starts waiting, and any step change of a run shown waiting (its wait ended).
+  const held = new Set((runs ?? []).filter((r) => r.waiting?.length).map((r) => r.id));
+  useLive(
+    null,
+    load,
+    (change) => change.kind === "run" || change.type === STEP_WAITING || held.has(change.run_id),
+    cursor === undefined,
+  );
 
   const filter = (name: string, value: string) => {
     const params = new URLSearchParams(search);
@@ -118,9 +133,20 @@ export function Runs({ search }: { search: URLSearchParams }) {
         </thead>
         <tbody>
           {(runs ?? []).map((run) => (
-            <tr key={run.id} data-run={run.id} data-status={run.status}>
+            <tr
+              key={run.id}
+              data-run={run.id}
+              data-status={run.status}
+              data-waiting={(run.waiting ?? []).join(",")}
+            >
               <td>
                 <Badge status={run.status} />
+                {run.waiting?.length ? (
+                  <span class="waits" title={`waiting: ${run.waiting.join(", ")}`}>
+                    {" "}
+                    <Badge status="waiting" label={`waits: ${run.waiting.join(", ")}`} />
+                  </span>
+                ) : null}
               </td>
               <td>
                 <a {...linkProps(`/runs/${run.id}`)} class="mono">

@@ -97,6 +97,9 @@ class RunSummary(Reply):
     created_at: datetime
     finished_at: datetime | None = None
     duration_ms: float | None = None
+    #: the steps waiting now (an approval, a durable sleep, an event): the run is ``running`` but waits on
+    #: a person or a timer, not on a worker; empty for any other run
+    waiting: list[str] = Field(default_factory=list)
 
 
 class Run(RunSummary):

@@ -361,9 +361,13 @@ class MemoryRuns:
             and (where.since is None or run["created_at"] >= where.since)
             and (where.until is None or run["created_at"] < where.until)
             and (not where.cursor or run_id < where.cursor)
+            and (where.waiting is None or bool(self._waiting_in(run_id)) == where.waiting)
         ]
-        page = [_run_view(run, []) for run in found[: where.limit]]
+        page = [replace(_run_view(run, []), waiting=self._waiting_in(run["id"])) for run in found[: where.limit]]
         return Page(page, page[-1].run_id if len(found) > where.limit else None)
+
+    def _waiting_in(self, run_id: str) -> list[str]:
+        return sorted(name for name, step in self._steps[run_id].items() if step.status is StepStatus.WAITING)
 
     def _forget_runs_of(self, project: str) -> None:
         """Delete the project's runs with their steps, attempts and trigger keys (its events stay, as
@@ -429,4 +433,5 @@ def _run_view(run: dict[str, Any], steps: list[StepView]) -> RunView:
         created_at=run["created_at"],
         finished_at=run["finished_at"],
         steps=steps,
+        waiting=[s.name for s in steps if s.status == StepStatus.WAITING.value],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +30,7 @@ def _run_view(row: Any, step_views: list[StepView] | None = None) -> RunView:
         created_at=row.created_at,
         finished_at=row.finished_at,
         steps=step_views or [],
+        waiting=[s.name for s in step_views or [] if s.status == "waiting"],
     )
 
 
@@ -98,9 +100,27 @@ def list_runs(conn: Connection, where: RunFilter) -> Page:
         query = query.where(runs.c.created_at < where.until)
     if where.cursor:
         query = query.where(runs.c.id < where.cursor)
+    if where.waiting is not None:
+        holds = sa.exists().where(steps.c.run_id == runs.c.id, steps.c.status == "waiting")
+        query = query.where(holds if where.waiting else ~holds)
     rows = conn.execute(query.order_by(runs.c.id.desc()).limit(where.limit + 1)).all()
-    page = [_run_view(r) for r in rows[: where.limit]]
+    page = _with_waiting(conn, [_run_view(r) for r in rows[: where.limit]])
     return Page(page, page[-1].run_id if len(rows) > where.limit else None)
+
+
+def _with_waiting(conn: Connection, page: list[RunView]) -> list[RunView]:
+    """The page's runs with the names of their waiting steps: one statement by primary key for the page's
+    running runs (a list shows which runs wait on a person or a timer without reading each run)."""
+    running = [r.run_id for r in page if r.status == "running"]
+    if not running:
+        return page
+    rows = conn.execute(
+        sa.select(steps.c.run_id, steps.c.name).where(steps.c.run_id.in_(running), steps.c.status == "waiting")
+    ).all()
+    waiting: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        waiting[row.run_id].append(row.name)
+    return [replace(r, waiting=sorted(waiting[r.run_id])) if r.run_id in waiting else r for r in page]
 
 
 def probe_writable(conn: Connection, project: str) -> None:
