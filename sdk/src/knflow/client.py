@@ -213,10 +213,18 @@ class Client(ProjectCalls):
         limit: int | None = None,
         cursor: str | None = None,
         waiting: bool | None = None,
+        top_level: bool = False,
+        parent_run_id: str | None = None,
     ) -> rest.RunPage:
         """One page of runs, newest first, and the cursor of the next one; ``waiting=True`` keeps the runs
-        with a waiting step (an approval, a sleep), ``False`` those without one."""
-        params = {"workflow": workflow, "status": status, "limit": limit, "cursor": cursor, "waiting": waiting}
+        with a waiting step (an approval, a sleep), ``False`` those without one; ``top_level`` leaves child
+        runs out, ``parent_run_id`` lists only that run's children."""
+        params: dict[str, Any] = {"workflow": workflow, "status": status, "limit": limit, "cursor": cursor}
+        params["waiting"] = waiting
+        if top_level:
+            params["top_level"] = "true"
+        if parent_run_id is not None:
+            params["parent_run_id"] = parent_run_id
         return self._typed(rest.RunPage, "GET", "/v1/runs", params=params)
 
     def logs(self, run_id: str) -> rest.RunLogs:

@@ -113,6 +113,8 @@ class StepView:
     wait: dict[str, Any] | None = None
     #: while it waits, when its deadline passes (a sleep's end, an approval's timeout)
     wake_at: float | None = None
+    #: a sub-workflow step's latest child run
+    child_run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,9 @@ class RunView:
     steps: list[StepView] = field(default_factory=list)
     #: the steps that wait now (an approval, a sleep, an event): the run is running but nothing of it runs
     waiting: list[str] = field(default_factory=list)
+    #: a child run's parent run and the sub-workflow step that started it
+    parent_run_id: str | None = None
+    parent_step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,10 @@ class RunFilter:
     limit: int = 50
     #: True: only the runs with a waiting step; False: only those without one; None: either
     waiting: bool | None = None
+    #: only the runs no sub-workflow step started (children left out)
+    top_level: bool = False
+    #: only the child runs of this run
+    parent_run_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -74,12 +75,14 @@ async def list_runs(
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=500),
     waiting: bool | None = Query(None, description="Only the runs with (true) or without (false) a waiting step"),
+    top_level: bool = Query(False, description="Leave out child runs (those sub-workflow steps started)"),
+    parent_run_id: str | None = Query(None, description="Only the child runs of this run"),
 ) -> dict[str, Any]:
-    """Runs, newest first, filtered by workflow, status, creation time and waiting steps; paginated by cursor."""
+    """Runs, newest first, filtered by workflow, status, creation time, waiting steps and parent run;
+    paginated by cursor."""
     times = _epoch(since, "since"), _epoch(until, "until")
-    page = await runs_of(request).page(
-        RunFilter(project_of(request), workflow, status, *times, cursor=cursor, limit=limit, waiting=waiting)
-    )
+    where = RunFilter(project_of(request), workflow, status, *times, cursor=cursor, limit=limit, waiting=waiting)
+    page = await runs_of(request).page(replace(where, top_level=top_level, parent_run_id=parent_run_id))
     return {"runs": [run_json(r, with_steps=False) for r in page.runs], "next_cursor": page.next_cursor}
 
 

@@ -49,6 +49,7 @@ def step_json(s: StepView) -> dict[str, Any]:
         "next_attempt_at": iso(s.next_attempt_at),
         "wait": s.wait,
         "wake_at": iso(s.wake_at),
+        "child_run_id": s.child_run_id,
         "attempts": [attempt_json(a) for a in s.attempts],
     }
 
@@ -70,6 +71,8 @@ def run_json(r: RunView, *, with_steps: bool = True) -> dict[str, Any]:
         "finished_at": iso(r.finished_at),
         "duration_ms": _duration(r.created_at, r.finished_at),
         "waiting": r.waiting,
+        "parent_run_id": r.parent_run_id,
+        "parent_step": r.parent_step,
     }
     if with_steps:
         body["steps"] = [step_json(s) for s in r.steps]

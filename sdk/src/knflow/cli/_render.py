@@ -119,7 +119,7 @@ def runs_table(runs: list[JSON]) -> Table:
     for run in runs:
         table.add_row(
             str(run.get("id")),
-            str(run.get("workflow")),
+            f"↳ {run.get('workflow')}" if run.get("parent_run_id") else str(run.get("workflow")),
             status_text(str(run.get("status"))),
             clock_time(run.get("created_at")),
             format_duration(duration_ms(run)),
@@ -132,6 +132,9 @@ def steps_table(run: JSON) -> Table:
     table = Table("step", "status", "attempts", "started", "duration", box=None, pad_edge=False)
     for step in run.get("steps", []):
         name, action = str(step.get("name")), str(step.get("action"))
+        wait = step.get("wait") or {}
+        if wait.get("kind") == "workflow":  # a sub-workflow step: its child run is listed below the table
+            action = f"workflow {wait.get('workflow')}"
         table.add_row(
             name if action in (name, "None", "") else f"{name} ({action})",  # an approval or a sleep: none
             status_text(str(step.get("status"))),
@@ -169,10 +172,16 @@ def show_run(console: Console, run: JSON) -> None:
         ("duration", format_duration(duration_ms(run))),
         ("trace id", str(run.get("trace_id") or "-")),
     ]
+    if run.get("parent_run_id"):
+        fields.insert(1, ("parent", f"{run.get('parent_run_id')} (step {run.get('parent_step')})"))
     for label, value in fields:
         console.print(f"  {label:<9} {value}", markup=False, highlight=False)
     if run.get("steps"):
         console.print(steps_table(run))
+    for step in run.get("steps") or []:
+        if step.get("child_run_id"):  # ids are copied into the next command: one line each, whole
+            line = f"  step {step.get('name')}: child run {step.get('child_run_id')}"
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     show_outcome(console, run)
 
 

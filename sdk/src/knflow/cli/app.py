@@ -235,13 +235,20 @@ def runs(
     status: Annotated[str | None, typer.Option("--status", "-s", help="Only runs in this status.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
     cursor: Annotated[str | None, typer.Option("--cursor", help="Continue from a previous page.")] = None,
+    top_level: Annotated[
+        bool, typer.Option("--top-level", help="Leave out child runs (of sub-workflow steps).")
+    ] = False,
+    parent: Annotated[str | None, typer.Option("--parent", metavar="RUN", help="Only the child runs of RUN.")] = None,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; a child run (started by a sub-workflow step) is marked with ↳."""
     out = Output(as_json)
     with _context.make_client(url) as client:
-        page = _context.as_json(client.list_runs(workflow=workflow, status=status, limit=limit, cursor=cursor))
+        found = client.list_runs(
+            workflow=workflow, status=status, limit=limit, cursor=cursor, top_level=top_level, parent_run_id=parent
+        )
+        page = _context.as_json(found)
     if out.as_json:
         out.json(page)
         return

@@ -71,6 +71,8 @@ class Step(Reply):
     wait: dict[str, Any] | None = None
     #: while it waits (status ``waiting``), when its deadline passes: a sleep's end, an approval's timeout
     wake_at: datetime | None = None
+    #: a sub-workflow step's latest child run (its id); None for every other step
+    child_run_id: str | None = None
     attempts: list[Attempt] = Field(default_factory=list)
 
 
@@ -100,6 +102,10 @@ class RunSummary(Reply):
     #: the steps waiting now (an approval, a durable sleep, an event): the run is ``running`` but waits on
     #: a person or a timer, not on a worker; empty for any other run
     waiting: list[str] = Field(default_factory=list)
+    #: a child run's parent run (started by a sub-workflow step); None for a top-level run
+    parent_run_id: str | None = None
+    #: the parent run's step that started this child run
+    parent_step: str | None = None
 
 
 class Run(RunSummary):

@@ -61,6 +61,7 @@ class MemoryRuns:
         self._attempts: dict[str, dict[str, Any]] = {}
         self._keys: dict[tuple[str, str, str, str], str] = {}  # (project, source, event id, workflow) -> run
         self._outbox_rows: list[dict[str, Any]] = []
+        self._child_of: dict[tuple[str, str], str] = {}  # (run, sub-workflow step) -> its latest child run
 
     # -- transitions --------------------------------------------------------------------------
     async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
@@ -331,6 +332,7 @@ class MemoryRuns:
                 step.ready_at if step.status is StepStatus.READY and step.attempts else None,
                 dict(step.wait) if step.wait is not None else None,
                 step.wake_at if step.status is StepStatus.WAITING else None,
+                self._child_of.get((run_id, name)),
             )
             for name, step in self._steps[run_id].items()
         ]
@@ -362,6 +364,8 @@ class MemoryRuns:
             and (where.until is None or run["created_at"] < where.until)
             and (not where.cursor or run_id < where.cursor)
             and (where.waiting is None or bool(self._waiting_in(run_id)) == where.waiting)
+            and (not where.top_level or run.get("parent_run_id") is None)
+            and (where.parent_run_id is None or run.get("parent_run_id") == where.parent_run_id)
         ]
         page = [replace(_run_view(run, []), waiting=self._waiting_in(run["id"])) for run in found[: where.limit]]
         return Page(page, page[-1].run_id if len(found) > where.limit else None)
@@ -434,4 +438,6 @@ def _run_view(run: dict[str, Any], steps: list[StepView]) -> RunView:
         finished_at=run["finished_at"],
         steps=steps,
         waiting=[s.name for s in steps if s.status == StepStatus.WAITING.value],
+        parent_run_id=run.get("parent_run_id"),
+        parent_step=run.get("parent_step"),
     )

@@ -31,6 +31,8 @@ def _run_view(row: Any, step_views: list[StepView] | None = None) -> RunView:
         finished_at=row.finished_at,
         steps=step_views or [],
         waiting=[s.name for s in step_views or [] if s.status == "waiting"],
+        parent_run_id=row.parent_run_id,
+        parent_step=row.parent_step,
     )
 
 
@@ -64,6 +66,7 @@ def get_run(conn: Connection, run_id: str, project: str | None = None) -> RunVie
             s.ready_at if s.status == "ready" and s.attempts else None,
             s.wait,
             s.wake_at if s.status == "waiting" else None,
+            s.child_run_id,
         )
         for s in step_rows
     ]
@@ -103,6 +106,10 @@ def list_runs(conn: Connection, where: RunFilter) -> Page:
     if where.waiting is not None:
         holds = sa.exists().where(steps.c.run_id == runs.c.id, steps.c.status == "waiting")
         query = query.where(holds if where.waiting else ~holds)
+    if where.top_level:
+        query = query.where(runs.c.parent_run_id.is_(None))
+    if where.parent_run_id is not None:
+        query = query.where(runs.c.parent_run_id == where.parent_run_id)
     rows = conn.execute(query.order_by(runs.c.id.desc()).limit(where.limit + 1)).all()
     page = _with_waiting(conn, [_run_view(r) for r in rows[: where.limit]])
     return Page(page, page[-1].run_id if len(rows) > where.limit else None)

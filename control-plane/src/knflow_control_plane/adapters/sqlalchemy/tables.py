@@ -108,6 +108,9 @@ runs = sa.Table(
     sa.Column("deadline", Time, nullable=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("finished_at", Time, nullable=True),
+    # a child run's parent run and step (a sub-workflow step); NULL for every other run
+    sa.Column("parent_run_id", sa.String(40), nullable=True),
+    sa.Column("parent_step", Name, nullable=True),
     sa.Index(None, "project", "id"),
     sa.Index(None, "project", "workflow", "id"),
     sa.Index(None, "project", "status", "id"),
@@ -116,6 +119,12 @@ runs = sa.Table(
         "deadline",
         postgresql_where=sa.text("status = 'running'"),
         sqlite_where=sa.text("status = 'running'"),
+    ),
+    sa.Index(
+        "ix_runs_parent",
+        "parent_run_id",
+        postgresql_where=sa.text("parent_run_id IS NOT NULL"),
+        sqlite_where=sa.text("parent_run_id IS NOT NULL"),
     ),
 )
 
@@ -145,6 +154,8 @@ steps = sa.Table(
     sa.Column("error", Json, nullable=True),
     sa.Column("started_at", Time, nullable=True),
     sa.Column("finished_at", Time, nullable=True),
+    # a sub-workflow step's latest child run; written only when it starts one (``children.start_child``)
+    sa.Column("child_run_id", sa.String(40), nullable=True),
     # Only the rows a worker looks for are indexed: ready ones by time, running ones by lease.
     sa.Index(
         "ix_steps_ready",
@@ -163,6 +174,12 @@ steps = sa.Table(
         "lease_expires_at",
         postgresql_where=sa.text("status = 'running'"),
         sqlite_where=sa.text("status = 'running'"),
+    ),
+    sa.Index(
+        "ix_steps_child",
+        "child_run_id",
+        postgresql_where=sa.text("child_run_id IS NOT NULL"),
+        sqlite_where=sa.text("child_run_id IS NOT NULL"),
     ),
 )
 
