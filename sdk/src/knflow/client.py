@@ -227,6 +227,19 @@ class Client(ProjectCalls):
             params["parent_run_id"] = parent_run_id
         return self._typed(rest.RunPage, "GET", "/v1/runs", params=params)
 
+    def items(
+        self,
+        run_id: str,
+        step: str,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> rest.MapItemPage:
+        """One page of the items of the map step ``step`` of a run, in index order, and the next cursor."""
+        params = {"status": status, "limit": limit, "cursor": cursor}
+        return self._typed(rest.MapItemPage, "GET", f"/v1/runs/{run_id}/steps/{step}/items", params=params)
+
     def logs(self, run_id: str) -> rest.RunLogs:
         """What each attempt of a run printed."""
         return self._typed(rest.RunLogs, "GET", f"/v1/runs/{run_id}/logs")

@@ -16,6 +16,8 @@ from knflow.bindings import upstream
 from knflow.spec import ActionSpec, StepSpec, WorkflowSpec
 from knflow.validation import dependencies
 
+from .map_views import map_wait
+
 #: Attempts lost to the platform (a crashed worker or function) are retried without using the
 #: action's own retries, up to this many times per step.
 MAX_INFRA_RETRIES = 5
@@ -208,6 +210,7 @@ def plan_run(spec: WorkflowSpec, actions: Mapping[str, ActionSpec]) -> list[Plan
                 dependents=tuple(sorted(dependents[step.name])),
                 policy=RetryPolicy.of(action),
                 when=step.when,
+                wait=map_wait(step),
             )
         )
     return planned

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .events import LifecycleEvent
+from .map_views import MapCounts
 from .model import PlannedStep, RunStatus
 
 
@@ -115,6 +116,8 @@ class StepView:
     wake_at: float | None = None
     #: a sub-workflow step's latest child run
     child_run_id: str | None = None
+    #: a map step's counts of items by state, once it started
+    map: MapCounts | None = None
 
 
 @dataclass(frozen=True)

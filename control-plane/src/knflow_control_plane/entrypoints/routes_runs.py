@@ -1,4 +1,4 @@
-"""``/v1/runs``: start, list, get, logs, cancel, retry, approve and reject."""
+"""``/v1/runs``: start, list, get, logs, cancel, retry, approve and reject; a map step's items."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from knflow import rest
 
+from ..domain.map_views import MAX_ITEMS_PAGE, ItemFilter
 from ..domain.records import RunFilter
 from ..errors import InvalidRequest
 from ..service import versions
@@ -21,7 +22,7 @@ from .context import plane, project_of, runs_of, workflows_of
 from .json_body import body_schema, read_model
 from .limits import parse_body
 from .openapi import problems
-from .schemas import run_json
+from .schemas import item_json, run_json
 
 router = APIRouter(prefix="/v1")
 
@@ -151,6 +152,27 @@ async def reject_step(
     """Reject the waiting approval ``step``: it fails (``ApprovalRejected``, naming who), and the run with it.
     409 when the step is not waiting for a decision."""
     return await _decide(request, run_id, step, False, body)
+
+
+@router.get("/runs/{run_id}/steps/{step}/items", response_model=rest.MapItemPage, responses=problems(404))
+async def list_items(
+    request: Request,
+    run_id: str,
+    step: str,
+    status: rest.ItemStatus | None = None,
+    cursor: str | None = Query(None, description="The ``next_cursor`` of the page before"),
+    limit: int = Query(100, ge=1, le=MAX_ITEMS_PAGE),
+) -> dict[str, Any]:
+    """The items of a map step, in index order, of one status or all; paginated by cursor."""
+    after = -1
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise InvalidRequest(f"not a cursor of this list: {cursor!r}", field="cursor")
+        after = int(cursor)
+    page = await runs_of(request).items(ItemFilter(run_id, step, status=status, cursor=after, limit=limit))
+    present = plane(request).files.present
+    items = [{**item_json(i), "output": await present(i.output)} for i in page.items]
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 async def _decide(

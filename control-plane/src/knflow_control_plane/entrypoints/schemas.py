@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from ..domain.map_views import ItemView
 from ..domain.records import AttemptView, RunView, StepView
 
 
@@ -50,7 +52,21 @@ def step_json(s: StepView) -> dict[str, Any]:
         "wait": s.wait,
         "wake_at": iso(s.wake_at),
         "child_run_id": s.child_run_id,
+        "map": asdict(s.map) if s.map is not None else None,
         "attempts": [attempt_json(a) for a in s.attempts],
+    }
+
+
+def item_json(item: ItemView) -> dict[str, Any]:
+    """An item of a map step as the API shows it."""
+    return {
+        "index": item.index,
+        "status": item.status,
+        "attempts": item.attempts,
+        "started_at": iso(item.started_at),
+        "finished_at": iso(item.finished_at),
+        "output": item.output,
+        "error": item.error,
     }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..domain.files import FileRecord
+from ..domain.map_views import ItemFilter, ItemPage
 from ..domain.model import Outcome
 from ..domain.records import DeployedTrigger, NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
 from ..domain.rejections import RejectedEvent
@@ -71,6 +72,7 @@ class RunReads(Protocol):
     async def finished_among(self, run_ids: list[str]) -> set[str]: ...
     async def in_project(self, run_ids: list[str], project: str) -> set[str]: ...
     async def list_runs(self, where: RunFilter) -> Page: ...
+    async def list_items(self, where: ItemFilter) -> ItemPage | None: ...
 
 
 class FileRecords(Protocol):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import replace
 from typing import Protocol
 
 from ..domain.files import FileRecord
+from ..domain.map_views import ItemFilter, ItemPage
 from ..domain.model import NoSuchStep, TransitionError
 from ..domain.records import Page, RunFilter, RunView
 from ..domain.transitions import ApprovalDecided
@@ -129,6 +131,20 @@ class Runs:
             raise NotFound(f"run {run_id!r} does not exist", field="run_id")
         self.orchestrator.apply(transition)
         self.orchestrator.wake()  # the steps it released are claimed by the next poll
+
+    async def items(self, where: ItemFilter) -> ItemPage:
+        """One page of the items of a map step of a run of this project (``where.project`` is ignored).
+
+        Raises:
+            NotFound: no run ``run_id`` in this project, or no map step ``step`` in it.
+        """
+        try:
+            page = await self.store.list_items(replace(where, project=self.project))
+        except NoSuchStep as exc:
+            raise NotFound(f"run {where.run_id!r}: {exc}", field="step") from exc
+        if page is None:
+            raise NotFound(f"run {where.run_id!r} does not exist", field="run_id")
+        return page
 
     async def file(self, run_id: str, key: str) -> FileRecord:
         """The file ``key`` of the run, for a download link.

@@ -182,7 +182,27 @@ def show_run(console: Console, run: JSON) -> None:
         if step.get("child_run_id"):  # ids are copied into the next command: one line each, whole
             line = f"  step {step.get('name')}: child run {step.get('child_run_id')}"
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+    show_maps(console, run)
     show_outcome(console, run)
+
+
+def counts_line(step: JSON) -> str | None:
+    """``resize: 998/1000 items succeeded, 2 failed, 0 running, 0 pending, 0 skipped``; None for a step
+    that is not a map (or has not started)."""
+    counts = step.get("map")
+    if not isinstance(counts, dict):
+        return None
+    rest = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("failed", "running", "pending", "skipped"))
+    return f"map {step.get('name')}: {counts.get('succeeded', 0)}/{counts.get('total', 0)} items succeeded, {rest}"
+
+
+def show_maps(console: Console, run: JSON) -> None:
+    """A line of counts per map step of ``run``, and how to list its items."""
+    for step in run.get("steps", []):
+        line = counts_line(step)
+        if line is not None:
+            line += f"  (knflow items {run.get('id')} {step.get('name')})"
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def show_waits(console: Console, run: JSON) -> None:

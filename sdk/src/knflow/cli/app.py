@@ -14,7 +14,20 @@ from knflow import rest
 from knflow._loader import load_file
 from knflow.client import JSON, Client, WaitTimeoutError
 
-from . import _access, _approvals, _catalog, _context, _events, _files, _help, _live, _progress, _projects, _render
+from . import (
+    _access,
+    _approvals,
+    _catalog,
+    _context,
+    _events,
+    _files,
+    _help,
+    _live,
+    _maps,
+    _progress,
+    _projects,
+    _render,
+)
 from ._context import (
     EXIT_ADDRESS_IN_USE,
     EXIT_OK,
@@ -409,6 +422,7 @@ app.command()(_catalog.workflows)
 app.command()(_catalog.graph)
 app.command()(_events.rejected)
 _approvals.register(app)
+_maps.register(app)
 app.add_typer(_access.keys_app, name="keys")
 app.add_typer(_access.secrets_app, name="secrets")
 app.add_typer(_projects.projects_app, name="projects")

@@ -47,6 +47,7 @@ from ._intake import (
     RunFiles,
     Uploaded,
 )
+from ._maps import ItemStatus, MapCounts, MapItem, MapItemPage
 from ._problems import PROBLEM_JSON, FieldError, Problem
 from ._projects import PROJECT_PATTERN, Project, ProjectCreated, ProjectDeleted, ProjectList, ProjectRequest
 from ._runs import (
@@ -88,8 +89,12 @@ __all__ = [
     "FileInfo",
     "HookAccepted",
     "HookActionError",
+    "ItemStatus",
     "LiveReceived",
     "LogEntry",
+    "MapCounts",
+    "MapItem",
+    "MapItemPage",
     "Problem",
     "Project",
     "ProjectCreated",

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ._base import Reply, Request
+from ._maps import MapCounts
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
 
@@ -73,6 +74,8 @@ class Step(Reply):
     wake_at: datetime | None = None
     #: a sub-workflow step's latest child run (its id); None for every other step
     child_run_id: str | None = None
+    #: a map step's counts of items by state, once it started (its items: ``GET .../steps/{step}/items``)
+    map: MapCounts | None = None
     attempts: list[Attempt] = Field(default_factory=list)
 
 

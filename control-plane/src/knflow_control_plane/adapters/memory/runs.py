@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ...domain.map_views import ItemFilter, ItemPage, is_map
 from ...domain.model import AttemptStatus, NoSuchStep, Outcome, RunStatus, StepStatus, TransitionError
 from ...domain.planner import plan_creation
 from ...domain.records import AttemptView, NewRun, Page, RunFilter, RunView, StepView, Transition, Worker
@@ -35,6 +36,7 @@ from ...domain.transitions import (
 from ...domain.waits import not_decided
 from ...service.state_machine import apply_facts, as_transition
 from ._json import stored
+from .maps import MemoryMaps
 
 #: the most characters of a cancelled attempt's output kept in its record (as the database keeps)
 MAX_KEPT_LOGS = 1024 * 1024
@@ -62,6 +64,7 @@ class MemoryRuns:
         self._keys: dict[tuple[str, str, str, str], str] = {}  # (project, source, event id, workflow) -> run
         self._outbox_rows: list[dict[str, Any]] = []
         self._child_of: dict[tuple[str, str], str] = {}  # (run, sub-workflow step) -> its latest child run
+        self._maps = MemoryMaps()
 
     # -- transitions --------------------------------------------------------------------------
     async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
@@ -333,11 +336,28 @@ class MemoryRuns:
                 dict(step.wait) if step.wait is not None else None,
                 step.wake_at if step.status is StepStatus.WAITING else None,
                 self._child_of.get((run_id, name)),
+                self._maps.counts(run_id, name),
             )
             for name, step in self._steps[run_id].items()
         ]
         views.sort(key=lambda v: (v.started_at is None, v.started_at or 0.0, v.name))
         return _run_view(run, views)
+
+    async def list_items(self, where: ItemFilter) -> ItemPage | None:
+        """A page of a map step's items; None if the project has no such run.
+
+        Raises:
+            NoSuchStep: the run has no step of that name, or it is not a map step.
+        """
+        run = self._runs.get(where.run_id)
+        if run is None or run["project"] != where.project:
+            return None
+        step = self._steps[where.run_id].get(where.step)
+        if step is None:
+            raise NoSuchStep(f"run {where.run_id!r} has no step {where.step!r}")
+        if not is_map(step.wait):
+            raise NoSuchStep(f"step {where.step!r} is not a map step")
+        return self._maps.page(where)
 
     async def run_status(self, run_id: str) -> tuple[str, Any, Any] | None:
         """(status, result, error) of a run, or None."""
@@ -380,6 +400,7 @@ class MemoryRuns:
         for table in (self._runs, self._steps, self._outputs):
             for run_id in gone:
                 table.pop(run_id, None)
+        self._maps.forget(gone)
         for attempt_id in [a for a, row in self._attempts.items() if row["run_id"] in gone]:
             del self._attempts[attempt_id]
         for key in [k for k in self._keys if k[0] == project]:

@@ -9,7 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ...domain.map_views import is_map
 from ...domain.records import AttemptView, Page, RunFilter, RunView, StepView
+from . import map_reads
 from . import statements as st
 from .raw import AnyConnection
 from .tables import attempts, projects, runs, steps
@@ -52,6 +54,7 @@ def get_run(conn: Connection, run_id: str, project: str | None = None) -> RunVie
             )
         )
     step_rows = conn.execute(sa.select(steps).where(steps.c.run_id == run_id)).all()
+    counts = map_reads.counts_of(conn, run_id, [s.name for s in step_rows if is_map(s.wait)])
     views = [
         StepView(
             s.name,
@@ -67,6 +70,7 @@ def get_run(conn: Connection, run_id: str, project: str | None = None) -> RunVie
             s.wait,
             s.wake_at if s.status == "waiting" else None,
             s.child_run_id,
+            counts.get(s.name),
         )
         for s in step_rows
     ]

@@ -6,11 +6,12 @@ import random
 from typing import Any
 
 from ...domain.files import FileRecord
+from ...domain.map_views import ItemFilter, ItemPage
 from ...domain.model import Outcome
 from ...domain.records import DeployedTrigger, NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
 from ...domain.rejections import RejectedEvent
 from ...domain.transitions import ApprovalDecided
-from . import batches, catalog, creation, files, projects, reads, recovery, rejections, triggers, waits
+from . import batches, catalog, creation, files, map_reads, projects, reads, recovery, rejections, triggers, waits
 from .database import Database
 from .run_batches import RunBatches
 
@@ -115,6 +116,10 @@ class SqlAlchemyStore:
     async def get_run(self, run_id: str, project: str | None = None) -> RunView | None:
         """A run with its steps and attempts."""
         return await self.db.run(reads.get_run, run_id, project)
+
+    async def list_items(self, where: ItemFilter) -> ItemPage | None:
+        """A page of a map step's items; None if the project has no such run (see :func:`map_reads.item_page`)."""
+        return await self.db.run(map_reads.item_page, where)
 
     async def run_status(self, run_id: str) -> tuple[str, Any, Any] | None:
         """(status, result, error) of a run."""

@@ -338,3 +338,51 @@ rejected_events = sa.Table(
     sa.UniqueConstraint("project", "source", "event_id", "workflow"),
     sa.Index(None, "project", "id"),
 )
+
+# A map step's progress (``knflow.dev/v2``): its counts, kept as its items move, so that deciding what to
+# launch next and showing the step read one row, never its items.
+maps = sa.Table(
+    "maps",
+    metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("step", Name, primary_key=True),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("max_parallel", sa.Integer, nullable=False),
+    sa.Column("on_error", sa.String(16), nullable=False),
+    sa.Column("constants", Json, nullable=False),  # the inputs every item gets whole
+    sa.Column("pending", sa.Integer, nullable=False),
+    sa.Column("running", sa.Integer, nullable=False),
+    sa.Column("succeeded", sa.Integer, nullable=False),
+    sa.Column("failed", sa.Integer, nullable=False),
+    sa.Column("skipped", sa.Integer, nullable=False),
+)
+
+# One row per item of a map step, written in bulk as the map starts: never a row of ``steps`` each.
+map_items = sa.Table(
+    "map_items",
+    metadata,
+    sa.Column("run_id", sa.String(40), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("step", Name, primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("inputs", Json, nullable=False),  # the item's own values of the mapped inputs
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("budget_start", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("infra_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("ready_at", Time, nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", Time, nullable=True),
+    sa.Column("output", Json, nullable=True),
+    sa.Column("error", Json, nullable=True),
+    sa.Column("logs", sa.Text, nullable=False, server_default=""),
+    sa.Column("started_at", Time, nullable=True),
+    sa.Column("finished_at", Time, nullable=True),
+    # the next items to launch and a page of one status, both in index order
+    sa.Index("ix_map_items_status", "run_id", "step", "status", "idx"),
+    sa.Index(
+        "ix_map_items_leases",
+        "lease_expires_at",
+        postgresql_where=sa.text("status = 'running'"),
+        sqlite_where=sa.text("status = 'running'"),
+    ),
+)
