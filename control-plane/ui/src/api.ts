@@ -1,5 +1,5 @@
 // The /v1 client: every call carries the API key kept for this browser tab (sessionStorage).
-import type { Run, RunFile, RunPage, Triggers, WorkflowDetail, WorkflowSummary } from "./types";
+import type { ItemPage, Run, RunFile, RunPage, Triggers, WorkflowDetail, WorkflowSummary } from "./types";
 
 const KEY = "knflow.api-key";
 
@@ -82,6 +82,12 @@ const enc = encodeURIComponent;
 export const api = {
   runs: (q: RunQuery) => request<RunPage>("GET", `/v1/runs${query({ ...q })}`),
   run: (id: string) => request<Run>("GET", `/v1/runs/${enc(id)}`),
+  /** One page of a map step's items, in index order, filtered by status on the server. */
+  items: (
+    id: string,
+    step: string,
+    q: { status?: string | undefined; cursor?: string | undefined; limit: number },
+  ) => request<ItemPage>("GET", `/v1/runs/${enc(id)}/steps/${enc(step)}/items${query({ ...q })}`),
   runFiles: (id: string) => request<{ files: RunFile[] }>("GET", `/v1/runs/${enc(id)}/files`),
   cancel: (id: string) => request<Run>("POST", `/v1/runs/${enc(id)}/cancel`),
   retry: (id: string, step?: string) =>

@@ -4,9 +4,33 @@ import { useMemo } from "preact/hooks";
 import { type Layout, layout, NODE_HEIGHT, NODE_WIDTH } from "./dag";
 import { duration } from "./format";
 import { NodeIcon } from "./icons";
+import { mapBar, mapNote, mapTitle } from "./maps";
 import { look } from "./status";
 import type { Step, WorkflowSpec } from "./types";
 import { nodeDeadline, nodeNote } from "./waits";
+
+/** The kinds of node that run an action: drawn square; the others (waits, sub-workflows) rounded. */
+const ACTION_KINDS = new Set(["action", "map"]);
+const BAR_INSET = 10;
+
+/** A map step's items as a thin bar along its node's foot, a segment per status. */
+function MapBar({ step }: { step: Step }) {
+  if (!step.map) return null;
+  return (
+    <g class="map-bar" transform={`translate(${BAR_INSET},${NODE_HEIGHT - 7})`}>
+      {mapBar(step.map, NODE_WIDTH - 2 * BAR_INSET).map((segment) => (
+        <rect
+          key={segment.status}
+          class={`item-${segment.status}`}
+          data-items={segment.status}
+          x={segment.x}
+          width={segment.width}
+          height="3"
+        />
+      ))}
+    </g>
+  );
+}
 
 /** A condition short enough for the label over its node; the whole of it is the label's tooltip. */
 function short(text: string, size = 30): string {
@@ -81,10 +105,12 @@ export function Dag({ spec, steps, selected, onSelect }: DagProps) {
           const deadline = step ? nodeDeadline(step) : null;
           const detail = step
             ? (nodeNote(step) ??
+              (step.map ? mapNote(step.map) : null) ??
               [look(step.status).label, duration(step.duration_ms), attempts > 1 ? `${attempts} tries` : ""]
                 .filter(Boolean)
                 .join(" · "))
             : node.action;
+          const title = node.when ? `${node.name}: runs when ${node.when}` : node.name;
           return (
             <g
               key={node.name}
@@ -95,13 +121,13 @@ export function Dag({ spec, steps, selected, onSelect }: DagProps) {
               transform={`translate(${node.x - NODE_WIDTH / 2},${node.y - NODE_HEIGHT / 2})`}
               onClick={() => onSelect?.(node.name)}
             >
-              <title>{node.when ? `${node.name}: runs when ${node.when}` : node.name}</title>
+              <title>{step?.map ? `${title}\n${mapTitle(step.map)}` : title}</title>
               {node.when && (
                 <text x="4" y="-4" class="node-when">
                   when {short(node.when)}
                 </text>
               )}
-              <rect width={NODE_WIDTH} height={NODE_HEIGHT} rx={node.kind === "action" ? "8" : "22"} />
+              <rect width={NODE_WIDTH} height={NODE_HEIGHT} rx={ACTION_KINDS.has(node.kind) ? "8" : "22"} />
               <NodeIcon kind={node.kind} />
               <text x={node.kind === "action" ? 12 : 30} y="21" class="node-name">
                 {node.name}
@@ -109,6 +135,7 @@ export function Dag({ spec, steps, selected, onSelect }: DagProps) {
               <text x="12" y="39" class="node-detail">
                 {detail}
               </text>
+              {step?.map && <MapBar step={step} />}
               {deadline && (
                 <text x="12" y={NODE_HEIGHT + 12} class="node-deadline">
                   {deadline}

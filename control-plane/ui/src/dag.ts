@@ -7,7 +7,7 @@ export const NODE_WIDTH = 196;
 export const NODE_HEIGHT = 52;
 
 /** What a node runs: an action, or a step that only waits or calls another workflow. */
-export type NodeKind = "action" | "approval" | "sleep" | "workflow" | "wait_for_event";
+export type NodeKind = "action" | "map" | "approval" | "sleep" | "workflow" | "wait_for_event";
 
 export interface PlacedNode {
   name: string;
@@ -52,6 +52,7 @@ export function kindOf(step: StepSpec): NodeKind {
   if (step.sleep) return "sleep";
   if (step.workflow) return "workflow";
   if (step.wait_for_event) return "wait_for_event";
+  if (step.map) return "map";
   return "action";
 }
 
@@ -60,6 +61,7 @@ export function planDetail(step: StepSpec): string {
   if (step.approval) return `approval: ${step.approval.prompt}`;
   if (step.sleep) return `sleep ${seconds(step.sleep.seconds)}`;
   if (step.workflow) return `workflow ${step.workflow.name}`;
+  if (step.map) return `map ${step.action ?? ""}`;
   return step.action ?? "";
 }
 

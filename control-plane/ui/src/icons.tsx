@@ -2,7 +2,8 @@
 // what the browser has installed varies, an emoji may draw as an empty box).
 import type { NodeKind } from "./dag";
 
-/** An approval: a check in a circle; a sleep: a clock; a sub-workflow: a nested box; an event: an envelope. */
+/** An approval: a check in a circle; a sleep: a clock; a map: two stacked boxes; a sub-workflow: a nested
+ * box; an event: an envelope. */
 export function NodeIcon({ kind }: { kind: NodeKind }) {
   if (kind === "action") return null;
   return (
@@ -17,6 +18,12 @@ export function NodeIcon({ kind }: { kind: NodeKind }) {
         <>
           <circle cx="7" cy="7" r="6.5" />
           <polyline points="7,3.2 7,7 9.8,8.6" />
+        </>
+      )}
+      {kind === "map" && (
+        <>
+          <rect x="3.5" y="0.5" width="10" height="8" rx="1.5" />
+          <rect x="0.5" y="4.5" width="10" height="8" rx="1.5" />
         </>
       )}
       {kind === "workflow" && (

@@ -2,6 +2,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { apiKey, onUnauthorized, setApiKey } from "./api";
+import { Items } from "./pages/Items";
 import { KeyPrompt } from "./pages/KeyPrompt";
 import { Run } from "./pages/Run";
 import { Runs } from "./pages/Runs";
@@ -14,6 +15,8 @@ function Page({ path, search }: { path: string; search: URLSearchParams }) {
   if (parts[0] === "workflows" && parts[1])
     return <Workflow name={parts[1]} version={search.get("version")} />;
   if (parts[0] === "workflows") return <Workflows />;
+  if (parts[0] === "runs" && parts[1] && parts[2] === "steps" && parts[3] && parts[4] === "items")
+    return <Items id={parts[1]} step={parts[3]} search={search} />;
   if (parts[0] === "runs" && parts[1]) return <Run id={parts[1]} selected={search.get("step")} />;
   return <Runs search={search} />;
 }

@@ -51,6 +51,35 @@ export interface Step {
   wait?: StepWait | null;
   /** While ``waiting``: the deadline (a sleep's end, an approval's timeout), or null without one. */
   wake_at?: string | null;
+  /** A map step's items, counted by status (the items themselves: ``GET .../steps/{step}/items``). */
+  map?: MapCounts | null;
+  /** A sub-workflow step's (latest) child run. */
+  child_run_id?: string | null;
+}
+
+export interface MapCounts {
+  total: number;
+  succeeded: number;
+  failed: number;
+  running: number;
+  pending: number;
+  skipped: number;
+}
+
+/** One item of a map step (``GET /v1/runs/{id}/steps/{step}/items``). */
+export interface MapItem {
+  index: number;
+  status: string;
+  attempts: number;
+  started_at: string | null;
+  finished_at: string | null;
+  output?: unknown;
+  error?: ErrorInfo | null;
+}
+
+export interface ItemPage {
+  items: MapItem[];
+  next_cursor: string | null;
 }
 
 export type StepWait =
@@ -73,6 +102,9 @@ export interface Run {
   steps?: Step[];
   /** The steps waiting now (an approval, a sleep, an event) of a running run. */
   waiting?: string[];
+  /** A child run's parent run, and the parent's sub-workflow step that started it. */
+  parent_run_id?: string | null;
+  parent_step?: string | null;
 }
 
 export interface RunPage {

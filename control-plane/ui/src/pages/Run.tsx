@@ -89,6 +89,20 @@ export function Run({ id, selected }: { id: string; selected: string | null }) {
           )}
         </div>
       </div>
+      {run.parent_run_id && (
+        <p class="run-links parent-run">
+          Child run of{" "}
+          <a
+            {...linkProps(
+              `/runs/${run.parent_run_id}${run.parent_step ? `?step=${encodeURIComponent(run.parent_step)}` : ""}`,
+            )}
+            class="mono"
+          >
+            {run.parent_run_id}
+          </a>
+          {run.parent_step && <span> (its step {run.parent_step})</span>}
+        </p>
+      )}
       <dl class="facts">
         <dt>Started</dt>
         <dd>{localTime(run.created_at)}</dd>

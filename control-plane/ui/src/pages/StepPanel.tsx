@@ -4,9 +4,11 @@ import { api } from "../api";
 import { Badge, Section } from "../components";
 import { bytes, duration, json, localTime } from "../format";
 import { followLogs } from "../logs";
+import { linkProps } from "../router";
 import type { ErrorInfo, Run, RunFile, Step, StepSpec } from "../types";
 import { skipReason } from "../waits";
 import { Decision } from "./Decision";
+import { MapCounts } from "./MapCounts";
 
 interface Props {
   run: Run;
@@ -67,6 +69,20 @@ export function StepPanel({ run, step, onClose, onRetry, busy, spec, onDecided, 
         <Decision run={run} step={step} onDecided={onDecided} onStale={onStale} />
       )}
       {step.status === "skipped" && <p class="skip-note">{skipReason(spec)}</p>}
+      {step.map && (
+        <Section title="Items">
+          <MapCounts run={run.id} step={step.name} counts={step.map} />
+        </Section>
+      )}
+      {step.child_run_id && (
+        <p class="child-run">
+          Child run{" "}
+          <a {...linkProps(`/runs/${step.child_run_id}`)} class="mono">
+            {step.child_run_id}
+          </a>
+          {spec?.workflow && <span class="dim"> of {spec.workflow.name}</span>}
+        </p>
+      )}
       {onRetry && (
         <button type="button" disabled={busy} onClick={onRetry}>
           Retry from this step
