@@ -28,6 +28,7 @@ BENCHMARKS: list[tuple[str, bool]] = [
     ("bench/files_bench.py", True),  # files: control plane peak RSS moving 200 MiB (20 MiB in --quick)
     ("bench/runtime_bench.py", False),  # function runtime detail: imports, HTTP layer, CPU per request
     ("bench/kube_client_bench.py", True),  # knflow's Kubernetes client against lightkube (knative.sh's cluster)
+    ("bench/ui_bench.py", True),  # issue 25: the web UI: API pages < 50 ms, pages in chromium, 10,000 map items
 ]
 COLUMNS = f"{'scenario':40} {'store':8} {'p50 ms':>9} {'p99 ms':>9} {'throughput':>15} {'RSS MB':>7} {'x floor':>7} met"
 
