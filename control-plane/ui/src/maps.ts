@@ -3,6 +3,8 @@ import type { MapCounts } from "./types";
 
 /** The item statuses, in the order the bar draws them and the filter offers them. */
 export const ITEM_STATUSES = ["succeeded", "failed", "running", "pending", "skipped"] as const;
+/** The items page's status filter: the counts' statuses, and ``cancelled`` (counted as skipped). */
+export const ITEM_FILTERS = [...ITEM_STATUSES, "cancelled"];
 
 export function count(n: number): string {
   return n.toLocaleString("en-US");

@@ -6,7 +6,7 @@ import { api } from "../api";
 import { Badge, Problem } from "../components";
 import { duration, json, localTime } from "../format";
 import { useLive } from "../live";
-import { count, ITEM_STATUSES } from "../maps";
+import { count, ITEM_FILTERS } from "../maps";
 import { linkProps, navigate } from "../router";
 import { look } from "../status";
 import type { MapItem, Run } from "../types";
@@ -70,7 +70,7 @@ export function Items({ id, step, search }: { id: string; step: string; search: 
             onChange={(e) => filter((e.target as HTMLSelectElement).value)}
           >
             <option value="">all</option>
-            {ITEM_STATUSES.map((s) => (
+            {ITEM_FILTERS.map((s) => (
               <option key={s} value={s}>
                 {s}
               </option>

@@ -152,6 +152,14 @@ export function Runs({ search }: { search: URLSearchParams }) {
                 <a {...linkProps(`/runs/${run.id}`)} class="mono">
                   {run.id}
                 </a>
+                {run.parent_run_id && (
+                  <div class="dim child-of">
+                    ↳ child of{" "}
+                    <a {...linkProps(`/runs/${run.parent_run_id}`)} class="mono">
+                      {run.parent_run_id}
+                    </a>
+                  </div>
+                )}
               </td>
               <td>
                 <a {...linkProps(`/workflows/${run.workflow}`)}>{run.workflow}</a>{" "}
