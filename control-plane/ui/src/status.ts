@@ -13,6 +13,8 @@ interface Look {
 const LOOKS: Record<KnownStepStatus | RunStatus, Look> = {
   pending: { label: "pending", tone: "idle", settled: false },
   ready: { label: "ready", tone: "idle", settled: false },
+  // Held by its workflow's concurrency limit: waits for its key to have room (run.queue has its place).
+  queued: { label: "queued", tone: "waiting", settled: false },
   running: { label: "running", tone: "active", settled: false },
   succeeded: { label: "succeeded", tone: "good", settled: true },
   failed: { label: "failed", tone: "bad", settled: true },

@@ -1,7 +1,14 @@
 // The shapes of the /v1 API that the UI reads (docs/api.md). Statuses stay open strings: the server may
 // add states (waiting, skipped...) before the UI knows them, and the UI then shows them plainly.
 
-export type RunStatus = "running" | "succeeded" | "failed" | "cancelled";
+/** "queued": a run of a workflow with a concurrency limit, waiting for its key to have room. */
+export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+
+/** Where a queued run waits: its concurrency key's value (null: the workflow's one queue), its place (1: next). */
+export interface RunQueue {
+  key: string | null;
+  position: number;
+}
 /** Step states the UI knows how to draw; any other string is drawn as "unknown". */
 export type KnownStepStatus =
   | "pending"
@@ -99,6 +106,8 @@ export interface Run {
   created_at: string;
   finished_at: string | null;
   duration_ms: number | null;
+  /** While the run is queued: its concurrency key and place in the queue. */
+  queue?: RunQueue | null;
   steps?: Step[];
   /** The steps waiting now (an approval, a sleep, an event) of a running run. */
   waiting?: string[];

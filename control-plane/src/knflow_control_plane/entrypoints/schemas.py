@@ -89,6 +89,7 @@ def run_json(r: RunView, *, with_steps: bool = True) -> dict[str, Any]:
         "waiting": r.waiting,
         "parent_run_id": r.parent_run_id,
         "parent_step": r.parent_step,
+        "queue": {"key": r.queue.key, "position": r.queue.position} if r.queue is not None else None,
     }
     if with_steps:
         body["steps"] = [step_json(s) for s in r.steps]

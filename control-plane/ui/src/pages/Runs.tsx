@@ -9,7 +9,7 @@ import type { Run, WorkflowSummary } from "../types";
 
 const PAGE = 50;
 /** The status filter's choices; ``waiting`` is a running run with a step waiting (an approval, a sleep). */
-const STATUSES = ["running", "waiting", "succeeded", "failed", "cancelled"];
+const STATUSES = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"];
 const STEP_WAITING = "dev.knflow.step.waiting";
 
 /** The API's filter for the status chosen: ``waiting`` is ``status=running&waiting=true``. */

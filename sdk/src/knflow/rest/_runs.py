@@ -10,7 +10,8 @@ from pydantic import Field
 from ._base import Reply, Request
 from ._maps import MapCounts
 
-RunStatus = Literal["running", "succeeded", "failed", "cancelled"]
+#: ``queued``: a run of a workflow with a concurrency limit, waiting for its key to have room
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class RunRequest(Request):
@@ -86,6 +87,14 @@ class RunFileCount(Reply):
     expired_at: float | None = None
 
 
+class RunQueue(Reply):
+    """Where a queued run waits: its concurrency key's value (None: the workflow's one queue) and its
+    place in that queue (1: it starts next), computed when the run is read."""
+
+    key: str | None = None
+    position: int
+
+
 class RunSummary(Reply):
     """A run without its steps (as listed)."""
 
@@ -109,6 +118,8 @@ class RunSummary(Reply):
     parent_run_id: str | None = None
     #: the parent run's step that started this child run
     parent_step: str | None = None
+    #: while the run is ``queued``: its concurrency key and place in the queue; None otherwise
+    queue: RunQueue | None = None
 
 
 class Run(RunSummary):
