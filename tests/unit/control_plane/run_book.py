@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from knflow_control_plane.domain.concurrency import QueuedRun
 from knflow_control_plane.domain.events import LifecycleEvent
 from knflow_control_plane.domain.model import AttemptStatus, PlannedStep, RetryPolicy, StepStatus
 from knflow_control_plane.domain.planner import plan_creation
@@ -121,6 +122,16 @@ class RunBook:
     def persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
         for done, _ in plans:
             self.apply(done)
+
+    # a book's run has no concurrency key: the state machine never asks for its queue
+    def queue_of(self, key: str, bound: int) -> tuple[int, list[QueuedRun]]:
+        raise AssertionError(f"a run without a concurrency key has no queue ({key})")
+
+    def admitted(self, run_ids: Sequence[str], now: float) -> None:
+        raise AssertionError(f"nothing queued here to start: {run_ids}")
+
+    def requeue(self, run_ids: Sequence[str], now: float) -> None:
+        raise AssertionError(f"nothing to queue again here: {run_ids}")
 
     def transition(self, facts: list[Fact], context: Context) -> Plan:
         """Load, plan (loading more while the planner needs it), apply: the store's own loop."""

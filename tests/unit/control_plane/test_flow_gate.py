@@ -15,9 +15,10 @@ from knflow_control_plane.domain.flows import NOT_RUN_YET, not_run_yet, refuse_n
 ACTION = {"name": "a", "version": "abc", "entrypoint": "m:a", "options": {"max_concurrency": 2}}
 
 
-#: the gate before the engine ran any dynamic-flow feature (conditions, ``after``, ``first_of`` and
-#: approvals and sleeps now run)
-EVERY_FEATURE = NOT_RUN_YET | {"when", "after", "first_of", "approval", "sleep"}
+#: the gate before the engine ran any dynamic-flow feature (conditions, ``after``, ``first_of``,
+#: approvals, sleeps, concurrency keys and priorities now run)
+RUN_NOW = {"when", "after", "first_of", "approval", "sleep", "concurrency", "priority"}
+EVERY_FEATURE = NOT_RUN_YET | RUN_NOW
 
 
 def v2(steps: list[dict[str, Any]], **extra: Any) -> Any:
@@ -58,19 +59,17 @@ def test_every_feature_in_use_is_named_with_its_field() -> None:
         refuse_not_run_yet(spec, refused=EVERY_FEATURE)
     assert caught.value.path == "concurrency" and len(caught.value.problems) == 11
     assert [path for path, _ in not_run_yet(spec)] == [
-        "concurrency",
         "steps.m.map",
         "steps.c.workflow",
         "steps.w.wait_for_event",
         "actions.a.options.max_concurrency",
-        "triggers.0.priority",
     ]
 
 
 def test_the_gate_lets_through_what_the_engine_runs() -> None:
     spec = v2([{"name": "l", "action": "a"}, {"name": "g", "action": "a", "when": "steps.l.output.ok"}])
     refuse_not_run_yet(spec, refused=NOT_RUN_YET - {"max_concurrency"})
-    assert not {"when", "after", "first_of", "approval", "sleep"} & NOT_RUN_YET
+    assert not RUN_NOW & NOT_RUN_YET
     plain = load_spec(
         {"name": "wf", "steps": [{"name": "l", "action": "a"}], "actions": {"a": {**ACTION, "options": {}}}}
     )

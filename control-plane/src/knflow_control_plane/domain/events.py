@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 RUN_STARTED: Final = "dev.knflow.run.started"
+#: a run waits in its workflow's concurrency queue (``domain/concurrency.py``); ``run.started`` follows
+RUN_QUEUED: Final = "dev.knflow.run.queued"
 RUN_SUCCEEDED: Final = "dev.knflow.run.succeeded"
 RUN_FAILED: Final = "dev.knflow.run.failed"
 RUN_CANCELLED: Final = "dev.knflow.run.cancelled"

@@ -17,9 +17,7 @@ NOT_RUN_YET: frozenset[str] = frozenset(
         "map",
         "workflow",
         "wait_for_event",
-        "concurrency",
         "max_concurrency",
-        "priority",
     }
 )
 

@@ -26,6 +26,7 @@ MAX_INFRA_RETRIES = 5
 class RunStatus(str, Enum):
     """Where a run is."""
 
+    QUEUED = "queued"  # its workflow's concurrency key is at its limit: starts when the key has room
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -34,7 +35,7 @@ class RunStatus(str, Enum):
     @property
     def finished(self) -> bool:
         """Whether nothing more happens to the run unless it is retried."""
-        return self is not RunStatus.RUNNING
+        return self is not RunStatus.RUNNING and self is not RunStatus.QUEUED
 
 
 class StepStatus(str, Enum):
@@ -61,10 +62,12 @@ class AttemptStatus(str, Enum):
 
 
 RUN_TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED}),  # admitted, or cancelled while queued
     RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}),
-    RunStatus.FAILED: frozenset({RunStatus.RUNNING}),  # retry from the failed steps
-    RunStatus.CANCELLED: frozenset({RunStatus.RUNNING}),
-    RunStatus.SUCCEEDED: frozenset({RunStatus.RUNNING}),  # only to retry a chosen step (plan_retry)
+    # a retry (a run with a concurrency key queues again, behind the runs already waiting)
+    RunStatus.FAILED: frozenset({RunStatus.RUNNING, RunStatus.QUEUED}),  # retry from the failed steps
+    RunStatus.CANCELLED: frozenset({RunStatus.RUNNING, RunStatus.QUEUED}),
+    RunStatus.SUCCEEDED: frozenset({RunStatus.RUNNING, RunStatus.QUEUED}),  # only to retry a chosen step
 }
 S = StepStatus
 STEP_TRANSITIONS: Mapping[StepStatus, frozenset[StepStatus]] = {
@@ -112,6 +115,8 @@ def plan_retry(status: RunStatus, steps: Mapping[str, tuple[str, list[str]]], ch
         NoSuchStep: ``chosen`` is not one of the run's steps.
         TransitionError: the run still runs, or nothing would run again.
     """
+    if status is RunStatus.QUEUED:  # queued -> running is an admission, not a retry
+        raise TransitionError("a run cannot be retried while it is queued")
     check_run_transition(status, RunStatus.RUNNING)
     redo = {name for name, (step_status, _) in steps.items() if step_status != StepStatus.SUCCEEDED.value}
     if chosen is not None:

@@ -34,6 +34,7 @@ from knflow.bindings import BindingError, resolve
 from knflow.conditions import ConditionError
 
 from . import events as ev
+from .concurrency import admit, plan_queued
 from .conditions import Verdict, decide_release
 from .model import (
     AttemptStatus,
@@ -59,6 +60,7 @@ from .transitions import (
     Need,
     Plan,
     RetryAsked,
+    RunAdmitted,
     RunCancelled,
     RunChange,
     RunState,
@@ -109,7 +111,10 @@ def plan(state: RunState, facts: Sequence[Fact], context: Context) -> Plan | Nee
 
 def plan_creation(new: NewRun, context: Context) -> tuple[RunState, Plan]:
     """A new run's first state and the plan that starts it: ``run.started``, then its roots claimed for
-    the context's worker (when there is one). The store inserts the state with the plan applied."""
+    the context's worker (when there is one). The store inserts the state with the plan applied. A run
+    its store found without room in its concurrency key's queue is created queued instead."""
+    if new.queued:
+        return plan_queued(new, context)
     state = initial_state(new, context.now)
     draft = _Draft(state, context)
     draft.emit(ev.RUN_STARTED, None, workflow=new.workflow, version=new.workflow_version)
@@ -135,7 +140,9 @@ class _Draft(PlanDraft):
             if applied:
                 self.claim(sorted(n for n, s in self.steps.items() if s.status is S.READY))
         elif isinstance(fact, RunCancelled | RunTimedOut):
-            applied = self.status is RunStatus.RUNNING
+            applied = self.status is RunStatus.RUNNING or (
+                self.status is RunStatus.QUEUED and isinstance(fact, RunCancelled)
+            )
             if applied:
                 cancelled = isinstance(fact, RunCancelled)
                 status = RunStatus.CANCELLED if cancelled else RunStatus.FAILED
@@ -145,6 +152,8 @@ class _Draft(PlanDraft):
         elif isinstance(fact, RetryAsked):
             self.retry(fact.step)
             applied = True
+        elif isinstance(fact, RunAdmitted):
+            applied = admit(self, self.claim)
         else:  # pragma: no cover - the Fact union is closed
             raise TypeError(f"not a fact: {fact!r}")
         self.spans.append((not applied, self.status, events, len(self.events), claims, len(self.claims)))
@@ -307,17 +316,20 @@ class _Draft(PlanDraft):
         again = plan_retry(self.status, upstream, chosen)
         done = {name for name in self.steps if name not in again}
         redo = sorted(again)
+        # a run with a concurrency key queues again: nothing ready until it is admitted
+        queued = self.state.concurrency_key is not None
         for name in redo:
             step = self.steps[name]
             if step.status is S.RUNNING:  # left running by an older version: its attempt is abandoned first
                 self.abandon(step)
                 step = self.steps[name]
             waiting = sum(1 for up in step.upstream or () if up not in done)
+            ready = waiting == 0 and not queued
             self.move(
                 step,
-                S.READY if waiting == 0 else S.PENDING,
+                S.READY if ready else S.PENDING,
                 waiting_on=waiting,
-                ready_at=self.now if waiting == 0 else None,
+                ready_at=self.now if ready else None,
                 budget_start=step.attempts,
                 infra_failures=0,
                 error=None,
@@ -325,10 +337,11 @@ class _Draft(PlanDraft):
                 lease_owner=None,
                 lease_expires_at=None,
             )
-        check_run_transition(self.status, RunStatus.RUNNING)
-        self.status, self.remaining = RunStatus.RUNNING, len(redo)
-        self.run = RunChange(RunStatus.RUNNING, self.remaining)
-        self.emit(ev.RUN_STARTED, None, retry=True, steps=redo)
+        status = RunStatus.QUEUED if queued else RunStatus.RUNNING
+        check_run_transition(self.status, status)
+        self.status, self.remaining = status, len(redo)
+        self.run = RunChange(status, self.remaining)
+        self.emit(ev.RUN_QUEUED if queued else ev.RUN_STARTED, None, retry=True, steps=redo)
 
     def claim(self, names: Iterable[str]) -> None:
         """Start an attempt of each ready step of ``names`` whose time has come, within the worker's room."""

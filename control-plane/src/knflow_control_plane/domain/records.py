@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import LifecycleEvent
 from .map_views import MapCounts
 from .model import PlannedStep, RunStatus
+
+if TYPE_CHECKING:
+    from .concurrency import RunConcurrency
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class NewRun:
         idempotency: ``(source, event_id)`` of the trigger event, when there is one.
         timeout: seconds the whole run may take, if limited.
         trace_id: the trace the run belongs to.
+        concurrency: its workflow's concurrency key and limit, and its priority in the key's queue.
+        queued: the store found its key without room: it is created queued (``domain/concurrency.py``).
     """
 
     run_id: str
@@ -48,6 +53,8 @@ class NewRun:
     idempotency: tuple[str, str] | None = None
     timeout: float | None = None
     trace_id: str | None = None
+    concurrency: RunConcurrency | None = None
+    queued: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,15 @@ class StepView:
 
 
 @dataclass(frozen=True)
+class QueuePlace:
+    """Where a queued run waits: its concurrency key's value (None: its workflow's one queue), and its
+    place in the queue (1: it starts next)."""
+
+    key: str | None
+    position: int
+
+
+@dataclass(frozen=True)
 class RunView:
     """A run, as the API shows it."""
 
@@ -142,6 +158,8 @@ class RunView:
     #: a child run's parent run and the sub-workflow step that started it
     parent_run_id: str | None = None
     parent_step: str | None = None
+    #: while it is queued: where (``domain/concurrency.py``)
+    queue: QueuePlace | None = None
 
 
 @dataclass(frozen=True)

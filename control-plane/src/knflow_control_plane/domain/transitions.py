@@ -83,6 +83,8 @@ class RunState:
     complete: bool = False
     #: the run's project: its claims carry it (where their action, secrets and files are looked up)
     project: str = "default"
+    #: the queue of its workflow's concurrency key (``domain/concurrency.py``); None without one
+    concurrency_key: str | None = None
 
 
 # -- facts ------------------------------------------------------------------------------------------
@@ -143,8 +145,21 @@ class TimerFired:
     step: str
 
 
+@dataclass(frozen=True)
+class RunAdmitted:
+    """A queued run starts: its concurrency key has room and it heads the queue (``concurrency.py``)."""
+
+
 Fact: TypeAlias = (
-    AttemptFinished | LeaseExpired | StepsDue | RunCancelled | RunTimedOut | RetryAsked | ApprovalDecided | TimerFired
+    AttemptFinished
+    | LeaseExpired
+    | StepsDue
+    | RunCancelled
+    | RunTimedOut
+    | RetryAsked
+    | ApprovalDecided
+    | TimerFired
+    | RunAdmitted
 )
 
 
@@ -280,4 +295,5 @@ def initial_state(new: NewRun, now: float | None = None) -> RunState:
         steps,
         complete=True,
         project=new.project,
+        concurrency_key=new.concurrency.key if new.concurrency is not None else None,
     )

@@ -99,7 +99,7 @@ async def hook(request: Request, path: str) -> Response:
     if float(trigger.get("timeout", 0)) <= 0:
         return accepted
     state = await cp.orchestrator.wait(run_id, float(trigger["timeout"]), just_published=True)
-    if state is None or state[0] == "running":
+    if state is None or state[0] in ("running", "queued"):
         return accepted
     status, result, error = state
     if status == "succeeded":

@@ -30,7 +30,7 @@ async def follow(read_run: ReadRun, live: LiveLogs | None) -> AsyncIterator[byte
         run = await read_run()
         for line in _new_lines(run, live, sent, statuses):
             yield (json.dumps(line) + "\n").encode()
-        if run["status"] != "running":
+        if run["status"] not in ("running", "queued"):
             yield (json.dumps({"run_id": run["id"], "status": run["status"], "end": True}) + "\n").encode()
             return
         if live is not None:

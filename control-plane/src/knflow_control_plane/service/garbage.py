@@ -50,13 +50,14 @@ async def _project_versions(store: GarbageStore, project: str) -> set[tuple[str,
     for workflow in await store.list_workflows(project):
         if workflow.get("deployment") in ("ready", "deploying") and workflow.get("deployed_version"):
             workflows.add((workflow["name"], workflow["deployed_version"]))
-    cursor: str | None = None
-    while True:
-        page = await store.list_runs(RunFilter(project=project, status="running", cursor=cursor, limit=_PAGE))
-        workflows |= {(run.workflow, run.workflow_version) for run in page.runs}
-        if not page.next_cursor:
-            break
-        cursor = page.next_cursor
+    for status in ("running", "queued"):  # a queued run starts later: its functions stay
+        cursor: str | None = None
+        while True:
+            page = await store.list_runs(RunFilter(project=project, status=status, cursor=cursor, limit=_PAGE))
+            workflows |= {(run.workflow, run.workflow_version) for run in page.runs}
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
     used: set[tuple[str, str]] = set()
     for name, version in workflows:
         record = await store.get_workflow(project, name, version)

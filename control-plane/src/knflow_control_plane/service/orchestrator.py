@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from knflow import wire
 from knflow_runtime.contract import encode_invoke
 
-from ..domain.events import STEP_RETRYING
+from ..domain.events import RUN_STARTED, STEP_RETRYING
 from ..domain.ids import new_span_id
 from ..domain.model import Outcome, RunStatus
 from ..domain.records import Claim, NewRun, Transition, Worker
@@ -212,7 +212,11 @@ class Orchestrator:
             task.add_done_callback(self._tasks.discard)
             task.add_done_callback(functools.partial(self._left, claim.run_id))
         self.waiters.notify(transition)
-        if any(e.type == STEP_RETRYING for e in transition.events):
+        # a retry's backoff, or a queued run started by another's end (its roots ready: claimed at once)
+        if any(
+            e.type == STEP_RETRYING or (e.type == RUN_STARTED and e.run_id != transition.run_id)
+            for e in transition.events
+        ):
             self._wake.set()
         if self.tracer is not None and transition.run_status.finished:
             self.tracer.run_finished(transition)
@@ -372,6 +376,8 @@ class Orchestrator:
         for transition in expired:
             self.apply(transition)
         for transition in await self.store.expire_runs(now):
+            self.apply(transition)
+        for transition in await self.store.admit_waiting(now, self.worker()):  # queued runs left with room
             self.apply(transition)
         for transition in await self.store.fire_timers(now):  # waiting steps past their deadline
             self.apply(transition)

@@ -80,6 +80,8 @@ class Scheduler:
             "late_by_s": round(tick.late_by.total_seconds(), 3),
             "missed_policy": trigger.missed,
         }
+        if trigger.priority is not None:
+            record["priority"] = trigger.priority
         source = f"/schedules/{row.workflow}/{row.position}"
         try:
             await self.workflows.of(row.project).start(

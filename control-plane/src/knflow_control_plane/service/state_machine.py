@@ -13,11 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ..domain.concurrency import carry, queue_changes
 from ..domain.model import RunStatus
 from ..domain.planner import plan
 from ..domain.records import Transition
 from ..domain.transitions import Context, Fact, Need, Plan, RunState
 from ..ports.store import RunStates
+from .run_queues import admit_queued
 
 
 def apply_facts(
@@ -53,6 +55,11 @@ def apply_facts(
         made.append((done, own))
     if made:
         states.persist(made)
+        changes = queue_changes(loaded, (done for done, _ in made))
+        if changes is not None:  # a run with a concurrency key ended or queued: start who has room now
+            used = sum(len(done.claims) for done, _ in made)
+            for cause, admitted in admit_queued(states, changes, context, used, apply_facts).items():
+                plans[cause] = carry(plans[cause] or admitted[0], admitted)
     return plans
 
 

@@ -279,6 +279,8 @@ class TriggerConsumer:
             "at": _epoch(event),
             "event": {"id": event.get_id(), "source": event.get_source(), "type": event.get_type()},
         }
+        if isinstance(data.get("priority"), int):
+            record["priority"] = data["priority"]
         transition = await self.workflows.of(project_of_event(event, self.project)).start(
             data["workflow"],
             dict(data.get("inputs") or {}),
@@ -304,6 +306,8 @@ class TriggerConsumer:
             },
             "trigger": row.position,
         }
+        if row.trigger.get("priority") is not None:
+            record["priority"] = row.trigger["priority"]
         transition = await self.workflows.of(row.project).start(
             row.workflow,
             inputs_from_event(event),

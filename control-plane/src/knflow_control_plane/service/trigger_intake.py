@@ -99,6 +99,8 @@ class TriggerIntake:
         run_id = new_run_id(time.time())
         checked = await workflows.offload_inputs(run_id, checked)  # events stay small (Kafka: 1 MB)
         data = {"workflow": route["workflow"], "version": version, "inputs": checked, "method": method, "path": path}
+        if (priority := (route.get("trigger") or {}).get("priority")) is not None:
+            data["priority"] = priority  # its run's place in a concurrency queue
         project = {PROJECT_EXTENSION: route["project"]}
         if self.trace is None:
             event = make_event(HTTP_TRIGGER_TYPE, f"/hooks{path}", data, id=run_id, extensions=project)

@@ -13,6 +13,7 @@ from typing import Any
 
 from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, SourceTrigger, WorkflowSpec
 
+from ..domain.concurrency import run_concurrency
 from ..domain.files import PAYLOAD_MARKER, payload_key
 from ..domain.flows import refuse_not_run_yet
 from ..domain.ids import new_run_id, new_trace_id
@@ -309,8 +310,8 @@ class Workflows:
         Raises:
             NotFound: unknown workflow.
             Conflict: the workflow is not deployed.
-            InvalidRequest: an input is unknown, missing or of the wrong type, or names a file that is not
-                one of the project's (named in ``field``).
+            InvalidRequest: an input is unknown, missing or of the wrong type, names a file that is not
+                one of the project's, or the workflow's concurrency key has no value (named in ``field``).
         """
         deployment = await self.deployment(name)
         if deployment is None or deployment["status"] != "ready":
@@ -320,7 +321,9 @@ class Workflows:
         plan = await self._plan(name, version)
         if query:
             inputs = {**query_inputs(plan.spec.inputs, query), **inputs}
-        return version, await self._checked_files(check_inputs(plan.spec, inputs))
+        checked = await self._checked_files(check_inputs(plan.spec, inputs))
+        run_concurrency(self.project, name, plan.spec.concurrency, checked, None)  # a key without a value: refused now
+        return version, checked
 
     async def _checked_files(self, checked: dict[str, Any]) -> dict[str, Any]:
         # Every way in (API, hooks, events, schedules) names only its own project's files (file_scope.py).
@@ -396,6 +399,7 @@ class Workflows:
                 f"input {foreign!r}: a stored-value reference ({PAYLOAD_MARKER}) is written by knflow only",
                 field=f"inputs.{foreign}",
             )
+        concurrency = run_concurrency(self.project, name, plan.spec.concurrency, checked, trigger)
         checked = await self.offload_inputs(run_id, checked)
         new = NewRun(
             run_id=run_id,
@@ -409,5 +413,6 @@ class Workflows:
             idempotency=idempotency,
             timeout=plan.spec.timeout,
             trace_id=trace_id or new_trace_id(),
+            concurrency=concurrency,
         )
         return await self.orchestrator.submit(new)

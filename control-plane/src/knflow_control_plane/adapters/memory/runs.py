@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ...domain.concurrency import QueuedRun
 from ...domain.map_views import ItemFilter, ItemPage, is_map
 from ...domain.model import AttemptStatus, NoSuchStep, Outcome, RunStatus, StepStatus, TransitionError
 from ...domain.planner import plan_creation
-from ...domain.records import AttemptView, NewRun, Page, RunFilter, RunView, StepView, Transition, Worker
+from ...domain.records import AttemptView, NewRun, Page, QueuePlace, RunFilter, RunView, StepView, Transition, Worker
 from ...domain.transitions import (
     ApprovalDecided,
     AttemptFinished,
@@ -34,7 +35,9 @@ from ...domain.transitions import (
     TimerFired,
 )
 from ...domain.waits import not_decided
+from ...service.run_queues import admit_waiting
 from ...service.state_machine import apply_facts, as_transition
+from . import concurrency as queues
 from ._json import stored
 from .maps import MemoryMaps
 
@@ -75,6 +78,8 @@ class MemoryRuns:
                 existing = self._runs[self._keys[key]]
                 return Transition(existing["id"], RunStatus(existing["status"]), duplicate=True, created=False)
             self._keys[key] = new.run_id
+        if new.concurrency is not None:
+            new = replace(new, queued=queues.queued_at_creation(self._runs, new))
         state, first = plan_creation(new, Context(now, worker, self.rng))
         ended = first.run
         self._runs[new.run_id] = {
@@ -89,10 +94,11 @@ class MemoryRuns:
             "remaining": ended.remaining if ended else state.remaining,
             "trace_id": new.trace_id,
             "created_at": now,
-            "deadline": now + new.timeout if new.timeout else None,
+            "deadline": now + new.timeout if new.timeout and not new.queued else None,
             "result": ended.result if ended else None,
             "error": ended.error if ended else None,
             "finished_at": ended.finished_at if ended else None,
+            **queues.columns(new, now),
         }
         self._steps[new.run_id] = {name: first.steps.get(name, step) for name, step in state.steps.items()}
         self._outputs[new.run_id] = {}
@@ -141,6 +147,12 @@ class MemoryRuns:
             facts.setdefault(run_id, []).append(LeaseExpired(name, number))
         return _applied(apply_facts(self, facts, Context(now, None, self.rng), skip_locked=True))
 
+    async def admit_waiting(self, now: float, worker: Worker) -> list[Transition]:
+        """Start queued runs whose key has room (the poll's catch-up: see ``service/admission.py``)."""
+        keys = queues.waiting_keys(self._runs)
+        plans = admit_waiting(self, keys, Context(now, worker, self.rng), apply_facts) if keys else []
+        return [as_transition(done.run_id, done) for done in plans]
+
     async def expire_runs(self, now: float, limit: int = 100) -> list[Transition]:
         """Runs past their timeout fail; their running attempts are abandoned."""
         overdue = [
@@ -156,7 +168,7 @@ class MemoryRuns:
         run = self._runs.get(run_id)
         if run is None or run["project"] != project:
             return None
-        if run["status"] != RunStatus.RUNNING.value:
+        if RunStatus(run["status"]).finished:
             return Transition(run_id, RunStatus(run["status"]), created=False)
         cancelled: list[Fact] = [RunCancelled()]
         return as_transition(run_id, apply_facts(self, {run_id: cancelled}, Context(now))[run_id])
@@ -268,6 +280,18 @@ class MemoryRuns:
                 )
             self._write_events(done, context.now)
 
+    def queue_of(self, key: str, bound: int) -> tuple[int, list[QueuedRun]]:
+        """The key's runs in progress and the head of its queue (nothing to lock here)."""
+        return queues.queue_of(self._runs, key, bound)
+
+    def admitted(self, run_ids: Sequence[str], now: float) -> None:
+        """Runs that started from the queue: their timeout counts from ``now``."""
+        queues.admitted(self._runs, run_ids, now)
+
+    def requeue(self, run_ids: Sequence[str], now: float) -> None:
+        """Runs retried into their queue arrive ``now``."""
+        queues.requeue(self._runs, run_ids, now)
+
     def _state(self, run_id: str) -> RunState:
         run = self._runs[run_id]
         outputs = self._outputs[run_id]
@@ -283,6 +307,7 @@ class MemoryRuns:
             looked_up=frozenset(self._steps[run_id]),
             complete=True,
             project=run["project"],
+            concurrency_key=run["concurrency_key"],
         )
 
     def _write_attempts(self, run_id: str, done: Plan, context: Context) -> None:
@@ -341,7 +366,7 @@ class MemoryRuns:
             for name, step in self._steps[run_id].items()
         ]
         views.sort(key=lambda v: (v.started_at is None, v.started_at or 0.0, v.name))
-        return _run_view(run, views)
+        return _run_view(run, views, queues.queue_place(self._runs, run))
 
     async def list_items(self, where: ItemFilter) -> ItemPage | None:
         """A page of a map step's items; None if the project has no such run.
@@ -366,7 +391,7 @@ class MemoryRuns:
 
     async def finished_among(self, run_ids: list[str]) -> set[str]:
         """Which of these runs have finished."""
-        return {r for r in run_ids if r in self._runs and self._runs[r]["status"] != RunStatus.RUNNING.value}
+        return {r for r in run_ids if r in self._runs and RunStatus(self._runs[r]["status"]).finished}
 
     async def in_project(self, run_ids: list[str], project: str) -> set[str]:
         """Which of these runs belong to ``project``."""
@@ -387,7 +412,10 @@ class MemoryRuns:
             and (not where.top_level or run.get("parent_run_id") is None)
             and (where.parent_run_id is None or run.get("parent_run_id") == where.parent_run_id)
         ]
-        page = [replace(_run_view(run, []), waiting=self._waiting_in(run["id"])) for run in found[: where.limit]]
+        page = [
+            replace(_run_view(run, [], queues.queue_place(self._runs, run)), waiting=self._waiting_in(run["id"]))
+            for run in found[: where.limit]
+        ]
         return Page(page, page[-1].run_id if len(found) > where.limit else None)
 
     def _waiting_in(self, run_id: str) -> list[str]:
@@ -443,7 +471,7 @@ def _attempt_view(a: dict[str, Any]) -> AttemptView:
     )  # fmt: skip
 
 
-def _run_view(run: dict[str, Any], steps: list[StepView]) -> RunView:
+def _run_view(run: dict[str, Any], steps: list[StepView], queue: QueuePlace | None = None) -> RunView:
     return RunView(
         run_id=run["id"],
         project=run["project"],
@@ -461,4 +489,5 @@ def _run_view(run: dict[str, Any], steps: list[StepView]) -> RunView:
         waiting=[s.name for s in steps if s.status == StepStatus.WAITING.value],
         parent_run_id=run.get("parent_run_id"),
         parent_step=run.get("parent_step"),
+        queue=queue,
     )

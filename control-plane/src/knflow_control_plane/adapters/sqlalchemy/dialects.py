@@ -43,7 +43,7 @@ WRITTEN = (
     *("status", "waiting_on", "ready_at", "attempts", "budget_start", "infra_failures", "error"),
     *("started_at", "finished_at", "lease_owner", "lease_expires_at", "wake_at"),
 )
-RUN_COLUMNS = ("status", "remaining", "inputs", "result_binding", "trace_id", "project")
+RUN_COLUMNS = ("status", "remaining", "inputs", "result_binding", "trace_id", "project", "concurrency_key")
 Rows = Sequence[Any]
 
 
@@ -145,6 +145,7 @@ def _load_pg() -> sa.Select[Any]:
             *(sa.case((first, runs.c[c])).label(f"run_{c}") for c in ("inputs", "result_binding")),
             runs.c.trace_id.label("run_trace_id"),
             runs.c.project.label("run_project"),
+            runs.c.concurrency_key.label("run_concurrency_key"),
             *_step_columns(startable),
         )
         .select_from(runs.outerjoin(steps, sa.and_(steps.c.run_id == runs.c.id, wanted)))

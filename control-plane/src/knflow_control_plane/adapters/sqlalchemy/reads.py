@@ -10,14 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ...domain.map_views import is_map
-from ...domain.records import AttemptView, Page, RunFilter, RunView, StepView
+from ...domain.records import AttemptView, Page, QueuePlace, RunFilter, RunView, StepView
 from . import map_reads
 from . import statements as st
+from .concurrency import queue_place
 from .raw import AnyConnection
 from .tables import attempts, projects, runs, steps
 
 
-def _run_view(row: Any, step_views: list[StepView] | None = None) -> RunView:
+def _run_view(row: Any, step_views: list[StepView] | None = None, queue: QueuePlace | None = None) -> RunView:
     return RunView(
         run_id=row.id,
         project=row.project,
@@ -35,6 +36,7 @@ def _run_view(row: Any, step_views: list[StepView] | None = None) -> RunView:
         waiting=[s.name for s in step_views or [] if s.status == "waiting"],
         parent_run_id=row.parent_run_id,
         parent_step=row.parent_step,
+        queue=queue,
     )
 
 
@@ -75,7 +77,7 @@ def get_run(conn: Connection, run_id: str, project: str | None = None) -> RunVie
         for s in step_rows
     ]
     views.sort(key=lambda v: (v.started_at is None, v.started_at or 0.0, v.name))
-    return _run_view(row, views)
+    return _run_view(row, views, queue_place(conn, row))
 
 
 def run_status(conn: AnyConnection, run_id: str) -> tuple[str, Any, Any] | None:
@@ -115,7 +117,7 @@ def list_runs(conn: Connection, where: RunFilter) -> Page:
     if where.parent_run_id is not None:
         query = query.where(runs.c.parent_run_id == where.parent_run_id)
     rows = conn.execute(query.order_by(runs.c.id.desc()).limit(where.limit + 1)).all()
-    page = _with_waiting(conn, [_run_view(r) for r in rows[: where.limit]])
+    page = _with_waiting(conn, [_run_view(r, queue=queue_place(conn, r)) for r in rows[: where.limit]])
     return Page(page, page[-1].run_id if len(rows) > where.limit else None)
 
 

@@ -102,14 +102,15 @@ def _in_project(conn: AnyConnection, run_id: str, project: str) -> RunStatus | N
 
 
 def cancel_run(conn: AnyConnection, run_id: str, now: float, project: str, use_outbox: bool) -> Transition | None:
-    """Cancel a running run: nothing new starts; running attempts are abandoned (late replies ignored).
+    """Cancel a running or queued run: nothing new starts; running attempts are abandoned (late replies
+    ignored); a queued run leaves its queue.
 
     Returns None when the run does not exist in ``project``.
     """
     status = _in_project(conn, run_id, project)
     if status is None:
         return None
-    if status is not RunStatus.RUNNING:
+    if status.finished:
         return Transition(run_id, status, created=False)
     cancelled: list[Fact] = [RunCancelled()]
     plans = transition(conn, {run_id: cancelled}, Context(now), use_outbox=use_outbox)

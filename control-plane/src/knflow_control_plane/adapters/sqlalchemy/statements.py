@@ -67,7 +67,9 @@ EXISTING_RUN = (
 # Reads on every poll and by every waiter of a run (``sqlalchemy_reads``, ``sqlalchemy_recovery``).
 RUN_STATUS = sa.select(runs.c.status, runs.c.result, runs.c.error).where(runs.c.id == sa.bindparam("b_run"))
 FINISHED_AMONG = sa.select(runs.c.id).where(
-    runs.c.id.in_(sa.bindparam("ids", expanding=True)), runs.c.status != RunStatus.RUNNING.value
+    runs.c.id.in_(sa.bindparam("ids", expanding=True)),
+    runs.c.status != RunStatus.RUNNING.value,
+    runs.c.status != RunStatus.QUEUED.value,
 )
 # The live feed's project check (``GET /v1/stream``): which of these runs belong to a project.
 IN_PROJECT = sa.select(runs.c.id).where(

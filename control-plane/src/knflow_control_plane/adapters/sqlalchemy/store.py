@@ -11,7 +11,20 @@ from ...domain.model import Outcome
 from ...domain.records import DeployedTrigger, NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
 from ...domain.rejections import RejectedEvent
 from ...domain.transitions import ApprovalDecided
-from . import batches, catalog, creation, files, map_reads, projects, reads, recovery, rejections, triggers, waits
+from . import (
+    batches,
+    catalog,
+    concurrency,
+    creation,
+    files,
+    map_reads,
+    projects,
+    reads,
+    recovery,
+    rejections,
+    triggers,
+    waits,
+)
 from .database import Database
 from .run_batches import RunBatches
 
@@ -47,6 +60,9 @@ class SqlAlchemyStore:
     # -- runs ---------------------------------------------------------------------------------
     async def create_run(self, new: NewRun, now: float, worker: Worker | None = None) -> Transition:
         """Create a run (idempotent on its trigger event); claim its first steps for ``worker``."""
+        if new.concurrency is not None:  # its key's lock, then started or queued (``concurrency.py``)
+            args = (new, now, worker, self.rng, self.outbox)
+            return await self.db.run_raw(concurrency.create_keyed, *args, new_run=True)
         if self.db.dialect == "postgresql":  # one statement, no BEGIN/COMMIT, when every root can start
             created = await self._creations.submit("new", creation.Creation(new, now, worker))
             if created is not None:
@@ -75,6 +91,10 @@ class SqlAlchemyStore:
     async def claim_ready(self, now: float, worker: Worker) -> list[Transition]:
         """Claim ready steps across runs."""
         return await self.db.run_raw(recovery.claim_ready, now, worker, self.rng, self.outbox)
+
+    async def admit_waiting(self, now: float, worker: Worker) -> list[Transition]:
+        """Start queued runs whose key has room (the poll's catch-up: see ``service/admission.py``)."""
+        return await self.db.run_raw(concurrency.admit_waiting, now, worker, self.rng, self.outbox)
 
     async def expire_leases(self, now: float, worker: Worker) -> list[Transition]:
         """Record attempts whose lease expired as lost."""

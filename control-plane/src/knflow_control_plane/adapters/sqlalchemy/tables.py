@@ -111,9 +111,24 @@ runs = sa.Table(
     # a child run's parent run and step (a sub-workflow step); NULL for every other run
     sa.Column("parent_run_id", sa.String(40), nullable=True),
     sa.Column("parent_step", Name, nullable=True),
+    # Concurrency (``domain/concurrency.py``), set only for runs of a workflow with a concurrency limit: the
+    # queue's key, the limit it was made under, its priority, when it entered the queue, and its timeout
+    # (its deadline counts from when it starts).
+    sa.Column("concurrency_key", sa.Text, nullable=True),
+    sa.Column("concurrency_limit", sa.Integer, nullable=True),
+    sa.Column("priority", sa.Integer, nullable=True),
+    sa.Column("queued_at", Time, nullable=True),
+    sa.Column("run_timeout", Time, nullable=True),
     sa.Index(None, "project", "id"),
     sa.Index(None, "project", "workflow", "id"),
     sa.Index(None, "project", "status", "id"),
+    sa.Index(
+        "ix_runs_concurrency",
+        "concurrency_key",
+        "status",
+        postgresql_where=sa.text("concurrency_key IS NOT NULL"),
+        sqlite_where=sa.text("concurrency_key IS NOT NULL"),
+    ),
     sa.Index(
         "ix_runs_running_deadline",
         "deadline",

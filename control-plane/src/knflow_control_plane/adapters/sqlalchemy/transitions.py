@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ...domain.concurrency import QueuedRun
 from ...domain.model import AttemptStatus, RunStatus, StepStatus
 from ...domain.transitions import AttemptFinished, Context, Fact, LeaseExpired, Need, Plan, RunState, Step, StepsDue
 from ...service.state_machine import apply_facts
+from . import concurrency
 from .dialects import WRITTEN, PostgresDialect, SqliteDialect, Writes, dependents_of, dialect_of, policy_of
 from .raw import AnyConnection
 
@@ -63,6 +65,18 @@ class SqlRunStates:
             add_writes(writes, done, context, self.use_outbox)
         if writes:
             self.dialect.persist(self.conn, writes, max(context.now for _, context in plans))
+
+    def queue_of(self, key: str, bound: int) -> tuple[int, list[QueuedRun]]:
+        """See :func:`.concurrency.queue_of`."""
+        return concurrency.queue_of(self.conn, key, bound)
+
+    def admitted(self, run_ids: Sequence[str], now: float) -> None:
+        """See :func:`.concurrency.admitted`."""
+        concurrency.admitted(self.conn, run_ids, now)
+
+    def requeue(self, run_ids: Sequence[str], now: float) -> None:
+        """See :func:`.concurrency.requeue`."""
+        concurrency.requeue(self.conn, run_ids, now)
 
 
 def load_for(
@@ -132,6 +146,7 @@ def _states(run_rows: Sequence[Any], step_rows: Sequence[Any], *, complete: bool
             steps[row.run_id],
             complete=complete,
             project=row.run_project,
+            concurrency_key=row.run_concurrency_key,
         )
         for row in run_rows
     }

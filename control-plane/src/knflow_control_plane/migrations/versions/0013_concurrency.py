@@ -1,0 +1,36 @@
+"""run concurrency: a run's concurrency key, limit, priority, queue arrival and timeout (domain/concurrency.py)
+
+Revision ID: 0013
+Revises: 0012
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("concurrency_key", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("concurrency_limit", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("priority", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("queued_at", sa.Float(precision=53), nullable=True))
+        batch.add_column(sa.Column("run_timeout", sa.Float(precision=53), nullable=True))
+    op.create_index(
+        "ix_runs_concurrency",
+        "runs",
+        ["concurrency_key", "status"],
+        postgresql_where=sa.text("concurrency_key IS NOT NULL"),
+        sqlite_where=sa.text("concurrency_key IS NOT NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_runs_concurrency", table_name="runs")
+    with op.batch_alter_table("runs") as batch:
+        for column in ("run_timeout", "queued_at", "priority", "concurrency_limit", "concurrency_key"):
+            batch.drop_column(column)
