@@ -18,6 +18,7 @@ from .observability.metrics import Metrics
 from .ports import FunctionBackend, GarbageCollecting
 from .ports.objects import ObjectStore
 from .service.catalogue import Catalogue
+from .service.children import ChildRuns
 from .service.files import FileSettings, RunFiles
 from .service.functions import Functions
 from .service.garbage import FunctionGarbage
@@ -202,6 +203,8 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         garbage=garbage,
         starts_at_once=settings.starts_at_once,
     )
+    orchestrator.children = ChildRuns(store, workflows, orchestrator, SystemClock())
+    orchestrator.on_transition(orchestrator.children.on_transition)
     metrics = Metrics(orchestrator, store, backend, settings.project, backend_stats)
     scheduler = Scheduler(store, workflows, SystemClock(), settings.project)
     consumer = TriggerConsumer(

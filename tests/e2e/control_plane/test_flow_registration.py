@@ -134,8 +134,7 @@ def test_a_sub_workflow_step_names_a_registered_workflow_with_inputs_it_takes(pl
         {"field": "steps.call.inputs.text", "message": "missing required input of workflow child"},
     ]
     fine = parent({"name": "child"}, {"text": {"input": "text"}})
-    assert fine.status_code == 422, fine.text
-    assert fine.json()["detail"] == "steps.call.workflow: not supported by this control plane yet: workflow"
+    assert fine.status_code in (200, 201), fine.text  # sub-workflows run (test_flow_children.py)
 
 
 def test_knflow_graph_draws_a_file_before_any_deploy(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ ACTION = {"name": "a", "version": "abc", "entrypoint": "m:a", "options": {"max_c
 
 
 #: the gate before the engine ran any dynamic-flow feature (conditions, ``after``, ``first_of``,
-#: approvals, sleeps, concurrency keys and priorities now run)
-RUN_NOW = {"when", "after", "first_of", "approval", "sleep", "concurrency", "priority"}
+#: approvals, sleeps, concurrency keys, priorities and sub-workflows now run)
+RUN_NOW = {"when", "after", "first_of", "approval", "sleep", "concurrency", "priority", "workflow"}
 EVERY_FEATURE = NOT_RUN_YET | RUN_NOW
 
 
@@ -60,7 +60,6 @@ def test_every_feature_in_use_is_named_with_its_field() -> None:
     assert caught.value.path == "concurrency" and len(caught.value.problems) == 11
     assert [path for path, _ in not_run_yet(spec)] == [
         "steps.m.map",
-        "steps.c.workflow",
         "steps.w.wait_for_event",
         "actions.a.options.max_concurrency",
     ]

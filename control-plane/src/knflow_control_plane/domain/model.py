@@ -193,7 +193,7 @@ def plan_run(spec: WorkflowSpec, actions: Mapping[str, ActionSpec]) -> list[Plan
                     name=step.name,
                     action="",
                     version="",
-                    inputs={},
+                    inputs={k: b.model_dump(mode="json") for k, b in step.inputs.items()},  # a sub-workflow's
                     upstream=tuple(sorted(deps[step.name])),
                     dependents=tuple(sorted(dependents[step.name])),
                     policy=RetryPolicy(),
@@ -227,6 +227,8 @@ def _wait_of(step: StepSpec) -> dict[str, Any] | None:
         return {"kind": "approval", "prompt": step.approval.prompt, "timeout": step.approval.timeout}
     if step.sleep is not None:
         return {"kind": "sleep", "seconds": step.sleep.seconds}
+    if step.workflow is not None:  # a child run: runs without a worker too, once started (domain/children.py)
+        return {"kind": "workflow", "workflow": step.workflow.name, "version": step.workflow.version}
     return None
 
 

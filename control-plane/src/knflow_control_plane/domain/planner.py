@@ -34,6 +34,7 @@ from knflow.bindings import BindingError, resolve
 from knflow.conditions import ConditionError
 
 from . import events as ev
+from .children import is_child
 from .concurrency import admit, plan_queued
 from .conditions import Verdict, decide_release
 from .model import (
@@ -362,10 +363,14 @@ class _Draft(PlanDraft):
             if isinstance(inputs, _Skip):
                 queue.extend(sorted(self.skip(step, inputs.reason)))
                 continue
-            if step.wait is not None and not isinstance(inputs, BindingError | ConditionError):
-                self.move(step, S.WAITING, started_at=self.now, wake_at=wake_at(step, self.now))
-                self.emit(ev.STEP_WAITING, name, **waiting_data(step, self.now))
-                continue
+            child = None
+            if step.wait is not None:
+                if is_child(step):  # claimed like an action: the claim starts its child run
+                    child = step.wait
+                elif not isinstance(inputs, BindingError | ConditionError):
+                    self.move(step, S.WAITING, started_at=self.now, wake_at=wake_at(step, self.now))
+                    self.emit(ev.STEP_WAITING, name, **waiting_data(step, self.now))
+                    continue
             number = step.attempts + 1
             current = attempt_id(self.state.run_id, name, number)
             started_at = step.started_at if step.started_at is not None else self.now
@@ -393,6 +398,7 @@ class _Draft(PlanDraft):
                     deadline,
                     trace,
                     self.state.project,
+                    child,
                 )
             )
             self.emit(ev.STEP_STARTED, name, attempt=number)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,8 @@ class Claim:
     trace_id: str | None = None
     #: the run's project: where its action, secrets and files are looked up
     project: str = "default"
+    #: a sub-workflow step's ``wait`` (the workflow and version its child run runs); None for an action
+    child: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from .functions import (
 )
 from .store import (
     CatalogueStore,
+    ChildRunStore,
     FileRecords,
     Leases,
     Outbox,
@@ -52,6 +53,7 @@ __all__ = [
     "BuildResult",
     "Builder",
     "CatalogueStore",
+    "ChildRunStore",
     "Cipher",
     "Clock",
     "CodeBundle",

@@ -17,7 +17,7 @@ from ..domain.concurrency import QueuedRun
 from ..domain.files import FileRecord
 from ..domain.map_views import ItemFilter, ItemPage
 from ..domain.model import Outcome
-from ..domain.records import DeployedTrigger, NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
+from ..domain.records import Claim, DeployedTrigger, NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
 from ..domain.rejections import RejectedEvent
 from ..domain.transitions import ApprovalDecided, Context, Fact, Need, Plan, RunState
 
@@ -40,6 +40,18 @@ class RunTransitions(Protocol):
     async def retry_run(self, run_id: str, now: float, project: str, step: str | None = None) -> Transition | None: ...
     async def renew_leases(self, worker: str, keys: list[tuple[str, str]], until: float) -> int: ...
     async def next_due(self) -> float | None: ...
+
+
+class ChildRunStore(Protocol):
+    """Child runs of sub-workflow steps (``service/children.py``): started with the parent step's record of
+    them in one transaction, settled into the parent step once they end, and found when orphaned."""
+
+    async def start_child(self, claim: Claim, new: NewRun, now: float, worker: Worker) -> Transition | None: ...
+    async def run_depth(self, run_id: str, limit: int) -> int: ...
+    async def settle_child(self, child_run_id: str, now: float, worker: Worker | None = None) -> Transition | None: ...
+    async def settle_children(self, now: float, worker: Worker | None = None) -> list[Transition]: ...
+    async def orphan_children(self) -> list[tuple[str, str]]: ...
+    async def running_children(self, run_id: str) -> list[str]: ...
 
 
 class RunStates(Protocol):
@@ -209,6 +221,7 @@ class RunStarter(Protocol):
 
 class RunStore(
     RunTransitions,
+    ChildRunStore,
     RunReads,
     FileRecords,
     Projects,

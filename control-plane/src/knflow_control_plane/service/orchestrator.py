@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from knflow import wire
 from knflow_runtime.contract import encode_invoke
 
+from ..domain.children import not_started
 from ..domain.events import RUN_STARTED, STEP_RETRYING
 from ..domain.ids import new_span_id
 from ..domain.model import Outcome, RunStatus
@@ -34,6 +35,7 @@ from .outcomes import CheckedReply, outcome_of
 from .run_waiters import RunWaiters
 
 if TYPE_CHECKING:
+    from .children import ChildRuns
     from .files import RunFiles
     from .live_logs import LiveLogs
     from .replies import Replies
@@ -90,6 +92,8 @@ class Orchestrator:
         self.files = files
         #: where functions send their output while they run (``knflow logs --follow``); None: nowhere
         self.live: LiveLogs | None = None
+        #: starts the child runs of sub-workflow steps (None: this replica runs none)
+        self.children: ChildRuns | None = None
         self.functions = functions
         self.backend = backend
         self.clock = clock
@@ -225,6 +229,9 @@ class Orchestrator:
 
     # -- attempts -----------------------------------------------------------------------------
     async def _execute(self, claim: Claim) -> None:
+        if claim.child is not None:  # a sub-workflow step: its claim starts a child run, invokes nothing
+            await self._start_child(claim)
+            return
         # Each attempt is its own task: these bindings (and the span made current) stay in it.
         logs.bind(run_id=claim.run_id, step=claim.step, attempt=claim.number, trace_id=claim.trace_id)
         started = time.perf_counter()
@@ -253,6 +260,24 @@ class Orchestrator:
         if transition.duplicate and transition.run_status is RunStatus.CANCELLED and outcome.logs:
             await self._keep_logs(claim, outcome.logs)  # what a cancelled attempt printed is kept
         self.apply(transition)
+
+    async def _start_child(self, claim: Claim) -> None:
+        try:
+            if self.children is not None:
+                await self.children.start(claim)
+            else:
+                refused = not_started(str(claim.child and claim.child.get("workflow")), "this control plane runs none")
+                now = self.clock.now().timestamp()
+                done = await self.store.complete(
+                    claim.run_id, claim.step, claim.attempt_id, refused, now, self.worker()
+                )
+                self.apply(done)
+        except ControlPlaneError:
+            log.exception(
+                "could not start the child run of %s; its lease will expire and it is retried", claim.attempt_id
+            )
+        finally:
+            self._inflight.pop(claim.attempt_id, None)
 
     async def _keep_logs(self, claim: Claim, logs: str) -> None:
         try:
@@ -381,6 +406,8 @@ class Orchestrator:
             self.apply(transition)
         for transition in await self.store.fire_timers(now):  # waiting steps past their deadline
             self.apply(transition)
+        if self.children is not None:
+            await self.children.sweep()  # child runs ended elsewhere, or that nothing waits for
         await self._claim_ready(now)
 
     async def _claim_ready(self, now: float) -> None:

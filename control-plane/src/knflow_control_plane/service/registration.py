@@ -10,6 +10,7 @@ from knflow import SpecError
 from knflow.spec import ActionSpec, HttpTrigger, SourceTrigger, WorkflowSpec
 from knflow.validation import validate_workflow
 
+from ..domain.children import MAX_DEPTH
 from ..domain.flows import child_input_problems, refuse_not_run_yet
 from ..errors import Conflict, InvalidRequest
 from ..ports import CatalogueStore
@@ -92,12 +93,43 @@ async def check_children(store: CatalogueStore, project: str, spec: WorkflowSpec
         if step.workflow is None:
             continue
         where, child = f"steps.{step.name}", step.workflow
+        if child.name == spec.name:
+            problems.append((f"{where}.workflow.name", f"workflow {spec.name!r} cannot run itself as a step"))
+            continue
         record = await store.get_workflow(project, child.name, child.version)
         if record is None:
             wanted = f"workflow {child.name!r}" + (f" version {child.version!r}" if child.version else "")
             field = "version" if child.version and await store.get_workflow(project, child.name) else "name"
             problems.append((f"{where}.workflow.{field}", f"{wanted} is not registered"))
             continue
-        problems.extend(child_input_problems(step, WorkflowSpec.model_validate(record["spec"])))
+        called = WorkflowSpec.model_validate(record["spec"])
+        problems.extend(child_input_problems(step, called))
+        loop = await _calls_back(store, project, called, spec.name, [spec.name, child.name])
+        if loop:
+            problems.append((f"{where}.workflow.name", f"a loop of sub-workflows: {' -> '.join(loop)}"))
     if problems:
         raise SpecError.collect(problems)
+
+
+async def _calls_back(
+    store: CatalogueStore, project: str, spec: WorkflowSpec, target: str, path: list[str]
+) -> list[str] | None:
+    """The chain of registered workflows by which ``spec`` runs ``target`` again, if it does (each step's
+    named version, or the latest registered; a cycle only through a rollback is caught at run time by
+    the depth bound, ``domain/children.py``)."""
+    if len(path) > MAX_DEPTH:
+        return None
+    for step in spec.steps:
+        if step.workflow is None:
+            continue
+        if step.workflow.name == target:
+            return [*path, target]
+        if step.workflow.name in path:
+            continue  # a loop that does not pass through ``target``: its own registration refused it
+        record = await store.get_workflow(project, step.workflow.name, step.workflow.version)
+        if record is not None:
+            called = WorkflowSpec.model_validate(record["spec"])
+            found = await _calls_back(store, project, called, target, [*path, step.workflow.name])
+            if found:
+                return found
+    return None

@@ -93,6 +93,8 @@ class Runs:
         for attempt_id, text in (self.live.of_run(run_id) if self.live is not None else {}).items():
             await self.store.keep_logs(attempt_id, text)  # what it printed so far; all of it when it ends
         self.orchestrator.apply(transition)
+        if self.orchestrator.children is not None:
+            await self.orchestrator.children.cancel_below(run_id, self.project)  # and its child runs, down
 
     async def retry(self, run_id: str, step: str | None) -> None:
         """Run a finished run again from the steps that did not succeed, or from ``step`` and downstream.

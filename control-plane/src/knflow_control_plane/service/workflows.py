@@ -13,6 +13,7 @@ from typing import Any
 
 from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, SourceTrigger, WorkflowSpec
 
+from ..domain.children import unpinned
 from ..domain.concurrency import run_concurrency
 from ..domain.files import PAYLOAD_MARKER, payload_key
 from ..domain.flows import refuse_not_run_yet
@@ -23,6 +24,7 @@ from ..domain.query_inputs import query_inputs
 from ..domain.records import NewRun, Transition
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import FileRecords, FunctionBackend, RunStarter, WorkflowStore
+from .child_versions import pinned_steps
 from .file_scope import check_input_files
 from .functions import Functions, pack
 from .garbage import FunctionGarbage
@@ -44,6 +46,8 @@ class _Plan:
     spec: WorkflowSpec
     steps: list[PlannedStep]
     result: dict[str, Any] | None
+    #: the workflows its sub-workflow steps run at the version deployed when a run starts
+    unpinned: list[str]
 
 
 class Workflows:
@@ -274,7 +278,8 @@ class Workflows:
     async def _load_plan(self, name: str, version: str) -> _Plan:
         spec = await self.spec(name, version)
         result = spec.result.model_dump(mode="json") if spec.result is not None else None
-        return _Plan(spec, plan_run(spec, spec.actions), result)
+        steps = plan_run(spec, spec.actions)
+        return _Plan(spec, steps, result, unpinned(steps))
 
     async def undeploy(self, name: str) -> dict[str, Any]:
         """Disable the workflow's triggers (see :meth:`_undeploy`)."""
@@ -373,19 +378,25 @@ class Workflows:
                 one of the project's (named in ``field``).
         """
         async with self._starting:
-            return await self._start(name, inputs, trigger, version, idempotency, run_id, trace_id, triggered)
+            new = await self.new_run(name, inputs, trigger, version, idempotency, run_id, trace_id, triggered)
+            return await self.orchestrator.submit(new)
 
-    async def _start(
+    async def new_run(
         self,
         name: str,
         inputs: dict[str, Any],
         trigger: dict[str, Any] | None,
         version: str | None,
         idempotency: tuple[str, str] | None,
-        run_id: str | None,
-        trace_id: str | None,
-        triggered: bool,
-    ) -> Transition:
+        run_id: str | None = None,
+        trace_id: str | None = None,
+        triggered: bool = False,
+    ) -> NewRun:
+        """The run :meth:`start` would create (its arguments), checked, not created yet.
+
+        Raises:
+            NotFound, Conflict, InvalidRequest: as :meth:`start`.
+        """
         if triggered and version is not None:
             plan = await self._plan(name, version)
             checked = await self._checked_files(check_inputs(plan.spec, inputs))
@@ -401,13 +412,13 @@ class Workflows:
             )
         concurrency = run_concurrency(self.project, name, plan.spec.concurrency, checked, trigger)
         checked = await self.offload_inputs(run_id, checked)
-        new = NewRun(
+        return NewRun(
             run_id=run_id,
             project=self.project,
             workflow=name,
             workflow_version=version,
             inputs=checked,
-            steps=plan.steps,
+            steps=plan.steps if not plan.unpinned else await pinned_steps(self.deployment, plan.steps, plan.unpinned),
             result=plan.result,
             trigger=trigger or {"kind": "manual"},
             idempotency=idempotency,
@@ -415,4 +426,3 @@ class Workflows:
             trace_id=trace_id or new_trace_id(),
             concurrency=concurrency,
         )
-        return await self.orchestrator.submit(new)

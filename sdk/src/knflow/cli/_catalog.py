@@ -12,10 +12,29 @@ from rich.console import Console
 from knflow._cron import CronExpression, zone
 from knflow._errors import SpecError
 from knflow.client import ApiError, Client
+from knflow.spec import WorkflowSpec
 
 from . import _context, _graph
 from ._context import JsonOption, Output, UrlOption, handles_errors
 from ._render import JSON
+
+
+def children_first(specs: dict[str, WorkflowSpec]) -> list[str]:
+    """The names of ``specs`` by name, except that a workflow another one runs as a sub-workflow step comes
+    before it: the control plane registers a workflow only once the ones it runs are registered."""
+    ordered: list[str] = []
+
+    def visit(name: str, seen: frozenset[str]) -> None:
+        if name in ordered or name in seen:  # a loop is refused by the control plane, naming the step
+            return
+        for step in specs[name].steps:
+            if step.workflow is not None and step.workflow.name in specs:
+                visit(step.workflow.name, seen | {name})
+        ordered.append(name)
+
+    for name in sorted(specs):
+        visit(name, frozenset())
+    return ordered
 
 
 def check_source(client: Client, names: list[str], source: str) -> None:

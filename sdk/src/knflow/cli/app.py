@@ -126,7 +126,7 @@ def deploy(
         out.err.print(f"note: traced without {missing} (not installed here); deploy imports it", markup=False)
     if workflow is not None and workflow not in project.workflows:
         fail(f"{file} defines no workflow {workflow!r} (found: {', '.join(sorted(project.workflows))})")
-    names = [workflow] if workflow is not None else sorted(project.workflows)
+    names = [workflow] if workflow is not None else _catalog.children_first(project.workflows)
     rows: list[JSON] = []
     source = str(file.resolve())
     with _context.make_client(url) as client:

@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 from .catalogue import MemoryCatalogue
+from .children import MemoryChildren
 from .files import MemoryFileRecords
 from .leases import MemoryLeases
 from .projects import MemoryProjects
@@ -15,7 +16,7 @@ from .triggers import MemoryTriggers
 
 
 class MemoryStore(
-    MemoryRuns,
+    MemoryChildren,
     MemoryCatalogue,
     MemoryTriggers,
     MemoryRejectedEvents,

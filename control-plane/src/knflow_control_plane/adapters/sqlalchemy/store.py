@@ -8,12 +8,13 @@ from typing import Any
 from ...domain.files import FileRecord
 from ...domain.map_views import ItemFilter, ItemPage
 from ...domain.model import Outcome
-from ...domain.records import DeployedTrigger, NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
+from ...domain.records import Claim, DeployedTrigger, NewRun, Page, RunFilter, RunView, Schedule, Transition, Worker
 from ...domain.rejections import RejectedEvent
 from ...domain.transitions import ApprovalDecided
 from . import (
     batches,
     catalog,
+    children,
     concurrency,
     creation,
     files,
@@ -115,6 +116,30 @@ class SqlAlchemyStore:
     async def fire_timers(self, now: float) -> list[Transition]:
         """End the waiting steps whose deadline passed."""
         return await self.db.run(waits.fire_timers, now, self.rng, self.outbox)
+
+    async def start_child(self, claim: Claim, new: NewRun, now: float, worker: Worker) -> Transition | None:
+        """Start the child run of a sub-workflow step's claim (see :func:`children.start_child`)."""
+        return await self.db.run(children.start_child, claim, new, now, worker, self.rng, self.outbox)
+
+    async def run_depth(self, run_id: str, limit: int) -> int:
+        """How many parent runs ``run_id`` has, up to ``limit``."""
+        return await self.db.run(children.depth, run_id, limit)
+
+    async def settle_child(self, child_run_id: str, now: float, worker: Worker | None = None) -> Transition | None:
+        """Record an ended child run as its parent step's outcome (see :func:`children.settle_child`)."""
+        return await self.db.run(children.settle_child, child_run_id, now, worker, self.rng, self.outbox)
+
+    async def settle_children(self, now: float, worker: Worker | None = None) -> list[Transition]:
+        """Record every ended child run whose parent step still waits for it."""
+        return await self.db.run(children.settle_children, now, worker, self.rng, self.outbox)
+
+    async def orphan_children(self) -> list[tuple[str, str]]:
+        """(run, project) of the running child runs whose parent step no longer runs them."""
+        return await self.db.run(children.orphans)
+
+    async def running_children(self, run_id: str) -> list[str]:
+        """The running child runs of ``run_id``."""
+        return await self.db.run(children.running_children, run_id)
 
     async def keep_logs(self, attempt_id: str, logs: str) -> None:
         """Keep the output of an attempt abandoned by its run's cancellation (a no-op for any other)."""
