@@ -31,8 +31,11 @@ from knflow_control_plane.domain.transitions import (
 from knflow_control_plane.service.state_machine import apply_facts
 
 
-def dag_run(upstream: dict[str, list[str]], retries: dict[str, int], result: str | None) -> NewRun:
-    """A run of a DAG given as each step's upstream (in an order where upstream come first)."""
+def dag_run(
+    upstream: dict[str, list[str]], retries: dict[str, int], result: str | None, children: frozenset[str] = frozenset()
+) -> NewRun:
+    """A run of a DAG given as each step's upstream (in an order where upstream come first); the steps in
+    ``children`` are sub-workflow steps (each attempt starts a child run of workflow ``child``)."""
     dependents: dict[str, list[str]] = {name: [] for name in upstream}
     for name, ups in upstream.items():
         for up in ups:
@@ -46,6 +49,7 @@ def dag_run(upstream: dict[str, list[str]], retries: dict[str, int], result: str
             upstream=tuple(sorted(ups)),
             dependents=tuple(sorted(dependents[name])),
             policy=RetryPolicy(retries=retries.get(name, 0), backoff=0.0),
+            wait={"kind": "workflow", "workflow": "child", "version": "v1"} if name in children else None,
         )
         for name, ups in upstream.items()
     ]

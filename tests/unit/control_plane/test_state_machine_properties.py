@@ -3,6 +3,8 @@
 Facts come as a live system delivers them: outcomes of the attempts in flight (succeeded, failed
 retryable or not, lost), replays of outcomes already recorded, late results of attempts whose lease
 expired, lease expiries, timers, cancels, timeouts and retries, in any order, alone or in batches.
+Some steps are sub-workflow steps: each attempt starts a child run (its claim says so), whose end
+(succeeded, failed, cancelled) is the attempt's outcome.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from knflow_control_plane.domain.children import child_outcome, is_child
 from knflow_control_plane.domain.model import AttemptStatus, Outcome, RunStatus, StepStatus, TransitionError
 from knflow_control_plane.domain.transitions import (
     AttemptFinished,
@@ -33,15 +36,28 @@ FATAL = {"type": "ActionError", "message": "no", "code": 400, "retryable": False
 FLAKY = {"type": "ConnectionError", "message": "down", "code": None, "retryable": True, "traceback": None}
 
 
+Dag = tuple[dict[str, list[str]], dict[str, int], str | None, frozenset[str]]
+
+
 @st.composite
-def dags(draw: st.DrawFn) -> tuple[dict[str, list[str]], dict[str, int], str | None]:
-    """Up to 7 steps, each with upstream among the steps before it; retries 0-2; maybe a result."""
+def dags(draw: st.DrawFn) -> Dag:
+    """Up to 7 steps, each with upstream among the steps before it; retries 0-2; maybe a result; some of
+    them sub-workflow steps."""
     count = draw(st.integers(1, 7))
     names = [f"s{i}" for i in range(count)]
     upstream = {name: sorted(draw(st.sets(st.sampled_from(names[:i]))) if i else []) for i, name in enumerate(names)}
     retries = {name: draw(st.integers(0, 2)) for name in names}
     result = draw(st.one_of(st.none(), st.sampled_from(names)))
-    return upstream, retries, result
+    return upstream, retries, result, frozenset(draw(st.sets(st.sampled_from(names))))
+
+
+def ended(book: RunBook, step: str, kind: str, value: int) -> Outcome:
+    """An attempt's outcome: a sub-workflow step's is its child run's end (a child is never lost: the
+    lease that a crash loses comes before the child starts, ``LeaseExpired``)."""
+    if not is_child(book.run.steps[step]):
+        return outcome_of(kind, value)
+    status = {"ok": "succeeded", "fatal": "failed", "flaky": "cancelled"}.get(kind, "succeeded")
+    return child_outcome(f"child-{value}", "child", status, {"v": value}, {"message": kind})
 
 
 def outcome_of(kind: str, value: int) -> Outcome:
@@ -55,12 +71,14 @@ def outcome_of(kind: str, value: int) -> Outcome:
 class Invariants:
     """The checks after every transition, and the history they need."""
 
-    def __init__(self, book: RunBook, upstream: dict[str, list[str]]):
-        self.book, self.upstream = book, upstream
+    def __init__(self, book: RunBook, upstream: dict[str, list[str]], children: frozenset[str]):
+        self.book, self.upstream, self.children = book, upstream, children
         self.successes: dict[str, int] = {}
+        self.child_starts: set[str] = set()  # attempts whose claim started a child run
 
     def check(self, before: RunStatus, facts: list[Fact], done: Plan) -> None:
         book, steps = self.book, self.book.run.steps
+        self.check_children(facts, done)
         retried = any(isinstance(f, RetryAsked) for f in facts)
         if before.finished and not retried:
             self.after_the_end(before, done)
@@ -94,6 +112,20 @@ class Invariants:
             if result.duplicate:
                 assert not result.events and not result.claims
 
+    def check_children(self, facts: list[Fact], done: Plan) -> None:
+        """A claim starts a child run exactly for a sub-workflow step, once per attempt; a child that did
+        not succeed fails its step (never retried)."""
+        for claim in done.claims:
+            assert (claim.child is not None) == (claim.step in self.children), claim
+            if claim.child is not None:
+                assert claim.attempt_id not in self.child_starts, f"two children for {claim.attempt_id}"
+                self.child_starts.add(claim.attempt_id)
+        for fact, result in zip(facts, done.results, strict=bool(facts)):  # a creation: no fact, one result
+            if not isinstance(fact, AttemptFinished) or fact.step not in self.children or result.duplicate:
+                continue
+            if str((fact.outcome.error or {}).get("type", "")).startswith("ChildRun"):
+                assert not any(e.type.endswith("step.retrying") for e in result.events), fact
+
     def after_the_end(self, before: RunStatus, done: Plan) -> None:
         """Nothing changes a finished run, but the outcome of an attempt that was running when a step
         failed the run: recorded once (a success kept for a retry), starting nothing."""
@@ -107,18 +139,17 @@ class Invariants:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dag=dags(), data=st.data())
-def test_random_dags_and_fact_orders_keep_the_invariants(
-    dag: tuple[dict[str, list[str]], dict[str, int], str | None], data: st.DataObject
-) -> None:
-    upstream, retries, result = dag
+def test_random_dags_and_fact_orders_keep_the_invariants(dag: Dag, data: st.DataObject) -> None:
+    upstream, retries, result, children = dag
     now = 1.0
     capacity = data.draw(st.integers(1, 4), label="capacity")
     partial = data.draw(st.booleans(), label="partial loads")
     rng = random.Random(data.draw(st.integers(0, 2**16), label="seed"))
     book, first = RunBook.create(
-        dag_run(upstream, retries, result), Context(now, worker(capacity), rng), partial=partial
+        dag_run(upstream, retries, result, children), Context(now, worker(capacity), rng), partial=partial
     )
-    checks = Invariants(book, upstream)
+    checks = Invariants(book, upstream, children)
+    checks.check_children([], first)
     in_flight = {c.attempt_id: c.step for c in first.claims}
     delivered: list[AttemptFinished] = []  # outcomes already sent: replayed later
     for _ in range(data.draw(st.integers(1, 40), label="rounds")):
@@ -159,7 +190,7 @@ def fact_strategy(book: RunBook, in_flight: dict[str, str], delivered: list[Atte
 def _fact(kind: str, book: RunBook, in_flight: dict[str, str], delivered: list[AttemptFinished]) -> Any:
     if kind == "finish":
         return st.builds(
-            lambda pair, outcome, value: AttemptFinished(pair[1], pair[0], outcome_of(outcome, value)),
+            lambda pair, outcome, value: AttemptFinished(pair[1], pair[0], ended(book, pair[1], outcome, value)),
             st.sampled_from(sorted(in_flight.items())),
             st.sampled_from(OUTCOMES),
             st.integers(0, 9),
