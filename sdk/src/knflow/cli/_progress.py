@@ -12,7 +12,7 @@ import time
 from rich.console import Console
 from rich.text import Text
 
-from ._render import JSON, duration_ms, epoch, format_duration, format_error, status_text
+from ._render import JSON, duration_ms, epoch, format_duration, format_error, queue_text, status_text
 
 _ENDED = frozenset({"succeeded", "failed", "lost", "cancelled"})
 
@@ -28,9 +28,14 @@ class Progress:
         self.console = console
         self.shown: set[tuple[str, int, str]] = set()
         self.shown_steps: set[tuple[str, str]] = set()
+        self.queue: str | None = None
 
     def __call__(self, run: JSON) -> None:
         """Print what changed since the last poll."""
+        queued = queue_text(run)
+        if queued is not None and queued != self.queue:  # its place, each time it moves up
+            self.queue = queued
+            self.console.print(Text.assemble("  ", status_text("queued"), f"  {queued}"))
         for step in run.get("steps", []):
             name = str(step.get("name"))
             attempts = sorted(step.get("attempts") or [], key=lambda a: int(a.get("number") or 0))

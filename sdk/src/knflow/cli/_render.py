@@ -14,6 +14,7 @@ from rich.text import Text
 JSON = dict[str, Any]
 
 _MARKS = {
+    "queued": ("◷", "blue"),
     "running": ("▶", "cyan"),
     "succeeded": ("✓", "green"),
     "failed": ("✗", "red"),
@@ -120,11 +121,28 @@ def runs_table(runs: list[JSON]) -> Table:
         table.add_row(
             str(run.get("id")),
             f"↳ {run.get('workflow')}" if run.get("parent_run_id") else str(run.get("workflow")),
-            status_text(str(run.get("status"))),
+            queued_text(run) or status_text(str(run.get("status"))),
             clock_time(run.get("created_at")),
             format_duration(duration_ms(run)),
         )
     return table
+
+
+def queue_text(run: JSON) -> str | None:
+    """Where a queued run waits: ``position 2 in queue acme`` (``in its workflow's queue`` without a key)."""
+    queue = run.get("queue")
+    if run.get("status") != "queued" or not isinstance(queue, dict):
+        return None
+    where = "its workflow's queue" if queue.get("key") is None else f"queue {queue.get('key')}"
+    return f"position {queue.get('position')} in {where}"
+
+
+def queued_text(run: JSON) -> Text | None:
+    """A queued run's status with its place (``◷ queued #2``), for the runs table; None for any other."""
+    queue = run.get("queue")
+    if run.get("status") != "queued" or not isinstance(queue, dict):
+        return None
+    return Text.assemble(status_text("queued"), f" #{queue.get('position')}")
 
 
 def steps_table(run: JSON) -> Table:
@@ -174,6 +192,8 @@ def show_run(console: Console, run: JSON) -> None:
     ]
     if run.get("parent_run_id"):
         fields.insert(1, ("parent", f"{run.get('parent_run_id')} (step {run.get('parent_step')})"))
+    if (queued := queue_text(run)) is not None:
+        fields.insert(1, ("queue", queued))
     for label, value in fields:
         console.print(f"  {label:<9} {value}", markup=False, highlight=False)
     if run.get("steps"):

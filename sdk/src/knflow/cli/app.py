@@ -296,7 +296,7 @@ def get(
     """
     with _context.make_client(url) as client:
         found = client.get_run(run_id)
-        if watch and found.status == "running":
+        if watch and found.status in ("queued", "running"):
             progress = None if as_json else _progress.Progress(Output(as_json).console)
             on_poll = None if progress is None else (lambda polled: progress(_context.as_json(polled)))
             found = client.wait(run_id, poll=POLL_SECONDS, on_poll=on_poll)
