@@ -55,6 +55,8 @@ def test_releases_queue_per_environment_in_priority_order(plane: ControlPlane, t
     wait_for(lambda: at_approval(plane, first["id"]), 60, "the first release to wait for its approval")
     second = release(plane, "web", "production")
     assert second["status"] == "queued" and second["queue"] == {"key": "production", "position": 1}, second
+    told = f"run {second['id']} release_train queued: its concurrency key is busy (knflow get {second['id']})"
+    wait_for(lambda: told in plane.log(), 30, "knflow dev to tell the person watching it")
     hooked = httpx.post(f"{plane.url}/hooks/releases", json={"service": "db", "env": "production"}, timeout=30)
     assert hooked.status_code == 202, hooked.text
     third_id = hooked.json()["workflow_run_id"]
@@ -90,6 +92,7 @@ def test_releases_queue_per_environment_in_priority_order(plane: ControlPlane, t
     # the first release's end started the next in the queue: the hook's
     wait_for(lambda: at_approval(plane, third_id), 60, "the hook's release to start and wait for its approval")
     assert get(plane, third_id)["queue"] is None
+    assert f"run {third_id} release_train started from its queue" in plane.log()
     assert plane.cli("approve", third_id, "go").returncode == 0
     third = ok_json(plane, "get", third_id, "--watch")
     assert third["status"] == "succeeded" and third["result"] == "released db-production.tar.gz to production"

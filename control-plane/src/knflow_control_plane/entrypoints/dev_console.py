@@ -51,8 +51,8 @@ class DevConsole:
     def on_transition(self, transition: Transition) -> None:
         """A line for each run started or ended in ``transition``, and each approval it waits for."""
         for event in transition.events:
-            if event.type == ev.RUN_STARTED:
-                self._started(event.run_id, event.data)
+            if event.type in (ev.RUN_STARTED, ev.RUN_QUEUED):
+                self._started(event.run_id, event.data, queued=event.type == ev.RUN_QUEUED)
             elif event.type in _ENDS:
                 self._ended(event.run_id, _ENDS[event.type], event.data)
             elif event.type == ev.STEP_WAITING and event.data.get("kind") == "approval":
@@ -77,11 +77,14 @@ class DevConsole:
         else:
             self.say("knflow dev: stopped")
 
-    def _started(self, run_id: str, data: dict[str, Any]) -> None:
+    def _started(self, run_id: str, data: dict[str, Any], *, queued: bool = False) -> None:
         known = self._runs.get(run_id)
         workflow = str(data.get("workflow") or (known[0] if known else "?"))  # a retry's event has none
         self._remember(run_id, workflow, time.monotonic())
-        verb = "retried" if data.get("retry") else "started"
+        if queued:  # its concurrency key is at its limit: it starts when a run of the key ends
+            self.say(f"run {run_id} {workflow} queued: its concurrency key is busy (knflow get {run_id})", stamp=True)
+            return
+        verb = "retried" if data.get("retry") else "started from its queue" if data.get("queued") else "started"
         self.say(f"run {run_id} {workflow} {verb}", stamp=True)
 
     def _remember(self, run_id: str, workflow: str, began: float | None) -> None:
