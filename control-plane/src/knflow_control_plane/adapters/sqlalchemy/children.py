@@ -15,7 +15,7 @@ from ...domain.model import RunStatus, StepStatus
 from ...domain.records import Claim, NewRun, Transition, Worker
 from ...domain.transitions import AttemptFinished, Context, Fact, attempt_id
 from ...service.state_machine import as_transition
-from . import creation
+from . import concurrency, creation
 from .raw import AnyConnection
 from .recovery import _applied
 from .tables import runs, steps
@@ -45,7 +45,8 @@ def start_child(
     ).first()
     if held is None or (held.status, held.attempts, held.lease_owner) != (_RUNNING, claim.number, worker.name):
         return None
-    created = creation.create_run(conn, new, now, worker, rng, use_outbox)
+    create = concurrency.create_keyed if new.concurrency is not None else creation.create_run  # queued if busy
+    created = create(conn, new, now, worker, rng, use_outbox)
     conn.execute(
         runs.update().where(runs.c.id == created.run_id).values(parent_run_id=claim.run_id, parent_step=claim.step)
     )
