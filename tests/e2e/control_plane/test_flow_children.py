@@ -76,6 +76,36 @@ def outer(seconds: float):
     return middle(seconds=seconds)
 
 
+@action
+def big(n: int) -> str:
+    return "x" * n
+
+
+@action
+def measure(text: str) -> int:
+    return len(text)
+
+
+@workflow
+def sizer(text: str):
+    return {"size": measure(text=text)}
+
+
+@workflow
+def hauler(n: int):
+    return sizer(text=big(n=n))["size"]
+
+
+@workflow
+def lonely(tag: str):
+    return echo(tag=tag)
+
+
+@workflow
+def needy(tag: str):
+    return lonely(tag=tag)
+
+
 @workflow
 def gated(tag: str):
     approval("Go?", name="gate")
@@ -235,3 +265,46 @@ def test_a_loop_of_sub_workflows_is_refused_at_registration_naming_the_step(plan
     loop = register("ping", "pong")  # ping -> pong -> ping
     assert (loop.status_code, loop.json()["field"]) == (422, "steps.call.workflow.name"), loop.text
     assert "a loop of sub-workflows: ping -> pong -> ping" in loop.json()["detail"]
+
+
+def test_a_large_value_reaches_the_child(plane: ControlPlane) -> None:
+    size = 300_000  # above the 256 KiB kept inline: stored as an object, fetched back for the child
+    ran = ok_json(plane, "run", "hauler", "-i", f"n={size}")
+    assert ran["status"] == "succeeded" and ran["result"] == size, ran
+
+
+def test_a_parent_whose_child_is_not_deployed_does_not_start(plane: ControlPlane) -> None:
+    assert plane.cli("undeploy", "lonely").returncode == 0
+    refused = httpx.post(f"{plane.url}/v1/runs", json={"workflow": "needy", "inputs": {"tag": "t"}}, timeout=30)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["field"] == "steps.lonely.workflow"
+    assert "step 'lonely' runs workflow 'lonely', which is not deployed: deploy it first" in refused.json()["detail"]
+    told = plane.cli("run", "needy", "-i", "tag=t")
+    assert told.returncode != 0 and "which is not deployed" in told.stderr and "Traceback" not in told.stderr
+
+
+def test_a_plane_killed_while_a_grandchild_runs_finishes_the_family_once(tmp_path: Path) -> None:
+    cp = ControlPlane(tmp_path / ".knflow").start()
+    try:
+        (tmp_path / "family.py").write_text(CODE.replace("VERSION", "v1"))
+        assert {d["status"] for d in ok_json(cp, "deploy", "family.py")["deployments"]} == {"ready"}
+        run_id = str(ok_json(cp, "run", "outer", "-i", "seconds=4", "--no-wait")["id"])
+
+        def holding() -> str | None:
+            middle = steps(get(cp, run_id))["middle"]["child_run_id"]
+            inner = middle and steps(get(cp, middle))["inner"]["child_run_id"]
+            return inner and steps(get(cp, inner))["hold"]["status"] == "running" and str(inner)
+
+        wait_for(holding, 90, "the grandchild's step to run")
+        cp.kill()  # no clean-up: the children's ends are settled by the restarted plane's poll
+        cp.start()
+        done = finished(cp, run_id)
+        assert done["status"] == "succeeded" and done["result"] == {"result": "held"}, done
+        family = [run_id]
+        for _ in range(2):
+            [child] = ok_json(cp, "runs", "--parent", family[-1])["runs"]  # one child per step, no second
+            assert child["status"] == "succeeded", child
+            family.append(child["id"])
+        assert ok_json(cp, "runs", "--parent", family[-1])["runs"] == []
+    finally:
+        cp.stop()

@@ -20,6 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 from ..domain.children import MAX_DEPTH, not_started
+from ..domain.files import payload_keys
 from ..domain.model import Outcome
 from ..domain.records import Claim, NewRun, Transition
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
@@ -81,10 +82,14 @@ class ChildRuns:
             why = f"runs nest at most {MAX_DEPTH} deep (a workflow calling itself, directly or through others?)"
             return not_started(name, why, "ChildRunTooDeep")
         trigger = {"kind": "workflow", "run_id": claim.run_id, "step": claim.step}
+        inputs = dict(claim.inputs)
+        files = self.orchestrator.files
+        if files is not None and payload_keys(inputs):  # a large value of the parent's: the child stores its own
+            inputs = await files.payloads.resolve(inputs)
         try:
             return await self.workflows.of(claim.project).new_run(
                 name,
-                dict(claim.inputs),
+                inputs,
                 trigger,
                 version,
                 idempotency=("knflow/sub-workflow", claim.attempt_id),  # one child per attempt, whatever happens
