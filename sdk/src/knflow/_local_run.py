@@ -69,7 +69,8 @@ def _run_step(
     if step.map is None:
         result = action.fn(**action.validate_inputs(args))
         return result if isinstance(result, dict) else {"result": result}
-    lists = {key: args[key] for key in step.map.over}
+    # a step that returned a list whole is bound as ``{"result": [...]}``: its list is mapped (as on a control plane)
+    lists = {key: _whole_list(args[key]) for key in step.map.over}
     lengths = {len(v) if isinstance(v, list) else -1 for v in lists.values()}
     if -1 in lengths or len(lengths) != 1:
         raise ConditionError(f"steps.{step.name}: mapped inputs must be lists of one length")
@@ -79,3 +80,7 @@ def _run_step(
         item = {**args, **{key: value[index] for key, value in lists.items()}}
         results.append(action.fn(**action.validate_inputs(item)))
     return {"result": results}
+
+
+def _whole_list(value: Any) -> Any:
+    return value["result"] if isinstance(value, dict) and list(value) == ["result"] else value

@@ -23,24 +23,6 @@ ACTION = {
     "entrypoint": "app:shout",
     "inputs": {"text": {"type": {"type": "string"}}},
 }
-FLOW_FILE = """
-from knflow import action, workflow
-
-
-@action
-def words(text: str) -> list:
-    return text.split()
-
-
-@action
-def shout(word: str) -> str:
-    return word.upper()
-
-
-@workflow
-def loud(text: str):
-    return shout.map(word=words(text=text), max_parallel=2)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -93,23 +75,6 @@ def test_a_v1_spec_is_told_which_field_needs_v2(plane: ControlPlane) -> None:
     reply = post_yaml(plane, spec("true", api_version="knflow.dev/v1"))
     assert reply.status_code == 422, reply.text
     assert "when needs api_version: knflow.dev/v2 (this spec says knflow.dev/v1)" in reply.json()["detail"]
-
-
-def test_knflow_deploy_of_a_map_says_so_in_one_line(plane: ControlPlane, tmp_path: Path) -> None:
-    (tmp_path / "loud.py").write_text(FLOW_FILE)
-    done = subprocess.run(
-        [str(BIN / "knflow"), "deploy", "loud.py", "--url", plane.url],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "steps.shout.map: not supported by this control plane yet: map" in done.stderr
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert httpx.get(f"{plane.url}/v1/workflows/loud").status_code == 404
 
 
 def test_a_sub_workflow_step_names_a_registered_workflow_with_inputs_it_takes(plane: ControlPlane) -> None:

@@ -16,8 +16,8 @@ ACTION = {"name": "a", "version": "abc", "entrypoint": "m:a", "options": {"max_c
 
 
 #: the gate before the engine ran any dynamic-flow feature (conditions, ``after``, ``first_of``,
-#: approvals, sleeps, concurrency keys, priorities and sub-workflows now run)
-RUN_NOW = {"when", "after", "first_of", "approval", "sleep", "concurrency", "priority", "workflow"}
+#: approvals, sleeps, concurrency keys, priorities, sub-workflows and maps now run)
+RUN_NOW = {"when", "after", "first_of", "approval", "sleep", "concurrency", "priority", "workflow", "map"}
 EVERY_FEATURE = NOT_RUN_YET | RUN_NOW
 
 
@@ -59,7 +59,6 @@ def test_every_feature_in_use_is_named_with_its_field() -> None:
         refuse_not_run_yet(spec, refused=EVERY_FEATURE)
     assert caught.value.path == "concurrency" and len(caught.value.problems) == 11
     assert [path for path, _ in not_run_yet(spec)] == [
-        "steps.m.map",
         "steps.w.wait_for_event",
         "actions.a.options.max_concurrency",
     ]

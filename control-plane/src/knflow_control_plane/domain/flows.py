@@ -14,7 +14,6 @@ from knflow.spec import StepSpec, WorkflowSpec
 #: the features registration refuses, until the engine runs them
 NOT_RUN_YET: frozenset[str] = frozenset(
     {
-        "map",
         "wait_for_event",
         "max_concurrency",
     }

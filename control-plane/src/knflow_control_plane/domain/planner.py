@@ -37,6 +37,8 @@ from . import events as ev
 from .children import is_child
 from .concurrency import admit, plan_queued
 from .conditions import Verdict, decide_release
+from .map_views import is_map
+from .maps import MapDraft, NeedMore
 from .model import (
     AttemptStatus,
     Outcome,
@@ -48,7 +50,6 @@ from .model import (
     plan_retry,
     result_steps,
 )
-from .plan_draft import PlanDraft
 from .records import Claim, NewRun
 from .transitions import (
     ApprovalDecided,
@@ -103,7 +104,7 @@ def plan(state: RunState, facts: Sequence[Fact], context: Context) -> Plan | Nee
     try:
         for fact in facts:
             draft.apply(fact)
-    except _Missing as missing:
+    except (_Missing, NeedMore) as missing:
         return missing.need
     if draft.need_outputs or draft.need_bindings:
         return Need(outputs=frozenset(draft.need_outputs), bindings=frozenset(draft.need_bindings))
@@ -118,6 +119,7 @@ def plan_creation(new: NewRun, context: Context) -> tuple[RunState, Plan]:
         return plan_queued(new, context)
     state = initial_state(new, context.now)
     draft = _Draft(state, context)
+    draft.creating = True
     draft.emit(ev.RUN_STARTED, None, workflow=new.workflow, version=new.workflow_version)
     draft.apply(StepsDue())
     assert not draft.need_outputs  # roots bind nothing but the run's inputs
@@ -125,7 +127,7 @@ def plan_creation(new: NewRun, context: Context) -> tuple[RunState, Plan]:
     return state, draft.plan()
 
 
-class _Draft(PlanDraft):
+class _Draft(MapDraft):
     """A plan being made, by the rules above (its bookkeeping: :class:`~.plan_draft.PlanDraft`)."""
 
     # -- the facts -------------------------------------------------------------------------------
@@ -162,6 +164,8 @@ class _Draft(PlanDraft):
     def attempt_finished(self, name: str, attempt: str, outcome: Outcome, *, claim_next: bool) -> bool:
         """Record an attempt's outcome if its step still runs it (else False: nothing changes)."""
         step = self.steps.get(name)
+        if step is None and "[" in name:  # an item of a map step (:mod:`.maps`)
+            return self.item_finished(name, attempt, outcome)
         if (
             step is None
             or step.status is not S.RUNNING
@@ -192,6 +196,8 @@ class _Draft(PlanDraft):
     def lease_expired(self, name: str, number: int) -> bool:
         """A running attempt whose lease ran out is lost (not if it was renewed or has finished)."""
         step = self.steps.get(name)
+        if step is None and "[" in name:  # an item of a map step (:mod:`.maps`)
+            return self.item_lease_expired(name, number)
         if step is None or step.status is not S.RUNNING or step.attempts != number:
             return False
         if step.lease_expires_at is not None and step.lease_expires_at >= self.now:
@@ -292,6 +298,7 @@ class _Draft(PlanDraft):
         if status is not RunStatus.SUCCEEDED:
             if not self.state.complete:
                 raise _Missing(Need(all_steps=True))
+            self.close_maps(cancel=abandon or status is RunStatus.CANCELLED)
             leftover = S.CANCELLED if status is RunStatus.CANCELLED else S.SKIPPED
             for step in sorted(self.steps.values(), key=lambda s: s.name):
                 if step.status in (S.PENDING, S.READY, S.WAITING):
@@ -303,6 +310,9 @@ class _Draft(PlanDraft):
         self.emit(_RUN_ENDED[status], None, result=result, error=error)
 
     def abandon(self, step: Step) -> None:
+        if step.wait is not None and is_map(step.wait):  # no attempt of its own: its items (:mod:`.maps`)
+            self.abandon_map(step)
+            return
         current = attempt_id(self.state.run_id, step.name, step.attempts)
         self.ended.append(AttemptEnd(current, AttemptStatus.CANCELLED.value))
         self.withdrawn.add(current)
@@ -338,6 +348,7 @@ class _Draft(PlanDraft):
                 lease_owner=None,
                 lease_expires_at=None,
             )
+        self.maps_again(redo, set(again))
         status = RunStatus.QUEUED if queued else RunStatus.RUNNING
         check_run_transition(self.status, status)
         self.status, self.remaining = status, len(redo)
@@ -355,7 +366,11 @@ class _Draft(PlanDraft):
             step = self.steps[name]
             if len(self.claims) >= worker.capacity or self.status is not RunStatus.RUNNING:
                 return
-            if step.status is not S.READY or (step.ready_at is not None and step.ready_at > self.now):
+            if (
+                step.status is not S.READY
+                or (step.ready_at is not None and step.ready_at > self.now)
+                or (step.wait is not None and is_map(step.wait) and self.resume_map(step))  # :mod:`.maps`
+            ):
                 continue
             inputs = self.bind(step)
             if inputs is _UNBOUND:
@@ -364,6 +379,8 @@ class _Draft(PlanDraft):
                 queue.extend(sorted(self.skip(step, inputs.reason)))
                 continue
             child = None
+            if step.wait is not None and is_map(step.wait) and (inputs := self.start_map(step, inputs)) is None:
+                continue  # started: its items are claimed (an error fails it as inputs that do not bind do)
             if step.wait is not None:
                 if is_child(step):  # claimed like an action: the claim starts its child run
                     child = step.wait

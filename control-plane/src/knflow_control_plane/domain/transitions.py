@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from .events import LifecycleEvent
+from .map_state import MapChange, MapNeed, MapState
 from .model import Outcome, RetryPolicy, RunStatus, StepStatus
 from .records import Claim, NewRun, Worker
 
@@ -85,6 +86,8 @@ class RunState:
     project: str = "default"
     #: the queue of its workflow's concurrency key (``domain/concurrency.py``); None without one
     concurrency_key: str | None = None
+    #: map steps loaded (:mod:`.maps`): their counts and items, None for one not started
+    maps: Mapping[str, MapState | None] = field(default_factory=dict)
 
 
 # -- facts ------------------------------------------------------------------------------------------
@@ -243,11 +246,13 @@ class Plan:
     claims: list[Claim] = field(default_factory=list)
     events: list[LifecycleEvent] = field(default_factory=list)
     results: list[FactResult] = field(default_factory=list)
+    #: map steps' counts and items written (:mod:`.maps`)
+    maps: dict[str, MapChange] = field(default_factory=dict)
 
     @property
     def changes(self) -> bool:
         """Whether anything is to be written."""
-        return bool(self.steps or self.ended or self.started or self.run or self.events)
+        return bool(self.steps or self.ended or self.started or self.run or self.events or self.maps)
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,8 @@ class Need:
     outputs: frozenset[str] = frozenset()
     bindings: frozenset[str] = frozenset()
     all_steps: bool = False
+    #: what map steps need loaded (:mod:`.maps`)
+    maps: MapNeed = field(default_factory=MapNeed)
 
 
 def initial_state(new: NewRun, now: float | None = None) -> RunState:

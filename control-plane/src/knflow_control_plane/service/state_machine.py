@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..domain.concurrency import carry, queue_changes
+from ..domain.map_state import met as maps_met
 from ..domain.model import RunStatus
 from ..domain.planner import plan
 from ..domain.records import Transition
@@ -82,6 +83,7 @@ def _met(state: RunState, need: Need) -> bool:
     return (
         need.outputs <= state.looked_up
         and (not need.all_steps or state.complete)
+        and (not need.maps or maps_met(state.maps, need.maps))
         and all(name in state.steps and state.steps[name].bindings is not None for name in need.bindings)
     )
 

@@ -142,6 +142,7 @@ class MemoryRuns:
             for step in steps.values()
             if step.status is StepStatus.RUNNING and step.lease_expires_at is not None and step.lease_expires_at < now
         )[:limit]
+        expired += self._maps.expired(now)[:limit]  # items of map steps
         facts: dict[str, list[Fact]] = {}
         for run_id, name, number in expired:
             facts.setdefault(run_id, []).append(LeaseExpired(name, number))
@@ -230,6 +231,9 @@ class MemoryRuns:
         """Extend the leases ``worker`` holds on the steps ``keys``; how many it still holds."""
         held = 0
         for run_id, name in keys:
+            if "[" in name:  # an item of a map step
+                held += self._maps.hold(worker, run_id, name, until)
+                continue
             step = self._steps.get(run_id, {}).get(name)
             if step is not None and step.lease_owner == worker and step.status is StepStatus.RUNNING:
                 self._steps[run_id][name] = replace(step, lease_expires_at=until)
@@ -258,8 +262,8 @@ class MemoryRuns:
         return {run_id: self._state(run_id) for run_id in facts if run_id in self._runs}
 
     def load_more(self, state: RunState, need: Need, now: float) -> RunState:
-        """Nothing more to load: :meth:`load_for` loaded everything."""
-        return state
+        """Nothing more to load but map steps' counts and items: :meth:`load_for` loaded the rest."""
+        return self._maps.load(state, need.maps) if need.maps else state
 
     def persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
         """Keep what each plan changed: steps, outputs, attempts, the run, its events."""
@@ -279,6 +283,8 @@ class MemoryRuns:
                     finished_at=change.finished_at,
                 )
             self._write_events(done, context.now)
+            for written in done.maps.values():
+                self._maps.write(done.run_id, written, context.now)
 
     def queue_of(self, key: str, bound: int) -> tuple[int, list[QueuedRun]]:
         """The key's runs in progress and the head of its queue (nothing to lock here)."""

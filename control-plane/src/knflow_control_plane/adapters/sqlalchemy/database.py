@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from ...errors import StoreUnavailable
-from . import dialects, json_columns, statements, statements_pg
+from . import dialects, json_columns, maps, statements, statements_pg
 from . import errors as store_errors
 from .admission import Admission
 from .raw import Plans, RawConnection, SqliteDriver
@@ -109,7 +109,7 @@ class Database:
             if self.dialect == "sqlite":
                 _tune_sqlite(self._async.sync_engine)
         self._plans = Plans(self.sync_engine.dialect)
-        self._plans.known(*statements.ALL, *statements_pg.ALL, *dialects.ALL)
+        self._plans.known(*statements.ALL, *statements_pg.ALL, *dialects.ALL, *maps.ALL)
         # The statements prepared on each asyncpg connection by name (``sqlalchemy_raw_asyncpg``).
         self._prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 

@@ -14,6 +14,7 @@ from ...domain.model import RunStatus, StepStatus
 from ...domain.records import Transition, Worker
 from ...domain.transitions import Context, Fact, LeaseExpired, Plan, RetryAsked, RunCancelled, RunTimedOut, StepsDue
 from ...service.state_machine import as_transition
+from . import maps
 from . import statements as st
 from .raw import AnyConnection
 from .tables import runs, steps
@@ -60,6 +61,8 @@ def expire_leases(
     facts: dict[str, list[Fact]] = defaultdict(list)
     for row in sorted(expired):
         facts[row.run_id].append(LeaseExpired(row.name, row.attempts))
+    for run_id, item, number in maps.expired_items(conn, now, limit):  # items of map steps
+        facts[run_id].append(LeaseExpired(item, number))
     plans = transition(conn, facts, Context(now, None, rng), skip_locked=True, use_outbox=use_outbox)
     return _applied(plans)
 
@@ -147,6 +150,11 @@ def renew_leases(conn: Connection, worker: str, keys: list[tuple[str, str]], unt
 def hold_leases(conn: Connection, worker: str, holds: list[tuple[str, str, float]]) -> int:
     """Set the lease end of each (run id, step, until) that ``worker`` still holds; the driver's row count
     (-1 where it reports none for a batch: asyncpg)."""
+    items = [hold for hold in holds if "[" in hold[1]]  # items of map steps (``step[index]``)
+    if items:
+        held = maps.hold_items(conn, worker, items)
+        holds = [hold for hold in holds if "[" not in hold[1]]
+        return held + hold_leases(conn, worker, holds) if holds else held
     result = conn.execute(
         steps.update()
         .where(

@@ -18,7 +18,7 @@ from ...domain.concurrency import QueuedRun
 from ...domain.model import AttemptStatus, RunStatus, StepStatus
 from ...domain.transitions import AttemptFinished, Context, Fact, LeaseExpired, Need, Plan, RunState, Step, StepsDue
 from ...service.state_machine import apply_facts
-from . import concurrency
+from . import concurrency, maps
 from .dialects import WRITTEN, PostgresDialect, SqliteDialect, Writes, dependents_of, dialect_of, policy_of
 from .raw import AnyConnection
 
@@ -55,8 +55,9 @@ class SqlRunStates:
         return load_for(self.conn, self.dialect, facts, now)
 
     def load_more(self, state: RunState, need: Need, now: float) -> RunState:
-        """See :func:`_load_more`."""
-        return _load_more(self.conn, self.dialect, state, need, now)
+        """See :func:`_load_more` (and :func:`.maps.load` for map steps)."""
+        state = _load_more(self.conn, self.dialect, state, need, now)
+        return maps.load(self.conn, state, need.maps) if need.maps else state
 
     def persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
         """Every plan's rows, written by the dialect's one statement a table (Postgres: one in all)."""
@@ -65,6 +66,8 @@ class SqlRunStates:
             add_writes(writes, done, context, self.use_outbox)
         if writes:
             self.dialect.persist(self.conn, writes, max(context.now for _, context in plans))
+        if any(done.maps for done, _ in plans):
+            maps.persist(self.conn, plans)
 
     def queue_of(self, key: str, bound: int) -> tuple[int, list[QueuedRun]]:
         """See :func:`.concurrency.queue_of`."""
