@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from knflow_control_plane.domain.events import RUN_STARTED, STEP_SUCCEEDED, LifecycleEvent
+from knflow_control_plane.domain.events import RUN_STARTED, RUN_SUCCEEDED, STEP_SUCCEEDED, LifecycleEvent
 from knflow_control_plane.domain.model import RunStatus
 from knflow_control_plane.domain.records import Transition
 from knflow_control_plane.service import run_feed
@@ -41,3 +41,18 @@ async def test_without_listeners_a_transition_costs_nothing_and_close_ends_strea
     listener = feed.listen()
     feed.close()
     assert listener.queue.get_nowait().kind == "closed"
+
+
+async def test_a_run_started_by_anothers_end_is_heard_by_its_own_listeners_as_running() -> None:
+    feed = RunFeed()
+    ended, started, everything = feed.listen("r1"), feed.listen("r2"), feed.listen()
+    done = Transition(
+        "r1",
+        RunStatus.SUCCEEDED,
+        events=[LifecycleEvent(RUN_SUCCEEDED, "r1"), LifecycleEvent(RUN_STARTED, "r2", data={"queued": True})],
+    )  # r2 waited in r1's concurrency queue: r1's end started it, in the same transaction
+    feed.on_transition(done)
+    assert ended.queue.get_nowait() == Change("run", "r1", RUN_SUCCEEDED, None, "succeeded", {})
+    assert ended.queue.empty()
+    assert started.queue.get_nowait() == Change("run", "r2", RUN_STARTED, None, "running", {})
+    assert started.queue.empty() and everything.queue.qsize() == 2

@@ -14,7 +14,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..domain import events as ev
+from ..domain.model import RunStatus
 from ..domain.records import Transition
+
+_ENDED_BY = {ev.RUN_SUCCEEDED: "succeeded", ev.RUN_FAILED: "failed", ev.RUN_CANCELLED: "cancelled"}
 
 #: Changes held for one listener before it is told to resync instead.
 QUEUE_SIZE = 1000
@@ -91,19 +95,28 @@ class RunFeed:
                 event.run_id,
                 event.type,
                 event.step,
-                status,
+                status if event.run_id == transition.run_id else _carried_status(event.type),
                 {k: v for k, v in event.data.items() if k in _KEPT},
             )
             for event in transition.events
         ]
         for listener in self._listeners:
-            if listener.run_id is None or listener.run_id == transition.run_id:
+            if listener.run_id is None:
                 _offer(listener.queue, changes)
+            elif listener.run_id == transition.run_id or any(c.run_id == listener.run_id for c in changes):
+                # its own run's changes only: a transition also carries the start of queued runs it let in
+                _offer(listener.queue, [c for c in changes if c.run_id == listener.run_id])
 
     def close(self) -> None:
         """Tell every listener to stop (the control plane is stopping)."""
         for listener in self._listeners:
             _offer(listener.queue, [Change("closed", "")])
+
+
+def _carried_status(event_type: str) -> str:
+    """The status of a run whose events another run's transition carries (a queued run that run's end
+    started, ``domain/concurrency.py``): running, unless the event ends it."""
+    return _ENDED_BY.get(event_type, RunStatus.RUNNING.value)
 
 
 def _offer(queue: asyncio.Queue[Change], changes: list[Change]) -> None:
