@@ -118,3 +118,29 @@ def test_a_run_without_a_value_for_its_key_is_refused_naming_the_field(plane: Co
     assert refused.json()["field"] == "inputs.order.region", refused.json()
     ran = ok_json(plane, "run", "by_region", "-i", 'order={"id": 1, "region": "eu"}')
     assert ran["status"] == "succeeded" and ran["result"] == "{'id': 1, 'region': 'eu'}"
+
+
+def test_queued_runs_outlive_a_killed_control_plane_and_start_in_turn(tmp_path: Path) -> None:
+    (tmp_path / "releases.py").write_text((ROOT / "examples" / "releases.py").read_text())
+    plane = ControlPlane(tmp_path / ".knflow").start()
+    try:
+        assert plane.cli("deploy", "releases.py").returncode == 0
+        first = release(plane, "api", "production")
+        wait_for(lambda: at_approval(plane, first["id"]), 60, "the first release to wait for its approval")
+        queued = [release(plane, service, "production") for service in ("web", "db")]
+        assert [r["status"] for r in queued] == ["queued", "queued"]
+        plane.kill()  # SIGKILL: no clean-up; the queue is rows in the store
+    finally:
+        plane.stop()
+    back = ControlPlane(plane.state_dir, port=plane.port).start()
+    try:
+        assert [get(back, r["id"])["queue"]["position"] for r in queued] == [1, 2]
+        assert back.cli("approve", first["id"], "go").returncode == 0
+        for run in queued:  # each starts once the one before it ended, in arrival order
+            wait_for(lambda run=run: at_approval(back, run["id"]), 60, f"{run['id']} to start from its queue")
+            others = [get(back, r["id"])["status"] for r in queued if r is not run]
+            assert "running" not in others, others  # never two at once: the limit is 1
+            assert back.cli("approve", run["id"], "go").returncode == 0
+            assert ok_json(back, "get", run["id"], "--watch")["status"] == "succeeded"
+    finally:
+        back.stop()
