@@ -14,6 +14,8 @@ import pytest
 
 from knflow import action, workflow
 from knflow_control_plane.adapters.memory import MemoryStore
+from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.tables import runs
 from knflow_control_plane.domain.concurrency import RunConcurrency, queue_key
 from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import Outcome, plan_run
@@ -175,3 +177,26 @@ async def test_keyed_creation_is_idempotent_and_admit_waiting_has_nothing_to_do(
     assert again.duplicate and again.run_id == first.run_id
     assert len((await store.list_runs(RunFilter())).runs) == 1
     assert await store.admit_waiting(time.time(), W) == []
+
+
+async def end_behind_the_queues_back(store: RunStore, run_id: str) -> None:
+    """A run of the key ends without its transaction starting the next (as when the next run's row was held
+    by another transaction and passed over): only the poll's catch-up can start it."""
+    if isinstance(store, MemoryStore):
+        store._runs[run_id]["status"] = "succeeded"
+        return
+    assert isinstance(store, SqlAlchemyStore)
+    await store.db.run(lambda conn: conn.execute(runs.update().where(runs.c.id == run_id).values(status="succeeded")))
+
+
+async def test_the_polls_catch_up_starts_queued_runs_whose_key_has_room(store: RunStore) -> None:
+    first = await store.create_run(keyed("acme"), time.time(), W)
+    second = await store.create_run(keyed("acme", limit=1), time.time(), W)
+    third = await store.create_run(keyed("acme", limit=1), time.time(), W)
+    await end_behind_the_queues_back(store, first.run_id)
+    assert await status(store, second.run_id) == ("queued", QueuePlace("acme", 1))
+    started = await store.admit_waiting(time.time(), W)
+    assert [(t.run_id, [c.run_id for c in t.claims]) for t in started] == [(second.run_id, [second.run_id])]
+    assert (await status(store, second.run_id))[0] == "running"
+    assert await status(store, third.run_id) == ("queued", QueuePlace("acme", 1))
+    assert await store.admit_waiting(time.time(), W) == []  # the key is full again

@@ -115,17 +115,19 @@ def create_keyed(
     return made
 
 
+def waiting_keys(conn: AnyConnection) -> list[str]:
+    """The keys with runs in their queue (read without a transaction: the poll asks every interval)."""
+    return sorted(conn.execute(WAITING_KEYS, {"bound": ADMIT_AT_ONCE}).scalars())
+
+
 def admit_waiting(
-    conn: AnyConnection, now: float, worker: Worker | None, rng: random.Random, use_outbox: bool
+    conn: AnyConnection, keys: list[str], now: float, worker: Worker | None, rng: random.Random, use_outbox: bool
 ) -> list[Transition]:
-    """The poll's catch-up (:func:`~...service.run_queues.admit_waiting`) over keys with queued runs."""
-    keys = list(conn.execute(WAITING_KEYS, {"bound": ADMIT_AT_ONCE}).scalars())
-    if not keys:
-        return []
+    """The poll's catch-up (:func:`~...service.run_queues.admit_waiting`) over ``keys``, keys with queued runs."""
     from .transitions import SqlRunStates  # it reads the queues through this module
 
     states = SqlRunStates(conn, use_outbox=use_outbox)
-    plans = _admit_waiting(states, sorted(keys), Context(now, worker, rng), apply_facts)
+    plans = _admit_waiting(states, keys, Context(now, worker, rng), apply_facts)
     return [as_transition(done.run_id, done) for done in plans]
 
 

@@ -95,7 +95,10 @@ class SqlAlchemyStore:
 
     async def admit_waiting(self, now: float, worker: Worker) -> list[Transition]:
         """Start queued runs whose key has room (the poll's catch-up: see ``service/admission.py``)."""
-        return await self.db.run_raw(concurrency.admit_waiting, now, worker, self.rng, self.outbox)
+        keys = await self.db.read_raw(concurrency.waiting_keys)
+        if not keys:  # the common case: one indexed read of the (empty) queued rows, no transaction
+            return []
+        return await self.db.run_raw(concurrency.admit_waiting, keys, now, worker, self.rng, self.outbox)
 
     async def expire_leases(self, now: float, worker: Worker) -> list[Transition]:
         """Record attempts whose lease expired as lost."""

@@ -130,6 +130,12 @@ runs = sa.Table(
         sqlite_where=sa.text("concurrency_key IS NOT NULL"),
     ),
     sa.Index(
+        "ix_runs_queued",
+        "concurrency_key",
+        postgresql_where=sa.text("status = 'queued'"),
+        sqlite_where=sa.text("status = 'queued'"),
+    ),
+    sa.Index(
         "ix_runs_running_deadline",
         "deadline",
         postgresql_where=sa.text("status = 'running'"),

@@ -27,9 +27,18 @@ def upgrade() -> None:
         postgresql_where=sa.text("concurrency_key IS NOT NULL"),
         sqlite_where=sa.text("concurrency_key IS NOT NULL"),
     )
+    # the poll's look for keys with queued runs reads queued rows only (few), not every keyed run ever made
+    op.create_index(
+        "ix_runs_queued",
+        "runs",
+        ["concurrency_key"],
+        postgresql_where=sa.text("status = 'queued'"),
+        sqlite_where=sa.text("status = 'queued'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_runs_queued", table_name="runs")
     op.drop_index("ix_runs_concurrency", table_name="runs")
     with op.batch_alter_table("runs") as batch:
         for column in ("run_timeout", "queued_at", "priority", "concurrency_limit", "concurrency_key"):
