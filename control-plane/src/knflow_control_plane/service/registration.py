@@ -112,24 +112,32 @@ async def check_children(store: CatalogueStore, project: str, spec: WorkflowSpec
 
 
 async def _calls_back(
-    store: CatalogueStore, project: str, spec: WorkflowSpec, target: str, path: list[str]
+    store: CatalogueStore,
+    project: str,
+    spec: WorkflowSpec,
+    target: str,
+    path: list[str],
+    seen: set[tuple[str, str | None]] | None = None,
 ) -> list[str] | None:
     """The chain of registered workflows by which ``spec`` runs ``target`` again, if it does (each step's
     named version, or the latest registered; a cycle only through a rollback is caught at run time by
-    the depth bound, ``domain/children.py``)."""
+    the depth bound, ``domain/children.py``). Each workflow is looked into once (``seen``)."""
+    seen = set() if seen is None else seen
     if len(path) > MAX_DEPTH:
         return None
     for step in spec.steps:
         if step.workflow is None:
             continue
-        if step.workflow.name == target:
+        called_name, version = step.workflow.name, step.workflow.version
+        if called_name == target:
             return [*path, target]
-        if step.workflow.name in path:
-            continue  # a loop that does not pass through ``target``: its own registration refused it
-        record = await store.get_workflow(project, step.workflow.name, step.workflow.version)
+        if called_name in path or (called_name, version) in seen:
+            continue  # a loop without ``target`` (its own registration refused it), or looked into already
+        seen.add((called_name, version))
+        record = await store.get_workflow(project, called_name, version)
         if record is not None:
             called = WorkflowSpec.model_validate(record["spec"])
-            found = await _calls_back(store, project, called, target, [*path, step.workflow.name])
+            found = await _calls_back(store, project, called, target, [*path, called_name], seen)
             if found:
                 return found
     return None
