@@ -22,7 +22,7 @@ CODE = """
 import time
 from pathlib import Path
 
-from knflow import ActionError, action, approval, workflow
+from knflow import ActionError, action, approval, http_trigger, workflow
 
 
 @action
@@ -94,6 +94,11 @@ def sizer(text: str):
 @workflow
 def hauler(n: int):
     return sizer(text=big(n=n))["size"]
+
+
+@workflow(triggers=[http_trigger(path="/family/posted", method="POST", timeout="60s")])
+def posted(marker: str):
+    return flaky(marker=marker)
 
 
 @workflow
@@ -265,6 +270,17 @@ def test_a_loop_of_sub_workflows_is_refused_at_registration_naming_the_step(plan
     loop = register("ping", "pong")  # ping -> pong -> ping
     assert (loop.status_code, loop.json()["field"]) == (422, "steps.call.workflow.name"), loop.text
     assert "a loop of sub-workflows: ping -> pong -> ping" in loop.json()["detail"]
+
+
+def test_an_http_trigger_answers_with_the_action_error_a_child_raised(plane: ControlPlane, tmp_path: Path) -> None:
+    body = {"marker": str(tmp_path / "posted")}
+    failed = httpx.post(f"{plane.url}/hooks/family/posted", json=body, timeout=90)
+    assert failed.status_code == 503, failed.text  # the child's ActionError(code=503), as if the parent raised it
+    reply = failed.json()
+    assert reply["step"] == "flaky" and reply["code"] == 503
+    assert reply["error"].endswith("of workflow 'flaky' failed at step 'once': not yet"), reply
+    done = httpx.post(f"{plane.url}/hooks/family/posted", json=body, timeout=90)
+    assert done.status_code == 200 and done.json() == {"said": "ready now"}, done.text
 
 
 def test_a_large_value_reaches_the_child(plane: ControlPlane) -> None:

@@ -5,7 +5,7 @@ retry of the parent reuses a succeeded child's outputs and claims a failed one a
 
 from __future__ import annotations
 
-from knflow_control_plane.domain.children import child_outcome, not_started, pin_versions, unpinned
+from knflow_control_plane.domain.children import child_outcome, not_started, pin_versions, raised_by_action, unpinned
 from knflow_control_plane.domain.model import Outcome, PlannedStep, RetryPolicy, RunStatus, StepStatus
 from knflow_control_plane.domain.records import NewRun
 from knflow_control_plane.domain.transitions import AttemptFinished, Context, RetryAsked, RunCancelled, StepsDue
@@ -114,3 +114,15 @@ def test_a_run_pins_the_deployed_version_of_each_unpinned_child() -> None:
     assert unpinned(loose) == ["thumb"] and unpinned(new_run().steps) == []
     pinned = pin_versions(loose, {"thumb": "8d1e4f7a2b6c"})
     assert pinned[1].wait == {**CHILD, "version": "8d1e4f7a2b6c"} and pinned[0] is loose[0]
+
+
+def test_an_action_error_raised_in_a_child_at_any_depth_is_the_http_triggers_reply() -> None:
+    raised = {"type": "ActionError", "message": "no such user", "code": 404}
+    parent_sees = child_outcome("c1", "lookup", "failed", None, raised).error
+    grandparent_sees = child_outcome("c0", "outer", "failed", None, parent_sees).error
+    assert parent_sees is not None and grandparent_sees is not None
+    assert raised_by_action(parent_sees) and raised_by_action(grandparent_sees) and grandparent_sees["code"] == 404
+    crashed = child_outcome("c1", "lookup", "failed", None, {"type": "ValueError", "message": "x"}).error
+    assert crashed is not None and not raised_by_action(crashed)
+    cancelled = child_outcome("c1", "lookup", "cancelled", None, raised).error
+    assert cancelled is not None and not raised_by_action(cancelled)  # a cancel is not the action's answer

@@ -76,6 +76,14 @@ def child_outcome(
     )
 
 
+def raised_by_action(error: Mapping[str, Any]) -> bool:
+    """Whether ``error`` is an action's ``ActionError``, or a child run's failure that one caused (at any
+    depth): an HTTP trigger then replies with its ``code``, whichever run of the family raised it."""
+    while error.get("type") == "ChildRunFailed" and isinstance(error.get("child_error"), Mapping):
+        error = error["child_error"]
+    return error.get("type") == "ActionError"
+
+
 def not_started(workflow: str, reason: str, kind: str = "ChildRunNotStarted") -> Outcome:
     """The outcome of a sub-workflow step whose child run cannot start (the workflow is not deployed, its
     inputs do not check, runs nest too deep): a failure, not retried."""

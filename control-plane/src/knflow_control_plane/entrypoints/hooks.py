@@ -15,6 +15,7 @@ from knflow import rest
 from knflow_eventing import strict_json
 
 from ..domain.access import Role
+from ..domain.children import raised_by_action
 from ..errors import InvalidRequest, MalformedBody, MethodNotAllowed, NotFound, RunCancelled, RunFailed
 from .auth import authorize_hook
 from .context import plane
@@ -107,7 +108,7 @@ async def hook(request: Request, path: str) -> Response:
         return JSONResponse(result, status_code=int(trigger.get("success_code", 200)), headers=headers)
     error = error or {}
     code = error.get("code")
-    if isinstance(code, int) and 400 <= code <= 599 and error.get("type") == "ActionError":
+    if isinstance(code, int) and 400 <= code <= 599 and raised_by_action(error):
         body = {"error": error.get("message"), "code": code, "step": error.get("step"), "workflow_run_id": run_id}
         return JSONResponse(body, status_code=code, headers=headers)
     ended = RunFailed if status == "failed" else RunCancelled
