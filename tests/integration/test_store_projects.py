@@ -123,7 +123,8 @@ async def test_deleting_a_project_removes_everything_of_it_and_nothing_of_anothe
     run = await store.get_run(kept_run, "alpha")
     assert run is not None and run.status == "running"
     assert len((await store.list_runs(RunFilter("alpha"))).runs) == 2
-    assert (await store.find_route(None, "POST", "/alpha") or {}).get("project") == "alpha"
+    route = await store.find_route(None, "POST", "/alpha")
+    assert route is not None and route.project == "alpha"
     assert await store.get_file("alpha/f", "alpha") is not None and len(await access.list_api_keys("alpha")) == 1
     assert len(await access.list_secrets("alpha")) == 1 and len(await store.list_schedules("alpha")) == 1
     claims = await store.claim_ready(time.time() + 3600, W)  # nothing of beta's is ever claimed again
@@ -135,7 +136,7 @@ async def test_a_hook_path_belongs_to_one_project_of_the_plane(store: SqlAlchemy
     clashes = await store.replace_routes("beta", "other", "v1", [HTTP])
     assert clashes == ["POST /orders (used by another project)"]  # the other project's workflow is not named
     found = await store.find_route(None, "POST", "/orders")
-    assert found is not None and found["project"] == "alpha" and found["workflow"] == "wf"
+    assert found is not None and found.project == "alpha" and found.workflow == "wf"
     assert await store.find_route("beta", "POST", "/orders") is None
     assert await store.routes_for_path("beta", "/orders") == [] and await store.routes_for_path(None, "/orders") == [
         "POST"

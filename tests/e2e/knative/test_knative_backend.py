@@ -97,9 +97,9 @@ async def test_a_workflow_deploys_as_knative_services_and_answers_over_http(
         image = template["spec"]["containers"][0]["image"]
         assert image.startswith(f"{REGISTRY}/greet@sha256:")  # deployed by digest
         record = await cp.store.get_action_version(cp.settings.project, "greet", greet.version)
-        assert record is not None and record["build_status"] == "ready"
-        assert record["artifact"]["location"] == image
-        assert "kaniko Job" in record["build_logs"]
+        assert record is not None and record.build_status == "ready"
+        assert (record.artifact or {})["location"] == image
+        assert "kaniko Job" in record.build_logs
 
         reply = await client.post("/hooks/greet", json={"name": "knative"})
         assert reply.status_code == 200, reply.text
@@ -156,8 +156,8 @@ async def test_a_failed_kaniko_job_fails_the_deployment_with_its_reason_and_logs
         assert "exited with 1: error building image" in deployed["error"]
         version = (await cp.workflows.spec(workflow)).actions["unbuildable"].version
         record = await cp.store.get_action_version(cp.settings.project, "unbuildable", version)
-        assert record is not None and record["build_status"] == "failed"
-        assert "kaniko Job" in record["build_logs"]
+        assert record is not None and record.build_status == "failed"
+        assert "kaniko Job" in record.build_logs
         assert await ksvc(admin, "unbuildable", version) is None  # nothing deployed
 
 
@@ -171,4 +171,4 @@ async def test_a_service_that_is_not_ready_fails_the_deployment_with_its_reason(
         assert "is not ready: RevisionFailed" in deployed["error"]
         assert "Back-off pulling image" in deployed["error"]
         deployment = await cp.store.get_deployment(cp.settings.project, workflow)
-        assert deployment is not None and deployment["status"] == "failed"
+        assert deployment is not None and deployment.status == "failed"

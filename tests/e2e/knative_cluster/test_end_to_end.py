@@ -70,9 +70,9 @@ async def test_a_workflow_is_built_by_a_job_served_by_a_revision_and_run_over_ht
         assert deployed["status"] == "ready", deployed
         for action in spec.actions.values():
             record = await cp.store.get_action_version(cp.settings.project, action.name, action.version)
-            assert record is not None and record["build_status"] == "ready"
-            assert "pushed " in record["build_logs"]  # the build pod's own log, read through the kubelet
-            assert record["artifact"]["location"].startswith(config.registry + "/")
+            assert record is not None and record.build_status == "ready"
+            assert "pushed " in record.build_logs  # the build pod's own log, read through the kubelet
+            assert (record.artifact or {})["location"].startswith(config.registry + "/")
         name = service_name("double", spec.actions["double"].version)
         pods = await admin.list(
             resource_path("v1", "pods", NAMESPACE), label_selector=f"serving.knative.dev/service={name}"

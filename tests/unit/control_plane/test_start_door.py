@@ -4,9 +4,10 @@ the others wait holding nothing built yet, and every one of them starts."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import cast
 
 from knflow import action, workflow
+from knflow_control_plane.domain.catalogue import Deployment, WorkflowVersion
 from knflow_control_plane.domain.model import RunStatus
 from knflow_control_plane.domain.records import NewRun, Transition
 from knflow_control_plane.ports import FunctionBackend, RunStore
@@ -31,13 +32,13 @@ class _DeployedStore:
     def __init__(self) -> None:
         self.reads = 0
 
-    async def get_deployment(self, project: str, name: str) -> dict[str, Any] | None:
+    async def get_deployment(self, project: str, name: str) -> Deployment | None:
         self.reads += 1
-        return {"status": "ready", "version": once.spec.version}
+        return Deployment(project, name, once.spec.version, "ready", None, 0.0, 0.0, None)
 
-    async def get_workflow(self, project: str, name: str, version: str | None) -> dict[str, Any] | None:
+    async def get_workflow(self, project: str, name: str, version: str | None) -> WorkflowVersion | None:
         self.reads += 1
-        return {"spec": once.spec.model_dump(mode="json")}
+        return WorkflowVersion(project, name, once.spec.version, once.spec.model_dump(mode="json"), 0.0)
 
 
 class _SlowOrchestrator:

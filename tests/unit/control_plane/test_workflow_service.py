@@ -99,10 +99,10 @@ async def test_a_deploy_builds_and_deploys_each_action_once_then_enables_the_tri
     assert deployed == {"workflow": "orders", "version": version, "status": "ready", "error": None}
     assert builder.built == [f"price@{price.spec.version}"] and backend.deployed == ["price"]
     route = await workflows.route("POST", "/orders")
-    assert route is not None and route["workflow"] == "orders" and route["version"] == version
+    assert route is not None and route.workflow == "orders" and route.version == version
     assert [s.trigger["cron"] for s in await store.list_schedules("default")] == ["*/5 * * * *"]
     built = await store.get_action_version("default", "price", price.spec.version)
-    assert built is not None and built["build_status"] == "ready" and built["artifact"]["kind"] == "venv"
+    assert built is not None and built.build_status == "ready" and (built.artifact or {})["kind"] == "venv"
 
 
 async def test_a_failed_build_leaves_the_deployment_failed_with_its_reason_and_no_triggers(parts: Any) -> None:
@@ -114,9 +114,9 @@ async def test_a_failed_build_leaves_the_deployment_failed_with_its_reason_and_n
     assert await store.find_route("default", "POST", "/orders") is None
     assert await store.list_schedules("default") == []
     deployment = await store.get_deployment("default", "orders")
-    assert deployment is not None and deployment["status"] == "failed"
+    assert deployment is not None and deployment.status == "failed"
     record = await store.get_action_version("default", "price", price.spec.version)
-    assert record is not None and (record["build_status"], record["build_logs"]) == ("failed", "no such package")
+    assert record is not None and (record.build_status, record.build_logs) == ("failed", "no such package")
 
 
 async def test_a_path_another_deployed_workflow_holds_is_a_conflict_naming_it(parts: Any) -> None:
@@ -127,7 +127,7 @@ async def test_a_path_another_deployed_workflow_holds_is_a_conflict_naming_it(pa
     with pytest.raises(Conflict, match=r"POST /orders \(used by orders\)"):
         await workflows.deploy("copycat")
     deployment = await store.get_deployment("default", "copycat")
-    assert deployment is not None and deployment["status"] == "failed"
+    assert deployment is not None and deployment.status == "failed"
     with pytest.raises(Conflict, match="taken by workflow 'orders'"):  # and a new version is refused early
         await workflows.register(copycat.spec.model_copy(update={"description": "v2"}), CODE)
 
@@ -183,4 +183,4 @@ async def test_the_catalogue_refuses_to_delete_a_deployed_workflow(parts: Any) -
         await catalogue.versions("orders")
     with pytest.raises(NotFound):
         await catalogue.delete_workflow("orders")
-    assert [a["name"] for a in await catalogue.actions()] == ["price"]
+    assert [a.name for a in await catalogue.actions()] == ["price"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from knflow_control_plane.domain.catalogue import ActionVersion
 from knflow_control_plane.domain.records import RunView
 from knflow_control_plane.ports import FunctionBackend, FunctionStatus, RunStore
 
@@ -19,12 +20,12 @@ class Store:
         self.reads.append(run_id)
         return self.runs.get(run_id)
 
-    async def list_actions(self, project: str) -> list[dict[str, Any]]:
-        return [
-            {"name": "shout", "version": "v2"},
-            {"name": "shout", "version": "v1"},
-            {"name": "gone", "version": "v1"},
-        ]
+    async def list_actions(self, project: str) -> list[ActionVersion]:
+        return [_action("shout", "v2"), _action("shout", "v1"), _action("gone", "v1")]
+
+
+def _action(name: str, version: str) -> ActionVersion:
+    return ActionVersion("default", name, version, {}, None, None, "ready", "", None, 0.0, 0.0)
 
 
 class Backend:

@@ -73,10 +73,10 @@ async def hook(request: Request, path: str) -> Response:
     route_path = "/" + path.strip("/")
     route = await cp.workflows.route(request.method, route_path)
     # Keyed hooks answer 401 before 404: a caller without a key learns of no path but the public ones.
-    caller = await authorize_hook(request, public=route is not None and bool(route["trigger"].get("public")))
+    caller = await authorize_hook(request, public=route is not None and bool(route.trigger.get("public")))
     # A project's key calls its own project's keyed hooks: another's are as if they did not exist.
     mine = caller.project if caller is not None and caller.role is not Role.operator else None
-    if route is not None and mine is not None and route["project"] != mine:
+    if route is not None and mine is not None and route.project != mine:
         route = None
     cp.access.hook_limits.take(route_path, f"the hook /hooks{route_path}")
     if route is None:
@@ -86,12 +86,10 @@ async def hook(request: Request, path: str) -> Response:
             allowed = ", ".join(sorted(methods))
             raise MethodNotAllowed(f"{route_path} accepts {allowed}", allow=allowed)
         raise NotFound(f"no HTTP trigger at /hooks{route_path}", field="path")
-    trigger = route["trigger"]
+    trigger = route.trigger
     # The run starts from the bus: publish its trigger event (inputs checked first), then wait for it.
     query = dict(request.query_params)
-    run_id = await cp.intake.fire_http(
-        route, await _inputs(request, route["project"]), request.method, route_path, query
-    )
+    run_id = await cp.intake.fire_http(route, await _inputs(request, route.project), request.method, route_path, query)
     link = f"{cp.settings.resolved_public_url}/v1/runs/{run_id}"
     headers = {"X-Knflow-Run-Id": run_id}
     accepted = JSONResponse(

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from knflow import SpecError, rest
 from knflow.spec import ActionSpec, problems_of
 
+from ..domain.catalogue import Deployment
 from ..service import versions
 from .context import catalogue_of, plane, workflows_of
 from .openapi import problems
@@ -57,11 +58,11 @@ async def list_workflows(request: Request) -> dict[str, Any]:
     return {
         "workflows": [
             {
-                "name": r["name"],
-                "latest_version": r["latest_version"],
-                "deployment": r["deployment"],
-                "deployed_version": r["deployed_version"],
-                "updated_at": iso(r["updated_at"]),
+                "name": r.name,
+                "latest_version": r.latest_version,
+                "deployment": r.deployment,
+                "deployed_version": r.deployed_version,
+                "updated_at": iso(r.updated_at),
             }
             for r in rows
         ]
@@ -85,7 +86,7 @@ async def get_workflow(request: Request, name: str) -> dict[str, Any]:
 async def workflow_versions(request: Request, name: str) -> dict[str, Any]:
     """Every version of a workflow, newest first."""
     history = await catalogue_of(request).versions(name)
-    return {"name": name, "versions": [{"version": h["version"], "created_at": iso(h["created_at"])} for h in history]}
+    return {"name": name, "versions": [{"version": h.version, "created_at": iso(h.created_at)} for h in history]}
 
 
 @router.get("/workflows/{name}/versions/{version}", response_model=rest.WorkflowVersion, responses=problems(404))
@@ -143,16 +144,16 @@ async def deployment(request: Request, name: str) -> dict[str, Any]:
     return _deployment_json(await catalogue_of(request).require_deployment(name)) or {}
 
 
-def _deployment_json(record: dict[str, Any] | None) -> dict[str, Any] | None:
+def _deployment_json(record: Deployment | None) -> dict[str, Any] | None:
     if record is None:
         return None
     return {
-        "workflow": record["workflow"],
-        "version": record["version"],
-        "status": record["status"],
-        "error": record["error"],
-        "updated_at": iso(record["updated_at"]),
-        "source": record.get("source"),
+        "workflow": record.workflow,
+        "version": record.version,
+        "status": record.status,
+        "error": record.error,
+        "updated_at": iso(record.updated_at),
+        "source": record.source,
     }
 
 
@@ -181,11 +182,11 @@ async def list_actions(request: Request) -> dict[str, Any]:
     return {
         "actions": [
             {
-                "name": r["name"],
-                "version": r["version"],
-                "build_status": r["build_status"],
-                "entrypoint": r["spec"]["entrypoint"],
-                "created_at": iso(r["created_at"]),
+                "name": r.name,
+                "version": r.version,
+                "build_status": r.build_status,
+                "entrypoint": r.spec["entrypoint"],
+                "created_at": iso(r.created_at),
             }
             for r in rows
         ]
@@ -198,11 +199,11 @@ async def get_action(request: Request, name: str, version: str | None = None) ->
     record = await catalogue_of(request).action(name, version)
     return {
         "name": name,
-        "version": record["version"],
-        "spec": record["spec"],
-        "build_status": record["build_status"],
-        "build_logs": record["build_logs"],
-        "artifact": record["artifact"],
+        "version": record.version,
+        "spec": record.spec,
+        "build_status": record.build_status,
+        "build_logs": record.build_logs,
+        "artifact": record.artifact,
     }
 
 

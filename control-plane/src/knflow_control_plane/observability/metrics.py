@@ -203,7 +203,7 @@ class Metrics:
         try:
             seen: set[tuple[str, str]] = set()
             for row in await self.store.list_actions(self.project):
-                key = (str(row["name"]), str(row["version"]))
+                key = (str(row.name), str(row.version))
                 if key not in seen:
                     seen.add(key)
                     status = await self.backend.status(*key)

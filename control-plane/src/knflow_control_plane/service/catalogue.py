@@ -8,8 +8,9 @@ their rules: a deployed workflow is not deleted, a missing one is named in the e
 from __future__ import annotations
 
 import copy
-from typing import Any, Protocol
+from typing import Protocol
 
+from ..domain.catalogue import ActionVersion, Deployment, VersionEntry, WorkflowEntry
 from ..domain.rejections import RejectedEvent
 from ..errors import Conflict, NotFound
 from ..ports import CatalogueStore, RejectedEvents
@@ -38,20 +39,20 @@ class Catalogue:
         found.project = project
         return found
 
-    async def workflows(self) -> list[dict[str, Any]]:
+    async def workflows(self) -> list[WorkflowEntry]:
         """Every workflow with its latest version and deployment."""
         return await self.store.list_workflows(self.project)
 
-    async def deployment(self, workflow: str) -> dict[str, Any] | None:
+    async def deployment(self, workflow: str) -> Deployment | None:
         """The workflow's deployment, or None when it has never been deployed."""
         return await self.store.get_deployment(self.project, workflow)
 
     async def deployed_version(self, workflow: str) -> str | None:
         """The version of the workflow deployed and ready now, or None."""
         found = await self.deployment(workflow)
-        return str(found["version"]) if found is not None and found["status"] == "ready" else None
+        return found.version if found is not None and found.status == "ready" else None
 
-    async def require_deployment(self, workflow: str) -> dict[str, Any]:
+    async def require_deployment(self, workflow: str) -> Deployment:
         """The workflow's deployment.
 
         Raises:
@@ -62,7 +63,7 @@ class Catalogue:
             raise NotFound(f"workflow {workflow!r} has never been deployed", field="workflow")
         return found
 
-    async def versions(self, workflow: str) -> list[dict[str, Any]]:
+    async def versions(self, workflow: str) -> list[VersionEntry]:
         """Every version of the workflow, newest first.
 
         Raises:
@@ -85,11 +86,11 @@ class Catalogue:
         if not await self.store.delete_workflow(self.project, workflow):
             raise NotFound(f"workflow {workflow!r} does not exist", field="workflow")
 
-    async def actions(self) -> list[dict[str, Any]]:
+    async def actions(self) -> list[ActionVersion]:
         """Every action version, newest first per action."""
         return await self.store.list_actions(self.project)
 
-    async def action(self, name: str, version: str | None) -> dict[str, Any]:
+    async def action(self, name: str, version: str | None) -> ActionVersion:
         """An action version (the newest when ``version`` is None), with its build logs.
 
         Raises:

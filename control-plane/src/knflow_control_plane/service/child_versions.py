@@ -4,15 +4,15 @@ one deployed when the run starts (as a run is pinned to its own version)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
+from ..domain.catalogue import Deployment
 from ..domain.children import is_child, pin_versions
 from ..domain.model import PlannedStep
 from ..errors import Conflict
 
 
 async def pinned_steps(
-    deployment: Callable[[str], Awaitable[dict[str, Any] | None]], steps: Sequence[PlannedStep], names: Sequence[str]
+    deployment: Callable[[str], Awaitable[Deployment | None]], steps: Sequence[PlannedStep], names: Sequence[str]
 ) -> list[PlannedStep]:
     """``steps`` with the deployed version of each workflow in ``names`` set on the steps that run it.
 
@@ -22,11 +22,11 @@ async def pinned_steps(
     deployed: dict[str, str] = {}
     for name in names:
         found = await deployment(name)
-        if found is None or found["status"] != "ready":
+        if found is None or found.status != "ready":
             step = next(s.name for s in steps if s.wait is not None and is_child(s) and s.wait["workflow"] == name)
             raise Conflict(
                 f"step {step!r} runs workflow {name!r}, which is not deployed: deploy it first",
                 field=f"steps.{step}.workflow",
             )
-        deployed[name] = str(found["version"])
+        deployed[name] = found.version
     return pin_versions(steps, deployed)

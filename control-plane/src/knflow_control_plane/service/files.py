@@ -295,7 +295,7 @@ class RunFiles:
 
     async def _load_slots(self, project: str, action: str, version: str) -> list[str] | None:
         record = await self.store.get_action_version(project, action, version)
-        spec = record["spec"] if record is not None else {}
+        spec = record.spec if record is not None else {}
         declared = (spec.get("options") or {}).get("outputs")
         schema = spec.get("output") or {}
         slots: list[str] | None = named_slots(schema, list(declared) if declared is not None else None)

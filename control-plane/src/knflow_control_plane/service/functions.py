@@ -8,6 +8,7 @@ from typing import Any
 
 from knflow.spec import ActionSpec
 
+from ..domain.catalogue import ActionVersion
 from ..domain.projects import function_name
 from ..errors import BuildFailed, DeployFailed, InvalidRequest
 from ..ports import Artifact, Builder, CatalogueStore, CodeBundle, FunctionBackend, LoadChecking, Preflighted
@@ -63,7 +64,7 @@ class Functions:
             record = await self.store.get_action_version(project, action, version)
             if record is None:
                 raise InvalidRequest(f"action {action} version {version} is not registered", field="action")
-            spec = ActionSpec.model_validate(record["spec"])
+            spec = ActionSpec.model_validate(record.spec)
             artifact = await self._artifact(project, record, spec)
             spec = spec.model_copy(update={"name": key[0]})
             await self.backend.deploy(spec, artifact)
@@ -89,7 +90,7 @@ class Functions:
         record = await self.store.get_action_version(project, action, version)
         if record is None:
             raise InvalidRequest(f"action {action} version {version} is not registered", field="action")
-        await self.backend.preflight(ActionSpec.model_validate(record["spec"]).model_copy(update={"name": name}))
+        await self.backend.preflight(ActionSpec.model_validate(record.spec).model_copy(update={"name": name}))
 
     async def artifact(self, project: str, action: str, version: str) -> Artifact:
         """The built artifact of an action version, building it first when needed (no deploy).
@@ -101,20 +102,20 @@ class Functions:
         record = await self.store.get_action_version(project, action, version)
         if record is None:
             raise InvalidRequest(f"action {action} version {version} is not registered", field="action")
-        return await self._artifact(project, record, ActionSpec.model_validate(record["spec"]))
+        return await self._artifact(project, record, ActionSpec.model_validate(record.spec))
 
     def forget(self, function: str, version: str) -> None:
         """Deploy again on next use (after the backend lost the function, by its :meth:`name`)."""
         self._deployed.discard((function, version))
 
-    async def _artifact(self, project: str, record: dict[str, Any], spec: ActionSpec) -> Artifact:
-        if record.get("build_status") == "ready" and record.get("artifact"):
-            artifact = Artifact(**record["artifact"])
+    async def _artifact(self, project: str, record: ActionVersion, spec: ActionSpec) -> Artifact:
+        if record.build_status == "ready" and record.artifact:
+            artifact = Artifact(**record.artifact)
             if usable(artifact):
                 return artifact
-        if record.get("code") is None:
+        if record.code is None:
             raise InvalidRequest(f"action {spec.name} has no code: deploy it with the CLI", field="action")
-        code = CodeBundle(files=unpack(record["code"]), digest=record["code_digest"])
+        code = CodeBundle(files=unpack(record.code), digest=record.code_digest or "")  # stored with the code
         try:
             result = await self.builder.build(spec, code)
         except BuildFailed as exc:

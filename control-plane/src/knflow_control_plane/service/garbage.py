@@ -48,8 +48,8 @@ async def _project_versions(store: GarbageStore, project: str) -> set[tuple[str,
     """The ``(action, version)`` pairs that deployed workflows and unfinished runs of ``project`` use."""
     workflows: set[tuple[str, str]] = set()
     for workflow in await store.list_workflows(project):
-        if workflow.get("deployment") in ("ready", "deploying") and workflow.get("deployed_version"):
-            workflows.add((workflow["name"], workflow["deployed_version"]))
+        if workflow.deployment in ("ready", "deploying") and workflow.deployed_version:
+            workflows.add((workflow.name, workflow.deployed_version))
     for status in ("running", "queued"):  # a queued run starts later: its functions stay
         cursor: str | None = None
         while True:
@@ -62,7 +62,7 @@ async def _project_versions(store: GarbageStore, project: str) -> set[tuple[str,
     for name, version in workflows:
         record = await store.get_workflow(project, name, version)
         if record is not None:
-            used |= {(a["name"], a["version"]) for a in (record["spec"].get("actions") or {}).values()}
+            used |= {(a["name"], a["version"]) for a in (record.spec.get("actions") or {}).values()}
     return used
 
 

@@ -27,8 +27,8 @@ async def check_routes(store: CatalogueStore, project: str, spec: WorkflowSpec) 
         if isinstance(trigger, HttpTrigger):
             # a hook path is the plane's: another project's holds it as well (its name is not told)
             route = await store.find_route(None, trigger.method, trigger.path)
-            if route is not None and (route["project"] != project or route["workflow"] != spec.name):
-                holder = f"workflow {route['workflow']!r}" if route["project"] == project else "another project"
+            if route is not None and (route.project != project or route.workflow != spec.name):
+                holder = f"workflow {route.workflow!r}" if route.project == project else "another project"
                 raise Conflict(f"HTTP trigger {trigger.method} {trigger.path} is taken by {holder}", field="triggers")
 
 
@@ -49,10 +49,10 @@ async def check_same_code(
     if not files:
         return
     stored = await store.get_action_version(project, action.name, action.version)
-    if stored is None or stored.get("code") is None:
+    if stored is None or stored.code is None:
         return
     module = action.entrypoint.split(":", 1)[0].replace(".", "/")
-    old = unpack(stored["code"])
+    old = unpack(stored.code)
     for path in (f"{module}.py", f"{module}/__init__.py"):
         if path in files or path in old:
             if files.get(path) != old.get(path):
@@ -102,7 +102,7 @@ async def check_children(store: CatalogueStore, project: str, spec: WorkflowSpec
             field = "version" if child.version and await store.get_workflow(project, child.name) else "name"
             problems.append((f"{where}.workflow.{field}", f"{wanted} is not registered"))
             continue
-        called = WorkflowSpec.model_validate(record["spec"])
+        called = WorkflowSpec.model_validate(record.spec)
         problems.extend(child_input_problems(step, called))
         loop = await _calls_back(store, project, called, spec.name, [spec.name, child.name])
         if loop:
@@ -136,7 +136,7 @@ async def _calls_back(
         seen.add((called_name, version))
         record = await store.get_workflow(project, called_name, version)
         if record is not None:
-            called = WorkflowSpec.model_validate(record["spec"])
+            called = WorkflowSpec.model_validate(record.spec)
             found = await _calls_back(store, project, called, target, [*path, called_name], seen)
             if found:
                 return found

@@ -15,6 +15,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from knflow_eventing import TRIGGERS_TOPIC, EventBus, EventingError, inputs_from_event, make_event
 
+from ..domain.catalogue import Route
 from ..domain.ids import new_run_id
 from ..errors import ControlPlaneError, EventBusUnavailable, EventDoesNotFit, InvalidRequest
 from .handled_events import HandledEvents
@@ -78,7 +79,7 @@ class TriggerIntake:
 
     async def fire_http(
         self,
-        route: dict[str, Any],
+        route: Route,
         inputs: dict[str, Any],
         method: str,
         path: str,
@@ -94,14 +95,14 @@ class TriggerIntake:
             Conflict: the workflow is no longer deployed.
             EventBusUnavailable: the bus did not take the event.
         """
-        workflows = self.workflows.of(route["project"])
-        version, checked = await workflows.check(route["workflow"], inputs, route["version"], query or {})
+        workflows = self.workflows.of(route.project)
+        version, checked = await workflows.check(route.workflow, inputs, route.version, query or {})
         run_id = new_run_id(time.time())
         checked = await workflows.offload_inputs(run_id, checked)  # events stay small (Kafka: 1 MB)
-        data = {"workflow": route["workflow"], "version": version, "inputs": checked, "method": method, "path": path}
-        if (priority := (route.get("trigger") or {}).get("priority")) is not None:
+        data = {"workflow": route.workflow, "version": version, "inputs": checked, "method": method, "path": path}
+        if (priority := route.trigger.get("priority")) is not None:
             data["priority"] = priority  # its run's place in a concurrency queue
-        project = {PROJECT_EXTENSION: route["project"]}
+        project = {PROJECT_EXTENSION: route.project}
         if self.trace is None:
             event = make_event(HTTP_TRIGGER_TYPE, f"/hooks{path}", data, id=run_id, extensions=project)
             await self._publish([(event, run_id)])

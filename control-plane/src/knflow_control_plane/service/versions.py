@@ -26,14 +26,14 @@ async def rollback(workflows: Workflows, name: str, version: str | None = None) 
         await workflows.spec(name)  # NotFound first, when the workflow does not exist at all
         raise Conflict(f"workflow {name!r} was never deployed: deploy it first", field="workflow")
     if version is None:
-        version = await _previous(workflows, name, deployment["version"])
+        version = await _previous(workflows, name, deployment.version)
     else:
         await workflows.spec(name, version)  # NotFound naming the version
     return await workflows.deploy(name, version)  # the deployment keeps the file it came from
 
 
 async def _previous(workflows: Workflows, name: str, current: str) -> str:
-    history = [h["version"] for h in await workflows.store.workflow_history(workflows.project, name)]  # newest first
+    history = [h.version for h in await workflows.store.workflow_history(workflows.project, name)]  # newest first
     older = history[history.index(current) + 1 :] if current in history else []
     if not older:
         raise Conflict(

@@ -13,6 +13,7 @@ from typing import Any
 
 from knflow.spec import ActionSpec, EventTrigger, HttpTrigger, ScheduleTrigger, SourceTrigger, WorkflowSpec
 
+from ..domain.catalogue import Deployment, Route
 from ..domain.children import unpinned
 from ..domain.concurrency import run_concurrency
 from ..domain.files import PAYLOAD_MARKER, payload_key
@@ -81,8 +82,8 @@ class Workflows:
         self._plans: TtlCache[tuple[str, str], _Plan] = TtlCache(math.inf, size=_PLAN_CACHE_SIZE)
         # Deployments and HTTP routes change rarely and are read on every trigger: kept for a moment
         # (cleared at once by a deploy or undeploy here; another replica's shows within the TTL).
-        self._deployments: TtlCache[str, dict[str, Any] | None] = TtlCache(_READ_TTL_S)
-        self._routes: TtlCache[tuple[str, str], dict[str, Any] | None] = TtlCache(_READ_TTL_S)
+        self._deployments: TtlCache[str, Deployment | None] = TtlCache(_READ_TTL_S)
+        self._routes: TtlCache[tuple[str, str], Route | None] = TtlCache(_READ_TTL_S)
         # A burst of starts (10,000 trigger events, one ``asyncio.gather``) waits here, before anything is
         # built for it: a start that waits deeper (for the store) holds its checked inputs, its ``NewRun``
         # and six coroutine frames. The burst's peak is what the heap keeps afterwards (pymalloc frees an
@@ -159,7 +160,7 @@ class Workflows:
             if step.action is not None and step.action not in catalogue:
                 record = await self.store.get_action_version(self.project, step.action)
                 if record is not None:
-                    catalogue[step.action] = ActionSpec.model_validate(record["spec"])
+                    catalogue[step.action] = ActionSpec.model_validate(record.spec)
         return catalogue
 
     async def spec(self, name: str, version: str | None = None) -> WorkflowSpec:
@@ -174,13 +175,13 @@ class Workflows:
                 f"workflow {name!r}" + (f" version {version!r}" if version else "") + " does not exist",
                 field="workflow",
             )
-        return WorkflowSpec.model_validate(record["spec"])
+        return WorkflowSpec.model_validate(record.spec)
 
-    async def deployment(self, name: str) -> dict[str, Any] | None:
+    async def deployment(self, name: str) -> Deployment | None:
         """The workflow's deployment record (read at most once per ``_READ_TTL_S`` per replica)."""
         return await self._deployments.get(name, lambda: self.store.get_deployment(self.project, name))
 
-    async def route(self, method: str, path: str) -> dict[str, Any] | None:
+    async def route(self, method: str, path: str) -> Route | None:
         """The deployed HTTP trigger at ``method path``, of whichever project holds it (read at most once per
         ``_READ_TTL_S`` per replica)."""
         return await self._routes.get((method, path), lambda: self.store.find_route(None, method, path))
@@ -222,11 +223,11 @@ class Workflows:
             Conflict: naming both files.
         """
         current = await self.store.get_deployment(self.project, name)
-        if source is None or replace or current is None or current["status"] == "undeployed":
+        if source is None or replace or current is None or current.status == "undeployed":
             return
-        if current.get("source") not in (None, source):
+        if current.source not in (None, source):
             raise Conflict(
-                f"workflow {name!r} is deployed from {current['source']}; deploying it from {source} would "
+                f"workflow {name!r} is deployed from {current.source}; deploying it from {source} would "
                 'replace it: deploy again with --replace (API: "replace": true)',
                 field="source",
             )
@@ -299,10 +300,10 @@ class Workflows:
             raise NotFound(f"workflow {name!r} is not deployed", field="workflow")
         await self.store.delete_routes(self.project, name)
         await self.store.delete_triggers(self.project, name)
-        await self.store.set_deployment(self.project, name, deployment["version"], "undeployed", None, time.time())
+        await self.store.set_deployment(self.project, name, deployment.version, "undeployed", None, time.time())
         if self.garbage is not None:
             self.garbage.collect_soon()
-        return {"workflow": name, "version": deployment["version"], "status": "undeployed", "error": None}
+        return {"workflow": name, "version": deployment.version, "status": "undeployed", "error": None}
 
     async def check(
         self, name: str, inputs: dict[str, Any], version: str | None = None, query: Mapping[str, str] | None = None
@@ -319,10 +320,10 @@ class Workflows:
                 one of the project's, or the workflow's concurrency key has no value (named in ``field``).
         """
         deployment = await self.deployment(name)
-        if deployment is None or deployment["status"] != "ready":
+        if deployment is None or deployment.status != "ready":
             await self.spec(name)  # NotFound first, when the workflow does not exist at all
             raise Conflict(f"workflow {name!r} is not deployed: deploy it first", field="workflow")
-        version = version or deployment["version"]
+        version = version or deployment.version
         plan = await self._plan(name, version)
         if query:
             inputs = {**query_inputs(plan.spec.inputs, query), **inputs}

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
+from ...domain.catalogue import ActionVersion, Deployment, Route, VersionEntry, WorkflowEntry, WorkflowVersion
 from ._json import stored
 
 _Key = tuple[str, str]  # (project, name)
@@ -46,10 +48,10 @@ class MemoryCatalogue:
         }
         return True
 
-    async def get_action_version(self, project: str, name: str, version: str | None = None) -> dict[str, Any] | None:
+    async def get_action_version(self, project: str, name: str, version: str | None = None) -> ActionVersion | None:
         """One action version (the newest when ``version`` is None), code included."""
         found = [a for (p, n, v), a in self._actions.items() if p == project and n == name and version in (None, v)]
-        return _copy(max(found, key=lambda a: a["created_at"])) if found else None
+        return _record(ActionVersion, max(found, key=lambda a: a["created_at"])) if found else None
 
     async def set_build(
         self, project: str, name: str, version: str, status: str, logs: str, artifact: dict[str, Any] | None, now: float
@@ -59,12 +61,12 @@ class MemoryCatalogue:
         if found is not None:
             found.update(build_status=status, build_logs=logs, artifact=stored(artifact), updated_at=now)
 
-    async def list_actions(self, project: str) -> list[dict[str, Any]]:
-        """Every action version of a project (without code), by name, newest first."""
+    async def list_actions(self, project: str) -> list[ActionVersion]:
+        """Every action version of a project (``code`` left out: None), by name, newest first."""
         mine = [a for a in self._actions.values() if a["project"] == project]
         mine.sort(key=lambda a: -a["created_at"])
         mine.sort(key=lambda a: a["name"])
-        return [{k: v for k, v in _copy(a).items() if k != "code"} for a in mine]
+        return [_record(ActionVersion, a, code=None) for a in mine]
 
     async def delete_action(self, project: str, name: str) -> int:
         """Delete every version of an action; how many."""
@@ -86,7 +88,7 @@ class MemoryCatalogue:
         workflow.update(latest_version=version, updated_at=now)
         return new
 
-    async def get_workflow(self, project: str, name: str, version: str | None = None) -> dict[str, Any] | None:
+    async def get_workflow(self, project: str, name: str, version: str | None = None) -> WorkflowVersion | None:
         """A workflow version (the latest when ``version`` is None) with its spec."""
         if version is None:
             workflow = self._workflows.get((project, name))
@@ -94,24 +96,29 @@ class MemoryCatalogue:
                 return None
             version = workflow["latest_version"]
         found = self._versions.get((project, name, version))
-        return _copy(found) if found is not None else None
+        return _record(WorkflowVersion, found) if found is not None else None
 
-    async def list_workflows(self, project: str) -> list[dict[str, Any]]:
+    async def list_workflows(self, project: str) -> list[WorkflowEntry]:
         """Workflows with their latest version and deployment state, by name."""
         rows = []
         for (owner, name), workflow in sorted(self._workflows.items()):
             if owner == project:
                 deployment = self._deployments.get((project, name)) or {}
                 rows.append(
-                    {**workflow, "deployment": deployment.get("status"), "deployed_version": deployment.get("version")}
+                    _record(
+                        WorkflowEntry,
+                        workflow,
+                        deployment=deployment.get("status"),
+                        deployed_version=deployment.get("version"),
+                    )
                 )
         return rows
 
-    async def workflow_history(self, project: str, name: str) -> list[dict[str, Any]]:
+    async def workflow_history(self, project: str, name: str) -> list[VersionEntry]:
         """Every version of a workflow, newest first."""
         mine = [v for (p, n, _), v in self._versions.items() if p == project and n == name]
         mine.sort(key=lambda v: -v["created_at"])
-        return [{"version": v["version"], "created_at": v["created_at"]} for v in mine]
+        return [VersionEntry(v["version"], v["created_at"]) for v in mine]
 
     async def delete_workflow(self, project: str, name: str) -> bool:
         """Delete a workflow's definition (its runs stay); True if it existed."""
@@ -147,10 +154,10 @@ class MemoryCatalogue:
         if source is not None:
             found["source"] = source
 
-    async def get_deployment(self, project: str, workflow: str) -> dict[str, Any] | None:
+    async def get_deployment(self, project: str, workflow: str) -> Deployment | None:
         """A workflow's deployment record."""
         found = self._deployments.get((project, workflow))
-        return dict(found) if found is not None else None
+        return _record(Deployment, found) if found is not None else None
 
     async def replace_routes(
         self, project: str, workflow: str, version: str, triggers: list[dict[str, Any]]
@@ -163,7 +170,7 @@ class MemoryCatalogue:
             key = (project, trigger["method"], trigger["path"])
             taken = await self.find_route(None, trigger["method"], trigger["path"])
             if taken is not None:
-                holder = taken["workflow"] if taken["project"] == project else "another project"
+                holder = taken.workflow if taken.project == project else "another project"
                 clashes.append(f"{trigger['method']} {trigger['path']} (used by {holder})")
                 continue
             self._routes[key] = {
@@ -181,17 +188,22 @@ class MemoryCatalogue:
         for key in [k for k, r in self._routes.items() if k[0] == project and r["workflow"] == workflow]:
             del self._routes[key]
 
-    async def find_route(self, project: str | None, method: str, path: str) -> dict[str, Any] | None:
+    async def find_route(self, project: str | None, method: str, path: str) -> Route | None:
         """The deployed workflow an HTTP trigger request goes to (in any project: None)."""
         found = [
             r for (owner, m, p), r in self._routes.items() if m == method and p == path and project in (None, owner)
         ]
-        return _copy(found[0]) if found else None
+        return _record(Route, found[0]) if found else None
 
     async def routes_for_path(self, project: str | None, path: str) -> list[str]:
         """Methods served at ``path`` (to tell 405 from 404), in ``project`` (in any: None)."""
         return [method for (owner, method, at) in self._routes if project in (None, owner) and at == path]
 
 
-def _copy(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: stored(v) if isinstance(v, dict | list) else v for k, v in row.items()}
+_Record = TypeVar("_Record", ActionVersion, WorkflowVersion, WorkflowEntry, Deployment, Route)
+
+
+def _record(kind: type[_Record], row: dict[str, Any], **given: Any) -> _Record:
+    """``kind`` from a copy of the row (JSON deep-copied, as a database would hand out a new one)."""
+    values = {f.name: given[f.name] if f.name in given else row[f.name] for f in fields(kind)}
+    return kind(**{k: stored(v) if isinstance(v, dict | list) else v for k, v in values.items()})

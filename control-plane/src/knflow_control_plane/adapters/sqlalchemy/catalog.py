@@ -5,11 +5,13 @@ Each public function is one transaction (see ``sqlalchemy_database``).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
+from ...domain.catalogue import ActionVersion, Deployment, Route, VersionEntry, WorkflowEntry, WorkflowVersion
 from .tables import action_versions, deployments, projects, routes, workflow_versions, workflows
 
 
@@ -51,13 +53,13 @@ def put_action_version(
     return True
 
 
-def get_action_version(conn: Connection, project: str, name: str, version: str | None) -> dict[str, Any] | None:
+def get_action_version(conn: Connection, project: str, name: str, version: str | None) -> ActionVersion | None:
     """One action version (the newest when ``version`` is None), code included."""
     query = sa.select(action_versions).where(action_versions.c.project == project, action_versions.c.name == name)
     if version is not None:
         query = query.where(action_versions.c.version == version)
     row = conn.execute(query.order_by(action_versions.c.created_at.desc()).limit(1)).first()
-    return dict(row._mapping) if row else None
+    return _record(ActionVersion, row._mapping) if row else None
 
 
 def set_build(
@@ -80,15 +82,15 @@ def set_build(
     )
 
 
-def list_actions(conn: Connection, project: str) -> list[dict[str, Any]]:
-    """Every action version of a project (without code), newest first."""
+def list_actions(conn: Connection, project: str) -> list[ActionVersion]:
+    """Every action version of a project (``code`` left out: None), newest first."""
     cols = [c for c in action_versions.c if c.name != "code"]
     rows = conn.execute(
         sa.select(*cols)
         .where(action_versions.c.project == project)
         .order_by(action_versions.c.name, action_versions.c.created_at.desc())
     )
-    return [dict(r._mapping) for r in rows]
+    return [_record(ActionVersion, r._mapping, code=None) for r in rows]
 
 
 def delete_action(conn: Connection, project: str, name: str) -> int:
@@ -131,7 +133,7 @@ def put_workflow(conn: Connection, project: str, spec: dict[str, Any], version: 
     return not exists
 
 
-def get_workflow(conn: Connection, project: str, name: str, version: str | None) -> dict[str, Any] | None:
+def get_workflow(conn: Connection, project: str, name: str, version: str | None) -> WorkflowVersion | None:
     """A workflow version (the latest when ``version`` is None) with its spec."""
     if version is None:
         version = conn.execute(
@@ -146,10 +148,10 @@ def get_workflow(conn: Connection, project: str, name: str, version: str | None)
             workflow_versions.c.version == version,
         )
     ).first()
-    return dict(row._mapping) if row else None
+    return _record(WorkflowVersion, row._mapping) if row else None
 
 
-def list_workflows(conn: Connection, project: str) -> list[dict[str, Any]]:
+def list_workflows(conn: Connection, project: str) -> list[WorkflowEntry]:
     """Workflows with their latest version and deployment state."""
     query = (
         sa.select(workflows, deployments.c.status.label("deployment"), deployments.c.version.label("deployed_version"))
@@ -162,17 +164,17 @@ def list_workflows(conn: Connection, project: str) -> list[dict[str, Any]]:
         .where(workflows.c.project == project)
         .order_by(workflows.c.name)
     )
-    return [dict(r._mapping) for r in conn.execute(query)]
+    return [_record(WorkflowEntry, r._mapping) for r in conn.execute(query)]
 
 
-def workflow_history(conn: Connection, project: str, name: str) -> list[dict[str, Any]]:
+def workflow_history(conn: Connection, project: str, name: str) -> list[VersionEntry]:
     """Every version of a workflow, newest first."""
     rows = conn.execute(
         sa.select(workflow_versions.c.version, workflow_versions.c.created_at)
         .where(workflow_versions.c.project == project, workflow_versions.c.name == name)
         .order_by(workflow_versions.c.created_at.desc())
     )
-    return [dict(r._mapping) for r in rows]
+    return [VersionEntry(r.version, r.created_at) for r in rows]
 
 
 def delete_workflow(conn: Connection, project: str, name: str) -> bool:
@@ -216,12 +218,12 @@ def set_deployment(
         )
 
 
-def get_deployment(conn: Connection, project: str, workflow: str) -> dict[str, Any] | None:
+def get_deployment(conn: Connection, project: str, workflow: str) -> Deployment | None:
     """A workflow's deployment record."""
     row = conn.execute(
         sa.select(deployments).where(deployments.c.project == project, deployments.c.workflow == workflow)
     ).first()
-    return dict(row._mapping) if row else None
+    return _record(Deployment, row._mapping) if row else None
 
 
 def replace_routes(
@@ -259,14 +261,22 @@ def delete_routes(conn: Connection, project: str, workflow: str) -> None:
     conn.execute(routes.delete().where(routes.c.project == project, routes.c.workflow == workflow))
 
 
-def find_route(conn: Connection, project: str | None, method: str, path: str) -> dict[str, Any] | None:
+def find_route(conn: Connection, project: str | None, method: str, path: str) -> Route | None:
     """The deployed workflow an HTTP trigger request goes to (in any project: None), with its ``project``."""
     query = sa.select(routes).where(routes.c.method == method, routes.c.path == path)
     row = conn.execute(query if project is None else query.where(routes.c.project == project)).first()
-    return dict(row._mapping) if row else None
+    return _record(Route, row._mapping) if row else None
 
 
 def routes_for_path(conn: Connection, project: str | None, path: str) -> list[str]:
     """Methods served at ``path`` (to tell 405 from 404), in ``project`` (in any: None)."""
     query = sa.select(routes.c.method).where(routes.c.path == path)
     return list(conn.execute(query if project is None else query.where(routes.c.project == project)).scalars())
+
+
+_Record = TypeVar("_Record", ActionVersion, WorkflowVersion, WorkflowEntry, Deployment, Route)
+
+
+def _record(kind: type[_Record], row: RowMapping, **given: Any) -> _Record:
+    """``kind`` from the row's columns of the same names (``given`` for the ones the query left out)."""
+    return kind(**{f.name: given[f.name] if f.name in given else row[f.name] for f in fields(kind)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ...domain.catalogue import ActionVersion, Deployment, Route, VersionEntry, WorkflowEntry, WorkflowVersion
 from ...domain.files import FileRecord
 from ...domain.map_views import ItemFilter, ItemPage
 from ...domain.model import Outcome
@@ -233,7 +234,7 @@ class SqlAlchemyStore:
         """Store an action version; True if new."""
         return await self.db.run(catalog.put_action_version, project, spec, code, code_digest, now)
 
-    async def get_action_version(self, project: str, name: str, version: str | None = None) -> dict[str, Any] | None:
+    async def get_action_version(self, project: str, name: str, version: str | None = None) -> ActionVersion | None:
         """An action version with its code and build."""
         return await self.db.run(catalog.get_action_version, project, name, version)
 
@@ -243,7 +244,7 @@ class SqlAlchemyStore:
         """Record a build outcome."""
         await self.db.run(catalog.set_build, project, name, version, status, logs, artifact, now)
 
-    async def list_actions(self, project: str) -> list[dict[str, Any]]:
+    async def list_actions(self, project: str) -> list[ActionVersion]:
         """Action versions of a project."""
         return await self.db.run(catalog.list_actions, project)
 
@@ -255,15 +256,15 @@ class SqlAlchemyStore:
         """Store a workflow version as the latest; True if new."""
         return await self.db.run(catalog.put_workflow, project, spec, version, now)
 
-    async def get_workflow(self, project: str, name: str, version: str | None = None) -> dict[str, Any] | None:
+    async def get_workflow(self, project: str, name: str, version: str | None = None) -> WorkflowVersion | None:
         """A workflow version."""
         return await self.db.run(catalog.get_workflow, project, name, version)
 
-    async def list_workflows(self, project: str) -> list[dict[str, Any]]:
+    async def list_workflows(self, project: str) -> list[WorkflowEntry]:
         """Workflows with their deployments."""
         return await self.db.run(catalog.list_workflows, project)
 
-    async def workflow_history(self, project: str, name: str) -> list[dict[str, Any]]:
+    async def workflow_history(self, project: str, name: str) -> list[VersionEntry]:
         """Versions of a workflow."""
         return await self.db.run(catalog.workflow_history, project, name)
 
@@ -284,7 +285,7 @@ class SqlAlchemyStore:
         """Record a deployment's state."""
         await self.db.run(catalog.set_deployment, project, workflow, version, status, error, now, source)
 
-    async def get_deployment(self, project: str, workflow: str) -> dict[str, Any] | None:
+    async def get_deployment(self, project: str, workflow: str) -> Deployment | None:
         """A workflow's deployment."""
         return await self.db.run(catalog.get_deployment, project, workflow)
 
@@ -298,7 +299,7 @@ class SqlAlchemyStore:
         """Remove a workflow's routes."""
         await self.db.run(catalog.delete_routes, project, workflow)
 
-    async def find_route(self, project: str | None, method: str, path: str) -> dict[str, Any] | None:
+    async def find_route(self, project: str | None, method: str, path: str) -> Route | None:
         """The route for an HTTP trigger request."""
         return await self.db.run(catalog.find_route, project, method, path)
 
