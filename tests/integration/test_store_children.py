@@ -6,15 +6,18 @@ step no longer runs it is found to be cancelled; the links read back both ways a
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.dialects import sqlite
 
 from knflow import action, workflow
 from knflow_control_plane.adapters.memory import MemoryStore
+from knflow_control_plane.adapters.sqlalchemy import children
 from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import Outcome, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, RunFilter, Worker
@@ -163,3 +166,21 @@ async def test_the_poll_settles_a_failed_child_and_finds_orphans(store: RunStore
     assert await store.orphan_children() == [(running, "default")]
     await store.cancel_run(running, now + 3, "default")
     assert await store.orphan_children() == [] and await store.running_children(other.run_id) == []
+
+
+async def test_the_polls_looks_read_only_the_partial_indexes_of_children_going(tmp_path: Path) -> None:
+    """On SQLite (which uses a partial index only when the query names its constants): the poll's two
+    looks search the indexes of running sub-workflow steps and of child runs still going, so a store
+    of plain runs, however many, answers them from empty indexes."""
+    async with sql_store("sqlite", tmp_path):
+        connection = sqlite3.connect(tmp_path / "knflow.db")
+        try:
+            for statement, index in (
+                (children._ENDED_CHILDREN, "ix_steps_child"),
+                (children._ORPHANS, "ix_runs_children_going"),
+            ):
+                sql = str(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+                plan = [row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + sql)]
+                assert plan[0].startswith("SEARCH") and f"USING INDEX {index}" in plan[0], plan
+        finally:
+            connection.close()

@@ -75,53 +75,29 @@ def settle_child(
     """The ended child run's outcome for its parent step (the step succeeds with its result, or fails
     naming it); None when the child runs on, has no parent, or its parent step no longer waits for it.
     Recorded once: a second call finds the step moved on (the planner's fencing)."""
-    child = conn.execute(
-        sa.select(runs.c.status, runs.c.workflow, runs.c.result, runs.c.error, runs.c.parent_run_id).where(
-            runs.c.id == child_run_id
-        )
-    ).first()
-    if child is None or child.parent_run_id is None or child.status in _GOING:
-        return None
-    rows = _waiting_for(conn, steps.c.child_run_id == child_run_id)
+    rows = list(conn.execute(_ENDED_CHILD, {"child": child_run_id}))
     if not rows:
         return None
+    parent = rows[0].run_id
     plans = transition(conn, _facts(rows), Context(now, worker, rng), use_outbox=use_outbox)
-    done = plans.get(child.parent_run_id)
-    return as_transition(child.parent_run_id, done) if done is not None else None
+    done = plans.get(parent)
+    return as_transition(parent, done) if done is not None else None
+
+
+def ended_children(conn: AnyConnection, limit: int = 100) -> list[Any]:
+    """Running sub-workflow steps whose child run ended, with the child (the poll's look, read without a
+    transaction: through the partial index of running sub-workflow steps, nothing for plain runs)."""
+    return list(conn.execute(_ENDED_CHILDREN, {"limit": limit}))
 
 
 def settle_children(
-    conn: AnyConnection, now: float, worker: Worker | None, rng: random.Random, use_outbox: bool, limit: int = 100
+    conn: AnyConnection, rows: list[Any], now: float, worker: Worker | None, rng: random.Random, use_outbox: bool
 ) -> list[Transition]:
-    """:func:`settle_child` of every ended child whose parent step still waits for it (the poll's: a
-    child that ended on another replica, or before a restart); a transition per step settled."""
-    rows = _waiting_for(conn, steps.c.child_run_id.is_not(None), limit)
-    if not rows:
-        return []
+    """:func:`settle_child` of the ended children ``rows`` found (the poll's: a child that ended on another
+    replica, or before a restart); a transition per step settled. A row read before this transaction that
+    the step has moved on from since is refused by the planner's fencing."""
     plans = transition(conn, _facts(rows), Context(now, worker, rng), skip_locked=True, use_outbox=use_outbox)
     return _applied(plans)
-
-
-def _waiting_for(conn: AnyConnection, which: Any, limit: int = 100) -> list[Any]:
-    """Running sub-workflow steps whose child run ended (``which`` picks the steps), with the child."""
-    child = runs.alias("child")
-    query = (
-        sa.select(
-            steps.c.run_id,
-            steps.c.name,
-            steps.c.attempts,
-            child.c.id,
-            child.c.workflow,
-            child.c.status,
-            child.c.result,
-            child.c.error,
-        )
-        .select_from(steps.join(child, child.c.id == steps.c.child_run_id))
-        .where(which, steps.c.status == _RUNNING, child.c.status.not_in(_GOING))
-        .order_by(steps.c.run_id, steps.c.name)
-        .limit(limit)
-    )
-    return list(conn.execute(query).all())
 
 
 def _facts(rows: list[Any]) -> dict[str, list[Fact]]:
@@ -134,28 +110,50 @@ def _facts(rows: list[Any]) -> dict[str, list[Fact]]:
 
 def orphans(conn: AnyConnection, limit: int = 100) -> list[tuple[str, str]]:
     """(child run, project) of running child runs whose parent step no longer runs them (it was cancelled,
-    its run timed out, or a retry started another child): each is to be cancelled."""
-    parent = steps.alias("parent")
-    query = (
-        sa.select(runs.c.id, runs.c.project)
-        .select_from(
-            runs.outerjoin(
-                parent, sa.and_(parent.c.run_id == runs.c.parent_run_id, parent.c.name == runs.c.parent_step)
-            )
-        )
-        .where(
-            runs.c.parent_run_id.is_not(None),
-            runs.c.status.in_(_GOING),
-            sa.or_(
-                parent.c.name.is_(None),
-                parent.c.status != _RUNNING,
-                parent.c.child_run_id.is_(None),
-                parent.c.child_run_id != runs.c.id,
-            ),
-        )
-        .limit(limit)
+    its run timed out, or a retry started another child): each is to be cancelled. Read without a
+    transaction, through the partial index of child runs still going."""
+    return [(r.id, r.project) for r in conn.execute(_ORPHANS, {"limit": limit})]
+
+
+# Statements built once (the raw path compiles each once). The status tests are literal SQL, as the
+# predicates of the partial indexes they read are (SQLite uses a partial index only for a constant).
+_CHILD = runs.alias("child")
+_PARENT = steps.alias("parent")
+_STEP_RUNNING = steps.c.status == sa.literal_column(f"'{_RUNNING}'")
+_CHILD_GOING = _CHILD.c.status.in_([sa.literal_column(f"'{s}'") for s in _GOING])
+_ENDED = (
+    sa.select(
+        steps.c.run_id,
+        steps.c.name,
+        steps.c.attempts,
+        _CHILD.c.id,
+        _CHILD.c.workflow,
+        _CHILD.c.status,
+        _CHILD.c.result,
+        _CHILD.c.error,
     )
-    return [(r.id, r.project) for r in conn.execute(query)]
+    .select_from(steps.join(_CHILD, _CHILD.c.id == steps.c.child_run_id))
+    .where(steps.c.child_run_id.is_not(None), _STEP_RUNNING, sa.not_(_CHILD_GOING))
+)
+_ENDED_CHILD = _ENDED.where(steps.c.child_run_id == sa.bindparam("child"))
+_ENDED_CHILDREN = _ENDED.limit(sa.bindparam("limit"))  # no ORDER BY: SQLite would walk every step's key for it
+_ORPHANS = (
+    sa.select(runs.c.id, runs.c.project)
+    .select_from(
+        runs.outerjoin(_PARENT, sa.and_(_PARENT.c.run_id == runs.c.parent_run_id, _PARENT.c.name == runs.c.parent_step))
+    )
+    .where(
+        runs.c.parent_run_id.is_not(None),
+        runs.c.status.in_([sa.literal_column(f"'{s}'") for s in _GOING]),
+        sa.or_(
+            _PARENT.c.name.is_(None),
+            _PARENT.c.status != _RUNNING,
+            _PARENT.c.child_run_id.is_(None),
+            _PARENT.c.child_run_id != runs.c.id,
+        ),
+    )
+    .limit(sa.bindparam("limit"))
+)
 
 
 def running_children(conn: AnyConnection, run_id: str) -> list[str]:

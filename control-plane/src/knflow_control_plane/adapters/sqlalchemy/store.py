@@ -135,11 +135,14 @@ class SqlAlchemyStore:
 
     async def settle_children(self, now: float, worker: Worker | None = None) -> list[Transition]:
         """Record every ended child run whose parent step still waits for it."""
-        return await self.db.run(children.settle_children, now, worker, self.rng, self.outbox)
+        ended = await self.db.read_raw(children.ended_children)
+        if not ended:  # the common case: one read of an index holding running sub-workflow steps only
+            return []
+        return await self.db.run(children.settle_children, ended, now, worker, self.rng, self.outbox)
 
     async def orphan_children(self) -> list[tuple[str, str]]:
         """(run, project) of the running child runs whose parent step no longer runs them."""
-        return await self.db.run(children.orphans)
+        return await self.db.read_raw(children.orphans)
 
     async def running_children(self, run_id: str) -> list[str]:
         """The running child runs of ``run_id``."""

@@ -147,6 +147,12 @@ runs = sa.Table(
         postgresql_where=sa.text("parent_run_id IS NOT NULL"),
         sqlite_where=sa.text("parent_run_id IS NOT NULL"),
     ),
+    sa.Index(  # child runs still going: the poll's look for children nobody waits for (migration 0014)
+        "ix_runs_children_going",
+        "parent_run_id",
+        postgresql_where=sa.text("parent_run_id IS NOT NULL AND status IN ('running', 'queued')"),
+        sqlite_where=sa.text("parent_run_id IS NOT NULL AND status IN ('running', 'queued')"),
+    ),
 )
 
 steps = sa.Table(
@@ -196,11 +202,11 @@ steps = sa.Table(
         postgresql_where=sa.text("status = 'running'"),
         sqlite_where=sa.text("status = 'running'"),
     ),
-    sa.Index(
+    sa.Index(  # running sub-workflow steps only: the poll's look for children that ended (migration 0014)
         "ix_steps_child",
         "child_run_id",
-        postgresql_where=sa.text("child_run_id IS NOT NULL"),
-        sqlite_where=sa.text("child_run_id IS NOT NULL"),
+        postgresql_where=sa.text("child_run_id IS NOT NULL AND status = 'running'"),
+        sqlite_where=sa.text("child_run_id IS NOT NULL AND status = 'running'"),
     ),
 )
 
