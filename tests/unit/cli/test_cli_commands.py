@@ -321,3 +321,17 @@ def test_a_request_the_clients_own_model_refuses_is_one_line_naming_the_field(fa
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: name: String should match pattern"), result.output
     assert "'Bad Name'" in lines[0] and "Traceback" not in result.output
+
+
+def test_run_progress_names_the_child_run_a_sub_workflow_step_started(fake: FakeApi) -> None:
+    wait = {"kind": "workflow", "workflow": "thumbnail", "version": "0b5f3c2a1d9e"}
+    running = {"id": "a1", "number": 1, "status": "running"}
+    step = make_step("front", "running", attempts=[running], wait=wait, child_run_id="c1")
+    done = make_step("front", "succeeded", attempts=[{**running, "status": "succeeded"}], wait=wait, child_run_id="c1")
+    fake.script(
+        make_run("r1", "running", [step]),
+        make_run("r1", "succeeded", [done], result=1, finished_at="2025-01-01T00:00:01+00:00"),
+    )
+    result = runner.invoke(app, ["run", "album"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("↳ front  child run c1") == 1, result.stdout

@@ -41,6 +41,10 @@ class Progress:
             attempts = sorted(step.get("attempts") or [], key=lambda a: int(a.get("number") or 0))
             for attempt in attempts:
                 self._attempt(name, step, attempt, last=attempt is attempts[-1])
+            child = step.get("child_run_id")
+            if child and (name, f"child {child}") not in self.shown_steps:  # a sub-workflow step started one
+                self.shown_steps.add((name, f"child {child}"))
+                self.console.print(Text.assemble("  ↳ ", (name, "bold"), f"  child run {child}"))
             status = str(step.get("status"))
             if not attempts and status in _NO_ATTEMPT and (name, status) not in self.shown_steps:
                 # never ran (skipped, or the run ended first); or runs no action: an approval or a sleep
