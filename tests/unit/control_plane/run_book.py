@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from knflow_control_plane.adapters.memory.maps import MemoryMaps
 from knflow_control_plane.domain.concurrency import QueuedRun
 from knflow_control_plane.domain.events import LifecycleEvent
 from knflow_control_plane.domain.model import AttemptStatus, PlannedStep, RetryPolicy, StepStatus
@@ -32,10 +33,18 @@ from knflow_control_plane.service.state_machine import apply_facts
 
 
 def dag_run(
-    upstream: dict[str, list[str]], retries: dict[str, int], result: str | None, children: frozenset[str] = frozenset()
+    upstream: dict[str, list[str]],
+    retries: dict[str, int],
+    result: str | None,
+    children: frozenset[str] = frozenset(),
+    maps: Mapping[str, str] | None = None,
+    items: int = 3,
 ) -> NewRun:
     """A run of a DAG given as each step's upstream (in an order where upstream come first); the steps in
-    ``children`` are sub-workflow steps (each attempt starts a child run of workflow ``child``)."""
+    ``children`` are sub-workflow steps (each attempt starts a child run of workflow ``child``); those in
+    ``maps`` are map steps over the run's input ``items`` (``items`` of them, 2 at a time; their
+    ``on_error``), bound downstream by their joined ``result``."""
+    maps = maps or {}
     dependents: dict[str, list[str]] = {name: [] for name in upstream}
     for name, ups in upstream.items():
         for up in ups:
@@ -45,16 +54,26 @@ def dag_run(
             name=name,
             action="work",
             version="v1",
-            inputs={"x": {"input": "x"}, **{f"from_{up}": {"step": up, "output": "v"} for up in ups}},
+            inputs={
+                "x": {"input": "x"},
+                **({"item": {"input": "items"}} if name in maps else {}),
+                **{f"from_{up}": {"step": up, "output": "result" if up in maps else "v"} for up in ups},
+            },
             upstream=tuple(sorted(ups)),
             dependents=tuple(sorted(dependents[name])),
             policy=RetryPolicy(retries=retries.get(name, 0), backoff=0.0),
-            wait={"kind": "workflow", "workflow": "child", "version": "v1"} if name in children else None,
+            wait=(
+                {"kind": "workflow", "workflow": "child", "version": "v1"}
+                if name in children
+                else {"kind": "map", "over": ["item"], "max_parallel": 2, "on_error": maps[name]}
+                if name in maps
+                else None
+            ),
         )
         for name, ups in upstream.items()
     ]
-    binding = {"step": result, "output": "v"} if result else None
-    return NewRun("run-1", "default", "dag", "v1", {"x": 1}, steps, binding)
+    binding = {"step": result, "output": "result" if result in maps else "v"} if result else None
+    return NewRun("run-1", "default", "dag", "v1", {"x": 1, "items": list(range(items))}, steps, binding)
 
 
 @dataclass
@@ -69,6 +88,8 @@ class RunBook:
     partial: bool = True
     result: Any = None
     error: dict[str, Any] | None = None
+    #: the map steps' counts and items, as the stores keep them
+    maps: MemoryMaps = field(default_factory=MemoryMaps)
 
     @classmethod
     def create(cls, new: NewRun, context: Context, *, partial: bool = True) -> tuple[RunBook, Plan]:
@@ -115,13 +136,14 @@ class RunBook:
             for n in need.outputs
             if n in self.outputs and self.run.steps[n].status is StepStatus.SUCCEEDED
         }
-        return replace(
+        state = replace(
             state,
             steps=steps,
             outputs={**state.outputs, **found},
             looked_up=state.looked_up | need.outputs,
             complete=state.complete or need.all_steps,
         )
+        return self.maps.load(state, need.maps) if need.maps else state
 
     def persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
         for done, _ in plans:
@@ -163,6 +185,9 @@ class RunBook:
             self.result, self.error = done.run.result, done.run.error
         self.run = replace(run, steps=steps)
         self.events += done.events
+        for change in done.maps.values():
+            assert change.step in steps and steps[change.step].wait is not None, f"{change.step} is not a map"
+            self.maps.write(self.run.run_id, change, 0.0)
 
 
 def _full(after: Step, before: Step) -> Step:

@@ -4,7 +4,9 @@ Facts come as a live system delivers them: outcomes of the attempts in flight (s
 retryable or not, lost), replays of outcomes already recorded, late results of attempts whose lease
 expired, lease expiries, timers, cancels, timeouts and retries, in any order, alone or in batches.
 Some steps are sub-workflow steps: each attempt starts a child run (its claim says so), whose end
-(succeeded, failed, cancelled) is the attempt's outcome.
+(succeeded, failed, cancelled) is the attempt's outcome. Some are map steps: their items' attempts
+(``step[index]``) come and go like any, never more than ``max_parallel`` running, each item succeeding
+at most once (a retry of the run runs again only those that did not), their counts kept true.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from knflow_control_plane.domain.children import child_outcome, is_child
+from knflow_control_plane.domain.map_views import is_map
 from knflow_control_plane.domain.model import AttemptStatus, Outcome, RunStatus, StepStatus, TransitionError
 from knflow_control_plane.domain.transitions import (
     AttemptFinished,
@@ -36,25 +39,28 @@ FATAL = {"type": "ActionError", "message": "no", "code": 400, "retryable": False
 FLAKY = {"type": "ConnectionError", "message": "down", "code": None, "retryable": True, "traceback": None}
 
 
-Dag = tuple[dict[str, list[str]], dict[str, int], str | None, frozenset[str]]
+Dag = tuple[dict[str, list[str]], dict[str, int], str | None, frozenset[str], dict[str, str], int]
 
 
 @st.composite
 def dags(draw: st.DrawFn) -> Dag:
     """Up to 7 steps, each with upstream among the steps before it; retries 0-2; maybe a result; some of
-    them sub-workflow steps."""
+    them sub-workflow steps, some map steps (fail or collect) over 0-5 items."""
     count = draw(st.integers(1, 7))
     names = [f"s{i}" for i in range(count)]
     upstream = {name: sorted(draw(st.sets(st.sampled_from(names[:i]))) if i else []) for i, name in enumerate(names)}
     retries = {name: draw(st.integers(0, 2)) for name in names}
     result = draw(st.one_of(st.none(), st.sampled_from(names)))
-    return upstream, retries, result, frozenset(draw(st.sets(st.sampled_from(names))))
+    children = frozenset(draw(st.sets(st.sampled_from(names))))
+    mapped = draw(st.sets(st.sampled_from(names))) - children
+    maps = {name: draw(st.sampled_from(["fail", "collect"])) for name in sorted(mapped)}
+    return upstream, retries, result, children, maps, draw(st.integers(0, 5))
 
 
 def ended(book: RunBook, step: str, kind: str, value: int) -> Outcome:
     """An attempt's outcome: a sub-workflow step's is its child run's end (a child is never lost: the
-    lease that a crash loses comes before the child starts, ``LeaseExpired``)."""
-    if not is_child(book.run.steps[step]):
+    lease that a crash loses comes before the child starts, ``LeaseExpired``); an item's is an action's."""
+    if step not in book.run.steps or not is_child(book.run.steps[step]):
         return outcome_of(kind, value)
     status = {"ok": "succeeded", "fatal": "failed", "flaky": "cancelled"}.get(kind, "succeeded")
     return child_outcome(f"child-{value}", "child", status, {"v": value}, {"message": kind})
@@ -75,6 +81,8 @@ class Invariants:
         self.book, self.upstream, self.children = book, upstream, children
         self.successes: dict[str, int] = {}
         self.child_starts: set[str] = set()  # attempts whose claim started a child run
+        self.item_successes: dict[tuple[str, int], int] = {}
+        self.item_claims: set[str] = set()
 
     def check(self, before: RunStatus, facts: list[Fact], done: Plan) -> None:
         book, steps = self.book, self.book.run.steps
@@ -91,6 +99,7 @@ class Invariants:
             # After the batch's own successes are counted: a retry re-opens the steps it re-runs (a success
             # recorded in the same batch, before the retry, is one of the old epoch), and only those.
             self.successes = {n: c for n, c in self.successes.items() if steps[n].status is StepStatus.SUCCEEDED}
+        self.check_maps(done, retried)
         for name, step in done.steps.items():
             if step.status in (StepStatus.READY, StepStatus.RUNNING):
                 assert all(steps[up].status is StepStatus.SUCCEEDED for up in self.upstream[name]), name
@@ -105,12 +114,41 @@ class Invariants:
             assert not statuses & ACTIVE - {StepStatus.RUNNING}, f"a {status.value} run has active steps: {statuses}"
             assert status is RunStatus.FAILED or StepStatus.RUNNING not in statuses
             assert status is RunStatus.CANCELLED or StepStatus.FAILED in statuses or book.error is not None
-        running = {f"run-1/{n}/{s.attempts}" for n, s in steps.items() if s.status is StepStatus.RUNNING}
+        running = {
+            f"run-1/{n}/{s.attempts}"
+            for n, s in steps.items()
+            if s.status is StepStatus.RUNNING and not is_map(s.wait)  # a map runs no attempt of its own
+        }
         recorded = {a for a, s in book.attempts.items() if s == AttemptStatus.RUNNING.value}
         assert running == recorded, "a step runs exactly while its current attempt does"
         for result in done.results:
             if result.duplicate:
                 assert not result.events and not result.claims
+
+    def check_maps(self, done: Plan, retried: bool) -> None:
+        """Each item succeeds at most once (a map started afresh forgets its items); never more than
+        ``max_parallel`` run; the counts are the items' states."""
+        for name, change in done.maps.items():
+            if "drop" in change.bulk or change.created is not None:
+                self.item_successes = {k: c for k, c in self.item_successes.items() if k[0] != name}
+            for item in change.items.values():
+                if item.status == "succeeded":
+                    key = (name, item.index)
+                    self.item_successes[key] = self.item_successes.get(key, 0) + 1
+                    assert self.item_successes[key] == 1, f"item {key} succeeded twice"
+        for (run_id, name), row in self.book.maps.rows.items():
+            items = self.book.maps.items[(run_id, name)]
+            states = [i["status"] for i in items]
+            assert states.count("running") == row["running"] <= row["max_parallel"], (name, states, row)
+            for count in ("pending", "succeeded", "failed"):
+                assert states.count(count) == row[count], (name, count, states, row)
+            assert states.count("skipped") + states.count("cancelled") == row["skipped"], (name, states, row)
+            step = self.book.run.steps[name]
+            if step.status is StepStatus.SUCCEEDED:
+                assert row["pending"] == row["running"] == 0, (name, row)
+        for claim in done.claims:
+            assert claim.attempt_id not in self.item_claims, f"{claim.attempt_id} claimed twice"
+            self.item_claims.add(claim.attempt_id)
 
     def check_children(self, facts: list[Fact], done: Plan) -> None:
         """A claim starts a child run exactly for a sub-workflow step, once per attempt; a child that did
@@ -140,13 +178,13 @@ class Invariants:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dag=dags(), data=st.data())
 def test_random_dags_and_fact_orders_keep_the_invariants(dag: Dag, data: st.DataObject) -> None:
-    upstream, retries, result, children = dag
+    upstream, retries, result, children, maps, items = dag
     now = 1.0
     capacity = data.draw(st.integers(1, 4), label="capacity")
     partial = data.draw(st.booleans(), label="partial loads")
     rng = random.Random(data.draw(st.integers(0, 2**16), label="seed"))
     book, first = RunBook.create(
-        dag_run(upstream, retries, result, children), Context(now, worker(capacity), rng), partial=partial
+        dag_run(upstream, retries, result, children, maps, items), Context(now, worker(capacity), rng), partial=partial
     )
     checks = Invariants(book, upstream, children)
     checks.check_children([], first)
@@ -170,6 +208,7 @@ def test_random_dags_and_fact_orders_keep_the_invariants(dag: Dag, data: st.Data
         if book.run.status.finished and not in_flight and data.draw(st.booleans(), label="stop"):
             break
     event(f"run {book.run.status.value}")
+    event(f"{len(checks.item_claims) // 5 * 5}+ items claimed")
     event(f"{len(delivered) // 5 * 5}+ outcomes delivered")
     assert_replays_change_nothing(book, delivered, now + 1, capacity)
 

@@ -29,6 +29,8 @@ from .records import Claim
 from .transitions import Context, Need, Plan, RunState, Step, attempt_id
 
 S = StepStatus
+#: attempt numbers an item has in one round of its map (a round: the map started afresh)
+ROUND_ATTEMPTS = 1000
 _IN_PROGRESS = (S.RUNNING, S.READY)
 
 
@@ -104,6 +106,12 @@ class MapDraft(PlanDraft):
         self.map_items[name][item.index] = item
         self._change(name)["items"][item.index] = item
 
+    def _settling(self, name: str) -> bool:
+        """Whether this plan changed the map's items in bulk: what was loaded of it is stale until written,
+        so it launches nothing more before the next transition."""
+        change = self.map_changes.get(name)
+        return change is not None and bool(change["bulk"])
+
     def _bulk(self, name: str, op: str) -> None:
         change = self._change(name)
         change["bulk"] = (*change["bulk"], op)
@@ -161,7 +169,13 @@ class MapDraft(PlanDraft):
             return BindingError(f"mapped inputs of different lengths ({told})", path=f"steps.{step.name}.map.over")
         total = next(iter(lengths.values()))
         mapped = [(key, value) for key, value in lists.items() if isinstance(value, list)]
-        items = tuple(Item(i, inputs={key: value[i] for key, value in mapped}) for i in range(total))
+        # A map started afresh (a step upstream of it ran again) numbers its items' attempts past the
+        # earlier rounds': their late results are refused, their attempt ids (files, logs) stay apart.
+        base = ROUND_ATTEMPTS * step.attempts
+        items = tuple(
+            Item(i, inputs={key: value[i] for key, value in mapped}, attempts=base, budget_start=base)
+            for i in range(total)
+        )
         constants = {key: value for key, value in inputs.items() if key not in lists}
         counts = {"pending": total, "running": 0, "succeeded": 0, "failed": 0, "skipped": 0}
         row = MapState(
@@ -187,8 +201,8 @@ class MapDraft(PlanDraft):
     def resume_map(self, step: Step) -> bool:
         """A ready map step that started before launches what its counts allow; False when it has not
         started (the planner binds its inputs and starts it)."""
-        if self.creating:
-            return True  # left ready, since now: the next poll starts it
+        if self.creating or self._settling(step.name):
+            return True  # left ready, since now: the next poll starts it (after the writes before it)
         if step.started_at is None or self.map_of(step.name) is None:
             return False
         running = self.move(step, S.RUNNING, ready_at=None)
@@ -312,7 +326,7 @@ class MapDraft(PlanDraft):
             or self.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED)
         ):
             return False
-        in_progress = step.status in _IN_PROGRESS and self.status is RunStatus.RUNNING
+        in_progress = step.status in _IN_PROGRESS and self.status is RunStatus.RUNNING and not self._settling(map_name)
         if outcome.status is AttemptStatus.SUCCEEDED:
             self._end_item(map_name, item, "succeeded", outcome, output=element(outcome.outputs))
         elif not self._retried(step, item, outcome, in_progress):
@@ -434,5 +448,6 @@ class MapDraft(PlanDraft):
             if any(up in again for up in step.upstream or ()):
                 self._bulk(name, "drop")
                 self.update(step, started_at=None)
+                self.map_rows[name] = None  # late results of its items are refused from now on
             else:
                 self._bulk(name, "again")

@@ -76,9 +76,10 @@ class MemoryMaps:
     def write(self, run_id: str, change: MapChange, now: float) -> None:
         """Keep what a plan changed of one map step."""
         key = (run_id, change.step)
-        if "drop" in change.bulk:
+        if "drop" in change.bulk:  # the map is forgotten, whatever came before in the plan
             self.rows.pop(key, None)
             self.items.pop(key, None)
+            return
         if change.created is not None:
             made = change.created
             self.rows[key] = {

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ...domain.map_views import ItemFilter, ItemPage, ItemView, MapCounts, is_map
+from ...domain.maps import ROUND_ATTEMPTS
 from ...domain.model import NoSuchStep
 from .tables import map_items, maps, runs, steps
 
@@ -59,7 +60,10 @@ def item_page(conn: Connection, where: ItemFilter) -> ItemPage | None:
     if where.status is not None:
         query = query.where(map_items.c.status == where.status)
     rows = conn.execute(query.order_by(map_items.c.idx).limit(where.limit + 1)).all()
-    items = [ItemView(r.idx, r.status, r.attempts, r.started_at, r.finished_at, r.output, r.error) for r in rows]
+    items = [
+        ItemView(r.idx, r.status, r.attempts % ROUND_ATTEMPTS, r.started_at, r.finished_at, r.output, r.error)
+        for r in rows
+    ]
     more = len(items) > where.limit
     items = items[: where.limit]
     return ItemPage(items, str(items[-1].index) if more else None)

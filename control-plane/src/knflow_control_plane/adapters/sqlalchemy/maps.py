@@ -180,10 +180,10 @@ def persist(conn: AnyConnection, plans: Sequence[tuple[Plan, Context]]) -> None:
 
 def _write(conn: AnyConnection, run_id: str, change: MapChange, now: float) -> None:
     key = {"b_run": run_id, "b_step": change.step}
-    for op in change.bulk:
-        if op == "drop":
-            for statement in BULK[op]:
-                conn.execute(statement, key)
+    if "drop" in change.bulk:  # the map is forgotten, whatever came before in the plan
+        for statement in BULK["drop"]:
+            conn.execute(statement, key)
+        return
     if change.created is not None:
         insert_map(conn, run_id, change.created, change.new_items)
     if change.items:
@@ -192,9 +192,8 @@ def _write(conn: AnyConnection, run_id: str, change: MapChange, now: float) -> N
     if any(change.deltas.values()):
         conn.execute(ADD_COUNTS, {**key, **{f"d_{c}": change.deltas.get(c, 0) for c in COUNTS}})
     for op in change.bulk:
-        if op != "drop":
-            for statement in BULK[op]:
-                conn.execute(statement, {**key, "b_now": now})
+        for statement in BULK[op]:
+            conn.execute(statement, {**key, "b_now": now})
 
 
 def insert_map(conn: AnyConnection, run_id: str, row: MapState, items: Sequence[Item]) -> None:
@@ -213,7 +212,15 @@ def insert_map(conn: AnyConnection, run_id: str, row: MapState, items: Sequence[
     )
     if items:
         rows = [
-            {"run_id": run_id, "step": row.step, "idx": i.index, "status": i.status, "inputs": dict(i.inputs or {})}
+            {
+                "run_id": run_id,
+                "step": row.step,
+                "idx": i.index,
+                "status": i.status,
+                "inputs": dict(i.inputs or {}),
+                "attempts": i.attempts,
+                "budget_start": i.budget_start,
+            }
             for i in items
         ]
         conn.execute(INSERT_ITEMS, rows)
