@@ -25,20 +25,25 @@ from knflow_control_plane.service.workflows import Workflows
 CHILD = {"kind": "workflow", "workflow": "rec", "version": "v1"}
 
 
-def recursive(trigger: dict[str, Any] | None = None, key: tuple[str, str] | None = None) -> NewRun:
+def recursive(
+    trigger: dict[str, Any] | None = None, key: tuple[str, str] | None = None, project: str = "default"
+) -> NewRun:
     """A run of ``rec``, whose one step runs ``rec`` again (registration refuses it; a rollback could not)."""
     step = PlannedStep("again", "", "", {}, (), (), RetryPolicy(), wait=CHILD)
     now = time.time()
-    return NewRun(new_run_id(now), "default", "rec", "v1", {}, [step], trigger=trigger or {}, idempotency=key)
+    return NewRun(new_run_id(now), project, "rec", "v1", {}, [step], trigger=trigger or {}, idempotency=key)
 
 
 class Starts:
     """What ChildRuns asks of the workflows service: the child's run (``refuse``: a 409 instead)."""
 
     def __init__(self, refuse: bool = False) -> None:
-        self.refuse = refuse
+        self.refuse, self.project = refuse, "default"
+        self.projects: list[str] = []  # the project of each child asked for
 
     def of(self, project: str) -> Starts:
+        self.projects.append(project)
+        self.project = project
         return self
 
     async def new_run(
@@ -46,7 +51,7 @@ class Starts:
     ) -> NewRun:
         if self.refuse:
             raise Conflict(f"workflow {name!r} is not deployed: deploy it first", field="workflow")
-        return recursive(trigger, idempotency)
+        return recursive(trigger, idempotency, self.project)
 
 
 def plane(store: MemoryStore, starts: Starts) -> Orchestrator:
@@ -58,18 +63,19 @@ def plane(store: MemoryStore, starts: Starts) -> Orchestrator:
 
 
 async def test_a_workflow_running_itself_stops_at_the_depth_bound_and_fails_up() -> None:
-    store = MemoryStore()
-    here = plane(store, Starts())
-    root = await store.create_run(recursive(), time.time(), here.worker())
+    store, starts = MemoryStore(), Starts()
+    here = plane(store, starts)
+    root = await store.create_run(recursive(project="team"), time.time(), here.worker())
     here.apply(root)
     state = await asyncio.wait_for(here.wait(root.run_id, 20.0), 20.0)
     assert state is not None and state[0] == "failed" and state[2]["type"] == "ChildRunFailed"
     family, current = [root.run_id], root.run_id
-    while children := (await store.list_runs(RunFilter(parent_run_id=current))).runs:
+    while children := (await store.list_runs(RunFilter(project="team", parent_run_id=current))).runs:
         [child] = children
         family.append(child.run_id)
         current = child.run_id
-    assert len(family) == MAX_DEPTH + 1  # the root and ten generations
+    assert len(family) == MAX_DEPTH + 1  # the root and ten generations, each in its parent's project
+    assert starts.projects == ["team"] * MAX_DEPTH
     deepest = await store.get_run(family[-1])
     assert deepest is not None and deepest.error is not None and deepest.error["type"] == "ChildRunTooDeep"
     for run_id in family:
