@@ -83,6 +83,8 @@ ELSEWHERE = {
     "knflow files 01a24...": "tests/e2e/files/test_files_cli.py",
     "knflow logs 01a248aee2f1ba3a98d850e36033 --follow": "tests/e2e/control_plane/test_follow_logs.py",
     "knflow rejected": "tests/e2e/control_plane/test_rejected_events.py",
+    "knflow runs --limit 3": "tests/e2e/control_plane/test_flow_children.py",
+    "knflow runs --status queued": "tests/e2e/control_plane/test_flow_concurrency.py",
 }
 
 

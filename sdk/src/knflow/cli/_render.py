@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from rich.console import Console
@@ -109,12 +109,22 @@ def clock_time(value: Any) -> str:
     return parsed.strftime("%m-%d %H:%M:%S") if parsed is not None else str(value or "-")
 
 
+def recent_time(value: Any, today: date) -> str:
+    """``HH:MM:SS`` for a time of ``today`` (UTC), else as :func:`clock_time`: six columns more for the
+    workflow's name in ``knflow runs`` at 80 columns, where most runs listed are today's."""
+    parsed = _parse_time(value)
+    if parsed is not None and parsed.astimezone(UTC).date() == today:
+        return parsed.strftime("%H:%M:%S")
+    return clock_time(value)
+
+
 def runs_table(runs: list[JSON]) -> Table:
     """The table ``knflow runs`` prints (80 columns: the version is in ``knflow get`` and ``--json``)."""
     table = Table(box=None, pad_edge=False)
     # Ids are what a reader copies into the next command: never elide them.
     table.add_column("id", no_wrap=True, min_width=max((len(str(r.get("id"))) for r in runs), default=2))
     table.add_column("workflow", overflow="fold")
+    today = datetime.now(UTC).date()
     for header in ("status", "created", "duration"):
         table.add_column(header, no_wrap=True)
     for run in runs:
@@ -122,7 +132,7 @@ def runs_table(runs: list[JSON]) -> Table:
             str(run.get("id")),
             f"↳ {run.get('workflow')}" if run.get("parent_run_id") else str(run.get("workflow")),
             queued_text(run) or status_text(str(run.get("status"))),
-            clock_time(run.get("created_at")),
+            recent_time(run.get("created_at"), today),
             format_duration(duration_ms(run)),
         )
     return table

@@ -218,7 +218,8 @@ def _follow(client: Client, run: rest.Run, out: Output, *, no_wait: bool, timeou
         if out.as_json:
             out.json(_context.as_json(run))
         else:
-            out.console.print(f"run {run.id} {run.status}; follow it with: knflow get {run.id}")
+            # two lines: one of 97 columns would wrap mid-command at 80
+            out.console.print(f"run {run.id} {run.status}\nfollow it with: knflow get {run.id}")
         raise typer.Exit(EXIT_OK)
     if not out.as_json:
         out.console.print(f"run [bold]{run.id}[/] of {run.workflow} ({run.workflow_version or '-'})")
