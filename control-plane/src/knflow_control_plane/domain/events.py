@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .frozen import quick_init
+
 RUN_STARTED: Final = "dev.knflow.run.started"
 #: a run waits in its workflow's concurrency queue (``domain/concurrency.py``); ``run.started`` follows
 RUN_QUEUED: Final = "dev.knflow.run.queued"
@@ -20,6 +22,7 @@ STEP_SKIPPED: Final = "dev.knflow.step.skipped"
 STEP_WAITING: Final = "dev.knflow.step.waiting"
 
 
+@quick_init
 @dataclass(frozen=True)
 class LifecycleEvent:
     """Something that happened to a run or one of its steps.

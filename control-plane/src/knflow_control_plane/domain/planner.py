@@ -384,7 +384,7 @@ class _Draft(MapDraft):
             if step.wait is not None:
                 if is_child(step):  # claimed like an action: the claim starts its child run
                     child = step.wait
-                elif not isinstance(inputs, BindingError | ConditionError):
+                elif not isinstance(inputs, _NOT_BOUND):
                     self.move(step, S.WAITING, started_at=self.now, wake_at=wake_at(step, self.now))
                     self.emit(ev.STEP_WAITING, name, **waiting_data(step, self.now))
                     continue
@@ -395,7 +395,7 @@ class _Draft(MapDraft):
             running = self.move(
                 step, S.RUNNING, attempts=number, lease_owner=worker.name, lease_expires_at=until, started_at=started_at
             )
-            if isinstance(inputs, BindingError | ConditionError):
+            if isinstance(inputs, _NOT_BOUND):
                 self.started.append(AttemptStart(current, name, number, None))
                 error = {"type": type(inputs).__name__, "message": str(inputs), "code": 400, "retryable": False}
                 self.attempt_finished(name, current, Outcome.failed({**error, "traceback": None}), claim_next=False)
@@ -446,6 +446,9 @@ class _Draft(MapDraft):
 
 
 _UNBOUND: Any = object()
+#: What ``bind`` answers for inputs or a condition that cannot be resolved (a tuple: ``isinstance`` with
+#: a ``|`` union builds the union on every call).
+_NOT_BOUND = (BindingError, ConditionError)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .events import LifecycleEvent
+from .frozen import quick_init
 from .map_views import MapCounts
 from .model import PlannedStep, RunStatus
 
@@ -58,6 +59,7 @@ class NewRun:
     queued: bool = False
 
 
+@quick_init
 @dataclass(frozen=True)
 class Claim:
     """An attempt a worker holds a lease on and must now invoke."""
@@ -77,6 +79,7 @@ class Claim:
     child: Mapping[str, Any] | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Transition:
     """What one transaction did: the run's status after it, new claims and the events it caused."""

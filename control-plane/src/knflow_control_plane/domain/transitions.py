@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from .events import LifecycleEvent
+from .frozen import quick_init
 from .map_state import MapChange, MapNeed, MapState
 from .model import Outcome, RetryPolicy, RunStatus, StepStatus
 from .records import Claim, NewRun, Worker
@@ -61,6 +62,7 @@ class Step:
     wake_at: float | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class RunState:
     """What a transition reads of one run.
@@ -91,6 +93,7 @@ class RunState:
 
 
 # -- facts ------------------------------------------------------------------------------------------
+@quick_init
 @dataclass(frozen=True)
 class AttemptFinished:
     """An attempt reported its outcome (succeeded, failed retryable or not, or lost by the platform)."""
@@ -166,6 +169,7 @@ Fact: TypeAlias = (
 )
 
 
+@quick_init
 @dataclass(frozen=True)
 class Context:
     """When the transition happens and who claims what it makes ready (None: nobody, now)."""
@@ -176,6 +180,7 @@ class Context:
 
 
 # -- the plan ---------------------------------------------------------------------------------------
+@quick_init
 @dataclass(frozen=True)
 class AttemptEnd:
     """An attempt's record finished: ``outcome`` for a reported one; cancelled when abandoned."""
@@ -187,6 +192,7 @@ class AttemptEnd:
     logs: str | None = None  # None: keep what is recorded (an abandoned attempt's logs come later)
 
 
+@quick_init
 @dataclass(frozen=True)
 class AttemptStart:
     """A new attempt's record; ``inputs`` None when its bindings did not resolve. ``end`` when it also
@@ -199,6 +205,7 @@ class AttemptStart:
     end: AttemptEnd | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class RunChange:
     """The run's row after the transition."""
@@ -210,6 +217,7 @@ class RunChange:
     finished_at: float | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class FactResult:
     """What one fact did: nothing (``duplicate``: a replay, a fenced late result, a finished run), or
@@ -221,6 +229,7 @@ class FactResult:
     claims: list[Claim] = field(default_factory=list)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Plan:
     """What a transition changes, for the store to persist in one transaction.

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from dataclasses import dataclass
 
 from ...domain.model import Outcome, RunStatus
@@ -38,14 +37,19 @@ def complete_batch(
     sees the ones before it, as if they had come one by one (the planner applies a run's facts in
     order: :func:`~..domain.planner.plan`).
     """
-    facts: dict[str, list[Fact]] = defaultdict(list)
+    facts: dict[str, list[Fact]] = {}
     position = []
+    worker, now = batch[0].worker, batch[0].now
     for c in batch:
-        position.append(len(facts[c.run_id]))
-        facts[c.run_id].append(AttemptFinished(c.step, c.attempt_id, c.outcome))
-    workers = [c.worker for c in batch if c.worker is not None]
-    worker = max(workers, key=lambda w: w.capacity) if len(workers) == len(batch) else None
-    context = Context(max(c.now for c in batch), worker, rng)
+        run_facts = facts.setdefault(c.run_id, [])
+        position.append(len(run_facts))
+        run_facts.append(AttemptFinished(c.step, c.attempt_id, c.outcome))
+        now = max(now, c.now)
+        if c.worker is None or worker is None:
+            worker = None  # some completion claims nothing: the batch claims nothing
+        elif c.worker.capacity > worker.capacity:
+            worker = c.worker
+    context = Context(now, worker, rng)
     plans = transition(conn, facts, context, use_outbox=use_outbox)
     done = []
     for c, index in zip(batch, position, strict=True):

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ...domain.model import AttemptStatus, RetryPolicy, StepStatus
 from . import statements as st
+from .json_columns import loads
 from .raw import AnyConnection, execute_later
 from .statements_pg import _recordset
 from .tables import Json, attempts, outbox, runs, steps
@@ -44,6 +45,8 @@ WRITTEN = (
     *("started_at", "finished_at", "lease_owner", "lease_expires_at", "wake_at"),
 )
 RUN_COLUMNS = ("status", "remaining", "inputs", "result_binding", "trace_id", "project", "concurrency_key")
+#: Those held as JSON.
+RUN_JSON = ("inputs", "result_binding")
 Rows = Sequence[Any]
 
 
@@ -154,15 +157,22 @@ def _load_pg() -> sa.Select[Any]:
     )
 
 
+def _run_columns() -> list[Any]:
+    """A run's columns as a transition reads them; its JSON ones as text (``SqliteDialect.load`` decodes
+    them once a run, not once a step row)."""
+    return [
+        runs.c.id.label("run_id"),
+        *((sa.cast(runs.c[c], sa.Text) if c in RUN_JSON else runs.c[c]).label(f"run_{c}") for c in RUN_COLUMNS),
+    ]
+
+
 def _load_sqlite() -> tuple[sa.Select[Any], ...]:
-    """The runs, then the steps a transition reads, as plain lookups: cheaper there
-    (no round trips to save) than the one statement Postgres takes with its ``OR`` s, window function
-    and outer join. The steps named and their dependents (``json_each``) by one lookup; or the ready ones;
-    or all."""
+    """The runs, and the steps a transition reads, as plain lookups: cheaper there (no round trips to
+    save) than the one statement Postgres takes with its ``OR`` s and window function. The steps named
+    and their dependents (``json_each``) by one index lookup joined to their run (one statement for the
+    common case: an attempt's end); or the ready ones; or all."""
     startable = _startable(_in_list)
-    run_rows = sa.select(runs.c.id.label("run_id"), *(runs.c[c].label(f"run_{c}") for c in RUN_COLUMNS)).where(
-        _in_list(runs.c.id, "b_runs")
-    )
+    run_rows = sa.select(*_run_columns()).where(_in_list(runs.c.id, "b_runs"))
     step_rows = sa.select(steps.c.run_id, *_step_columns(startable)).where(_in_list(steps.c.run_id, "b_runs"))
     named = steps.alias("named")
     released = sa.func.json_each(named.c.dependents).table_valued("value")
@@ -172,8 +182,13 @@ def _load_sqlite() -> tuple[sa.Select[Any], ...]:
         sa.select(named.c.name).where(*among),
         sa.select(released.c.value).select_from(named.join(released, sa.true())).where(*among),
     )
+    joined = (
+        sa.select(*_run_columns(), *_step_columns(startable))
+        .select_from(runs.outerjoin(steps, sa.and_(steps.c.run_id == runs.c.id, steps.c.name.in_(wanted))))
+        .where(_in_list(runs.c.id, "b_runs"))
+    )
     due = step_rows.where(steps.c.status == READY, steps.c.ready_at <= sa.bindparam("now"))
-    return run_rows, step_rows.where(steps.c.name.in_(wanted)), due, step_rows
+    return run_rows, joined, due, step_rows
 
 
 def _outputs(among: Any) -> sa.Select[Any]:
@@ -326,6 +341,37 @@ PERSIST_PG = sa.select(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _RunRow:
+    run_id: str
+    run_status: str
+    run_remaining: int
+    run_inputs: Any
+    run_result_binding: Any
+    run_trace_id: str | None
+    run_project: str
+    run_concurrency_key: str | None
+
+
+def _runs_of(rows: Rows) -> list[_RunRow]:
+    """Each run's columns (from its first row: the steps' rows repeat them), its JSON decoded."""
+    seen: dict[str, _RunRow] = {}
+    for row in rows:
+        if row.run_id not in seen:
+            binding = row.run_result_binding
+            seen[row.run_id] = _RunRow(
+                row.run_id,
+                row.run_status,
+                row.run_remaining,
+                loads(row.run_inputs),
+                loads(binding) if binding is not None else None,
+                row.run_trace_id,
+                row.run_project,
+                row.run_concurrency_key,
+            )
+    return list(seen.values())
+
+
 class SqliteDialect:
     """SQLite: one writer at a time (nothing to lock); the writes one ``executemany`` a table."""
 
@@ -334,10 +380,15 @@ class SqliteDialect:
 
     def load(self, conn: AnyConnection, params: dict[str, Any]) -> tuple[Rows, Rows]:
         """The runs' rows and those of the steps named and their dependents, the ready ones, or all."""
-        run_rows = conn.execute(LOAD_RUNS_SQLITE, params).all()
+        step_rows: list[Any] = []
+        if params["names"] and not params["every"]:  # an attempt's end: its run and steps by one statement
+            rows = conn.execute(LOAD_NAMED_SQLITE, params).all()
+            run_rows = _runs_of(rows)
+            step_rows = [row for row in rows if row.name is not None]
+        else:
+            run_rows = _runs_of(conn.execute(LOAD_RUNS_SQLITE, params).all())
         if params["every"]:
             return run_rows, conn.execute(LOAD_ALL_SQLITE, params).all()
-        step_rows: list[Any] = list(conn.execute(LOAD_NAMED_SQLITE, params).all()) if params["names"] else []
         if params["due"]:
             seen = {(row.run_id, row.name) for row in step_rows}
             step_rows += [row for row in conn.execute(LOAD_DUE_SQLITE, params) if (row.run_id, row.name) not in seen]
@@ -351,7 +402,7 @@ class SqliteDialect:
         """Write ``writes`` (in an order where each row exists before it is updated)."""
         for statement, rows in (
             (st.INSERT_ATTEMPT, writes.started),
-            (END_ATTEMPT, [{**row, "now": now} for row in writes.ended]),
+            (END_ATTEMPT, writes.ended),
             (WRITE_STEP, writes.steps),
             (WRITE_RUN, writes.runs),
             (st.INSERT_OUTBOX, writes.events),

@@ -78,7 +78,7 @@ def json_result(original: Processor) -> Processor:
 
     def process(value: Any) -> Any:
         if type(value) is str:
-            return loads(value)
+            return None if value == "null" else loads(value)  # most JSON columns of a step hold null
         return original(value)
 
     return process

@@ -10,6 +10,7 @@ here decides what becomes ready, retries, fails or ends.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -22,8 +23,16 @@ from . import concurrency, maps
 from .dialects import WRITTEN, PostgresDialect, SqliteDialect, Writes, dependents_of, dialect_of, policy_of
 from .raw import AnyConnection
 
-#: The columns a plan writes of a step, with their parameters' names.
-_WRITTEN_KEYS = tuple((column, f"w_{column}") for column in WRITTEN)
+#: The columns a plan writes of a step (read from the record at once), and their parameters' names.
+_written = operator.itemgetter(*WRITTEN)
+_WRITTEN_KEYS = tuple(f"w_{column}" for column in WRITTEN)
+#: The facts that name a step (a tuple: ``isinstance`` with a ``|`` union builds it on every call).
+_NAMING = (AttemptFinished, LeaseExpired)
+#: A status's column value (``.value`` of an enum member is a descriptor call).
+_VALUES = {status: status.value for status in StepStatus}
+_RUN_VALUES = {status: status.value for status in RunStatus}
+_RUN_STATUS: dict[str, RunStatus] = {status.value: status for status in RunStatus}
+_RUNNING = AttemptStatus.RUNNING.value
 
 
 def transition(
@@ -92,12 +101,17 @@ def load_for(
     keys: list[dict[str, str]] = []
     bound, due, every = 1, False, False
     for run_id, run_facts in facts.items():
-        named = {f.step for f in run_facts if isinstance(f, AttemptFinished | LeaseExpired)}
+        named = set()
+        for fact in run_facts:
+            if isinstance(fact, _NAMING):
+                named.add(fact.step)
+            elif isinstance(fact, StepsDue):
+                due = True
+            else:
+                every = True
         names |= named
         keys += [{"run_key": run_id, "step_key": name} for name in sorted(named)]
         bound = max(bound, len(named))
-        due = due or any(isinstance(f, StepsDue) for f in run_facts)
-        every = every or any(not isinstance(f, AttemptFinished | LeaseExpired | StepsDue) for f in run_facts)
     run_ids = sorted(facts)
     return _select(conn, dialect, run_ids, names=sorted(names), keys=keys, bound=bound, due=due, every=every, now=now)
 
@@ -141,7 +155,7 @@ def _states(run_rows: Sequence[Any], step_rows: Sequence[Any], *, complete: bool
     return {
         row.run_id: RunState(
             row.run_id,
-            RunStatus(row.run_status),
+            _RUN_STATUS[row.run_status],
             row.run_remaining,
             row.run_inputs,
             row.run_result_binding,
@@ -208,11 +222,11 @@ def _load_more(
 def add_writes(writes: Writes, done: Plan, context: Context, use_outbox: bool) -> None:
     """``done`` as rows: changed steps, attempts ended and started, the run, and its events (outbox)."""
     run_id, now = done.run_id, context.now
+    outputs = done.outputs
     for name, step in done.steps.items():
-        fields = step.__dict__
-        row = {key: fields[column] for column, key in _WRITTEN_KEYS}
-        row.update(run_key=run_id, step_key=name, w_status=step.status.value)
-        row.update(set_outputs=name in done.outputs, outputs=done.outputs.get(name))
+        row = dict(zip(_WRITTEN_KEYS, _written(step.__dict__), strict=True))
+        row.update(run_key=run_id, step_key=name, w_status=_VALUES[step.status])
+        row.update(set_outputs=name in outputs, outputs=outputs.get(name))
         writes.steps.append(row)
     for end in done.ended:
         writes.ended.append(
@@ -222,6 +236,7 @@ def add_writes(writes: Writes, done: Plan, context: Context, use_outbox: bool) -
                 "w_outputs": end.outputs,
                 "w_error": end.error,
                 "w_logs": end.logs,
+                "now": now,
             }
         )
     worker = context.worker.name if context.worker else None
@@ -233,7 +248,7 @@ def add_writes(writes: Writes, done: Plan, context: Context, use_outbox: bool) -
                 "run_id": run_id,
                 "step": start.step,
                 "number": start.number,
-                "status": finish.status if finish else AttemptStatus.RUNNING.value,
+                "status": finish.status if finish else _RUNNING,
                 "inputs": start.inputs,
                 "outputs": finish.outputs if finish else None,
                 "error": finish.error if finish else None,
@@ -248,7 +263,7 @@ def add_writes(writes: Writes, done: Plan, context: Context, use_outbox: bool) -
         writes.runs.append(
             {
                 "run_key": run_id,
-                "w_status": change.status.value,
+                "w_status": _RUN_VALUES[change.status],
                 "w_remaining": change.remaining,
                 "w_result": change.result,
                 "w_error": change.error,
