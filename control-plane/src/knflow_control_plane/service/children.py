@@ -113,14 +113,27 @@ class ChildRuns:
     async def _settle(self, child_run_id: str) -> None:
         try:
             done = await self.store.settle_child(child_run_id, self._now(), self.orchestrator.worker())
-        except ControlPlaneError:
+        except Exception:  # an outage, or a bug: never a lost task
             log.warning("could not settle child run %s now; the poll will", child_run_id, exc_info=True)
             return
         if done is not None:
             self.orchestrator.apply(done)
 
     async def sweep(self) -> None:
-        """The poll's: settle the ended children nobody settled, cancel the children nobody waits for."""
+        """The poll's: settle the ended children nobody settled, cancel the children nobody waits for.
+
+        Raises:
+            ControlPlaneError: the store is unreachable (the poll backs off); any other failure is logged,
+                never the poll's end.
+        """
+        try:
+            await self._sweep()
+        except ControlPlaneError:
+            raise
+        except Exception:
+            log.exception("the look for child runs to settle or cancel failed; the next poll looks again")
+
+    async def _sweep(self) -> None:
         for done in await self.store.settle_children(self._now(), self.orchestrator.worker()):
             self.orchestrator.apply(done)
         for run_id, project in await self.store.orphan_children():

@@ -272,7 +272,7 @@ class Orchestrator:
                     claim.run_id, claim.step, claim.attempt_id, refused, now, self.worker()
                 )
                 self.apply(done)
-        except ControlPlaneError:
+        except Exception:  # an outage, or a bug: never a lost task; the claim's lease expires and it is retried
             log.exception(
                 "could not start the child run of %s; its lease will expire and it is retried", claim.attempt_id
             )
