@@ -4,6 +4,7 @@ Each release is built, then waits for a person's approval before it goes out. Wh
 ``production`` waits, a second one to ``production`` is ``queued`` (``knflow get RUN`` shows its place);
 a release to ``staging`` runs meanwhile: it is another key. Releases started by the HTTP trigger
 (``POST /hooks/releases``) have priority 10: they go before releases queued from the CLI (priority 0).
+At most two builds run at once, whatever the environment: a third waits as ``throttled``.
 
     knflow deploy examples/releases.py
     knflow run release_train -i service=api -i env=production --no-wait
@@ -15,7 +16,7 @@ a release to ``staging`` runs meanwhile: it is another key. Releases started by 
 from knflow import Concurrency, action, approval, http_trigger, workflow
 
 
-@action
+@action(max_concurrency=2)  # two builds at once across every release (the others: step status throttled)
 def build(service: str, env: str) -> dict:
     """Build the service's artifact for ``env``."""
     return {"artifact": f"{service}-{env}.tar.gz"}

@@ -15,6 +15,8 @@ const LOOKS: Record<KnownStepStatus | RunStatus, Look> = {
   ready: { label: "ready", tone: "idle", settled: false },
   // Held by its workflow's concurrency limit: waits for its key to have room (run.queue has its place).
   queued: { label: "queued", tone: "waiting", settled: false },
+  // A ready step held by its action's max_concurrency: dispatched when a slot frees, oldest first.
+  throttled: { label: "throttled", tone: "waiting", settled: false },
   running: { label: "running", tone: "active", settled: false },
   succeeded: { label: "succeeded", tone: "good", settled: true },
   failed: { label: "failed", tone: "bad", settled: true },

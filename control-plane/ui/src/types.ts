@@ -18,7 +18,8 @@ export type KnownStepStatus =
   | "failed"
   | "cancelled"
   | "skipped"
-  | "waiting";
+  | "waiting"
+  | "throttled";
 
 export interface ErrorInfo {
   type?: string;

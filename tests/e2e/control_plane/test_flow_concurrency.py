@@ -6,7 +6,9 @@ from the CLI, a cancelled queued run leaves the queue, and the next run starts w
 
 from __future__ import annotations
 
+import itertools
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +146,47 @@ def test_queued_runs_outlive_a_killed_control_plane_and_start_in_turn(tmp_path: 
             assert ok_json(back, "get", run["id"], "--watch")["status"] == "succeeded"
     finally:
         back.stop()
+
+
+THROTTLED = """
+import time
+
+from knflow import action, workflow
+
+
+@action(max_concurrency=1)
+def render(page: int) -> float:
+    time.sleep(0.5)
+    return page
+
+
+@workflow
+def book(pages: int):
+    return [render.named(f"p{i}")(page=i) for i in range(3)]
+"""
+
+
+def test_an_actions_max_concurrency_holds_its_steps_throttled_and_runs_them_one_at_a_time(
+    plane: ControlPlane, tmp_path: Path
+) -> None:
+    (tmp_path / "book.py").write_text(THROTTLED)
+    assert plane.cli("deploy", "book.py").returncode == 0
+    started = [ok_json(plane, "run", "book", "-i", "pages=3", "--no-wait")["id"] for _ in range(2)]
+    seen = wait_for(
+        lambda: [s["status"] for s in get(plane, started[1])["steps"] if s["status"] == "throttled"],
+        60,
+        "a step held by its action's max_concurrency",
+    )
+    assert seen  # ready, not dispatched, visible as such
+    spans = []
+    for run_id in started:
+        run = ok_json(plane, "get", run_id, "--watch")
+        assert run["status"] == "succeeded" and run["result"] == [0, 1, 2], run
+        spans += [(at(a["started_at"]), at(a["finished_at"])) for s in run["steps"] for a in s["attempts"]]
+    spans.sort()
+    assert len(spans) == 6  # one attempt each, never two at once across both runs
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans)), spans
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -17,6 +17,7 @@ from knflow_control_plane.domain.events import LifecycleEvent
 from knflow_control_plane.domain.model import AttemptStatus, PlannedStep, RetryPolicy, StepStatus
 from knflow_control_plane.domain.planner import plan_creation
 from knflow_control_plane.domain.records import NewRun, Worker
+from knflow_control_plane.domain.throttles import Throttled
 from knflow_control_plane.domain.transitions import (
     AttemptFinished,
     Context,
@@ -158,6 +159,9 @@ class RunBook:
 
     def requeue(self, run_ids: Sequence[str], now: float) -> None:
         raise AssertionError(f"nothing to queue again here: {run_ids}")
+
+    def throttle_of(self, project: str, action: str, bound: int) -> tuple[int, list[Throttled]]:
+        raise AssertionError(f"a book's actions have no max_concurrency ({action})")
 
     def transition(self, facts: list[Fact], context: Context) -> Plan:
         """Load, plan (loading more while the planner needs it), apply: the store's own loop."""

@@ -16,8 +16,19 @@ ACTION = {"name": "a", "version": "abc", "entrypoint": "m:a", "options": {"max_c
 
 
 #: the gate before the engine ran any dynamic-flow feature (conditions, ``after``, ``first_of``,
-#: approvals, sleeps, concurrency keys, priorities, sub-workflows and maps now run)
-RUN_NOW = {"when", "after", "first_of", "approval", "sleep", "concurrency", "priority", "workflow", "map"}
+#: approvals, sleeps, concurrency keys, priorities, max_concurrency, sub-workflows and maps now run)
+RUN_NOW = {
+    "when",
+    "after",
+    "first_of",
+    "approval",
+    "sleep",
+    "concurrency",
+    "priority",
+    "max_concurrency",
+    "workflow",
+    "map",
+}
 EVERY_FEATURE = NOT_RUN_YET | RUN_NOW
 
 
@@ -58,15 +69,12 @@ def test_every_feature_in_use_is_named_with_its_field() -> None:
     with pytest.raises(SpecError) as caught:
         refuse_not_run_yet(spec, refused=EVERY_FEATURE)
     assert caught.value.path == "concurrency" and len(caught.value.problems) == 11
-    assert [path for path, _ in not_run_yet(spec)] == [
-        "steps.w.wait_for_event",
-        "actions.a.options.max_concurrency",
-    ]
+    assert [path for path, _ in not_run_yet(spec)] == ["steps.w.wait_for_event"]
 
 
 def test_the_gate_lets_through_what_the_engine_runs() -> None:
     spec = v2([{"name": "l", "action": "a"}, {"name": "g", "action": "a", "when": "steps.l.output.ok"}])
-    refuse_not_run_yet(spec, refused=NOT_RUN_YET - {"max_concurrency"})
+    refuse_not_run_yet(spec)
     assert not RUN_NOW & NOT_RUN_YET
     plain = load_spec(
         {"name": "wf", "steps": [{"name": "l", "action": "a"}], "actions": {"a": {**ACTION, "options": {}}}}

@@ -20,6 +20,8 @@ STEP_RETRYING: Final = "dev.knflow.step.retrying"
 #: a step that did not run: its ``when`` was false, or it reads a step that did not run (``data.reason``)
 STEP_SKIPPED: Final = "dev.knflow.step.skipped"
 STEP_WAITING: Final = "dev.knflow.step.waiting"
+#: a ready step whose action's ``max_concurrency`` is reached: dispatched in turn (``domain/throttles.py``)
+STEP_THROTTLED: Final = "dev.knflow.step.throttled"
 
 
 @quick_init

@@ -15,7 +15,6 @@ from knflow.spec import StepSpec, WorkflowSpec
 NOT_RUN_YET: frozenset[str] = frozenset(
     {
         "wait_for_event",
-        "max_concurrency",
     }
 )
 

@@ -45,6 +45,7 @@ class StepStatus(str, Enum):
     READY = "ready"  # claimable once its ready_at has come (now, or after a retry backoff)
     RUNNING = "running"  # an attempt holds a lease
     WAITING = "waiting"  # an approval: waits for a decision or its deadline, holding no worker
+    THROTTLED = "throttled"  # ready, but its action's max_concurrency is reached: dispatched in turn
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -72,7 +73,8 @@ RUN_TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
 S = StepStatus
 STEP_TRANSITIONS: Mapping[StepStatus, frozenset[StepStatus]] = {
     S.PENDING: frozenset({S.READY, S.SKIPPED, S.CANCELLED}),
-    S.READY: frozenset({S.RUNNING, S.WAITING, S.SKIPPED, S.CANCELLED}),
+    S.READY: frozenset({S.RUNNING, S.WAITING, S.SKIPPED, S.CANCELLED, S.THROTTLED}),
+    S.THROTTLED: frozenset({S.RUNNING, S.SKIPPED, S.CANCELLED}),  # dispatched in turn (``domain/throttles.py``)
     S.WAITING: frozenset({S.SUCCEEDED, S.FAILED, S.SKIPPED, S.CANCELLED}),
     S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.READY, S.CANCELLED}),
     S.FAILED: frozenset({S.PENDING, S.READY}),
@@ -142,12 +144,20 @@ class RetryPolicy:
     backoff: float = 1.0
     backoff_max: float = 60.0
     timeout: float = 300.0
+    #: steps of the action in progress at once across runs (``domain/throttles.py``); None: no bound
+    max_concurrency: int | None = None
 
     @classmethod
     def of(cls, action: ActionSpec) -> RetryPolicy:
         """The policy an action's options ask for."""
         options = action.options
-        return cls(options["retries"], options["backoff"], options["backoff_max"], options["timeout"])
+        limit = options.get("max_concurrency")
+        return cls(options["retries"], options["backoff"], options["backoff_max"], options["timeout"], limit)
+
+    def stored(self) -> dict[str, Any]:
+        """As a step's row keeps it (a bound only when there is one: most steps' rows stay as they were)."""
+        kept = vars(self)
+        return kept if self.max_concurrency is not None else {k: v for k, v in kept.items() if k != "max_concurrency"}
 
     def delay(self, retry_index: int, rng: random.Random) -> float:
         """Seconds before retry number ``retry_index`` (0-based): uniform in [0, min(cap, base * 2^i)]."""

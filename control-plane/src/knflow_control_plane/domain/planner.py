@@ -51,6 +51,7 @@ from .model import (
     result_steps,
 )
 from .records import Claim, NewRun
+from .throttles import held
 from .transitions import (
     ApprovalDecided,
     AttemptEnd,
@@ -69,6 +70,7 @@ from .transitions import (
     RunTimedOut,
     Step,
     StepsDue,
+    StepsGranted,
     TimerFired,
     attempt_id,
     initial_state,
@@ -130,6 +132,9 @@ def plan_creation(new: NewRun, context: Context) -> tuple[RunState, Plan]:
 class _Draft(MapDraft):
     """A plan being made, by the rules above (its bookkeeping: :class:`~.plan_draft.PlanDraft`)."""
 
+    #: throttled steps a :class:`StepsGranted` lets start now (:mod:`.throttles`)
+    granted: frozenset[str] = frozenset()
+
     # -- the facts -------------------------------------------------------------------------------
     def apply(self, fact: Fact) -> None:
         """One fact; its :class:`FactResult` appended."""
@@ -157,6 +162,12 @@ class _Draft(MapDraft):
             applied = True
         elif isinstance(fact, RunAdmitted):
             applied = admit(self, self.claim)
+        elif isinstance(fact, StepsGranted):  # :mod:`.throttles`: their action has room now
+            applied = self.status is RunStatus.RUNNING
+            if applied:
+                self.granted = frozenset(fact.steps)
+                self.claim(fact.steps)
+                self.granted = frozenset()
         else:  # pragma: no cover - the Fact union is closed
             raise TypeError(f"not a fact: {fact!r}")
         self.spans.append((not applied, self.status, events, len(self.events), claims, len(self.claims)))
@@ -301,7 +312,7 @@ class _Draft(MapDraft):
             self.close_maps(cancel=abandon or status is RunStatus.CANCELLED)
             leftover = S.CANCELLED if status is RunStatus.CANCELLED else S.SKIPPED
             for step in sorted(self.steps.values(), key=lambda s: s.name):
-                if step.status in (S.PENDING, S.READY, S.WAITING):
+                if step.status in (S.PENDING, S.READY, S.WAITING, S.THROTTLED):
                     self.move(step, leftover, finished_at=self.now, wake_at=None)
                 elif step.status is S.RUNNING and (abandon or status is RunStatus.CANCELLED):
                     self.abandon(step)
@@ -367,9 +378,10 @@ class _Draft(MapDraft):
             if len(self.claims) >= worker.capacity or self.status is not RunStatus.RUNNING:
                 return
             if (
-                step.status is not S.READY
+                (step.status is not S.READY and not (step.status is S.THROTTLED and name in self.granted))
                 or (step.ready_at is not None and step.ready_at > self.now)
                 or (step.wait is not None and is_map(step.wait) and self.resume_map(step))  # :mod:`.maps`
+                or held(self, step, self.granted)  # :mod:`.throttles`: its action's slots go in turn
             ):
                 continue
             inputs = self.bind(step)
@@ -416,6 +428,7 @@ class _Draft(MapDraft):
                     trace,
                     self.state.project,
                     child,
+                    step.policy.max_concurrency is not None,
                 )
             )
             self.emit(ev.STEP_STARTED, name, attempt=number)

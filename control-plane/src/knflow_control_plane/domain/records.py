@@ -77,6 +77,8 @@ class Claim:
     project: str = "default"
     #: a sub-workflow step's ``wait`` (the workflow and version its child run runs); None for an action
     child: Mapping[str, Any] | None = None
+    #: its action has a ``max_concurrency``: its end frees a slot for a throttled step (``throttles.py``)
+    throttled: bool = False
 
 
 @quick_init

@@ -152,6 +152,13 @@ class TimerFired:
 
 
 @dataclass(frozen=True)
+class StepsGranted:
+    """Throttled ``steps`` whose action has room now (``throttles.py``): they start, as ready steps do."""
+
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RunAdmitted:
     """A queued run starts: its concurrency key has room and it heads the queue (``concurrency.py``)."""
 
@@ -166,6 +173,7 @@ Fact: TypeAlias = (
     | ApprovalDecided
     | TimerFired
     | RunAdmitted
+    | StepsGranted
 )
 
 

@@ -22,7 +22,7 @@ from knflow import wire
 from knflow_runtime.contract import encode_invoke
 
 from ..domain.children import not_started
-from ..domain.events import RUN_STARTED, STEP_RETRYING
+from ..domain.events import RUN_STARTED, STEP_RETRYING, STEP_THROTTLED
 from ..domain.ids import new_span_id
 from ..domain.model import Outcome, RunStatus
 from ..domain.records import Claim, NewRun, Transition, Worker
@@ -216,9 +216,10 @@ class Orchestrator:
             task.add_done_callback(self._tasks.discard)
             task.add_done_callback(functools.partial(self._left, claim.run_id))
         self.waiters.notify(transition)
-        # a retry's backoff, or a queued run started by another's end (its roots ready: claimed at once)
+        # a retry's backoff, a queued run started by another's end (its roots ready: claimed at once), or a
+        # step held by its action's max_concurrency (dispatched by the poll)
         if any(
-            e.type == STEP_RETRYING or (e.type == RUN_STARTED and e.run_id != transition.run_id)
+            e.type in (STEP_RETRYING, STEP_THROTTLED) or (e.type == RUN_STARTED and e.run_id != transition.run_id)
             for e in transition.events
         ):
             self._wake.set()
@@ -260,6 +261,8 @@ class Orchestrator:
         if transition.duplicate and transition.run_status is RunStatus.CANCELLED and outcome.logs:
             await self._keep_logs(claim, outcome.logs)  # what a cancelled attempt printed is kept
         self.apply(transition)
+        if claim.throttled:
+            self._wake.set()  # a slot of its action is free: the poll dispatches the next throttled step
 
     async def _start_child(self, claim: Claim) -> None:
         try:
@@ -413,6 +416,9 @@ class Orchestrator:
     async def _claim_ready(self, now: float) -> None:
         if self.worker().capacity > 0:
             for transition in await self.store.claim_ready(now, self.worker()):
+                self.apply(transition)
+        if self.worker().capacity > 0:  # steps held by their action's max_concurrency, in turn
+            for transition in await self.store.dispatch_throttled(now, self.worker()):
                 self.apply(transition)
 
     async def _heartbeat(self) -> None:

@@ -15,6 +15,7 @@ JSON = dict[str, Any]
 
 _MARKS = {
     "queued": ("◷", "blue"),
+    "throttled": ("◷", "blue"),
     "running": ("▶", "cyan"),
     "succeeded": ("✓", "green"),
     "failed": ("✗", "red"),

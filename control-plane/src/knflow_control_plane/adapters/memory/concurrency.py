@@ -1,5 +1,6 @@
-"""Concurrency queues in memory, the twin of ``adapters/sqlalchemy/concurrency.py`` over the in-memory
-runs' rows (``runs.py``): one event loop runs each transition to its end, so nothing is locked."""
+"""Concurrency queues and throttled steps in memory, the twin of ``adapters/sqlalchemy/concurrency.py`` and
+``throttles.py`` over the in-memory runs (``runs.py``): one event loop runs each transition to its end, so
+nothing is locked."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...domain.concurrency import QueuedRun, key_label, starts_now
-from ...domain.model import RunStatus
+from ...domain.model import RunStatus, StepStatus
 from ...domain.records import NewRun, QueuePlace
+from ...domain.throttles import Throttled
+from ...domain.transitions import Step
 
 Rows = Mapping[str, dict[str, Any]]
 QUEUED, RUNNING = RunStatus.QUEUED.value, RunStatus.RUNNING.value
@@ -76,3 +79,34 @@ def queue_place(runs: Rows, run: Mapping[str, Any]) -> QueuePlace | None:
         1 for r in runs.values() if r.get("concurrency_key") == key and r["status"] == QUEUED and _order(r) < mine
     )
     return QueuePlace(key_label(key), ahead + 1)
+
+
+def throttled_actions(runs: Rows, steps: Mapping[str, Mapping[str, Step]]) -> list[tuple[str, str]]:
+    """The (project, action) pairs with throttled steps."""
+    return sorted(
+        {
+            (runs[run_id]["project"], step.action)
+            for run_id, of_run in steps.items()
+            for step in of_run.values()
+            if step.status is StepStatus.THROTTLED
+        }
+    )
+
+
+def throttle_of(
+    runs: Rows, steps: Mapping[str, Mapping[str, Step]], project: str, action: str, bound: int
+) -> tuple[int, list[Throttled]]:
+    """The action's steps running, and the first ``bound`` throttled ones in order."""
+    mine = [
+        (run_id, step)
+        for run_id, of_run in steps.items()
+        if runs[run_id]["project"] == project
+        for step in of_run.values()
+        if step.action == action
+    ]
+    running = sum(1 for _, step in mine if step.status is StepStatus.RUNNING)
+    waiting = sorted(
+        ((step.ready_at or 0.0, run_id, step.name, step.policy.max_concurrency or 1) for run_id, step in mine
+         if step.status is StepStatus.THROTTLED)
+    )[:bound]  # fmt: skip
+    return running, [Throttled(run_id, name, limit) for _, run_id, name, limit in waiting]

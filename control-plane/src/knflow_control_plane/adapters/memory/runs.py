@@ -18,6 +18,7 @@ from ...domain.map_views import ItemFilter, ItemPage, is_map
 from ...domain.model import AttemptStatus, NoSuchStep, Outcome, RunStatus, StepStatus, TransitionError
 from ...domain.planner import plan_creation
 from ...domain.records import AttemptView, NewRun, Page, QueuePlace, RunFilter, RunView, StepView, Transition, Worker
+from ...domain.throttles import Throttled
 from ...domain.transitions import (
     ApprovalDecided,
     AttemptFinished,
@@ -37,6 +38,7 @@ from ...domain.transitions import (
 from ...domain.waits import not_decided
 from ...service.run_queues import admit_waiting
 from ...service.state_machine import apply_facts, as_transition
+from ...service.throttles import dispatch
 from . import concurrency as queues
 from ._json import stored
 from .maps import MemoryMaps
@@ -152,6 +154,12 @@ class MemoryRuns:
         """Start queued runs whose key has room (the poll's catch-up: see ``service/admission.py``)."""
         keys = queues.waiting_keys(self._runs)
         plans = admit_waiting(self, keys, Context(now, worker, self.rng), apply_facts) if keys else []
+        return [as_transition(done.run_id, done) for done in plans]
+
+    async def dispatch_throttled(self, now: float, worker: Worker) -> list[Transition]:
+        """Start steps held by their action's ``max_concurrency`` that have room (``service/throttles.py``)."""
+        actions = queues.throttled_actions(self._runs, self._steps)
+        plans = dispatch(self, actions, Context(now, worker, self.rng), apply_facts) if actions else []
         return [as_transition(done.run_id, done) for done in plans]
 
     async def expire_runs(self, now: float, limit: int = 100) -> list[Transition]:
@@ -297,6 +305,10 @@ class MemoryRuns:
     def requeue(self, run_ids: Sequence[str], now: float) -> None:
         """Runs retried into their queue arrive ``now``."""
         queues.requeue(self._runs, run_ids, now)
+
+    def throttle_of(self, project: str, action: str, bound: int) -> tuple[int, list[Throttled]]:
+        """The action's steps running and its throttled ones in order (nothing to lock here)."""
+        return queues.throttle_of(self._runs, self._steps, project, action, bound)
 
     def _state(self, run_id: str) -> RunState:
         run = self._runs[run_id]

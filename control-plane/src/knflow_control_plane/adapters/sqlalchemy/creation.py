@@ -151,7 +151,7 @@ def _rows(new: NewRun, state: RunState, first: Plan, now: float, worker: Worker 
                 "upstream": list(planned.upstream or ()),
                 "dependents": list(step.dependents),
                 "waiting_on": step.waiting_on,
-                "policy": vars(step.policy),
+                "policy": step.policy.stored(),
                 "condition": planned.when,
                 "wait": planned.wait,
                 "wake_at": step.wake_at,

@@ -24,6 +24,7 @@ from . import (
     reads,
     recovery,
     rejections,
+    throttles,
     triggers,
     waits,
 )
@@ -100,6 +101,13 @@ class SqlAlchemyStore:
         if not keys:  # the common case: one indexed read of the (empty) queued rows, no transaction
             return []
         return await self.db.run_raw(concurrency.admit_waiting, keys, now, worker, self.rng, self.outbox)
+
+    async def dispatch_throttled(self, now: float, worker: Worker) -> list[Transition]:
+        """Start steps held by their action's ``max_concurrency`` that have room (``service/throttles.py``)."""
+        actions = await self.db.read_raw(throttles.throttled_actions)
+        if not actions:  # the common case: one indexed read of the (empty) throttled rows, no transaction
+            return []
+        return await self.db.run_raw(throttles.dispatch_throttled, actions, now, worker, self.rng, self.outbox)
 
     async def expire_leases(self, now: float, worker: Worker) -> list[Transition]:
         """Record attempts whose lease expired as lost."""

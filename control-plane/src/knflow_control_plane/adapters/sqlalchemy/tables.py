@@ -197,6 +197,12 @@ steps = sa.Table(
         sqlite_where=sa.text("status = 'waiting'"),
     ),
     sa.Index(
+        "ix_steps_throttled",
+        "action",
+        postgresql_where=sa.text("status = 'throttled'"),
+        sqlite_where=sa.text("status = 'throttled'"),
+    ),
+    sa.Index(
         "ix_steps_leases",
         "lease_expires_at",
         postgresql_where=sa.text("status = 'running'"),

@@ -17,6 +17,7 @@ from typing import Any
 
 from ...domain.concurrency import QueuedRun
 from ...domain.model import AttemptStatus, RunStatus, StepStatus
+from ...domain.throttles import Throttled
 from ...domain.transitions import AttemptFinished, Context, Fact, LeaseExpired, Need, Plan, RunState, Step, StepsDue
 from ...service.state_machine import apply_facts
 from . import concurrency, maps
@@ -89,6 +90,12 @@ class SqlRunStates:
     def requeue(self, run_ids: Sequence[str], now: float) -> None:
         """See :func:`.concurrency.requeue`."""
         concurrency.requeue(self.conn, run_ids, now)
+
+    def throttle_of(self, project: str, action: str, bound: int) -> tuple[int, list[Throttled]]:
+        """See :func:`.throttles.throttle_of`."""
+        from .throttles import throttle_of  # it drives these states: imported when used
+
+        return throttle_of(self.conn, project, action, bound)
 
 
 def load_for(

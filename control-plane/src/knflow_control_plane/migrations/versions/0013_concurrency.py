@@ -1,4 +1,5 @@
-"""run concurrency: a run's concurrency key, limit, priority, queue arrival and timeout (domain/concurrency.py)
+"""run concurrency: a run's concurrency key, limit, priority, queue arrival and timeout (domain/concurrency.py),
+and the index of steps held by their action's max_concurrency (domain/throttles.py)
 
 Revision ID: 0013
 Revises: 0012
@@ -36,8 +37,18 @@ def upgrade() -> None:
         sqlite_where=sa.text("status = 'queued'"),
     )
 
+    # the dispatcher's look for steps held by their action's max_concurrency reads those rows only
+    op.create_index(
+        "ix_steps_throttled",
+        "steps",
+        ["action"],
+        postgresql_where=sa.text("status = 'throttled'"),
+        sqlite_where=sa.text("status = 'throttled'"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_steps_throttled", table_name="steps")
     op.drop_index("ix_runs_queued", table_name="runs")
     op.drop_index("ix_runs_concurrency", table_name="runs")
     with op.batch_alter_table("runs") as batch:
