@@ -74,6 +74,8 @@ def test_the_example_maps_a_list_known_at_run_time(plane: ControlPlane) -> None:
     shown = plane.cli("get", run["id"])
     assert shown.returncode == 0, shown.stderr
     assert "map resize: 20/20 items succeeded, 0 failed, 0 running, 0 pending, 0 skipped" in shown.stdout
+    assert f"  items: knflow items {run['id']} resize" in shown.stdout
+    assert all(len(line) <= 80 for line in shown.stdout.splitlines()), shown.stdout  # a terminal's width
 
     seen, cursor = [], None
     for _ in range(3):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -154,17 +155,26 @@ async def reject_step(
     return await _decide(request, run_id, step, False, body)
 
 
+#: an item's index, as ``next_cursor`` gives it
+_CURSOR = re.compile(r"^[0-9]{1,9}$")
+
+
 @router.get("/runs/{run_id}/steps/{step}/items", response_model=rest.MapItemPage, responses=problems(404))
 async def list_items(
     request: Request,
     run_id: str,
     step: str,
     status: rest.ItemStatus | None = None,
-    # the schema says what a cursor is (an item's index), so a client never sends one the server refuses
-    cursor: str | None = Query(None, pattern=r"^[0-9]{1,9}$", description="The ``next_cursor`` of the page before"),
+    # the schema says what a cursor is (an item's index), so a client never sends one the server refuses;
+    # checked below rather than by the pattern, for a message that names the cursor
+    cursor: str | None = Query(
+        None, description="The ``next_cursor`` of the page before", json_schema_extra={"pattern": _CURSOR.pattern}
+    ),
     limit: int = Query(100, ge=1, le=MAX_ITEMS_PAGE),
 ) -> dict[str, Any]:
     """The items of a map step, in index order, of one status or all; paginated by cursor."""
+    if cursor is not None and not _CURSOR.match(cursor):
+        raise InvalidRequest(f"not a cursor of this list: {cursor!r}", field="cursor")
     after = -1 if cursor is None else int(cursor)
     page = await runs_of(request).items(ItemFilter(run_id, step, status=status, cursor=after, limit=limit))
     present = plane(request).files.present

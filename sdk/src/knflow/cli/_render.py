@@ -167,7 +167,7 @@ def steps_table(run: JSON) -> Table:
         table.add_row(
             name if action in (name, "None", "") else f"{name} ({action})",  # an approval or a sleep: none
             status_text(str(step.get("status"))),
-            str(len(step.get("attempts") or [])),
+            "-" if step.get("map") else str(len(step.get("attempts") or [])),  # a map's are its items
             clock_time(step.get("started_at")),
             format_duration(duration_ms(step)),
         )
@@ -232,8 +232,9 @@ def show_maps(console: Console, run: JSON) -> None:
     for step in run.get("steps", []):
         line = counts_line(step)
         if line is not None:
-            line += f"  (knflow items {run.get('id')} {step.get('name')})"
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+            # its own line: with a run id the counts would pass 80 columns
+            console.print(f"  items: knflow items {run.get('id')} {step.get('name')}", markup=False, highlight=False)
 
 
 def show_waits(console: Console, run: JSON) -> None:
