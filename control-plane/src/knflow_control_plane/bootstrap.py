@@ -19,6 +19,7 @@ from .ports import FunctionBackend, GarbageCollecting
 from .ports.objects import ObjectStore
 from .service.catalogue import Catalogue
 from .service.children import ChildRuns
+from .service.event_waits import EventWaits
 from .service.files import FileSettings, RunFiles
 from .service.functions import Functions
 from .service.garbage import FunctionGarbage
@@ -215,6 +216,7 @@ def build(settings: Settings, tracing: Tracing | None = None) -> ControlPlane:
         group=settings.consumer_group,
         concurrency=settings.trigger_concurrency,
         tracing=tracing,
+        waits=EventWaits(store, orchestrator),
     )
     # The in-process bus dies with the process: an event is accepted once handled, not once on the bus.
     handled = consumer.handled_events if settings.event_bus == "memory" else None

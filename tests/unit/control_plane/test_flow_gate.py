@@ -15,14 +15,15 @@ from knflow_control_plane.domain.flows import NOT_RUN_YET, not_run_yet, refuse_n
 ACTION = {"name": "a", "version": "abc", "entrypoint": "m:a", "options": {"max_concurrency": 2}}
 
 
-#: the gate before the engine ran any dynamic-flow feature (conditions, ``after``, ``first_of``,
-#: approvals, sleeps, concurrency keys, priorities, max_concurrency, sub-workflows and maps now run)
+#: the gate before the engine ran any dynamic-flow feature (conditions, ``after``, ``first_of``, approvals,
+#: sleeps, event waits, concurrency keys, priorities, max_concurrency, sub-workflows and maps now run)
 RUN_NOW = {
     "when",
     "after",
     "first_of",
     "approval",
     "sleep",
+    "wait_for_event",
     "concurrency",
     "priority",
     "max_concurrency",
@@ -69,7 +70,7 @@ def test_every_feature_in_use_is_named_with_its_field() -> None:
     with pytest.raises(SpecError) as caught:
         refuse_not_run_yet(spec, refused=EVERY_FEATURE)
     assert caught.value.path == "concurrency" and len(caught.value.problems) == 11
-    assert [path for path, _ in not_run_yet(spec)] == ["steps.w.wait_for_event"]
+    assert not_run_yet(spec) == []
 
 
 def test_the_gate_lets_through_what_the_engine_runs() -> None:

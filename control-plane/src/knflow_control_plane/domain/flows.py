@@ -11,12 +11,8 @@ from __future__ import annotations
 from knflow import SpecError
 from knflow.spec import StepSpec, WorkflowSpec
 
-#: the features registration refuses, until the engine runs them
-NOT_RUN_YET: frozenset[str] = frozenset(
-    {
-        "wait_for_event",
-    }
-)
+#: the features registration refuses, until the engine runs them (none: every one runs now)
+NOT_RUN_YET: frozenset[str] = frozenset()
 
 
 def not_run_yet(spec: WorkflowSpec, refused: frozenset[str] = NOT_RUN_YET) -> list[tuple[str, str]]:

@@ -203,7 +203,7 @@ def plan_run(spec: WorkflowSpec, actions: Mapping[str, ActionSpec]) -> list[Plan
                     name=step.name,
                     action="",
                     version="",
-                    inputs={k: b.model_dump(mode="json") for k, b in step.inputs.items()},  # a sub-workflow's
+                    inputs=_bindings_of(step),
                     upstream=tuple(sorted(deps[step.name])),
                     dependents=tuple(sorted(dependents[step.name])),
                     policy=RetryPolicy(),
@@ -239,7 +239,18 @@ def _wait_of(step: StepSpec) -> dict[str, Any] | None:
         return {"kind": "sleep", "seconds": step.sleep.seconds}
     if step.workflow is not None:  # a child run: runs without a worker too, once started (domain/children.py)
         return {"kind": "workflow", "workflow": step.workflow.name, "version": step.workflow.version}
+    if step.wait_for_event is not None:
+        waits = step.wait_for_event
+        return {"kind": "event", "type": waits.type, "source": waits.source, "timeout": waits.timeout}
     return None
+
+
+def _bindings_of(step: StepSpec) -> dict[str, Any]:
+    """What a step running no action binds as it starts: a sub-workflow's inputs, an event wait's match
+    (by data path: its values are the wait's key)."""
+    if step.wait_for_event is not None:
+        return {path: b.model_dump(mode="json") for path, b in step.wait_for_event.match.items()}
+    return {k: b.model_dump(mode="json") for k, b in step.inputs.items()}
 
 
 @dataclass(frozen=True)

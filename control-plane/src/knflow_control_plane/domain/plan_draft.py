@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .event_waits import EventWait
 from .events import LifecycleEvent
 from .model import STEP_TRANSITIONS, RunStatus, StepStatus, check_step_transition
 from .records import Claim
@@ -38,6 +39,7 @@ class PlanDraft:
         self.withdrawn: set[str] = set()
         self.need_outputs: set[str] = set()
         self.need_bindings: set[str] = set()
+        self.waits: list[EventWait] = []
 
     def move(self, step: Step, status: StepStatus, **changes: Any) -> Step:
         """``step`` to ``status`` (only as :data:`~.model.STEP_TRANSITIONS` allows), with ``changes``."""
@@ -116,4 +118,5 @@ class PlanDraft:
             claims,
             self.events,
             results,
+            waits=self.waits,
         )

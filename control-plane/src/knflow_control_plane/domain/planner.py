@@ -37,6 +37,8 @@ from . import events as ev
 from .children import is_child
 from .concurrency import admit, plan_queued
 from .conditions import Verdict, decide_release
+from .event_waits import is_event_wait, registration
+from .event_waits import waiting_data as event_waiting_data
 from .map_views import is_map
 from .maps import MapDraft, NeedMore
 from .model import (
@@ -58,6 +60,7 @@ from .transitions import (
     AttemptFinished,
     AttemptStart,
     Context,
+    EventArrived,
     Fact,
     LeaseExpired,
     Need,
@@ -134,6 +137,8 @@ class _Draft(MapDraft):
 
     #: throttled steps a :class:`StepsGranted` lets start now (:mod:`.throttles`)
     granted: frozenset[str] = frozenset()
+    #: the plan starts a new run (:func:`plan_creation`)
+    creating = False
 
     # -- the facts -------------------------------------------------------------------------------
     def apply(self, fact: Fact) -> None:
@@ -155,7 +160,7 @@ class _Draft(MapDraft):
                 cancelled = isinstance(fact, RunCancelled)
                 status = RunStatus.CANCELLED if cancelled else RunStatus.FAILED
                 self.end_run(status, error=dict(CANCELLED_ERROR if cancelled else TIMEOUT_ERROR), abandon=True)
-        elif isinstance(fact, ApprovalDecided | TimerFired):
+        elif isinstance(fact, ApprovalDecided | TimerFired | EventArrived):
             applied = self.wait_over(fact)
         elif isinstance(fact, RetryAsked):
             self.retry(fact.step)
@@ -216,7 +221,7 @@ class _Draft(MapDraft):
         lost = Outcome.lost(LEASE_LOST)
         return self.attempt_finished(name, attempt_id(self.state.run_id, name, number), lost, claim_next=False)
 
-    def wait_over(self, fact: ApprovalDecided | TimerFired) -> bool:
+    def wait_over(self, fact: ApprovalDecided | TimerFired | EventArrived) -> bool:
         """A waiting step's decision or deadline (:func:`~.waits.wait_ended`): it succeeds, or fails and
         its run with it. False when the step does not wait (any more) or the run has ended."""
         step = self.steps.get(fact.step)
@@ -397,8 +402,7 @@ class _Draft(MapDraft):
                 if is_child(step):  # claimed like an action: the claim starts its child run
                     child = step.wait
                 elif not isinstance(inputs, _NOT_BOUND):
-                    self.move(step, S.WAITING, started_at=self.now, wake_at=wake_at(step, self.now))
-                    self.emit(ev.STEP_WAITING, name, **waiting_data(step, self.now))
+                    self.start_wait(step, inputs)
                     continue
             number = step.attempts + 1
             current = attempt_id(self.state.run_id, name, number)
@@ -432,6 +436,20 @@ class _Draft(MapDraft):
                 )
             )
             self.emit(ev.STEP_STARTED, name, attempt=number)
+
+    def start_wait(self, step: Step, values: dict[str, Any]) -> None:
+        """A ready step that runs no action starts waiting; an event wait, with its match bound to
+        ``values``, is indexed by them (:mod:`.event_waits`). A new run's event wait stays ready for the
+        orchestrator's next claim: a run's creation (one batched insert) writes no index."""
+        event = is_event_wait(step)
+        if event and self.creating:
+            return
+        self.move(step, S.WAITING, started_at=self.now, wake_at=wake_at(step, self.now))
+        data = waiting_data(step, self.now)
+        if event:
+            self.waits.append(registration(self.state.run_id, self.state.project, step, values))
+            data.update(event_waiting_data(step, values))
+        self.emit(ev.STEP_WAITING, step.name, **data)
 
     def bind(self, step: Step) -> Any:
         """A ready step's inputs; the :class:`BindingError` when they do not resolve; ``_UNBOUND`` when

@@ -11,13 +11,16 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .events import LifecycleEvent
 from .frozen import quick_init
 from .map_state import MapChange, MapNeed, MapState
 from .model import Outcome, RetryPolicy, RunStatus, StepStatus
 from .records import Claim, NewRun, Worker
+
+if TYPE_CHECKING:
+    from .event_waits import ArrivedEvent, EventWait
 
 
 def attempt_id(run_id: str, step: str, number: int) -> str:
@@ -163,6 +166,14 @@ class RunAdmitted:
     """A queued run starts: its concurrency key has room and it heads the queue (``concurrency.py``)."""
 
 
+@dataclass(frozen=True)
+class EventArrived:
+    """``event`` matches the waiting ``step`` (found by its key: :mod:`.event_waits`)."""
+
+    step: str
+    event: ArrivedEvent
+
+
 Fact: TypeAlias = (
     AttemptFinished
     | LeaseExpired
@@ -174,6 +185,7 @@ Fact: TypeAlias = (
     | TimerFired
     | RunAdmitted
     | StepsGranted
+    | EventArrived
 )
 
 
@@ -251,6 +263,7 @@ class Plan:
         claims: attempts for the context's worker to invoke.
         events: lifecycle events, in order (the outbox's).
         results: one per fact, in order.
+        waits: steps that started waiting for an event in it (the store indexes them: :mod:`.event_waits`).
     """
 
     run_id: str
@@ -265,6 +278,7 @@ class Plan:
     results: list[FactResult] = field(default_factory=list)
     #: map steps' counts and items written (:mod:`.maps`)
     maps: dict[str, MapChange] = field(default_factory=dict)
+    waits: list[EventWait] = field(default_factory=list)
 
     @property
     def changes(self) -> bool:

@@ -1,6 +1,7 @@
-"""Steps that wait without a worker (``knflow.dev/v2`` approvals and durable sleeps): what they record
-when they start waiting and when they end. No I/O; :mod:`.planner` applies these as facts
-(:class:`~.transitions.ApprovalDecided`, :class:`~.transitions.TimerFired`) arrive."""
+"""Steps that wait without a worker (``knflow.dev/v2`` approvals, durable sleeps and event waits): what
+they record when they start waiting and when they end. No I/O; :mod:`.planner` applies these as facts
+(:class:`~.transitions.ApprovalDecided`, :class:`~.transitions.TimerFired`,
+:class:`~.transitions.EventArrived`: :mod:`.event_waits`) arrive."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .transitions import ApprovalDecided, Step, TimerFired
+from . import event_waits
+from .transitions import ApprovalDecided, EventArrived, Step, TimerFired
 
 
 @dataclass(frozen=True)
@@ -34,19 +36,24 @@ def waiting_data(step: Step, now: float) -> dict[str, Any]:
     return {**data, "prompt": wait["prompt"]} if "prompt" in wait else data
 
 
-def wait_ended(step: Step, fact: ApprovalDecided | TimerFired, now: float) -> WaitEnd | None:
+def wait_ended(step: Step, fact: ApprovalDecided | TimerFired | EventArrived, now: float) -> WaitEnd | None:
     """How ``fact`` ends the waiting ``step``; None when it does not (a timer fired before its deadline,
-    a decision on a step that is not an approval)."""
-    sleeping = (step.wait or {}).get("kind") == "sleep"
+    a decision on a step that is not an approval, an event for a step that does not wait for one)."""
+    kind = (step.wait or {}).get("kind")
     if isinstance(fact, TimerFired):
         if step.wake_at is None or step.wake_at > now:
             return None
-        if sleeping:
+        if kind == "sleep":
             return WaitEnd(outputs={"woke_at": now})
+        if kind == event_waits.KIND:
+            return WaitEnd(error=event_waits.timed_out(step))
         timeout = (step.wait or {}).get("timeout")
         message = f"approval {step.name!r} had no decision within {float(timeout or 0):g} s"
         return WaitEnd(error={"type": "ApprovalTimeout", "message": message, "retryable": False})
-    if sleeping:
+    if isinstance(fact, EventArrived):
+        outputs = event_waits.ended_by_event(step, fact.event)
+        return None if outputs is None else WaitEnd(outputs=outputs)
+    if kind != "approval":
         return None
     decided = {"by": fact.by, "comment": fact.comment, "decided_at": now}
     if fact.approved:

@@ -33,6 +33,7 @@ from .functions import (
 from .store import (
     CatalogueStore,
     ChildRunStore,
+    EventWaitStore,
     FileRecords,
     Leases,
     Outbox,
@@ -49,6 +50,7 @@ from .store import (
 
 __all__ = [
     "AccessStore",
+    "EventWaitStore",
     "Artifact",
     "BuildResult",
     "Builder",

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from ..domain.catalogue import ActionVersion, Deployment, Route, VersionEntry, WorkflowEntry, WorkflowVersion
 from ..domain.concurrency import QueuedRun
+from ..domain.event_waits import ArrivedEvent
 from ..domain.files import FileRecord
 from ..domain.map_views import ItemFilter, ItemPage
 from ..domain.model import Outcome
@@ -55,6 +56,12 @@ class ChildRunStore(Protocol):
     async def settle_children(self, now: float, worker: Worker | None = None) -> list[Transition]: ...
     async def orphan_children(self) -> list[tuple[str, str]]: ...
     async def running_children(self, run_id: str) -> list[str]: ...
+
+
+class EventWaitStore(Protocol):
+    """Resuming the steps waiting for an arriving event (``service/event_waits.py``)."""
+
+    async def resume_waits(self, event: ArrivedEvent, now: float) -> list[Transition]: ...
 
 
 class RunStates(Protocol):
@@ -228,6 +235,7 @@ class RunStarter(Protocol):
 class RunStore(
     RunTransitions,
     ChildRunStore,
+    EventWaitStore,
     RunReads,
     FileRecords,
     Projects,

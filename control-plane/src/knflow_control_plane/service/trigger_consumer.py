@@ -39,6 +39,7 @@ from ..domain.records import DeployedTrigger
 from ..domain.rejections import RejectedEvent
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
 from ..ports import RejectedEvents, TriggerStore
+from .event_waits import EventWaits
 from .handled_events import HandledEvents
 from .health import Outage
 from .rejections import rejected_event
@@ -90,6 +91,7 @@ class TriggerConsumer:
         concurrency: events handled at once per replica.
         refresh: seconds between reloads of the deployed triggers (new topics are subscribed then).
         tracing: makes consume spans (None when tracing is off).
+        waits: resumes the steps waiting for an event (``wait_for_event``), before its runs start.
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class TriggerConsumer:
         concurrency: int = 64,
         refresh: float = 1.0,
         tracing: ConsumeTracing | None = None,
+        waits: EventWaits | None = None,
     ):
         self.bus = bus
         self.store = store
@@ -111,6 +114,7 @@ class TriggerConsumer:
         self.group = group
         self.refresh = refresh
         self.tracing = tracing
+        self.waits = waits
         self._slots = asyncio.Semaphore(concurrency)
         self._triggers: list[tuple[DeployedTrigger, EventTrigger]] = []
         self._consumers: dict[str, asyncio.Task[None]] = {}
@@ -215,6 +219,8 @@ class TriggerConsumer:
             if event.get_type() == HTTP_TRIGGER_TYPE and topic == TRIGGERS_TOPIC:
                 started, rejected = await self._start_http(event, trace_id)
             else:
+                if self.waits is not None and topic == TRIGGERS_TOPIC:
+                    await self.waits.resume(event)
                 started, rejected = await self._start_all_matched(event, topic, trace_id)
                 if not started and not rejected and self._known_as_of < received:
                     # it matched nothing: maybe a workflow deployed since the last reload

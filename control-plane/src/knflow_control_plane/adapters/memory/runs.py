@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from ...domain.concurrency import QueuedRun
+from ...domain.event_waits import ArrivedEvent
 from ...domain.map_views import ItemFilter, ItemPage, is_map
 from ...domain.model import AttemptStatus, NoSuchStep, Outcome, RunStatus, StepStatus, TransitionError
 from ...domain.planner import plan_creation
@@ -41,6 +42,7 @@ from ...service.state_machine import apply_facts, as_transition
 from ...service.throttles import dispatch
 from . import concurrency as queues
 from ._json import stored
+from .event_waits import MemoryEventWaitIndex
 from .maps import MemoryMaps
 
 #: the most characters of a cancelled attempt's output kept in its record (as the database keeps)
@@ -65,6 +67,7 @@ class MemoryRuns:
         self._runs: dict[str, dict[str, Any]] = {}
         self._steps: dict[str, dict[str, Step]] = {}
         self._outputs: dict[str, dict[str, Any]] = {}  # run -> step -> its last outputs
+        self._event_waits = MemoryEventWaitIndex()
         self._attempts: dict[str, dict[str, Any]] = {}
         self._keys: dict[tuple[str, str, str, str], str] = {}  # (project, source, event id, workflow) -> run
         self._outbox_rows: list[dict[str, Any]] = []
@@ -215,6 +218,11 @@ class MemoryRuns:
             facts.setdefault(run_id, []).append(TimerFired(name))
         return _applied(apply_facts(self, facts, Context(now, None, self.rng), skip_locked=True))
 
+    async def resume_waits(self, event: ArrivedEvent, now: float) -> list[Transition]:
+        """Resume every step waiting for ``event`` (see ``SqlAlchemyStore.resume_waits``)."""
+        facts = self._event_waits.facts_for(event)
+        return _applied(apply_facts(self, facts, Context(now, None, self.rng))) if facts else []
+
     async def keep_logs(self, attempt_id: str, logs: str) -> None:
         """Keep the output of an attempt abandoned by its run's cancellation (a no-op for any other)."""
         attempt = self._attempts.get(attempt_id)
@@ -293,6 +301,8 @@ class MemoryRuns:
             self._write_events(done, context.now)
             for written in done.maps.values():
                 self._maps.write(done.run_id, written, context.now)
+            if done.waits:
+                self._event_waits.add(done.waits)
 
     def queue_of(self, key: str, bound: int) -> tuple[int, list[QueuedRun]]:
         """The key's runs in progress and the head of its queue (nothing to lock here)."""

@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 from ...domain.catalogue import ActionVersion, Deployment, Route, VersionEntry, WorkflowEntry, WorkflowVersion
+from ...domain.event_waits import ArrivedEvent
 from ...domain.files import FileRecord
 from ...domain.map_views import ItemFilter, ItemPage
 from ...domain.model import Outcome
@@ -18,6 +19,7 @@ from . import (
     children,
     concurrency,
     creation,
+    event_waits,
     files,
     map_reads,
     projects,
@@ -155,6 +157,10 @@ class SqlAlchemyStore:
     async def running_children(self, run_id: str) -> list[str]:
         """The running child runs of ``run_id``."""
         return await self.db.run(children.running_children, run_id)
+
+    async def resume_waits(self, event: ArrivedEvent, now: float) -> list[Transition]:
+        """Resume every step waiting for ``event``: a transition per step (see :func:`event_waits.resume`)."""
+        return await self.db.run(event_waits.resume, event, now, self.rng, self.outbox)
 
     async def keep_logs(self, attempt_id: str, logs: str) -> None:
         """Keep the output of an attempt abandoned by its run's cancellation (a no-op for any other)."""

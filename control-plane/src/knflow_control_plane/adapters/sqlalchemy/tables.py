@@ -171,6 +171,7 @@ steps = sa.Table(
     sa.Column("condition", sa.Text, nullable=True),  # the step's ``when`` (knflow.dev/v2), decided as it starts
     sa.Column("wait", Json, nullable=True),  # what a step running no action waits for (an approval)
     sa.Column("wake_at", Time, nullable=True),  # a waiting step's deadline
+    sa.Column("wait_key", sa.String(40), nullable=True),  # an event wait's lookup key (domain/event_waits.py)
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("budget_start", sa.Integer, nullable=False, server_default="0"),
     sa.Column("infra_failures", sa.Integer, nullable=False, server_default="0"),
@@ -201,6 +202,12 @@ steps = sa.Table(
         "action",
         postgresql_where=sa.text("status = 'throttled'"),
         sqlite_where=sa.text("status = 'throttled'"),
+    ),
+    sa.Index(
+        "ix_steps_wait_key",
+        "wait_key",
+        postgresql_where=sa.text("status = 'waiting'"),
+        sqlite_where=sa.text("status = 'waiting'"),
     ),
     sa.Index(
         "ix_steps_leases",
@@ -418,4 +425,14 @@ map_items = sa.Table(
         postgresql_where=sa.text("status = 'running'"),
         sqlite_where=sa.text("status = 'running'"),
     ),
+)
+
+#: the shapes (type, matched paths) of the event waits of each project, one row each: what an arriving
+#: event computes its lookup keys for (domain/event_waits.py)
+event_wait_shapes = sa.Table(
+    "event_wait_shapes",
+    metadata,
+    sa.Column("type", sa.String(200), primary_key=True),
+    sa.Column("project", Project, primary_key=True),
+    sa.Column("shape", sa.Text, primary_key=True),
 )

@@ -22,6 +22,7 @@ from ...domain.transitions import AttemptFinished, Context, Fact, LeaseExpired, 
 from ...service.state_machine import apply_facts
 from . import concurrency, maps
 from .dialects import WRITTEN, PostgresDialect, SqliteDialect, Writes, dependents_of, dialect_of, policy_of
+from .event_wait_keys import register
 from .raw import AnyConnection
 
 #: The columns a plan writes of a step (read from the record at once), and their parameters' names.
@@ -78,6 +79,9 @@ class SqlRunStates:
             self.dialect.persist(self.conn, writes, max(context.now for _, context in plans))
         if any(done.maps for done, _ in plans):
             maps.persist(self.conn, plans)
+        waits = [wait for done, _ in plans for wait in done.waits]
+        if waits:  # steps that started waiting for an event: indexed with their status (the steps' rows)
+            register(self.conn, waits)
 
     def queue_of(self, key: str, bound: int) -> tuple[int, list[QueuedRun]]:
         """See :func:`.concurrency.queue_of`."""
