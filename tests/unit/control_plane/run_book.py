@@ -32,6 +32,13 @@ from knflow_control_plane.domain.transitions import (
 )
 from knflow_control_plane.service.state_machine import apply_facts
 
+#: what a waiting step of each kind (``dag_run``'s ``waits``) waits for, and the output its dependents read
+WAITS: dict[str, tuple[dict[str, Any], str]] = {
+    "event": ({"kind": "event", "type": "t", "source": None, "timeout": 5.0}, "event"),
+    "approval": ({"kind": "approval", "prompt": "?", "timeout": 5.0}, "approved"),
+    "sleep": ({"kind": "sleep", "seconds": 3.0}, "woke_at"),
+}
+
 
 def dag_run(
     upstream: dict[str, list[str]],
@@ -40,40 +47,52 @@ def dag_run(
     children: frozenset[str] = frozenset(),
     maps: Mapping[str, str] | None = None,
     items: int = 3,
+    waits: Mapping[str, str] | None = None,
 ) -> NewRun:
     """A run of a DAG given as each step's upstream (in an order where upstream come first); the steps in
     ``children`` are sub-workflow steps (each attempt starts a child run of workflow ``child``); those in
     ``maps`` are map steps over the run's input ``items`` (``items`` of them, 2 at a time; their
-    ``on_error``), bound downstream by their joined ``result``."""
-    maps = maps or {}
+    ``on_error``), bound downstream by their joined ``result``; those in ``waits`` wait (an ``event``, an
+    ``approval`` or a ``sleep``: :data:`WAITS`) instead of running."""
+    maps, waits = maps or {}, waits or {}
     dependents: dict[str, list[str]] = {name: [] for name in upstream}
     for name, ups in upstream.items():
         for up in ups:
             dependents[up].append(name)
+
+    def output(step: str) -> str:
+        return "result" if step in maps else WAITS[waits[step]][1] if step in waits else "v"
+
+    def wait_of(name: str) -> dict[str, Any] | None:
+        if name in children:
+            return {"kind": "workflow", "workflow": "child", "version": "v1"}
+        if name in maps:
+            return {"kind": "map", "over": ["item"], "max_parallel": 2, "on_error": maps[name]}
+        return WAITS[waits[name]][0] if name in waits else None
+
+    def inputs_of(name: str, ups: list[str]) -> dict[str, Any]:
+        if name in waits:
+            return {"k": {"input": "x"}} if waits[name] == "event" else {}
+        return {
+            "x": {"input": "x"},
+            **({"item": {"input": "items"}} if name in maps else {}),
+            **{f"from_{up}": {"step": up, "output": output(up)} for up in ups},
+        }
+
     steps = [
         PlannedStep(
             name=name,
-            action="work",
-            version="v1",
-            inputs={
-                "x": {"input": "x"},
-                **({"item": {"input": "items"}} if name in maps else {}),
-                **{f"from_{up}": {"step": up, "output": "result" if up in maps else "v"} for up in ups},
-            },
+            action="" if name in waits else "work",
+            version="" if name in waits else "v1",
+            inputs=inputs_of(name, ups),
             upstream=tuple(sorted(ups)),
             dependents=tuple(sorted(dependents[name])),
             policy=RetryPolicy(retries=retries.get(name, 0), backoff=0.0),
-            wait=(
-                {"kind": "workflow", "workflow": "child", "version": "v1"}
-                if name in children
-                else {"kind": "map", "over": ["item"], "max_parallel": 2, "on_error": maps[name]}
-                if name in maps
-                else None
-            ),
+            wait=wait_of(name),
         )
         for name, ups in upstream.items()
     ]
-    binding = {"step": result, "output": "result" if result in maps else "v"} if result else None
+    binding = {"step": result, "output": output(result)} if result else None
     return NewRun("run-1", "default", "dag", "v1", {"x": 1, "items": list(range(items))}, steps, binding)
 
 

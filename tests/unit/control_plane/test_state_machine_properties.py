@@ -6,7 +6,9 @@ expired, lease expiries, timers, cancels, timeouts and retries, in any order, al
 Some steps are sub-workflow steps: each attempt starts a child run (its claim says so), whose end
 (succeeded, failed, cancelled) is the attempt's outcome. Some are map steps: their items' attempts
 (``step[index]``) come and go like any, never more than ``max_parallel`` running, each item succeeding
-at most once (a retry of the run runs again only those that did not), their counts kept true.
+at most once (a retry of the run runs again only those that did not), their counts kept true. Some
+wait (for an event, an approval or a timer) instead of running: events, decisions and timers for any step
+come too, and a waiting step ends once per time it waits.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from knflow_control_plane.domain.children import child_outcome, is_child
+from knflow_control_plane.domain.event_waits import ArrivedEvent
 from knflow_control_plane.domain.map_views import is_map
 from knflow_control_plane.domain.model import AttemptStatus, Outcome, RunStatus, StepStatus, TransitionError
 from knflow_control_plane.domain.transitions import (
+    ApprovalDecided,
     AttemptFinished,
     Context,
+    EventArrived,
     Fact,
     LeaseExpired,
     Plan,
@@ -30,22 +35,24 @@ from knflow_control_plane.domain.transitions import (
     RunCancelled,
     RunTimedOut,
     StepsDue,
+    TimerFired,
 )
 
 from .run_book import RunBook, dag_run, worker
 
-ACTIVE = {StepStatus.PENDING, StepStatus.READY, StepStatus.RUNNING}
+ACTIVE = {StepStatus.PENDING, StepStatus.READY, StepStatus.RUNNING, StepStatus.WAITING}
 FATAL = {"type": "ActionError", "message": "no", "code": 400, "retryable": False, "traceback": None}
 FLAKY = {"type": "ConnectionError", "message": "down", "code": None, "retryable": True, "traceback": None}
 
 
-Dag = tuple[dict[str, list[str]], dict[str, int], str | None, frozenset[str], dict[str, str], int]
+Dag = tuple[dict[str, list[str]], dict[str, int], str | None, frozenset[str], dict[str, str], int, dict[str, str]]
 
 
 @st.composite
 def dags(draw: st.DrawFn) -> Dag:
     """Up to 7 steps, each with upstream among the steps before it; retries 0-2; maybe a result; some of
-    them sub-workflow steps, some map steps (fail or collect) over 0-5 items."""
+    them sub-workflow steps, some map steps (fail or collect) over 0-5 items, some waiting for an event, an
+    approval or a timer."""
     count = draw(st.integers(1, 7))
     names = [f"s{i}" for i in range(count)]
     upstream = {name: sorted(draw(st.sets(st.sampled_from(names[:i]))) if i else []) for i, name in enumerate(names)}
@@ -54,7 +61,9 @@ def dags(draw: st.DrawFn) -> Dag:
     children = frozenset(draw(st.sets(st.sampled_from(names))))
     mapped = draw(st.sets(st.sampled_from(names))) - children
     maps = {name: draw(st.sampled_from(["fail", "collect"])) for name in sorted(mapped)}
-    return upstream, retries, result, children, maps, draw(st.integers(0, 5))
+    kinds = st.sampled_from([None, "event", "approval", "sleep"])
+    waits = {n: kind for n in names if n not in children and n not in maps and (kind := draw(kinds)) is not None}
+    return upstream, retries, result, children, maps, draw(st.integers(0, 5)), waits
 
 
 def ended(book: RunBook, step: str, kind: str, value: int) -> Outcome:
@@ -77,16 +86,17 @@ def outcome_of(kind: str, value: int) -> Outcome:
 class Invariants:
     """The checks after every transition, and the history they need."""
 
-    def __init__(self, book: RunBook, upstream: dict[str, list[str]], children: frozenset[str]):
-        self.book, self.upstream, self.children = book, upstream, children
+    def __init__(self, book: RunBook, upstream: dict[str, list[str]], children: frozenset[str], waits: dict[str, str]):
+        self.book, self.upstream, self.children, self.waits = book, upstream, children, waits
         self.successes: dict[str, int] = {}
         self.child_starts: set[str] = set()  # attempts whose claim started a child run
         self.item_successes: dict[tuple[str, int], int] = {}
         self.item_claims: set[str] = set()
 
-    def check(self, before: RunStatus, facts: list[Fact], done: Plan) -> None:
+    def check(self, before: RunStatus, facts: list[Fact], done: Plan, was: dict[str, StepStatus]) -> None:
         book, steps = self.book, self.book.run.steps
         self.check_children(facts, done)
+        self.check_waits(was, done)
         retried = any(isinstance(f, RetryAsked) for f in facts)
         if before.finished and not retried:
             self.after_the_end(before, done)
@@ -101,7 +111,7 @@ class Invariants:
             self.successes = {n: c for n, c in self.successes.items() if steps[n].status is StepStatus.SUCCEEDED}
         self.check_maps(done, retried)
         for name, step in done.steps.items():
-            if step.status in (StepStatus.READY, StepStatus.RUNNING):
+            if step.status in (StepStatus.READY, StepStatus.RUNNING, StepStatus.WAITING):
                 assert all(steps[up].status is StepStatus.SUCCEEDED for up in self.upstream[name]), name
         status = book.run.status
         statuses = {s.status for s in steps.values()}
@@ -164,6 +174,24 @@ class Invariants:
             if str((fact.outcome.error or {}).get("type", "")).startswith("ChildRun"):
                 assert not any(e.type.endswith("step.retrying") for e in result.events), fact
 
+    def check_waits(self, was: dict[str, StepStatus], done: Plan) -> None:
+        """A waiting step holds no attempt; one that waits for an event is indexed as it starts waiting,
+        and only then; a waiting step ends once per time it waits (a success counted like an attempt's)."""
+        registered = [w.step for w in done.waits]
+        assert len(registered) == len(set(registered)), f"a step indexed twice: {registered}"
+        for name, step in done.steps.items():
+            if step.status is StepStatus.WAITING and name in self.waits:
+                assert step.started_at is not None and step.wake_at is not None  # every kind here has a deadline
+            started_waiting = step.status is StepStatus.WAITING and was[name] is not StepStatus.WAITING
+            if self.waits.get(name) == "event" and started_waiting:
+                assert name in registered, f"{name} waits for an event unindexed"
+        for name in registered:
+            assert self.waits.get(name) == "event" and was[name] is not StepStatus.WAITING, name
+        for name in done.outputs:
+            if name in self.waits:
+                self.successes[name] = self.successes.get(name, 0) + 1
+                assert self.successes[name] == 1, f"wait {name} ended twice"
+
     def after_the_end(self, before: RunStatus, done: Plan) -> None:
         """Nothing changes a finished run, but the outcome of an attempt that was running when a step
         failed the run: recorded once (a success kept for a retry), starting nothing."""
@@ -178,15 +206,37 @@ class Invariants:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dag=dags(), data=st.data())
 def test_random_dags_and_fact_orders_keep_the_invariants(dag: Dag, data: st.DataObject) -> None:
-    upstream, retries, result, children, maps, items = dag
+    run_random(dag, data)
+
+
+@st.composite
+def wait_dags(draw: st.DrawFn) -> Dag:
+    """:func:`dags` of action steps and steps waiting (for an event, an approval or a timer) only."""
+    upstream, retries, result, _children, _maps, items, _waits = draw(dags())
+    waiting = draw(st.sets(st.sampled_from(sorted(upstream)), min_size=1))
+    waits = {name: draw(st.sampled_from(["event", "approval", "sleep"])) for name in sorted(waiting)}
+    return upstream, retries, result, frozenset(), {}, items, waits
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dag=wait_dags(), data=st.data())
+def test_random_waits_and_their_events_decisions_and_timers_keep_the_invariants(dag: Dag, data: st.DataObject) -> None:
+    run_random(dag, data)
+
+
+def run_random(dag: Dag, data: st.DataObject) -> None:
+    """A run of ``dag`` through rounds of random facts, checked after each; replays at the end."""
+    upstream, retries, result, children, maps, items, waits = dag
     now = 1.0
     capacity = data.draw(st.integers(1, 4), label="capacity")
     partial = data.draw(st.booleans(), label="partial loads")
     rng = random.Random(data.draw(st.integers(0, 2**16), label="seed"))
     book, first = RunBook.create(
-        dag_run(upstream, retries, result, children, maps, items), Context(now, worker(capacity), rng), partial=partial
+        dag_run(upstream, retries, result, children, maps, items, waits),
+        Context(now, worker(capacity), rng),
+        partial=partial,
     )
-    checks = Invariants(book, upstream, children)
+    checks = Invariants(book, upstream, children, waits)
     checks.check_children([], first)
     in_flight = {c.attempt_id: c.step for c in first.claims}
     delivered: list[AttemptFinished] = []  # outcomes already sent: replayed later
@@ -194,12 +244,13 @@ def test_random_dags_and_fact_orders_keep_the_invariants(dag: Dag, data: st.Data
         now += 1.0
         facts = data.draw(st.lists(fact_strategy(book, in_flight, delivered), min_size=1, max_size=3), label="facts")
         before = book.run.status
+        was = {name: step.status for name, step in book.run.steps.items()}
         try:
             done = book.transition(facts, Context(now, worker(capacity), rng))
         except TransitionError:
             assert any(isinstance(f, RetryAsked) for f in facts)
             continue
-        checks.check(before, facts, done)
+        checks.check(before, facts, done, was)
         delivered += [f for f in facts if isinstance(f, AttemptFinished)]
         for fact in facts:
             if isinstance(fact, AttemptFinished):
@@ -209,12 +260,15 @@ def test_random_dags_and_fact_orders_keep_the_invariants(dag: Dag, data: st.Data
             break
     event(f"run {book.run.status.value}")
     event(f"{len(checks.item_claims) // 5 * 5}+ items claimed")
+    event(f"waits ended: {sorted({waits[n] for n in checks.successes if n in waits})}")
     event(f"{len(delivered) // 5 * 5}+ outcomes delivered")
     assert_replays_change_nothing(book, delivered, now + 1, capacity)
+    assert_events_end_a_wait_once(book, now + 2)
 
 
 #: How often each kind of fact comes (by repetition): mostly outcomes, as in a live system.
-KINDS = ["finish"] * 14 + ["due"] * 2 + ["expire", "replay", "cancel", "timeout", "retry"]
+KINDS = ["finish"] * 14 + ["due"] * 2 + ["expire", "replay", "cancel", "timeout", "retry"] + ["event"] * 2
+KINDS += ["decide", "wake", "wake"]
 OUTCOMES = ["ok"] * 8 + ["flaky", "flaky", "fatal", "lost"]
 
 
@@ -241,7 +295,30 @@ def _fact(kind: str, book: RunBook, in_flight: dict[str, str], delivered: list[A
         return st.sampled_from(delivered)  # a replay, or a late result after the lease expired
     if kind == "retry":
         return st.builds(RetryAsked, st.one_of(st.none(), st.sampled_from(sorted(book.run.steps))))
+    if kind in ("event", "decide", "wake"):
+        return _wait_fact(kind, book)
     return st.just({"due": StepsDue(), "cancel": RunCancelled(), "timeout": RunTimedOut()}[kind])
+
+
+def _wait_fact(kind: str, book: RunBook) -> Any:
+    """An event, a decision or a timer, mostly for a waiting step."""
+    waiting = sorted(n for n, step in book.run.steps.items() if step.status is StepStatus.WAITING)
+    names = st.sampled_from(waiting or sorted(book.run.steps))
+    if kind == "event":
+        arrived = st.builds(lambda n: ArrivedEvent(f"e{n}", "t", "/s", {"k": 1}), st.integers(0, 3))
+        return st.builds(EventArrived, names, arrived)
+    if kind == "decide":
+        return st.builds(lambda name, yes: ApprovalDecided(name, yes, "local"), names, st.booleans())
+    return st.builds(TimerFired, names)
+
+
+def assert_events_end_a_wait_once(book: RunBook, now: float) -> None:
+    """An event for a step that no longer waits (resumed, timed out, its run over) changes nothing."""
+    for name, step in sorted(book.run.steps.items()):
+        if step.status is not StepStatus.WAITING:
+            late = EventArrived(name, ArrivedEvent("late", "t", "/s", {"k": 1}))
+            done = book.transition([late], Context(now, worker(1), random.Random(0)))
+            assert done.results[0].duplicate and not done.changes, f"an event changed {name}, not waiting"
 
 
 def assert_replays_change_nothing(book: RunBook, delivered: list[AttemptFinished], now: float, capacity: int) -> None:
