@@ -27,6 +27,11 @@ WAIT = {"kind": "event", "type": "com.shop.paid", "source": None, "timeout": 60.
 PAID = ArrivedEvent("e-1", "com.shop.paid", "/shop", {"order": {"id": "o-7"}, "amount": 3}, project="default")
 
 
+def status(book: RunBook, name: str = "paid") -> StepStatus:
+    """A step's status now (a call: each read is fresh to the type checker too)."""
+    return book.run.steps[name].status
+
+
 def new_run(first_waits: bool = False) -> NewRun:
     """``place`` -> wait ``paid`` (matching ``order.id`` on ``place``'s ``order``) -> ``ship``."""
     match = {"order.id": {"step": "place", "output": "order"}}
@@ -61,12 +66,12 @@ def placed() -> RunBook:
 
 def test_the_event_ends_the_wait_once_and_the_run_goes_on() -> None:
     book = placed()
-    assert book.run.steps["paid"].status is S.WAITING and book.run.steps["paid"].wake_at == 62.0
+    assert status(book) is S.WAITING and book.run.steps["paid"].wake_at == 62.0
     resumed = book.transition([EventArrived("paid", PAID)], Context(5.0, worker(8)))
     assert resumed.outputs["paid"] == {"event": PAID.as_output()}
     assert [c.step for c in resumed.claims] == ["ship"]
     assert resumed.claims[0].inputs == {"x": PAID.as_output()}
-    assert book.run.steps["paid"].status is S.SUCCEEDED and book.run.steps["paid"].wake_at is None
+    assert status(book) is S.SUCCEEDED and book.run.steps["paid"].wake_at is None
     again = book.transition([EventArrived("paid", PAID)], Context(6.0, worker(8)))
     assert again.results[0].duplicate and again.steps == {}  # a redelivery, or a second match: nothing
 
@@ -85,7 +90,7 @@ def test_the_deadline_fails_the_wait_and_the_run_and_a_retry_waits_anew() -> Non
     assert book.run.steps["ship"].status is S.SKIPPED
     book.transition([RetryAsked()], Context(70.0))
     again = book.transition([StepsDue()], Context(71.0, worker(8)))
-    assert book.run.steps["paid"].status is S.WAITING and [w.step for w in again.waits] == ["paid"]
+    assert status(book) is S.WAITING and [w.step for w in again.waits] == ["paid"]
     assert book.run.steps["paid"].wake_at == 131.0
 
 
@@ -94,14 +99,14 @@ def test_facts_of_other_waits_do_not_end_it() -> None:
     other = ArrivedEvent("e-2", "com.shop.refunded", "/shop", {"order": {"id": "o-7"}})
     assert book.transition([EventArrived("paid", other)], Context(5.0)).results[0].duplicate
     assert book.transition([ApprovalDecided("paid", True, "local")], Context(5.0)).results[0].duplicate
-    assert book.run.steps["paid"].status is S.WAITING
+    assert status(book) is S.WAITING
 
 
 def test_a_root_wait_starts_on_the_next_claim_not_in_the_creation() -> None:
     book, first = RunBook.create(new_run(first_waits=True), Context(1.0, worker(8)))
-    assert first.waits == [] and book.run.steps["paid"].status is S.READY
+    assert first.waits == [] and status(book) is S.READY
     claimed = book.transition([StepsDue()], Context(1.5, worker(8)))
-    assert [w.step for w in claimed.waits] == ["paid"] and book.run.steps["paid"].status is S.WAITING
+    assert [w.step for w in claimed.waits] == ["paid"] and status(book) is S.WAITING
 
 
 def test_keys_follow_json_equality_and_the_source() -> None:
