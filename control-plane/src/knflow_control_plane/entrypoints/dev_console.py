@@ -3,6 +3,7 @@ one line per deploy, per run start and end and per approval a run waits for, and
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -60,6 +61,15 @@ class DevConsole:
                 asked = _first_line(event.data.get("prompt"))
                 line = f"run {event.run_id} {workflow} waits for approval at step {event.step}: {asked}"
                 self.say(f"{line} (knflow approve {event.run_id} {event.step})".replace("  ", " "), stamp=True)
+            elif event.type == ev.STEP_WAITING and event.data.get("kind") == "event":
+                self._waits_for_event(event.run_id, event.step, event.data.get("event") or {})
+
+    def _waits_for_event(self, run_id: str, step: str | None, wanted: dict[str, Any]) -> None:
+        """The event a step waits for: its type, and the data it must hold (what to post)."""
+        workflow = self._runs.get(run_id, ("",))[0]
+        fields = ", ".join(f"{path} = {json.dumps(value)}" for path, value in (wanted.get("match") or {}).items())
+        line = f"run {run_id} {workflow} waits at step {step} for event {wanted.get('type')}"
+        self.say(f"{line} where {fields}" if fields else line, stamp=True)
 
     def stopping(self, running: int, seconds: float) -> None:
         """The first Ctrl-C (or SIGTERM): what the stop waits for."""

@@ -238,7 +238,8 @@ def show_maps(console: Console, run: JSON) -> None:
 
 
 def show_waits(console: Console, run: JSON) -> None:
-    """What each waiting step of a running run waits for: a person (and how to decide), or the time."""
+    """What each waiting step of a running run waits for: a person (and how to decide), an event, or the
+    time."""
     for step in run.get("steps", []):
         wait = step.get("wait") or {}
         if step.get("status") != "waiting":
@@ -248,6 +249,10 @@ def show_waits(console: Console, run: JSON) -> None:
             line = f"step {name} waits for approval: {wait.get('prompt')}"
             line += f" (until {until})" if until else ""
             line += f"\n  knflow approve {run.get('id')} {name}\n  knflow reject {run.get('id')} {name}"
+        elif wait.get("kind") == "event":
+            line = f"step {name} waits for event {wait.get('type')}"
+            line += f" from {wait.get('source')}" if wait.get("source") else ""
+            line += f" (until {until})" if until else ""
         else:
             line = f"step {name} sleeps until {until}"
         console.print(line, markup=False, highlight=False, soft_wrap=True)  # commands copied whole
