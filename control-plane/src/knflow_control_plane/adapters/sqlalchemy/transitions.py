@@ -79,9 +79,8 @@ class SqlRunStates:
             self.dialect.persist(self.conn, writes, max(context.now for _, context in plans))
         if any(done.maps for done, _ in plans):
             maps.persist(self.conn, plans)
-        waits = [wait for done, _ in plans for wait in done.waits]
-        if waits:  # steps that started waiting for an event: indexed with their status (the steps' rows)
-            register(self.conn, waits)
+        if any(done.waits for done, _ in plans):  # steps that started waiting for an event: indexed
+            register(self.conn, [wait for done, _ in plans for wait in done.waits])
 
     def queue_of(self, key: str, bound: int) -> tuple[int, list[QueuedRun]]:
         """See :func:`.concurrency.queue_of`."""
