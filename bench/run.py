@@ -22,6 +22,7 @@ ROOT = HERE.parent
 # (script, runs in --quick too)
 BENCHMARKS: list[tuple[str, bool]] = [
     ("bench/orchestration_bench.py", True),  # scenarios 1, 2, 5, 6 on SQLite and Postgres
+    ("bench/maps_bench.py", True),  # issue 24: a map of 1,000 no-op items; 10,000 items: RSS, the items page
     ("bench/trigger_bench.py", True),  # scenario 3: HTTP trigger -> first step, embedded
     ("bench/cold_start_bench.py", True),  # scenario 4: cold starts of the local backend
     ("bench/kafka_bench.py", True),  # scenario 7: Kafka trigger -> run start, ingest (eventing)

@@ -16,6 +16,7 @@ retry's backoff) is ``ready`` again, so that the next poll (:class:`~.transition
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from knflow.bindings import BindingError
@@ -26,7 +27,7 @@ from .map_views import is_map
 from .model import AttemptStatus, Outcome, RunStatus, StepCounters, StepStatus, decide_after_failure
 from .plan_draft import PlanDraft
 from .records import Claim
-from .transitions import Context, Need, Plan, RunState, Step, attempt_id
+from .transitions import AttemptFinished, Context, Fact, LeaseExpired, Need, Plan, RunState, Step, attempt_id
 
 S = StepStatus
 #: attempt numbers an item has in one round of its map (a round: the map started afresh)
@@ -62,6 +63,8 @@ class MapDraft(PlanDraft):
         #: planning a run's creation: its map steps start at the next poll (their items are written by a
         #: transition, not by the run's insert)
         self.creating = False
+        #: the facts being planned (the items they name are loaded together)
+        self.facts: Sequence[Fact] = ()
 
     # -- what the planner provides ----------------------------------------------------------------
     def succeeded(self, step: Step, outputs: dict[str, Any], *, claim_next: bool) -> None:
@@ -73,11 +76,23 @@ class MapDraft(PlanDraft):
         raise NotImplementedError
 
     # -- loading ----------------------------------------------------------------------------------
+    def _named(self, name: str) -> frozenset[tuple[str, int]]:
+        """(map step, index) of every item of ``name`` the facts being planned name."""
+        found = set()
+        for fact in self.facts:
+            if isinstance(fact, AttemptFinished | LeaseExpired) and "[" in fact.step:
+                parsed = parse_item(fact.step)
+                if parsed is not None and parsed[0] == name:
+                    found.add(parsed)
+        return frozenset(found)
+
     def map_of(self, name: str, *, item: int | None = None) -> MapState | None:
-        """The map step's counts as loaded (None: it has not started), asking for them (and ``item``)."""
+        """The map step's counts as loaded (None: it has not started), asking for them, for the items the
+        facts name and for as many next pending items (each item ending makes room for one)."""
         if name not in self.map_rows:
-            items = frozenset({(name, item)}) if item is not None else frozenset()
-            raise NeedMore(Need(maps=MapNeed(rows=frozenset({name}), items=items)))
+            items = self._named(name) | ({(name, item)} if item is not None else set())
+            more = frozenset({(name, len(items))}) if items else frozenset()
+            raise NeedMore(Need(maps=MapNeed(rows=frozenset({name}), items=items, next=more)))
         found = self.map_rows[name]
         if found is not None and name not in self.map_counts:
             self.map_counts[name] = dict(found.counts)
@@ -88,7 +103,7 @@ class MapDraft(PlanDraft):
         """Item ``index`` of a started map as the plan leaves it so far (None: no such item)."""
         items = self.map_items[name]
         if index not in items:  # the store loads every item asked for (``absent`` when there is none)
-            raise NeedMore(Need(maps=MapNeed(items=frozenset({(name, index)}))))
+            raise NeedMore(Need(maps=MapNeed(items=self._named(name) | {(name, index)})))
         found = items[index]
         return None if found.status == "absent" else found
 
@@ -257,7 +272,8 @@ class MapDraft(PlanDraft):
         start = self.map_taken.get(name, 0)
         if row.next_asked < start + take:
             raise NeedMore(Need(maps=MapNeed(next=frozenset({(name, start + take)}))))
-        chosen = [i for i in row.next[start : start + take] if self.map_items[name].get(i.index, i).status == "pending"]
+        # not one this plan moved already (launched, or back from a failure: its backoff is its own)
+        chosen = [i for i in row.next[start : start + take] if i.index not in self.map_items[name]]
         self.map_taken[name] = start + take
         return chosen
 
@@ -314,8 +330,8 @@ class MapDraft(PlanDraft):
             return False
         map_name, index = parsed
         step = self.steps.get(map_name)
-        if step is None and not self.state.complete:
-            raise NeedMore(Need(all_steps=True))
+        if step is None and map_name not in self.state.steps:  # (a step of the run: never deleted)
+            raise NeedMore(Need(bindings=frozenset({map_name})))
         if step is None or not is_map(step.wait) or self.map_of(map_name, item=index) is None:
             return False
         item = self.item_of(map_name, index)
@@ -380,8 +396,8 @@ class MapDraft(PlanDraft):
             return False
         map_name, index = parsed
         step = self.steps.get(map_name)
-        if step is None and not self.state.complete:
-            raise NeedMore(Need(all_steps=True))
+        if step is None and map_name not in self.state.steps:  # (a step of the run: never deleted)
+            raise NeedMore(Need(bindings=frozenset({map_name})))
         if step is None or not is_map(step.wait) or self.map_of(map_name, item=index) is None:
             return False
         item = self.item_of(map_name, index)

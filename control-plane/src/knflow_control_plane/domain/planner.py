@@ -106,6 +106,7 @@ def plan(state: RunState, facts: Sequence[Fact], context: Context) -> Plan | Nee
         NoSuchStep: a retry names a step the run does not have.
     """
     draft = _Draft(state, context)
+    draft.facts = facts  # a map step loads the items of all of them at once (:mod:`.maps`)
     try:
         for fact in facts:
             draft.apply(fact)

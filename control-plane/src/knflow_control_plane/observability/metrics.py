@@ -142,9 +142,10 @@ class Metrics:
     def on_attempt(self, claim: Claim, outcome: Outcome | None, seconds: float) -> None:
         """Observe one attempt's latency, labelled with its outcome (``unrecorded`` when it was not)."""
         status = outcome.status.value if outcome is not None else "unrecorded"
-        self._with_workflow(
-            claim.run_id, lambda w: self._child(self.attempt_seconds, w, claim.step, status).observe(seconds)
-        )
+        step = claim.step
+        if "[" in step:  # an item of a map step (``step[index]``): counted as its step, the labels stay bounded
+            step = step.partition("[")[0]
+        self._with_workflow(claim.run_id, lambda w: self._child(self.attempt_seconds, w, step, status).observe(seconds))
 
     def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once per label values."""
