@@ -60,10 +60,13 @@ def runs_per_trigger(history: History) -> list[Violation]:
 
 
 def one_success_per_step(history: History) -> list[Violation]:
-    """Each step of each run has exactly one recorded success (none if the step did not succeed)."""
+    """Each step of each run has exactly one recorded success (none if the step did not succeed); a map
+    step has none of its own: its items (:func:`one_success_per_item`)."""
     out: list[Violation] = []
     for run in history.final.values():
         for step in run.get("steps", []):
+            if step.get("map") is not None:
+                continue
             wins = [a["id"] for a in step["attempts"] if a["status"] == "succeeded"]
             want = 1 if step["status"] == "succeeded" else 0
             if len(wins) != want:
@@ -73,10 +76,42 @@ def one_success_per_step(history: History) -> list[Violation]:
     return out
 
 
+def one_success_per_item(history: History) -> list[Violation]:
+    """Each item of a map step is recorded once (indices 0..total-1), and succeeded exactly once when its
+    step did (at least one attempt, its output kept); the counts are the items'."""
+    out: list[Violation] = []
+    for run in history.final.values():
+        for step in run.get("steps", []):
+            counts = step.get("map")
+            if counts is None:
+                continue
+            where = f"{run['id']}/{step['name']}"
+            items = step.get("items", [])
+            indices = [i["index"] for i in items]
+            if indices != list(range(counts["total"])):
+                out.append(Violation("one success per item", where, f"items {indices[:8]} of {counts['total']}"))
+            wins = [i for i in items if i["status"] == "succeeded" and i["attempts"] >= 1]
+            if counts["succeeded"] != len(wins):
+                out.append(Violation("one success per item", where, f"counts {counts} for {len(wins)} successes"))
+            if step["status"] == "succeeded" and len(wins) != counts["total"]:
+                failed = [i["index"] for i in items if i not in wins]
+                out.append(Violation("one success per item", where, f"items {failed[:8]} did not succeed once"))
+            if step["status"] == "succeeded" and [i["output"] for i in wins] != (step["outputs"] or {}).get("result"):
+                out.append(Violation("one success per item", where, "the items' outputs are not the step's result"))
+    return out
+
+
 def _essence(run: dict[str, Any]) -> Any:
     """What may not change once a run is terminal (read-time fields such as file counts left out)."""
     steps = [
-        (s["name"], s["status"], s["outputs"], [(a["id"], a["status"], a["outputs"]) for a in s["attempts"]])
+        (
+            s["name"],
+            s["status"],
+            s["outputs"],
+            [(a["id"], a["status"], a["outputs"]) for a in s["attempts"]],
+            s.get("map"),
+            [(i["index"], i["status"], i["attempts"], i["output"]) for i in s.get("items", [])],
+        )
         for s in run.get("steps", [])
     ]
     return (run["status"], run["result"], run["error"], run["finished_at"], steps)
@@ -136,6 +171,7 @@ def late_results_refused(history: History) -> list[Violation]:
 INVARIANTS: list[tuple[str, Callable[[History], list[Violation]]]] = [
     ("runs == trigger events", runs_per_trigger),
     ("one success per step", one_success_per_step),
+    ("one success per item", one_success_per_item),
     ("terminal runs never change", terminal_is_final),
     ("no output lost", no_output_lost),
     ("terminal within bound", terminal_within_bound),

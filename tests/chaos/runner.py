@@ -104,8 +104,25 @@ async def read_all(url: str) -> dict[str, dict[str, Any]]:
             if not cursor:
                 break
         for run_id in list(runs):
-            runs[run_id] = _ok(await client.get(f"/v1/runs/{run_id}"))
+            runs[run_id] = await read_run(client, run_id)
     return runs
+
+
+async def read_run(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    """A run with its steps and attempts, and each map step's items (every page) in its ``items``."""
+    run = _ok(await client.get(f"/v1/runs/{run_id}"))
+    for step in run.get("steps", []):
+        if step.get("map") is None:
+            continue
+        step["items"], cursor = [], None
+        while True:
+            params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+            page = _ok(await client.get(f"/v1/runs/{run_id}/steps/{step['name']}/items", params=params))
+            step["items"] += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    return run
 
 
 def _ok(reply: httpx.Response) -> dict[str, Any]:
@@ -126,7 +143,7 @@ async def snapshots(history: History, alive: list[Plane], stop: asyncio.Event) -
                         page = (await client.get("/v1/runs", params={"status": status, "limit": 200})).json()
                         for summary in page["runs"]:
                             if summary["id"] not in history.first_terminal:
-                                history.snapshot((await client.get(f"/v1/runs/{summary['id']}")).json())
+                                history.snapshot(await read_run(client, summary["id"]))
             except (httpx.HTTPError, ValueError, KeyError):
                 pass  # a replica killed under the reader: the next pass reads another
         await asyncio.sleep(1.0)

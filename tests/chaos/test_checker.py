@@ -65,3 +65,27 @@ def test_a_wrong_result_a_run_still_going_and_a_late_result_accepted() -> None:
     assert ("no output lost", "run r1") in found
     assert ("terminal within bound", "run r3") in found
     assert ("late result refused", "attempt r1/branch0/1") in found
+
+
+def _map_run(run_id: str, event: str) -> dict[str, Any]:
+    items = [
+        {"index": i, "status": "succeeded", "attempts": 1, "output": i + 1, "error": None, "started_at": "t"}
+        for i in range(3)
+    ]
+    counts = {"total": 3, "succeeded": 3, "failed": 0, "running": 0, "pending": 0, "skipped": 0}
+    step = {"name": "work", "status": "succeeded", "outputs": {"result": [1, 2, 3]}, "attempts": [], "map": counts}
+    return {**_run(run_id, event, result=[1, 2, 3]), "workflow": "spread", "inputs": {"values": [0, 1, 2]}} | {
+        "steps": [{**step, "items": items}]
+    }
+
+
+def test_a_map_with_each_item_one_success_passes_and_a_lost_item_is_named() -> None:
+    history = _history()
+    history.sent.append(Sent("event", "m1", "spread", {"values": [0, 1, 2]}, 0.0, accepted=True, tries=1))
+    history.final["m"] = _map_run("m", "m1")
+    history.first_terminal = copy.deepcopy(history.final)
+    assert check(history) == []
+    step = history.final["m"]["steps"][0]
+    step["items"] = step["items"][:2]  # an item never recorded
+    found = {(v.invariant, v.where) for v in check(history)}
+    assert ("one success per item", "m/work") in found

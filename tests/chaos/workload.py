@@ -1,4 +1,4 @@
-"""The chaos workload: CloudEvents (fan-out/in), HTTP hook requests (a chain with a flaky step) and a cron
+"""The chaos workload: CloudEvents (fan-out/in, a map), HTTP hook requests (a chain with a flaky step) and a cron
 ticker, each operation recorded in the history; an event not accepted is sent again with the same id."""
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ def expected_result(workflow: str, inputs: dict[str, Any]) -> object:
         return (int(inputs.get("start", 0)) + 1) * 2 + 1
     if workflow == "fan":
         return 4 * int(inputs.get("x", 0)) + 6
+    if workflow == "spread":
+        return [int(v) + 1 for v in inputs.get("values", [])]
     if workflow == "ticker":
         return int(inputs.get("value", 0)) + 1
     return None
@@ -42,12 +44,14 @@ class Workload:
         urls = self.urls()
         return random.choice(urls) if urls else None
 
-    async def events(self, client: httpx.AsyncClient) -> None:
-        """One fan-out/in run per CloudEvent, each sent until a replica accepts it (same id every time)."""
+    async def events(self, client: httpx.AsyncClient, workflow: str = "fan") -> None:
+        """One fan-out/in run (or map run: ``spread``) per CloudEvent, each sent until a replica accepts it
+        (same id every time)."""
         while not self.stop.is_set():
             n = next(self.counter)
-            inputs = {"x": n, "delay": random.choice([0.0, 0.2, 0.5, 2.0]), "marker": str(self.markers)}
-            sent = Sent("event", f"chaos-{uuid.uuid4().hex[:12]}", "fan", inputs, time.time())
+            inputs: dict[str, Any] = {"delay": random.choice([0.0, 0.2, 0.5, 2.0]), "marker": str(self.markers)}
+            inputs.update({"x": n} if workflow == "fan" else {"values": [n * 10 + i for i in range(6)]})
+            sent = Sent("event", f"chaos-{uuid.uuid4().hex[:12]}", workflow, inputs, time.time())
             self.history.sent.append(sent)
             while not sent.accepted and sent.tries < 60:
                 sent.tries += 1
@@ -64,7 +68,7 @@ class Workload:
             "ce-specversion": "1.0",
             "ce-id": sent.key,
             "ce-source": "/chaos",
-            "ce-type": "dev.knflow.chaos.fan",
+            "ce-type": "dev.knflow.chaos.fan" if sent.workflow == "fan" else "dev.knflow.chaos.map",
             "content-type": "application/json",
         }
         try:
@@ -93,6 +97,12 @@ class Workload:
                 await asyncio.sleep(0.5)
 
     async def run(self) -> None:
-        """Two event senders and two hook callers at once."""
+        """Two event senders, a map run sender and two hook callers at once."""
         async with httpx.AsyncClient(timeout=10) as client:
-            await asyncio.gather(self.events(client), self.events(client), self.hooks(client), self.hooks(client))
+            await asyncio.gather(
+                self.events(client),
+                self.events(client),
+                self.events(client, "spread"),
+                self.hooks(client),
+                self.hooks(client),
+            )

@@ -1,4 +1,4 @@
-"""The chaos run's workflows: a chain, a fan-out/in, a flaky action, over HTTP, event and cron triggers.
+"""The chaos run's workflows: a chain, a fan-out/in, a map, a flaky action, over HTTP, event and cron triggers.
 
 Every result is a pure function of the inputs, so the checker can tell a lost or wrong output
 (``expected_result`` in ``tests/chaos/workload.py`` mirrors these).
@@ -9,7 +9,7 @@ import random
 import time
 from pathlib import Path
 
-from knflow import action, event, http_trigger, schedule, workflow
+from knflow import action, event, http_trigger, schedule, unmapped, workflow
 
 
 def _in_flight(marker: str) -> Path | None:
@@ -84,3 +84,9 @@ def fan(x: int = 0, delay: float = 0.0, marker: str = "") -> object:
 def ticker(value: int = 0) -> object:
     """One step every two seconds: value + 1."""
     return work.named("tick")(value=value)
+
+
+@workflow(triggers=[event(type="dev.knflow.chaos.map")])
+def spread(values: list[int], delay: float = 0.0, marker: str = "") -> object:
+    """A map step over ``values``, 3 items at a time: each value + 1, in order."""
+    return work.map(value=values, delay=unmapped(delay), marker=unmapped(marker), max_parallel=3)
