@@ -38,6 +38,8 @@ export function Run({ id, selected }: { id: string; selected: string | null }) {
     }
   }, [run?.workflow, run?.workflow_version]);
   useLive(id, load);
+  // A queued run moves up when other runs of its key end or leave: those are other runs' changes.
+  useLive(null, load, (change) => change.kind === "run" && change.run_id !== id, run?.status === "queued");
 
   const steps = useMemo(() => new Map((run?.steps ?? []).map((s) => [s.name, s])), [run]);
   if (!run) return <Problem error={error} />;
@@ -72,7 +74,7 @@ export function Run({ id, selected }: { id: string; selected: string | null }) {
           ) : null}
         </h2>
         <div class="actions">
-          {run.status === "running" && (
+          {(run.status === "running" || run.status === "queued") && (
             <button
               type="button"
               class="danger"
@@ -101,6 +103,13 @@ export function Run({ id, selected }: { id: string; selected: string | null }) {
             {run.parent_run_id}
           </a>
           {run.parent_step && <span> (its step {run.parent_step})</span>}
+        </p>
+      )}
+      {run.queue && (
+        <p class="run-links queue-place">
+          Queued: #{run.queue.position} in the queue of{" "}
+          {run.queue.key === null ? `${run.workflow}` : <span class="mono">{run.queue.key}</span>}
+          <span class="dim"> (its workflow's concurrency limit; it starts when the runs before it end)</span>
         </p>
       )}
       <dl class="facts">

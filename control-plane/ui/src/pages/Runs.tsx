@@ -5,12 +5,17 @@ import { Badge, Problem } from "../components";
 import { duration, since } from "../format";
 import { useLive } from "../live";
 import { linkProps, navigate } from "../router";
-import type { Run, WorkflowSummary } from "../types";
+import type { Run, RunQueue, WorkflowSummary } from "../types";
 
 const PAGE = 50;
 /** The status filter's choices; ``waiting`` is a running run with a step waiting (an approval, a sleep). */
 const STATUSES = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"];
 const STEP_WAITING = "dev.knflow.step.waiting";
+
+/** A queued run's place: ``#2 in queue acme`` (a workflow without a key has one queue). */
+export function queuePlace(queue: RunQueue): string {
+  return `#${queue.position} in queue${queue.key === null ? "" : ` ${queue.key}`}`;
+}
 
 /** The API's filter for the status chosen: ``waiting`` is ``status=running&waiting=true``. */
 function statusQuery(status: string): { status?: string; waiting?: boolean } {
@@ -147,6 +152,7 @@ export function Runs({ search }: { search: URLSearchParams }) {
                     <Badge status="waiting" label={`waits: ${run.waiting.join(", ")}`} />
                   </span>
                 ) : null}
+                {run.queue && <span class="queue dim"> {queuePlace(run.queue)}</span>}
               </td>
               <td>
                 <a {...linkProps(`/runs/${run.id}`)} class="mono">

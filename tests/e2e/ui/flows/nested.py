@@ -11,12 +11,12 @@ def double(n: int) -> int:
 
 @workflow
 def inner(n: int) -> object:
-    """The child: one step."""
-    return double(n=n)
+    """The child: one step; its result's keys are the parent step's outputs."""
+    return {"n": double(n=n)}
 
 
 @workflow
 def outer(n: int) -> object:
     """The parent: the child's result, doubled again."""
     got = inner(n=n)
-    return double.named("again")(n=got)
+    return double.named("again")(n=got["n"])
