@@ -172,11 +172,12 @@ def seed_runs(cp: ControlPlane, client: httpx.Client, page: Page, count: int) ->
     )
 
 
-def history_rows(cp: ControlPlane, client: httpx.Client, page: Page) -> list[dict[str, Any]]:
+def history_rows(cp: ControlPlane, client: httpx.Client, page: Page, runs: int) -> list[dict[str, Any]]:
     """The runs list and one run, with the history seeded: the API pages, then the pages in chromium."""
     cursor = None
     for _ in range(20):  # 20 pages of 50 back: a page deep in the history
-        cursor = client.get("/v1/runs", params={"limit": 50, "cursor": cursor}).json()["next_cursor"] or cursor
+        after: dict[str, str] = {"cursor": cursor} if cursor else {}
+        cursor = client.get("/v1/runs", params={"limit": 50, **after}).json()["next_cursor"] or cursor
     last = client.get("/v1/runs", params={"limit": 1}).json()["runs"][0]["id"]
     return [
         api_row(client, "runs, first page of 50", "/v1/runs", {"limit": 50}),
@@ -185,7 +186,7 @@ def history_rows(cp: ControlPlane, client: httpx.Client, page: Page) -> list[dic
         api_row(client, "runs waiting (none wait)", "/v1/runs", {"status": "running", "waiting": "true", "limit": 50}),
         api_row(client, "runs, page 21 (cursor)", "/v1/runs", {"limit": 50, "cursor": cursor}),
         api_row(client, "one run", f"/v1/runs/{last}"),
-        page_row(page, "runs page (50 rows)", f"{cp.url}/ui/runs", rows_shown(50)),
+        page_row(page, "runs page (50 rows)", f"{cp.url}/ui/runs", rows_shown(min(50, runs))),
         page_row(page, "a run's page (DAG drawn)", f"{cp.url}/ui/runs/{last}", dag_drawn("tock")),
     ]
 
@@ -202,18 +203,22 @@ def map_rows(cp: ControlPlane, client: httpx.Client, page: Page, work: Path, ite
     seconds = time.perf_counter() - started
     base = f"/v1/runs/{run_id}/steps/square/items"
     cursor = None
-    for _ in range(40):
-        cursor = client.get(base, params={"limit": 50, "cursor": cursor}).json()["next_cursor"] or cursor
+    for _ in range(min(40, items // 50 - 1)):  # a page deep in the list (page 41 of 10,000 items)
+        reply = client.get(base, params={"limit": 50, **({"cursor": cursor} if cursor else {})})
+        assert reply.status_code == 200, reply.text
+        cursor = reply.json()["next_cursor"] or cursor
     ui = f"{cp.url}/ui/runs/{run_id}"
     return [
         row(f"ui: map run of {items:,} items", "sqlite", throughput=round(items / seconds), unit="items/s"),
         api_row(client, f"map run ({items:,} items)", f"/v1/runs/{run_id}"),
         api_row(client, "items, first page of 50", base, {"limit": 50}),
         api_row(client, "items, failed only", base, {"status": "failed", "limit": 50}),
-        api_row(client, "items, page 41 (cursor)", base, {"limit": 50, "cursor": cursor}),
+        api_row(client, "items, a page deep in the list", base, {"limit": 50, "cursor": cursor}),
         page_row(page, f"map run page ({items:,} items)", ui, dag_drawn("square")),
-        page_row(page, "items page (50 rows)", f"{ui}/steps/square/items", rows_shown(50)),
-        page_row(page, "items page, failed only", f"{ui}/steps/square/items?status=failed", rows_shown(50)),
+        page_row(page, "items page (50 rows)", f"{ui}/steps/square/items", rows_shown(min(50, items))),
+        page_row(
+            page, "items page, failed only", f"{ui}/steps/square/items?status=failed", rows_shown(min(50, items // 10))
+        ),
     ]
 
 
@@ -230,7 +235,7 @@ def main() -> None:
         with httpx.Client(base_url=cp.url, timeout=60) as client, chromium() as browser:
             page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
             rows.append(seed_runs(cp, client, page, runs))
-            rows += history_rows(cp, client, page)
+            rows += history_rows(cp, client, page, runs)
             if items:
                 rows += map_rows(cp, client, page, work, items)
     finally:

@@ -1,8 +1,8 @@
 // Small shared pieces: status badges, the DAG drawing, errors.
 import type { ComponentChildren } from "preact";
-import { useMemo } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import { type Layout, layout, NODE_HEIGHT, NODE_WIDTH } from "./dag";
-import { duration } from "./format";
+import { duration, json } from "./format";
 import { NodeIcon } from "./icons";
 import { mapBar, mapNote, mapTitle } from "./maps";
 import { look } from "./status";
@@ -29,6 +29,28 @@ function MapBar({ step }: { step: Step }) {
         />
       ))}
     </g>
+  );
+}
+
+/** Lines of a JSON value shown before "Show all": a map's result of 10,000 items stays a short block. */
+const JSON_LINES = 200;
+
+/** A JSON value, pretty-printed; a long one cut at ``JSON_LINES`` lines until asked for whole. */
+export function Json({ value }: { value: unknown }) {
+  const [whole, setWhole] = useState(false);
+  const text = useMemo(() => json(value), [value]);
+  const lines = useMemo(() => text.split("\n"), [text]);
+  if (whole || lines.length <= JSON_LINES) return <pre class="json">{text}</pre>;
+  return (
+    <>
+      <pre class="json" data-cut="yes">
+        {lines.slice(0, JSON_LINES).join("\n")}
+        {"\n…"}
+      </pre>
+      <button type="button" class="link" onClick={() => setWhole(true)}>
+        Show all {lines.length.toLocaleString("en-US")} lines
+      </button>
+    </>
   );
 }
 

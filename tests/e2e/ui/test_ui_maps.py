@@ -59,7 +59,12 @@ def test_a_map_step_counts_its_items_and_drills_down_into_a_page_of_them(
     panel = page.locator('.step-panel[data-step="square"]')
     expect(panel.locator('.map-counts a[data-items="failed"]')).to_have_text("12 failed")
     expect(panel.locator('.map-counts a[data-items="all"]')).to_have_text("120 items")
+    # The result (a list of 120, error records included) is cut at 200 lines until asked for whole.
+    result = page.locator("section", has=page.get_by_role("heading", name="Result"))
+    expect(result.locator('pre.json[data-cut="yes"]')).to_have_count(1)
     shot(page, "run-map")
+    result.get_by_role("button", name="Show all").click()
+    expect(result.locator("pre.json")).to_contain_text('"index": 113')
 
     panel.locator('.map-counts a[data-items="failed"]').click()
     rows = page.locator("table.items tr[data-item]")

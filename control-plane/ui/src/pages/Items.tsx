@@ -3,8 +3,8 @@
 // a map may have 10,000 items.
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { api } from "../api";
-import { Badge, Problem } from "../components";
-import { duration, json, localTime } from "../format";
+import { Badge, Json, Problem } from "../components";
+import { duration, localTime } from "../format";
 import { useLive } from "../live";
 import { count, ITEM_FILTERS } from "../maps";
 import { linkProps, navigate } from "../router";
@@ -158,7 +158,7 @@ function ItemRow({ item, open, onToggle }: { item: MapItem; open: boolean; onTog
                 {item.error.traceback && <pre class="traceback">{item.error.traceback}</pre>}
               </>
             ) : (
-              <pre class="json">{json(item.output ?? null)}</pre>
+              <Json value={item.output ?? null} />
             )}
           </td>
         </tr>

@@ -2,8 +2,8 @@
 // (cancel, retry from failure, retry a chosen step). Updated live from the run's feed.
 import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
 import { api } from "../api";
-import { Badge, Dag, Problem } from "../components";
-import { duration, json, localTime } from "../format";
+import { Badge, Dag, Json, Problem } from "../components";
+import { duration, localTime } from "../format";
 import { useLive } from "../live";
 import { linkProps, navigate } from "../router";
 import { look } from "../status";
@@ -164,12 +164,12 @@ export function Run({ id, selected }: { id: string; selected: string | null }) {
           {finished && run.result !== null && run.result !== undefined && (
             <section>
               <h3>Result</h3>
-              <pre class="json">{json(run.result)}</pre>
+              <Json value={run.result} />
             </section>
           )}
           <section>
             <h3>Inputs</h3>
-            <pre class="json">{json(run.inputs)}</pre>
+            <Json value={run.inputs} />
           </section>
         </div>
         {step && (

@@ -1,8 +1,8 @@
 // The step panel: attempts, inputs, outputs, logs, the error with its traceback, files with links.
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api";
-import { Badge, Section } from "../components";
-import { bytes, duration, json, localTime } from "../format";
+import { Badge, Json, Section } from "../components";
+import { bytes, duration, localTime } from "../format";
 import { followLogs } from "../logs";
 import { linkProps } from "../router";
 import type { ErrorInfo, Run, RunFile, Step, StepSpec } from "../types";
@@ -111,11 +111,11 @@ export function StepPanel({ run, step, onClose, onRetry, busy, spec, onDecided, 
           </p>
           <ErrorSection error={error} />
           <Section title="Inputs">
-            <pre class="json">{json(attempt.inputs)}</pre>
+            <Json value={attempt.inputs} />
           </Section>
           {attempt.outputs && (
             <Section title="Outputs">
-              <pre class="json">{json(attempt.outputs)}</pre>
+              <Json value={attempt.outputs} />
             </Section>
           )}
           <Section title="Logs">
@@ -134,7 +134,7 @@ export function StepPanel({ run, step, onClose, onRetry, busy, spec, onDecided, 
           <ErrorSection error={step.error} />
           {step.outputs && (
             <Section title="Outputs">
-              <pre class="json">{json(step.outputs)}</pre>
+              <Json value={step.outputs} />
             </Section>
           )}
         </>
