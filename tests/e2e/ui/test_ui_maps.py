@@ -55,6 +55,7 @@ def test_a_map_step_counts_its_items_and_drills_down_into_a_page_of_them(
     expect(square).to_have_attribute("data-kind", "map")
     expect(square.locator(".node-detail")).to_have_text("108/120 ok · 12 failed")
     expect(square.locator(".map-bar rect")).to_have_count(2)  # succeeded and failed
+    expect(page.locator('.waterfall .lane[data-lane="square"]')).to_contain_text("square 120 items")  # one lane
     square.click()
     panel = page.locator('.step-panel[data-step="square"]')
     expect(panel.locator('.map-counts a[data-items="failed"]')).to_have_text("12 failed")
