@@ -15,6 +15,7 @@ import pytest
 
 from knflow import action, workflow
 from knflow_control_plane.adapters.memory import MemoryStore
+from knflow_control_plane.adapters.sqlalchemy.replies import SqlAlchemyReplies
 from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.map_views import ItemFilter, MapCounts
 from knflow_control_plane.domain.model import NoSuchStep, Outcome, RunStatus, plan_run
@@ -221,3 +222,30 @@ async def test_a_map_not_started_has_no_items_and_no_counts(store: RunStore) -> 
     view = await store.get_run(run_id)
     assert view is not None
     assert {s.name: s.map for s in view.steps} == {"listing": None, "shout": None}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_reply_mode_reads_an_items_attempt(kind: str, tmp_path: Path) -> None:
+    """A long item's callback (async reply mode) finds its attempt: running, then its outcome; an
+    earlier attempt of the item is lost, an unknown one does not exist."""
+    async with sql_store(kind, tmp_path) as opened:
+        replies = SqlAlchemyReplies(opened.db)
+        now = time.time()
+        run_id, [first, _] = await mapped(opened, now, ["a", "b"])
+        found = await replies.attempt(first.attempt_id)
+        assert found is not None
+        status, claim = found
+        assert (status, claim.step, claim.number, claim.inputs, claim.action) == (
+            "running",
+            "shout[0]",
+            1,
+            {"word": "a"},
+            "shout",
+        )
+        assert await replies.finished([first.attempt_id]) == {}
+        await finish(opened, first, Outcome.succeeded({"result": "A!"}, "said it"), now)
+        done = await replies.finished([first.attempt_id])
+        assert done[first.attempt_id].outputs == {"result": "A!"}
+        assert done[first.attempt_id].logs == "said it"
+        assert await replies.attempt(f"{run_id}/shout[0]/2") is None
+        assert await replies.attempt(f"{run_id}/shout[9]/1") is None

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ...domain.model import AttemptStatus, Outcome
 from ...domain.records import Claim
-from . import recovery
+from . import map_replies, recovery
 from .database import Database
 from .tables import attempts, runs, steps
 
@@ -42,6 +42,8 @@ class SqlAlchemyReplies:
 
 
 def _attempt(conn: Connection, attempt_id: str) -> tuple[str, Claim] | None:
+    if "[" in attempt_id:  # an item of a map step
+        return map_replies.item_attempt(conn, attempt_id)
     row = conn.execute(
         sa.select(
             attempts.c.status,
@@ -79,6 +81,10 @@ def _attempt(conn: Connection, attempt_id: str) -> tuple[str, Claim] | None:
 
 
 def _finished(conn: Connection, attempt_ids: list[str]) -> dict[str, Outcome]:
+    items = [a for a in attempt_ids if "[" in a]  # items of map steps
+    if items:
+        rest = [a for a in attempt_ids if "[" not in a]
+        return {**map_replies.items_finished(conn, items), **(_finished(conn, rest) if rest else {})}
     rows = conn.execute(
         sa.select(attempts.c.id, attempts.c.status, attempts.c.outputs, attempts.c.error, attempts.c.logs).where(
             attempts.c.id.in_(attempt_ids), attempts.c.status != AttemptStatus.RUNNING.value
