@@ -60,7 +60,9 @@ def apply_facts(
         if changes is not None:  # a run with a concurrency key ended or queued: start who has room now
             used = sum(len(done.claims) for done, _ in made)
             for cause, admitted in admit_queued(states, changes, context, used, apply_facts).items():
-                plans[cause] = carry(plans[cause] or admitted[0], admitted)
+                caused = plans[cause]
+                if caused is not None:  # always: the cause is one of the plans made here
+                    plans[cause] = carry(caused, admitted)
     return plans
 
 
