@@ -200,3 +200,15 @@ async def test_the_polls_catch_up_starts_queued_runs_whose_key_has_room(store: R
     assert (await status(store, second.run_id))[0] == "running"
     assert await status(store, third.run_id) == ("queued", QueuePlace("acme", 1))
     assert await store.admit_waiting(time.time(), W) == []  # the key is full again
+
+
+async def test_a_queued_runs_timeout_counts_from_when_it_starts(store: RunStore) -> None:
+    now = time.time()
+    first = await store.create_run(keyed("acme", timeout=100.0), now, W)
+    second = await store.create_run(keyed("acme", timeout=100.0), now, W)
+    assert second.run_status.value == "queued"
+    expired = await store.expire_runs(now + 150)  # the first's deadline passed; the second never started
+    assert [t.run_id for t in expired] == [first.run_id]
+    assert (await status(store, second.run_id))[0] == "running"  # its end started the second, at now + 150
+    assert await store.expire_runs(now + 200) == []  # 50 s into its 100
+    assert [t.run_id for t in await store.expire_runs(now + 251)] == [second.run_id]
