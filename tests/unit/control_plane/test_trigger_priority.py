@@ -1,0 +1,66 @@
+"""A trigger's ``priority`` reaches the run it starts: the trigger consumer keeps it in the run's trigger
+record (where ``Workflows.start`` reads it for the run's place in its concurrency queue), for an event
+trigger and for an HTTP trigger's event; a trigger without one adds nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from knflow import event
+from knflow_control_plane.domain.records import DeployedTrigger
+from knflow_control_plane.ports import RunStore
+from knflow_control_plane.service.trigger_consumer import TriggerConsumer
+from knflow_control_plane.service.trigger_intake import HTTP_TRIGGER_TYPE
+from knflow_control_plane.service.workflows import Workflows
+from knflow_eventing import EventBus, make_event
+
+
+def deployed(workflow: str, kind: str, priority: int | None) -> DeployedTrigger:
+    trigger = event(type=kind, priority=priority).model_dump()
+    return DeployedTrigger(project="default", workflow=workflow, position=0, version="v1", trigger=trigger)
+
+
+class Rows:
+    def __init__(self, rows: list[DeployedTrigger]) -> None:
+        self.rows = rows
+
+    async def list_event_triggers(self, project: str | None) -> list[DeployedTrigger]:
+        return self.rows
+
+    async def record_rejected(self, rejected: list[Any]) -> None:
+        raise AssertionError(f"nothing is rejected here: {rejected}")
+
+
+@dataclass
+class Started:
+    run_id: str
+    duplicate: bool = False
+
+
+class Starts:
+    """Workflows that start every run asked for, keeping each run's trigger record."""
+
+    def __init__(self) -> None:
+        self.triggers: dict[str, dict[str, Any]] = {}
+
+    def of(self, project: str) -> Starts:
+        return self
+
+    async def start(self, name: str, inputs: dict[str, Any], *, trigger: dict[str, Any], **_: Any) -> Started:
+        self.triggers[name] = trigger
+        return Started(f"run-{len(self.triggers)}")
+
+
+async def test_event_and_http_triggers_keep_their_priority_in_the_runs_trigger_record() -> None:
+    rows = Rows([deployed("urgent", "com.shop.rush", 7), deployed("plain", "com.shop.order", None)])
+    workflows = Starts()
+    consumer = TriggerConsumer(cast(EventBus, None), cast(RunStore, rows), cast(Workflows, workflows), refresh=3600.0)
+    await consumer.reload()
+    await consumer.handle(make_event("com.shop.rush", "/shop", {"n": 1}, id="e-1"))
+    await consumer.handle(make_event("com.shop.order", "/shop", {"n": 1}, id="e-2"))
+    hook = {"workflow": "hooked", "version": "v1", "inputs": {}, "method": "POST", "path": "/r", "priority": -5}
+    await consumer.handle(make_event(HTTP_TRIGGER_TYPE, "/hooks/r", hook, id="h-1"))
+    assert workflows.triggers["urgent"]["priority"] == 7 and workflows.triggers["urgent"]["kind"] == "event"
+    assert "priority" not in workflows.triggers["plain"]
+    assert workflows.triggers["hooked"]["priority"] == -5 and workflows.triggers["hooked"]["kind"] == "http"
