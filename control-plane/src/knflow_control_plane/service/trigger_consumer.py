@@ -15,16 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from cloudevents.core.v1.event import CloudEvent
 
-from knflow.spec import EventTrigger, SourceTrigger
+from knflow.spec import EventTrigger
 from knflow_eventing import (
     TRIGGERS_TOPIC,
     Delivery,
@@ -43,7 +39,16 @@ from .event_waits import EventWaits
 from .handled_events import HandledEvents
 from .health import Outage
 from .rejections import rejected_event
-from .trigger_intake import HTTP_TRIGGER_TYPE, PROJECT_EXTENSION
+from .trigger_events import (
+    ConsumeTracing,
+    epoch,
+    event_trigger,
+    for_project,
+    no_span,
+    project_of_event,
+    trace_of,
+)
+from .trigger_intake import HTTP_TRIGGER_TYPE
 from .workflows import Workflows
 
 
@@ -54,29 +59,8 @@ class ConsumerStore(TriggerStore, RejectedEvents, Protocol):
 log = logging.getLogger("knflow.triggers")
 
 GROUP = "knflow-control-plane"
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 #: errors that mean "this event will never start a run", as opposed to "not now"
 _REJECTED = (InvalidRequest, NotFound, Conflict)
-
-
-class ConsumeTracing(Protocol):
-    """Makes the span of consuming one event, child of the producer's ``traceparent`` (observability)."""
-
-    def consume(self, event: CloudEvent, topic: str) -> AbstractContextManager[None]:
-        """A context in which the run started for ``event`` joins the event's trace."""
-        ...
-
-
-@contextlib.contextmanager
-def _no_span() -> Iterator[None]:
-    yield
-
-
-def trace_of(event: CloudEvent) -> tuple[str | None, str | None]:
-    """(trace id, parent span id) from the event's ``traceparent`` extension, when it has a valid one."""
-    value = event.get_extension("traceparent")
-    match = _TRACEPARENT.match(value) if isinstance(value, str) else None
-    return (match.group(1), match.group(2)) if match else (None, None)
 
 
 class TriggerConsumer:
@@ -178,7 +162,7 @@ class TriggerConsumer:
         rows = await self.store.list_event_triggers(None)  # of every project
         if began < self._known_as_of:
             return
-        self._triggers = [(row, _event_trigger(row.trigger)) for row in rows]
+        self._triggers = [(row, event_trigger(row.trigger)) for row in rows]
         self._known_as_of = began
         self._loaded.set()
 
@@ -199,7 +183,7 @@ class TriggerConsumer:
         return [
             (row.project, row.workflow, row.version)
             for row, trigger in self._triggers
-            if trigger.topic == TRIGGERS_TOPIC and _for(event, row) and matching_triggers(event, [trigger])
+            if trigger.topic == TRIGGERS_TOPIC and for_project(event, row) and matching_triggers(event, [trigger])
         ]
 
     # -- handling one event ------------------------------------------------------------------------
@@ -214,7 +198,7 @@ class TriggerConsumer:
         """
         received = time.monotonic()
         trace_id, _parent = trace_of(event)
-        span = self.tracing.consume(event, topic) if self.tracing is not None else _no_span()
+        span = self.tracing.consume(event, topic) if self.tracing is not None else no_span()
         with span:
             if event.get_type() == HTTP_TRIGGER_TYPE and topic == TRIGGERS_TOPIC:
                 started, rejected = await self._start_http(event, trace_id)
@@ -246,7 +230,7 @@ class TriggerConsumer:
         started: list[str] = []
         rejected: list[RejectedEvent] = []
         for row, trigger in self._triggers:
-            if trigger.topic == topic and _for(event, row) and matching_triggers(event, [trigger]):
+            if trigger.topic == topic and for_project(event, row) and matching_triggers(event, [trigger]):
                 try:
                     started.append(await self._start_matched(event, row, trace_id))
                 except _REJECTED as exc:
@@ -282,7 +266,7 @@ class TriggerConsumer:
             "kind": "http",
             "method": data.get("method"),
             "path": data.get("path"),
-            "at": _epoch(event),
+            "at": epoch(event),
             "event": {"id": event.get_id(), "source": event.get_source(), "type": event.get_type()},
         }
         if isinstance(data.get("priority"), int):
@@ -303,7 +287,7 @@ class TriggerConsumer:
     async def _start_matched(self, event: CloudEvent, row: DeployedTrigger, trace_id: str | None) -> str:
         record = {
             "kind": "event",
-            "at": _epoch(event),
+            "at": epoch(event),
             "event": {
                 "id": event.get_id(),
                 "source": event.get_source(),
@@ -401,31 +385,3 @@ class TriggerConsumer:
         with contextlib.suppress(Exception):  # best effort: the traceback is in the log already
             project = project_of_event(delivery.event, self.project)
             await self.store.record_rejected([rejected_event(delivery.event, project, delivery.topic, reason)])
-
-
-def project_of_event(event: CloudEvent, default: str) -> str:
-    """The project an event was posted for (``knflowproject``: set by the API from the caller's key, and by
-    an HTTP trigger from its route), else ``default``."""
-    named = event.get_extension(PROJECT_EXTENSION)
-    return named if isinstance(named, str) and named else default
-
-
-def _for(event: CloudEvent, row: DeployedTrigger) -> bool:
-    """Whether a trigger of ``row``'s project may take ``event``: any project's, when the event names none
-    (it came straight from a topic); only its own project's, when it does (posted with a project's key)."""
-    named = event.get_extension(PROJECT_EXTENSION)
-    return not named or named == row.project
-
-
-def _epoch(event: CloudEvent) -> float | None:
-    at = event.get_time()
-    if not isinstance(at, datetime):
-        return None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
-
-
-def _event_trigger(stored: dict[str, Any]) -> EventTrigger:
-    """A stored trigger as the event trigger it matches with (a custom trigger matches its own source)."""
-    if stored.get("kind") == "source":
-        return SourceTrigger.model_validate(stored).as_event_trigger()
-    return EventTrigger.model_validate(stored)
