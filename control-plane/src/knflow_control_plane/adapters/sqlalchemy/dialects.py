@@ -10,58 +10,40 @@ The store loads a run state and persists a plan through the same functions on bo
   held and sent as ``EXECUTE`` keeps one text whatever the number of runs;
 - a step's dependents, kept as a JSON array: ``json_each`` on SQLite, ``jsonb_array_elements_text``
   on Postgres;
-- the writes of a plan: one ``executemany`` a table on SQLite (no network to cross), one
-  data-modifying statement for every table on Postgres (``PERSIST_PG``), held until the ``COMMIT``.
+- the writes of a plan (their statements: ``dialect_writes``): one ``executemany`` a table on SQLite (no
+  network to cross), one data-modifying statement for every table on Postgres (``PERSIST_PG``), held
+  until the ``COMMIT``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import JSONB
 
-from ...domain.model import AttemptStatus, RetryPolicy, StepStatus
+from ...domain.model import RetryPolicy, StepStatus
 from . import statements as st
+from .dialect_writes import END_ATTEMPT, PERSIST_PG, WRITE_RUN, WRITE_STEP, Writes
 from .json_columns import loads
 from .raw import AnyConnection, execute_later
 from .statements_pg import _recordset
-from .tables import Json, attempts, outbox, runs, steps
+from .tables import runs, steps
 
-READY, RUNNING_ATTEMPT = StepStatus.READY.value, AttemptStatus.RUNNING.value
+READY = StepStatus.READY.value
 #: The step columns the state machine reads and writes (``domain.transitions.Step``).
 STEP_COLUMNS = (
     *("name", "status", "action", "version", "attempts", "budget_start", "infra_failures", "waiting_on"),
     *("dependents", "policy", "ready_at", "lease_owner", "lease_expires_at", "started_at", "finished_at", "error"),
     *("condition", "wait", "wake_at"),
 )
-#: Those a plan writes.
-WRITTEN = (
-    *("status", "waiting_on", "ready_at", "attempts", "budget_start", "infra_failures", "error"),
-    *("started_at", "finished_at", "lease_owner", "lease_expires_at", "wake_at"),
-)
 RUN_COLUMNS = ("status", "remaining", "inputs", "result_binding", "trace_id", "project", "concurrency_key")
 #: Those held as JSON.
 RUN_JSON = ("inputs", "result_binding")
 Rows = Sequence[Any]
-
-
-@dataclass
-class Writes:
-    """A plan (or several runs' plans) as rows, table by table."""
-
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    ended: list[dict[str, Any]] = field(default_factory=list)
-    started: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.steps or self.ended or self.started or self.runs or self.events)
 
 
 #: Decoded policies and dependents lists, by their JSON text: a workflow's steps share a few of each.
@@ -212,133 +194,6 @@ OUTPUTS_SQLITE = _outputs(_in_list)
 OUTPUTS_PG = _outputs(_any)
 # The runs' rows locked, nothing read: held, to go with the load (Postgres).
 LOCK_MANY_PG = sa.select(runs.c.id).where(_any(runs.c.id, "b_runs")).order_by(runs.c.id).with_for_update()
-
-# -- writes -----------------------------------------------------------------------------------------
-WRITE_STEP = (
-    steps.update()
-    .where(steps.c.run_id == sa.bindparam("run_key"), steps.c.name == sa.bindparam("step_key"))
-    .values(
-        **{c: sa.bindparam(f"w_{c}", type_=steps.c[c].type) for c in WRITTEN},
-        # the outputs only of the steps that produced them (a step run again keeps its last ones until then)
-        outputs=sa.case(
-            (sa.bindparam("set_outputs", type_=sa.Boolean), sa.bindparam("outputs", type_=Json)),
-            else_=steps.c.outputs,
-        ),
-    )
-)
-END_ATTEMPT = (
-    attempts.update()
-    .where(attempts.c.id == sa.bindparam("w_id"), attempts.c.status == RUNNING_ATTEMPT)
-    .values(
-        status=sa.bindparam("w_status"),
-        outputs=sa.bindparam("w_outputs", type_=Json),
-        error=sa.bindparam("w_error", type_=Json),
-        logs=sa.func.coalesce(sa.bindparam("w_logs", type_=sa.Text), attempts.c.logs),
-        finished_at=sa.bindparam("now"),
-    )
-)
-WRITE_RUN = (
-    runs.update()
-    .where(runs.c.id == sa.bindparam("run_key"))
-    .values(
-        status=sa.bindparam("w_status"),
-        remaining=sa.bindparam("w_remaining"),
-        result=sa.bindparam("w_result", type_=Json),
-        error=sa.bindparam("w_error", type_=Json),
-        finished_at=sa.bindparam("w_finished_at", type_=sa.Float),
-    )
-)
-
-
-def _typed(table: sa.Table, name: str, as_name: str | None = None) -> sa.ColumnClause[Any]:
-    type_ = JSONB if isinstance(table.c[name].type, sa.JSON) else table.c[name].type
-    return sa.column(as_name or name, type_)
-
-
-def _prefixed(table: sa.Table, name: str) -> sa.ColumnClause[Any]:
-    """A recordset column named as the SQLite statements' parameters (``w_`` and the column), so that
-    the same rows serve both dialects as they are."""
-    return _typed(table, name, f"w_{name}")
-
-
-_step_rows = _recordset(
-    "w_steps",
-    sa.column("run_key", sa.String),
-    sa.column("step_key", sa.String),
-    *(_prefixed(steps, c) for c in WRITTEN),
-    sa.column("set_outputs", sa.Boolean),
-    sa.column("outputs", JSONB),
-)
-_written_steps = (
-    steps.update()
-    .where(
-        steps.c.run_id == _step_rows.c.run_key, _any(steps.c.run_id, "run_ids"), steps.c.name == _step_rows.c.step_key
-    )
-    .values(
-        **{c: _step_rows.c[f"w_{c}"] for c in WRITTEN},
-        outputs=sa.case((_step_rows.c.set_outputs, _step_rows.c.outputs), else_=steps.c.outputs),
-    )
-    .returning(steps.c.name)
-    .cte("written_steps")
-)
-_ends = _recordset("w_ends", *(_prefixed(attempts, c) for c in ("id", "status", "outputs", "error", "logs")))
-_ended = (
-    attempts.update()
-    .where(attempts.c.id == _ends.c.w_id, _any(attempts.c.id, "end_ids"), attempts.c.status == RUNNING_ATTEMPT)
-    .values(
-        status=_ends.c.w_status,
-        outputs=_ends.c.w_outputs,
-        error=_ends.c.w_error,
-        logs=sa.func.coalesce(_ends.c.w_logs, attempts.c.logs),
-        finished_at=sa.bindparam("now", type_=sa.Float),
-    )
-    .returning(attempts.c.id)
-    .cte("ended")
-)
-ATTEMPT_COLUMNS = (
-    *("id", "run_id", "step", "number", "status", "inputs", "outputs", "error", "logs", "worker"),
-    *("started_at", "finished_at"),
-)
-_starts = _recordset("w_starts", *(_typed(attempts, c) for c in ATTEMPT_COLUMNS))
-_started = (
-    attempts.insert()
-    .from_select(list(ATTEMPT_COLUMNS), sa.select(*(_starts.c[c] for c in ATTEMPT_COLUMNS)))
-    .returning(attempts.c.id)
-    .cte("started")
-)
-_RUN_WRITTEN = ("status", "remaining", "result", "error", "finished_at")
-_run_rows = _recordset("w_runs", sa.column("run_key", sa.String), *(_prefixed(runs, c) for c in _RUN_WRITTEN))
-_written_runs = (
-    runs.update()
-    .where(runs.c.id == _run_rows.c.run_key, _any(runs.c.id, "run_ids"))
-    .values(**{c: _run_rows.c[f"w_{c}"] for c in _RUN_WRITTEN})
-    .returning(runs.c.id)
-    .cte("written_runs")
-)
-_events = _recordset(
-    "w_events",
-    sa.column("seq", sa.Integer),
-    *(_typed(outbox, c) for c in ("type", "run_id", "step", "data", "created_at")),
-)
-_written_events = (
-    outbox.insert()
-    .from_select(
-        ["type", "run_id", "step", "data", "created_at"],
-        sa.select(*(_events.c[c] for c in ("type", "run_id", "step", "data", "created_at"))).order_by(_events.c.seq),
-    )
-    .returning(outbox.c.id)
-    .cte("written_events")
-)
-
-
-def _count(cte: Any) -> Any:
-    return sa.select(sa.func.count()).select_from(cte).scalar_subquery()
-
-
-#: A plan's writes, every table in one statement (Postgres): a statement is a round trip there.
-PERSIST_PG = sa.select(
-    *(_count(c).label(c.name) for c in (_written_steps, _ended, _started, _written_runs, _written_events))
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ from ...domain.throttles import Throttled
 from ...domain.transitions import AttemptFinished, Context, Fact, LeaseExpired, Need, Plan, RunState, Step, StepsDue
 from ...service.state_machine import apply_facts
 from . import concurrency, maps
-from .dialects import WRITTEN, PostgresDialect, SqliteDialect, Writes, dependents_of, dialect_of, policy_of
+from .dialect_writes import WRITTEN, Writes
+from .dialects import PostgresDialect, SqliteDialect, dependents_of, dialect_of, policy_of
 from .event_wait_keys import register
 from .raw import AnyConnection
 
