@@ -92,7 +92,9 @@ export interface ItemPage {
 
 export type StepWait =
   | { kind: "approval"; prompt: string; timeout: number | null }
-  | { kind: "sleep"; seconds: number };
+  | { kind: "sleep"; seconds: number }
+  | { kind: "event"; type: string; source: string | null; timeout: number | null }
+  | { kind: "workflow"; workflow: string; version: string | null };
 
 export interface Run {
   id: string;

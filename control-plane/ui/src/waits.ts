@@ -11,15 +11,17 @@ function moment(iso: string): string {
   return when.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
+function cut(text: string, size: number): string {
+  return text.length > size ? `${text.slice(0, size - 1)}…` : text;
+}
+
 /** The one line a DAG node shows for a step that waits or was skipped; null for any other step. */
 export function nodeNote(step: Step): string | null {
   if (step.status === "skipped") return "skipped · not run";
   if (step.status !== "waiting") return null;
   if (step.wait?.kind === "sleep") return "sleeping";
-  if (step.wait?.kind === "approval") {
-    const prompt = step.wait.prompt;
-    return `awaits: ${prompt.length > 20 ? `${prompt.slice(0, 19)}…` : prompt}`;
-  }
+  if (step.wait?.kind === "approval") return `awaits: ${cut(step.wait.prompt, 20)}`;
+  if (step.wait?.kind === "event") return `awaits event ${cut(step.wait.type, 18)}`;
   return "waiting";
 }
 
@@ -37,11 +39,22 @@ export function waitLines(step: Step): string[] {
     const until = step.wake_at ? `until ${localTime(step.wake_at)}` : "";
     return [`A durable sleep of ${seconds(wait.seconds)}, ${until || "until it wakes"}.`];
   }
-  const lines = [`Waits for a decision: ${wait.prompt}`];
-  if (step.wake_at)
-    lines.push(`Deadline ${localTime(step.wake_at)}: with no decision by then the step fails.`);
-  else lines.push("No deadline: it waits until someone decides.");
-  return lines;
+  if (wait.kind === "event") {
+    const from = wait.source ? ` from ${wait.source}` : "";
+    return [
+      `Waits for an event of type ${wait.type}${from} whose data matches.`,
+      step.wake_at
+        ? `Deadline ${localTime(step.wake_at)}: with no such event by then the step fails.`
+        : "No deadline: it waits until such an event arrives.",
+    ];
+  }
+  if (wait.kind !== "approval") return ["Waiting."];
+  return [
+    `Waits for a decision: ${wait.prompt}`,
+    step.wake_at
+      ? `Deadline ${localTime(step.wake_at)}: with no decision by then the step fails.`
+      : "No deadline: it waits until someone decides.",
+  ];
 }
 
 /** Why a skipped step did not run. */

@@ -188,3 +188,38 @@ def test_the_runs_list_marks_the_waiting_runs_and_filters_on_them_live(
     expect(row).to_have_count(0, timeout=WAIT_MS)
     expect(page.locator("tr[data-run]")).to_have_count(1)
     assert page.evaluate("window.__sameDocument") is True
+
+
+def test_a_step_waiting_for_an_event_says_which_and_the_event_resumes_the_run_live(
+    plane: ControlPlane, page: Page, tmp_path: Path
+) -> None:
+    deploy(plane, tmp_path, FLOWS / "release.py")
+    started = plane.cli("run", "paying", "-i", "order=H8", "--no-wait", "--json")
+    assert started.returncode == 0, started.stderr
+    run_id = str(json.loads(started.stdout)["id"])
+    page.goto(f"{plane.url}/ui/runs")
+    expect(page.locator(f'tr[data-run="{run_id}"]')).to_have_attribute("data-waiting", "paid", timeout=WAIT_MS)
+
+    page.goto(f"{plane.url}/ui/runs/{run_id}?step=paid")
+    page.evaluate("window.__sameDocument = true")  # gone if anything reloads the page
+    paid = node(page, "paid")
+    expect(paid).to_have_attribute("data-status", "waiting")
+    expect(paid).to_have_attribute("data-kind", "wait_for_event")
+    expect(paid.locator(".node-detail")).to_have_text("awaits event com.shop.paid")
+    decision = page.locator('.step-panel[data-step="paid"] .decision')
+    expect(decision).to_contain_text("Waits for an event of type com.shop.paid whose data matches.")
+    expect(decision).to_contain_text("Deadline ")
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)  # an event decides it
+    shot(page, "run-event-waiting")
+
+    event = {"specversion": "1.0", "id": "pay-h8", "source": "/payments", "type": "com.shop.paid"}
+    posted = httpx.post(
+        f"{plane.url}/v1/events",
+        content=json.dumps({**event, "datacontenttype": "application/json", "data": {"order": {"id": "H8"}}}),
+        headers={"content-type": "application/cloudevents+json"},
+        timeout=30,
+    )
+    assert posted.status_code < 300, posted.text
+    expect(page.locator(".run-page")).to_have_attribute("data-status", "succeeded", timeout=WAIT_MS)
+    expect(paid).to_have_attribute("data-status", "succeeded")
+    assert page.evaluate("window.__sameDocument") is True

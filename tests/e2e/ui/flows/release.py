@@ -1,7 +1,8 @@
 """Workflows the web UI's dynamic-flow tests drive: a branch that is skipped (its condition does not
-hold), an approval a person decides from the run page, then the step it holds back; and a durable sleep."""
+hold), an approval a person decides from the run page, then the step it holds back; a durable sleep; and
+a wait for an event."""
 
-from knflow import action, approval, sleep, workflow
+from knflow import action, approval, sleep, wait_for_event, workflow
 
 
 @action
@@ -35,4 +36,11 @@ def release(order: str) -> object:
 def later(order: str) -> object:
     """Sleep a few seconds, then ship."""
     sleep("4s", name="nap")
+    return ship(order=order)
+
+
+@workflow
+def paying(order: str) -> object:
+    """Wait for the order's payment event, then ship."""
+    wait_for_event("com.shop.paid", match={"order.id": order}, timeout="1h", name="paid")
     return ship(order=order)
