@@ -18,7 +18,7 @@ from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.adapters.sqlalchemy.tables import runs
 from knflow_control_plane.domain.concurrency import RunConcurrency, queue_key
 from knflow_control_plane.domain.ids import new_run_id
-from knflow_control_plane.domain.model import Outcome, plan_run
+from knflow_control_plane.domain.model import Outcome, TransitionError, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, QueuePlace, RunFilter, Transition, Worker
 from knflow_control_plane.ports import RunStore
 from tests.integration.conftest import sql_store
@@ -132,6 +132,8 @@ async def test_cancelling_a_queued_run_takes_it_out_of_the_queue(store: RunStore
     first = await store.create_run(keyed("acme"), time.time(), W)
     second = await store.create_run(keyed("acme"), time.time(), W)
     third = await store.create_run(keyed("acme"), time.time(), W)
+    with pytest.raises(TransitionError, match="while it is queued"):  # a queued run is not retried: it waits
+        await store.retry_run(second.run_id, time.time(), "default")
     cancelled = await store.cancel_run(second.run_id, time.time(), "default")
     assert cancelled is not None and cancelled.run_status.value == "cancelled" and cancelled.claims == []
     assert await status(store, second.run_id) == ("cancelled", None)
