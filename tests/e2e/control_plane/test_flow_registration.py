@@ -1,6 +1,8 @@
 """Dynamic flows at registration, against a real ``knflow dev``: a ``knflow.dev/v2`` spec is checked field by
-field (a condition's syntax error named with its column), and what the engine does not run yet is refused
-with a 422 naming each field that uses it, through the API and ``knflow deploy`` alike, nothing stored."""
+field (a condition's syntax error named with its column, a v1 spec told which field needs v2, a sub-workflow
+step's workflow and inputs), and ``knflow graph`` draws a file before any deploy. (Every feature runs now:
+the gate refusing one a control plane does not run, for a spec a newer replica stored, is unit-tested in
+``tests/unit/control_plane/test_flow_gate.py``.)"""
 
 from __future__ import annotations
 
@@ -61,14 +63,6 @@ def test_a_condition_that_does_not_parse_is_named_with_its_column(plane: Control
     assert unknown.json()["errors"] == [
         {"field": "steps.notify.when", "message": "steps.ghost.output.ok: unknown step 'ghost'"}
     ]
-
-
-def test_a_feature_the_engine_does_not_run_yet_is_refused_naming_its_field(plane: ControlPlane) -> None:
-    reply = post_yaml(plane, {**spec("steps.first.output.result == 'HI'"), "concurrency": {"limit": 1}})
-    assert reply.status_code == 422, reply.text
-    assert reply.json()["field"] == "concurrency"
-    assert reply.json()["detail"] == "concurrency: not supported by this control plane yet: concurrency"
-    assert httpx.get(f"{plane.url}/v1/workflows/branchy").status_code == 404  # nothing stored
 
 
 def test_a_v1_spec_is_told_which_field_needs_v2(plane: ControlPlane) -> None:
