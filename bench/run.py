@@ -26,6 +26,7 @@ BENCHMARKS: list[tuple[str, bool]] = [
     ("bench/trigger_bench.py", True),  # scenario 3: HTTP trigger -> first step, embedded
     ("bench/cold_start_bench.py", True),  # scenario 4: cold starts of the local backend
     ("bench/kafka_bench.py", True),  # scenario 7: Kafka trigger -> run start, ingest (eventing)
+    ("bench/event_waits_bench.py", True),  # 10,000 runs waiting on wait_for_event: RSS, event -> resumed
     ("bench/files_bench.py", True),  # files: control plane peak RSS moving 200 MiB (20 MiB in --quick)
     ("bench/runtime_bench.py", False),  # function runtime detail: imports, HTTP layer, CPU per request
     ("bench/kube_client_bench.py", True),  # knflow's Kubernetes client against lightkube (knative.sh's cluster)
