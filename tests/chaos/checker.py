@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .history import TERMINAL, History
@@ -59,16 +60,22 @@ def runs_per_trigger(history: History) -> list[Violation]:
     return out
 
 
+def _waits(step: dict[str, Any]) -> bool:
+    """Whether ``step`` waits instead of running an attempt (an event, an approval, a sleep)."""
+    return (step.get("wait") or {}).get("kind") in ("event", "approval", "sleep")
+
+
 def one_success_per_step(history: History) -> list[Violation]:
     """Each step of each run has exactly one recorded success (none if the step did not succeed); a map
-    step has none of its own: its items (:func:`one_success_per_item`)."""
+    step has none of its own: its items (:func:`one_success_per_item`); a step that waits has no attempt
+    at all."""
     out: list[Violation] = []
     for run in history.final.values():
         for step in run.get("steps", []):
             if step.get("map") is not None:
                 continue
             wins = [a["id"] for a in step["attempts"] if a["status"] == "succeeded"]
-            want = 1 if step["status"] == "succeeded" else 0
+            want = 1 if step["status"] == "succeeded" and not _waits(step) else 0
             if len(wins) != want:
                 out.append(
                     Violation("one success per step", f"{run['id']}/{step['name']}", f"{len(wins)} successes: {wins}")
@@ -99,6 +106,40 @@ def one_success_per_item(history: History) -> list[Violation]:
             if step["status"] == "succeeded" and [i["output"] for i in wins] != (step["outputs"] or {}).get("result"):
                 out.append(Violation("one success per item", where, "the items' outputs are not the step's result"))
     return out
+
+
+def waits_resume_once(history: History) -> list[Violation]:
+    """A step that waited for an event was resumed by its order's payment (its output the event, whose data
+    names the run's order), holding no attempt; the step after it ran once (:func:`one_success_per_step`)."""
+    out: list[Violation] = []
+    for run in history.final.values():
+        for step in run.get("steps", []):
+            if (step.get("wait") or {}).get("kind") != "event" or run["status"] not in TERMINAL:
+                continue
+            order = (run.get("inputs") or {}).get("order")
+            event = (step.get("outputs") or {}).get("event") or {}
+            where = f"{run['id']}/{step['name']}"
+            if step["status"] != "succeeded" or event.get("id") != f"pay-{order}" or step["attempts"]:
+                out.append(Violation("waits resume once", where, f"{step['status']} by {event.get('id')!r}"))
+            elif (event.get("data") or {}).get("order") != order:
+                out.append(Violation("waits resume once", where, f"resumed by another order's {event.get('data')}"))
+    return out
+
+
+def waits_across_kills(history: History) -> int:
+    """Event waits during which a control plane was killed (each must still have resumed once)."""
+    kills = [f.at for f in history.faults if f.name == "kill-control-plane"]
+    found = 0
+    for run in history.final.values():
+        for step in run.get("steps", []):
+            if (step.get("wait") or {}).get("kind") == "event" and step.get("started_at") and step.get("finished_at"):
+                began, ended = _epoch(step["started_at"]), _epoch(step["finished_at"])
+                found += any(began < at < ended for at in kills)
+    return found
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def _essence(run: dict[str, Any]) -> Any:
@@ -172,6 +213,7 @@ INVARIANTS: list[tuple[str, Callable[[History], list[Violation]]]] = [
     ("runs == trigger events", runs_per_trigger),
     ("one success per step", one_success_per_step),
     ("one success per item", one_success_per_item),
+    ("waits resume once", waits_resume_once),
     ("terminal runs never change", terminal_is_final),
     ("no output lost", no_output_lost),
     ("terminal within bound", terminal_within_bound),
@@ -208,6 +250,7 @@ def counts(history: History) -> list[str]:
         *((f"attempts {s}", n) for s, n in sorted(attempts.items())),
         *((f"fault {f}", n) for f, n in sorted(Counter(f.name for f in history.faults).items())),
         ("attempts fenced (lease expired while paused)", sum(len(f.attempts) for f in history.fences)),
+        ("event waits a control plane was killed during", waits_across_kills(history)),
         ("seconds from last fault to all terminal", f"{history.read_at - history.last_fault_at:.1f}"),
     ]
     return ["counts", "-" * 78, *(f"  {k:<50} {v!s:>26}" for k, v in rows)]

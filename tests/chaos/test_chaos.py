@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .checker import check, report
+from .checker import check, report, waits_across_kills
 from .runner import chaos
 
 
@@ -22,4 +22,7 @@ def test_chaos_run_keeps_every_invariant(database: str, tmp_path: Path) -> None:
     print(report(history, violations))
     assert {f.name for f in history.faults} >= {"kill-control-plane"}
     assert history.final, "no run was read back"
+    resumed = [r for r in history.final.values() if r["workflow"] == "waiter" and r["status"] == "succeeded"]
+    assert resumed, "no run waited for its event and resumed"
+    assert waits_across_kills(history) > 0, "no control plane was killed while a run waited for its event"
     assert violations == [], report(history, violations)

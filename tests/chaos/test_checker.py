@@ -89,3 +89,22 @@ def test_a_map_with_each_item_one_success_passes_and_a_lost_item_is_named() -> N
     step["items"] = step["items"][:2]  # an item never recorded
     found = {(v.invariant, v.where) for v in check(history)}
     assert ("one success per item", "m/work") in found
+
+
+def _waiter(run_id: str, event: str, payment: str | None, order: str = "o1") -> dict[str, Any]:
+    """An order run: its ``paid`` step resumed by ``payment`` (None: it still waits), then ``shipped``."""
+    outputs = {"event": {"id": payment, "data": {"order": order}}} if payment else None
+    paid: dict[str, Any] = {"name": "paid", "status": "succeeded" if payment else "waiting", "outputs": outputs}
+    paid.update(attempts=[], wait={"kind": "event", "type": "dev.knflow.chaos.paid", "source": None, "timeout": 600.0})
+    return {**_run(run_id, event, result=3), "workflow": "waiter", "inputs": {"x": 1, "order": "o1"}, "steps": [paid]}
+
+
+def test_a_wait_resumed_by_its_payment_passes_and_a_wrong_or_missing_one_is_named() -> None:
+    history = _history()
+    history.sent.append(Sent("event", "e9", "waiter", {"x": 1, "order": "o1"}, 0.0, accepted=True, tries=1))
+    history.final["w1"] = _waiter("w1", "e9", "pay-o1")
+    history.first_terminal = copy.deepcopy(history.final)
+    assert check(history) == []  # a waiting step holds no attempt: no success counted for it
+    history.final["w1"] = _waiter("w1", "e9", "pay-o2", order="o2")
+    history.first_terminal = copy.deepcopy(history.final)
+    assert {(v.invariant, v.where) for v in check(history)} == {("waits resume once", "w1/paid")}

@@ -1,4 +1,5 @@
-"""The chaos run's workflows: a chain, a fan-out/in, a map, a flaky action, over HTTP, event and cron triggers.
+"""The chaos run's workflows: a chain, a fan-out/in, a map, a flaky action, over HTTP, event and cron triggers,
+and an order that waits for its payment event (``wait_for_event``) between two steps.
 
 Every result is a pure function of the inputs, so the checker can tell a lost or wrong output
 (``expected_result`` in ``tests/chaos/workload.py`` mirrors these).
@@ -9,7 +10,7 @@ import random
 import time
 from pathlib import Path
 
-from knflow import action, event, http_trigger, schedule, unmapped, workflow
+from knflow import action, event, http_trigger, schedule, unmapped, wait_for_event, workflow
 
 
 def _in_flight(marker: str) -> Path | None:
@@ -90,3 +91,12 @@ def ticker(value: int = 0) -> object:
 def spread(values: list[int], delay: float = 0.0, marker: str = "") -> object:
     """A map step over ``values``, 3 items at a time: each value + 1, in order."""
     return work.map(value=values, delay=unmapped(delay), marker=unmapped(marker), max_parallel=3)
+
+
+@workflow(triggers=[event(type="dev.knflow.chaos.order")])
+def waiter(order: str = "", x: int = 0, delay: float = 0.0, marker: str = "") -> object:
+    """work, then wait for the order's payment event (``dev.knflow.chaos.paid``, ``order`` in its data), then
+    work: x + 2, the wait resumed once."""
+    placed = work.named("placed")(value=x, delay=delay, marker=marker)
+    wait_for_event("dev.knflow.chaos.paid", match={"order": order}, timeout="10m", name="paid")
+    return work.named("shipped")(value=placed, delay=delay, marker=marker)
