@@ -91,7 +91,7 @@ def test_the_example_maps_a_list_known_at_run_time(plane: ControlPlane) -> None:
     assert [i["index"] for i in listed["items"]] == list(range(20)) and listed["next_cursor"] is None
 
     bad = items(plane, run["id"], "resize", cursor="x")
-    assert (bad.status_code, bad.json()["field"]) == (422, "query.cursor"), bad.text
+    assert (bad.status_code, bad.json()["field"]) == (422, "cursor"), bad.text
     plain = items(plane, run["id"], "listing")
     assert (plain.status_code, plain.json()["field"]) == (404, "step"), plain.text
     assert "not a map step" in plain.json()["detail"]
