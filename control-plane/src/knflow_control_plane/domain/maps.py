@@ -27,7 +27,7 @@ from .map_views import is_map
 from .model import AttemptStatus, Outcome, RunStatus, StepCounters, StepStatus, decide_after_failure
 from .plan_draft import PlanDraft
 from .records import Claim
-from .transitions import AttemptFinished, Context, Fact, LeaseExpired, Need, Plan, RunState, Step, attempt_id
+from .transitions import AttemptFinished, Fact, LeaseExpired, Need, Plan, Step, attempt_id
 
 S = StepStatus
 #: attempt numbers an item has in one round of its map (a round: the map started afresh)
@@ -48,23 +48,36 @@ def element(outputs: dict[str, Any] | None) -> Any:
     return outputs["result"] if len(outputs) == 1 and "result" in outputs else outputs
 
 
+_BOOKKEEPING = frozenset(
+    {"map_rows", "map_counts", "map_items", "map_changes", "map_fresh", "map_taken", "map_launched"}
+)
+
+
 class MapDraft(PlanDraft):
     """The map steps' part of a plan being made (the planner's ``_Draft`` derives from it)."""
 
-    def __init__(self, state: RunState, context: Context):
-        super().__init__(state, context)
-        self.map_rows: dict[str, MapState | None] = dict(state.maps)
-        self.map_counts: dict[str, dict[str, int]] = {}
-        self.map_items: dict[str, dict[int, Item]] = {}
-        self.map_changes: dict[str, dict[str, Any]] = {}
-        self.map_fresh: dict[str, deque[Item]] = {}
-        self.map_taken: dict[str, int] = {}
-        self.map_launched: dict[str, list[str]] = {}
-        #: planning a run's creation: its map steps start at the next poll (their items are written by a
-        #: transition, not by the run's insert)
-        self.creating = False
-        #: the facts being planned (the items they name are loaded together)
-        self.facts: Sequence[Fact] = ()
+    # The bookkeeping of map steps, made on first use: a plan of a run without map steps (the hot path)
+    # pays nothing for it.
+    map_rows: dict[str, MapState | None]
+    map_counts: dict[str, dict[str, int]]
+    map_items: dict[str, dict[int, Item]]
+    map_changes: dict[str, dict[str, Any]]
+    map_fresh: dict[str, deque[Item]]
+    map_taken: dict[str, int]
+    map_launched: dict[str, list[str]]
+    #: planning a run's creation: its map steps start at the next poll (their items are written by a
+    #: transition, not by the run's insert)
+    creating = False
+    #: the facts being planned (the items they name are loaded together)
+    facts: Sequence[Fact] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in _BOOKKEEPING:
+            raise AttributeError(name)
+        fields = self.__dict__
+        fields.update({key: {} for key in _BOOKKEEPING})
+        fields["map_rows"] = dict(self.state.maps)
+        return fields[name]
 
     # -- what the planner provides ----------------------------------------------------------------
     def succeeded(self, step: Step, outputs: dict[str, Any], *, claim_next: bool) -> None:
@@ -142,7 +155,7 @@ class MapDraft(PlanDraft):
 
     def plan(self) -> Plan:
         done = super().plan()
-        if not self.map_changes:
+        if not self.__dict__.get("map_changes"):
             return done
         done.maps.update(
             {
