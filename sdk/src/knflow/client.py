@@ -26,7 +26,9 @@ import httpx
 from pydantic import ValidationError
 
 from . import rest
+from ._client_access import AccessCalls
 from ._client_errors import ApiError, ConnectionFailed, WaitTimeoutError, problem_of
+from ._client_files import FileCalls
 from ._client_projects import PROJECT_HEADER, ProjectCalls
 from .spec import WorkflowSpec
 
@@ -39,7 +41,7 @@ M = TypeVar("M", bound=rest.Reply)
 __all__ = ["DEFAULT_URL", "JSON", "TERMINAL_STATUSES", "ApiError", "Client", "ConnectionFailed", "WaitTimeoutError"]
 
 
-class Client(ProjectCalls):
+class Client(ProjectCalls, AccessCalls, FileCalls):
     """A client of one control plane.
 
     Args:
@@ -309,88 +311,6 @@ class Client(ProjectCalls):
         """Trigger events that started no run, newest first, and the cursor of the next page."""
         params = {"workflow": workflow, "limit": limit, "cursor": cursor}
         return self._typed(rest.RejectedEvents, "GET", "/v1/rejected-events", params=params)
-
-    # --- files ----------------------------------------------------------------------------------
-
-    def upload(self, path: str | os.PathLike[str], *, name: str | None = None, content_type: str | None = None) -> JSON:
-        """Upload a local file (streamed) to pass as a ``File`` input; its reference ``{"knflow.file": ...}``.
-
-        Raises:
-            ApiError: the control plane refused it (over the size limit: 413).
-            OSError: the file cannot be read.
-        """
-        import mimetypes
-        from pathlib import Path
-
-        local = Path(path)
-        media = content_type or mimetypes.guess_type(local.name)[0] or "application/octet-stream"
-        with local.open("rb") as body:
-            response = self._send(
-                "POST",
-                "/v1/files",
-                params={"name": name or local.name},
-                content=body,
-                headers={"content-type": media, "content-length": str(local.stat().st_size)},
-            )
-        reference = rest.Uploaded.model_validate(response.json()).file
-        if reference is None:
-            raise ApiError("POST /v1/files: the reply names no file", status=response.status_code, body=response.text)
-        return reference
-
-    def run_files(self, run_id: str) -> rest.RunFiles:
-        """A run's files with their lineage and download links."""
-        return self._typed(rest.RunFiles, "GET", f"/v1/runs/{run_id}/files")
-
-    def download(self, run_id: str, key: str, dest: str | os.PathLike[str]) -> int:
-        """Download one file of a run to ``dest`` (streamed); the number of bytes written.
-
-        Raises:
-            ApiError: no such file, or it expired (404).
-        """
-        written = 0
-        try:
-            with self._http.stream("GET", f"/v1/runs/{run_id}/files/{key}", follow_redirects=True) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise problem_of(response)
-                with open(dest, "wb") as out:
-                    for chunk in response.iter_bytes(1024 * 1024):
-                        written += out.write(chunk)
-        except httpx.HTTPError as exc:
-            raise ApiError(f"GET {self.url}/v1/runs/{run_id}/files/{key} failed: {exc}", detail=str(exc)) from exc
-        return written
-
-    # --- API keys -------------------------------------------------------------------------------
-
-    def create_key(
-        self, name: str, *, role: rest.Role = "admin", expires_in: float | None = None
-    ) -> rest.ApiKeyCreated:
-        """A new API key of the caller's project; its secret (``key``) is in this reply only."""
-        body = rest.ApiKeyRequest(name=name, role=role, expires_in=expires_in).model_dump(mode="json")
-        return self._typed(rest.ApiKeyCreated, "POST", "/v1/api-keys", json=body)
-
-    def list_keys(self) -> list[rest.ApiKey]:
-        """The project's API keys (never their secrets)."""
-        return self._typed(rest.ApiKeyList, "GET", "/v1/api-keys").api_keys
-
-    def revoke_key(self, key_id: str) -> None:
-        """Revoke an API key: refused by every replica within half a second of this returning."""
-        self._request("DELETE", f"/v1/api-keys/{key_id}")
-
-    # --- secrets --------------------------------------------------------------------------------
-
-    def set_secret(self, name: str, value: str) -> rest.SecretInfo:
-        """Create or replace a secret of the project (stored encrypted; never returned)."""
-        body = rest.SecretRequest(value=value).model_dump(mode="json")
-        return self._typed(rest.SecretInfo, "PUT", f"/v1/secrets/{name}", json=body)
-
-    def list_secrets(self) -> list[rest.Secret]:
-        """The project's secrets: names and times, never values."""
-        return self._typed(rest.SecretList, "GET", "/v1/secrets").secrets
-
-    def delete_secret(self, name: str) -> None:
-        """Delete a secret."""
-        self._request("DELETE", f"/v1/secrets/{name}")
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

@@ -7,9 +7,8 @@ from typing import Annotated
 import typer
 
 from . import _context
-from ._context import JsonOption, Output, UrlOption, handles_errors
+from ._context import JsonOption, Output, RunArgument, UrlOption, handles_errors
 
-RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run.")]
 StepArgument = Annotated[str, typer.Argument(metavar="STEP", help="Its approval step, waiting for a decision.")]
 CommentOption = Annotated[str | None, typer.Option("--comment", "-m", help="Why; kept with the decision.")]
 

@@ -162,3 +162,24 @@ def parse_inputs(pairs: list[str], input_json: str | None) -> dict[str, Any]:
             raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="-i/--input")
         inputs[key.strip()] = parse_value(value)
     return inputs
+
+
+#: a run's id, as commands take it
+RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run.")]
+
+
+def show(as_json: bool, data: Any, render: Any) -> None:
+    """``data`` as JSON with ``--json``, else drawn by ``render(console, data)``."""
+    out = Output(as_json)
+    if out.as_json:
+        out.json(data)
+    else:
+        render(out.console, data)
+
+
+def report(out: Output, data: Any, line: str) -> None:
+    """``data`` as JSON with ``--json``, else ``line`` as written (no markup)."""
+    if out.as_json:
+        out.json(data)
+    else:
+        out.console.print(line, markup=False)

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 
 from knflow.client import Client
 
+from . import _context
+from ._context import JsonOption, Output, RunArgument, UrlOption, fail, handles_errors, report, show
 from ._render import JSON, size_text
 
 
@@ -60,3 +64,32 @@ def show_files(console: Console, listing: JSON) -> None:
         console.print(head, markup=False, highlight=False)
         # soft wrap: a long key is never broken by a newline, so it copies whole
         console.print(f"  key: {entry.get('key')}", markup=False, highlight=False, soft_wrap=True)
+
+
+@handles_errors
+def files(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
+    """List a run's files: the step and attempt that wrote each, its size and type, or when it expired."""
+    with _context.make_client(url) as client:
+        show(as_json, _context.as_json(client.run_files(run_id)), show_files)
+
+
+@handles_errors
+def download(
+    run_id: RunArgument,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="The file's key, or its name (see `knflow files RUN`).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to save it: a path or a folder (default: its name).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the file if it exists.")] = False,
+    url: UrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Download one file of a run under its own name (streamed; never over an existing file unless --force)."""
+    out = Output(as_json)
+    with _context.make_client(url) as client:
+        entry = pick(_context.as_json(client.run_files(run_id))["files"], file)
+        dest = destination(entry, output)
+        if dest.exists() and not force:
+            fail(f"{dest} exists; pass --force to overwrite it, or -o PATH to save it elsewhere")
+        size = save(client, run_id, str(entry["key"]), dest)
+    report(out, {"key": entry["key"], "path": str(dest), "size": size}, f"saved {dest} ({size} bytes)")

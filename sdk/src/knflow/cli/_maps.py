@@ -10,11 +10,10 @@ import typer
 from rich.table import Table
 
 from . import _context
-from ._context import JsonOption, Output, UrlOption, handles_errors
+from ._context import JsonOption, Output, RunArgument, UrlOption, handles_errors
 from ._render import clock_time, format_error, status_text
 
 JSON = dict[str, Any]
-RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run.")]
 StepArgument = Annotated[str, typer.Argument(metavar="STEP", help="Its map step.")]
 StatusOption = Annotated[
     str | None,

@@ -12,7 +12,8 @@ import time
 from rich.console import Console
 from rich.text import Text
 
-from ._render import JSON, duration_ms, epoch, format_duration, format_error, queue_text, status_text
+from ._render import JSON, duration_ms, format_duration, format_error, queue_text, status_text
+from ._waterfall import epoch
 
 _ENDED = frozenset({"succeeded", "failed", "lost", "cancelled"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.text import Text
@@ -27,6 +27,7 @@ from . import (
     _progress,
     _projects,
     _render,
+    _waterfall,
 )
 from ._context import (
     EXIT_ADDRESS_IN_USE,
@@ -36,11 +37,14 @@ from ._context import (
     EXIT_USAGE,
     JsonOption,
     Output,
+    RunArgument,
     UrlOption,
     fail,
     handles_errors,
     parse_files,
     parse_inputs,
+    report,
+    show,
 )
 
 app = _help.PlainTyper(
@@ -271,18 +275,6 @@ def runs(
         out.console.print(f"more: knflow runs --cursor {page['next_cursor']}", markup=False)
 
 
-RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="The run.")]
-
-
-def _show(as_json: bool, data: Any, render: Any) -> None:
-    """``data`` as JSON with ``--json``, else drawn by ``render(console, data)``."""
-    out = Output(as_json)
-    if out.as_json:
-        out.json(data)
-    else:
-        render(out.console, data)
-
-
 @app.command()
 @handles_errors
 def get(
@@ -301,7 +293,7 @@ def get(
             progress = None if as_json else _progress.Progress(Output(as_json).console)
             on_poll = None if progress is None else (lambda polled: progress(_context.as_json(polled)))
             found = client.wait(run_id, poll=POLL_SECONDS, on_poll=on_poll)
-    _show(as_json, _context.as_json(found), _render.show_run)
+    show(as_json, _context.as_json(found), _render.show_run)
     if watch and found.status != "succeeded":
         raise typer.Exit(EXIT_RUN_FAILED)
 
@@ -321,7 +313,7 @@ def logs(
         if follow:
             _live.follow_logs(client, run_id, Output(as_json))
         else:
-            _show(as_json, _context.as_json(client.logs(run_id)), _render.show_logs)
+            show(as_json, _context.as_json(client.logs(run_id)), _render.show_logs)
 
 
 @app.command()
@@ -331,11 +323,11 @@ def trace(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = Fals
     out = Output(as_json)
     with _context.make_client(url) as client:
         found = _context.as_json(client.get_run(run_id))
-    rows = _render.waterfall(found, now=time.time())
+    rows = _waterfall.waterfall(found, now=time.time())
     if out.as_json:
         out.json({"run_id": found.get("id"), "trace_id": found.get("trace_id"), "spans": rows})
     else:
-        _render.show_waterfall(out.console, found, rows)
+        _waterfall.show_waterfall(out.console, found, rows)
 
 
 @app.command()
@@ -345,7 +337,7 @@ def cancel(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = Fal
     out = Output(as_json)
     with _context.make_client(url) as client:
         found = client.cancel(run_id)
-    _report(out, _context.as_json(found), f"run {found.id}: {found.status}")
+    report(out, _context.as_json(found), f"run {found.id}: {found.status}")
 
 
 @app.command()
@@ -362,7 +354,7 @@ def rollback(
     out = Output(as_json)
     with _context.make_client(url) as client:
         found = client.rollback(workflow, version)
-    _report(out, _context.as_json(found), f"workflow {found.workflow}: {found.status} at version {found.version}")
+    report(out, _context.as_json(found), f"workflow {found.workflow}: {found.status} at version {found.version}")
     if found.status != "ready":
         raise typer.Exit(EXIT_RUN_FAILED)
 
@@ -378,47 +370,11 @@ def undeploy(
     out = Output(as_json)
     with _context.make_client(url) as client:
         found = client.undeploy(workflow)
-    _report(out, _context.as_json(found), f"workflow {found.workflow}: {found.status}")
+    report(out, _context.as_json(found), f"workflow {found.workflow}: {found.status}")
 
 
-def _report(out: Output, data: Any, line: str) -> None:
-    if out.as_json:
-        out.json(data)
-    else:
-        out.console.print(line, markup=False)
-
-
-@app.command()
-@handles_errors
-def files(run_id: RunArgument, url: UrlOption = None, as_json: JsonOption = False) -> None:
-    """List a run's files: the step and attempt that wrote each, its size and type, or when it expired."""
-    with _context.make_client(url) as client:
-        _show(as_json, _context.as_json(client.run_files(run_id)), _files.show_files)
-
-
-@app.command()
-@handles_errors
-def download(
-    run_id: RunArgument,
-    file: Annotated[str, typer.Argument(metavar="FILE", help="The file's key, or its name (see `knflow files RUN`).")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Where to save it: a path or a folder (default: its name).")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite the file if it exists.")] = False,
-    url: UrlOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Download one file of a run under its own name (streamed; never over an existing file unless --force)."""
-    out = Output(as_json)
-    with _context.make_client(url) as client:
-        entry = _files.pick(_context.as_json(client.run_files(run_id))["files"], file)
-        dest = _files.destination(entry, output)
-        if dest.exists() and not force:
-            fail(f"{dest} exists; pass --force to overwrite it, or -o PATH to save it elsewhere")
-        size = _files.save(client, run_id, str(entry["key"]), dest)
-    _report(out, {"key": entry["key"], "path": str(dest), "size": size}, f"saved {dest} ({size} bytes)")
-
-
+app.command()(_files.files)
+app.command()(_files.download)
 app.command()(_catalog.workflows)
 app.command()(_catalog.graph)
 app.command()(_events.rejected)
