@@ -96,8 +96,8 @@ class Invariants:
     def check(self, before: RunStatus, facts: list[Fact], done: Plan, was: dict[str, StepStatus]) -> None:
         book, steps = self.book, self.book.run.steps
         self.check_children(facts, done)
-        self.check_waits(was, done)
         retried = any(isinstance(f, RetryAsked) for f in facts)
+        self.check_waits(was, done, retried)
         if before.finished and not retried:
             self.after_the_end(before, done)
         for end in [*done.ended, *(s.end for s in done.started if s.end)]:
@@ -174,9 +174,10 @@ class Invariants:
             if str((fact.outcome.error or {}).get("type", "")).startswith("ChildRun"):
                 assert not any(e.type.endswith("step.retrying") for e in result.events), fact
 
-    def check_waits(self, was: dict[str, StepStatus], done: Plan) -> None:
+    def check_waits(self, was: dict[str, StepStatus], done: Plan, retried: bool) -> None:
         """A waiting step holds no attempt; one that waits for an event is indexed as it starts waiting,
-        and only then; a waiting step ends once per time it waits (a success counted like an attempt's)."""
+        and only then (a retry in the batch may end a wait and start it again: indexed again); a waiting
+        step ends once per time it waits (a success counted like an attempt's)."""
         registered = [w.step for w in done.waits]
         assert len(registered) == len(set(registered)), f"a step indexed twice: {registered}"
         for name, step in done.steps.items():
@@ -186,7 +187,8 @@ class Invariants:
             if self.waits.get(name) == "event" and started_waiting:
                 assert name in registered, f"{name} waits for an event unindexed"
         for name in registered:
-            assert self.waits.get(name) == "event" and was[name] is not StepStatus.WAITING, name
+            assert self.waits.get(name) == "event", name
+            assert retried or was[name] is not StepStatus.WAITING, f"{name} indexed while it went on waiting"
         for name in done.outputs:
             if name in self.waits:
                 self.successes[name] = self.successes.get(name, 0) + 1
