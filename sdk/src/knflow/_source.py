@@ -27,7 +27,7 @@ from ._errors import SpecError
 from ._options import make_options
 
 if TYPE_CHECKING:
-    from .spec import SourceTrigger
+    from ._trigger_specs import SourceTrigger
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,8 @@ class TriggerDefinition:
         Raises:
             SpecError: for an invalid type or filters.
         """
+        from ._trigger_specs import SourceTrigger
         from ._triggers import _build
-        from .spec import SourceTrigger
 
         return _build(
             SourceTrigger,

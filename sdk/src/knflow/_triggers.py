@@ -8,7 +8,8 @@ from pydantic import BaseModel, ValidationError
 
 from ._durations import parse_duration
 from ._errors import SpecError
-from .spec import EventTrigger, HttpTrigger, ManualTrigger, ScheduleTrigger, problems_of
+from ._trigger_specs import EventTrigger, HttpTrigger, ManualTrigger, ScheduleTrigger
+from .spec import problems_of
 
 M = TypeVar("M", bound=BaseModel)
 
