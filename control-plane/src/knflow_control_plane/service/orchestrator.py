@@ -8,10 +8,8 @@ attempt ids make a late reply of the old attempt change nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from ..errors import BuildFailed, ControlPlaneError, DeployFailed, FunctionUnava
 from ..observability import logs
 from ..ports import Clock, FunctionBackend, HttpReply, HttpRequest, RunStore, RunTracer
 from .functions import Functions
-from .health import Outage
+from .orchestrator_loops import OrchestratorLoops
 from .outcomes import CheckedReply, outcome_of
 from .run_waiters import RunWaiters
 
@@ -70,7 +68,7 @@ def rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
-class Orchestrator:
+class Orchestrator(OrchestratorLoops):
     """Runs the steps of every run this replica claims."""
 
     def __init__(
@@ -358,74 +356,3 @@ class Orchestrator:
         # the deadline, and a wait holds no connection and no slot of this replica.
         self._inflight.pop(claim.attempt_id, None)
         return CheckedReply(202, {}, b"", await replies.wait(claim))
-
-    # -- background ---------------------------------------------------------------------------
-    async def _poll(self) -> None:
-        loop = asyncio.get_running_loop()
-        woken, last_full = False, -math.inf
-        outage = Outage("polling the run store", log, base=min(self.settings.poll_interval, 0.5))
-        while True:
-            try:
-                # A wake-up (room freed, a retry, a run made ready) needs a claim; expiry runs once per interval.
-                if woken and loop.time() - last_full < self.settings.poll_interval:
-                    await self._claim_ready(self.clock.now().timestamp())
-                else:
-                    last_full = loop.time()
-                    await self._poll_once()
-                outage.succeeded()
-            except ControlPlaneError as exc:
-                # One line when the outage starts, one when it ends; wake-ups wait for the backoff too.
-                await asyncio.sleep(outage.failed(exc))
-                woken = False
-                self._wake.clear()
-                continue
-            due = await self._safe_next_due()
-            now = self.clock.now().timestamp()
-            sleep = (
-                self.settings.poll_interval if due is None else min(self.settings.poll_interval, max(0.0, due - now))
-            )
-            if self.worker().capacity == 0:
-                sleep = self.settings.poll_interval  # ready steps are due, but the room freed will wake us
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), sleep)
-            woken = self._wake.is_set()
-            self._wake.clear()
-
-    async def _safe_next_due(self) -> float | None:
-        try:
-            return await self.store.next_due()
-        except ControlPlaneError:
-            return None
-
-    async def _poll_once(self) -> None:
-        now = self.clock.now().timestamp()
-        expired = await self.store.expire_leases(now, self.worker())
-        self.lease_expirations += len(expired)  # one transition per expired attempt
-        for transition in expired:
-            self.apply(transition)
-        for transition in await self.store.expire_runs(now):
-            self.apply(transition)
-        for transition in await self.store.admit_waiting(now, self.worker()):  # queued runs left with room
-            self.apply(transition)
-        for transition in await self.store.fire_timers(now):  # waiting steps past their deadline
-            self.apply(transition)
-        if self.children is not None:
-            await self.children.sweep()  # child runs ended elsewhere, or that nothing waits for
-        await self._claim_ready(now)
-
-    async def _claim_ready(self, now: float) -> None:
-        if self.worker().capacity > 0:
-            for transition in await self.store.claim_ready(now, self.worker()):
-                self.apply(transition)
-        if self.worker().capacity > 0:  # steps held by their action's max_concurrency, in turn
-            for transition in await self.store.dispatch_throttled(now, self.worker()):
-                self.apply(transition)
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.lease / 3)
-            keys = [(c.run_id, c.step) for c in self._inflight.values()]
-            if keys:
-                until = self.clock.now().timestamp() + self.settings.lease
-                with contextlib.suppress(ControlPlaneError):
-                    await self.store.renew_leases(self.settings.worker, keys, until)
