@@ -1,5 +1,14 @@
 // The /v1 client: every call carries the API key kept for this browser tab (sessionStorage).
-import type { ItemPage, Run, RunFile, RunPage, Triggers, WorkflowDetail, WorkflowSummary } from "./types";
+import type {
+  ItemPage,
+  Run,
+  RunFile,
+  RunPage,
+  Step,
+  Triggers,
+  WorkflowDetail,
+  WorkflowSummary,
+} from "./types";
 
 const KEY = "knflow.api-key";
 
@@ -81,7 +90,13 @@ const enc = encodeURIComponent;
 
 export const api = {
   runs: (q: RunQuery) => request<RunPage>("GET", `/v1/runs${query({ ...q })}`),
+  /** A run in full: every payload fetched back (its whole result, every step's outputs). */
   run: (id: string) => request<Run>("GET", `/v1/runs/${enc(id)}`),
+  /** A run's shape for a page (?outputs=false): no step outputs, no attempts' inputs, outputs or logs, a
+   * large inputs or result left out (its size in `omitted`); the server reads no object-store payload. */
+  runShape: (id: string) => request<Run>("GET", `/v1/runs/${enc(id)}?outputs=false`),
+  /** One step of a run in full: outputs, attempts with inputs, outputs and logs, map counts. */
+  step: (id: string, step: string) => request<Step>("GET", `/v1/runs/${enc(id)}/steps/${enc(step)}`),
   /** One page of a map step's items, in index order, filtered by status on the server. */
   items: (
     id: string,

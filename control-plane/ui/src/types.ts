@@ -117,6 +117,8 @@ export interface Run {
   /** A child run's parent run, and the parent's sub-workflow step that started it. */
   parent_run_id?: string | null;
   parent_step?: string | null;
+  /** Only in a run's shape (?outputs=false): the fields left out (inputs, result) and their sizes in bytes. */
+  omitted?: Record<string, number> | null;
 }
 
 export interface RunPage {

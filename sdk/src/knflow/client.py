@@ -203,9 +203,16 @@ class Client(ProjectCalls, AccessCalls, FileCalls):
         body = rest.RunRequest(workflow=workflow, inputs=dict(inputs or {}), version=version)
         return self._typed(rest.Run, "POST", "/v1/runs", json=body.model_dump(mode="json"))
 
-    def get_run(self, run_id: str) -> rest.Run:
-        """A run with its steps and their attempts."""
-        return self._typed(rest.Run, "GET", f"/v1/runs/{run_id}")
+    def get_run(self, run_id: str, *, outputs: bool = True) -> rest.Run:
+        """A run with its steps and their attempts; ``outputs=False``: the light view, without steps' outputs,
+        attempts' inputs, outputs and logs, and with a large ``inputs``/``result`` left out (their sizes in
+        ``omitted``), read without fetching anything from the object store."""
+        params = None if outputs else {"outputs": "false"}
+        return self._typed(rest.Run, "GET", f"/v1/runs/{run_id}", params=params)
+
+    def get_step(self, run_id: str, step: str) -> rest.Step:
+        """One step of a run in full: outputs, attempts with their inputs, outputs and logs, map counts."""
+        return self._typed(rest.Step, "GET", f"/v1/runs/{run_id}/steps/{step}")
 
     def list_runs(
         self,

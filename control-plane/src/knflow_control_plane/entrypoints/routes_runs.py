@@ -1,4 +1,4 @@
-"""``/v1/runs``: start, list, get, logs, cancel, retry, approve and reject; a map step's items."""
+"""``/v1/runs``: start, list, get (in full or light), a step, logs, cancel, retry, approve, reject; items."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from knflow import rest
 from ..domain.map_views import MAX_ITEMS_PAGE, ItemFilter
 from ..domain.records import RunFilter
 from ..errors import InvalidRequest
-from ..service import versions
+from ..service import run_views, versions
 from . import log_stream
 from .auth import principal_of
 from .context import plane, project_of, runs_of, workflows_of
@@ -88,10 +88,30 @@ async def list_runs(
     return {"runs": [run_json(r, with_steps=False) for r in page.runs], "next_cursor": page.next_cursor}
 
 
+_OUTPUTS = Query(
+    True,
+    description="false: the light view, for a page that draws the run's shape: steps' `outputs` and attempts' "
+    "`inputs`, `outputs` and `logs` left out (null, null, empty), the run's `inputs` and `result` too when "
+    "offloaded or over 16 KiB (null, their size in `omitted`); nothing is read from the object store. "
+    "`GET /v1/runs/{id}/steps/{step}` has a step's full record",
+)
+
+
 @router.get("/runs/{run_id}", response_model=rest.Run, responses=problems(404))
-async def get_run(request: Request, run_id: str) -> dict[str, Any]:
-    """A run with its steps and attempts."""
-    return await _run(request, run_id)
+async def get_run(request: Request, run_id: str, outputs: bool = _OUTPUTS) -> dict[str, Any]:
+    """A run with its steps and attempts; ``?outputs=false``: without their payloads (the light view)."""
+    if outputs:
+        return await _run(request, run_id)
+    view = await runs_of(request).get(run_id)
+    return await run_views.light_run(plane(request).files, run_json(view))
+
+
+@router.get("/runs/{run_id}/steps/{step}", response_model=rest.Step, responses=problems(404))
+async def get_step(request: Request, run_id: str, step: str) -> dict[str, Any]:
+    """One step of a run, in full: its outputs, its attempts with their inputs, outputs and logs, its map's
+    counts. 404 naming ``run_id`` or ``step``."""
+    view = await runs_of(request).get(run_id)
+    return await run_views.full_step(plane(request).files, run_json(view), step)
 
 
 @router.get(

@@ -189,12 +189,18 @@ class RunFiles:
         run["inputs"] = await resolve(run.get("inputs"))
         run["result"] = await self.present(run.get("result"))
         for step in run.get("steps", []):
-            step["outputs"] = await resolve(step.get("outputs"))
-            for attempt in step.get("attempts", []):
-                attempt["inputs"] = await resolve(attempt.get("inputs"))
-                attempt["outputs"] = await resolve(attempt.get("outputs"))
-                attempt["logs"] = await self.payloads.resolve_logs(attempt.get("logs") or "")
+            await self.present_step(step)
         return run
+
+    async def present_step(self, step: dict[str, Any]) -> dict[str, Any]:
+        """A step's JSON (``step_json``) with its and its attempts' offloaded payloads and logs fetched back."""
+        resolve = self.payloads.resolve
+        step["outputs"] = await resolve(step.get("outputs"))
+        for attempt in step.get("attempts", []):
+            attempt["inputs"] = await resolve(attempt.get("inputs"))
+            attempt["outputs"] = await resolve(attempt.get("outputs"))
+            attempt["logs"] = await self.payloads.resolve_logs(attempt.get("logs") or "")
+        return step
 
     # -- invocations --------------------------------------------------------------------------
     async def invoke_data(self, claim: Claim, data: wire.InvokeData) -> wire.InvokeData:

@@ -27,7 +27,7 @@ export function Items({ id, step, search }: { id: string; step: string; search: 
   const load = useCallback(async () => {
     try {
       const [found, page] = await Promise.all([
-        api.run(id),
+        api.runShape(id), // the counts only: never the map's joined result
         api.items(id, step, { status: status || undefined, cursor, limit: PAGE }),
       ]);
       setRun(found);

@@ -1,13 +1,15 @@
 // One run: the plan's DAG with each step's status, the trace waterfall, the step panel, and the actions
-// (cancel, retry from failure, retry a chosen step). Updated live from the run's feed.
+// (cancel, retry from failure, retry a chosen step). Updated live from the run's feed. It reads the run's
+// shape (?outputs=false: no payloads); the step panel reads its step in full, "Show result" the result.
 import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
 import { api } from "../api";
-import { Badge, Dag, Json, Problem } from "../components";
+import { Badge, Dag, Problem } from "../components";
 import { duration, localTime } from "../format";
 import { useLive } from "../live";
 import { linkProps, navigate } from "../router";
 import { look } from "../status";
 import type { Run as RunRecord, Step, WorkflowSpec } from "../types";
+import { RunValue } from "./RunValue";
 import { StepPanel } from "./StepPanel";
 import { Waterfall } from "./Waterfall";
 
@@ -22,7 +24,7 @@ export function Run({ id, selected }: { id: string; selected: string | null }) {
 
   const load = useCallback(async () => {
     try {
-      setRun(await api.run(id));
+      setRun(await api.runShape(id));
       setError(null);
     } catch (exc) {
       setError(exc);
@@ -161,16 +163,22 @@ export function Run({ id, selected }: { id: string; selected: string | null }) {
             <p class="dim">Loading the plan…</p>
           )}
           <Waterfall run={run} onSelect={select} />
-          {finished && run.result !== null && run.result !== undefined && (
-            <section>
-              <h3>Result</h3>
-              <Json value={run.result} />
-            </section>
+          {finished && ((run.result !== null && run.result !== undefined) || run.omitted?.result) && (
+            <RunValue
+              runId={run.id}
+              title="Result"
+              field="result"
+              value={run.result}
+              omitted={run.omitted?.result}
+            />
           )}
-          <section>
-            <h3>Inputs</h3>
-            <Json value={run.inputs} />
-          </section>
+          <RunValue
+            runId={run.id}
+            title="Inputs"
+            field="inputs"
+            value={run.inputs}
+            omitted={run.omitted?.inputs}
+          />
         </div>
         {step && (
           <StepPanel

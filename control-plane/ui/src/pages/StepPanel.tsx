@@ -1,4 +1,6 @@
-// The step panel: attempts, inputs, outputs, logs, the error with its traceback, files with links.
+// The step panel: attempts, inputs, outputs, logs, the error with its traceback, files with links. The run
+// page holds the run's shape (no payloads): the panel reads its step in full (GET /v1/runs/{id}/steps/{step})
+// when it opens and again when the step or one of its attempts changes status.
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api";
 import { Badge, Json, Section } from "../components";
@@ -25,9 +27,30 @@ interface Props {
   onStale: (message: string) => void;
 }
 
-export function StepPanel({ run, step, onClose, onRetry, busy, spec, onDecided, onStale }: Props) {
+/** The step in full, read again whenever it or one of its attempts changes status; null until read. */
+function useFullStep(runId: string, step: Step): Step | null {
+  const [full, setFull] = useState<Step | null>(null);
+  const changes = `${step.status}:${step.attempts.map((a) => a.status).join(",")}`;
+  useEffect(() => setFull(null), [runId, step.name]);
+  useEffect(() => {
+    let current = true;
+    api.step(runId, step.name).then(
+      (found) => current && setFull(found),
+      () => current && setFull(null),
+    );
+    return () => {
+      current = false;
+    };
+  }, [runId, step.name, changes]);
+  return full !== null && full.name === step.name ? full : null;
+}
+
+export function StepPanel({ run, step: shape, onClose, onRetry, busy, spec, onDecided, onStale }: Props) {
   const [chosen, setChosen] = useState<number | null>(null);
   const [files, setFiles] = useState<RunFile[]>([]);
+  const full = useFullStep(run.id, shape);
+  // Statuses and counts from the shape (the live feed moves it); payloads from the full record.
+  const step: Step = full ? { ...full, status: shape.status, map: shape.map } : shape;
   const attempts = step.attempts;
   const attempt = attempts.find((a) => a.number === chosen) ?? attempts[attempts.length - 1];
   useEffect(() => setChosen(null), [step.name]);
@@ -46,7 +69,12 @@ export function StepPanel({ run, step, onClose, onRetry, busy, spec, onDecided, 
   }, [run.id, step.name, running]);
   const error = attempt?.error ?? step.error;
   return (
-    <aside class="step-panel" data-step={step.name} data-status={step.status}>
+    <aside
+      class="step-panel"
+      data-step={step.name}
+      data-status={step.status}
+      data-loaded={full ? "yes" : "no"}
+    >
       <header>
         <h3>
           {step.name} <Badge status={step.status} />
@@ -111,7 +139,7 @@ export function StepPanel({ run, step, onClose, onRetry, busy, spec, onDecided, 
           </p>
           <ErrorSection error={error} />
           <Section title="Inputs">
-            <Json value={attempt.inputs} />
+            {full ? <Json value={attempt.inputs} /> : <p class="dim">Loading…</p>}
           </Section>
           {attempt.outputs && (
             <Section title="Outputs">
@@ -124,7 +152,9 @@ export function StepPanel({ run, step, onClose, onRetry, busy, spec, onDecided, 
                 {attempt.logs || live}
               </pre>
             ) : (
-              <p class="dim">{attempt.status === "running" ? "Waiting for output…" : "No output."}</p>
+              <p class="dim">
+                {attempt.status === "running" ? "Waiting for output…" : full ? "No output." : "Loading…"}
+              </p>
             )}
           </Section>
         </>

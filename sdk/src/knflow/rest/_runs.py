@@ -127,6 +127,15 @@ class Run(RunSummary):
 
     steps: list[Step] = Field(default_factory=list)
     files: RunFileCount | None = None
+    #: only in the light view (``?outputs=false``): the run's fields left out (``inputs``, ``result``: null
+    #: above), each with its size in bytes of compact JSON; that view also leaves out steps' ``outputs`` and
+    #: attempts' ``inputs``, ``outputs`` and ``logs`` (``GET /v1/runs/{id}/steps/{step}`` has them)
+    omitted: dict[str, int] | None = Field(
+        default=None,
+        description="The light view's (?outputs=false) run fields left out: inputs, result (null), each with "
+        "its size in bytes of compact JSON. That view also leaves out steps' outputs and attempts' inputs, "
+        "outputs and logs; GET /v1/runs/{id}/steps/{step} has them. Null in the full view.",
+    )
 
 
 class RunPage(Reply):
