@@ -13,8 +13,10 @@ are coalesced, so a burst of runs costs a few reads a second, not one per run). 
   drawn), p50/p99 over 10 loads each; target < 2 s (a bounded time: the page reads one page, whatever the
   history holds);
 - with ``--items`` (10,000; 1,000 with ``--quick``), one run of a map step of that many items: its run
-  (``GET /v1/runs/{id}``: the step's counts, and its size in bytes), the items' first page, a failed-only
-  page and a page deep in the list, and the run page and the items page in chromium. When the control
+  (``GET /v1/runs/{id}``: the step's counts, and its size in bytes; its light view ``?outputs=false``; the
+  map step in full), the items' first page, a failed-only
+  page and a page deep in the list, and the run page and the items page in chromium (each also with its
+  reads of the light view sent for the whole run: the pages as they were before that view). When the control
   plane refuses map steps (before issue 24's engine), those rows say so.
 
 Every number depends on this host (2 shared cores here): ``docs/performance.md`` keeps them.
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -137,6 +139,20 @@ def dag_drawn(step: str) -> Callable[[Page], None]:
     return ready
 
 
+def whole_run(page: Page, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``measure()`` with the page's reads of the run's light view (``?outputs=false``) sent without it: the
+    page as it was before that view (it read the whole run), measured in the same sitting."""
+
+    def whole(route: Route) -> None:
+        route.continue_(url=route.request.url.split("?", 1)[0])
+
+    page.route("**/v1/runs/*?outputs=false", whole)
+    try:
+        return measure()
+    finally:
+        page.unroute("**/v1/runs/*?outputs=false", whole)
+
+
 @contextmanager
 def chromium() -> Iterator[Browser]:
     with sync_playwright() as playwright:
@@ -211,11 +227,18 @@ def map_rows(cp: ControlPlane, client: httpx.Client, page: Page, work: Path, ite
     return [
         row(f"ui: map run of {items:,} items", "sqlite", throughput=round(items / seconds), unit="items/s"),
         api_row(client, f"map run ({items:,} items)", f"/v1/runs/{run_id}"),
+        api_row(client, "map run, light view", f"/v1/runs/{run_id}", {"outputs": "false"}),
+        api_row(client, "the map step in full", f"/v1/runs/{run_id}/steps/square"),
         api_row(client, "items, first page of 50", base, {"limit": 50}),
         api_row(client, "items, failed only", base, {"status": "failed", "limit": 50}),
         api_row(client, "items, a page deep in the list", base, {"limit": 50, "cursor": cursor}),
         page_row(page, f"map run page ({items:,} items)", ui, dag_drawn("square")),
+        whole_run(page, lambda: page_row(page, "map run page, reading the whole run", ui, dag_drawn("square"))),
         page_row(page, "items page (50 rows)", f"{ui}/steps/square/items", rows_shown(min(50, items))),
+        whole_run(
+            page,
+            lambda: page_row(page, "items page, reading the whole run", f"{ui}/steps/square/items", rows_shown(50)),
+        ),
         page_row(
             page, "items page, failed only", f"{ui}/steps/square/items?status=failed", rows_shown(min(50, items // 10))
         ),
