@@ -47,8 +47,10 @@ async def light_run(files: RunFiles, run: dict[str, Any]) -> dict[str, Any]:
     omitted: dict[str, int] = {}
     for field in ("inputs", "result"):
         value = run.get(field)
-        if payload_keys(value) or _compact_size(value) > LIGHT_VALUE_BYTES:
-            omitted[field] = value_size(value)
+        offloaded = bool(payload_keys(value))
+        size = value_size(value) if offloaded else _compact_size(value)  # one encoding of a large value
+        if offloaded or size > LIGHT_VALUE_BYTES:
+            omitted[field] = size
             run[field] = None
         elif field == "result":
             run[field] = await files.present(value)  # small and inline: file links only, presigned locally
