@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from knflow_control_plane.adapters.sqlalchemy import dialects
+from knflow_control_plane.adapters.sqlalchemy import dialect_writes, dialects
 from knflow_control_plane.adapters.sqlalchemy.database import Database
 from knflow_control_plane.adapters.sqlalchemy.raw import RawConnection
 from knflow_control_plane.adapters.sqlalchemy.raw_asyncpg import AsyncpgDriver, literal
@@ -99,7 +99,7 @@ def _writes(claims: list[Claim]) -> dict[str, Any]:
 async def test_the_writes_of_several_runs_find_their_rows_by_index(postgres_store: SqlAlchemyStore) -> None:
     claims = await _populated(postgres_store)
     params = _writes(claims)
-    plan = await postgres_store.db.run_raw(_explain, dialects.PERSIST_PG, params)
+    plan = await postgres_store.db.run_raw(_explain, dialect_writes.PERSIST_PG, params)
     assert "Seq Scan" not in plan, plan
     assert _by_index(plan, "pk_steps") and _by_index(plan, "pk_runs") and _by_index(plan, "pk_attempts"), plan
 
@@ -111,7 +111,7 @@ async def test_the_held_writes_generic_plan_finds_its_rows_by_index(postgres_sto
     params = _writes(claims)
 
     def explain_generic(conn: RawConnection) -> str:
-        _, sql, args = conn._plans.bind(dialects.PERSIST_PG, params)
+        _, sql, args = conn._plans.bind(dialect_writes.PERSIST_PG, params)
         driver = conn._driver
         assert isinstance(driver, AsyncpgDriver)
         name = driver._prepare(sql)
