@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -90,10 +91,13 @@ def test_roles_public_hooks_and_secrets(guarded: ControlPlane) -> None:
 
 def test_expiry_and_revocation_take_effect(guarded: ControlPlane) -> None:
     cp, url = guarded, guarded.url
-    short = _key(cp, "short", "--expires", "1s")
+    # 5 s: the CLI that makes the key may take seconds to start on a loaded machine, and the key must
+    # still be live for the first request; then wait out what is left of it
+    short = _key(cp, "short", "--expires", "5s")
     assert short["expires_at"] is not None
     assert httpx.get(f"{url}/v1/runs", headers=_bearer(short["key"])).status_code == 200
-    time.sleep(1.2)
+    expires = datetime.fromisoformat(short["expires_at"]).timestamp()
+    time.sleep(max(0.0, expires - time.time()) + 0.2)
     refused = httpx.get(f"{url}/v1/runs", headers=_bearer(short["key"]))
     assert refused.status_code == 401 and refused.json()["field"] == "authorization"
 
