@@ -28,8 +28,10 @@ def test_the_served_api_conforms_to_its_openapi(tmp_path: Path) -> None:
                 "all",
                 "--max-examples",
                 MAX_EXAMPLES,
+                # one worker: two threads generating at once hit CPython 3.11.7's "AST constructor recursion
+                # depth mismatch" in hypothesis's lambda descriptions (gh-106905), an error of the tool's
                 "--workers",
-                "2",
+                "1",
                 "--seed",
                 "22",
                 "--generation-database",
