@@ -16,7 +16,7 @@ from ...domain.records import Claim, NewRun, Transition, Worker
 from ...domain.transitions import AttemptFinished, Context, Fact, attempt_id
 from ...service.state_machine import as_transition
 from . import concurrency, creation
-from .raw import AnyConnection
+from .raw import AnyConnection, compiled_once
 from .recovery import _applied
 from .tables import runs, steps
 from .transitions import transition
@@ -160,3 +160,6 @@ def running_children(conn: AnyConnection, run_id: str) -> list[str]:
     """The child runs of ``run_id`` still running (or queued)."""
     query = sa.select(runs.c.id).where(runs.c.parent_run_id == run_id, runs.c.status.in_(_GOING))
     return list(conn.execute(query).scalars())
+
+
+compiled_once(globals())  # the poll reads these every interval

@@ -24,7 +24,7 @@ from ...domain.transitions import Context
 from ...service.run_queues import admit_waiting as _admit_waiting
 from ...service.state_machine import apply_facts, as_transition
 from .creation import create_run
-from .raw import AnyConnection
+from .raw import AnyConnection, compiled_once
 from .tables import runs
 
 QUEUED, RUNNING = RunStatus.QUEUED.value, RunStatus.RUNNING.value
@@ -144,3 +144,6 @@ def queue_place(conn: AnyConnection, row: Any) -> QueuePlace | None:
         sa.or_(priority > mine, sa.and_(priority == mine, before)),
     )
     return QueuePlace(key_label(row.concurrency_key), int(conn.execute(ahead).scalar_one()) + 1)
+
+
+compiled_once(globals())  # the poll reads these every interval

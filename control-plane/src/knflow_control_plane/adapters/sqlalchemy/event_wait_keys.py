@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ...domain.event_waits import EventWait
 from ...domain.model import StepStatus
-from .raw import AnyConnection
+from .raw import AnyConnection, compiled_once
 from .tables import event_wait_shapes, steps
 
 _KEY = (
@@ -43,3 +43,6 @@ def register(conn: AnyConnection, waits: Sequence[EventWait]) -> None:
     shapes = sorted({(w.type, w.project, w.shape) for w in waits})
     statement = _SHAPE.get(conn.dialect.name, _SHAPE["sqlite"])
     conn.execute(statement, [{"type": t, "project": p, "shape": s} for t, p, s in shapes])
+
+
+compiled_once(globals())  # each event reads these

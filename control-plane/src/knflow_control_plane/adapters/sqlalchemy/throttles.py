@@ -17,7 +17,7 @@ from ...service.state_machine import apply_facts, as_transition
 from ...service.throttles import dispatch
 from .concurrency import lock_key
 from .dialects import policy_of
-from .raw import AnyConnection
+from .raw import AnyConnection, compiled_once
 from .tables import runs, steps
 
 THROTTLED, RUNNING = StepStatus.THROTTLED.value, StepStatus.RUNNING.value
@@ -68,3 +68,6 @@ def dispatch_throttled(
     states = SqlRunStates(conn, use_outbox=use_outbox)
     plans = dispatch(states, actions, Context(now, worker, rng), apply_facts)
     return [as_transition(done.run_id, done) for done in plans]
+
+
+compiled_once(globals())  # the poll reads these every interval
