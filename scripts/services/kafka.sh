@@ -48,7 +48,8 @@ ensure_tools() {
     [[ "$(id -u)" == 0 ]] || die "java and mvn are needed (Debian package 'maven')"
     echo "kafka.sh: installing maven (and a JRE) with apt-get" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q maven >&2 || { apt-get update -q >&2 && apt-get install -y -q maven >&2; }
+    local apt=(apt-get -o DPkg::Lock::Timeout=600)  # another service's install may hold dpkg's lock: wait
+    "${apt[@]}" install -y -q maven >&2 || { "${apt[@]}" update -q >&2 && "${apt[@]}" install -y -q maven >&2; }
 }
 
 # Copy the broker's runtime jars into $LIB once per version of pom.xml.

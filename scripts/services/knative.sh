@@ -62,6 +62,23 @@ required_dir() {
     module_dir "$2@$version"
 }
 
+# The node's runtime from Debian: containerd, runc and the CNI plugins (bridge, host-local). Installed once
+# (root; the package lists refreshed only when an install fails), waiting for dpkg's lock while another
+# service's install holds it.
+node_packages() {
+    local missing=()
+    command -v containerd >/dev/null || missing+=(containerd)
+    command -v runc >/dev/null || missing+=(runc)
+    [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local ]] || missing+=(containernetworking-plugins)
+    ((${#missing[@]} == 0)) && return 0
+    [[ "$(id -u)" == 0 ]] || die "${missing[*]} needed: install them (Debian package names)"
+    echo "knative.sh: installing ${missing[*]} with apt-get (first run only)" >&2
+    local apt=(apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends)
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" "${missing[@]}" >&2 ||
+        { apt-get -o DPkg::Lock::Timeout=600 update -q >&2 && DEBIAN_FRONTEND=noninteractive "${apt[@]}" "${missing[@]}" >&2; } ||
+        die "could not install ${missing[*]}"
+}
+
 pid_of() {
     local pid
     pid="$(cat "$BASE/$1.pid" 2>/dev/null)" || return 1
@@ -421,11 +438,13 @@ cmd_start() {
         return
     fi
     stop_all
+    node_packages & local packages=$!
     "$HERE/knative-build.sh" knative & local knative=$!
     "$HERE/knative-build.sh" oci & local oci=$!
     "$HERE/knative-build.sh" node
     wait "$knative" || die "building Knative failed"
     wait "$oci" || die "building the registry and crane failed"
+    wait "$packages" || die "the node's packages (containerd, runc, CNI plugins) are missing"
     find "$BASE" -maxdepth 1 -name '*.log' -delete
     start_cluster
     configure

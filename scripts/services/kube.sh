@@ -46,7 +46,8 @@ apt_install() {
     [[ "$(id -u)" == 0 ]] || die "$* needed: install it (Debian package names)"
     echo "kube.sh: installing $* with apt-get" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q "$@" >&2 || { apt-get update -q >&2 && apt-get install -y -q "$@" >&2; }
+    local apt=(apt-get -o DPkg::Lock::Timeout=600)  # another service's install may hold dpkg's lock: wait
+    "${apt[@]}" install -y -q "$@" >&2 || { "${apt[@]}" update -q >&2 && "${apt[@]}" install -y -q "$@" >&2; }
 }
 
 ensure_tools() {

@@ -35,7 +35,9 @@ bindir() {
     echo "postgres.sh: installing postgresql with apt-get" >&2
     export DEBIAN_FRONTEND=noninteractive
     # The package lists may be missing or stale on a fresh machine: update only if needed.
-    apt-get install -y -q postgresql >&2 || { apt-get update -q >&2 && apt-get install -y -q postgresql >&2; }
+    # Waits for dpkg's lock while another service's install holds it (they start together).
+    local apt=(apt-get -o DPkg::Lock::Timeout=600)
+    "${apt[@]}" install -y -q postgresql >&2 || { "${apt[@]}" update -q >&2 && "${apt[@]}" install -y -q postgresql >&2; }
     find_bindir || die "initdb still not found after installing postgresql"
 }
 
