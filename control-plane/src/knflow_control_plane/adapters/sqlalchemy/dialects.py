@@ -29,7 +29,7 @@ from ...domain.model import RetryPolicy, StepStatus
 from . import statements as st
 from .dialect_writes import END_ATTEMPT, PERSIST_PG, WRITE_RUN, WRITE_STEP, Writes
 from .json_columns import loads
-from .raw import AnyConnection, execute_later
+from .raw import AnyConnection, execute_later, plan_generically
 from .statements_pg import _recordset
 from .tables import runs, steps
 
@@ -87,10 +87,11 @@ def _startable(among: Any) -> Any:
     )
 
 
-def _wanted_pg() -> Any:
+def _wanted_pg(*, named_only: bool = False) -> Any:
     """Which steps a transition reads on Postgres: those named (``keys``: run and step, exactly: a batch
     spans many runs) and their dependents, the ready ones whose time has come (``due``), or all
-    (``every``)."""
+    (``every``); ``named_only``: the named and their dependents alone (an attempt's end, the common case:
+    its generic plan is the custom one, without the ``OR`` s)."""
     keys = _recordset("keys", sa.column("run_key", sa.String), sa.column("step_key", sa.String))
     named = steps.alias("named")
     dependents = (
@@ -99,6 +100,8 @@ def _wanted_pg() -> Any:
         .where(_any(named.c.run_id, "b_runs"))
     )
     pairs = sa.union_all(sa.select(keys.c.run_key, keys.c.step_key), dependents)
+    if named_only:
+        return sa.tuple_(steps.c.run_id, steps.c.name).in_(pairs)
     due = sa.and_(
         sa.bindparam("due", type_=sa.Boolean), steps.c.status == READY, steps.c.ready_at <= sa.bindparam("now")
     )
@@ -116,11 +119,11 @@ def _step_columns(startable: Any) -> list[Any]:
     ]
 
 
-def _load_pg() -> sa.Select[Any]:
+def _load_pg(*, named_only: bool = False) -> sa.Select[Any]:
     """The runs and the steps a transition reads (:func:`_wanted_pg`) in one statement, one round trip; a
     run's JSON columns in its first row only (a success releasing a thousand dependents would decode
     them a thousand times)."""
-    wanted, startable = _wanted_pg(), _startable(_any)
+    wanted, startable = _wanted_pg(named_only=named_only), _startable(_any)
     first = sa.func.row_number().over(partition_by=runs.c.id, order_by=steps.c.name) == 1
     return (
         sa.select(
@@ -190,6 +193,7 @@ def _any(column: Any, name: str) -> Any:
 
 LOAD_RUNS_SQLITE, LOAD_NAMED_SQLITE, LOAD_DUE_SQLITE, LOAD_ALL_SQLITE = _load_sqlite()
 LOAD_PG = _load_pg()
+LOAD_PG_NAMED = _load_pg(named_only=True)
 OUTPUTS_SQLITE = _outputs(_in_list)
 OUTPUTS_PG = _outputs(_any)
 # The runs' rows locked, nothing read: held, to go with the load (Postgres).
@@ -277,7 +281,9 @@ class PostgresDialect:
     def load(self, conn: AnyConnection, params: dict[str, Any]) -> tuple[Rows, Rows]:
         """The runs' rows and the steps' rows :func:`_wanted_pg` names, by one statement (a run's first row
         carries its columns)."""
-        rows = conn.execute(LOAD_PG, params).all()
+        named = params["keys"] and not params["every"] and not params["due"]
+        plan_generically(conn)  # its custom plan costs Postgres four times its execution
+        rows = conn.execute(LOAD_PG_NAMED if named else LOAD_PG, params).all()
         return [r for r in rows if r.run_inputs is not None], [r for r in rows if r.name is not None]
 
     def lock(self, conn: AnyConnection, run_ids: Sequence[str], *, skip_locked: bool) -> list[str]:

@@ -237,6 +237,11 @@ class Driver(Protocol):
 
     def run_many(self, sql: str, args: list[list[Any]]) -> int: ...
 
+    def plan_generically(self) -> None:
+        """Plan the transaction's statements from the next one on once per connection, where the
+        database would plan them on each execution (Postgres); a no-op where it would not."""
+        ...
+
     def run_later(self, sql: str, args: list[Any]) -> None:
         """Run a statement whose rows nobody reads, no later than the next one (or the commit)."""
         ...
@@ -266,6 +271,10 @@ class RawConnection:
         rows, count = self._driver.run(sql, args, plan.row is not None)
         return RawResult(typed_rows(plan, rows), count)
 
+    def plan_generically(self) -> None:
+        """See :meth:`Driver.plan_generically`."""
+        self._driver.plan_generically()
+
     def execute_later(self, statement: Any, parameters: Params) -> None:
         """Run ``statement``, whose rows and count nobody reads, no later than the next statement or the
         commit: on Postgres it travels in their message instead of a round trip of its own."""
@@ -293,9 +302,18 @@ class SqliteDriver:
     def run_later(self, sql: str, args: list[Any]) -> None:
         self.connection.execute(sql, args)  # no network to save a round trip on
 
+    def plan_generically(self) -> None:
+        """Nothing to do: sqlite3 keeps each statement compiled in its cache."""
+
 
 #: What a transition function runs on: SQLAlchemy's connection or the raw one.
 AnyConnection: TypeAlias = "Connection | RawConnection"
+
+
+def plan_generically(conn: AnyConnection) -> None:
+    """:meth:`Driver.plan_generically` on the raw path (nothing on SQLAlchemy's connection)."""
+    if isinstance(conn, RawConnection):
+        conn.plan_generically()
 
 
 def execute_later(conn: AnyConnection, statement: Any, parameters: Params) -> None:

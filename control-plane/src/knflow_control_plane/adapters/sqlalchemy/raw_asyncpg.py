@@ -100,11 +100,14 @@ class AsyncpgDriver:
         self._held: list[str] = []  # EXECUTEs not sent yet
         self._in_transaction = False
         self._sent = False
+        self._generic = False  # the transaction's plan_cache_mode is force_generic_plan now
+        self._generic_next = False  # the next statement is to run with a generic plan
 
     def begin(self, sql: str) -> None:
         """Open a transaction with ``sql`` (``BEGIN`` and its settings), sent with the first statement."""
         self._begin, self._held = sql, []
         self._in_transaction, self._sent = True, False
+        self._generic = self._generic_next = False
 
     def commit(self) -> None:
         """Send what is held, and ``COMMIT``, in one message (nothing at all if nothing ran)."""
@@ -119,6 +122,19 @@ class AsyncpgDriver:
         self._in_transaction = False
         if self._sent:
             self._await(self.connection.execute("ROLLBACK"))
+
+    def plan_generically(self) -> None:
+        """Run the next statement with a generic plan (made once per connection), when that needs no
+        round trip of its own: a ``BEGIN`` or statements are held to go before it, or the mode is on.
+
+        Postgres plans a prepared statement afresh on each execution when its generic plan's estimated
+        cost is the higher, as for the transition's load (``dialects.LOAD_PG_NAMED``): ~450 us of its CPU
+        to plan a statement that runs in ~100 (``docs/performance.md``). Statements after it get the
+        session's mode back in their own message (a partial index, say, is not used by a generic plan
+        whose parameter is the index's predicate).
+        """
+        if self._in_transaction and (self._generic or self._begin or self._held):
+            self._generic_next = True
 
     def run(self, sql: str, args: list[Any], returns_rows: bool) -> tuple[Sequence[Sequence[Any]], int]:
         self._send_held()
@@ -166,11 +182,23 @@ class AsyncpgDriver:
         back (to the session's value) unless the message ends the transaction.
         """
         message = [self._begin] if self._begin else []
+        generic = self._generic
+
+        def mode(wanted: bool) -> None:
+            nonlocal generic
+            if wanted != generic:
+                message.append(_GENERIC if wanted else _AS_BEFORE)
+                generic = wanted
+
         if self._held:
-            message += [_GENERIC, *self._held] + ([] if ending == "COMMIT" else [_AS_BEFORE])
+            mode(True)
+            message += self._held
+        if ending != "COMMIT":  # the mode of the statement that follows this message
+            mode(self._generic_next)
         if ending:
             message.append(ending)
         self._begin, self._held = None, []
+        self._generic, self._generic_next = generic, False
         if message:
             self._sent = True
             self._await(self.connection.execute("; ".join(message)))

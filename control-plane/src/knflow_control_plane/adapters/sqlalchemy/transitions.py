@@ -24,7 +24,7 @@ from . import concurrency, maps
 from .dialect_writes import WRITTEN, Writes
 from .dialects import PostgresDialect, SqliteDialect, dependents_of, dialect_of, policy_of
 from .event_wait_keys import register
-from .raw import AnyConnection
+from .raw import AnyConnection, plan_generically
 
 #: The columns a plan writes of a step (read from the record at once), and their parameters' names.
 _written = operator.itemgetter(*WRITTEN)
@@ -224,6 +224,7 @@ def _load_more(
         state = replace(state, steps={**state.steps, **loaded}, complete=state.complete or need.all_steps)
     if need.outputs:
         asked = sorted(need.outputs)
+        plan_generically(conn)  # as the load before it (no message of its own to put the mode back)
         rows = conn.execute(dialect.outputs_statement, {"b_runs": [state.run_id], "names": asked}).all()
         found = {row.name: row.outputs or {} for row in rows if row.run_id == state.run_id}
         state = replace(state, outputs={**state.outputs, **found}, looked_up=state.looked_up | frozenset(asked))
