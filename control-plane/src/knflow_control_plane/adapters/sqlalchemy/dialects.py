@@ -90,8 +90,8 @@ def _startable(among: Any) -> Any:
 def _wanted_pg(*, named_only: bool = False) -> Any:
     """Which steps a transition reads on Postgres: those named (``keys``: run and step, exactly: a batch
     spans many runs) and their dependents, the ready ones whose time has come (``due``), or all
-    (``every``); ``named_only``: the named and their dependents alone (an attempt's end, the common case:
-    its generic plan is the custom one, without the ``OR`` s)."""
+    (``every``); ``named_only``: the named and their dependents alone (an attempt's end, the common case,
+    planned generically: ``raw_asyncpg.AsyncpgDriver.plan_generically``)."""
     keys = _recordset("keys", sa.column("run_key", sa.String), sa.column("step_key", sa.String))
     named = steps.alias("named")
     dependents = (

@@ -238,8 +238,8 @@ class Driver(Protocol):
     def run_many(self, sql: str, args: list[list[Any]]) -> int: ...
 
     def plan_generically(self) -> None:
-        """Plan the transaction's statements from the next one on once per connection, where the
-        database would plan them on each execution (Postgres); a no-op where it would not."""
+        """Plan the next statement once per connection, where the database would plan it on each
+        execution (Postgres); a no-op where it would not."""
         ...
 
     def run_later(self, sql: str, args: list[Any]) -> None:

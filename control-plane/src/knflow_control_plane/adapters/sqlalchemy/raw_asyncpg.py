@@ -129,9 +129,9 @@ class AsyncpgDriver:
 
         Postgres plans a prepared statement afresh on each execution when its generic plan's estimated
         cost is the higher, as for the transition's load (``dialects.LOAD_PG_NAMED``): ~450 us of its CPU
-        to plan a statement that runs in ~100 (``docs/performance.md``). Statements after it get the
-        session's mode back in their own message (a partial index, say, is not used by a generic plan
-        whose parameter is the index's predicate).
+        to plan a statement that runs in ~100 (``docs/performance.md``). The statements after it get the
+        session's mode back with the next message (a generic plan cannot use a partial index whose
+        predicate is one of its parameters).
         """
         if self._in_transaction and (self._generic or self._begin or self._held):
             self._generic_next = True
@@ -179,7 +179,8 @@ class AsyncpgDriver:
         The held statements run with generic plans. Postgres otherwise plans ``PERSIST_PG`` afresh on
         each execution (its cost estimate for a generic plan is higher), which costs it more CPU than the
         write itself. ``SET LOCAL`` lasts until the transaction ends, so it is put
-        back (to the session's value) unless the message ends the transaction.
+        back (to the session's value) unless the message ends the transaction; a statement
+        :meth:`plan_generically` asked for keeps the mode on until the next message.
         """
         message = [self._begin] if self._begin else []
         generic = self._generic
