@@ -44,7 +44,6 @@ VALUES: list[Any] = [
 @pytest.mark.parametrize("value", VALUES, ids=repr)
 def test_a_value_is_bound_as_sqlalchemy_binds_it(dialect: Dialect, value: Any) -> None:
     plans = Plans(dialect)
-    plans.known(WRITE)
     plan, _, args = plans.bind(WRITE, {"b_id": "x", "doc": value})
     assert plan.processors["doc"].__qualname__ == "json_bind.<locals>.process"  # ours, not SQLAlchemy's
     theirs: Any = WRITE.compile(dialect=dialect)._bind_processors["doc"]

@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from ...errors import StoreUnavailable
-from . import dialects, json_columns, maps, statements, statements_pg
 from . import errors as store_errors
+from . import json_columns
 from .admission import Admission
 from .raw import Plans, RawConnection, SqliteDriver
 from .raw_asyncpg import AsyncpgDriver
@@ -109,7 +109,6 @@ class Database:
             if self.dialect == "sqlite":
                 _tune_sqlite(self._async.sync_engine)
         self._plans = Plans(self.sync_engine.dialect)
-        self._plans.known(*statements.ALL, *statements_pg.ALL, *dialects.ALL, *maps.ALL)
         # The statements prepared on each asyncpg connection by name (``sqlalchemy_raw_asyncpg``).
         self._prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 

@@ -29,7 +29,7 @@ from ...domain.model import RetryPolicy, StepStatus
 from . import statements as st
 from .dialect_writes import END_ATTEMPT, PERSIST_PG, WRITE_RUN, WRITE_STEP, Writes
 from .json_columns import loads
-from .raw import AnyConnection, execute_later, plan_generically
+from .raw import AnyConnection, compiled_once, execute_later, plan_generically
 from .statements_pg import _recordset
 from .tables import runs, steps
 
@@ -318,5 +318,4 @@ def dialect_of(conn: AnyConnection) -> SqliteDialect | PostgresDialect:
 
 SQLITE = SqliteDialect()
 POSTGRES = PostgresDialect()
-#: Every statement above: compiled once for the raw driver path (``raw``).
-ALL = [v for v in list(globals().values()) if isinstance(v, sa.sql.expression.Executable)]
+compiled_once(globals())  # every statement above, once per dialect (``raw``)

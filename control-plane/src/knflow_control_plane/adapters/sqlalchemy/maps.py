@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from ...domain.map_state import COUNTS, Item, MapChange, MapNeed, MapState, item_name, parse_item
 from ...domain.transitions import Context, Plan, RunState
-from .raw import AnyConnection
+from .raw import AnyConnection, compiled_once
 from .tables import map_items, maps
 
 _here = sa.and_(map_items.c.run_id == sa.bindparam("b_run"), map_items.c.step == sa.bindparam("b_step"))
@@ -115,20 +115,7 @@ HOLD_ITEM = (
     )
     .values(lease_expires_at=sa.bindparam("until"))
 )
-#: every statement above (the raw path compiles each once)
-ALL = [
-    LOAD_MAP,
-    LOAD_ITEMS,
-    LOAD_NEXT,
-    LOAD_JOINED,
-    INSERT_MAP,
-    INSERT_ITEMS,
-    WRITE_ITEM,
-    ADD_COUNTS,
-    EXPIRED_ITEMS,
-    HOLD_ITEM,
-    *(s for statements in BULK.values() for s in statements),
-]
+compiled_once(globals())  # every statement above, once per dialect (``raw``)
 
 
 def load(conn: AnyConnection, state: RunState, need: MapNeed) -> RunState:

@@ -9,7 +9,7 @@ and the driver runs the text. Binding a statement is one list comprehension over
 
 :class:`RawConnection` offers the part of ``sqlalchemy.engine.Connection`` that the transition
 functions use (``execute`` -> ``rowcount``, ``first``, ``one``, ``all``, ``scalar_one``, ``scalars``),
-so the same functions run on either. Statements built once at import (``sqlalchemy_statements``) are
+so the same functions run on either. Statements built once at import (:func:`compiled_once`) are
 compiled once; any other statement is compiled on each use (correct, only slower).
 """
 
@@ -37,21 +37,19 @@ _EXPANSIONS = 1024
 #: The default of a parameter that has none (the caller must give it).
 _REQUIRED: Any = object()
 
-#: Statements of modules that register their own (:func:`compiled_once`): cached by every ``Plans``.
-_MODULE_STATEMENTS: set[int] = set()
+#: The statements modules built once (:func:`compiled_once`): their plans are cached by every ``Plans``.
+_BUILT_ONCE: set[int] = set()
 
 
 def compiled_once(namespace: Mapping[str, Any]) -> None:
-    """Cache the plans of every statement a module defines at import (its ``globals()``, and the values of
-    its dicts), on every dialect.
-
-    A statement not known to :class:`Plans` is compiled on each use (~0.5 ms); the poll's reads
-    (queued runs, throttled steps, child runs) run every interval, so their modules register here.
-    """
+    """Cache the plans of every statement a module builds at import (its ``globals()``: statements, and
+    dicts of statements or of tuples of them), on every dialect. Any other statement (built per call) is
+    compiled on each use, ~0.5 ms: correct, only slower, and nothing kept for it."""
     for value in list(namespace.values()):
-        for statement in value.values() if isinstance(value, dict) else (value,):  # by dialect, say
-            if isinstance(statement, sa.sql.expression.Executable):
-                _MODULE_STATEMENTS.add(id(statement))
+        for item in value.values() if isinstance(value, dict) else (value,):  # by dialect, say
+            for statement in item if isinstance(item, tuple) else (item,):
+                if isinstance(statement, sa.sql.expression.Executable):
+                    _BUILT_ONCE.add(id(statement))
 
 
 class _Plan(NamedTuple):
@@ -81,11 +79,6 @@ class Plans:
     def __init__(self, dialect: Dialect):
         self.dialect = dialect
         self._plans: dict[tuple[Any, tuple[str, ...] | None], _Plan] = {}
-        self._known: set[int] = set()
-
-    def known(self, *statements: object) -> None:
-        """Statements worth caching (built once, reused on every call)."""
-        self._known.update(id(s) for s in statements)
 
     def bind(self, statement: Any, params: Params) -> tuple[_Plan, str, list[Any]]:
         """The plan, SQL text and positional arguments of one execution."""
@@ -104,7 +97,7 @@ class Plans:
         plan = self._plans.get((statement, keys))
         if plan is None:
             plan = self._compile(statement, keys)
-            if id(statement) in self._known or id(statement) in _MODULE_STATEMENTS:
+            if id(statement) in _BUILT_ONCE:
                 self._plans[(statement, keys)] = plan
         return plan
 

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...domain.model import RunStatus, StepStatus
+from .raw import compiled_once
 from .tables import attempts, outbox, runs, steps, trigger_events
 
 RUNNING, READY, PENDING, SUCCEEDED = (
@@ -87,9 +88,4 @@ MARK_PUBLISHED = (
     outbox.update().where(outbox.c.id.in_(sa.bindparam("ids", expanding=True))).values(published_at=sa.bindparam("now"))
 )
 
-# Every statement above: compiled once per dialect for the raw driver path (``sqlalchemy_raw``).
-ALL = [v for v in list(globals().values()) if isinstance(v, sa.sql.expression.Executable)] + [
-    *LOCK_PROJECT_RUN.values(),
-    *LOCK_RUNS.values(),
-    *INSERT_TRIGGER_EVENT.values(),
-]
+compiled_once(globals())  # every statement above, once per dialect (``raw``)

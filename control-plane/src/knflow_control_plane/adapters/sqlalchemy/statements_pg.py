@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
+from .raw import compiled_once
 from .tables import Json, attempts, outbox, runs, steps, trigger_events
 
 
@@ -128,5 +129,4 @@ CREATE_PG = sa.select(
     _count(_new_written).label("written"),
 )
 
-#: Every statement above: compiled once for the raw driver path (``raw``).
-ALL = [v for v in list(globals().values()) if isinstance(v, sa.sql.expression.Executable)]
+compiled_once(globals())  # every statement above, once per dialect (``raw``)
