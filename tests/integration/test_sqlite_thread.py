@@ -125,3 +125,48 @@ async def test_nothing_runs_inline_unless_the_caller_says_it_may(tmp_path: Path)
         assert len(_keys(tmp_path / "db")) == 20
     finally:
         thread.close()
+
+
+def _insert_all(conn: sqlite3.Connection, keys: list[str]) -> list[str]:
+    for key in keys:
+        _insert(conn, key, key.endswith("!"))
+    return keys
+
+
+def _merged(calls: list[tuple[Any, ...]]) -> tuple[tuple[Any, ...], Any]:
+    sizes = [len(args[0]) for args in calls]
+
+    def split(done: list[str]) -> list[list[str]]:
+        return [done[sum(sizes[:i]) : sum(sizes[: i + 1])] for i in range(len(sizes))]
+
+    return ([key for args in calls for key in args[0]],), split
+
+
+async def test_queued_calls_of_a_merged_function_run_as_one(tmp_path: Path) -> None:
+    thread = _thread(tmp_path / "db")
+    calls: list[int] = []
+
+    def counted(conn: sqlite3.Connection, keys: list[str]) -> list[str]:
+        calls.append(len(keys))
+        return _insert_all(conn, keys)
+
+    thread.merge(counted, _merged)
+    try:
+        results = await asyncio.gather(*[thread.submit(counted, ([f"k{i}", f"j{i}"],), raw=True) for i in range(100)])
+    finally:
+        thread.close()
+    assert results == [[f"k{i}", f"j{i}"] for i in range(100)]  # each caller gets its own part
+    assert sum(calls) == 200 and len(calls) < 50, calls
+    assert len(_keys(tmp_path / "db")) == 200
+
+
+async def test_a_merged_call_that_fails_runs_again_one_by_one(tmp_path: Path) -> None:
+    thread = _thread(tmp_path / "db")
+    thread.merge(_insert_all, _merged)
+    try:
+        jobs = [thread.submit(_insert_all, ([f"k{i}!" if i == 37 else f"k{i}"],), raw=True) for i in range(100)]
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+    finally:
+        thread.close()
+    assert [str(r) for r in results if isinstance(r, ValueError)] == ["k37!"]  # the bad call fails alone
+    assert _keys(tmp_path / "db") == {f"k{i}" for i in range(100) if i != 37}

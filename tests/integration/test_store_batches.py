@@ -13,6 +13,7 @@ from typing import Any
 from knflow_control_plane.adapters.sqlalchemy.batches import Completion
 from knflow_control_plane.adapters.sqlalchemy.raw import RawConnection
 from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
+from knflow_control_plane.adapters.sqlalchemy.transitions import SqlRunStates
 from knflow_control_plane.domain.model import Outcome
 from knflow_control_plane.domain.records import Claim, Transition, Worker
 from tests.integration.test_store_concurrency import WIDTH, W, new_run, succeed
@@ -118,6 +119,41 @@ async def test_successes_of_several_runs_in_one_batch_each_claim_finish_or_wait(
     assert {s.name: s.status for s in released.steps}["gather"] == "running"
     # Counted down once per success: the last sibling of the waiting run releases its join.
     assert [c.step for c in await succeed(store, waits[-2], 1)] == ["gather"]
+
+
+async def test_a_batch_of_several_runs_reads_only_each_runs_own_steps(store: SqlAlchemyStore) -> None:
+    """A run's names must not load the steps of that name of another run in the batch (SQLite reads
+    several runs' steps by their exact keys: a seed's success would otherwise read every sibling of
+    every run)."""
+    fresh = (await store.create_run(new_run({"x": 1}), time.time(), W)).claims[0]  # its seed runs
+    going = await _siblings(store)  # its siblings run
+    loaded: dict[str, set[str]] = {}
+    load_for = SqlRunStates.load_for
+
+    def noted(self: SqlRunStates, facts: Any, now: float) -> Any:
+        states = load_for(self, facts, now)
+        loaded.update({run_id: set(state.steps) for run_id, state in states.items()})
+        return states
+
+    SqlRunStates.load_for = noted  # type: ignore[method-assign]
+    try:
+        done = await store._complete_batch("lane", [_ok(fresh), _ok(going[0])])
+    finally:
+        SqlRunStates.load_for = load_for  # type: ignore[method-assign]
+    assert loaded[going[0].run_id] == {going[0].step, "gather"}
+    assert loaded[fresh.run_id] == {fresh.step, *(c.step for c in going)}
+    assert len(done[0].claims) == WIDTH and not done[1].claims
+
+
+async def test_a_batch_of_several_runs_claims_with_each_runs_own_room(store: SqlAlchemyStore) -> None:
+    one, other = [(await store.create_run(new_run({"x": i}), time.time(), W)).claims[0] for i in (1, 2)]
+    full, roomy = Worker("w1", 30.0, capacity=0), Worker("w1", 30.0, capacity=5)
+    outcome = Outcome.succeeded({"result": 1})
+    batch = [
+        Completion(c.run_id, c.step, c.attempt_id, outcome, time.time(), w) for c, w in ((one, full), (other, roomy))
+    ]
+    done = await store._complete_batch("lane", batch)
+    assert [len(t.claims) for t in done] == [0, 5]  # not the room of the other run's report
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from ..domain.concurrency import carry, queue_changes
 from ..domain.map_state import met as maps_met
 from ..domain.model import RunStatus
 from ..domain.planner import plan
-from ..domain.records import Transition
+from ..domain.records import Transition, Worker
 from ..domain.transitions import Context, Fact, Need, Plan, RunState
 from ..ports.store import RunStates
 from .run_queues import admit_queued
@@ -30,11 +30,13 @@ def apply_facts(
     *,
     skip_locked: bool = False,
     share_room: bool = False,
+    workers: Mapping[str, Worker | None] | None = None,
 ) -> dict[str, Plan | None]:
     """Apply each run's facts in one transaction: lock, load, plan (loading more while the planner
     needs it), persist every plan. A plan per run (None: no such run, or locked by another transaction
     when ``skip_locked``). ``share_room``: the runs share the worker's capacity (in the order of their
-    ids), instead of each having all of it."""
+    ids), instead of each having all of it. ``workers``: who claims for each run named there, instead
+    of the context's (completions reported apart and recorded together, each with the room it had)."""
     run_ids = sorted(facts)
     locked = states.lock(run_ids, skip_locked=skip_locked)
     loaded = states.load_for({run_id: facts[run_id] for run_id in locked}, context.now)
@@ -46,7 +48,9 @@ def apply_facts(
         if state is None:
             continue
         own = context
-        if share_room and context.worker is not None:
+        if workers is not None and run_id in workers:
+            own = Context(context.now, workers[run_id], context.rng)
+        elif share_room and context.worker is not None:
             if room <= 0:
                 break
             own = replace(context, worker=replace(context.worker, capacity=room))

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ...domain.model import Outcome, RunStatus
 from ...domain.records import Transition, Worker
@@ -38,19 +40,22 @@ def complete_batch(
     order: :func:`~..domain.planner.plan`).
     """
     facts: dict[str, list[Fact]] = {}
+    workers: dict[str, Worker | None] = {}
     position = []
-    worker, now = batch[0].worker, batch[0].now
+    now = batch[0].now
     for c in batch:
         run_facts = facts.setdefault(c.run_id, [])
         position.append(len(run_facts))
         run_facts.append(AttemptFinished(c.step, c.attempt_id, c.outcome))
         now = max(now, c.now)
-        if c.worker is None or worker is None:
-            worker = None  # some completion claims nothing: the batch claims nothing
-        elif c.worker.capacity > worker.capacity:
-            worker = c.worker
+        workers[c.run_id] = _roomier(workers[c.run_id], c.worker) if len(run_facts) > 1 else c.worker
+    worker = batch[0].worker
+    for each in workers.values():
+        worker = _roomier(worker, each)
     context = Context(now, worker, rng)
-    plans = transition(conn, facts, context, use_outbox=use_outbox)
+    # Several runs (a merged batch): each claims with the room its own completions reported.
+    own = workers if len(workers) > 1 and len(set(workers.values())) > 1 else None
+    plans = transition(conn, facts, context, use_outbox=use_outbox, workers=own)
     done = []
     for c, index in zip(batch, position, strict=True):
         planned = plans[c.run_id]
@@ -60,3 +65,27 @@ def complete_batch(
         result = planned.results[index]
         done.append(Transition(c.run_id, result.run_status, result.claims, result.events, duplicate=result.duplicate))
     return done
+
+
+def _roomier(one: Worker | None, other: Worker | None) -> Worker | None:
+    """The worker with more room; None when either claims nothing (then the pair claims nothing)."""
+    if one is None or other is None:
+        return None
+    return other if other.capacity > one.capacity else one
+
+
+def merged(calls: Sequence[tuple[Any, ...]]) -> tuple[tuple[Any, ...], Callable[[list[Transition]], list[Any]]]:
+    """Several queued ``complete_batch`` calls' arguments as one call's (``sqlite_thread`` runs them as
+    one transition, so that runs completing together share its statements), and how to hand each call
+    its own transitions back."""
+    batch = [c for args in calls for c in args[0]]
+    sizes = [len(args[0]) for args in calls]
+
+    def split(done: list[Transition]) -> list[Any]:
+        parts, start = [], 0
+        for size in sizes:
+            parts.append(done[start : start + size])
+            start += size
+        return parts
+
+    return (batch, *calls[0][1:]), split

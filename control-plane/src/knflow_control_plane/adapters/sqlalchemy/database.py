@@ -37,7 +37,7 @@ from . import json_columns
 from .admission import Admission
 from .raw import Plans, RawConnection, SqliteDriver
 from .raw_asyncpg import AsyncpgDriver
-from .sqlite_thread import SqliteThread
+from .sqlite_thread import Merge, SqliteThread
 
 T = TypeVar("T")
 
@@ -111,6 +111,11 @@ class Database:
         self._plans = Plans(self.sync_engine.dialect)
         # The statements prepared on each asyncpg connection by name (``sqlalchemy_raw_asyncpg``).
         self._prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+    def merge_queued(self, fn: Callable[..., Any], how: Merge) -> None:
+        """Run raw calls of ``fn`` queued together as one (SQLite: see ``sqlite_thread``; Postgres: nothing)."""
+        if self._thread is not None:
+            self._thread.merge(fn, how)
 
     def run_inline_when(self, when: Callable[[], bool]) -> None:
         """Let hot transitions run in the event loop while ``when()`` (SQLite: see ``sqlite_thread``)."""

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql
 from ...domain.model import RetryPolicy, StepStatus
 from . import statements as st
 from .dialect_writes import END_ATTEMPT, PERSIST_PG, WRITE_RUN, WRITE_STEP, Writes
-from .json_columns import loads
+from .json_columns import dumps, loads
 from .raw import AnyConnection, compiled_once, execute_later, plan_generically
 from .statements_pg import _recordset
 from .tables import runs, steps
@@ -173,7 +173,27 @@ def _load_sqlite() -> tuple[sa.Select[Any], ...]:
         .where(_in_list(runs.c.id, "b_runs"))
     )
     due = step_rows.where(steps.c.status == READY, steps.c.ready_at <= sa.bindparam("now"))
-    return run_rows, joined, due, step_rows
+    return run_rows, joined, _load_keys_sqlite(startable), due, step_rows
+
+
+def _load_keys_sqlite(startable: Any) -> sa.Select[Any]:
+    """Exactly the steps named (``keys_json``: a JSON list of ``[run, step]`` pairs) and their dependents,
+    each by its primary key: a batch of several runs' completions (``sqlite_thread`` merges those that
+    queue together), where one run's names must not load the steps of that name of every other run (a
+    fan-out's thousand siblings, say)."""
+    keys = sa.func.json_each(sa.bindparam("keys_json", type_=sa.Text)).table_valued("value").alias("keys")
+    key_run, key_step = (sa.func.json_extract(keys.c.value, sa.literal_column(f"'$[{i}]'")) for i in (0, 1))
+    named = steps.alias("named")
+    released = sa.func.json_each(named.c.dependents).table_valued("value").alias("released")
+    wanted = sa.union(  # not ALL: a step both named and released by another is read once
+        sa.select(key_run.label("run_id"), key_step.label("name")).select_from(keys),
+        sa.select(named.c.run_id, released.c.value).select_from(
+            keys.join(named, sa.and_(named.c.run_id == key_run, named.c.name == key_step)).join(released, sa.true())
+        ),
+    ).subquery("wanted")
+    return sa.select(steps.c.run_id, *_step_columns(startable)).select_from(
+        wanted.join(steps, sa.and_(steps.c.run_id == wanted.c.run_id, steps.c.name == wanted.c.name))
+    )
 
 
 def _outputs(among: Any) -> sa.Select[Any]:
@@ -191,7 +211,7 @@ def _any(column: Any, name: str) -> Any:
     return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
 
 
-LOAD_RUNS_SQLITE, LOAD_NAMED_SQLITE, LOAD_DUE_SQLITE, LOAD_ALL_SQLITE = _load_sqlite()
+LOAD_RUNS_SQLITE, LOAD_NAMED_SQLITE, LOAD_KEYS_SQLITE, LOAD_DUE_SQLITE, LOAD_ALL_SQLITE = _load_sqlite()
 LOAD_PG = _load_pg()
 LOAD_PG_NAMED = _load_pg(named_only=True)
 OUTPUTS_SQLITE = _outputs(_in_list)
@@ -241,9 +261,14 @@ class SqliteDialect:
         """The runs' rows and those of the steps named and their dependents, the ready ones, or all."""
         step_rows: list[Any] = []
         if params["names"] and not params["every"]:  # an attempt's end: its run and steps by one statement
-            rows = conn.execute(LOAD_NAMED_SQLITE, params).all()
-            run_rows = _runs_of(rows)
-            step_rows = [row for row in rows if row.name is not None]
+            if len(params["b_runs"]) == 1:
+                rows = conn.execute(LOAD_NAMED_SQLITE, params).all()
+                run_rows = _runs_of(rows)
+                step_rows = [row for row in rows if row.name is not None]
+            else:  # several runs (a merged batch): each run's own steps, exactly
+                params["keys_json"] = dumps([[key["run_key"], key["step_key"]] for key in params["keys"]])
+                run_rows = _runs_of(conn.execute(LOAD_RUNS_SQLITE, params).all())
+                step_rows = list(conn.execute(LOAD_KEYS_SQLITE, params).all())
         else:
             run_rows = _runs_of(conn.execute(LOAD_RUNS_SQLITE, params).all())
         if params["every"]:

@@ -14,6 +14,11 @@ once (``busy_timeout`` 0; else it queues as above). A lone transition then skips
 and the GIL hand-offs of each statement (the thread releases the GIL around every statement): a
 good part of a chain step's wall time (``docs/performance.md``). Under load the thread stays the
 better place: its SQLite work overlaps the event loop's Python, and queued transitions share a commit.
+
+Queued calls of a function registered with :meth:`SqliteThread.merge` (the completions of attempts, one
+call per run: ``batches.merged``) that follow each other run as one call, so that many runs share its
+statements (one load, one ``executemany`` a table) instead of each running them for itself; if that
+call raises, they run again one by one, each in its own savepoint, so one bad call fails alone.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from typing import Any
 
 #: the most transitions one commit covers (bounds the latency a batch adds to its first member)
 MAX_BATCH = 64
+
+#: Several calls' arguments as one call's, and how to split that call's result into theirs.
+Merge = Callable[[list[tuple[Any, ...]]], tuple[tuple[Any, ...], Callable[[Any], list[Any]]]]
 
 
 @dataclass
@@ -69,6 +77,7 @@ class SqliteThread:
         self.inline_when: Callable[[], bool] = lambda: False
         #: raw jobs run in the event loop so far (tests, metrics)
         self.inline_runs = 0
+        self._merges: dict[Callable[..., Any], Merge] = {}
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._main, name="knflow-sqlite", daemon=True)
         self._thread.start()
@@ -83,6 +92,10 @@ class SqliteThread:
         future = asyncio.get_running_loop().create_future()
         self._queue.put(Job(fn, args, raw, future))
         return await future
+
+    def merge(self, fn: Callable[..., Any], how: Merge) -> None:
+        """Run raw calls of ``fn`` queued one after another as one call, their arguments merged by ``how``."""
+        self._merges[fn] = how
 
     def _try_inline(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
         """``(True, fn's result)`` once committed, or ``(False, None)`` when another writer holds the lock."""
@@ -158,24 +171,53 @@ class SqliteThread:
         try:
             raw.execute("BEGIN IMMEDIATE")
             conn = self._wrap(raw)
-            for job in group:
-                if savepoints:
-                    raw.execute("SAVEPOINT knflow_job")
-                try:
-                    results.append((job, True, job.context.run(job.fn, conn, *job.args)))
-                except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                    raw.execute("ROLLBACK TO knflow_job" if savepoints else "ROLLBACK")
-                    results.append((job, False, exc))
-                    if not savepoints:
-                        return results
-                if savepoints:
-                    raw.execute("RELEASE knflow_job")
+            for unit in self._units(group):
+                if len(unit) > 1 and self._run_merged(unit, conn, raw, results):
+                    continue
+                for job in unit:
+                    if savepoints:
+                        raw.execute("SAVEPOINT knflow_job")
+                    try:
+                        results.append((job, True, job.context.run(job.fn, conn, *job.args)))
+                    except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                        raw.execute("ROLLBACK TO knflow_job" if savepoints else "ROLLBACK")
+                        results.append((job, False, exc))
+                        if not savepoints:
+                            return results
+                    if savepoints:
+                        raw.execute("RELEASE knflow_job")
             raw.execute("COMMIT")
         except BaseException as exc:  # noqa: BLE001 - the commit failed: no job of the group is durable
             if raw.in_transaction:
                 raw.execute("ROLLBACK")
             return [(job, False, exc) for job in group]
         return results
+
+    def _units(self, group: list[Job]) -> list[list[Job]]:
+        """The group in order, calls of a merged function that follow each other together."""
+        units: list[list[Job]] = []
+        for job in group:
+            if units and job.fn in self._merges and units[-1][0].fn is job.fn:
+                units[-1].append(job)
+            else:
+                units.append([job])
+        return units
+
+    def _run_merged(self, unit: list[Job], conn: Any, raw: Any, results: list[tuple[Job, bool, Any]]) -> bool:
+        """Run ``unit``'s calls as one, in a savepoint (in the first caller's context); False if it
+        raised (rolled back: the caller runs them one by one)."""
+        first = unit[0]
+        args, split = self._merges[first.fn]([job.args for job in unit])
+        raw.execute("SAVEPOINT knflow_merged")
+        try:
+            parts = split(first.context.run(first.fn, conn, *args))
+        except Exception:  # noqa: BLE001 - each call is run again alone: its own error goes to its caller
+            raw.execute("ROLLBACK TO knflow_merged")
+            raw.execute("RELEASE knflow_merged")
+            return False
+        raw.execute("RELEASE knflow_merged")
+        results += [(job, True, part) for job, part in zip(unit, parts, strict=True)]
+        return True
 
 
 def _resolve(done: list[tuple[Job, bool, Any]]) -> None:

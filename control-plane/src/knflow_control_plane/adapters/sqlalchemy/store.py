@@ -58,6 +58,8 @@ class SqlAlchemyStore:
         # one run would each wait for the run's lock; on SQLite each would be its own trip to the thread.
         # A run is always in the same lane, so no two batches lock the same run.
         self._batches: RunBatches[batches.Completion, Transition] = RunBatches(self._complete_batch)
+        # SQLite: runs' batches queued at the database thread together are recorded as one (``batches.merged``).
+        database.merge_queued(batches.complete_batch, batches.merged)
         # Postgres: runs started together (a burst, 1,000 runs at once) are created by one statement a
         # batch; each that cannot be (a root without room...) then takes a transaction of its own.
         self._creations: RunBatches[creation.Creation, Transition | None] = RunBatches(self._create_batch)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ...domain.concurrency import QueuedRun
 from ...domain.model import AttemptStatus, RunStatus, StepStatus
+from ...domain.records import Worker
 from ...domain.throttles import Throttled
 from ...domain.transitions import AttemptFinished, Context, Fact, LeaseExpired, Need, Plan, RunState, Step, StepsDue
 from ...service.state_machine import apply_facts
@@ -46,10 +47,11 @@ def transition(
     skip_locked: bool = False,
     use_outbox: bool = False,
     share_room: bool = False,
+    workers: Mapping[str, Worker | None] | None = None,
 ) -> dict[str, Plan | None]:
     """:func:`apply_facts` in the transaction of ``conn``."""
     states = SqlRunStates(conn, use_outbox=use_outbox)
-    return apply_facts(states, facts, context, skip_locked=skip_locked, share_room=share_room)
+    return apply_facts(states, facts, context, skip_locked=skip_locked, share_room=share_room, workers=workers)
 
 
 class SqlRunStates:
