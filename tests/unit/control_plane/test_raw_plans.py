@@ -68,3 +68,26 @@ def test_the_polls_reads_are_compiled_once(dialect: Dialect) -> None:
         assert plans._plan(statement, {}) is first
     unknown = sa.select(_runs.c.id)
     assert plans._plan(unknown, {}) is not plans._plan(unknown, {})  # the default for ad hoc statements
+
+
+_timed = sa.table("t", sa.column("id", sa.String), sa.column("at", sa.Float), sa.column("ok", sa.Boolean))
+UPDATE = _timed.update().where(_timed.c.id == sa.bindparam("key")).values(at=sa.bindparam("at"), ok=sa.bindparam("ok"))
+WITH_DEFAULT = sa.select(_timed.c.id).where(
+    _timed.c.at > sa.bindparam("after", 0.0), _timed.c.id == sa.bindparam("key")
+)
+compiled_once({"UPDATE": UPDATE, "WITH_DEFAULT": WITH_DEFAULT})
+
+
+def test_sqlite_binds_floats_and_bools_as_given_and_a_missing_parameter_is_named() -> None:
+    plans = Plans(sqlite.dialect())
+    plan, _, args = plans.bind(UPDATE, {"key": "k", "at": 1.5, "ok": True})
+    assert args == [1.5, True, "k"] and not plan.processed  # sqlite3 takes both as they are
+    with pytest.raises(KeyError, match="at"):
+        plans.bind(UPDATE, {"key": "k", "ok": True})
+    _, _, args = plans.bind(WITH_DEFAULT, {"key": "k"})  # a parameter with a default may be left out
+    assert args == [0.0, "k"]
+
+
+def test_postgres_keeps_its_bind_processors() -> None:
+    plan, _, args = Plans(postgresql.asyncpg.dialect()).bind(UPDATE, {"key": "k", "at": 1.5, "ok": True})  # type: ignore[no-untyped-call]
+    assert args == [1.5, True, "k"] and plan.getter is not None
