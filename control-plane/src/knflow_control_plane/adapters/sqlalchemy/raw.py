@@ -88,6 +88,10 @@ class Plans:
         plan = self._plans.get((statement, None)) or self._plan(statement, params)
         if plan.expanding:
             return self._expand(plan, params)
+        return plan, plan.sql, self.args(plan, params)
+
+    def args(self, plan: _Plan, params: Params) -> list[Any]:
+        """The positional arguments of a statement without lists (``plan.expanding`` empty)."""
         if plan.getter is not None:
             args = list(plan.getter(params))
         else:
@@ -95,7 +99,7 @@ class Plans:
             args = [params[name] if default is _REQUIRED else get(name, default) for name, default in plan.lookups]
         for position, process in plan.processed:
             args[position] = process(args[position])
-        return plan, plan.sql, args
+        return args
 
     def _plan(self, statement: Any, params: Params) -> _Plan:
         is_insert = getattr(statement, "is_insert", False) and not getattr(statement, "_values", None)
@@ -278,10 +282,11 @@ class RawConnection:
         if isinstance(parameters, list | tuple):  # not the Sequence ABC: its check costs ~1 us a statement
             if not parameters:
                 return RawResult([], 0)
-            bound = [self._plans.bind(statement, p) for p in parameters]
-            plan, sql, _ = bound[0]
-            if plan.row is None and not plan.expanding:
-                return RawResult([], self._driver.run_many(sql, [args for _, _, args in bound]))
+            plan, sql, first = self._plans.bind(statement, parameters[0])
+            if plan.row is None and not plan.expanding:  # one plan for all: the rows name the same columns
+                args_of = self._plans.args
+                many = [first, *(args_of(plan, p) for p in parameters[1:])]
+                return RawResult([], self._driver.run_many(sql, many))
             results = [self.execute(statement, p) for p in parameters]
             return RawResult([r for res in results for r in res.rows], sum(r.rowcount for r in results))
         one: Any = parameters  # a mapping or None (not narrowed by the check above)
