@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from knflow import wire
+from knflow import strict_json, wire
 
 if TYPE_CHECKING:
     from cloudevents.core.formats.json import JSONFormat
@@ -93,8 +93,8 @@ def _json_data() -> JSONFormat:
 def _read_data(body: bytes) -> dict[str, Any] | None:
     if not body:
         return None
-    try:
-        return cast("dict[str, Any]", json.loads(body))
+    try:  # strict: a NaN in a reply's outputs would be refused later by Postgres, leaving the step running
+        return cast("dict[str, Any]", strict_json.loads(body))
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedEvent(f"the body is not valid JSON: {exc}", field="data") from exc
 

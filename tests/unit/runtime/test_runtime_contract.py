@@ -187,6 +187,20 @@ def test_malformed_results_are_refused(data: dict[str, Any], field: str) -> None
     assert caught.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"outputs": {"x": NaN}, "logs": ""}', "NaN is not a JSON number"),
+        (b'{"outputs": {"x": [Infinity]}, "logs": ""}', "Infinity is not a JSON number"),
+        (b'{"outputs": {"x": "\\ud800"}, "logs": ""}', "surrogate"),
+    ],
+)
+def test_a_result_json_cannot_store_is_refused_when_it_arrives(body: bytes, words: str) -> None:
+    with pytest.raises(MalformedEvent, match="the body is not valid JSON") as caught:
+        decode_result({**GOOD_HEADERS, "ce-type": wire.SUCCEEDED}, body)
+    assert caught.value.field == "data" and words in str(caught.value)
+
+
 def test_an_invoke_is_not_a_result() -> None:
     with pytest.raises(MalformedEvent, match=r"expected dev\.knflow\.step\.succeeded or dev\.knflow\.step\.failed"):
         decode_result(GOOD_HEADERS, GOOD_BODY)
