@@ -88,6 +88,11 @@ def test_sqlite_binds_floats_and_bools_as_given_and_a_missing_parameter_is_named
     assert args == [0.0, "k"]
 
 
-def test_postgres_keeps_its_bind_processors() -> None:
-    plan, _, args = Plans(postgresql.asyncpg.dialect()).bind(UPDATE, {"key": "k", "at": 1.5, "ok": True})  # type: ignore[no-untyped-call]
+def test_asyncpg_binds_bools_and_plain_arrays_as_given() -> None:
+    ids = sa.select(_timed.c.id).where(_timed.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
+    plans = Plans(postgresql.asyncpg.dialect())  # type: ignore[no-untyped-call]
+    plan, _, args = plans.bind(UPDATE, {"key": "k", "at": 1.5, "ok": True})
     assert args == [1.5, True, "k"] and plan.getter is not None
+    assert all(plan.positions[i] != "ok" for i, _ in plan.processed)  # the bool's check: gone
+    plan, _, args = plans.bind(ids, {"ids": ["a", "b"]})
+    assert args == [["a", "b"]] and not plan.processed  # asyncpg takes the list as it is

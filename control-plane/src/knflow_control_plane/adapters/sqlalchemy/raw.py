@@ -156,7 +156,7 @@ class Plans:
         for bind, name in compiled.bind_names.items():
             if name in processors and isinstance(bind.type, sa.JSON):  # text on both drivers
                 processors[name] = json_bind(processors[name])
-            elif name in processors and self.dialect.name == "sqlite" and _as_given(bind.type):
+            elif name in processors and _as_given(bind.type, self.dialect):
                 del processors[name]
         positions = tuple(compiled.positiontup or ())
         required = all(name not in defaults for name in positions)
@@ -183,11 +183,19 @@ class Plans:
         return processor
 
 
-def _as_given(type_: Any) -> bool:
-    """Whether sqlite3 binds the values of ``type_`` as they come, so that its bind processor can go: a
-    float (``to_float`` of a float: the column's REAL affinity converts an int anyway) and a bool (an int
-    to sqlite3). ~0.1 us a value, six of them in each step a transition writes."""
-    return (isinstance(type_, sa.Float) and not type_.asdecimal) or isinstance(type_, sa.Boolean)
+def _as_given(type_: Any, dialect: Dialect) -> bool:
+    """Whether the driver binds the values of ``type_`` as they come, so that its bind processor can go.
+    sqlite3: a float (``to_float`` of a float: the column's REAL affinity converts an int anyway) and a
+    bool (an int to sqlite3), ~0.1 us a value, six of them in each step a transition writes. asyncpg: a
+    bool (SQLAlchemy only checks that it is one) and an array of values that need no processor (it
+    copies the list; asyncpg takes a list as it is), a few in every transition."""
+    if isinstance(type_, sa.Boolean):
+        return True
+    if dialect.name == "sqlite":
+        return isinstance(type_, sa.Float) and not type_.asdecimal
+    if isinstance(type_, sa.ARRAY):
+        return type_.item_type.dialect_impl(dialect).bind_processor(dialect) is None
+    return False
 
 
 def _getter(positions: tuple[str, ...]) -> Callable[[Params], Any]:
