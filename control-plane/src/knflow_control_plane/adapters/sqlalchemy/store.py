@@ -88,8 +88,8 @@ class SqlAlchemyStore:
         return await self._batches.submit(self._lane(run_id), completion)
 
     def _lane(self, run_id: str) -> str:
-        # SQLite: a lane per run (the thread already shares commits among runs, and overlaps its SQLite
-        # work with the loop's Python: one batch of many runs would not). Postgres: LANES lanes.
+        # SQLite: a lane per run (a batch of many runs formed here would wait for the one before it;
+        # the thread merges the runs' batches that queue for it anyway). Postgres: LANES lanes.
         return str(hash(run_id) % LANES) if self.db.dialect == "postgresql" else run_id
 
     async def _complete_batch(self, _lane: str, batch: list[batches.Completion]) -> list[Transition]:
