@@ -99,9 +99,7 @@ _step_rows = _recordset(
 )
 _written_steps = (
     steps.update()
-    .where(
-        steps.c.run_id == _step_rows.c.run_key, _any(steps.c.run_id, "run_ids"), steps.c.name == _step_rows.c.step_key
-    )
+    .where(steps.c.run_id == _step_rows.c.run_key, steps.c.name == _step_rows.c.step_key)
     .values(
         **{c: _step_rows.c[f"w_{c}"] for c in WRITTEN},
         outputs=sa.case((_step_rows.c.set_outputs, _step_rows.c.outputs), else_=steps.c.outputs),

@@ -76,22 +76,22 @@ def dependents_of(text: Any) -> tuple[str, ...]:
     return names
 
 
-def _startable(among: Any) -> Any:
+def _startable(among: Any, table: Any = steps) -> Any:
     """Which of the steps read come with their bindings: those that may start now (``bound``: at most
     that many upstream left), the ready ones, those asked for (``bind``), or all (``every``)."""
     return sa.or_(
-        steps.c.waiting_on <= sa.bindparam("bound"),
-        steps.c.status == READY,
-        among(steps.c.name, "bind"),
+        table.c.waiting_on <= sa.bindparam("bound"),
+        table.c.status == READY,
+        among(table.c.name, "bind"),
         sa.bindparam("every", type_=sa.Boolean),
     )
 
 
-def _wanted_pg(*, named_only: bool = False) -> Any:
-    """Which steps a transition reads on Postgres: those named (``keys``: run and step, exactly: a batch
-    spans many runs) and their dependents, the ready ones whose time has come (``due``), or all
-    (``every``); ``named_only``: the named and their dependents alone (an attempt's end, the common case,
-    planned generically: ``raw_asyncpg.AsyncpgDriver.plan_generically``)."""
+def _wanted_pg() -> Any:
+    """Which steps a transition reads on Postgres when a timer fired or a fact ends the run: those named
+    (``keys``: run and step, exactly: a batch spans many runs) and their dependents, the ready ones whose
+    time has come (``due``), or all (``every``). An attempt's end, the common case, reads by
+    :func:`_load_pg_named` instead."""
     keys = _recordset("keys", sa.column("run_key", sa.String), sa.column("step_key", sa.String))
     named = steps.alias("named")
     dependents = (
@@ -100,45 +100,84 @@ def _wanted_pg(*, named_only: bool = False) -> Any:
         .where(_any(named.c.run_id, "b_runs"))
     )
     pairs = sa.union_all(sa.select(keys.c.run_key, keys.c.step_key), dependents)
-    if named_only:
-        return sa.tuple_(steps.c.run_id, steps.c.name).in_(pairs)
     due = sa.and_(
         sa.bindparam("due", type_=sa.Boolean), steps.c.status == READY, steps.c.ready_at <= sa.bindparam("now")
     )
     return sa.or_(sa.bindparam("every", type_=sa.Boolean), sa.tuple_(steps.c.run_id, steps.c.name).in_(pairs), due)
 
 
+def _by_key(table: Any, run_id: Any, name: Any, *columns: Any) -> Any:
+    """``columns`` of ``table``'s row keyed (``run_id``, ``name``), as a lateral subquery read once per
+    key by its primary key. ``OFFSET 0`` keeps the planner from flattening it into a join: with the key
+    list's size unknown to a generic plan (it guesses 100 rows), it would rather read every step of the
+    run and filter them against the list, a thousand rows a key in a fan-out's run."""
+    row = sa.select(*columns).where(table.c.run_id == run_id, table.c.name == name).offset(sa.literal_column("0"))
+    return row.lateral()
+
+
+#: The step columns a transition reads.
+_READ = (*STEP_COLUMNS, "inputs", "upstream")
 #: Step columns read as their JSON text: few distinct values, decoded once each (``transitions._step``).
 AS_TEXT = ("dependents", "policy")
 
 
-def _step_columns(startable: Any) -> list[Any]:
+def _step_columns(startable: Any, table: Any = steps) -> list[Any]:
     return [
-        *(sa.cast(steps.c[c], sa.Text).label(c) if c in AS_TEXT else steps.c[c] for c in STEP_COLUMNS),
-        *(sa.case((startable, steps.c[c])).label(c) for c in ("inputs", "upstream")),
+        *(sa.cast(table.c[c], sa.Text).label(c) if c in AS_TEXT else table.c[c] for c in STEP_COLUMNS),
+        *(sa.case((startable, table.c[c])).label(c) for c in ("inputs", "upstream")),
     ]
 
 
-def _load_pg(*, named_only: bool = False) -> sa.Select[Any]:
-    """The runs and the steps a transition reads (:func:`_wanted_pg`) in one statement, one round trip; a
-    run's JSON columns in its first row only (a success releasing a thousand dependents would decode
-    them a thousand times)."""
-    wanted, startable = _wanted_pg(named_only=named_only), _startable(_any)
-    first = sa.func.row_number().over(partition_by=runs.c.id, order_by=steps.c.name) == 1
+def _run_head(step_name: Any) -> list[Any]:
+    """A run's columns as the first of its rows carries them (its JSON ones in that row only: a success
+    releasing a thousand dependents would decode them a thousand times)."""
+    first = sa.func.row_number().over(partition_by=runs.c.id, order_by=step_name) == 1
+    return [
+        runs.c.id.label("run_id"),
+        runs.c.status.label("run_status"),
+        runs.c.remaining.label("run_remaining"),
+        *(sa.case((first, runs.c[c])).label(f"run_{c}") for c in ("inputs", "result_binding")),
+        runs.c.trace_id.label("run_trace_id"),
+        runs.c.project.label("run_project"),
+        runs.c.concurrency_key.label("run_concurrency_key"),
+    ]
+
+
+def _load_pg() -> sa.Select[Any]:
+    """The runs and the steps a transition reads (:func:`_wanted_pg`) in one statement, one round trip."""
+    wanted, startable = _wanted_pg(), _startable(_any)
     return (
-        sa.select(
-            runs.c.id.label("run_id"),
-            runs.c.status.label("run_status"),
-            runs.c.remaining.label("run_remaining"),
-            *(sa.case((first, runs.c[c])).label(f"run_{c}") for c in ("inputs", "result_binding")),
-            runs.c.trace_id.label("run_trace_id"),
-            runs.c.project.label("run_project"),
-            runs.c.concurrency_key.label("run_concurrency_key"),
-            *_step_columns(startable),
-        )
+        sa.select(*_run_head(steps.c.name), *_step_columns(startable))
         .select_from(runs.outerjoin(steps, sa.and_(steps.c.run_id == runs.c.id, wanted)))
         .where(_any(runs.c.id, "b_runs"))
         .order_by(runs.c.id, steps.c.name)
+    )
+
+
+def _load_pg_named() -> sa.Select[Any]:
+    """The runs and exactly the steps named (``keys``) and their dependents, each read by its primary key
+    (:func:`_by_key`), in one statement: an attempt's end, planned generically
+    (``raw_asyncpg.AsyncpgDriver.plan_generically``)."""
+    keys = _recordset("keys", sa.column("run_key", sa.String), sa.column("step_key", sa.String))
+    named = _by_key(steps, keys.c.run_key, keys.c.step_key, steps.c.dependents)
+    released = sa.select(keys.c.run_key, sa.func.jsonb_array_elements_text(named.c.dependents)).select_from(
+        keys.join(named, sa.true())
+    )
+    # computed once (a CTE referenced once is inlined: then once per run of the batch)
+    wanted = sa.union(sa.select(keys.c.run_key, keys.c.step_key), released).cte("wanted").prefix_with("MATERIALIZED")
+    found = _by_key(steps, wanted.c.run_key, wanted.c.step_key, *(steps.c[c] for c in _READ))
+    read = (
+        sa.select(*found.c)
+        .select_from(wanted.join(found, sa.true()))
+        .where(wanted.c.run_key == runs.c.id)
+        .offset(sa.literal_column("0"))  # per run: its own pairs only, each read once
+        .lateral("read")
+    )
+    return (
+        sa.select(*_run_head(read.c.name), *_step_columns(_startable(_any, read), read))
+        .select_from(runs.outerjoin(read, sa.true()))
+        .where(_any(runs.c.id, "b_runs"))
+        .order_by(runs.c.id, read.c.name)
     )
 
 
@@ -213,7 +252,7 @@ def _any(column: Any, name: str) -> Any:
 
 LOAD_RUNS_SQLITE, LOAD_NAMED_SQLITE, LOAD_KEYS_SQLITE, LOAD_DUE_SQLITE, LOAD_ALL_SQLITE = _load_sqlite()
 LOAD_PG = _load_pg()
-LOAD_PG_NAMED = _load_pg(named_only=True)
+LOAD_PG_NAMED = _load_pg_named()
 OUTPUTS_SQLITE = _outputs(_in_list)
 OUTPUTS_PG = _outputs(_any)
 # The runs' rows locked, nothing read: held, to go with the load (Postgres).
