@@ -163,8 +163,11 @@ def _load_pg_named() -> sa.Select[Any]:
     released = sa.select(keys.c.run_key, sa.func.jsonb_array_elements_text(named.c.dependents)).select_from(
         keys.join(named, sa.true())
     )
-    # computed once (a CTE referenced once is inlined: then once per run of the batch)
-    wanted = sa.union(sa.select(keys.c.run_key, keys.c.step_key), released).cte("wanted").prefix_with("MATERIALIZED")
+    # Computed once (a CTE referenced once is inlined: then once per run of the batch). ALL: a step both
+    # named and released by another is read twice, which ``transitions._states`` keeps once; a UNION's
+    # de-duplication costs more than that rare row.
+    pairs = sa.union_all(sa.select(keys.c.run_key, keys.c.step_key), released)
+    wanted = pairs.cte("wanted").prefix_with("MATERIALIZED")
     found = _by_key(steps, wanted.c.run_key, wanted.c.step_key, *(steps.c[c] for c in _READ))
     read = (
         sa.select(*found.c)
