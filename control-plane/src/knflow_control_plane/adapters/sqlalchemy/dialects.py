@@ -163,10 +163,10 @@ def _load_pg_named() -> sa.Select[Any]:
     released = sa.select(keys.c.run_key, sa.func.jsonb_array_elements_text(named.c.dependents)).select_from(
         keys.join(named, sa.true())
     )
-    # Computed once (a CTE referenced once is inlined: then once per run of the batch). ALL: a step both
-    # named and released by another is read twice, which ``transitions._states`` keeps once; a UNION's
-    # de-duplication costs more than that rare row.
-    pairs = sa.union_all(sa.select(keys.c.run_key, keys.c.step_key), released)
+    # Computed once (a CTE referenced once is inlined: then once per run of the batch). A UNION, not ALL:
+    # the siblings of a fan-out completing together all release the same join, whose row (its bindings
+    # to every sibling) would come back, and be decoded, once per sibling.
+    pairs = sa.union(sa.select(keys.c.run_key, keys.c.step_key), released)
     wanted = pairs.cte("wanted").prefix_with("MATERIALIZED")
     found = _by_key(steps, wanted.c.run_key, wanted.c.step_key, *(steps.c[c] for c in _READ))
     read = (
