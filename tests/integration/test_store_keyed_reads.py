@@ -89,10 +89,8 @@ async def test_writing_a_step_of_a_wide_run_looks_up_that_step_only(pg_store: Sq
         **{"run_key": one.run_id, "step_key": one.step, "w_status": "succeeded", "set_outputs": True},
         "outputs": {"result": 1},
     }
-    params = {
-        **{"w_steps": [row], "w_ends": [], "end_ids": [], "w_starts": [], "w_runs": [], "w_events": []},
-        **{"run_ids": [one.run_id], "now": now},
-    }
+    document = {"steps": [row], "ends": [], "starts": [], "runs": [], "events": []}
+    params = {"writes": document, "end_ids": [], "run_ids": [one.run_id], "now": now}
     # the Update node counts the row it wrote, the index scan the row it found
     read = await _steps_read(pg_store, PERSIST_PG, params)
     assert read <= 2 < WIDTH

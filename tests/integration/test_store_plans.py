@@ -81,16 +81,19 @@ def _writes(claims: list[Claim]) -> dict[str, Any]:
     step |= {"set_outputs": False, "outputs": None}
     again = {"number": 2, "status": "running", "inputs": {}, "outputs": None, "error": None, "logs": ""}
     again |= {"worker": W.name, "started_at": now, "finished_at": None}
-    return {
-        "w_steps": [{"run_key": c.run_id, "step_key": c.step, **step} for c in claims],
-        "w_ends": [
+    writes = {
+        "steps": [{"run_key": c.run_id, "step_key": c.step, **step} for c in claims],
+        "ends": [
             {"w_id": c.attempt_id, "w_status": "lost", "w_outputs": None, "w_error": None, "w_logs": None}
             for c in claims
         ],
+        "starts": [{"id": f"{c.attempt_id}-2", "run_id": c.run_id, "step": c.step, **again} for c in claims],
+        "runs": [{"run_key": claims[0].run_id, "w_status": "failed", "w_remaining": 1, "w_error": {"type": "X"}}],
+        "events": [],
+    }
+    return {
+        "writes": writes,
         "end_ids": [c.attempt_id for c in claims],
-        "w_starts": [{"id": f"{c.attempt_id}-2", "run_id": c.run_id, "step": c.step, **again} for c in claims],
-        "w_runs": [{"run_key": claims[0].run_id, "w_status": "failed", "w_remaining": 1, "w_error": {"type": "X"}}],
-        "w_events": [],
         "run_ids": sorted({c.run_id for c in claims}),
         "now": now,
     }

@@ -13,7 +13,6 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ...domain.model import AttemptStatus
-from .statements_pg import _recordset
 from .tables import Json, attempts, outbox, runs, steps
 
 RUNNING_ATTEMPT = AttemptStatus.RUNNING.value
@@ -78,6 +77,18 @@ WRITE_RUN = (
 )
 
 
+#: Every table's rows of a plan, one JSON document (``{"steps": [...], "ends": [...], ...}``): one value
+#: to encode and to send as a literal with the ``COMMIT`` instead of one a table.
+_WRITES = sa.bindparam("writes", type_=Json)
+
+
+def _part(name: str, *columns: sa.ColumnClause[Any]) -> Any:
+    """The rows of the document's ``name`` part, as a CTE of ``columns`` (``jsonb_to_recordset``)."""
+    part = _WRITES.op("->", return_type=JSONB)(sa.literal_column(f"'{name}'"))
+    rows = sa.func.jsonb_to_recordset(part).table_valued(*columns).render_derived(name=f"{name}_rows", with_types=True)
+    return sa.select(rows).cte(f"w_{name}")
+
+
 def _typed(table: sa.Table, name: str, as_name: str | None = None) -> sa.ColumnClause[Any]:
     type_ = JSONB if isinstance(table.c[name].type, sa.JSON) else table.c[name].type
     return sa.column(as_name or name, type_)
@@ -89,8 +100,8 @@ def _prefixed(table: sa.Table, name: str) -> sa.ColumnClause[Any]:
     return _typed(table, name, f"w_{name}")
 
 
-_step_rows = _recordset(
-    "w_steps",
+_step_rows = _part(
+    "steps",
     sa.column("run_key", sa.String),
     sa.column("step_key", sa.String),
     *(_prefixed(steps, c) for c in WRITTEN),
@@ -107,7 +118,7 @@ _written_steps = (
     .returning(steps.c.name)
     .cte("written_steps")
 )
-_ends = _recordset("w_ends", *(_prefixed(attempts, c) for c in ("id", "status", "outputs", "error", "logs")))
+_ends = _part("ends", *(_prefixed(attempts, c) for c in ("id", "status", "outputs", "error", "logs")))
 _ended = (
     attempts.update()
     .where(attempts.c.id == _ends.c.w_id, _any(attempts.c.id, "end_ids"), attempts.c.status == RUNNING_ATTEMPT)
@@ -125,7 +136,7 @@ ATTEMPT_COLUMNS = (
     *("id", "run_id", "step", "number", "status", "inputs", "outputs", "error", "logs", "worker"),
     *("started_at", "finished_at"),
 )
-_starts = _recordset("w_starts", *(_typed(attempts, c) for c in ATTEMPT_COLUMNS))
+_starts = _part("starts", *(_typed(attempts, c) for c in ATTEMPT_COLUMNS))
 _started = (
     attempts.insert()
     .from_select(list(ATTEMPT_COLUMNS), sa.select(*(_starts.c[c] for c in ATTEMPT_COLUMNS)))
@@ -133,7 +144,7 @@ _started = (
     .cte("started")
 )
 _RUN_WRITTEN = ("status", "remaining", "result", "error", "finished_at")
-_run_rows = _recordset("w_runs", sa.column("run_key", sa.String), *(_prefixed(runs, c) for c in _RUN_WRITTEN))
+_run_rows = _part("runs", sa.column("run_key", sa.String), *(_prefixed(runs, c) for c in _RUN_WRITTEN))
 _written_runs = (
     runs.update()
     .where(runs.c.id == _run_rows.c.run_key, _any(runs.c.id, "run_ids"))
@@ -141,8 +152,8 @@ _written_runs = (
     .returning(runs.c.id)
     .cte("written_runs")
 )
-_events = _recordset(
-    "w_events",
+_events = _part(
+    "events",
     sa.column("seq", sa.Integer),
     *(_typed(outbox, c) for c in ("type", "run_id", "step", "data", "created_at")),
 )

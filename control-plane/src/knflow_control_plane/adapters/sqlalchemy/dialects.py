@@ -365,16 +365,14 @@ class PostgresDialect:
     def persist(self, conn: AnyConnection, writes: Writes, now: float) -> None:
         """Write ``writes`` by one statement, sent with the ``COMMIT`` (nothing reads its counts)."""
         run_ids = sorted({row["run_key"] for row in (*writes.steps, *writes.runs)})
-        params = {
-            "w_steps": writes.steps,
-            "w_ends": writes.ended,
-            "end_ids": [row["w_id"] for row in writes.ended],
-            "w_starts": writes.started,
-            "w_runs": writes.runs,
-            "w_events": [{**event, "seq": seq} for seq, event in enumerate(writes.events)],  # their order
-            "run_ids": run_ids,
-            "now": now,
+        document = {
+            "steps": writes.steps,
+            "ends": writes.ended,
+            "starts": writes.started,
+            "runs": writes.runs,
+            "events": writes.events,
         }
+        params = {"writes": document, "end_ids": [row["w_id"] for row in writes.ended], "run_ids": run_ids, "now": now}
         execute_later(conn, PERSIST_PG, params)
 
 

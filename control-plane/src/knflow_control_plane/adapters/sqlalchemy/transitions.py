@@ -284,7 +284,8 @@ def add_writes(writes: Writes, done: Plan, context: Context, use_outbox: bool) -
                 "w_finished_at": change.finished_at,
             }
         )
-    if use_outbox:
+    if use_outbox:  # ``seq``: their order, for Postgres's one statement (SQLite inserts them in order)
         writes.events += [
-            {"type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data, "created_at": now} for e in done.events
+            {"seq": seq, "type": e.type, "run_id": e.run_id, "step": e.step, "data": e.data, "created_at": now}
+            for seq, e in enumerate(done.events, len(writes.events))
         ]
