@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ...domain.model import AttemptStatus
+from .statements_pg import _recordset
 from .tables import Json, attempts, outbox, runs, steps
 
 RUNNING_ATTEMPT = AttemptStatus.RUNNING.value
@@ -83,10 +84,9 @@ _WRITES = sa.bindparam("writes", type_=Json)
 
 
 def _part(name: str, *columns: sa.ColumnClause[Any]) -> Any:
-    """The rows of the document's ``name`` part, as a CTE of ``columns`` (``jsonb_to_recordset``)."""
+    """The rows of the document's ``name`` part, as the CTE ``w_<name>`` of ``columns``."""
     part = _WRITES.op("->", return_type=JSONB)(sa.literal_column(f"'{name}'"))
-    rows = sa.func.jsonb_to_recordset(part).table_valued(*columns).render_derived(name=f"{name}_rows", with_types=True)
-    return sa.select(rows).cte(f"w_{name}")
+    return _recordset(f"w_{name}", *columns, source=part)
 
 
 def _typed(table: sa.Table, name: str, as_name: str | None = None) -> sa.ColumnClause[Any]:

@@ -18,9 +18,10 @@ from .raw import compiled_once
 from .tables import Json, attempts, outbox, runs, steps, trigger_events
 
 
-def _recordset(name: str, *columns: sa.ColumnClause[Any]) -> Any:
-    """Rows given as one JSON array parameter (``jsonb_to_recordset``): one bind, any number of rows."""
-    rows = sa.func.jsonb_to_recordset(sa.bindparam(name, type_=Json))
+def _recordset(name: str, *columns: sa.ColumnClause[Any], source: Any = None) -> Any:
+    """Rows given as one JSON array (``jsonb_to_recordset``), as the CTE ``name``: the parameter ``name``,
+    or ``source`` (a JSON expression: a part of a parameter, say). One bind, any number of rows."""
+    rows = sa.func.jsonb_to_recordset(sa.bindparam(name, type_=Json) if source is None else source)
     return sa.select(rows.table_valued(*columns).render_derived(name=f"{name}_rows", with_types=True)).cte(name)
 
 
