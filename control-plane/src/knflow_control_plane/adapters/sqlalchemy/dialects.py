@@ -364,7 +364,6 @@ class PostgresDialect:
 
     def persist(self, conn: AnyConnection, writes: Writes, now: float) -> None:
         """Write ``writes`` by one statement, sent with the ``COMMIT`` (nothing reads its counts)."""
-        run_ids = sorted({row["run_key"] for row in (*writes.steps, *writes.runs)})
         document = {
             "steps": writes.steps,
             "ends": writes.ended,
@@ -372,7 +371,9 @@ class PostgresDialect:
             "runs": writes.runs,
             "events": writes.events,
         }
-        params = {"writes": document, "end_ids": [row["w_id"] for row in writes.ended], "run_ids": run_ids, "now": now}
+        # the rows' keys again as arrays: the index conditions of the attempts' and runs' updates
+        end_ids, run_ids = [row["w_id"] for row in writes.ended], [row["run_key"] for row in writes.runs]
+        params = {"writes": document, "end_ids": end_ids, "run_ids": run_ids, "now": now}
         execute_later(conn, PERSIST_PG, params)
 
 
