@@ -39,7 +39,9 @@ async def test_projects_are_created_once_listed_and_deleted_with_what_they_hold(
     listed = {p["name"]: p for p in await projects.list_projects()}
     assert (listed["alpha"]["workflows"], listed["alpha"]["deployed"]) == (1, ["orders"])
     assert [p["name"] for p in await projects.list_projects(only="beta")] == ["beta"]
+    generation = await projects.triggers_generation()
     assert await projects.delete_project("beta") is True
+    assert await projects.triggers_generation() > generation  # its triggers went with it
     assert await projects.delete_project("beta") is False
     assert await projects.list_projects(only="beta") == []
     assert await projects.list_workflows("beta") == [] and await projects.list_event_triggers("beta") == []

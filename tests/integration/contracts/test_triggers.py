@@ -53,3 +53,18 @@ async def test_every_projects_triggers_are_listed_together_for_the_plane(trigger
         ("other", "orders", "o1"),
     ]
     assert [s.project for s in await triggers.list_schedules(None)] == ["default", "other"]
+
+
+async def test_the_generation_grows_with_every_change_of_the_triggers_and_only_then(triggers: TriggerStore) -> None:
+    empty = await triggers.triggers_generation()
+    await triggers.replace_triggers("default", "orders", "w1", [EVENT], [CRON], 100.0)
+    deployed = await triggers.triggers_generation()
+    assert deployed > empty
+    await triggers.list_event_triggers(None)
+    await triggers.advance_schedule("default", "orders", 0, 160.0)  # a tick fired: not a change of triggers
+    assert await triggers.triggers_generation() == deployed
+    await triggers.replace_triggers("default", "billing", "b1", [EVENT], [], 100.0)  # a second workflow
+    second = await triggers.triggers_generation()
+    assert second > deployed
+    await triggers.delete_triggers("default", "orders")
+    assert await triggers.triggers_generation() > second

@@ -28,6 +28,9 @@ class Rows:
     async def list_event_triggers(self, project: str | None) -> list[DeployedTrigger]:
         return self.rows
 
+    async def triggers_generation(self) -> int:
+        return 1  # no deploy while these tests run
+
     async def record_rejected(self, rejected: list[Any]) -> None:
         raise AssertionError(f"nothing is rejected here: {rejected}")
 

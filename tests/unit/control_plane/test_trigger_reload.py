@@ -28,9 +28,22 @@ class SlowReads:
     """``list_event_triggers`` that reads the rows when called (its snapshot) and answers when let go."""
 
     def __init__(self) -> None:
-        self.rows: list[DeployedTrigger] = []
+        self._rows: list[DeployedTrigger] = []
+        self.generation = 0
         self.reads: list[asyncio.Event] = []
         self.rejected: list[Any] = []
+
+    @property
+    def rows(self) -> list[DeployedTrigger]:
+        return self._rows
+
+    @rows.setter
+    def rows(self, rows: list[DeployedTrigger]) -> None:  # a deploy: the generation counts it
+        self._rows = rows
+        self.generation += 1
+
+    async def triggers_generation(self) -> int:
+        return self.generation
 
     async def list_event_triggers(self, project: str | None) -> list[DeployedTrigger]:
         snapshot = list(self.rows)

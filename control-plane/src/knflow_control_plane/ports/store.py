@@ -179,7 +179,8 @@ class CatalogueStore(Protocol):
 
 
 class TriggerStore(Protocol):
-    """Event triggers and schedules of deployed workflows, and each schedule's cursor."""
+    """Event triggers and schedules of deployed workflows, and each schedule's cursor; the triggers'
+    generation grows with every committed change of them (a deploy, an undeploy, a project deleted)."""
 
     async def replace_triggers(
         self,
@@ -194,6 +195,7 @@ class TriggerStore(Protocol):
     async def list_schedules(self, project: str | None) -> list[Schedule]: ...
     async def advance_schedule(self, project: str, workflow: str, position: int, tick: float) -> None: ...
     async def list_event_triggers(self, project: str | None) -> list[DeployedTrigger]: ...
+    async def triggers_generation(self) -> int: ...
 
 
 class Outbox(Protocol):

@@ -108,6 +108,10 @@ class TriggerConsumer:
         self._loaded = asyncio.Event()
         #: when the newest finished reload began (monotonic): the triggers are known as of then
         self._known_as_of = float("-inf")
+        #: the triggers' generation that reload read (before the triggers themselves)
+        self._generation = -1
+        #: the newest read of the generation, and when it began (shared by the events handled meanwhile)
+        self._generation_read: tuple[float, asyncio.Future[int] | None] = (float("-inf"), None)
         self._reloading: asyncio.Task[None] | None = None
         self._stopping = False
         #: requests waiting for their events to be handled (used with the in-process bus only)
@@ -159,10 +163,14 @@ class TriggerConsumer:
         event that matched nothing would start no run and leave no record (the chaos run's finding).
         """
         began = time.monotonic()
+        # The generation first: a change committed between the two reads makes it look older than the
+        # triggers, which costs one more reload later, never a missed one.
+        generation = await self.store.triggers_generation()
         rows = await self.store.list_event_triggers(None)  # of every project
         if began < self._known_as_of:
             return
         self._triggers = [(row, event_trigger(row.trigger)) for row in rows]
+        self._generation = generation
         self._known_as_of = began
         self._loaded.set()
 
@@ -176,6 +184,16 @@ class TriggerConsumer:
             if self._reloading is None or self._reloading.done():
                 self._reloading = asyncio.create_task(self.reload(), name="knflow-trigger-reload")
             await asyncio.shield(self._reloading)  # one begun before ``moment`` loops once more
+
+    async def _generation_after(self, moment: float) -> int:
+        """The triggers' generation as read by a read begun at ``moment`` or later: one read serves every
+        event that arrived before it began."""
+        began, read = self._generation_read
+        if read is None or began < moment:
+            began, read = time.monotonic(), asyncio.ensure_future(self.store.triggers_generation())
+            read.add_done_callback(_retrieved)
+            self._generation_read = (began, read)
+        return await asyncio.shield(read)
 
     def matches(self, event: CloudEvent) -> list[tuple[str, str, str]]:
         """The (project, workflow, version) of every loaded event trigger on ``knflow.triggers`` that ``event``
@@ -205,11 +223,7 @@ class TriggerConsumer:
             else:
                 if self.waits is not None and topic == TRIGGERS_TOPIC:
                     await self.waits.resume(event)
-                started, rejected = await self._start_all_matched(event, topic, trace_id)
-                if not started and not rejected and self._known_as_of < received:
-                    # it matched nothing: maybe a workflow deployed since the last reload
-                    await self._known_since(received)
-                    started, rejected = await self._start_all_matched(event, topic, trace_id)
+                started, rejected = await self._start_every_match(event, topic, trace_id, received)
         if rejected:
             await self.store.record_rejected(rejected)
             self.rejected += len(rejected)
@@ -224,18 +238,54 @@ class TriggerConsumer:
                 )
         return started
 
-    async def _start_all_matched(
-        self, event: CloudEvent, topic: str, trace_id: str | None
+    async def _start_every_match(
+        self, event: CloudEvent, topic: str, trace_id: str | None, received: float
     ) -> tuple[list[str], list[RejectedEvent]]:
+        """Start the runs of every trigger ``event`` matches, those deployed before it arrived included.
+
+        The triggers held may be older than the event: a deploy on another replica reaches this one's
+        periodic reload up to ``refresh`` later, and a file's workflows deploy one at a time. So the
+        generation is read after the event arrived (alongside the first runs' start): when it is newer
+        than the triggers held, they are read again and the matches they add start too. Otherwise an
+        event matching one workflow of two on its type would start one run, silently (found by the
+        replicas' e2e test in CI).
+        """
+        triggers, held = self._triggers, self._generation
+        reading = asyncio.ensure_future(self._generation_after(received))
+        try:
+            started, rejected, tried = await self._start_all_matched(event, topic, trace_id, triggers)
+        except BaseException:
+            reading.cancel()  # the read itself goes on (shared): only this event stops waiting for it
+            raise
+        if await reading > held:
+            await self._known_since(received)  # a reload begun after the event: its deploy is in it
+            more, refused, _ = await self._start_all_matched(event, topic, trace_id, self._triggers, skip=tried)
+            started, rejected = started + more, rejected + refused
+        return started, rejected
+
+    async def _start_all_matched(
+        self,
+        event: CloudEvent,
+        topic: str,
+        trace_id: str | None,
+        triggers: list[tuple[DeployedTrigger, EventTrigger]],
+        skip: frozenset[tuple[str, str]] = frozenset(),
+    ) -> tuple[list[str], list[RejectedEvent], frozenset[tuple[str, str]]]:
+        """The runs ``event`` starts of ``triggers`` (but the (project, workflow) pairs in ``skip``), the
+        refusals, and the pairs tried."""
         started: list[str] = []
         rejected: list[RejectedEvent] = []
-        for row, trigger in self._triggers:
+        tried = set(skip)
+        for row, trigger in triggers:
+            if (row.project, row.workflow) in skip:
+                continue
             if trigger.topic == topic and for_project(event, row) and matching_triggers(event, [trigger]):
+                tried.add((row.project, row.workflow))
                 try:
                     started.append(await self._start_matched(event, row, trace_id))
                 except _REJECTED as exc:
                     rejected.append(self._rejection(event, topic, exc, row.workflow, row.project))
-        return started, rejected
+        return started, rejected, frozenset(tried)
 
     def _rejection(
         self, event: CloudEvent, topic: str, exc: Exception, workflow: str | None, project: str | None = None
@@ -385,3 +435,10 @@ class TriggerConsumer:
         with contextlib.suppress(Exception):  # best effort: the traceback is in the log already
             project = project_of_event(delivery.event, self.project)
             await self.store.record_rejected([rejected_event(delivery.event, project, delivery.topic, reason)])
+
+
+def _retrieved(read: asyncio.Future[int]) -> None:
+    """Take a failed read's error, so that asyncio does not log it when no event awaits it any more (the
+    events that did were retried)."""
+    if not read.cancelled():
+        read.exception()

@@ -69,6 +69,7 @@ class MemoryStore(
         if self.created.pop(project, None) is None:
             return False
         tables: list[dict[Any, Any]] = [self._actions, self._workflows, self._versions, self._deployments]
+        self._generation += 1  # its event triggers go with it
         for table in [*tables, self._routes, self._events, self._schedules]:
             for key in [k for k in table if k[0] == project]:
                 del table[key]

@@ -15,6 +15,7 @@ class MemoryTriggers:
     def __init__(self) -> None:
         self._events: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (project, workflow) -> rows
         self._schedules: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._generation = 0  # changes of the triggers made
 
     async def replace_triggers(
         self,
@@ -32,6 +33,7 @@ class MemoryTriggers:
             for s in self._schedules.get((project, workflow), [])
         }
         key = (project, workflow)
+        self._generation += 1
         self._events[key] = [_row(project, workflow, i, version, t) for i, t in enumerate(events)]
         self._schedules[key] = [
             {**_row(project, workflow, i, version, t), "cursor": old.get((i, t.get("cron"), t.get("timezone")), now)}
@@ -40,6 +42,7 @@ class MemoryTriggers:
 
     async def delete_triggers(self, project: str, workflow: str) -> None:
         """Remove every event and schedule trigger of a workflow."""
+        self._generation += 1
         self._events.pop((project, workflow), None)
         self._schedules.pop((project, workflow), None)
 
@@ -56,6 +59,10 @@ class MemoryTriggers:
     async def list_event_triggers(self, project: str | None) -> list[DeployedTrigger]:
         """Every event trigger of the project (of every project: None), by workflow and position."""
         return [DeployedTrigger(**row) for row in _listed(self._events, project)]
+
+    async def triggers_generation(self) -> int:
+        """How many changes of the triggers were made."""
+        return self._generation
 
 
 def _row(project: str, workflow: str, position: int, version: str, trigger: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from .tables import (
     workflow_versions,
     workflows,
 )
+from .triggers import bump_generation
 
 #: Deployments that still serve: a project holding one is not deleted unless forced (undeployed first).
 DEPLOYED = ("ready", "deploying")
@@ -96,5 +97,6 @@ def delete_project(conn: Connection, project: str) -> bool:
     conn.execute(runs.delete().where(runs.c.project == project))
     for table in _OWNED:
         conn.execute(table.delete().where(table.c.project == project))
+    bump_generation(conn)  # its event triggers went with it
     conn.execute(projects.delete().where(projects.c.id == project))
     return True

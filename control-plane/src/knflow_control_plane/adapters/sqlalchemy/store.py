@@ -347,6 +347,10 @@ class SqlAlchemyStore:
         """Event triggers of deployed workflows."""
         return await self.db.run(triggers.list_event_triggers, project)
 
+    async def triggers_generation(self) -> int:
+        """How many changes of the triggers have committed (compared, not counted: it only grows)."""
+        return await self.db.run(triggers.triggers_generation)
+
     async def list_schedules(self, project: str | None) -> list[Schedule]:
         """Schedules of deployed workflows, with their cursors."""
         return await self.db.run(triggers.list_schedules, project)

@@ -19,7 +19,7 @@ from .catalogue_tables import (
 )
 from .run_tables import attempts, event_wait_shapes, files, leases, map_items, maps, outbox, runs, steps
 from .table_types import Json, Name, Project, Time, metadata
-from .trigger_tables import event_triggers, rejected_events, schedules, trigger_events
+from .trigger_tables import event_triggers, rejected_events, schedules, trigger_events, trigger_generation
 
 __all__ = [
     "Json",
@@ -46,6 +46,7 @@ __all__ = [
     "secrets",
     "steps",
     "trigger_events",
+    "trigger_generation",
     "workflow_versions",
     "workflows",
 ]

@@ -29,6 +29,16 @@ event_triggers = sa.Table(
     sa.Column("trigger", Json, nullable=False),
 )
 
+# One row: bumped in every transaction that changes the event or schedule triggers. A replica that holds
+# the triggers of generation N and reads a greater one knows a deploy it has not read yet has committed,
+# even when an event matched some of the triggers it holds (``service/trigger_consumer.py``).
+trigger_generation = sa.Table(
+    "trigger_generation",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+)
+
 # Schedule triggers of deployed workflows; `cursor` is the last tick fired (epoch seconds). A tick's
 # run is created idempotently on (schedule source, tick), so replicas firing together make one run.
 schedules = sa.Table(

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from ...domain.records import DeployedTrigger, Schedule
 from . import statements as st
 from .raw import AnyConnection
-from .tables import event_triggers, leases, outbox, schedules
+from .tables import event_triggers, leases, outbox, schedules, trigger_generation
 
 
 def replace_triggers(
@@ -67,6 +67,18 @@ def delete_triggers(conn: Connection, project: str, workflow: str) -> None:
         event_triggers.delete().where(event_triggers.c.project == project, event_triggers.c.workflow == workflow)
     )
     conn.execute(schedules.delete().where(schedules.c.project == project, schedules.c.workflow == workflow))
+    bump_generation(conn)
+
+
+def bump_generation(conn: Connection) -> None:
+    """Count one more change of the triggers, in the transaction that makes it (the row locks until then,
+    so changes of the triggers commit one at a time: deploys are rare)."""
+    conn.execute(trigger_generation.update().values(generation=trigger_generation.c.generation + 1))
+
+
+def triggers_generation(conn: Connection) -> int:
+    """How many changes of the triggers have committed."""
+    return int(conn.execute(sa.select(trigger_generation.c.generation)).scalar_one())
 
 
 def list_event_triggers(conn: Connection, project: str | None) -> list[DeployedTrigger]:
