@@ -40,6 +40,7 @@ class Starts:
         return self
 
     async def start(self, name: str, inputs: dict[str, Any], **options: Any) -> Started:
+        await asyncio.sleep(0)  # as a store's transaction does: other events go on meanwhile
         key = (name, options["idempotency"][1])
         duplicate = key in self.started
         if not duplicate:

@@ -245,19 +245,15 @@ class TriggerConsumer:
 
         The triggers held may be older than the event: a deploy on another replica reaches this one's
         periodic reload up to ``refresh`` later, and a file's workflows deploy one at a time. So the
-        generation is read after the event arrived (alongside the first runs' start): when it is newer
-        than the triggers held, they are read again and the matches they add start too. Otherwise an
-        event matching one workflow of two on its type would start one run, silently (found by the
-        replicas' e2e test in CI).
+        generation is read after the event arrived: when it is newer than the triggers held, they are
+        read again and the matches they add start too. Otherwise an event matching one workflow of two
+        on its type would start one run, silently (found by the replicas' e2e test in CI). The read
+        comes after the first runs' start (before it, it delayed their start: Kafka trigger -> run
+        start p50 3.5 -> 4.6 ms) and serves every event that arrived before it began.
         """
-        triggers, held = self._triggers, self._generation
-        reading = asyncio.ensure_future(self._generation_after(received))
-        try:
-            started, rejected, tried = await self._start_all_matched(event, topic, trace_id, triggers)
-        except BaseException:
-            reading.cancel()  # the read itself goes on (shared): only this event stops waiting for it
-            raise
-        if await reading > held:
+        triggers, held, fresh = self._triggers, self._generation, self._known_as_of >= received
+        started, rejected, tried = await self._start_all_matched(event, topic, trace_id, triggers)
+        if not fresh and await self._generation_after(received) > held:
             await self._known_since(received)  # a reload begun after the event: its deploy is in it
             more, refused, _ = await self._start_all_matched(event, topic, trace_id, self._triggers, skip=tried)
             started, rejected = started + more, rejected + refused

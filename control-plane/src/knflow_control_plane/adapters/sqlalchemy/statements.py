@@ -8,7 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ...domain.model import RunStatus, StepStatus
 from .raw import compiled_once
-from .tables import attempts, outbox, runs, steps, trigger_events
+from .tables import attempts, outbox, runs, steps, trigger_events, trigger_generation
 
 RUNNING, READY, PENDING, SUCCEEDED = (
     StepStatus.RUNNING.value,
@@ -87,5 +87,7 @@ TAKE_OUTBOX = (
 MARK_PUBLISHED = (
     outbox.update().where(outbox.c.id.in_(sa.bindparam("ids", expanding=True))).values(published_at=sa.bindparam("now"))
 )
+#: Read after trigger events arrive (``service/trigger_consumer.py``): as often as events come, so raw.
+TRIGGERS_GENERATION = sa.select(trigger_generation.c.generation)
 
 compiled_once(globals())  # every statement above, once per dialect (``raw``)

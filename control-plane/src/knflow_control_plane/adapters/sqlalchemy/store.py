@@ -349,7 +349,7 @@ class SqlAlchemyStore:
 
     async def triggers_generation(self) -> int:
         """How many changes of the triggers have committed (compared, not counted: it only grows)."""
-        return await self.db.run(triggers.triggers_generation)
+        return await self.db.run_raw(triggers.triggers_generation)
 
     async def list_schedules(self, project: str | None) -> list[Schedule]:
         """Schedules of deployed workflows, with their cursors."""

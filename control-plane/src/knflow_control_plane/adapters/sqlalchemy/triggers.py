@@ -76,9 +76,9 @@ def bump_generation(conn: Connection) -> None:
     conn.execute(trigger_generation.update().values(generation=trigger_generation.c.generation + 1))
 
 
-def triggers_generation(conn: Connection) -> int:
+def triggers_generation(conn: AnyConnection) -> int:
     """How many changes of the triggers have committed."""
-    return int(conn.execute(sa.select(trigger_generation.c.generation)).scalar_one())
+    return int(conn.execute(st.TRIGGERS_GENERATION).scalar_one())
 
 
 def list_event_triggers(conn: Connection, project: str | None) -> list[DeployedTrigger]:
