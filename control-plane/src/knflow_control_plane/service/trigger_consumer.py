@@ -38,11 +38,11 @@ from ..ports import RejectedEvents, TriggerStore
 from .event_waits import EventWaits
 from .handled_events import HandledEvents
 from .health import Outage
+from .known_triggers import KnownTriggers
 from .rejections import rejected_event
 from .trigger_events import (
     ConsumeTracing,
     epoch,
-    event_trigger,
     for_project,
     no_span,
     project_of_event,
@@ -100,19 +100,11 @@ class TriggerConsumer:
         self.tracing = tracing
         self.waits = waits
         self._slots = asyncio.Semaphore(concurrency)
-        self._triggers: list[tuple[DeployedTrigger, EventTrigger]] = []
+        self.known = KnownTriggers(store)
         self._consumers: dict[str, asyncio.Task[None]] = {}
         self._subscriptions: dict[str, Subscription] = {}
         self._handlers: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
-        self._loaded = asyncio.Event()
-        #: when the newest finished reload began (monotonic): the triggers are known as of then
-        self._known_as_of = float("-inf")
-        #: the triggers' generation that reload read (before the triggers themselves)
-        self._generation = -1
-        #: the newest read of the generation, and when it began (shared by the events handled meanwhile)
-        self._generation_read: tuple[float, asyncio.Future[int] | None] = (float("-inf"), None)
-        self._reloading: asyncio.Task[None] | None = None
         self._stopping = False
         #: requests waiting for their events to be handled (used with the in-process bus only)
         self.handled_events = HandledEvents()
@@ -155,52 +147,15 @@ class TriggerConsumer:
         }
 
     async def reload(self) -> None:
-        """Read the deployed event triggers again (after a deploy on this replica).
-
-        Reads overlap (the periodic one, a deploy's, an unmatched event's) and may answer out of order: a
-        read begun before another that already answered is older, and is dropped. Installed, it would
-        hide a workflow deployed in between while claiming the triggers known as of the newer read, so an
-        event that matched nothing would start no run and leave no record (the chaos run's finding).
-        """
-        began = time.monotonic()
-        # The generation first: a change committed between the two reads makes it look older than the
-        # triggers, which costs one more reload later, never a missed one.
-        generation = await self.store.triggers_generation()
-        rows = await self.store.list_event_triggers(None)  # of every project
-        if began < self._known_as_of:
-            return
-        self._triggers = [(row, event_trigger(row.trigger)) for row in rows]
-        self._generation = generation
-        self._known_as_of = began
-        self._loaded.set()
-
-    async def _known_since(self, moment: float) -> None:
-        """Make the triggers known as of ``moment`` at least, sharing one reload among callers.
-
-        A deploy on another replica reaches this one's periodic reload up to ``refresh`` later: an
-        event that matched nothing in between would start no run although its workflow is deployed.
-        """
-        while self._known_as_of < moment:
-            if self._reloading is None or self._reloading.done():
-                self._reloading = asyncio.create_task(self.reload(), name="knflow-trigger-reload")
-            await asyncio.shield(self._reloading)  # one begun before ``moment`` loops once more
-
-    async def _generation_after(self, moment: float) -> int:
-        """The triggers' generation as read by a read begun at ``moment`` or later: one read serves every
-        event that arrived before it began."""
-        began, read = self._generation_read
-        if read is None or began < moment:
-            began, read = time.monotonic(), asyncio.ensure_future(self.store.triggers_generation())
-            read.add_done_callback(_retrieved)
-            self._generation_read = (began, read)
-        return await asyncio.shield(read)
+        """Read the deployed event triggers again (after a deploy on this replica): :meth:`KnownTriggers.reload`."""
+        await self.known.reload()
 
     def matches(self, event: CloudEvent) -> list[tuple[str, str, str]]:
         """The (project, workflow, version) of every loaded event trigger on ``knflow.triggers`` that ``event``
         matches (of its project only, when it names one: ``knflowproject``)."""
         return [
             (row.project, row.workflow, row.version)
-            for row, trigger in self._triggers
+            for row, trigger in self.known.triggers
             if trigger.topic == TRIGGERS_TOPIC and for_project(event, row) and matching_triggers(event, [trigger])
         ]
 
@@ -251,11 +206,11 @@ class TriggerConsumer:
         comes after the first runs' start (before it, it delayed their start: Kafka trigger -> run
         start p50 3.5 -> 4.6 ms) and serves every event that arrived before it began.
         """
-        triggers, held, fresh = self._triggers, self._generation, self._known_as_of >= received
+        known = self.known
+        triggers, held, read_at = known.triggers, known.generation, known.as_of
         started, rejected, tried = await self._start_all_matched(event, topic, trace_id, triggers)
-        if not fresh and await self._generation_after(received) > held:
-            await self._known_since(received)  # a reload begun after the event: its deploy is in it
-            more, refused, _ = await self._start_all_matched(event, topic, trace_id, self._triggers, skip=tried)
+        if read_at < received and await known.caught_up(received, held):
+            more, refused, _ = await self._start_all_matched(event, topic, trace_id, known.triggers, skip=tried)
             started, rejected = started + more, rejected + refused
         return started, rejected
 
@@ -365,7 +320,7 @@ class TriggerConsumer:
                 outage.succeeded()
             except ControlPlaneError as exc:
                 await asyncio.sleep(outage.failed(exc))  # one line when the outage starts, one when it ends
-            wanted = {TRIGGERS_TOPIC} | {trigger.topic for _row, trigger in self._triggers}
+            wanted = {TRIGGERS_TOPIC} | {trigger.topic for _row, trigger in self.known.triggers}
             for topic in wanted - self._consumers.keys():
                 self._consumers[topic] = asyncio.create_task(self._consume(topic), name=f"knflow-consume {topic}")
             for topic in self._consumers.keys() - wanted:
@@ -373,7 +328,7 @@ class TriggerConsumer:
             await asyncio.sleep(self.refresh)
 
     async def _consume(self, topic: str) -> None:
-        await self._loaded.wait()
+        await self.known.loaded.wait()
         failures = 0
         while True:
             try:
@@ -431,10 +386,3 @@ class TriggerConsumer:
         with contextlib.suppress(Exception):  # best effort: the traceback is in the log already
             project = project_of_event(delivery.event, self.project)
             await self.store.record_rejected([rejected_event(delivery.event, project, delivery.topic, reason)])
-
-
-def _retrieved(read: asyncio.Future[int]) -> None:
-    """Take a failed read's error, so that asyncio does not log it when no event awaits it any more (the
-    events that did were retried)."""
-    if not read.cancelled():
-        read.exception()
