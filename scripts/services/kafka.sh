@@ -125,10 +125,8 @@ cmd_start() {
     write_props >"$PROPS"
     if [[ ! -f "$DATA/meta.properties" ]]; then
         rm -rf "$DATA"
-        # A cluster id is 16 random bytes in unpadded URL-safe base64 (what StorageTool
-        # random-uuid prints, minus a JVM start).
         local id
-        id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
+        id="$(cluster_id)"
         java -cp "$LIB/*" kafka.tools.StorageTool format -t "$id" -c "$PROPS" >"$BASE/format.log" 2>&1 \
             || { cat "$BASE/format.log" >&2; die "kafka-storage format failed"; }
     fi
@@ -205,6 +203,16 @@ cmd_stop() {
     rm -f "$PIDFILE"
 }
 
+# A cluster id is 16 random bytes in unpadded URL-safe base64 (what StorageTool random-uuid
+# prints, minus a JVM start). One starting with '-' (1 draw in 64) is drawn again, as Kafka's
+# own ids are: the format's command line took it for an option ("argument --cluster-id/-t:
+# expected one argument"), which failed a chaos run's broker start in CI.
+cluster_id() {
+    local id
+    while id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"; [[ $id == -* ]]; do :; done
+    echo "$id"
+}
+
 cmd_status() {
     if broker_pid >/dev/null && ready; then
         echo "kafka: running on 127.0.0.1:$PORT (data: $DATA)"
@@ -220,5 +228,6 @@ case "${1:-}" in
     restart) cmd_stop; cmd_start ;;
     status) cmd_status ;;
     env) echo "export KNFLOW_TEST_KAFKA_BOOTSTRAP=127.0.0.1:$PORT" ;;
-    *) echo "usage: $0 start|stop|restart|status|env" >&2; exit 2 ;;
+    cluster-id) for _ in $(seq "${2:-1}"); do cluster_id; done ;;  # fresh ids, as start formats with
+    *) echo "usage: $0 start|stop|restart|status|env|cluster-id [COUNT]" >&2; exit 2 ;;
 esac
