@@ -5,12 +5,11 @@ the replicas' e2e test in CI: 9 of 60 events started the run of one workflow of 
 
 The store is the in-memory one shipped in the package (its generation is the contract's, checked on
 SQLite and Postgres in ``tests/integration/contracts/test_triggers.py``); ``Workflows`` is a stand-in
-that records the runs asked for."""
+(``trigger_doubles.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any, cast
 
 from knflow import event
@@ -20,32 +19,10 @@ from knflow_control_plane.service.trigger_consumer import TriggerConsumer
 from knflow_control_plane.service.workflows import Workflows
 from knflow_eventing import EventBus, make_event
 
+from .trigger_doubles import Starts
+
 ORDER = event(type="com.shop.order.created").model_dump()
 EU_ORDER = event(type="com.shop.order.created", source="/shop/eu").model_dump()
-
-
-@dataclass
-class Started:
-    run_id: str
-    duplicate: bool = False
-
-
-class Starts:
-    """Workflows that start every run asked for, once per (workflow, event) as the store's idempotency does."""
-
-    def __init__(self) -> None:
-        self.started: list[tuple[str, str]] = []
-
-    def of(self, project: str) -> Starts:
-        return self
-
-    async def start(self, name: str, inputs: dict[str, Any], **options: Any) -> Started:
-        await asyncio.sleep(0)  # as a store's transaction does: other events go on meanwhile
-        key = (name, options["idempotency"][1])
-        duplicate = key in self.started
-        if not duplicate:
-            self.started.append(key)
-        return Started(f"{name}-{key[1]}", duplicate)
 
 
 class CountedReads(MemoryStore):
@@ -65,9 +42,15 @@ class CountedReads(MemoryStore):
         return await super().triggers_generation()
 
 
-def consumer_on(store: CountedReads, workflows: Starts) -> TriggerConsumer:
+async def replica_that_read(*known: str) -> tuple[TriggerConsumer, CountedReads, Starts]:
+    """A replica that read the triggers when the workflows ``known`` (on every order) were deployed."""
+    store, workflows = CountedReads(), Starts()
     # refresh: the periodic reload never comes during a test; only events make the consumer read
-    return TriggerConsumer(cast(EventBus, None), cast(RunStore, store), cast(Workflows, workflows), refresh=3600.0)
+    replica = TriggerConsumer(cast(EventBus, None), cast(RunStore, store), cast(Workflows, workflows), refresh=3600.0)
+    for workflow in known:
+        await store.replace_triggers("default", workflow, "v1", [ORDER], [], 1.0)
+    await replica.reload()
+    return replica, store, workflows
 
 
 def order(n: int) -> Any:
@@ -75,49 +58,40 @@ def order(n: int) -> Any:
 
 
 async def test_an_event_matching_a_held_trigger_also_starts_a_workflow_deployed_since_the_last_reload() -> None:
-    store, workflows = CountedReads(), Starts()
-    replica = consumer_on(store, workflows)
-    await store.replace_triggers("default", "all_shop_events", "v1", [ORDER], [], 1.0)
-    await replica.reload()  # this replica knows the first workflow of the file
+    replica, store, workflows = await replica_that_read("all_shop_events")  # the first workflow of the file
     await store.replace_triggers("default", "eu_orders", "v1", [EU_ORDER], [], 1.0)  # deployed elsewhere
 
-    assert sorted(await replica.handle(order(1))) == ["all_shop_events-o-1", "eu_orders-o-1"]
-    assert workflows.started == [("all_shop_events", "o-1"), ("eu_orders", "o-1")]
-    assert replica.duplicates == 0  # the workflow started before the reload is not started again
+    assert await replica.handle(order(1)) == ["run-1", "run-2"]
+    assert workflows.started == ["all_shop_events", "eu_orders"]
+    assert replica.duplicates == 0  # the workflow started before the reload is not asked for again
     assert sorted(w for _, w, _ in replica.matches(order(2))) == ["all_shop_events", "eu_orders"]
 
 
 async def test_with_no_change_since_the_last_reload_an_event_reads_the_triggers_no_more() -> None:
-    store, workflows = CountedReads(), Starts()
-    replica = consumer_on(store, workflows)
-    await store.replace_triggers("default", "all_shop_events", "v1", [ORDER], [], 1.0)
-    await replica.reload()
+    replica, store, _ = await replica_that_read("all_shop_events")
     reads = store.trigger_reads
 
-    assert await replica.handle(order(1)) == ["all_shop_events-o-1"]
+    assert await replica.handle(order(1)) == ["run-1"]
     assert await replica.handle(make_event("com.shop.refund", "/shop", {}, id="r-1")) == []  # matches nothing
     assert store.trigger_reads == reads  # the generation said nothing changed: no reload for either
     assert store.generation_reads == 1 + 2  # the reload's, then one for each event
 
 
 async def test_an_event_matching_nothing_starts_the_workflow_deployed_on_its_type_since_the_last_reload() -> None:
-    store, workflows = CountedReads(), Starts()
-    replica = consumer_on(store, workflows)
-    await replica.reload()  # nothing deployed yet
+    replica, store, workflows = await replica_that_read()  # nothing deployed yet
     await store.replace_triggers("default", "eu_orders", "v1", [EU_ORDER], [], 1.0)
 
-    assert await replica.handle(order(1)) == ["eu_orders-o-1"]
+    assert await replica.handle(order(1)) == ["run-1"]
+    assert workflows.started == ["eu_orders"]
 
 
 async def test_events_handled_together_share_one_read_of_the_generation() -> None:
-    store, workflows = CountedReads(), Starts()
-    replica = consumer_on(store, workflows)
-    await store.replace_triggers("default", "all_shop_events", "v1", [ORDER], [], 1.0)
-    await replica.reload()
+    replica, store, workflows = await replica_that_read("all_shop_events")
     before = store.generation_reads
 
     started = await asyncio.gather(*[replica.handle(order(n)) for n in range(20)])
 
-    assert sorted(run for runs in started for run in runs) == sorted(f"all_shop_events-o-{n}" for n in range(20))
+    assert sorted(run for runs in started for run in runs) == sorted(f"run-{n}" for n in range(1, 21))
+    assert workflows.started == ["all_shop_events"] * 20
     # each event needs a read begun after it arrived; the 20 arrived before the first read began
     assert store.generation_reads - before == 1

@@ -4,7 +4,6 @@ trigger and for an HTTP trigger's event; a trigger without one adds nothing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, cast
 
 from knflow import event
@@ -14,6 +13,8 @@ from knflow_control_plane.service.trigger_consumer import TriggerConsumer
 from knflow_control_plane.service.trigger_intake import HTTP_TRIGGER_TYPE
 from knflow_control_plane.service.workflows import Workflows
 from knflow_eventing import EventBus, make_event
+
+from .trigger_doubles import Starts
 
 
 def deployed(workflow: str, kind: str, priority: int | None) -> DeployedTrigger:
@@ -33,26 +34,6 @@ class Rows:
 
     async def record_rejected(self, rejected: list[Any]) -> None:
         raise AssertionError(f"nothing is rejected here: {rejected}")
-
-
-@dataclass
-class Started:
-    run_id: str
-    duplicate: bool = False
-
-
-class Starts:
-    """Workflows that start every run asked for, keeping each run's trigger record."""
-
-    def __init__(self) -> None:
-        self.triggers: dict[str, dict[str, Any]] = {}
-
-    def of(self, project: str) -> Starts:
-        return self
-
-    async def start(self, name: str, inputs: dict[str, Any], *, trigger: dict[str, Any], **_: Any) -> Started:
-        self.triggers[name] = trigger
-        return Started(f"run-{len(self.triggers)}")
 
 
 async def test_event_and_http_triggers_keep_their_priority_in_the_runs_trigger_record() -> None:

@@ -5,7 +5,6 @@ record: accepted, then silently dropped)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any, cast
 
 from knflow import event
@@ -14,6 +13,8 @@ from knflow_control_plane.ports import RunStore
 from knflow_control_plane.service.trigger_consumer import TriggerConsumer
 from knflow_control_plane.service.workflows import Workflows
 from knflow_eventing import EventBus, make_event
+
+from .trigger_doubles import Starts
 
 ORDERS = DeployedTrigger(
     project="default",
@@ -58,26 +59,6 @@ class SlowReads:
     async def reads_begun(self, count: int) -> None:
         while len(self.reads) < count:
             await asyncio.sleep(0)
-
-
-@dataclass
-class Started:
-    run_id: str
-    duplicate: bool = False
-
-
-class Starts:
-    """Workflows that start every run asked for."""
-
-    def __init__(self) -> None:
-        self.started: list[str] = []
-
-    def of(self, project: str) -> Starts:
-        return self
-
-    async def start(self, name: str, inputs: dict[str, Any], **_: Any) -> Started:
-        self.started.append(name)
-        return Started(f"run-{len(self.started)}")
 
 
 async def test_a_read_begun_before_a_deploy_that_finishes_last_does_not_hide_the_deployed_trigger() -> None:
