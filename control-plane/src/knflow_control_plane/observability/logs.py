@@ -2,14 +2,17 @@
 
 The ids travel in a context variable: the orchestrator binds them around each attempt (each attempt is
 its own asyncio task, so a binding never leaks into another), and ``Orchestrator.submit`` binds the
-new run's ids for the rest of the request that started it.
+new run's ids for the rest of the request that started it (:func:`scoped` ends them sooner, where one
+task starts several runs: the trigger consumer, for an event's workflows).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
@@ -27,6 +30,17 @@ def bind(**fields: Any) -> None:
     """
     known = _context.get()
     _context.set({**(known or {}), **{k: v for k, v in fields.items() if v is not None}})
+
+
+@contextlib.contextmanager
+def scoped() -> Iterator[None]:
+    """Bindings made inside the block end with it: the runs one event starts bind their ids one after
+    another in the same task, and a line logged after them is about the event, not the last run."""
+    token = _context.set(_context.get())
+    try:
+        yield
+    finally:
+        _context.reset(token)
 
 
 def bound() -> dict[str, Any]:

@@ -34,6 +34,7 @@ from knflow_eventing import (
 from ..domain.records import DeployedTrigger
 from ..domain.rejections import RejectedEvent
 from ..errors import Conflict, ControlPlaneError, InvalidRequest, NotFound
+from ..observability import logs
 from ..ports import RejectedEvents, TriggerStore
 from .event_waits import EventWaits
 from .handled_events import HandledEvents
@@ -233,7 +234,8 @@ class TriggerConsumer:
             if trigger.topic == topic and for_project(event, row) and matching_triggers(event, [trigger]):
                 tried.add((row.project, row.workflow))
                 try:
-                    started.append(await self._start_matched(event, row, trace_id))
+                    with logs.scoped():  # the run's ids tag the lines of its start only
+                        started.append(await self._start_matched(event, row, trace_id))
                 except _REJECTED as exc:
                     rejected.append(self._rejection(event, topic, exc, row.workflow, row.project))
         return started, rejected, frozenset(tried)
