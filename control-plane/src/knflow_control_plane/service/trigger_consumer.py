@@ -155,9 +155,7 @@ class TriggerConsumer:
         """The (project, workflow, version) of every loaded event trigger on ``knflow.triggers`` that ``event``
         matches (of its project only, when it names one: ``knflowproject``)."""
         return [
-            (row.project, row.workflow, row.version)
-            for row, trigger in self.known.triggers
-            if trigger.topic == TRIGGERS_TOPIC and for_project(event, row) and matching_triggers(event, [trigger])
+            (row.project, row.workflow, row.version) for row in _matching(event, TRIGGERS_TOPIC, self.known.triggers)
         ]
 
     # -- handling one event ------------------------------------------------------------------------
@@ -202,43 +200,34 @@ class TriggerConsumer:
         The triggers held may be older than the event: a deploy on another replica reaches this one's
         periodic reload up to ``refresh`` later, and a file's workflows deploy one at a time. So the
         generation is read after the event arrived: when it is newer than the triggers held, they are
-        read again and the matches they add start too. Otherwise an event matching one workflow of two
+        read again and the workflows they add start too. Otherwise an event matching one workflow of two
         on its type would start one run, silently (found by the replicas' e2e test in CI). The read
-        comes after the first runs' start (before it, it delayed their start: Kafka trigger -> run
-        start p50 3.5 -> 4.6 ms) and serves every event that arrived before it began.
+        comes after the first runs' start, whose latency it would add to (``docs/eventing.md``).
         """
         known = self.known
-        triggers, held, read_at = known.triggers, known.generation, known.as_of
-        started, rejected, tried = await self._start_all_matched(event, topic, trace_id, triggers)
+        held, read_at = known.generation, known.as_of
+        first = _matching(event, topic, known.triggers)
+        started, rejected = await self._start_rows(event, topic, trace_id, first)
         if read_at < received and await known.caught_up(received, held):
-            more, refused, _ = await self._start_all_matched(event, topic, trace_id, known.triggers, skip=tried)
+            tried = {(row.project, row.workflow) for row in first}
+            added = [row for row in _matching(event, topic, known.triggers) if (row.project, row.workflow) not in tried]
+            more, refused = await self._start_rows(event, topic, trace_id, added)
             started, rejected = started + more, rejected + refused
         return started, rejected
 
-    async def _start_all_matched(
-        self,
-        event: CloudEvent,
-        topic: str,
-        trace_id: str | None,
-        triggers: list[tuple[DeployedTrigger, EventTrigger]],
-        skip: frozenset[tuple[str, str]] = frozenset(),
-    ) -> tuple[list[str], list[RejectedEvent], frozenset[tuple[str, str]]]:
-        """The runs ``event`` starts of ``triggers`` (but the (project, workflow) pairs in ``skip``), the
-        refusals, and the pairs tried."""
+    async def _start_rows(
+        self, event: CloudEvent, topic: str, trace_id: str | None, rows: list[DeployedTrigger]
+    ) -> tuple[list[str], list[RejectedEvent]]:
+        """The run ``event`` starts for each of ``rows`` (its id), or why it can start none."""
         started: list[str] = []
         rejected: list[RejectedEvent] = []
-        tried = set(skip)
-        for row, trigger in triggers:
-            if (row.project, row.workflow) in skip:
-                continue
-            if trigger.topic == topic and for_project(event, row) and matching_triggers(event, [trigger]):
-                tried.add((row.project, row.workflow))
-                try:
-                    with logs.scoped():  # the run's ids tag the lines of its start only
-                        started.append(await self._start_matched(event, row, trace_id))
-                except _REJECTED as exc:
-                    rejected.append(self._rejection(event, topic, exc, row.workflow, row.project))
-        return started, rejected, frozenset(tried)
+        for row in rows:
+            try:
+                with logs.scoped():  # the run's ids tag the lines of its start only
+                    started.append(await self._start_matched(event, row, trace_id))
+            except _REJECTED as exc:
+                rejected.append(self._rejection(event, topic, exc, row.workflow, row.project))
+        return started, rejected
 
     def _rejection(
         self, event: CloudEvent, topic: str, exc: Exception, workflow: str | None, project: str | None = None
@@ -388,3 +377,14 @@ class TriggerConsumer:
         with contextlib.suppress(Exception):  # best effort: the traceback is in the log already
             project = project_of_event(delivery.event, self.project)
             await self.store.record_rejected([rejected_event(delivery.event, project, delivery.topic, reason)])
+
+
+def _matching(
+    event: CloudEvent, topic: str, triggers: list[tuple[DeployedTrigger, EventTrigger]]
+) -> list[DeployedTrigger]:
+    """The deployed triggers on ``topic`` that ``event`` matches (of its project only, when it names one)."""
+    return [
+        row
+        for row, trigger in triggers
+        if trigger.topic == topic and for_project(event, row) and matching_triggers(event, [trigger])
+    ]
