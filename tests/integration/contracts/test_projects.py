@@ -3,6 +3,7 @@ and deleted with everything of theirs and nothing of another's."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -46,3 +47,9 @@ async def test_projects_are_created_once_listed_and_deleted_with_what_they_hold(
     assert await projects.list_projects(only="beta") == []
     assert await projects.list_workflows("beta") == [] and await projects.list_event_triggers("beta") == []
     assert len(await projects.list_workflows("alpha")) == 1 and len(await projects.list_event_triggers("alpha")) == 1
+
+
+async def test_replicas_creating_one_project_at_once_make_it_once_and_all_succeed(projects: Everything) -> None:
+    made = await asyncio.gather(*(projects.create_project("gamma", 1.0) for _ in range(8)))
+    assert sorted(made) == [False] * 7 + [True]
+    assert [p["name"] for p in await projects.list_projects(only="gamma")] == ["gamma"]

@@ -25,7 +25,7 @@ from .tables import (
     workflow_versions,
     workflows,
 )
-from .triggers import bump_generation
+from .triggers import bump_generation, insert_ignoring
 
 #: Deployments that still serve: a project holding one is not deleted unless forced (undeployed first).
 DEPLOYED = ("ready", "deploying")
@@ -47,11 +47,10 @@ _OWNED = (
 
 
 def create_project(conn: Connection, project: str, now: float) -> bool:
-    """Create ``project``; False when it exists already."""
-    if conn.execute(sa.select(projects.c.id).where(projects.c.id == project)).first() is not None:
-        return False
-    conn.execute(projects.insert().values(id=project, created_at=now))
-    return True
+    """Create ``project``; False when it exists already (replicas starting together each create
+    ``default``: a look before the insert let both insert, and one failed its start on the key)."""
+    inserted = conn.execute(insert_ignoring(conn, projects).values(id=project, created_at=now))
+    return bool(inserted.rowcount)
 
 
 def list_projects(conn: Connection, only: str | None = None) -> list[dict[str, Any]]:
