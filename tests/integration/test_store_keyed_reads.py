@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from knflow_control_plane.adapters.sqlalchemy.database import _BEGIN_KEYED
-from knflow_control_plane.adapters.sqlalchemy.dialect_writes import PERSIST_PG
+from knflow_control_plane.adapters.sqlalchemy.dialect_writes import PERSIST_PG, Writes, document
 from knflow_control_plane.adapters.sqlalchemy.dialects import LOAD_PG_NAMED
 from knflow_control_plane.adapters.sqlalchemy.raw import Plans
 from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
@@ -62,7 +62,7 @@ def _rows_of(node: dict[str, Any], table: str) -> int:
 async def test_a_completion_in_a_wide_run_loads_only_its_step_and_dependents(pg_store: SqlAlchemyStore) -> None:
     siblings = await _running_siblings(pg_store)
     one = siblings[0]
-    keys = [{"run_key": one.run_id, "step_key": one.step}]
+    keys = [(one.run_id, one.step)]
     params = {"keys": keys, "b_runs": [one.run_id], "bind": [], "bound": 1, "every": False}
     # the sibling (named, then once more for the lookup of its dependents) and the join it releases
     read = await _steps_read(pg_store, LOAD_PG_NAMED, params)
@@ -71,7 +71,7 @@ async def test_a_completion_in_a_wide_run_loads_only_its_step_and_dependents(pg_
 
 async def test_a_batch_of_completions_loads_each_step_once(pg_store: SqlAlchemyStore) -> None:
     siblings = await _running_siblings(pg_store)
-    keys = [{"run_key": c.run_id, "step_key": c.step} for c in siblings[:10]]
+    keys = [(c.run_id, c.step) for c in siblings[:10]]
     params = {"keys": keys, "b_runs": [siblings[0].run_id], "bind": [], "bound": 10, "every": False}
     # ten named (each read twice: itself, and its dependents' list), and once the join all ten release
     read = await _steps_read(pg_store, LOAD_PG_NAMED, params)
@@ -89,8 +89,8 @@ async def test_writing_a_step_of_a_wide_run_looks_up_that_step_only(pg_store: Sq
         **{"run_key": one.run_id, "step_key": one.step, "w_status": "succeeded", "set_outputs": True},
         "outputs": {"result": 1},
     }
-    document = {"steps": [row], "ends": [], "starts": [], "runs": [], "events": []}
-    params = {"writes": document, "end_ids": [], "run_ids": [one.run_id], "now": now}
+    writes = document(Writes(steps=[row]))
+    params = {"writes": writes, "end_ids": [], "run_ids": [one.run_id], "now": now}
     # the Update node counts the row it wrote, the index scan the row it found
     read = await _steps_read(pg_store, PERSIST_PG, params)
     assert read <= 2 < WIDTH

@@ -53,7 +53,7 @@ async def test_a_batch_of_successes_finds_its_rows_by_index(postgres_store: SqlA
     claims = await _populated(postgres_store)
     params = {
         "b_runs": sorted({c.run_id for c in claims}),
-        "keys": [{"run_key": c.run_id, "step_key": c.step} for c in claims],
+        "keys": [(c.run_id, c.step) for c in claims],
         "bind": [],
         "bound": len(claims),
         "due": False,
@@ -77,22 +77,22 @@ def _writes(claims: list[Claim]) -> dict[str, Any]:
     now = time.time()
     step = {"status": "running", "waiting_on": 0, "ready_at": now, "attempts": 2, "budget_start": 0}
     step |= {"infra_failures": 0, "error": None, "started_at": now, "finished_at": None, "lease_owner": W.name}
-    step = {f"w_{k}": v for k, v in step.items()} | {"w_lease_expires_at": now + W.lease}
+    step = {f"w_{k}": v for k, v in step.items()} | {"w_lease_expires_at": now + W.lease, "w_wake_at": None}
     step |= {"set_outputs": False, "outputs": None}
     again = {"number": 2, "status": "running", "inputs": {}, "outputs": None, "error": None, "logs": ""}
     again |= {"worker": W.name, "started_at": now, "finished_at": None}
-    writes = {
-        "steps": [{"run_key": c.run_id, "step_key": c.step, **step} for c in claims],
-        "ends": [
+    run = {"run_key": claims[0].run_id, "w_status": "failed", "w_remaining": 1, "w_error": {"type": "X"}}
+    writes = dialect_writes.Writes(
+        steps=[{"run_key": c.run_id, "step_key": c.step, **step} for c in claims],
+        ended=[
             {"w_id": c.attempt_id, "w_status": "lost", "w_outputs": None, "w_error": None, "w_logs": None}
             for c in claims
         ],
-        "starts": [{"id": f"{c.attempt_id}-2", "run_id": c.run_id, "step": c.step, **again} for c in claims],
-        "runs": [{"run_key": claims[0].run_id, "w_status": "failed", "w_remaining": 1, "w_error": {"type": "X"}}],
-        "events": [],
-    }
+        started=[{"id": f"{c.attempt_id}-2", "run_id": c.run_id, "step": c.step, **again} for c in claims],
+        runs=[run | {"w_result": None, "w_finished_at": None}],
+    )
     return {
-        "writes": writes,
+        "writes": dialect_writes.document(writes),
         "end_ids": [c.attempt_id for c in claims],
         "run_ids": sorted({c.run_id for c in claims}),
         "now": now,

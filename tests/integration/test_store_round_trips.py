@@ -179,7 +179,7 @@ async def test_a_success_reads_the_run_once_however_many_steps_it_releases(pg_st
 
     def load(conn: RawConnection) -> list[Any]:
         conn.execute_later(dialects.LOCK_MANY_PG, {"b_runs": [seed.run_id]})
-        params = {"b_runs": [seed.run_id], "keys": [{"run_key": seed.run_id, "step_key": seed.step}], "bind": []}
+        params = {"b_runs": [seed.run_id], "keys": [(seed.run_id, seed.step)], "bind": []}
         params |= {"bound": 1, "due": False}
         return conn.execute(dialects.LOAD_PG, {**params, "every": False, "now": time.time()}).all()
 
@@ -215,7 +215,7 @@ async def test_statements_after_the_load_plan_as_the_session_does(pg_store: SqlA
         conn.execute_later(dialects.LOCK_MANY_PG, {"b_runs": [seed.run_id]})
         state = dialects.POSTGRES.load(
             conn,
-            {"b_runs": [seed.run_id], "keys": [{"run_key": seed.run_id, "step_key": seed.step}], "bind": []}
+            {"b_runs": [seed.run_id], "keys": [(seed.run_id, seed.step)], "bind": []}
             | {"names": [seed.step], "bound": 1, "due": False, "every": False, "now": time.time()},
         )
         return len(state[1]), conn._driver.run("SHOW plan_cache_mode", [], True)[0][0][0]

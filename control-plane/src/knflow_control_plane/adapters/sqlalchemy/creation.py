@@ -108,7 +108,8 @@ def _insert_pg(conn: AnyConnection, batch: list[Creation], rng: random.Random, u
             events += [{**e, "seq": len(events) + i} for i, e in enumerate(rows.events)]
     owner = next((c.worker.name for c in batch if c.worker is not None), None)
     now = max(c.now for c in batch)
-    created = set(conn.execute(pg.CREATE_PG, {**params, "owner": owner, "now": now}).one().created or ())
+    recordsets = {name: pg.positional(name, given) for name, given in params.items()}
+    created = set(conn.execute(pg.CREATE_PG, {**recordsets, "owner": owner, "now": now}).one().created or ())
     return [
         Transition(c.new.run_id, first.run_status, list(first.claims), list(first.events))
         if c.new.run_id in created

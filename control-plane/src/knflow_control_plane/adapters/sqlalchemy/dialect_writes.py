@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ...domain.model import AttemptStatus
-from .statements_pg import _recordset
+from .statements_pg import _recordset, positional
 from .tables import Json, attempts, outbox, runs, steps
 
 RUNNING_ATTEMPT = AttemptStatus.RUNNING.value
@@ -78,8 +78,8 @@ WRITE_RUN = (
 )
 
 
-#: Every table's rows of a plan, one JSON document (``{"steps": [...], "ends": [...], ...}``): one value
-#: to encode and to send as a literal with the ``COMMIT`` instead of one a table.
+#: Every table's rows of a plan, one JSON document (``{"steps": [...], "ends": [...], ...}``, see
+#: :func:`document`): one value to encode and to send as a literal with the ``COMMIT`` instead of one a table.
 _WRITES = sa.bindparam("writes", type_=Json)
 
 
@@ -166,6 +166,17 @@ _written_events = (
     .returning(outbox.c.id)
     .cte("written_events")
 )
+
+
+def document(writes: Writes) -> dict[str, list[tuple[Any, ...]]]:
+    """``writes`` as ``PERSIST_PG``'s ``writes``: each table's rows as arrays (``statements_pg.positional``)."""
+    return {
+        "steps": positional("w_steps", writes.steps),
+        "ends": positional("w_ends", writes.ended),
+        "starts": positional("w_starts", writes.started),
+        "runs": positional("w_runs", writes.runs),
+        "events": positional("w_events", writes.events),
+    }
 
 
 def _count(cte: Any) -> Any:

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql
 
 from ...domain.model import RetryPolicy, StepStatus
 from . import statements as st
-from .dialect_writes import END_ATTEMPT, PERSIST_PG, WRITE_RUN, WRITE_STEP, Writes
+from .dialect_writes import END_ATTEMPT, PERSIST_PG, WRITE_RUN, WRITE_STEP, Writes, document
 from .json_columns import dumps, loads
 from .raw import AnyConnection, compiled_once, execute_later, plan_generically
 from .statements_pg import _recordset
@@ -308,7 +308,7 @@ class SqliteDialect:
                 run_rows = _runs_of(rows)
                 step_rows = [row for row in rows if row.name is not None]
             else:  # several runs (a merged batch): each run's own steps, exactly
-                params["keys_json"] = dumps([[key["run_key"], key["step_key"]] for key in params["keys"]])
+                params["keys_json"] = dumps(params["keys"])
                 run_rows = _runs_of(conn.execute(LOAD_RUNS_SQLITE, params).all())
                 step_rows = list(conn.execute(LOAD_KEYS_SQLITE, params).all())
         else:
@@ -364,16 +364,9 @@ class PostgresDialect:
 
     def persist(self, conn: AnyConnection, writes: Writes, now: float) -> None:
         """Write ``writes`` by one statement, sent with the ``COMMIT`` (nothing reads its counts)."""
-        document = {
-            "steps": writes.steps,
-            "ends": writes.ended,
-            "starts": writes.started,
-            "runs": writes.runs,
-            "events": writes.events,
-        }
         # the rows' keys again as arrays: the index conditions of the attempts' and runs' updates
         end_ids, run_ids = [row["w_id"] for row in writes.ended], [row["run_key"] for row in writes.runs]
-        params = {"writes": document, "end_ids": end_ids, "run_ids": run_ids, "now": now}
+        params = {"writes": document(writes), "end_ids": end_ids, "run_ids": run_ids, "now": now}
         execute_later(conn, PERSIST_PG, params)
 
 

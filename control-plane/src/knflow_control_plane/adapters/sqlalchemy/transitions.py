@@ -111,7 +111,7 @@ def load_for(
     bindings when they may start now), the ready steps when a timer fired, or every step (a fact that
     ends or retries the run)."""
     names: set[str] = set()
-    keys: list[dict[str, str]] = []
+    keys: list[tuple[str, str]] = []
     bound, due, every = 1, False, False
     for run_id, run_facts in facts.items():
         named = set()
@@ -123,7 +123,7 @@ def load_for(
             else:
                 every = True
         names |= named
-        keys += [{"run_key": run_id, "step_key": name} for name in sorted(named)]
+        keys += [(run_id, name) for name in sorted(named)]
         bound = max(bound, len(named))
     run_ids = sorted(facts)
     return _select(conn, dialect, run_ids, names=sorted(names), keys=keys, bound=bound, due=due, every=every, now=now)
@@ -136,7 +136,7 @@ def _select(
     *,
     names: list[str],
     now: float,
-    keys: list[dict[str, str]] | None = None,
+    keys: list[tuple[str, str]] | None = None,
     bound: int = 1,
     due: bool = False,
     every: bool = False,
@@ -145,11 +145,11 @@ def _select(
     if not run_ids:
         return {}
     if keys is None:
-        keys = [{"run_key": run_id, "step_key": name} for run_id in run_ids for name in names]
+        keys = [(run_id, name) for run_id in run_ids for name in names]
     params = {
         "b_runs": run_ids,
         "names": names,  # SQLite: the steps of any of the runs by these names (a batch there is one run's)
-        "keys": keys,  # Postgres: exactly these (a batch there spans runs)
+        "keys": keys,  # Postgres: exactly these (a batch there spans runs), as (run, step) pairs
         "bind": list(bind),
         "bound": bound,
         "due": due,
