@@ -20,6 +20,9 @@ from knflow.spec import EventTrigger
 from ..domain.records import DeployedTrigger
 from .trigger_events import event_trigger
 
+#: Seconds between whole reads of the triggers when their generation says nothing changed (``refresh``).
+FULL_EVERY = 60.0
+
 
 class TriggerReads(Protocol):
     """What is read of the store: every project's event triggers, and their generation."""
@@ -40,6 +43,8 @@ class KnownTriggers:
         self.as_of = float("-inf")
         self.loaded = asyncio.Event()
         self._reloading: asyncio.Task[None] | None = None
+        #: when the newest whole read installed began (monotonic)
+        self._full_at = float("-inf")
         #: the newest read of the generation, and when it began
         self._generation_read: tuple[float, asyncio.Future[int] | None] = (float("-inf"), None)
 
@@ -59,8 +64,28 @@ class KnownTriggers:
         if began < self.as_of:
             return
         self.triggers = [(row, event_trigger(row.trigger)) for row in rows]
-        self.generation, self.as_of = generation, began
+        self.generation, self.as_of, self._full_at = generation, began, began
         self.loaded.set()
+
+    async def refresh(self, *, full_every: float = FULL_EVERY) -> None:
+        """The periodic look for changes made on other replicas: the triggers are read again when their
+        generation grew (or ``full_every`` seconds after the last whole read); otherwise the one small
+        read of the generation shows that those held are still current, as of when it began.
+
+        A whole read a second on every replica was most of what an idle consumer did: a query of every
+        project's triggers through SQLAlchemy, on the event loop a step's work shares. The whole read that
+        comes anyway every ``full_every`` seconds covers a change whose writer did not count it: a replica
+        of a version before the generation, during a rolling upgrade.
+        """
+        began = time.monotonic()
+        if not self.loaded.is_set() or began - self._full_at >= full_every:
+            await self.reload()
+            return
+        generation = await self._generation_after(began)  # shared with the events that wait for one
+        if generation > self.generation:
+            await self._known_since(began)  # shared with an event's reread, if one is under way
+        elif generation == self.generation:  # nothing committed since those held were read: current now
+            self.as_of = max(self.as_of, began)
 
     async def caught_up(self, arrived: float, held: int) -> bool:
         """Make the triggers include every change committed before ``arrived``, for a caller that matched

@@ -74,7 +74,8 @@ class TriggerConsumer:
         project: the project whose triggers are matched.
         group: the consumer group of every replica.
         concurrency: events handled at once per replica.
-        refresh: seconds between reloads of the deployed triggers (new topics are subscribed then).
+        refresh: seconds between looks for changes of the deployed triggers (``KnownTriggers.refresh``:
+            their generation; the triggers are read again when it grew, and new topics subscribed).
         tracing: makes consume spans (None when tracing is off).
         waits: resumes the steps waiting for an event (``wait_for_event``), before its runs start.
     """
@@ -307,7 +308,7 @@ class TriggerConsumer:
         outage = Outage("reading the event triggers (the last ones read are kept)", log, base=self.refresh)
         while True:
             try:
-                await self.reload()
+                await self.known.refresh()
                 outage.succeeded()
             except ControlPlaneError as exc:
                 await asyncio.sleep(outage.failed(exc))  # one line when the outage starts, one when it ends
