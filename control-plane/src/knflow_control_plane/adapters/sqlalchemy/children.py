@@ -35,9 +35,9 @@ def start_child(
     after it both. None when the step no longer runs the claimed attempt under this worker's lease
     (the run was cancelled, the lease expired): nothing is created.
     """
-    conn.execute(
-        sa.select(runs.c.id).where(runs.c.id == claim.run_id).with_for_update()
-    )  # the parent's transitions wait
+    # The parent's row locked (its transitions wait) and its version bumped: a completion read before
+    # this changed its step must not be written over it (``transitions.SqlRunStates``).
+    conn.execute(runs.update().where(runs.c.id == claim.run_id).values(version=runs.c.version + 1))
     held = conn.execute(
         sa.select(steps.c.status, steps.c.attempts, steps.c.lease_owner).where(
             steps.c.run_id == claim.run_id, steps.c.name == claim.step

@@ -149,10 +149,18 @@ class Database:
                 raise StoreUnavailable(f"the run store is unavailable: {store_errors.reason(exc)}") from exc
             raise
 
-    async def run_raw(self, fn: Callable[..., T], *args: Any, new_run: bool = False, transaction: bool = True) -> T:
+    async def run_raw(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        new_run: bool = False,
+        transaction: bool = True,
+        reads_first: bool = False,
+    ) -> T:
         """Like :meth:`run`, with ``fn`` given a :class:`RawConnection` on the driver: for transactions
         whose every statement is prebuilt (the hot path), at the driver's cost instead of SQLAlchemy's.
-        ``transaction=False``: see :meth:`read_raw`.
+        ``transaction=False``: see :meth:`read_raw`. ``reads_first`` (Postgres): the reads before the
+        first write run outside the transaction (``raw_asyncpg.AsyncpgDriver.begin``).
 
         Raises:
             StoreUnavailable: when the database cannot be reached.
@@ -164,7 +172,7 @@ class Database:
                 result: T = await self._thread.submit(fn, args, raw=True)
                 return result
             async with self._admission.slot(urgent=not new_run):
-                return await self._run_raw_asyncpg(fn, args, transaction=transaction)
+                return await self._run_raw_asyncpg(fn, args, transaction=transaction, reads_first=reads_first)
         except StoreUnavailable:
             raise
         except Exception as exc:
@@ -182,12 +190,16 @@ class Database:
         """
         return await self.run_raw(fn, *args, transaction=False)
 
-    async def _run_raw_asyncpg(self, fn: Callable[..., T], args: tuple[Any, ...], *, transaction: bool = True) -> T:
+    async def _run_raw_asyncpg(
+        self, fn: Callable[..., T], args: tuple[Any, ...], *, transaction: bool = True, reads_first: bool = False
+    ) -> T:
         from sqlalchemy.util import greenlet_spawn
 
-        return await greenlet_spawn(self._on_pooled_connection, fn, args, transaction)
+        return await greenlet_spawn(self._on_pooled_connection, fn, args, transaction, reads_first)
 
-    def _on_pooled_connection(self, fn: Callable[..., T], args: tuple[Any, ...], transaction: bool) -> T:
+    def _on_pooled_connection(
+        self, fn: Callable[..., T], args: tuple[Any, ...], transaction: bool, reads_first: bool = False
+    ) -> T:
         """``fn`` on a connection of the pool, in the greenlet :meth:`_run_raw_asyncpg` spawned.
 
         The checkout happens in the same greenlet as the transaction: an ``AsyncConnection`` costs a
@@ -203,7 +215,7 @@ class Database:
             raw = RawConnection(self._plans, driver)
             if not transaction:
                 return fn(raw, *args)
-            driver.begin(_BEGIN_KEYED)
+            driver.begin(_BEGIN_KEYED, reads_first=reads_first)
             try:
                 result = fn(raw, *args)
                 driver.commit()

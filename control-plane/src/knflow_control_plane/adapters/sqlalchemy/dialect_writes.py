@@ -33,9 +33,13 @@ class Writes:
     started: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: Postgres: every run a plan changes, with the version its state was read at when that read was
+    #: made outside the run's lock (None: read under it). Each one's version is bumped; one that moved
+    #: since it was read fails the whole statement (``knflow_runs_moved``, migration 0017).
+    planned: dict[str, int | None] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.steps or self.ended or self.started or self.runs or self.events)
+        return bool(self.steps or self.ended or self.started or self.runs or self.events or self.planned)
 
 
 def _any(column: Any, name: str) -> Any:
@@ -144,13 +148,33 @@ _started = (
     .cte("started")
 )
 _RUN_WRITTEN = ("status", "remaining", "result", "error", "finished_at")
-_run_rows = _part("runs", sa.column("run_key", sa.String), *(_prefixed(runs, c) for c in _RUN_WRITTEN))
+#: Every run planned: its version bumped; its columns written when ``changed``; ``expected``, the version
+#: its state was read at outside the lock (NULL: read under it, nothing to compare).
+_run_rows = _part(
+    "runs",
+    sa.column("run_key", sa.String),
+    sa.column("changed", sa.Boolean),
+    *(_prefixed(runs, c) for c in _RUN_WRITTEN),
+    sa.column("expected", sa.BigInteger),
+)
 _written_runs = (
     runs.update()
     .where(runs.c.id == _run_rows.c.run_key, _any(runs.c.id, "run_ids"))
-    .values(**{c: _run_rows.c[f"w_{c}"] for c in _RUN_WRITTEN})
+    .values(
+        version=runs.c.version + 1,
+        **{c: sa.case((_run_rows.c.changed, _run_rows.c[f"w_{c}"]), else_=runs.c[c]) for c in _RUN_WRITTEN},
+    )
     .returning(runs.c.id)
     .cte("written_runs")
+)
+# The runs read outside their lock that another transaction changed (or deleted) since: the statement
+# sees the runs as they were before it (and after the lock it comes behind), so this compares with the
+# version committed last.
+_moved = (
+    sa.select(sa.func.array_agg(_run_rows.c.run_key))
+    .select_from(_run_rows.outerjoin(runs, runs.c.id == _run_rows.c.run_key))
+    .where(_run_rows.c.expected.is_not(None), runs.c.version.is_distinct_from(_run_rows.c.expected))
+    .scalar_subquery()
 )
 _events = _part(
     "events",
@@ -168,15 +192,37 @@ _written_events = (
 )
 
 
+#: A planned run's row when the plan leaves its columns as they are.
+_UNCHANGED = dict.fromkeys(f"w_{c}" for c in _RUN_WRITTEN)
+
+
 def document(writes: Writes) -> dict[str, list[tuple[Any, ...]]]:
-    """``writes`` as ``PERSIST_PG``'s ``writes``: each table's rows as arrays (``statements_pg.positional``)."""
+    """``writes`` as ``PERSIST_PG``'s ``writes``: each table's rows as arrays (``statements_pg.positional``);
+    a row of ``runs`` for every run planned (``writes.planned``) or changed."""
+    changed = {row["run_key"]: row for row in writes.runs}
+    run_rows = [
+        {**changed.get(run_id, _UNCHANGED), "run_key": run_id, "changed": run_id in changed, "expected": expected}
+        for run_id, expected in _planned(writes).items()
+    ]
     return {
         "steps": positional("w_steps", writes.steps),
         "ends": positional("w_ends", writes.ended),
         "starts": positional("w_starts", writes.started),
-        "runs": positional("w_runs", writes.runs),
+        "runs": positional("w_runs", run_rows),
         "events": positional("w_events", writes.events),
     }
+
+
+def run_ids(writes: Writes) -> list[str]:
+    """The runs ``document`` writes a row of (the index condition of ``PERSIST_PG``'s update of runs)."""
+    return list(_planned(writes))
+
+
+def _planned(writes: Writes) -> dict[str, int | None]:
+    """Every run planned or changed, with the version it is expected at (None: none to compare)."""
+    if all(row["run_key"] in writes.planned for row in writes.runs):
+        return writes.planned
+    return {**dict.fromkeys(row["run_key"] for row in writes.runs), **writes.planned}
 
 
 def _count(cte: Any) -> Any:
@@ -185,5 +231,6 @@ def _count(cte: Any) -> Any:
 
 #: A plan's writes, every table in one statement (Postgres): a statement is a round trip there.
 PERSIST_PG = sa.select(
-    *(_count(c).label(c.name) for c in (_written_steps, _ended, _started, _written_runs, _written_events))
+    *(_count(c).label(c.name) for c in (_written_steps, _ended, _started, _written_runs, _written_events)),
+    sa.func.knflow_runs_moved(sa.func.coalesce(_moved, sa.literal_column("'{}'::text[]"))).label("moved"),
 )

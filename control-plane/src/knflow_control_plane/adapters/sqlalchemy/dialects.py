@@ -27,9 +27,9 @@ from sqlalchemy.dialects import postgresql
 
 from ...domain.model import RetryPolicy, StepStatus
 from . import statements as st
-from .dialect_writes import END_ATTEMPT, PERSIST_PG, WRITE_RUN, WRITE_STEP, Writes, document
+from .dialect_writes import END_ATTEMPT, PERSIST_PG, WRITE_RUN, WRITE_STEP, Writes, document, run_ids
 from .json_columns import dumps, loads
-from .raw import AnyConnection, compiled_once, execute_later, plan_generically
+from .raw import AnyConnection, compiled_once, execute_later, plan_generically, planned_generically
 from .statements_pg import _recordset
 from .tables import runs, steps
 
@@ -140,6 +140,7 @@ def _run_head(step_name: Any) -> list[Any]:
         runs.c.trace_id.label("run_trace_id"),
         runs.c.project.label("run_project"),
         runs.c.concurrency_key.label("run_concurrency_key"),
+        runs.c.version.label("run_version"),
     ]
 
 
@@ -256,6 +257,9 @@ def _any(column: Any, name: str) -> Any:
 LOAD_RUNS_SQLITE, LOAD_NAMED_SQLITE, LOAD_KEYS_SQLITE, LOAD_DUE_SQLITE, LOAD_ALL_SQLITE = _load_sqlite()
 LOAD_PG = _load_pg()
 LOAD_PG_NAMED = _load_pg_named()
+# The same, read outside a transaction (a completion's first try: ``transitions.SqlRunStates``), where no
+# ``SET LOCAL`` can ask for its generic plan: its parameters read so that Postgres keeps that plan itself.
+LOAD_PG_NAMED_UNLOCKED = planned_generically(_load_pg_named())
 OUTPUTS_SQLITE = _outputs(_in_list)
 OUTPUTS_PG = _outputs(_any)
 # The runs' rows locked, nothing read: held, to go with the load (Postgres).
@@ -299,8 +303,9 @@ class SqliteDialect:
     name = "sqlite"
     outputs_statement = OUTPUTS_SQLITE
 
-    def load(self, conn: AnyConnection, params: dict[str, Any]) -> tuple[Rows, Rows]:
-        """The runs' rows and those of the steps named and their dependents, the ready ones, or all."""
+    def load(self, conn: AnyConnection, params: dict[str, Any], *, unlocked: bool = False) -> tuple[Rows, Rows]:
+        """The runs' rows and those of the steps named and their dependents, the ready ones, or all
+        (``unlocked`` changes nothing: one writer at a time)."""
         step_rows: list[Any] = []
         if params["names"] and not params["every"]:  # an attempt's end: its run and steps by one statement
             if len(params["b_runs"]) == 1:
@@ -345,12 +350,13 @@ class PostgresDialect:
     name = "postgresql"
     outputs_statement = OUTPUTS_PG
 
-    def load(self, conn: AnyConnection, params: dict[str, Any]) -> tuple[Rows, Rows]:
+    def load(self, conn: AnyConnection, params: dict[str, Any], *, unlocked: bool = False) -> tuple[Rows, Rows]:
         """The runs' rows and the steps' rows :func:`_wanted_pg` names, by one statement (a run's first row
-        carries its columns)."""
+        carries its columns). ``unlocked``: read before the transaction (its runs not locked)."""
         named = params["keys"] and not params["every"] and not params["due"]
         plan_generically(conn)  # its custom plan costs Postgres four times its execution
-        rows = conn.execute(LOAD_PG_NAMED if named else LOAD_PG, params).all()
+        statement = (LOAD_PG_NAMED_UNLOCKED if unlocked else LOAD_PG_NAMED) if named else LOAD_PG
+        rows = conn.execute(statement, params).all()
         return [r for r in rows if r.run_inputs is not None], [r for r in rows if r.name is not None]
 
     def lock(self, conn: AnyConnection, run_ids: Sequence[str], *, skip_locked: bool) -> list[str]:
@@ -365,8 +371,8 @@ class PostgresDialect:
     def persist(self, conn: AnyConnection, writes: Writes, now: float) -> None:
         """Write ``writes`` by one statement, sent with the ``COMMIT`` (nothing reads its counts)."""
         # the rows' keys again as arrays: the index conditions of the attempts' and runs' updates
-        end_ids, run_ids = [row["w_id"] for row in writes.ended], [row["run_key"] for row in writes.runs]
-        params = {"writes": document(writes), "end_ids": end_ids, "run_ids": run_ids, "now": now}
+        end_ids = [row["w_id"] for row in writes.ended]
+        params = {"writes": document(writes), "end_ids": end_ids, "run_ids": run_ids(writes), "now": now}
         execute_later(conn, PERSIST_PG, params)
 
 

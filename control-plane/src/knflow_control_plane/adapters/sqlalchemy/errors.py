@@ -88,6 +88,12 @@ def _asyncpg_classes() -> tuple[type[BaseException], ...]:
     )
 
 
+def moved(exc: BaseException) -> bool:
+    """Whether ``exc`` is a serialization failure (SQLSTATE 40001): on the raw path, writes planned from a
+    read outside the runs' lock that found a run changed since (``dialect_writes.PERSIST_PG``)."""
+    return _sqlstate(exc) == "40001"
+
+
 def reason(exc: BaseException) -> str:
     """What a client may be told about the outage ``exc``: the condition, never a statement or parameters."""
     known = _outage(_sqlstate(exc))

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from .json_columns import json_bind, json_result
 
@@ -339,6 +340,20 @@ class SqliteDriver:
 
 #: What a transition function runs on: SQLAlchemy's connection or the raw one.
 AnyConnection: TypeAlias = "Connection | RawConnection"
+
+
+def planned_generically(statement: ClauseElement) -> Any:
+    """``statement`` with each parameter read through a one-row subquery (``$1`` -> ``((SELECT $1::T)::T)``):
+    an InitPlan, whose value no plan knows in advance, so that Postgres's custom plans cost what its
+    generic one does and it keeps the generic one after its five trial runs. For a statement run outside
+    a transaction, where no ``SET LOCAL plan_cache_mode`` can ask for it (``docs/performance.md``)."""
+
+    def through_subquery(element: Any, **_: Any) -> Any:
+        if isinstance(element, sa.BindParameter) and element.required:  # a parameter, not a constant
+            return sa.cast(sa.select(sa.cast(element, element.type)).scalar_subquery(), element.type)
+        return None
+
+    return replacement_traverse(statement, {}, through_subquery)
 
 
 def plan_generically(conn: AnyConnection) -> None:

@@ -27,6 +27,9 @@ from typing import Any
 _COUNT = re.compile(r"(\d+)$")
 _GENERIC = "SET LOCAL plan_cache_mode = force_generic_plan"
 _AS_BEFORE = "SET LOCAL plan_cache_mode = DEFAULT"
+#: How the reads ``begin(reads_first=True)`` runs outside the transaction start (the caller's loads: a
+#: ``WITH`` of theirs modifies nothing; an INSERT or UPDATE ... RETURNING waits for the transaction).
+_READS = ("SELECT", "WITH")
 
 
 class NoLiteral(ValueError):
@@ -102,12 +105,18 @@ class AsyncpgDriver:
         self._sent = False
         self._generic = False  # the transaction's plan_cache_mode is force_generic_plan now
         self._generic_next = False  # the next statement is to run with a generic plan
+        self._reads_first = False  # reads before the first write run outside the transaction
 
-    def begin(self, sql: str) -> None:
-        """Open a transaction with ``sql`` (``BEGIN`` and its settings), sent with the first statement."""
+    def begin(self, sql: str, *, reads_first: bool = False) -> None:
+        """Open a transaction with ``sql`` (``BEGIN`` and its settings), sent with the first statement;
+        with ``reads_first``, with the first statement that writes or is held: the reads before it run
+        outside the transaction, each in a snapshot of its own (the caller checks, within the
+        transaction, that what it read has not changed: ``transitions.SqlRunStates``), and promises that
+        none of them writes."""
         self._begin, self._held = sql, []
         self._in_transaction, self._sent = True, False
         self._generic = self._generic_next = False
+        self._reads_first = reads_first
 
     def commit(self) -> None:
         """Send what is held, and ``COMMIT``, in one message (nothing at all if nothing ran)."""
@@ -137,6 +146,10 @@ class AsyncpgDriver:
             self._generic_next = True
 
     def run(self, sql: str, args: list[Any], returns_rows: bool) -> tuple[Sequence[Sequence[Any]], int]:
+        if self._reads_first and returns_rows and not (self._sent or self._held) and sql.startswith(_READS):
+            self._generic_next = False  # no SET LOCAL outside a transaction: a statement read so plans itself
+            rows = self._await(self.connection.fetch(sql, *args))
+            return rows, len(rows)
         self._send_held()
         if returns_rows:
             rows = self._await(self.connection.fetch(sql, *args))

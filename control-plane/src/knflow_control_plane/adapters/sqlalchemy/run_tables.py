@@ -37,6 +37,9 @@ runs = sa.Table(
     sa.Column("priority", sa.Integer, nullable=True),
     sa.Column("queued_at", Time, nullable=True),
     sa.Column("run_timeout", Time, nullable=True),
+    # Bumped by every transition of the run on Postgres (``dialect_writes.PERSIST_PG``): a completion
+    # planned from a read outside its transaction is written only if it is still the one read.
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index(None, "project", "id"),
     sa.Index(None, "project", "workflow", "id"),
     sa.Index(None, "project", "status", "id"),

@@ -93,7 +93,7 @@ class SqlAlchemyStore:
         return str(hash(run_id) % LANES) if self.db.dialect == "postgresql" else run_id
 
     async def _complete_batch(self, _lane: str, batch: list[batches.Completion]) -> list[Transition]:
-        return await self.db.run_raw(batches.complete_batch, batch, self.rng, self.outbox)
+        return await batches.record(self.db, batch, self.rng, self.outbox)
 
     async def claim_ready(self, now: float, worker: Worker) -> list[Transition]:
         """Claim ready steps across runs."""

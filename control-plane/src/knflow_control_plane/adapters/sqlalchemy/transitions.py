@@ -48,36 +48,62 @@ def transition(
     use_outbox: bool = False,
     share_room: bool = False,
     workers: Mapping[str, Worker | None] | None = None,
+    unlocked: bool = False,
 ) -> dict[str, Plan | None]:
-    """:func:`apply_facts` in the transaction of ``conn``."""
-    states = SqlRunStates(conn, use_outbox=use_outbox)
+    """:func:`apply_facts` in the transaction of ``conn`` (``unlocked``: see :class:`SqlRunStates`)."""
+    states = SqlRunStates(conn, use_outbox=use_outbox, unlocked=unlocked)
     return apply_facts(states, facts, context, skip_locked=skip_locked, share_room=share_room, workers=workers)
 
 
 class SqlRunStates:
-    """:class:`~...ports.store.RunStates` on one SQL transaction, through the dialect's one path."""
+    """:class:`~...ports.store.RunStates` on one SQL transaction, through the dialect's one path.
 
-    def __init__(self, conn: AnyConnection, *, use_outbox: bool):
+    ``unlocked`` (Postgres, a transaction begun with ``reads_first``): the runs are read before the
+    transaction and locked only to be written, in the message that writes them and commits, two round
+    trips instead of three. Each run's ``version`` is read with it, and the writes fail whole
+    (SQLSTATE 40001) when one moved since: the caller then applies the facts again, locked as usual
+    (``batches.record``). Whatever the plan does after its writes (admitting
+    queued runs) runs locked, behind them.
+    """
+
+    def __init__(self, conn: AnyConnection, *, use_outbox: bool, unlocked: bool = False):
         self.conn, self.dialect, self.use_outbox = conn, dialect_of(conn), use_outbox
+        #: Whether its runs have versions to bump (Postgres: SQLite has one writer, nothing to compare).
+        self.versioned = isinstance(self.dialect, PostgresDialect)
+        self.unlocked = unlocked and self.versioned
+        #: Each run's version as first read, while ``unlocked``.
+        self.versions: dict[str, int] = {}
 
     def lock(self, run_ids: Sequence[str], *, skip_locked: bool) -> list[str]:
-        """The runs' rows locked (Postgres; SQLite has one writer): the ids held."""
+        """The runs' rows locked (Postgres; SQLite has one writer): the ids held. Unlocked: all of
+        them, locked by :meth:`persist`."""
+        if self.unlocked and not skip_locked:
+            return sorted(run_ids)
         return self.dialect.lock(self.conn, run_ids, skip_locked=skip_locked)
 
     def load_for(self, facts: Mapping[str, Sequence[Fact]], now: float) -> dict[str, RunState]:
         """See :func:`load_for`."""
-        return load_for(self.conn, self.dialect, facts, now)
+        return load_for(self.conn, self.dialect, facts, now, versions=self._versions())
 
     def load_more(self, state: RunState, need: Need, now: float) -> RunState:
         """See :func:`_load_more` (and :func:`.maps.load` for map steps)."""
-        state = _load_more(self.conn, self.dialect, state, need, now)
+        state = _load_more(self.conn, self.dialect, state, need, now, versions=self._versions())
         return maps.load(self.conn, state, need.maps) if need.maps else state
+
+    def _versions(self) -> dict[str, int] | None:
+        return self.versions if self.unlocked else None
 
     def persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
         """Every plan's rows, written by the dialect's one statement a table (Postgres: one in all)."""
         writes = Writes()
         for done, context in plans:
             add_writes(writes, done, context, self.use_outbox)
+            if self.versioned and _writes_anything(done):
+                writes.planned[done.run_id] = self.versions.get(done.run_id) if self.unlocked else None
+        if self.unlocked:  # the runs locked now, in the writes' message; whatever follows runs locked
+            self.unlocked = False
+            if writes.planned:
+                self.dialect.lock(self.conn, list(writes.planned), skip_locked=False)
         if writes:
             self.dialect.persist(self.conn, writes, max(context.now for _, context in plans))
         if any(done.maps for done, _ in plans):
@@ -104,12 +130,24 @@ class SqlRunStates:
         return throttle_of(self.conn, project, action, bound)
 
 
+def _writes_anything(done: Plan) -> bool:
+    """Whether ``done`` changes its run (a duplicate's plan does not: then nothing is written or locked)."""
+    return bool(done.steps or done.ended or done.started or done.run is not None or done.events) or bool(
+        done.maps or done.waits
+    )
+
+
 def load_for(
-    conn: AnyConnection, dialect: SqliteDialect | PostgresDialect, facts: Mapping[str, Sequence[Fact]], now: float
+    conn: AnyConnection,
+    dialect: SqliteDialect | PostgresDialect,
+    facts: Mapping[str, Sequence[Fact]],
+    now: float,
+    *,
+    versions: dict[str, int] | None = None,
 ) -> dict[str, RunState]:
     """The state of each run the facts need: the steps they name and their dependents (with their
     bindings when they may start now), the ready steps when a timer fired, or every step (a fact that
-    ends or retries the run)."""
+    ends or retries the run). ``versions``: read outside the runs' lock; each run's version goes there."""
     names: set[str] = set()
     keys: list[tuple[str, str]] = []
     bound, due, every = 1, False, False
@@ -126,7 +164,18 @@ def load_for(
         keys += [(run_id, name) for name in sorted(named)]
         bound = max(bound, len(named))
     run_ids = sorted(facts)
-    return _select(conn, dialect, run_ids, names=sorted(names), keys=keys, bound=bound, due=due, every=every, now=now)
+    return _select(
+        conn,
+        dialect,
+        run_ids,
+        names=sorted(names),
+        keys=keys,
+        bound=bound,
+        due=due,
+        every=every,
+        now=now,
+        versions=versions,
+    )
 
 
 def _select(
@@ -141,6 +190,7 @@ def _select(
     due: bool = False,
     every: bool = False,
     bind: Sequence[str] = (),
+    versions: dict[str, int] | None = None,
 ) -> dict[str, RunState]:
     if not run_ids:
         return {}
@@ -156,7 +206,10 @@ def _select(
         "every": every,
         "now": now,
     }
-    run_rows, step_rows = dialect.load(conn, params)
+    run_rows, step_rows = dialect.load(conn, params, unlocked=versions is not None)
+    if versions is not None:  # the first read's: a state read in parts is one state only if none moved
+        for row in run_rows:
+            versions.setdefault(row.run_id, row.run_version)
     return _states(run_rows, step_rows, complete=every)
 
 
@@ -216,12 +269,20 @@ def _step(row: Any) -> Step:
 
 
 def _load_more(
-    conn: AnyConnection, dialect: SqliteDialect | PostgresDialect, state: RunState, need: Need, now: float
+    conn: AnyConnection,
+    dialect: SqliteDialect | PostgresDialect,
+    state: RunState,
+    need: Need,
+    now: float,
+    *,
+    versions: dict[str, int] | None = None,
 ) -> RunState:
     """``state`` with what ``need`` names loaded too."""
     if need.all_steps or need.bindings:
         asked = sorted(need.bindings)
-        fresh = _select(conn, dialect, [state.run_id], names=asked, bind=asked, every=need.all_steps, now=now)
+        fresh = _select(
+            conn, dialect, [state.run_id], names=asked, bind=asked, every=need.all_steps, now=now, versions=versions
+        )
         loaded = fresh[state.run_id].steps if state.run_id in fresh else {}
         state = replace(state, steps={**state.steps, **loaded}, complete=state.complete or need.all_steps)
     if need.outputs:
