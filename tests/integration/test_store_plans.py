@@ -126,3 +126,35 @@ async def test_the_held_writes_generic_plan_finds_its_rows_by_index(postgres_sto
     assert "$1" in plan or "$5" in plan, plan  # a generic plan: parameters, not values
     assert "Seq Scan" not in plan, plan
     assert _by_index(plan, "pk_steps") and _by_index(plan, "pk_runs"), plan
+
+
+async def test_the_load_read_before_the_lock_keeps_a_generic_plan_by_index(postgres_store: SqlAlchemyStore) -> None:
+    """A completion's load runs outside its transaction (``batches.record``): none of the hot transactions'
+    ``SET LOCAL`` settings, no forced generic plan. Its parameters read through one-row subqueries, Postgres
+    keeps the generic plan after its five custom trials, and that plan still finds its rows by index."""
+    claims = await _populated(postgres_store)
+    params = {
+        "b_runs": sorted({c.run_id for c in claims}),
+        "keys": [(c.run_id, c.step) for c in claims],
+        "bind": [],
+        "bound": len(claims),
+        "due": False,
+        "every": False,
+        "now": time.time(),
+    }
+
+    def explained_seventh_time(conn: RawConnection) -> str:
+        _, sql, args = conn._plans.bind(dialects.LOAD_PG_NAMED_UNLOCKED, params)
+        driver = conn._driver
+        driver.run(f"PREPARE unlocked_load AS {sql}", [], False)
+        try:
+            for _ in range(7):  # five custom plans, then the generic one is kept
+                rows, _ = driver.run(f"EXPLAIN EXECUTE unlocked_load({', '.join(literal(a) for a in args)})", [], True)
+            return "\n".join(str(row[0]) for row in rows)
+        finally:
+            driver.run("DEALLOCATE unlocked_load", [], False)
+
+    plan = await postgres_store.db.read_raw(explained_seventh_time)
+    assert "$1" in plan or "$7" in plan, plan  # a generic plan: parameters, not values
+    assert "Seq Scan" not in plan and "Hash Join" not in plan, plan
+    assert _by_index(plan, "pk_steps") and _by_index(plan, "pk_runs"), plan
