@@ -52,11 +52,16 @@ async def test_siblings_completing_together_release_the_join_once(store: SqlAlch
     siblings = await succeed(store, created.claims[0], 1)
     assert len(siblings) == WIDTH
     released = await asyncio.gather(*[succeed(store, c, 1) for c in siblings])
+    await joined_once(store, created.run_id, released)
+
+
+async def joined_once(store: SqlAlchemyStore, run_id: str, released: list[list[Claim]]) -> None:
+    """The siblings' completions (``released``: what each claimed) released the join once; it ends the run."""
     joins = [c for claims in released for c in claims]
     assert [(c.step, c.number) for c in joins] == [("gather", 1)]
     assert joins[0].inputs == {"values": [1] * WIDTH}
     assert await succeed(store, joins[0], WIDTH) == []
-    run = await store.get_run(created.run_id)
+    run = await store.get_run(run_id)
     assert run is not None and run.status == "succeeded" and run.result == WIDTH
     assert all(s.status == "succeeded" and len(s.attempts) == 1 for s in run.steps)
     types = [row["type"] for row in await store.take_outbox(10_000)]

@@ -51,7 +51,15 @@ async def _populated(store: SqlAlchemyStore) -> list[Claim]:
 
 async def test_a_batch_of_successes_finds_its_rows_by_index(postgres_store: SqlAlchemyStore) -> None:
     claims = await _populated(postgres_store)
-    params = {
+    params = _load_params(claims)
+    plan = await postgres_store.db.run_raw(_explain, dialects.LOAD_PG, params)
+    assert "Seq Scan" not in plan, plan
+    assert _by_index(plan, "pk_runs") and _by_index(plan, "pk_steps"), plan
+
+
+def _load_params(claims: list[Claim]) -> dict[str, Any]:
+    """A load's parameters for the completions of ``claims`` (their runs, exactly their steps)."""
+    return {
         "b_runs": sorted({c.run_id for c in claims}),
         "keys": [(c.run_id, c.step) for c in claims],
         "bind": [],
@@ -60,9 +68,6 @@ async def test_a_batch_of_successes_finds_its_rows_by_index(postgres_store: SqlA
         "every": False,
         "now": time.time(),
     }
-    plan = await postgres_store.db.run_raw(_explain, dialects.LOAD_PG, params)
-    assert "Seq Scan" not in plan, plan
-    assert _by_index(plan, "pk_runs") and _by_index(plan, "pk_steps"), plan
 
 
 def _by_index(plan: str, index: str) -> bool:
@@ -133,15 +138,7 @@ async def test_the_load_read_before_the_lock_keeps_a_generic_plan_by_index(postg
     ``SET LOCAL`` settings, no forced generic plan. Its parameters read through one-row subqueries, Postgres
     keeps the generic plan after its five custom trials, and that plan still finds its rows by index."""
     claims = await _populated(postgres_store)
-    params = {
-        "b_runs": sorted({c.run_id for c in claims}),
-        "keys": [(c.run_id, c.step) for c in claims],
-        "bind": [],
-        "bound": len(claims),
-        "due": False,
-        "every": False,
-        "now": time.time(),
-    }
+    params = _load_params(claims)
 
     def explained_seventh_time(conn: RawConnection) -> str:
         _, sql, args = conn._plans.bind(dialects.LOAD_PG_NAMED_UNLOCKED, params)

@@ -23,7 +23,7 @@ from knflow_control_plane.adapters.sqlalchemy.transitions import SqlRunStates
 from knflow_control_plane.domain.model import Outcome
 from knflow_control_plane.domain.records import Claim
 from tests.integration.conftest import _postgres_database
-from tests.integration.test_store_concurrency import WIDTH, W, new_run, succeed
+from tests.integration.test_store_concurrency import WIDTH, W, joined_once, new_run, succeed
 from tests.integration.test_store_round_trips import round_trips
 
 
@@ -127,16 +127,7 @@ async def test_two_replicas_completing_one_fan_out_release_its_join_once(pg_url:
         assert len(siblings) == WIDTH
         with round_trips() as sent:
             released = await asyncio.gather(*[succeed(one if i % 2 else other, c, 1) for i, c in enumerate(siblings)])
-        joins = [c for claims in released for c in claims]
-        assert [(c.step, c.number) for c in joins] == [("gather", 1)]
-        assert joins[0].inputs == {"values": [1] * WIDTH}
-        assert await succeed(other, joins[0], WIDTH) == []
-        run = await one.get_run(created.run_id)
-        assert run is not None and run.status == "succeeded" and run.result == WIDTH
-        assert all(s.status == "succeeded" and len(s.attempts) == 1 for s in run.steps)
-        types = [row["type"] for row in await one.take_outbox(10_000)]
-        assert types.count("dev.knflow.run.succeeded") == 1
-        assert types.count("dev.knflow.step.succeeded") == WIDTH + 2
+        await joined_once(other, created.run_id, released)
         # each replica's batches read the run unlocked; those that found it moved were tried again locked
         assert sum(m.startswith("WITH keys AS") for m in sent) >= 2
     finally:
