@@ -133,3 +133,70 @@ async def test_two_replicas_completing_one_fan_out_release_its_join_once(pg_url:
     finally:
         await one.close()
         await other.close()
+
+
+# -- a rolling upgrade across migration 0017: replicas from before it change runs without the version ----
+async def _old_replica(store: SqlAlchemyStore) -> asyncpg.Connection:
+    """A connection as a replica from before migration 0017 has one: it never says it bumps versions."""
+    return await asyncpg.connect(store.db.url.replace("postgresql+asyncpg://", "postgresql://"))
+
+
+async def _version(connection: asyncpg.Connection, run_id: str) -> int:
+    return int(await connection.fetchval("SELECT version FROM runs WHERE id = $1", run_id))
+
+
+async def test_an_old_replicas_writes_bump_the_version_and_a_new_replicas_do_not_twice(
+    pg_store: SqlAlchemyStore,
+) -> None:
+    seed = (await pg_store.create_run(new_run({"x": 1}), time.time(), W)).claims[0]
+    old = await _old_replica(pg_store)
+    try:
+        before = await _version(old, seed.run_id)
+        await old.execute("UPDATE steps SET lease_expires_at = $2 WHERE run_id = $1", seed.run_id, time.time() + 60)
+        after_steps = await _version(old, seed.run_id)
+        await old.execute("UPDATE runs SET remaining = remaining WHERE id = $1", seed.run_id)
+        after_run = await _version(old, seed.run_id)
+        assert before < after_steps < after_run  # each of its statements moved the run
+        await succeed(pg_store, seed, 1)  # a new replica's transition: its own bump, once
+        assert await _version(old, seed.run_id) == after_run + 1
+    finally:
+        await old.close()
+
+
+async def test_an_old_replica_taking_a_step_over_between_the_read_and_the_write_wins(
+    pg_store: SqlAlchemyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old replica expires the attempt's lease and runs the step again (as the code before 0017 did,
+    without the version): the new replica's late success of the first attempt must be refused, not
+    written over the second one from its read before the lock."""
+    seed = (await pg_store.create_run(new_run({"x": 1}), time.time(), W)).claims[0]
+    old = await _old_replica(pg_store)
+
+    async def take_over() -> None:
+        async with old.transaction():
+            await old.execute(
+                "UPDATE steps SET attempts = attempts + 1, lease_owner = 'old-replica' WHERE run_id = $1 AND name = $2",
+                seed.run_id,
+                seed.step,
+            )
+            await old.execute(
+                "UPDATE attempts SET status = 'lost', finished_at = $2 WHERE id = $1", seed.attempt_id, time.time()
+            )
+
+    try:
+        _between_read_and_write(monkeypatch, take_over)
+        with round_trips() as sent:
+            done = await pg_store.complete(
+                seed.run_id, seed.step, seed.attempt_id, Outcome.succeeded({"result": 1}), time.time(), W
+            )
+        assert "ROLLBACK" in sent  # the first try, planned from the read before the take-over, wrote nothing
+        assert done.duplicate and done.claims == []
+        step = await old.fetchrow(
+            "SELECT status, attempts, lease_owner, outputs FROM steps WHERE run_id = $1 AND name = $2",
+            seed.run_id,
+            seed.step,
+        )
+        assert (step["status"], step["attempts"], step["lease_owner"]) == ("running", 2, "old-replica")
+        assert await old.fetchval("SELECT status FROM attempts WHERE id = $1", seed.attempt_id) == "lost"
+    finally:
+        await old.close()

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.util import await_only
 
 from ...errors import StoreUnavailable
 from . import errors as store_errors
@@ -40,6 +41,9 @@ from .raw_asyncpg import AsyncpgDriver
 from .sqlite_thread import Merge, SqliteThread
 
 T = TypeVar("T")
+
+#: The setting by which a session says it bumps run versions itself (migration 0018).
+VERSIONED = "knflow.versioned"
 
 # The hot transactions (raw path) find every row by its key. Their batched statements join tables with
 # JSON recordset parameters, which the planner estimates at 100 rows whatever their size: on tables of
@@ -108,6 +112,8 @@ class Database:
             self._async = create_async_engine(self.url, **kwargs, **_JSON_CODEC)
             if self.dialect == "sqlite":
                 _tune_sqlite(self._async.sync_engine)
+            else:
+                _say_versioned(self._async.sync_engine)
         self._plans = Plans(self.sync_engine.dialect)
         # The statements prepared on each asyncpg connection by name (``sqlalchemy_raw_asyncpg``).
         self._prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
@@ -283,6 +289,16 @@ def _ensure_parent(url: str) -> None:
     database = sa.engine.make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _say_versioned(engine: Engine) -> None:
+    """Tell Postgres, once per connection, that this replica bumps its runs' versions itself: migration
+    0018's triggers, which bump them for replicas from before 0017 during a rolling upgrade, then skip
+    its writes. Sent outside any transaction (on asyncpg itself), so that it lasts the connection's life."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        await_only(dbapi_connection.driver_connection.execute(f"SET {VERSIONED} = 'on'"))
 
 
 def _tune_sqlite(engine: Engine) -> None:
