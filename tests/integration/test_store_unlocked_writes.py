@@ -200,3 +200,20 @@ async def test_an_old_replica_taking_a_step_over_between_the_read_and_the_write_
         assert await old.fetchval("SELECT status FROM attempts WHERE id = $1", seed.attempt_id) == "lost"
     finally:
         await old.close()
+
+
+async def test_a_new_replicas_connections_made_again_still_bump_once(pg_store: SqlAlchemyStore) -> None:
+    """Postgres restarted (or a proxy cut the connections): the new ones say again that this replica
+    bumps versions itself, or the triggers would bump a second time for its own writes."""
+    seed = (await pg_store.create_run(new_run({"x": 1}), time.time(), W)).claims[0]
+    old = await _old_replica(pg_store)
+    others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    try:
+        assert await old.fetchval(f"SELECT count(pg_terminate_backend(pid)) {others}") >= 1
+        await asyncio.sleep(0.2)  # the pool's connections see their end
+        before = await _version(old, seed.run_id)
+        await succeed(pg_store, seed, 1)
+        assert await _version(old, seed.run_id) == before + 1
+        assert await old.fetchval(f"SELECT count(*) {others}") >= 1  # served by a connection made again
+    finally:
+        await old.close()
