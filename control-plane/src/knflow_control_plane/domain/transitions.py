@@ -283,7 +283,7 @@ class Plan:
     @property
     def changes(self) -> bool:
         """Whether anything is to be written."""
-        return bool(self.steps or self.ended or self.started or self.run or self.events or self.maps)
+        return bool(self.steps or self.ended or self.started or self.run or self.events or self.maps or self.waits)
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ class SqlRunStates:
         writes = Writes()
         for done, context in plans:
             add_writes(writes, done, context, self.use_outbox)
-            if self.versioned and _writes_anything(done):
+            if self.versioned and done.changes:  # a duplicate's plan changes nothing: nothing to lock
                 writes.planned[done.run_id] = self.versions.get(done.run_id) if self.unlocked else None
         if self.unlocked:  # the runs locked now, in the writes' message; whatever follows runs locked
             self.unlocked = False
@@ -128,13 +128,6 @@ class SqlRunStates:
         from .throttles import throttle_of  # it drives these states: imported when used
 
         return throttle_of(self.conn, project, action, bound)
-
-
-def _writes_anything(done: Plan) -> bool:
-    """Whether ``done`` changes its run (a duplicate's plan does not: then nothing is written or locked)."""
-    return bool(done.steps or done.ended or done.started or done.run is not None or done.events) or bool(
-        done.maps or done.waits
-    )
 
 
 def load_for(
