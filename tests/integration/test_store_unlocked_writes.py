@@ -67,6 +67,12 @@ def _success(claim: Claim, value: int) -> Completion:
     return Completion(claim.run_id, claim.step, claim.attempt_id, Outcome.succeeded({"result": value}), time.time(), W)
 
 
+async def _direct(store: SqlAlchemyStore) -> asyncpg.Connection:
+    """A plain connection to the store's database, as a replica from before migration 0017 has one: it
+    never says it bumps versions (an admin's, in the tests that only look)."""
+    return await asyncpg.connect(store.db.url.replace("postgresql+asyncpg://", "postgresql://"))
+
+
 async def test_a_run_cancelled_between_the_read_and_the_write_stays_cancelled(
     pg_store: SqlAlchemyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,7 +117,7 @@ async def test_a_run_deleted_between_the_read_and_the_write_is_not_written_again
     )
     assert done.duplicate and done.claims == []
     assert await pg_store.get_run(seed.run_id) is None
-    admin = await asyncpg.connect(pg_store.db.url.replace("postgresql+asyncpg://", "postgresql://"))
+    admin = await _direct(pg_store)
     try:
         for table in ("steps", "attempts"):
             assert await admin.fetchval(f"SELECT count(*) FROM {table} WHERE run_id = $1", seed.run_id) == 0
@@ -136,11 +142,6 @@ async def test_two_replicas_completing_one_fan_out_release_its_join_once(pg_url:
 
 
 # -- a rolling upgrade across migration 0017: replicas from before it change runs without the version ----
-async def _old_replica(store: SqlAlchemyStore) -> asyncpg.Connection:
-    """A connection as a replica from before migration 0017 has one: it never says it bumps versions."""
-    return await asyncpg.connect(store.db.url.replace("postgresql+asyncpg://", "postgresql://"))
-
-
 async def _version(connection: asyncpg.Connection, run_id: str) -> int:
     return int(await connection.fetchval("SELECT version FROM runs WHERE id = $1", run_id))
 
@@ -149,7 +150,7 @@ async def test_an_old_replicas_writes_bump_the_version_and_a_new_replicas_do_not
     pg_store: SqlAlchemyStore,
 ) -> None:
     seed = (await pg_store.create_run(new_run({"x": 1}), time.time(), W)).claims[0]
-    old = await _old_replica(pg_store)
+    old = await _direct(pg_store)
     try:
         before = await _version(old, seed.run_id)
         await old.execute("UPDATE steps SET lease_expires_at = $2 WHERE run_id = $1", seed.run_id, time.time() + 60)
@@ -170,7 +171,7 @@ async def test_an_old_replica_taking_a_step_over_between_the_read_and_the_write_
     without the version): the new replica's late success of the first attempt must be refused, not
     written over the second one from its read before the lock."""
     seed = (await pg_store.create_run(new_run({"x": 1}), time.time(), W)).claims[0]
-    old = await _old_replica(pg_store)
+    old = await _direct(pg_store)
 
     async def take_over() -> None:
         async with old.transaction():
@@ -206,7 +207,7 @@ async def test_a_new_replicas_connections_made_again_still_bump_once(pg_store: S
     """Postgres restarted (or a proxy cut the connections): the new ones say again that this replica
     bumps versions itself, or the triggers would bump a second time for its own writes."""
     seed = (await pg_store.create_run(new_run({"x": 1}), time.time(), W)).claims[0]
-    old = await _old_replica(pg_store)
+    old = await _direct(pg_store)
     others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     try:
         assert await old.fetchval(f"SELECT count(pg_terminate_backend(pid)) {others}") >= 1
