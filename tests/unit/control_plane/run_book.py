@@ -110,6 +110,8 @@ class RunBook:
     error: dict[str, Any] | None = None
     #: the map steps' counts and items, as the stores keep them
     maps: MemoryMaps = field(default_factory=MemoryMaps)
+    #: the state the last plan was made from (the last one loaded)
+    planned_from: RunState | None = None
 
     @classmethod
     def create(cls, new: NewRun, context: Context, *, partial: bool = True) -> tuple[RunBook, Plan]:
@@ -143,7 +145,8 @@ class RunBook:
             else replace(steps[name], bindings=None, upstream=None)
             for name in wanted
         }
-        return {self.run.run_id: replace(self.run, steps=loaded, outputs={}, complete=every)}
+        self.planned_from = replace(self.run, steps=loaded, outputs={}, complete=every)
+        return {self.run.run_id: self.planned_from}
 
     def load_more(self, state: RunState, need: Need, now: float) -> RunState:
         steps = dict(state.steps)
@@ -163,7 +166,8 @@ class RunBook:
             looked_up=state.looked_up | need.outputs,
             complete=state.complete or need.all_steps,
         )
-        return self.maps.load(state, need.maps) if need.maps else state
+        self.planned_from = self.maps.load(state, need.maps) if need.maps else state
+        return self.planned_from
 
     def persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
         for done, _ in plans:

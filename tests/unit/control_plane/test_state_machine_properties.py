@@ -36,6 +36,7 @@ from knflow_control_plane.domain.transitions import (
     RunTimedOut,
     StepsDue,
     TimerFired,
+    state_after,
 )
 
 from .run_book import RunBook, dag_run, worker
@@ -253,6 +254,7 @@ def run_random(dag: Dag, data: st.DataObject) -> None:
             assert any(isinstance(f, RetryAsked) for f in facts)
             continue
         checks.check(before, facts, done, was)
+        assert_the_state_after_is_the_stored_one(book, done)
         delivered += [f for f in facts if isinstance(f, AttemptFinished)]
         for fact in facts:
             if isinstance(fact, AttemptFinished):
@@ -266,6 +268,20 @@ def run_random(dag: Dag, data: st.DataObject) -> None:
     event(f"{len(delivered) // 5 * 5}+ outcomes delivered")
     assert_replays_change_nothing(book, delivered, now + 1, capacity)
     assert_events_end_a_wait_once(book, now + 2)
+
+
+def assert_the_state_after_is_the_stored_one(book: RunBook, done: Plan) -> None:
+    """The state a plan leaves (:func:`state_after`, from a whole state it was planned from) is the run as
+    stored once the plan is written: the SQLite store plans a run's next transition from it
+    (``adapters/sqlalchemy/state_cache.py``)."""
+    planned = book.planned_from
+    if planned is None or not planned.complete or planned.maps or done.maps:
+        return
+    after = state_after(planned, done)
+    assert (after.status, after.remaining) == (book.run.status, book.run.remaining)
+    assert after.steps == book.run.steps
+    for name, outputs in after.outputs.items():
+        assert book.run.steps[name].status is StepStatus.SUCCEEDED and book.outputs[name] == outputs, name
 
 
 #: How often each kind of fact comes (by repetition): mostly outcomes, as in a live system.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .events import LifecycleEvent
@@ -334,4 +334,18 @@ def initial_state(new: NewRun, now: float | None = None) -> RunState:
         complete=True,
         project=new.project,
         concurrency_key=new.concurrency.key if new.concurrency is not None else None,
+    )
+
+
+def state_after(state: RunState, done: Plan) -> RunState:
+    """The run as ``done`` (planned from ``state``) leaves it: what a store that wrote the plan would read
+    back (the SQLite store keeps it for the run's next transition: ``adapters/sqlalchemy/state_cache.py``).
+    A step's outputs are kept while it stays succeeded, as the store reads only those."""
+    outputs = {**state.outputs, **done.outputs}
+    for name, step in done.steps.items():
+        if step.status is not StepStatus.SUCCEEDED:
+            outputs.pop(name, None)
+    remaining = done.run.remaining if done.run is not None else state.remaining
+    return replace(
+        state, status=done.run_status, remaining=remaining, steps={**state.steps, **done.steps}, outputs=outputs
     )
