@@ -10,6 +10,7 @@ used: with pytest 9 it no longer groups, its node-id suffix is ignored.)
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,11 @@ GROUPS: dict[str, str] = {
     "tests/e2e/knative_cluster/": "knative-cluster",
 }
 LOCKS = Path("/tmp")
+
+# Every run state the SQLite store serves from its cache is read back from the database too, and a
+# difference fails the transition (``adapters/sqlalchemy/state_cache.py``): in-process stores and the
+# control planes the tests start (they inherit it) alike.
+os.environ.setdefault("KNFLOW_CHECK_STATE_CACHE", "1")
 
 
 def group_of(module: pytest.Module, root: Path) -> str | None:

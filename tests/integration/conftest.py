@@ -33,11 +33,16 @@ async def _postgres_database() -> str:
 
 @contextlib.asynccontextmanager
 async def sql_store(kind: str, tmp_path: Path) -> AsyncIterator[SqlAlchemyStore]:
-    """A migrated store with the default project: ``sqlite`` in ``tmp_path``, or a fresh ``postgres`` database."""
+    """A migrated store with the default project: ``sqlite`` in ``tmp_path``, or a fresh ``postgres`` database.
+    ``sqlite-inline``: SQLite with every raw transaction run on the event loop's connection when its lock
+    is free, as the plane runs them while it is not busy (where run states are kept between transitions:
+    ``state_cache``)."""
     url = None
-    if kind == "sqlite":
+    if kind.startswith("sqlite"):
         database = Database(f"sqlite:///{tmp_path / 'knflow.db'}")
         await migrate(database)
+        if kind == "sqlite-inline":
+            database.run_inline_when(lambda: True)
     else:
         url = await _postgres_database()
         database = Database(url)

@@ -6,7 +6,11 @@ branch that ran; ``after`` orders steps that share no data."""
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from knflow import action, first_of, workflow
 from knflow.spec import load_spec
@@ -14,6 +18,15 @@ from knflow_control_plane.adapters.sqlalchemy.store import SqlAlchemyStore
 from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import Outcome, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, Worker
+from tests.integration.conftest import sql_store
+
+
+@pytest.fixture(params=["sqlite", "sqlite-inline", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlAlchemyStore]:
+    """The shared stores, and SQLite with its transitions on the event loop's connection (where each
+    run's state is kept between them: a skipped branch's outputs must not outlive it)."""
+    async with sql_store(request.param, tmp_path) as opened:
+        yield opened
 
 
 @action

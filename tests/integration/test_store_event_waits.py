@@ -44,7 +44,7 @@ def checkout(order: str) -> object:
 W = Worker("w1", lease=30.0, capacity=100)
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-inline", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunStore]:
     """The in-memory twin, or a fresh SQLite or Postgres database."""
     if request.param == "memory":

@@ -37,7 +37,7 @@ def billing(customer: str) -> object:
 W = Worker("w1", lease=30.0, capacity=100)
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-inline", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunStore]:
     if request.param == "memory":
         memory = MemoryStore(outbox=True)

@@ -38,7 +38,7 @@ def three(x: int) -> object:
 W = Worker("w1", lease=30.0, capacity=100)
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "sqlite-inline", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunStore]:
     if request.param == "memory":
         memory = MemoryStore(outbox=True)

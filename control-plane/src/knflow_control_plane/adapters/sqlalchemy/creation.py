@@ -9,6 +9,7 @@ Idempotent on the trigger event's (source, id): the same event delivered twice c
 from __future__ import annotations
 
 import random
+from contextlib import nullcontext
 from typing import Any, NamedTuple
 
 from ...domain.model import AttemptStatus, RunStatus
@@ -17,7 +18,7 @@ from ...domain.records import NewRun, Transition, Worker
 from ...domain.transitions import Context, Plan, RunState
 from . import statements as st
 from . import statements_pg as pg
-from .raw import AnyConnection
+from .raw import AnyConnection, state_cache_of
 
 
 class Creation(NamedTuple):
@@ -47,6 +48,22 @@ def create_run(
     if conn.dialect.name == "postgresql":
         [created] = _insert_pg(conn, [Creation(new, now, worker)], rng, use_outbox)
         return created
+    cache = state_cache_of(conn)
+    with cache.following() if cache is not None else nullcontext():  # the new run's rows, and its key's
+        inserted = _insert_sqlite(conn, new, now, worker, rng, use_outbox)
+    if inserted is None:
+        return _existing(conn, new)
+    state, first = inserted
+    if cache is not None:
+        cache.keep(new.run_id, state, first)  # its first transition plans from it, not from its rows read back
+    return _transition(new, first)
+
+
+def _insert_sqlite(
+    conn: AnyConnection, new: NewRun, now: float, worker: Worker | None, rng: random.Random, use_outbox: bool
+) -> tuple[RunState, Plan] | None:
+    """Insert the run as its first plan leaves it; the state it was planned from and that plan (None:
+    its trigger event's run exists already)."""
     if new.idempotency is not None:
         # INSERT .. ON CONFLICT DO NOTHING: a replica creating the same run concurrently waits for the
         # other transaction, then finds the key taken, instead of failing on a unique violation.
@@ -56,7 +73,7 @@ def create_run(
             st.INSERT_TRIGGER_EVENT[conn.dialect.name], {**key, "run_id": new.run_id, "received_at": now}
         )
         if claimed.rowcount == 0:
-            return _existing(conn, new)
+            return None
     state, first = plan_creation(new, Context(now, worker, rng))
     rows = _rows(new, state, first, now, worker)
     conn.execute(st.INSERT_RUN, rows.run)
@@ -65,6 +82,10 @@ def create_run(
         conn.execute(st.INSERT_ATTEMPT, rows.attempts)
     if use_outbox:
         conn.execute(st.INSERT_OUTBOX, rows.events)
+    return state, first
+
+
+def _transition(new: NewRun, first: Plan) -> Transition:
     return Transition(new.run_id, first.run_status, list(first.claims), list(first.events))
 
 
@@ -111,7 +132,7 @@ def _insert_pg(conn: AnyConnection, batch: list[Creation], rng: random.Random, u
     recordsets = {name: pg.positional(name, given) for name, given in params.items()}
     created = set(conn.execute(pg.CREATE_PG, {**recordsets, "owner": owner, "now": now}).one().created or ())
     return [
-        Transition(c.new.run_id, first.run_status, list(first.claims), list(first.events))
+        _transition(c.new, first)
         if c.new.run_id in created
         else _existing(conn, c.new)  # its event's run: created before, or earlier in this batch
         for c, first in zip(batch, firsts, strict=True)

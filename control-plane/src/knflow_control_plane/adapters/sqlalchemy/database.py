@@ -39,6 +39,7 @@ from .admission import Admission
 from .raw import Plans, RawConnection, SqliteDriver
 from .raw_asyncpg import AsyncpgDriver
 from .sqlite_thread import Merge, SqliteThread
+from .state_cache import RunStateCache
 
 T = TypeVar("T")
 
@@ -79,6 +80,8 @@ class Database:
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None
         self._thread: SqliteThread | None = None
+        #: The run states the inline transitions keep between them (SQLite on a file; else None).
+        self.state_cache: RunStateCache | None = None
         # Admitted transactions fit the pool's own connections, which stay open. Admitting its overflow
         # too (as before) made a transaction beyond the tenth open a connection, and close it on return
         # (SQLAlchemy keeps ``pool_size``): a connect (TCP, startup, auth) and every statement prepared
@@ -94,12 +97,15 @@ class Database:
             )
             _tune_sqlite(self._sync)
             engine = self._sync
+            self.state_cache = states = RunStateCache()  # what the inline transitions leave, for the runs' next ones
             self._thread = SqliteThread(
                 self._run_sync,
                 # StaticPool: the one connection SQLAlchemy uses too (from the database thread only).
                 lambda: engine.raw_connection().dbapi_connection,
                 lambda raw: RawConnection(self._plans, SqliteDriver(raw)),
                 connect_inline=None if _in_memory(self.url) else lambda: _inline_connection(self.url),
+                wrap_inline=lambda raw: RawConnection(self._plans, SqliteDriver(raw), states),
+                inline_watcher=states,
             )
         else:
             if self.dialect == "sqlite":

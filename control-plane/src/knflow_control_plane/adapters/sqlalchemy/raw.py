@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
@@ -28,6 +28,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from .json_columns import json_bind, json_result
+
+if TYPE_CHECKING:
+    from .state_cache import RunStateCache
 
 Params = Mapping[str, Any]
 
@@ -279,10 +282,12 @@ class Driver(Protocol):
 
 
 class RawConnection:
-    """The subset of a SQLAlchemy ``Connection`` the transition functions use, on a raw driver."""
+    """The subset of a SQLAlchemy ``Connection`` the transition functions use, on a raw driver.
+    ``state_cache``: the run states this connection's transitions keep (SQLite's inline connection)."""
 
-    def __init__(self, plans: Plans, driver: Driver):
+    def __init__(self, plans: Plans, driver: Driver, state_cache: RunStateCache | None = None):
         self.dialect = plans.dialect
+        self.state_cache = state_cache
         self._plans = plans
         self._driver = driver
 
@@ -368,3 +373,8 @@ def execute_later(conn: AnyConnection, statement: Any, parameters: Params) -> No
         conn.execute_later(statement, parameters)
     else:
         conn.execute(statement, parameters)
+
+
+def state_cache_of(conn: AnyConnection) -> RunStateCache | None:
+    """The run states ``conn``'s transitions keep, if it keeps any (``state_cache``)."""
+    return conn.state_cache if isinstance(conn, RawConnection) else None

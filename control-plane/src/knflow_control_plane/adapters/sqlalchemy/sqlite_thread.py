@@ -30,7 +30,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 #: the most transitions one commit covers (bounds the latency a batch adds to its first member)
 MAX_BATCH = 64
@@ -50,6 +50,16 @@ class Job:
     context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
+class InlineWatcher(Protocol):
+    """Told of each transaction on the inline connection, inside its write lock."""
+
+    def began(self, conn: sqlite3.Connection) -> None: ...
+
+    def committed(self) -> None: ...
+
+    def failed(self) -> None: ...
+
+
 class SqliteThread:
     """Runs jobs in FIFO order in one thread.
 
@@ -59,6 +69,9 @@ class SqliteThread:
         wrap: a raw connection -> what raw functions get (a ``RawConnection``).
         connect_inline: a second raw connection, for transitions run in the event loop (None: never);
             it must not wait for locks (``busy_timeout`` 0).
+        wrap_inline: what raw functions get of that one (default: ``wrap``'s).
+        inline_watcher: told as each transaction on it begins, commits or fails (the run states its
+            transitions keep between them: ``state_cache``).
     """
 
     def __init__(
@@ -67,11 +80,16 @@ class SqliteThread:
         connect_raw: Callable[[], Any],
         wrap: Callable[[Any], Any],
         connect_inline: Callable[[], sqlite3.Connection] | None = None,
+        *,
+        wrap_inline: Callable[[Any], Any] | None = None,
+        inline_watcher: InlineWatcher | None = None,
     ):
         self._run_sqlalchemy = run_sqlalchemy
         self._connect_raw = connect_raw
         self._wrap = wrap
         self._connect_inline = connect_inline
+        self._wrap_inline = wrap_inline or wrap
+        self._inline_watcher = inline_watcher
         self._inline: sqlite3.Connection | None = None
         #: whether a raw job may run in the event loop now (set by whoever knows how busy it is)
         self.inline_when: Callable[[], bool] = lambda: False
@@ -109,13 +127,20 @@ class SqliteThread:
             if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
                 return False, None  # the thread (or another process) is writing: queue behind it
             raise
+        watcher = self._inline_watcher
         try:
-            result = fn(self._wrap(conn), *args)
+            if watcher is not None:
+                watcher.began(conn)
+            result = fn(self._wrap_inline(conn), *args)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if watcher is not None:
+                watcher.failed()
             raise
+        if watcher is not None:
+            watcher.committed()
         self.inline_runs += 1
         return True, result
 

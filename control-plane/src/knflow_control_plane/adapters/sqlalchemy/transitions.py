@@ -5,7 +5,8 @@ Every transition of runs goes through ``service/state_machine.py`` :func:`apply_
 alike: lock the runs (``dialects``), load each one's :class:`RunState` (the steps the facts name and their
 dependents, or the ready ones, or all), load more when the planner answers :class:`Need` (outputs to bind,
 a fan-in's bindings, every step to end a run), and write every plan by the dialect's one path. Nothing
-here decides what becomes ready, retries, fails or ends.
+here decides what becomes ready, retries, fails or ends. On SQLite's inline connection a run whose last
+transition left its whole state in the cache (``state_cache``) is planned from that state, not read.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from . import concurrency, maps
 from .dialect_writes import WRITTEN, Writes
 from .dialects import PostgresDialect, SqliteDialect, dependents_of, dialect_of, policy_of
 from .event_wait_keys import register
-from .raw import AnyConnection, plan_generically
+from .raw import AnyConnection, plan_generically, state_cache_of
+from .state_cache import differences
 
 #: The columns a plan writes of a step (read from the record at once), and their parameters' names.
 _written = operator.itemgetter(*WRITTEN)
@@ -73,6 +75,10 @@ class SqlRunStates:
         self.unlocked = unlocked and self.versioned
         #: Each run's version as first read, while ``unlocked``.
         self.versions: dict[str, int] = {}
+        #: The run states kept between transitions (SQLite's inline connection: ``state_cache``), and
+        #: the state each run's plan was last made from, to keep what the plan leaves.
+        self.cache = state_cache_of(conn)
+        self.planned_from: dict[str, RunState] = {}
 
     def lock(self, run_ids: Sequence[str], *, skip_locked: bool) -> list[str]:
         """The runs' rows locked (Postgres; SQLite has one writer): the ids held. Unlocked: all of
@@ -82,19 +88,45 @@ class SqlRunStates:
         return self.dialect.lock(self.conn, run_ids, skip_locked=skip_locked)
 
     def load_for(self, facts: Mapping[str, Sequence[Fact]], now: float) -> dict[str, RunState]:
-        """See :func:`load_for`."""
-        return load_for(self.conn, self.dialect, facts, now, versions=self._versions())
+        """See :func:`load_for`; the states kept in the cache are not read."""
+        if self.cache is None:
+            return load_for(self.conn, self.dialect, facts, now, versions=self._versions())
+        states: dict[str, RunState] = {}
+        unknown: dict[str, Sequence[Fact]] = {}
+        for run_id, run_facts in facts.items():
+            kept = self.cache.get(run_id)
+            if kept is None:
+                unknown[run_id] = run_facts
+            else:
+                states[run_id] = _checked(self.conn, self.dialect, kept, now) if self.cache.check else kept
+        if unknown:
+            states.update(load_for(self.conn, self.dialect, unknown, now))
+        self.planned_from.update(states)
+        return states
 
     def load_more(self, state: RunState, need: Need, now: float) -> RunState:
         """See :func:`_load_more` (and :func:`.maps.load` for map steps)."""
         state = _load_more(self.conn, self.dialect, state, need, now, versions=self._versions())
-        return maps.load(self.conn, state, need.maps) if need.maps else state
+        state = maps.load(self.conn, state, need.maps) if need.maps else state
+        if self.cache is not None:
+            self.planned_from[state.run_id] = state
+        return state
 
     def _versions(self) -> dict[str, int] | None:
         return self.versions if self.unlocked else None
 
     def persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
-        """Every plan's rows, written by the dialect's one statement a table (Postgres: one in all)."""
+        """Every plan's rows, written by the dialect's one statement a table (Postgres: one in all); on
+        the inline connection, the states they leave kept for the runs' next transitions."""
+        if self.cache is None:
+            self._persist(plans)
+            return
+        with self.cache.following():  # every row these write is a planned run's, staged below
+            self._persist(plans)
+        for done, _ in plans:
+            self.cache.keep(done.run_id, self.planned_from.get(done.run_id), done)
+
+    def _persist(self, plans: Sequence[tuple[Plan, Context]]) -> None:
         writes = Writes()
         for done, context in plans:
             add_writes(writes, done, context, self.use_outbox)
@@ -259,6 +291,19 @@ def _step(row: Any) -> Step:
         wake_at=row.wake_at,
     )
     return step
+
+
+def _checked(conn: AnyConnection, dialect: SqliteDialect | PostgresDialect, kept: RunState, now: float) -> RunState:
+    """``kept`` (served from the cache), once read whole from the database too: raises if they differ."""
+    stored = _select(conn, dialect, [kept.run_id], names=[], now=now, every=True).get(kept.run_id)
+    if stored is None:
+        raise AssertionError(f"run {kept.run_id}: kept in the state cache, not in the database")
+    asked = {"b_runs": [kept.run_id], "names": sorted(kept.outputs)}
+    outputs = {row.name: row.outputs or {} for row in conn.execute(dialect.outputs_statement, asked)}
+    found = differences(kept, stored, outputs)
+    if found:
+        raise AssertionError(f"run {kept.run_id}: the state cache differs from the database: {'; '.join(found)}")
+    return kept
 
 
 def _load_more(
