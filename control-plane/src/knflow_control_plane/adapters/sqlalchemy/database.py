@@ -97,13 +97,15 @@ class Database:
             )
             _tune_sqlite(self._sync)
             engine = self._sync
-            self.state_cache = states = RunStateCache()  # what the inline transitions leave, for the runs' next ones
+            inline = not _in_memory(self.url)
+            # what the inline transitions leave, for the runs' next ones
+            self.state_cache = states = RunStateCache() if inline else None
             self._thread = SqliteThread(
                 self._run_sync,
                 # StaticPool: the one connection SQLAlchemy uses too (from the database thread only).
                 lambda: engine.raw_connection().dbapi_connection,
                 lambda raw: RawConnection(self._plans, SqliteDriver(raw)),
-                connect_inline=None if _in_memory(self.url) else lambda: _inline_connection(self.url),
+                connect_inline=(lambda: _inline_connection(self.url)) if inline else None,
                 wrap_inline=lambda raw: RawConnection(self._plans, SqliteDriver(raw), states),
                 inline_watcher=states,
             )
