@@ -271,9 +271,7 @@ def run_random(dag: Dag, data: st.DataObject) -> None:
 
 
 def assert_the_state_after_is_the_stored_one(book: RunBook, done: Plan) -> None:
-    """The state a plan leaves (:func:`state_after`, from a whole state it was planned from) is the run as
-    stored once the plan is written: the SQLite store plans a run's next transition from it
-    (``adapters/sqlalchemy/state_cache.py``)."""
+    """:func:`state_after` (of a whole state) is the run as stored: SQLite's ``state_cache`` plans from it."""
     planned = book.planned_from
     if planned is None or not planned.complete or planned.maps or done.maps:
         return
