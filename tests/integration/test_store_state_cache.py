@@ -5,6 +5,7 @@ from the database and compared (``KNFLOW_CHECK_STATE_CACHE``, set for the whole 
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from knflow_control_plane.adapters.sqlalchemy.tables import runs
 from knflow_control_plane.domain.ids import new_run_id
 from knflow_control_plane.domain.model import Outcome, plan_run
 from knflow_control_plane.domain.records import Claim, NewRun, Transition, Worker
+from knflow_control_plane.domain.transitions import initial_state
 from tests.integration.conftest import sql_store
 
 W = Worker("w1", lease=30.0, capacity=100)
@@ -113,3 +115,30 @@ async def test_a_transition_rolled_back_leaves_nothing_kept(
     monkeypatch.undo()
     again = await succeed(store, claim)  # the success was never recorded: recorded now, "b" claimed
     assert not again.duplicate and [c.step for c in again.claims] == ["b"]
+
+
+def test_writes_that_raise_part_way_leave_nothing_kept(tmp_path: Path) -> None:
+    # A caller that catches a failure of the writes it asked to be followed, and commits all the same:
+    # some rows were written, none staged, so no state kept before can be trusted after that commit.
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+    cache = RunStateCache()
+    spec = chain.spec
+    new = NewRun("run-1", "default", spec.name, spec.version, {"x": 1}, plan_run(spec, spec.actions))
+    conn.execute("BEGIN IMMEDIATE")
+    cache.began(conn)
+    cache.keep("run-1", initial_state(new, 0.0))
+    conn.execute("COMMIT")
+    cache.committed()
+    conn.execute("BEGIN IMMEDIATE")
+    cache.began(conn)
+    assert cache.get("run-1") is not None
+    with contextlib.suppress(sqlite3.IntegrityError), cache.following():
+        conn.execute("INSERT INTO t VALUES ('a')")
+        conn.execute("INSERT INTO t VALUES ('a')")
+    conn.execute("COMMIT")
+    cache.committed()
+    conn.execute("BEGIN IMMEDIATE")
+    cache.began(conn)
+    assert cache.get("run-1") is None
+    conn.execute("COMMIT")

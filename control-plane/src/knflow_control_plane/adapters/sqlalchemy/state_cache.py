@@ -55,6 +55,8 @@ class RunStateCache:
         self._seen: tuple[int, int] | None = None
         self._conn: sqlite3.Connection | None = None
         self._version = self._changes_at_begin = self._followed = 0
+        #: False once writes it followed raised part way (and the transaction may commit all the same).
+        self._whole = True
 
     # -- the transaction (``sqlite_thread``'s inline path), inside the write lock ------------------
     def began(self, conn: sqlite3.Connection) -> None:
@@ -64,13 +66,14 @@ class RunStateCache:
         if self._seen != (version, changes):
             self._states.clear()
         self._conn, self._version, self._changes_at_begin, self._followed = conn, version, changes, 0
+        self._whole = True
         self._staged.clear()
 
     def committed(self) -> None:
         """The transaction committed: keep what it staged, if it changed nothing it did not follow."""
         assert self._conn is not None
         changes = self._conn.total_changes
-        if changes - self._changes_at_begin != self._followed:
+        if not self._whole or changes - self._changes_at_begin != self._followed:
             self._states.clear()
             self._seen = None
         else:
@@ -105,6 +108,9 @@ class RunStateCache:
         before = self._conn.total_changes
         try:
             yield
+        except BaseException:
+            self._whole = False  # some of the rows written, none staged: trust nothing after this commit
+            raise
         finally:
             self._followed += self._conn.total_changes - before
 
