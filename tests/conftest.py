@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,10 +28,24 @@ GROUPS: dict[str, str] = {
 }
 LOCKS = Path("/tmp")
 
-# Every run state the SQLite store serves from its cache is read back from the database too, and a
-# difference fails the transition (``adapters/sqlalchemy/state_cache.py``): in-process stores and the
-# control planes the tests start (they inherit it) alike.
-os.environ.setdefault("KNFLOW_CHECK_STATE_CACHE", "1")
+# Every run state the SQLite store serves from its cache is read back from the database too; a difference
+# fails the transition and is written to this file (``adapters/sqlalchemy/state_cache.py``), by in-process
+# stores and by the control planes the tests start (they inherit it) alike. One file per test process.
+STATE_CACHE_DIFFERENCES = Path(tempfile.gettempdir()) / f"knflow-state-cache-differences-{os.getpid()}.txt"
+os.environ["KNFLOW_CHECK_STATE_CACHE"] = str(STATE_CACHE_DIFFERENCES)
+
+
+@pytest.fixture(autouse=True)
+def _no_state_cache_differences() -> Iterator[None]:
+    """Fail the test if a run state served from the SQLite cache differed from the database meanwhile (a
+    control plane run as a process only retries the transition that found it: the test might pass)."""
+    path = STATE_CACHE_DIFFERENCES
+    before = path.stat().st_size if path.exists() else 0
+    yield
+    if path.exists() and path.stat().st_size > before:
+        with path.open("rb") as found:
+            found.seek(before)
+            pytest.fail("the SQLite state cache differed from the database:\n" + found.read().decode())
 
 
 def group_of(module: pytest.Module, root: Path) -> str | None:

@@ -1,7 +1,7 @@
 """The run states the SQLite store keeps between transitions on the event loop's connection
 (``adapters/sqlalchemy/state_cache.py``): served while nothing else wrote, forgotten as soon as anything
 may have. Each test fails when the check it names is taken out. Every state served is also read back
-from the database and compared (``KNFLOW_CHECK_STATE_CACHE``, set for the whole suite)."""
+from the database and compared (``KNFLOW_CHECK_STATE_CACHE``, set for the whole suite by ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
