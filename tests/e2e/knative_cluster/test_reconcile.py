@@ -4,7 +4,10 @@ deploy with Knative's reason and message."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from typing import Any
 
 from knflow.spec import ActionSpec
 from knflow_control_plane.adapters.knative.backend import KnativeBackend
@@ -67,8 +70,21 @@ async def test_a_revision_whose_container_exits_fails_the_deploy_with_knatives_r
     name = service_name("exits", "v1")
     assert re.search(f"Knative Service {name} is not ready: Revision(Failed|Missing): ", error), error
     assert f'Revision "{name}-00001" failed with message' in error
-    revision = await admin.get(resource_path("serving.knative.dev/v1", "revisions", NAMESPACE, f"{name}-00001"))
-    healthy = {c["type"]: c for c in revision["status"]["conditions"]}["ContainerHealthy"]
-    assert (healthy["status"], healthy["reason"]) == ("False", "ExitCode1"), healthy
+    healthy = await container_health(admin, f"{name}-00001")
+    assert (healthy.get("status"), healthy.get("reason")) == ("False", "ExitCode1"), healthy
     assert healthy["message"] in error
     assert "No module named 'missing_module'" in error  # the runtime's own words, through Knative
+
+
+async def container_health(admin: KubeClient, revision: str, within: float = 30.0) -> dict[str, Any]:
+    """The revision's ``ContainerHealthy`` condition, once it gives a reason: the Service can report the
+    revision failed (its message is the deploy's error) a moment before the revision's own condition
+    says why (a CI run read it without its ``reason``)."""
+    deadline = time.monotonic() + within
+    while True:
+        found = await admin.get(resource_path("serving.knative.dev/v1", "revisions", NAMESPACE, revision))
+        conditions = {c["type"]: c for c in found.get("status", {}).get("conditions", [])}
+        healthy: dict[str, Any] = conditions.get("ContainerHealthy", {})
+        if "reason" in healthy or time.monotonic() > deadline:
+            return healthy
+        await asyncio.sleep(0.5)
