@@ -51,7 +51,7 @@ class RunStateCache:
         #: ``KNFLOW_CHECK_STATE_CACHE``); None: not checked.
         where = os.environ.get("KNFLOW_CHECK_STATE_CACHE")
         self.check = Path(where) if where else None
-        #: States served so far (tests, ``bench/``).
+        #: States served so far (tests).
         self.served = 0
         self._states: OrderedDict[str, RunState] = OrderedDict()
         #: What the transaction under way leaves of each run it wrote (None: not kept), kept on its commit.
@@ -120,14 +120,19 @@ class RunStateCache:
             self._followed += self._conn.total_changes - before
 
     def keep(self, run_id: str, state: RunState | None, done: Plan | None = None) -> None:
-        """Stage ``state`` (planned from, with ``done`` applied; None: nothing to keep of the run)."""
-        after = state_after(state, done) if state is not None and done is not None else state
-        self._staged[run_id] = after if after is not None and self._keepable(after, done) else None
+        """Stage what ``done`` leaves of ``state`` (the state it was planned from; without ``done``, ``state``
+        itself), if that is kept; else the run is dropped. Decided before the state after is made: most
+        transitions a busy plane runs inline are of runs read in part, never kept."""
+        if state is None or not self._keepable(state, done):
+            self._staged[run_id] = None
+        else:
+            self._staged[run_id] = state_after(state, done) if done is not None else state
 
     def _keepable(self, state: RunState, done: Plan | None) -> bool:
+        status = done.run_status if done is not None else state.status
         return (
             state.complete
-            and not state.status.finished
+            and not status.finished
             and not state.maps
             and len(state.steps) <= self.steps
             and (done is None or not (done.maps or done.waits))
